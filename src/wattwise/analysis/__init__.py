@@ -1,0 +1,1 @@
+"""Pure functions and models over arrays: energy, billing, NILM, anomaly, theft, classification."""

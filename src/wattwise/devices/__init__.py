@@ -1,0 +1,1 @@
+"""Talking to meters: the PZEM-004T driver and emulator, the serial gateway, the household simulator."""
