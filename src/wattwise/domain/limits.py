@@ -38,7 +38,9 @@ def check_value(metric: str, value: float) -> str | None:
     rng = RANGES[metric]
     if not rng.low <= value <= rng.high:
         unit = f" {rng.unit}" if rng.unit else ""
-        return f"{metric}: {value:g}{unit} is outside the physical range [{rng.low:g}, {rng.high:g}]"
+        return (
+            f"{metric}: {value:g}{unit} is outside the physical range [{rng.low:g}, {rng.high:g}]"
+        )
     return None
 
 

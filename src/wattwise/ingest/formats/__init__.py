@@ -1,1 +1,1 @@
-"""ingest/formats"""
+"""Payload formats of other firmware, each mapped onto our reading fields."""

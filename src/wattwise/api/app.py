@@ -1,0 +1,54 @@
+"""The FastAPI application factory: one app for the REST API, the live channel and the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from wattwise import __version__
+from wattwise.api import live
+from wattwise.api.routes import auth, devices, ingest, legacy, series
+from wattwise.config import Settings
+from wattwise.ingest.mqtt import MqttIngest
+from wattwise.runtime import Services, start_services
+
+DESCRIPTION = """Self-hosted electricity monitoring.
+
+Meters authenticate with their **device key** (`Authorization: Bearer wwd_…`); people and
+tools with a **personal API token** (`Authorization: Bearer wwt_…`, from `POST /api/v1/auth/token`).
+Times are Unix milliseconds (UTC) unless stated.
+"""
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app; it opens the database (and MQTT, if configured) when it starts."""
+    settings = settings or (services.settings if services else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = services is None
+        svc = services or start_services(settings)
+        app.state.services = svc
+        mqtt = MqttIngest.from_settings(svc) if settings.mqtt else None
+        if mqtt is not None:
+            mqtt.start()
+        try:
+            yield
+        finally:
+            if mqtt is not None:
+                mqtt.stop()
+            if own:
+                svc.close()
+
+    app = FastAPI(title="Wattwise", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    for module in (ingest, legacy, series, devices, auth):
+        app.include_router(module.router)
+    app.include_router(live.router)
+
+    @app.get("/api/v1/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,82 @@
+"""What routes declare they need: the services, an authenticated meter, a signed-in user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, WebSocket, status
+
+from wattwise.runtime import Services
+from wattwise.store.users import Access, access_for, user_for_token
+
+SESSION_COOKIE = "wattwise_session"
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def bearer(header: str | None) -> str | None:
+    if header and header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+def device_for_request(request: Request, services: ServicesDep) -> int:
+    """The meter whose key is in ``Authorization: Bearer``, ``X-Device-Key`` or ``?key=``."""
+    key = (
+        bearer(request.headers.get("authorization"))
+        or request.headers.get("x-device-key")
+        or request.query_params.get("key")
+    )
+    if not key:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing device key: send 'Authorization: Bearer <device key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    device_id = services.pipeline.authenticate(key)
+    if device_id is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="unknown or revoked device key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return device_id
+
+
+DeviceDep = Annotated[int, Depends(device_for_request)]
+
+
+def access_for_token(services: Services, token: str | None) -> Access | None:
+    if not token:
+        return None
+    with services.engine.connect() as conn:
+        user = user_for_token(conn, token)
+        return None if user is None else access_for(conn, user)
+
+
+def user_token(request: Request | WebSocket) -> str | None:
+    """A personal API token from the header, the session cookie or (WebSocket) ``?token=``."""
+    return (
+        bearer(request.headers.get("authorization"))
+        or request.cookies.get(SESSION_COOKIE)
+        or request.query_params.get("token")
+    )
+
+
+def current_access(request: Request, services: ServicesDep) -> Access:
+    access = access_for_token(services, user_token(request))
+    if access is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="sign in: send 'Authorization: Bearer <API token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return access
+
+
+AccessDep = Annotated[Access, Depends(current_access)]

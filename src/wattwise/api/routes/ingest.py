@@ -1,0 +1,93 @@
+"""POST /api/v1/ingest — the contract every meter, gateway and importer speaks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+from pydantic import BaseModel
+
+from wattwise.api.body import read_json, readings_payload
+from wattwise.api.deps import DeviceDep, ServicesDep
+from wattwise.domain.limits import MAX_BATCH
+from wattwise.ingest.parse import ReadingIn
+from wattwise.ingest.pipeline import IngestResult
+
+router = APIRouter(tags=["ingest"])
+
+
+class RejectionOut(BaseModel):
+    index: int
+    errors: list[str]
+
+
+class IngestOut(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: list[RejectionOut]
+
+
+_READING_SCHEMA = ReadingIn.model_json_schema()
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _READING_SCHEMA,
+                        {"type": "array", "items": _READING_SCHEMA, "maxItems": MAX_BATCH},
+                    ]
+                },
+                "example": [
+                    {
+                        "ts": 1764000000,
+                        "voltage": 229.8,
+                        "current": 1.42,
+                        "power": 312.5,
+                        "energy": 1523400,
+                        "frequency": 50.0,
+                        "pf": 0.96,
+                    }
+                ],
+            }
+        },
+    }
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, unknown or revoked device key"},
+    413: {"description": "Body over the size limit or more than 10,000 readings"},
+    422: {
+        "description": "Nothing usable: every reading was rejected (same body as 200)",
+        "model": IngestOut,
+    },
+}
+
+
+def answer(result: IngestResult) -> ORJSONResponse:
+    """200 with the counts, or 422 (same body) when not one reading was usable."""
+    body = {
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": [{"index": r.index, "errors": r.errors} for r in result.rejected],
+    }
+    return ORJSONResponse(body, status_code=200 if result.usable else 422)
+
+
+@router.post(
+    "/api/v1/ingest",
+    response_model=IngestOut,
+    openapi_extra=_BODY,
+    responses=_ERRORS,
+    summary="Send one reading or a batch",
+)
+async def ingest(request: Request, device_id: DeviceDep, services: ServicesDep) -> ORJSONResponse:
+    """Store readings of the meter whose key authenticates the request.
+
+    Answered only after the readings are durably committed. A reading already stored for
+    the same (meter, ts) counts as a duplicate, so retrying a batch is always safe. Each
+    bad reading is listed with the fields at fault; the good ones in the batch are kept.
+    """
+    items = readings_payload(await read_json(request, services.settings.max_body_bytes))
+    return answer(await services.pipeline.ingest(device_id, items))

@@ -1,0 +1,51 @@
+"""The ``wattwise`` command: global options, then one thin command group per concern."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from wattwise.cli.context import CliState
+from wattwise.cli.devices_admin import device_app, site_app
+from wattwise.cli.importing import import_
+from wattwise.cli.mqtt_files import mqtt_app
+from wattwise.cli.serve import serve
+from wattwise.cli.users_admin import user_app
+from wattwise.config import Settings
+
+app = typer.Typer(help="Wattwise: self-hosted electricity monitoring.", no_args_is_help=True)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    database: str = typer.Option(
+        None,
+        "--database",
+        envvar="WATTWISE_DATABASE",
+        help="SQLAlchemy URL, e.g. postgresql://127.0.0.1/wattwise "
+        "(default: SQLite under --data-dir)",
+    ),
+    data_dir: Path = typer.Option(
+        None,
+        "--data-dir",
+        envvar="WATTWISE_DATA_DIR",
+        help="Folder for the embedded database (default ./data)",
+    ),
+) -> None:
+    """Global options apply to every command."""
+    overrides = {
+        k: v for k, v in {"database": database, "data_dir": data_dir}.items() if v is not None
+    }
+    cli_state = CliState(settings=Settings(**overrides))
+    ctx.obj = cli_state
+    ctx.call_on_close(cli_state.close)
+
+
+app.command("serve")(serve)
+app.command("import")(import_)
+app.add_typer(device_app, name="device")
+app.add_typer(site_app, name="site")
+app.add_typer(user_app, name="user")
+app.add_typer(mqtt_app, name="mqtt")

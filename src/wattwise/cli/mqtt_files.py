@@ -1,0 +1,39 @@
+"""``wattwise mqtt credentials``: write the broker's password and ACL files from the meter list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from wattwise.cli.context import transaction
+from wattwise.ingest.broker_files import acl_file, password_file
+from wattwise.store.devices import mosquitto_credentials
+
+mqtt_app = typer.Typer(
+    help="Broker set-up for meters that publish over MQTT.", no_args_is_help=True
+)
+
+
+@mqtt_app.command("credentials")
+def credentials(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., help="Folder for 'passwd' and 'acl'"),
+    server_user: str = typer.Option("wattwise-server", help="The server's own broker login"),
+    server_password: str = typer.Option(..., help="The server's broker password"),
+) -> None:
+    """Write Mosquitto's password_file and acl_file (re-run after adding or revoking meters).
+
+    Example: wattwise mqtt credentials --out /etc/mosquitto/wattwise --server-password s3cret
+    """
+    with transaction(ctx) as conn:
+        creds = mosquitto_credentials(conn)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "passwd").write_text(password_file(creds, server_user, server_password))
+    (out / "passwd").chmod(0o600)
+    (out / "acl").write_text(acl_file(server_user))
+    typer.echo(f"wrote {out / 'passwd'} ({len(creds)} meters) and {out / 'acl'}")
+    typer.echo(
+        "In mosquitto.conf: allow_anonymous false, password_file and acl_file pointing there;"
+        " then reload the broker (kill -HUP)."
+    )

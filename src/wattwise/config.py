@@ -1,0 +1,37 @@
+"""Settings of one Wattwise process, from the command line, the environment (WATTWISE_*) or defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class Settings(BaseSettings):
+    """Everything a deployment may change; nothing is read at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="WATTWISE_", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database: str = ""  # empty: SQLite file wattwise.db under data_dir
+    host: str = "127.0.0.1"
+    port: int = 8000
+    mqtt: str = ""  # "host:port" to subscribe to meters over MQTT; empty: off
+    mqtt_username: str = ""
+    mqtt_password: str = ""
+    mqtt_shared_group: str = "wattwise"
+    max_body_bytes: int = 4 * 1024 * 1024
+    energy_max_gap_s: int = 300
+    energy_max_power_w: float = 25_000.0
+    sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
+    raw_retention_days: int = 0  # 0 keeps raw readings for ever
+    minute_retention_days: int = 0
+
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, defaulting to the embedded SQLite file."""
+        if self.database:
+            return self.database
+        return f"sqlite:///{(self.data_dir / 'wattwise.db').resolve()}"

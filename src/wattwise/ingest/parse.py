@@ -1,0 +1,96 @@
+"""Turn what a meter sent into Readings, or into errors that name the field and why.
+
+Each reading of a batch is judged on its own, so one bad reading never costs the good ones.
+The pydantic model is also the published contract: it is what the OpenAPI document shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from wattwise.domain.limits import check_ts, check_values
+from wattwise.domain.readings import METRICS, Reading
+
+_MS_THRESHOLD = 100_000_000_000  # below: Unix seconds (until year 5138); above: milliseconds
+
+
+class ReadingIn(BaseModel):
+    """One reading as a meter sends it. At least one of ``power`` or ``current`` is required."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=True)
+
+    ts: int | float | str | None = Field(
+        default=None,
+        description="RFC 3339 time with offset, or Unix time in seconds or milliseconds; "
+        "the server's clock when absent.",
+        examples=["2026-11-24T10:15:00+05:30", 1764000000, 1764000000000],
+    )
+    voltage: float | None = Field(default=None, description="RMS voltage, V")
+    current: float | None = Field(default=None, description="RMS current, A")
+    power: float | None = Field(default=None, description="Active power, W (negative = export)")
+    energy: float | None = Field(default=None, description="The meter's cumulative counter, Wh")
+    frequency: float | None = Field(default=None, description="Grid frequency, Hz")
+    pf: float | None = Field(default=None, description="Power factor, -1…1")
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a time, not true/false")
+        return value
+
+
+def ts_to_ms(value: int | float | str | None, now_ms: int) -> int:
+    """Milliseconds since the epoch from any accepted form of ``ts``."""
+    if value is None:
+        return now_ms
+    if isinstance(value, str):
+        try:
+            return ts_to_ms(float(value), now_ms)
+        except ValueError:
+            pass
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"ts: {value!r} is not RFC 3339 or a Unix time") from exc
+        if parsed.tzinfo is None:
+            raise ValueError(f"ts: {value!r} has no time zone offset (add Z or +hh:mm)")
+        return int(parsed.timestamp() * 1000)
+    if not math.isfinite(value):
+        raise ValueError(f"ts: {value} is not a finite number")
+    return int(round(value)) if abs(value) >= _MS_THRESHOLD else int(round(value * 1000))
+
+
+def parse_reading(item: Any, device_id: int, now_ms: int) -> Reading | list[str]:
+    """A Reading, or the list of reasons it cannot be one."""
+    if not isinstance(item, dict):
+        return [f"reading: expected a JSON object, got {type(item).__name__}"]
+    try:
+        model = ReadingIn.model_validate(item)
+    except ValidationError as exc:
+        return [
+            f"{'.'.join(str(p) for p in err['loc']) or 'reading'}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        ]
+    values = {m: getattr(model, m) for m in METRICS}
+    errors = check_values(values)
+    try:
+        ts = ts_to_ms(model.ts, now_ms)
+    except ValueError as exc:
+        errors.append(str(exc))
+    else:
+        if (ts_error := check_ts(ts, now_ms)) is not None:
+            errors.append(ts_error)
+    if errors:
+        return errors
+    return Reading(device_id=device_id, ts=ts, **values)
+
+
+def as_items(payload: Any) -> Sequence[Any]:
+    """A body may be one reading or an array of them."""
+    return payload if isinstance(payload, list) else [payload]

@@ -1,0 +1,117 @@
+"""The one way in: parse and validate, store durably, then publish.
+
+Every adapter (HTTP, MQTT, serial gateway, CSV import) hands raw items for an authenticated
+meter to ``Pipeline.ingest``; none of them touches the store. The answer is given only after
+the readings are committed, and the bus hears of them only then.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from wattwise.bus import Bus
+from wattwise.domain.energy import EnergyRules
+from wattwise.domain.readings import Reading
+from wattwise.ingest.parse import parse_reading
+from wattwise.store.devices import device_id_for_key
+from wattwise.store.readings import WriteResult, write_readings
+from wattwise.store.writer import Writer
+
+KEY_CACHE_S = 5.0  # a revoked key stops working within this many seconds, in every process
+
+
+@dataclass(slots=True)
+class Rejection:
+    index: int
+    errors: list[str]
+
+
+@dataclass(slots=True)
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """False when the caller sent nothing we could store or recognise as already stored."""
+        return self.accepted + self.duplicates > 0 or not self.rejected
+
+
+def validate(
+    items: Sequence[Any], device_id: int, now_ms: int
+) -> tuple[list[Reading], list[Rejection]]:
+    good: list[Reading] = []
+    bad: list[Rejection] = []
+    for index, item in enumerate(items):
+        parsed = parse_reading(item, device_id, now_ms)
+        if isinstance(parsed, Reading):
+            good.append(parsed)
+        else:
+            bad.append(Rejection(index=index, errors=parsed))
+    return good, bad
+
+
+class Pipeline:
+    """Holds what ingest needs across requests: the writer, the bus and a short key cache."""
+
+    def __init__(self, engine: Engine, writer: Writer, bus: Bus, rules: EnergyRules) -> None:
+        self.engine = engine
+        self.writer = writer
+        self.bus = bus
+        self.rules = rules
+        self._keys: dict[str, tuple[int | None, float]] = {}
+
+    def authenticate(self, key: str) -> int | None:
+        """The meter this key belongs to, or None (unknown or revoked)."""
+        cached = self._keys.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < KEY_CACHE_S:
+            return cached[0]
+        with self.engine.connect() as conn:
+            device_id = device_id_for_key(conn, key)
+        if len(self._keys) > 100_000:
+            self._keys.clear()
+        self._keys[key] = (device_id, now)
+        return device_id
+
+    def forget_keys(self) -> None:
+        """Drop cached keys at once (after a rotation or revocation in this process)."""
+        self._keys.clear()
+
+    async def ingest(
+        self, device_id: int, items: Sequence[Any], *, now_ms: int | None = None
+    ) -> IngestResult:
+        """Validate, store and publish; the answer counts what was stored and why the rest was not."""
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        good, bad = validate(items, device_id, now)
+        result = IngestResult(rejected=bad)
+        if good:
+            rules = self.rules
+            written: WriteResult = await self.writer.submit(
+                lambda conn: write_readings(conn, device_id, good, rules)
+            )
+            result.accepted = len(written.stored)
+            result.duplicates = written.duplicates
+            if written.stored:
+                self.bus.publish("readings", written.stored)
+        return result
+
+    def ingest_blocking(
+        self, device_id: int, items: Sequence[Any], *, now_ms: int | None = None
+    ) -> IngestResult:
+        """``ingest`` for code without an event loop (CSV import); it publishes nothing."""
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        good, bad = validate(items, device_id, now)
+        result = IngestResult(rejected=bad)
+        if good:
+            rules = self.rules
+            written = self.writer.run(lambda conn: write_readings(conn, device_id, good, rules))
+            result.accepted = len(written.stored)
+            result.duplicates = written.duplicates
+        return result

@@ -1,0 +1,125 @@
+"""Write a meter's readings once each, with the energy each adds, and keep the rollups true.
+
+``write_readings`` is the only code that inserts readings. It runs inside the writer's
+transaction, so the readings, their energy and their rollups commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, insert, text, update
+
+from wattwise.domain.energy import DEFAULT_RULES, EnergyRules, interval_energy
+from wattwise.domain.readings import METRICS, Reading, StoredReading
+from wattwise.store import rollups
+from wattwise.store.devices import touch_last_seen
+from wattwise.store.schema import readings
+
+_INSERT = insert(readings)
+_UPDATE_WH = (
+    update(readings)
+    .where(readings.c.device_id == bindparam("d"))
+    .where(readings.c.ts == bindparam("t"))
+    .values(wh=bindparam("new_wh"))
+)
+_NEIGHBOURS = text(
+    "SELECT ts, energy, power FROM ("
+    " SELECT ts, energy, power FROM readings WHERE device_id = :d AND ts < :lo"
+    " ORDER BY ts DESC LIMIT 1) AS before_batch "
+    "UNION ALL SELECT ts, energy, power FROM readings WHERE device_id = :d"
+    " AND ts >= :lo AND ts <= :hi "
+    "UNION ALL SELECT ts, energy, power FROM ("
+    " SELECT ts, energy, power FROM readings WHERE device_id = :d AND ts > :hi"
+    " ORDER BY ts LIMIT 1) AS after_batch"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    stored: list[StoredReading]
+    duplicates: int
+
+
+@dataclass(slots=True)
+class _Point:
+    ts: int
+    energy: float | None
+    power: float | None
+    new: Reading | None  # None for a reading already in the store
+
+
+def write_readings(
+    conn: Connection,
+    device_id: int,
+    batch: Sequence[Reading],
+    rules: EnergyRules = DEFAULT_RULES,
+) -> WriteResult:
+    """Store the readings of one meter that are not stored yet; return them and the duplicates.
+
+    A reading whose (device, ts) is already stored — or repeated within the batch — is a
+    duplicate: the first value wins, a retry never creates a second row. Energy is
+    recomputed for the new readings and for a stored reading whose predecessor changed
+    because a late reading landed just before it.
+    """
+    if not batch:
+        return WriteResult(stored=[], duplicates=0)
+    ordered = sorted(batch, key=lambda r: r.ts)
+    lo, hi = ordered[0].ts, ordered[-1].ts
+    stored_points = [
+        _Point(row.ts, row.energy, row.power, None)
+        for row in conn.execute(_NEIGHBOURS, {"d": device_id, "lo": lo, "hi": hi})
+    ]
+    seen = {p.ts for p in stored_points}
+    fresh: list[Reading] = []
+    for reading in ordered:
+        if reading.ts not in seen:
+            seen.add(reading.ts)
+            fresh.append(reading)
+    duplicates = len(batch) - len(fresh)
+    if not fresh:
+        return WriteResult(stored=[], duplicates=duplicates)
+
+    merged = sorted(
+        stored_points + [_Point(r.ts, r.energy, r.power, r) for r in fresh], key=lambda p: p.ts
+    )
+    stored: list[StoredReading] = []
+    rows: list[dict[str, object]] = []
+    changed: list[dict[str, object]] = []
+    previous: _Point | None = None
+    for point in merged:
+        if point.new is not None or (previous is not None and previous.new is not None):
+            wh = (
+                0.0
+                if previous is None
+                else interval_energy(
+                    previous.ts,
+                    previous.energy,
+                    previous.power,
+                    point.ts,
+                    point.energy,
+                    point.power,
+                    rules,
+                )
+            )
+            if point.new is not None:
+                stored.append(StoredReading(reading=point.new, wh=wh))
+                rows.append(_row(point.new, wh))
+            else:
+                changed.append({"d": device_id, "t": point.ts, "new_wh": wh})
+        previous = point
+
+    conn.execute(_INSERT, rows)
+    if changed:
+        conn.execute(_UPDATE_WH, changed)
+    rollups.refresh(conn, device_id, [r.ts for r in fresh] + [int(c["t"]) for c in changed])  # type: ignore[call-overload]
+    touch_last_seen(conn, device_id, hi)
+    return WriteResult(stored=stored, duplicates=duplicates)
+
+
+def _row(reading: Reading, wh: float) -> dict[str, object]:
+    row: dict[str, object] = {"device_id": reading.device_id, "ts": reading.ts, "wh": wh}
+    for metric in METRICS:
+        row[metric] = reading.value(metric)
+    return row

@@ -1,0 +1,120 @@
+"""The one schema, for SQLite and PostgreSQL alike (SQLAlchemy Core).
+
+Times are UTC epoch milliseconds (BIGINT). Readings are keyed by (device_id, ts), which is
+what makes a retried upload a duplicate rather than a second row. Each reading keeps ``wh``,
+the energy since the meter's previous reading (see ``wattwise.domain.energy``), so energy over
+any range is a plain sum at every tier.
+
+Rollup tiers hold, per metric, count / sum / min / max, so a coarser bucket is computed
+exactly from finer ones and a series answers identically from any tier.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from wattwise.domain.readings import METRICS
+
+metadata = MetaData()
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
+    Column("currency", String(8), nullable=False, server_default="INR"),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site_id", Integer, ForeignKey("sites.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    # SHA-256 of the device key; NULL once revoked. The key itself is never stored.
+    Column("key_hash", String(64), unique=True),
+    # The same key hashed the way Mosquitto's password file wants it ($7$ PBKDF2-SHA512).
+    Column("mqtt_hash", String(200)),
+    Column("key_prefix", String(12)),
+    Column("role", String(16), nullable=False, server_default="meter"),  # meter | main | sub
+    Column("parent_id", Integer, ForeignKey("devices.id")),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger),
+    UniqueConstraint("site_id", "name", name="uq_devices_site_name"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("is_admin", Boolean, nullable=False, server_default="0"),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("site_id", Integer, ForeignKey("sites.id"), primary_key=True),
+    Column("role", String(16), nullable=False),  # owner | member | viewer
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_used_ms", BigInteger),
+)
+
+readings = Table(
+    "readings",
+    metadata,
+    Column("device_id", Integer, primary_key=True),
+    Column("ts", BigInteger, primary_key=True),
+    *(Column(m, Float) for m in METRICS),
+    Column("wh", Float, nullable=False, server_default="0"),
+)
+
+
+def _rollup_table(name: str) -> Table:
+    stats = [
+        Column(f"{m}_{stat}", Float if stat != "n" else Integer)
+        for m in METRICS
+        for stat in ("n", "sum", "min", "max")
+    ]
+    return Table(
+        name,
+        metadata,
+        Column("device_id", Integer, primary_key=True),
+        Column("ts", BigInteger, primary_key=True),
+        Column("n", Integer, nullable=False),
+        *stats,
+        Column("wh", Float, nullable=False),
+    )
+
+
+rollup_1m = _rollup_table("rollup_1m")
+rollup_1h = _rollup_table("rollup_1h")
+rollup_1d = _rollup_table("rollup_1d")
+
+Index("ix_devices_last_seen", devices.c.last_seen_ms)
