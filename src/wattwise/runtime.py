@@ -32,9 +32,7 @@ class Services:
 
 
 def energy_rules(settings: Settings) -> EnergyRules:
-    return EnergyRules(
-        max_gap_ms=settings.energy_max_gap_s * 1000, max_power_w=settings.energy_max_power_w
-    )
+    return EnergyRules(max_gap_ms=settings.energy_max_gap_s * 1000, max_power_w=settings.energy_max_power_w)
 
 
 def start_services(settings: Settings) -> Services:

@@ -24,15 +24,11 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body.strip():
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, detail="body: empty, send a reading"
-        )
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="body: empty, send a reading")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, detail=f"body: not valid JSON ({exc})"
-        ) from exc
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"body: not valid JSON ({exc})") from exc
 
 
 def readings_payload(payload: Any) -> list[Any]:
@@ -40,16 +36,16 @@ def readings_payload(payload: Any) -> list[Any]:
     items = payload if isinstance(payload, list) else [payload]
     if len(items) > MAX_BATCH:
         raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            status.HTTP_413_CONTENT_TOO_LARGE,
             detail=f"body: {len(items)} readings; send at most {MAX_BATCH} per request",
         )
     if not items:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail="body: empty array")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="body: empty array")
     return items
 
 
 def _too_large(max_bytes: int) -> HTTPException:
     return HTTPException(
-        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        status.HTTP_413_CONTENT_TOO_LARGE,
         detail=f"body: larger than {max_bytes} bytes; split the batch",
     )

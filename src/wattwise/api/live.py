@@ -72,9 +72,7 @@ async def live(websocket: WebSocket) -> None:
     async def send() -> None:
         reported = 0
         async for message in subscription:
-            data = [
-                reading_out(s) for s in _readings(message) if visibility.allows(s.reading.device_id)
-            ]
+            data = [reading_out(s) for s in _readings(message) if visibility.allows(s.reading.device_id)]
             if not data:
                 continue
             out: dict[str, Any] = {"type": "readings", "data": data}

@@ -9,9 +9,7 @@ from wattwise.store import devices as device_store
 from wattwise.store import sites as site_store
 
 device_app = typer.Typer(help="Register meters and manage their keys.", no_args_is_help=True)
-site_app = typer.Typer(
-    help="Sites: a home or building with a time zone and currency.", no_args_is_help=True
-)
+site_app = typer.Typer(help="Sites: a home or building with a time zone and currency.", no_args_is_help=True)
 
 
 def _print_key(device_id: int, name: str, site: str, key: str) -> None:
@@ -46,9 +44,7 @@ def list_(ctx: typer.Context) -> None:
         devices = device_store.list_devices(conn)
     for d in devices:
         key = d.key_prefix + "…" if d.key_prefix else "revoked"
-        typer.echo(
-            f"{d.id:>5}  {d.site_name:<20} {d.name:<24} {d.role:<5} {key:<12} last_seen_ms={d.last_seen_ms}"
-        )
+        typer.echo(f"{d.id:>5}  {d.site_name:<20} {d.name:<24} {d.role:<5} {key:<12} last_seen_ms={d.last_seen_ms}")
 
 
 @device_app.command("rotate")

@@ -15,9 +15,7 @@ def import_(
     ctx: typer.Context,
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or Parquet file"),
     device: int = typer.Option(..., "--device", help="Meter id to import into"),
-    map_: str = typer.Option(
-        ..., "--map", help="ours=theirs pairs, e.g. ts=timestamp,power=aggregate"
-    ),
+    map_: str = typer.Option(..., "--map", help="ours=theirs pairs, e.g. ts=timestamp,power=aggregate"),
     scale: str = typer.Option("", help="Unit factors, e.g. power=1000 for a column in kW"),
     timezone: str = typer.Option("UTC", help="Time zone of timestamps that carry none"),
     sep: str = typer.Option(None, help="CSV separator (default: sniffed)"),
@@ -35,9 +33,7 @@ def import_(
     services = state(ctx).open()
     started = time.perf_counter()
     try:
-        report = import_file(
-            services.pipeline, device, file, mapping, scale=factors, timezone=timezone, sep=sep
-        )
+        report = import_file(services.pipeline, device, file, mapping, scale=factors, timezone=timezone, sep=sep)
     except (KeyError, ValueError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc

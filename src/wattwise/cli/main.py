@@ -24,8 +24,7 @@ def main(
         None,
         "--database",
         envvar="WATTWISE_DATABASE",
-        help="SQLAlchemy URL, e.g. postgresql://127.0.0.1/wattwise "
-        "(default: SQLite under --data-dir)",
+        help="SQLAlchemy URL, e.g. postgresql://127.0.0.1/wattwise (default: SQLite under --data-dir)",
     ),
     data_dir: Path = typer.Option(
         None,
@@ -35,9 +34,7 @@ def main(
     ),
 ) -> None:
     """Global options apply to every command."""
-    overrides = {
-        k: v for k, v in {"database": database, "data_dir": data_dir}.items() if v is not None
-    }
+    overrides = {k: v for k, v in {"database": database, "data_dir": data_dir}.items() if v is not None}
     cli_state = CliState(settings=Settings(**overrides))
     ctx.obj = cli_state
     ctx.call_on_close(cli_state.close)

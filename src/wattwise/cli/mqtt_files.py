@@ -10,9 +10,7 @@ from wattwise.cli.context import transaction
 from wattwise.ingest.broker_files import acl_file, password_file
 from wattwise.store.devices import mosquitto_credentials
 
-mqtt_app = typer.Typer(
-    help="Broker set-up for meters that publish over MQTT.", no_args_is_help=True
-)
+mqtt_app = typer.Typer(help="Broker set-up for meters that publish over MQTT.", no_args_is_help=True)
 
 
 @mqtt_app.command("credentials")

@@ -27,9 +27,7 @@ def add(
     password = password or secrets.token_urlsafe(12)
     with transaction(ctx) as conn:
         user = user_store.create_user(conn, username, password, is_admin=admin)
-    typer.echo(
-        f"user {user.id} '{user.username}'{' (admin)' if admin else ''} password: {password}"
-    )
+    typer.echo(f"user {user.id} '{user.username}'{' (admin)' if admin else ''} password: {password}")
 
 
 @user_app.command("grant")
@@ -51,9 +49,7 @@ def grant(
 
 
 @user_app.command("token")
-def token(
-    ctx: typer.Context, username: str, name: str = typer.Option("cli", help="What the token is for")
-) -> None:
+def token(ctx: typer.Context, username: str, name: str = typer.Option("cli", help="What the token is for")) -> None:
     """Print a new personal API token (for scripts, Grafana, Home Assistant).
 
     Example: wattwise user token admin --name grafana

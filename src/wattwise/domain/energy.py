@@ -8,9 +8,9 @@ time, keeps the rule local: a late reading only changes the two intervals beside
 The rule, for readings ``a`` then ``b``:
 
 1. Counter advanced plausibly (0 ≤ Δ ≤ ``max_power_w`` × Δt): the counter is right.
-2. Counter went back and ``b`` itself is plausible as "energy since a reset": a reset,
+2. Counter went back across the rollover point plausibly: rollover.
+3. Counter went back and ``b`` itself is plausible as "energy since a reset": a reset,
    the interval's energy is ``b``'s counter.
-3. Counter went back across the rollover point plausibly: rollover.
 4. Anything else (a glitch, or no counter at all): integrate power (trapezoid) if the
    gap is at most ``max_gap_ms``, else nothing — never a negative or absurd value.
 """
@@ -37,9 +37,7 @@ class EnergyRules:
 DEFAULT_RULES = EnergyRules()
 
 
-def integrate_power(
-    ts_a: int, power_a: float | None, ts_b: int, power_b: float | None, rules: EnergyRules
-) -> float:
+def integrate_power(ts_a: int, power_a: float | None, ts_b: int, power_b: float | None, rules: EnergyRules) -> float:
     """Trapezoid of power over (a, b] in Wh; zero across a gap longer than allowed."""
     dt = ts_b - ts_a
     if dt <= 0 or dt > rules.max_gap_ms:
@@ -72,9 +70,9 @@ def interval_energy(
     if 0.0 <= delta <= bound:
         return delta
     if delta < 0.0:
-        if energy_b <= bound:
-            return energy_b  # reset: everything on the counter was used since a
         wrapped = energy_b + rules.rollover_wh - energy_a
         if 0.0 <= wrapped <= bound:
-            return wrapped
+            return wrapped  # rollover: only possible when a was just below the wrap point
+        if energy_b <= bound:
+            return energy_b  # reset: everything on the counter was used since a
     return integrate_power(ts_a, power_a, ts_b, power_b, rules)

@@ -38,18 +38,14 @@ def check_value(metric: str, value: float) -> str | None:
     rng = RANGES[metric]
     if not rng.low <= value <= rng.high:
         unit = f" {rng.unit}" if rng.unit else ""
-        return (
-            f"{metric}: {value:g}{unit} is outside the physical range [{rng.low:g}, {rng.high:g}]"
-        )
+        return f"{metric}: {value:g}{unit} is outside the physical range [{rng.low:g}, {rng.high:g}]"
     return None
 
 
 def check_values(values: Mapping[str, float | None]) -> list[str]:
     """Return every range violation among ``values`` (None means not measured)."""
     errors = [
-        err
-        for metric, value in values.items()
-        if value is not None and (err := check_value(metric, value)) is not None
+        err for metric, value in values.items() if value is not None and (err := check_value(metric, value)) is not None
     ]
     if values.get("power") is None and values.get("current") is None:
         errors.append("power/current: a reading needs at least one of power or current")

@@ -11,9 +11,7 @@ from collections.abc import Iterable
 from wattwise.store.secrets import mosquitto_hash
 
 
-def password_file(
-    devices: Iterable[tuple[int, str]], server_user: str, server_password: str
-) -> str:
+def password_file(devices: Iterable[tuple[int, str]], server_user: str, server_password: str) -> str:
     lines = [f"{server_user}:{mosquitto_hash(server_password)}"]
     lines += [f"{device_id}:{hashed}" for device_id, hashed in devices]
     return "\n".join(lines) + "\n"

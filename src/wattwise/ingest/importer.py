@@ -89,9 +89,7 @@ def import_file(
         report.duplicates += result.duplicates
         report.rejected += len(result.rejected)
         for rejection in result.rejected[: max(0, 5 - len(report.first_errors))]:
-            report.first_errors.append(
-                f"row {offset + rejection.index + 1}: {'; '.join(rejection.errors)}"
-            )
+            report.first_errors.append(f"row {offset + rejection.index + 1}: {'; '.join(rejection.errors)}")
     return report
 
 
@@ -100,8 +98,7 @@ def _batches(
 ) -> Iterator[tuple[list[dict[str, object]], int]]:
     ts = timestamps_ms(frame[mapping["ts"]], timezone)
     columns = {
-        ours: pd.to_numeric(frame[theirs], errors="coerce").to_numpy(dtype="float64")
-        * scale.get(ours, 1.0)
+        ours: pd.to_numeric(frame[theirs], errors="coerce").to_numpy(dtype="float64") * scale.get(ours, 1.0)
         for ours, theirs in mapping.items()
         if ours != "ts"
     }

@@ -36,12 +36,7 @@ def parse_broker(address: str) -> tuple[str, int]:
 
 def device_from_topic(topic: str) -> int | None:
     parts = topic.split("/")
-    if (
-        len(parts) == 3
-        and parts[0] == TOPIC_PREFIX
-        and parts[2] == "readings"
-        and parts[1].isdigit()
-    ):
+    if len(parts) == 3 and parts[0] == TOPIC_PREFIX and parts[2] == "readings" and parts[1].isdigit():
         return int(parts[1])
     return None
 
@@ -108,13 +103,9 @@ class MqttIngest:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def _on_connect(
-        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any = None
-    ) -> None:
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
         if reason.is_failure:
-            log.error(
-                "MQTT broker %s:%s refused the connection: %s", self._host, self._port, reason
-            )
+            log.error("MQTT broker %s:%s refused the connection: %s", self._host, self._port, reason)
             return
         topic = f"$share/{self._group}/{READINGS_FILTER}" if self._group else READINGS_FILTER
         client.subscribe(topic, qos=1)
@@ -146,9 +137,7 @@ class MqttIngest:
             return
         items = payload if isinstance(payload, list) else [payload]
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(
-            self._services.pipeline.ingest(device_id, items), self._loop
-        )
+        future = asyncio.run_coroutine_threadsafe(self._services.pipeline.ingest(device_id, items), self._loop)
         future.add_done_callback(lambda f: self._done(f, device_id, msg))
 
     def _done(self, future: Future[IngestResult], device_id: int, msg: mqtt.MQTTMessage) -> None:

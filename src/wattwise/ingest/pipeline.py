@@ -43,9 +43,7 @@ class IngestResult:
         return self.accepted + self.duplicates > 0 or not self.rejected
 
 
-def validate(
-    items: Sequence[Any], device_id: int, now_ms: int
-) -> tuple[list[Reading], list[Rejection]]:
+def validate(items: Sequence[Any], device_id: int, now_ms: int) -> tuple[list[Reading], list[Rejection]]:
     good: list[Reading] = []
     bad: list[Rejection] = []
     for index, item in enumerate(items):
@@ -84,27 +82,21 @@ class Pipeline:
         """Drop cached keys at once (after a rotation or revocation in this process)."""
         self._keys.clear()
 
-    async def ingest(
-        self, device_id: int, items: Sequence[Any], *, now_ms: int | None = None
-    ) -> IngestResult:
+    async def ingest(self, device_id: int, items: Sequence[Any], *, now_ms: int | None = None) -> IngestResult:
         """Validate, store and publish; the answer counts what was stored and why the rest was not."""
         now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         good, bad = validate(items, device_id, now)
         result = IngestResult(rejected=bad)
         if good:
             rules = self.rules
-            written: WriteResult = await self.writer.submit(
-                lambda conn: write_readings(conn, device_id, good, rules)
-            )
+            written: WriteResult = await self.writer.submit(lambda conn: write_readings(conn, device_id, good, rules))
             result.accepted = len(written.stored)
             result.duplicates = written.duplicates
             if written.stored:
                 self.bus.publish("readings", written.stored)
         return result
 
-    def ingest_blocking(
-        self, device_id: int, items: Sequence[Any], *, now_ms: int | None = None
-    ) -> IngestResult:
+    def ingest_blocking(self, device_id: int, items: Sequence[Any], *, now_ms: int | None = None) -> IngestResult:
         """``ingest`` for code without an event loop (CSV import); it publishes nothing."""
         now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         good, bad = validate(items, device_id, now)

@@ -64,9 +64,7 @@ def create_device(conn: Connection, *, site_id: int, name: str) -> IssuedKey:
     key = new_secret("wwd")
     try:
         result = conn.execute(
-            insert(devices).values(
-                site_id=site_id, name=name, created_ms=now_ms(), **_key_columns(key)
-            )
+            insert(devices).values(site_id=site_id, name=name, created_ms=now_ms(), **_key_columns(key))
         )
     except IntegrityError as exc:
         raise Conflict(f"the site already has a meter named {name!r}") from exc
@@ -101,16 +99,12 @@ def revoke_key(conn: Connection, device_id: int) -> Device:
     """Refuse the meter's uploads until a new key is issued; its history stays."""
     get_device(conn, device_id)
     conn.execute(
-        update(devices)
-        .where(devices.c.id == device_id)
-        .values(key_hash=None, mqtt_hash=None, key_prefix=None)
+        update(devices).where(devices.c.id == device_id).values(key_hash=None, mqtt_hash=None, key_prefix=None)
     )
     return get_device(conn, device_id)
 
 
-def set_role(
-    conn: Connection, device_id: int, *, role: str, parent_id: int | None = None
-) -> Device:
+def set_role(conn: Connection, device_id: int, *, role: str, parent_id: int | None = None) -> Device:
     """Mark a meter as its site's main meter or as a sub-meter of another (for energy balance)."""
     if role not in ROLES:
         raise ValueError(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
@@ -123,25 +117,19 @@ def set_role(
             raise ValueError("parent: must be another meter of the same site")
     else:
         parent_id = None
-    conn.execute(
-        update(devices).where(devices.c.id == device_id).values(role=role, parent_id=parent_id)
-    )
+    conn.execute(update(devices).where(devices.c.id == device_id).values(role=role, parent_id=parent_id))
     return get_device(conn, device_id)
 
 
 def device_id_for_key(conn: Connection, key: str) -> int | None:
     """The meter a key belongs to, or None for an unknown or revoked key."""
-    return conn.execute(
-        select(devices.c.id).where(devices.c.key_hash == sha256_hex(key))
-    ).scalar_one_or_none()
+    return conn.execute(select(devices.c.id).where(devices.c.key_hash == sha256_hex(key))).scalar_one_or_none()
 
 
 def mosquitto_credentials(conn: Connection) -> list[tuple[int, str]]:
     """(device id, broker password hash) of every meter with a live key."""
     rows = conn.execute(
-        select(devices.c.id, devices.c.mqtt_hash)
-        .where(devices.c.mqtt_hash.is_not(None))
-        .order_by(devices.c.id)
+        select(devices.c.id, devices.c.mqtt_hash).where(devices.c.mqtt_hash.is_not(None)).order_by(devices.c.id)
     )
     return [(int(r.id), str(r.mqtt_hash)) for r in rows]
 

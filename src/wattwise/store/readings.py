@@ -81,9 +81,7 @@ def write_readings(
     if not fresh:
         return WriteResult(stored=[], duplicates=duplicates)
 
-    merged = sorted(
-        stored_points + [_Point(r.ts, r.energy, r.power, r) for r in fresh], key=lambda p: p.ts
-    )
+    merged = sorted(stored_points + [_Point(r.ts, r.energy, r.power, r) for r in fresh], key=lambda p: p.ts)
     stored: list[StoredReading] = []
     rows: list[dict[str, object]] = []
     changed: list[dict[str, object]] = []

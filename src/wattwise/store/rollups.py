@@ -57,10 +57,7 @@ def _refresh_sql(target: Tier, source: Tier) -> str:
     )
 
 
-_REFRESH = {
-    tier.name: text(_refresh_sql(tier, source))
-    for tier, source in zip(TIERS, (RAW, *TIERS[:-1]), strict=True)
-}
+_REFRESH = {tier.name: text(_refresh_sql(tier, source)) for tier, source in zip(TIERS, (RAW, *TIERS[:-1]), strict=True)}
 
 
 def runs(buckets: Iterable[int], width_ms: int) -> list[tuple[int, int]]:

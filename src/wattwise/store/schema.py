@@ -98,9 +98,7 @@ readings = Table(
 
 def _rollup_table(name: str) -> Table:
     stats = [
-        Column(f"{m}_{stat}", Float if stat != "n" else Integer)
-        for m in METRICS
-        for stat in ("n", "sum", "min", "max")
+        Column(f"{m}_{stat}", Float if stat != "n" else Integer) for m in METRICS for stat in ("n", "sum", "min", "max")
     ]
     return Table(
         name,

@@ -139,15 +139,10 @@ def query_series(
     return series
 
 
-def recent_readings(
-    conn: Connection, device_id: int, limit: int
-) -> list[dict[str, float | int | None]]:
+def recent_readings(conn: Connection, device_id: int, limit: int) -> list[dict[str, float | int | None]]:
     """The meter's last ``limit`` readings, oldest first (for the seed dashboards' live graph)."""
     rows = conn.execute(
-        text(
-            f"SELECT ts, {', '.join(METRICS)} FROM readings WHERE device_id = :d "
-            "ORDER BY ts DESC LIMIT :n"
-        ),
+        text(f"SELECT ts, {', '.join(METRICS)} FROM readings WHERE device_id = :d ORDER BY ts DESC LIMIT :n"),
         {"d": device_id, "n": limit},
     )
     return [dict(row._mapping) for row in reversed(list(rows))]

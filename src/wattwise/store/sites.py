@@ -25,18 +25,14 @@ def _site(row: Row[tuple[int, str, str, str]]) -> Site:
     return Site(id=row.id, name=row.name, timezone=row.timezone, currency=row.currency)
 
 
-def create_site(
-    conn: Connection, name: str, *, timezone: str = "UTC", currency: str = "INR"
-) -> Site:
+def create_site(conn: Connection, name: str, *, timezone: str = "UTC", currency: str = "INR") -> Site:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"timezone: unknown time zone {timezone!r}") from exc
     try:
         new_id = conn.execute(
-            insert(sites).values(
-                name=name, timezone=timezone, currency=currency, created_ms=now_ms()
-            )
+            insert(sites).values(name=name, timezone=timezone, currency=currency, created_ms=now_ms())
         ).inserted_primary_key
     except IntegrityError as exc:
         raise Conflict(f"a site named {name!r} already exists") from exc
@@ -46,9 +42,7 @@ def create_site(
 
 def get_site_by_name(conn: Connection, name: str) -> Site:
     row = conn.execute(
-        select(sites.c.id, sites.c.name, sites.c.timezone, sites.c.currency).where(
-            sites.c.name == name
-        )
+        select(sites.c.id, sites.c.name, sites.c.timezone, sites.c.currency).where(sites.c.name == name)
     ).first()
     if row is None:
         raise NotFound(f"no site named {name!r}")
@@ -64,9 +58,7 @@ def get_or_create_site(conn: Connection, name: str) -> Site:
 
 def list_sites(conn: Connection, site_ids: frozenset[int] | None = None) -> list[Site]:
     """All sites, or only those in ``site_ids`` (what a user may see)."""
-    query = select(sites.c.id, sites.c.name, sites.c.timezone, sites.c.currency).order_by(
-        sites.c.name
-    )
+    query = select(sites.c.id, sites.c.name, sites.c.timezone, sites.c.currency).order_by(sites.c.name)
     if site_ids is not None:
         query = query.where(sites.c.id.in_(site_ids))
     return [_site(row) for row in conn.execute(query)]

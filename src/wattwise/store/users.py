@@ -66,9 +66,7 @@ def count_users(conn: Connection) -> int:
 
 
 def get_user(conn: Connection, user_id: int) -> User:
-    row = conn.execute(
-        select(users.c.id, users.c.username, users.c.is_admin).where(users.c.id == user_id)
-    ).first()
+    row = conn.execute(select(users.c.id, users.c.username, users.c.is_admin).where(users.c.id == user_id)).first()
     if row is None:
         raise NotFound(f"no user with id {user_id}")
     return User(id=row.id, username=row.username, is_admin=bool(row.is_admin))
@@ -83,9 +81,7 @@ def get_user_by_name(conn: Connection, username: str) -> User:
 
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
     """The user if the password is right; None otherwise (same answer for unknown names)."""
-    row = conn.execute(
-        select(users.c.id, users.c.password_hash).where(users.c.username == username)
-    ).first()
+    row = conn.execute(select(users.c.id, users.c.password_hash).where(users.c.username == username)).first()
     if row is None:
         _hasher.hash(password)  # spend the same time as a real check
         return None
@@ -99,9 +95,7 @@ def authenticate(conn: Connection, username: str, password: str) -> User | None:
 def set_password(conn: Connection, user_id: int, password: str) -> None:
     if len(password) < 8:
         raise ValueError("password: must be at least 8 characters")
-    conn.execute(
-        update(users).where(users.c.id == user_id).values(password_hash=_hasher.hash(password))
-    )
+    conn.execute(update(users).where(users.c.id == user_id).values(password_hash=_hasher.hash(password)))
 
 
 def grant(conn: Connection, user_id: int, site_id: int, role: str) -> None:
@@ -110,18 +104,12 @@ def grant(conn: Connection, user_id: int, site_id: int, role: str) -> None:
         raise ValueError(f"role: must be one of {', '.join(SITE_ROLES)}, got {role!r}")
     if conn.execute(select(sites.c.id).where(sites.c.id == site_id)).first() is None:
         raise NotFound(f"no site with id {site_id}")
-    conn.execute(
-        delete(memberships).where(
-            memberships.c.user_id == user_id, memberships.c.site_id == site_id
-        )
-    )
+    conn.execute(delete(memberships).where(memberships.c.user_id == user_id, memberships.c.site_id == site_id))
     conn.execute(insert(memberships).values(user_id=user_id, site_id=site_id, role=role))
 
 
 def access_for(conn: Connection, user: User) -> Access:
-    rows = conn.execute(
-        select(memberships.c.site_id, memberships.c.role).where(memberships.c.user_id == user.id)
-    )
+    rows = conn.execute(select(memberships.c.site_id, memberships.c.role).where(memberships.c.user_id == user.id))
     return Access(user=user, roles={int(r.site_id): str(r.role) for r in rows})
 
 
@@ -129,15 +117,11 @@ def create_token(conn: Connection, user_id: int, name: str) -> str:
     """A personal API token for scripts, Grafana or Home Assistant; shown once."""
     token = new_secret("wwt")
     conn.execute(
-        insert(api_tokens).values(
-            user_id=user_id, name=name, token_hash=sha256_hex(token), created_ms=now_ms()
-        )
+        insert(api_tokens).values(user_id=user_id, name=name, token_hash=sha256_hex(token), created_ms=now_ms())
     )
     return token
 
 
 def user_for_token(conn: Connection, token: str) -> User | None:
-    row = conn.execute(
-        select(api_tokens.c.user_id).where(api_tokens.c.token_hash == sha256_hex(token))
-    ).first()
+    row = conn.execute(select(api_tokens.c.user_id).where(api_tokens.c.token_hash == sha256_hex(token))).first()
     return None if row is None else get_user(conn, int(row.user_id))

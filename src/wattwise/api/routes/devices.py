@@ -81,9 +81,7 @@ def create_site(body: SiteIn, access: AccessDep, services: ServicesDep) -> dict[
     """Create a site; its creator becomes its owner."""
     try:
         with services.engine.begin() as conn:
-            site = site_store.create_site(
-                conn, body.name, timezone=body.timezone, currency=body.currency
-            )
+            site = site_store.create_site(conn, body.name, timezone=body.timezone, currency=body.currency)
             grant(conn, access.user.id, site.id, "owner")
     except ValueError as exc:  # Conflict is a ValueError too
         code = status.HTTP_409_CONFLICT if isinstance(exc, Conflict) else 422
@@ -107,9 +105,7 @@ def get_device(device_id: int, access: AccessDep, services: ServicesDep) -> dict
 def create_device(body: DeviceIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Add a meter; the answer holds its key, which is never shown again."""
     if not access.can_manage(body.site_id):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="only the site's owner may add meters"
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the site's owner may add meters")
     try:
         with services.engine.begin() as conn:
             issued = device_store.create_device(conn, site_id=body.site_id, name=body.name)

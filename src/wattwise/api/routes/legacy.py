@@ -18,9 +18,7 @@ router = APIRouter(tags=["seed compatibility"])
 
 
 @router.post("/api/update-dht-data", response_model=IngestOut, summary="Seed firmware upload")
-async def update_dht_data(
-    request: Request, device_id: DeviceDep, services: ServicesDep
-) -> ORJSONResponse:
+async def update_dht_data(request: Request, device_id: DeviceDep, services: ServicesDep) -> ORJSONResponse:
     """Accept ``{"Voltage": 227.5, "Current": 1.42}`` (the seed firmware's keys).
 
     The device key goes in ``Authorization: Bearer``, ``X-Device-Key`` or ``?key=``.
@@ -42,8 +40,5 @@ def get_graph_data(
         "device_id": device_id,
         "labels": [datetime.fromtimestamp(int(r["ts"] or 0) / 1000, UTC).isoformat() for r in rows],
         "ts": [r["ts"] for r in rows],
-        **{
-            m: [r[m] for r in rows]
-            for m in ("voltage", "current", "power", "energy", "frequency", "pf")
-        },
+        **{m: [r[m] for r in rows] for m in ("voltage", "current", "power", "energy", "frequency", "pf")},
     }

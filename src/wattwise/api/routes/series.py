@@ -22,7 +22,7 @@ def parse_time(name: str, value: str | None, default: int) -> int:
         return ts_to_ms(value, default)
     except ValueError as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc).replace("ts:", f"{name}:", 1)
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc).replace("ts:", f"{name}:", 1)
         ) from exc
 
 
@@ -47,11 +47,9 @@ def series(
     with services.engine.connect() as conn:
         visible_device(conn, access, device_id)
         try:
-            result = query_series(
-                conn, device_id, metric=metric, start=start_ms, end=end_ms, points=points, tier=tier
-            )
+            result = query_series(conn, device_id, metric=metric, start=start_ms, end=end_ms, points=points, tier=tier)
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc)) from exc
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
     return {
         "device_id": device_id,
         "metric": result.metric,

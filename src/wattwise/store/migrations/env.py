@@ -25,9 +25,7 @@ def _run(conn: object) -> None:
 if connection is not None:
     _run(connection)
 else:  # `alembic` run from the command line with -x url=...
-    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
-        "sqlalchemy.url"
-    )
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     assert url, "pass -x url=<database url>"
     with create_engine(url).connect() as conn:
         _run(conn)

@@ -1,0 +1,130 @@
+"""Meters over MQTT, against a real Mosquitto whose password and ACL files Wattwise wrote."""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from support import IN_CI, World, free_port
+from wattwise.api.app import create_app
+from wattwise.cli.main import app as cli
+
+SERVER_PASSWORD = "server-secret-1"
+
+
+@pytest.fixture
+def broker(world: World, tmp_path: Path) -> Iterator[int]:
+    """A private Mosquitto that only knows Wattwise's meters (anonymous clients refused)."""
+    if shutil.which("mosquitto") is None:
+        message = "mosquitto is not installed"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    url = str(world.services.engine.url)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--database",
+            url,
+            "mqtt",
+            "credentials",
+            "--out",
+            str(tmp_path / "broker"),
+            "--server-password",
+            SERVER_PASSWORD,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(
+        f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\npersistence false\n"
+        f"password_file {tmp_path / 'broker' / 'passwd'}\nacl_file {tmp_path / 'broker' / 'acl'}\n"
+    )
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        probe = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        try:
+            probe.connect("127.0.0.1", port)
+            probe.disconnect()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def publisher(port: int, username: str, password: str) -> mqtt.Client:
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"meter-{username}")
+    client.username_pw_set(username, password)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def count(world: World, device: int) -> int:
+    with world.services.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM readings WHERE device_id=:d"), {"d": device}).scalar_one())
+
+
+def wait_for(predicate: object, timeout: float = 10.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_meter_publishes_readings_and_only_as_itself(world: World, broker: int) -> None:
+    settings = world.services.settings.model_copy(
+        update={"mqtt": f"127.0.0.1:{broker}", "mqtt_username": "wattwise-server", "mqtt_password": SERVER_PASSWORD}
+    )
+    world.services.settings = settings
+    with __import__("fastapi.testclient").testclient.TestClient(create_app(services=world.services)):
+        meter = publisher(broker, str(world.meter_a), world.key_a)
+        results: list[dict[str, object]] = []
+        meter.on_message = lambda _c, _u, msg: results.append(orjson.loads(msg.payload))
+        meter.subscribe(f"wattwise/{world.meter_a}/ingest/result", qos=1)
+        time.sleep(0.3)
+        # pretending to be the other meter: the broker's ACL drops it
+        meter.publish(f"wattwise/{world.meter_b}/readings", orjson.dumps({"power": 666.0}), qos=1).wait_for_publish()
+        batch = [{"ts": 1_764_000_000_000 + i * 1000, "power": 100.0 + i, "voltage": 230.0} for i in range(50)]
+        meter.publish(f"wattwise/{world.meter_a}/readings", orjson.dumps(batch), qos=1).wait_for_publish()
+        meter.publish(f"wattwise/{world.meter_a}/readings", orjson.dumps(batch[:5]), qos=1).wait_for_publish()
+        meter.publish(f"wattwise/{world.meter_a}/readings", b"{not json", qos=1).wait_for_publish()
+        assert wait_for(lambda: len(results) >= 3)
+        meter.loop_stop()
+        meter.disconnect()
+    assert count(world, world.meter_a) == 50
+    assert count(world, world.meter_b) == 0
+    # replies come as each message is committed: an invalid one is answered at once
+    errors = [r for r in results if "error" in r]
+    counts = sorted((r for r in results if "error" not in r), key=lambda r: -int(r["accepted"]))  # type: ignore[call-overload]
+    assert counts == [{"accepted": 50, "duplicates": 0, "rejected": []},
+                      {"accepted": 0, "duplicates": 5, "rejected": []}]
+    assert len(errors) == 1 and "JSON" in str(errors[0]["error"])
+
+def test_a_wrong_password_cannot_connect(world: World, broker: int) -> None:
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+    client.username_pw_set(str(world.meter_a), "not-the-key")
+    codes: list[object] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p=None: codes.append(reason)
+    client.connect("127.0.0.1", broker)
+    client.loop_start()
+    assert wait_for(lambda: codes)
+    client.loop_stop()
+    assert codes[0].is_failure  # type: ignore[attr-defined]
