@@ -1,0 +1,1 @@
+"""Tariffs, bills, projections, budgets, payments and balance: pure functions over energy."""
