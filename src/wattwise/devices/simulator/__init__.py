@@ -1,0 +1,1 @@
+"""A household simulator: realistic meter readings and ground-truth appliance events."""

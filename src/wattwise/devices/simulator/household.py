@@ -1,0 +1,268 @@
+"""A simulated household behind one meter: what the meter would read, step by step.
+
+The household is configuration (which appliances, how strong, how used, which supply);
+the only thing that evolves is a small state: the time of the last reading and the
+meter's unrounded energy counter. ``step`` is a pure function from one state to the next
+with the reading and the ground-truth switching events in between; ``simulate`` does many
+steps at once on numpy arrays and gives the very same readings, so a week of history and
+the live readings that follow it are one continuous, reproducible series.
+
+Electrically, each instant sums the active phases' P and Q by load kind, sags the supply
+through its impedance, lets each kind's power follow the voltage, then reads it like a
+PZEM-004T: 0.1 V, 0.001 A, 0.1 W, a 1 Wh counter, 0.1 Hz and 0.01 power factor.
+The counter integrates every phase exactly over its part of each interval, so a kettle
+between two readings far apart still adds its energy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from wattwise.devices.simulator import grid
+from wattwise.devices.simulator.appliances import APPLIANCES, LoadKind
+from wattwise.devices.simulator.noise import FloatArray, IntArray, normal, stream_id
+from wattwise.devices.simulator.schedule import (
+    ApplianceEvent,
+    OwnedAppliance,
+    Runs,
+    events_between,
+    runs_between,
+)
+
+_MWMS_PER_WH = 3.6e9  # milliwatt-milliseconds in one watt-hour
+_HOUR_MS = 3_600_000
+_P_NOISE = stream_id("meter.power")
+_V_NOISE = stream_id("meter.voltage")
+_PZEM_MIN_W = 0.4  # a PZEM-004T reads 0 below its starting power
+
+COLUMNS: tuple[str, ...] = ("ts", "voltage", "current", "power", "energy", "frequency", "pf")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Household:
+    """Everything fixed about one simulated home and its meter."""
+
+    seed: int
+    timezone: str = "UTC"
+    appliances: tuple[OwnedAppliance, ...] = tuple(OwnedAppliance(appliance=a) for a in APPLIANCES)
+    supply: grid.Supply = field(default_factory=grid.Supply)
+    meter_gain: float = 1.0  # calibration error of the meter (±0.5 % for a PZEM)
+    power_noise: float = 0.002  # relative noise of one power reading
+    voltage_noise_v: float = 0.05
+    energy_start_wh: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdState:
+    """What changes: time of the last reading (UTC ms) and the unrounded counter (Wh)."""
+
+    ts: int
+    energy_wh: float
+
+
+@dataclass(frozen=True, slots=True)
+class Samples:
+    """Readings as parallel arrays, in the units and resolution of a PZEM-004T."""
+
+    ts: IntArray
+    voltage: FloatArray
+    current: FloatArray
+    power: FloatArray
+    energy: FloatArray
+    frequency: FloatArray
+    pf: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def rows(self) -> list[dict[str, float | int]]:
+        """One JSON-ready dict per reading, as POST /api/v1/ingest takes them."""
+        cols = {name: getattr(self, name).tolist() for name in COLUMNS}
+        return [dict(zip(COLUMNS, values, strict=True)) for values in zip(*cols.values(), strict=True)]
+
+    def frame(self) -> pd.DataFrame:
+        """The readings as a DataFrame with the columns of ``COLUMNS``."""
+        return pd.DataFrame({name: getattr(self, name) for name in COLUMNS})
+
+
+def make_household(
+    seed: int,
+    *,
+    timezone: str = "UTC",
+    nominal_v: float = 230.0,
+    nominal_hz: float = 50.0,
+    every_appliance: bool = False,
+) -> Household:
+    """Draw one plausible household from ``seed``: which appliances, ratings, habits, supply.
+
+    ``every_appliance`` gives the household one of each appliance of the table (useful
+    when a test needs a washing machine); otherwise each is owned with its presence odds.
+    """
+    ZoneInfo(timezone)  # fail early on an unknown zone name
+    rng = np.random.default_rng([seed, stream_id("household")])
+    owned = []
+    for appliance in APPLIANCES:
+        present = rng.random() < appliance.presence
+        power_scale = float(rng.uniform(0.85, 1.15))
+        usage_scale = float(rng.uniform(0.6, 1.4))
+        if present or every_appliance:
+            owned.append(
+                OwnedAppliance(
+                    appliance=appliance, power_scale=round(power_scale, 3), usage_scale=round(usage_scale, 3)
+                )
+            )
+    resistance = float(rng.uniform(0.2, 0.6))
+    supply = grid.Supply(
+        nominal_v=nominal_v,
+        nominal_hz=nominal_hz,
+        offset_v=float(rng.uniform(-4.0, 6.0)),
+        resistance_ohm=resistance,
+        reactance_ohm=0.3 * resistance,
+    )
+    return Household(
+        seed=seed,
+        timezone=timezone,
+        appliances=tuple(owned),
+        supply=supply,
+        meter_gain=float(rng.uniform(0.995, 1.005)),
+        energy_start_wh=float(np.floor(rng.uniform(0.0, 2_000_000.0))),
+    )
+
+
+def initial_state(household: Household, ts: int) -> HouseholdState:
+    """The meter as found at ``ts``: its counter at the household's starting value."""
+    return HouseholdState(ts=ts, energy_wh=household.energy_start_wh)
+
+
+def _utc_offset_ms(ts: IntArray, timezone: str) -> IntArray:
+    """UTC offset of the zone at each instant, looked up once per hour spanned."""
+    zone = ZoneInfo(timezone)
+    hours = np.floor_divide(ts, _HOUR_MS)
+    first, last = int(hours.min()), int(hours.max())
+    table = np.array(
+        [
+            int(datetime.fromtimestamp(h * 3600, UTC).astimezone(zone).utcoffset().total_seconds())  # type: ignore[union-attr]
+            * 1000
+            for h in range(first, last + 1)
+        ],
+        np.int64,
+    )
+    offsets: IntArray = table[hours - first]
+    return offsets
+
+
+def local_hour(ts: IntArray, timezone: str) -> FloatArray:
+    """Hour of the day (fractional) on the household's wall clock."""
+    local = ts + _utc_offset_ms(ts, timezone)
+    hours: FloatArray = np.mod(local, 86_400_000).astype(np.float64) / _HOUR_MS
+    return hours
+
+
+def _by_kind(ts: IntArray, runs: Runs, kind: LoadKind) -> tuple[IntArray, IntArray, IntArray]:
+    """Active P (mW), Q (mvar) at each instant and cumulative energy (mW·ms) of one kind.
+
+    A run counts at ``t`` when start ≤ t < end. Energy up to ``t`` is
+    Σ p·(t − start) over active runs plus Σ p·(end − start) over finished ones, written as
+    t·P(t) − B(t) so both come out of two running sums, exactly, in integers.
+    """
+    n = len(ts)
+    sel = runs.kind == int(kind)
+    start, end = runs.start[sel], runs.end[sel]
+    power, reactive = runs.power_mw[sel], runs.reactive_mvar[sel]
+    at_start = np.searchsorted(ts, start, "left")
+    at_end = np.searchsorted(ts, end, "left")
+    ref = ts[0]
+    d_p = np.zeros(n + 1, np.int64)
+    d_q = np.zeros(n + 1, np.int64)
+    d_b = np.zeros(n + 1, np.int64)
+    np.add.at(d_p, at_start, power)
+    np.add.at(d_p, at_end, -power)
+    np.add.at(d_q, at_start, reactive)
+    np.add.at(d_q, at_end, -reactive)
+    np.add.at(d_b, at_start, power * (start - ref))
+    np.add.at(d_b, at_end, -power * (end - ref))
+    p = np.cumsum(d_p[:n])
+    q = np.cumsum(d_q[:n])
+    b = np.cumsum(d_b[:n])
+    return p, q, (ts - ref) * p - b
+
+
+def _weighted(parts: list[IntArray], factors: list[FloatArray] | None = None) -> FloatArray:
+    """Σ parts[i] · factors[i] (or the plain sum), always added in the same order."""
+    total = np.zeros(len(parts[0]), np.float64)
+    for i, part in enumerate(parts):
+        total = total + (part if factors is None else part * factors[i])
+    return total
+
+
+def simulate(
+    household: Household, state: HouseholdState, ts: IntArray
+) -> tuple[HouseholdState, Samples, list[ApplianceEvent]]:
+    """Readings at each of ``ts`` (strictly increasing, after ``state.ts``), the new state
+    and the switching events in (state.ts, ts[-1]]."""
+    ts = np.asarray(ts, np.int64)
+    if len(ts) == 0:
+        raise ValueError("simulate needs at least one timestamp")
+    if ts[0] <= state.ts or np.any(np.diff(ts) <= 0):
+        raise ValueError("timestamps must increase and come after the state's last reading")
+    grid_ts = np.concatenate([[state.ts], ts])
+    runs = runs_between(household.seed, household.appliances, household.timezone, state.ts, int(ts[-1]))
+    kinds = [_by_kind(grid_ts, runs, kind) for kind in LoadKind]
+    supply = household.supply
+    seed = household.seed
+
+    p_nominal = _weighted([k[0][1:] for k in kinds]) / 1000.0
+    q_nominal = _weighted([k[1][1:] for k in kinds]) / 1000.0
+    open_v = grid.open_circuit_voltage(supply, seed, ts, local_hour(ts, household.timezone))
+    volts = grid.loaded_voltage(supply, open_v, p_nominal, q_nominal)
+    ratio = volts / supply.nominal_v
+    factors = [ratio**kind.exponent for kind in LoadKind]
+
+    power = _weighted([k[0][1:] for k in kinds], factors) / 1000.0
+    reactive = _weighted([k[1][1:] for k in kinds], factors) / 1000.0
+    added_mwms = _weighted([np.diff(k[2]) for k in kinds], factors)
+    added_wh = added_mwms * household.meter_gain / _MWMS_PER_WH
+    energy = np.cumsum(np.concatenate([[state.energy_wh], added_wh]))[1:]
+
+    jitter = 1.0 + household.power_noise * normal(seed, _P_NOISE, ts)
+    measured_p = power * household.meter_gain * jitter
+    measured_q = reactive * household.meter_gain * jitter
+    measured_v = volts + household.voltage_noise_v * normal(seed, _V_NOISE, ts)
+    apparent = np.hypot(measured_p, measured_q)
+    current = apparent / measured_v
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pf: FloatArray = np.where(apparent > 0, measured_p / apparent, 0.0).astype(np.float64)
+    measured_p = np.where(measured_p < _PZEM_MIN_W, 0.0, measured_p)
+
+    samples = Samples(
+        ts=ts,
+        voltage=np.round(measured_v, 1),
+        current=np.round(current, 3),
+        power=np.round(measured_p, 1),
+        energy=np.floor(energy),
+        frequency=np.round(grid.frequency(supply, seed, ts), 1),
+        pf=np.round(pf, 2),
+    )
+    events = events_between(runs, household.appliances, state.ts, int(ts[-1]))
+    new_state = replace(state, ts=int(ts[-1]), energy_wh=float(energy[-1]))
+    return new_state, samples, events
+
+
+def step(
+    household: Household, state: HouseholdState, interval_ms: int
+) -> tuple[HouseholdState, dict[str, float | int], list[ApplianceEvent]]:
+    """Advance one reading: the new state, the reading ``interval_ms`` later, the events."""
+    if interval_ms <= 0:
+        raise ValueError(f"interval must be positive, got {interval_ms} ms")
+    new_state, samples, events = simulate(household, state, np.array([state.ts + interval_ms], np.int64))
+    return new_state, samples.rows()[0], events
+
+
+def regular_times(start_ms: int, end_ms: int, interval_ms: int) -> IntArray:
+    """Reading times start + k·interval in (start, end]."""
+    return np.arange(start_ms + interval_ms, end_ms + 1, interval_ms, dtype=np.int64)
