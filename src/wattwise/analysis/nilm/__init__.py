@@ -1,0 +1,1 @@
+"""Non-intrusive load monitoring: events, runs, signatures, identification, energy."""

@@ -1,0 +1,682 @@
+"""Evaluation of NILM on sub-metered recordings: loaders, ground truth, metrics, learning.
+
+Everything here reads files and arrays and returns numbers; nothing runs other programs.
+
+Definitions (also in docs/evaluation/nilm.md):
+
+- *True events* are the steps of at least ``event_min_w`` in each sub-meter, found with
+  the same steady-segment rule as the detector on that clean single-appliance signal.
+- A detected event *matches* a true event of the same sign within ``tolerance_s``
+  (one-to-one, greedy in time order: each true event takes the nearest unmatched
+  detected event). Precision, recall, F1 follow.
+- *Identification* is scored on detected events that match a true event: the label
+  must be that appliance ("unidentified" and other labels are errors). Accuracy and
+  macro-F1 over the sub-metered appliances.
+- *On/off F1*: per sample, state = power > threshold; *MAE* in W; *FTE* as in
+  Kolter & Johnson / NILMTK: Σₙ min(share of true energy, share of estimated energy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from wattwise.analysis.nilm.classify import ClassifierConfig
+from wattwise.analysis.nilm.energy import power_series
+from wattwise.analysis.nilm.events import DetectorConfig, Event, SecondChannel, detect_events
+from wattwise.analysis.nilm.model import NilmModel
+from wattwise.analysis.nilm.pairing import PairingConfig
+from wattwise.analysis.nilm.signatures import UNIDENTIFIED, SignatureLibrary
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Label given in training to aggregate events no sub-meter explains (unmetered loads).
+OTHER = "other"
+
+#: NILMbench on/off thresholds (W); appliances not listed use ``DEFAULT_ON_W``.
+ON_THRESHOLDS_W: dict[str, float] = {
+    "fridge": 50.0,
+    "washing_machine": 20.0,
+    "washing machine": 20.0,
+    "microwave": 200.0,
+    "dishwasher": 10.0,
+    "dish washer": 10.0,
+    "kettle": 2000.0,
+    "tv": 10.0,
+}
+DEFAULT_ON_W = 10.0
+
+
+@dataclass(slots=True)
+class Recording:
+    """One continuous recording: aggregate, optional Q or PF, and sub-meters (W)."""
+
+    ts: IntArray
+    aggregate: FloatArray
+    appliances: dict[str, FloatArray]
+    second: FloatArray | None = None
+    second_kind: SecondChannel = "none"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        n = self.ts.size
+        for k, v in self.appliances.items():
+            if v.size != n:
+                raise ValueError(f"appliance {k!r} has {v.size} samples, aggregate has {n}")
+        if self.second is not None and self.second.size != n:
+            raise ValueError("second channel length differs from aggregate")
+
+    @property
+    def interval_s(self) -> float:
+        return float(np.median(np.diff(self.ts))) / 1000.0 if self.ts.size > 1 else 1.0
+
+    def slice(self, mask: npt.NDArray[np.bool_], name: str = "") -> Recording:
+        return Recording(
+            self.ts[mask],
+            self.aggregate[mask],
+            {k: v[mask] for k, v in self.appliances.items()},
+            None if self.second is None else self.second[mask],
+            self.second_kind,
+            name or self.name,
+        )
+
+
+@dataclass(slots=True)
+class SetSpec:
+    """How a data set is scored: thresholds and the event-matching tolerance."""
+
+    name: str
+    train: list[Recording]
+    test: list[Recording]
+    event_min_w: float
+    on_thresholds_w: dict[str, float] = field(default_factory=dict)
+    tolerance_s: float | None = None
+    split: str = ""
+
+    def on_w(self, appliance: str) -> float:
+        return self.on_thresholds_w.get(appliance, ON_THRESHOLDS_W.get(appliance.lower(), DEFAULT_ON_W))
+
+    def tol_s(self) -> float:
+        if self.tolerance_s is not None:
+            return self.tolerance_s
+        return max(5.0, 3.0 * self.test[0].interval_s)
+
+    @property
+    def appliances(self) -> list[str]:
+        return list(self.train[0].appliances)
+
+
+# --------------------------------------------------------------------------- loading
+
+_TS_NAMES = ("timestamp", "Timestamp", "time", "datetime", "date")
+
+
+def read_refit_layout(path: str | Path, name: str = "") -> Recording:
+    """A CSV in the REFIT layout: a timestamp column, ``aggregate`` (W), one column per
+    sub-metered appliance (W); optional ``aggregate_q`` (var) or ``aggregate_pf``.
+
+    Any sampling interval works; naive timestamps are taken as UTC.
+    """
+    df = pd.read_csv(path)
+    ts_col = next((c for c in _TS_NAMES if c in df.columns), None)
+    if ts_col is None:
+        raise ValueError(f"{path}: no timestamp column (one of {', '.join(_TS_NAMES)})")
+    if "aggregate" not in df.columns:
+        raise ValueError(f"{path}: no 'aggregate' column; columns are {list(df.columns)}")
+    return _frame_to_recording(df, ts_col, name or Path(path).stem)
+
+
+def _epoch_ms(col: pd.Series) -> IntArray:
+    t = pd.to_datetime(col, utc=True, format="mixed")
+    return np.asarray(t.astype("int64") // 10**6, dtype=np.int64)
+
+
+def _frame_to_recording(df: pd.DataFrame, ts_col: str, name: str) -> Recording:
+    ts = _epoch_ms(df[ts_col])
+    second, kind = None, "none"
+    for col, k in (("aggregate_q", "q"), ("aggregate_pf", "pf")):
+        if col in df.columns:
+            second, kind = df[col].to_numpy(np.float64), k
+    skip = {ts_col, "aggregate", "aggregate_q", "aggregate_pf"}
+    apps: dict[str, FloatArray] = {}
+    for c in df.columns:
+        if c in skip:
+            continue
+        vals = pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64)
+        if np.isnan(vals).all():
+            continue
+        apps[str(c)] = np.nan_to_num(vals, nan=0.0)
+    order = np.argsort(ts, kind="stable")
+    agg = pd.to_numeric(df["aggregate"], errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(agg)
+    if bad.any():
+        agg = pd.Series(agg).ffill().bfill().to_numpy(np.float64)
+    return Recording(
+        ts[order],
+        agg[order],
+        {k: v[order] for k, v in apps.items()},
+        None if second is None else second[order],
+        kind,  # type: ignore[arg-type]
+        name,
+    )
+
+
+def clip_glitches(rec: Recording, limit_w: float = 20000.0) -> Recording:
+    """Sub-meter samples above ``limit_w`` are logger glitches (REFIT has 32,768 W and
+    49,150.5 W single samples); replace them with the previous sample."""
+    apps: dict[str, FloatArray] = {}
+    for k, v in rec.appliances.items():
+        s = pd.Series(np.where(v > limit_w, np.nan, v)).ffill().fillna(0.0)
+        apps[k] = np.asarray(s.to_numpy(np.float64), dtype=np.float64)
+    return replace(rec, appliances=apps)
+
+
+def load_refit_house2(path: Path) -> SetSpec:
+    rec = clip_glitches(read_refit_layout(path, "refit-house2"))
+    day = (rec.ts - rec.ts[0]) // 86_400_000
+    return SetSpec(
+        "refit-house2",
+        [rec.slice(day < 4, "refit days 1-4")],
+        [rec.slice(day >= 4, "refit days 5-7")],
+        event_min_w=50.0,
+        split="days 1-4 learn, days 5-7 test",
+    )
+
+
+def load_ampds2(folder: Path) -> SetSpec:
+    def one(pattern: str) -> Recording:
+        f = sorted(folder.glob(pattern))[0]
+        df = pd.read_csv(f).rename(columns={"main": "aggregate", "main_Q": "aggregate_q"})
+        return _frame_to_recording(df, "timestamp", f.stem)
+
+    return SetSpec(
+        "ampds2",
+        [one("ampds2_enriched_train_*.csv")],
+        [one("ampds2_enriched_test_*.csv")],
+        event_min_w=50.0,
+        split="given split: train 2013-11-21..27, test 2012-08-23",
+    )
+
+
+_LAB_COLS = {"Active (W)": "p", "Reactive (W)": "q"}
+
+
+def _lab_session(folder: Path, name: str) -> Recording:
+    files = {f.name.split(".")[0]: f for f in folder.glob("*.csv")}
+    main = pd.read_csv(files.pop("main"))
+    ts = _epoch_ms(main["Timestamp"])
+    apps = {}
+    for k, f in sorted(files.items()):
+        d = pd.read_csv(f)
+        if len(d) != len(main):
+            raise ValueError(f"{f}: {len(d)} rows, main has {len(main)}")
+        apps[k] = d["Active (W)"].to_numpy(np.float64)
+    return Recording(
+        ts,
+        main["Active (W)"].to_numpy(np.float64),
+        apps,
+        main["Reactive (W)"].to_numpy(np.float64),
+        "q",
+        name,
+    )
+
+
+def load_lab(folder: Path) -> SetSpec:
+    """Both lab sessions; appliances missing from a session are zero there."""
+    train, test = [], []
+    for combo in sorted(p for p in folder.iterdir() if p.is_dir()):
+        train.append(_lab_session(combo / "train_data", f"{combo.name} train"))
+        test.append(_lab_session(combo / "test_data", f"{combo.name} test"))
+    names = sorted({k for r in train + test for k in r.appliances})
+    for r in train + test:
+        for k in names:
+            r.appliances.setdefault(k, np.zeros(r.ts.size))
+        r.appliances = {k: r.appliances[k] for k in names}
+    return SetSpec(
+        "lab-1hz",
+        train,
+        test,
+        event_min_w=200.0,
+        on_thresholds_w={"kettle": 2000.0},
+        split="train_data sessions learn, test_data sessions test",
+    )
+
+
+OMPM_METERS = {
+    "meter2_fan": "fan",
+    "meter3_laptop_computer": "laptop",
+    "meter4_incandescent_lamp": "incandescent_lamp",
+    "meter5_LED_lamp": "led_lamp",
+    "meter6_fryer": "monitor",
+}
+
+
+def load_ompm(folder: Path) -> SetSpec:
+    """OMPM: sub-meters aligned to the aggregate on the reconstructed timestamps."""
+    csv = folder / "csv_export"
+
+    def read(stem: str) -> pd.DataFrame:
+        d = pd.read_csv(csv / f"{stem}.csv")
+        d["t"] = _epoch_ms(d["timestamp_est"])
+        return d.sort_values("t").reset_index(drop=True)
+
+    agg = read("meter1_aggregate")
+    apps = {}
+    for stem, name in OMPM_METERS.items():
+        sub = read(stem)[["t", "active_power_W"]].rename(columns={"active_power_W": name})
+        m = pd.merge_asof(agg[["t"]], sub, on="t", direction="nearest", tolerance=3000)
+        apps[name] = m[name].ffill().fillna(0.0).to_numpy(np.float64)
+    rec = Recording(
+        agg["t"].to_numpy(np.int64),
+        agg["active_power_W"].to_numpy(np.float64),
+        apps,
+        agg["pf"].to_numpy(np.float64),
+        "pf",
+        "ompm",
+    )
+    first_hour = rec.ts - rec.ts[0] < 3_600_000
+    return SetSpec(
+        "ompm-pzem",
+        [rec.slice(first_hour, "ompm first hour")],
+        [rec.slice(~first_hour, "ompm second hour")],
+        event_min_w=4.0,
+        on_thresholds_w=dict.fromkeys(OMPM_METERS.values(), 3.0),
+        tolerance_s=5.0,
+        split="first hour learn, rest (43 min) test",
+    )
+
+
+#: The real sets, by folder name under the shared data directory.
+LOADERS: dict[str, tuple[str, Callable[[Path], SetSpec]]] = {
+    "lab": ("lab-1hz-kettle-vacuum-waterheater", load_lab),
+    "ompm": ("ompm-pzem004t-1hz", load_ompm),
+    "refit": ("refit-house2-8s/REFIT_HF_validation.csv", load_refit_house2),
+    "ampds2": ("ampds2-1min", load_ampds2),
+}
+
+
+def load_sets(data_dir: Path, names: Sequence[str] | None = None) -> list[SetSpec]:
+    out = []
+    for key, (rel, loader) in LOADERS.items():
+        if names and key not in names:
+            continue
+        path = data_dir / rel
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found (needed for set {key!r})")
+        out.append(loader(path))
+    return out
+
+
+# ------------------------------------------------------------------- ground truth
+
+
+@dataclass(frozen=True, slots=True)
+class TrueEvent:
+    ts: int
+    on: bool
+    appliance: str
+    delta_w: float
+
+
+def true_events(rec: Recording, event_min_w: float) -> list[TrueEvent]:
+    """Steps of at least ``event_min_w`` in each sub-meter."""
+    cfg = DetectorConfig(
+        min_step_w=event_min_w,
+        tol_abs_w=max(1.0, event_min_w / 4.0),
+        tol_rel=0.05,
+        min_steady=2,
+        level_n=3,
+        second="none",
+    )
+    out = []
+    for name, p in rec.appliances.items():
+        for e in detect_events(rec.ts, p, None, cfg):
+            out.append(TrueEvent(e.ts, e.delta_p > 0, name, e.delta_p))
+    return sorted(out, key=lambda e: e.ts)
+
+
+def match_events(detected: Sequence[Event], truth: Sequence[TrueEvent], tolerance_s: float) -> dict[int, int]:
+    """Detected index → true index, one-to-one, same sign, nearest first in time order."""
+    tol = tolerance_s * 1000.0
+    det_ts = np.array([e.ts for e in detected], dtype=np.int64)
+    det_on = np.array([e.delta_p > 0 for e in detected], dtype=bool)
+    used = np.zeros(len(detected), dtype=bool)
+    out: dict[int, int] = {}
+    for j, t in enumerate(truth):
+        lo = int(np.searchsorted(det_ts, t.ts - tol, side="left"))
+        hi = int(np.searchsorted(det_ts, t.ts + tol, side="right"))
+        best, best_d = -1, math.inf
+        for i in range(lo, hi):
+            if used[i] or det_on[i] != t.on:
+                continue
+            d = abs(int(det_ts[i]) - t.ts)
+            if d < best_d:
+                best, best_d = i, d
+        if best >= 0:
+            used[best] = True
+            out[best] = j
+    return out
+
+
+# ------------------------------------------------------------------------ metrics
+
+
+def prf(tp: int, n_pred: int, n_true: int) -> tuple[float, float, float]:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_true if n_true else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def on_off_f1(truth: FloatArray, pred: FloatArray, threshold_w: float) -> float:
+    t, p = truth > threshold_w, pred > threshold_w
+    tp = int(np.sum(t & p))
+    return prf(tp, int(p.sum()), int(t.sum()))[2]
+
+
+def fte(truth: Mapping[str, FloatArray], pred: Mapping[str, FloatArray]) -> float:
+    """Fraction of total energy assigned correctly."""
+    t_tot = sum(float(v.sum()) for v in truth.values())
+    p_tot = sum(float(np.clip(pred[k], 0, None).sum()) for k in truth)
+    if t_tot <= 0:
+        return 0.0
+    total = 0.0
+    for k, v in truth.items():
+        share_p = float(np.clip(pred[k], 0, None).sum()) / p_tot if p_tot > 0 else 0.0
+        total += min(float(v.sum()) / t_tot, share_p)
+    return total
+
+
+def macro_f1(true_labels: Sequence[str], pred_labels: Sequence[str], classes: Sequence[str]) -> float:
+    if not true_labels:
+        return 0.0
+    scores = []
+    for c in classes:
+        tp = sum(1 for t, p in zip(true_labels, pred_labels, strict=True) if t == c and p == c)
+        n_pred = sum(1 for p in pred_labels if p == c)
+        n_true = sum(1 for t in true_labels if t == c)
+        if n_true == 0:
+            continue
+        scores.append(prf(tp, n_pred, n_true)[2])
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def power_metrics(
+    spec: SetSpec, recs: Sequence[Recording], preds: Sequence[Mapping[str, FloatArray]]
+) -> dict[str, Any]:
+    """On/off F1 and MAE per appliance and FTE, pooled over the test recordings."""
+    truth = {a: np.concatenate([r.appliances[a] for r in recs]) for a in spec.appliances}
+    pred = {a: np.concatenate([p[a] for p in preds]) for a in spec.appliances}
+    per = {
+        a: {
+            "on_off_f1": on_off_f1(truth[a], pred[a], spec.on_w(a)),
+            "mae_w": float(np.mean(np.abs(truth[a] - pred[a]))),
+        }
+        for a in spec.appliances
+    }
+    return {"appliances": per, "fte": fte(truth, pred)}
+
+
+# ----------------------------------------------------------------- our method
+
+
+@dataclass(slots=True)
+class Labelled:
+    """Detected training events with the appliance each one really is."""
+
+    events: list[Event]
+    labels: list[str | None]
+    durations: list[float | None]
+
+
+def label_training_events(spec: SetSpec, rec: Recording, events: list[Event]) -> Labelled:
+    """Label each detected training event with the appliance whose sub-meter step it
+    matches; events that are the sum of several appliances switching together are
+    labelled ``None`` (they would teach a wrong signature), unexplained ones ``OTHER``."""
+    truth = true_events(rec, spec.event_min_w)
+    m = match_events(events, truth, spec.tol_s())
+    run_s = _true_run_lengths(truth)
+    labels: list[str | None] = []
+    durations: list[float | None] = []
+    for i, e in enumerate(events):
+        if i not in m:
+            labels.append(OTHER)
+            durations.append(None)
+            continue
+        t = truth[m[i]]
+        clean = abs(e.delta_p - t.delta_w) <= 0.25 * abs(t.delta_w) + spec.event_min_w / 2
+        labels.append(t.appliance if clean else None)
+        durations.append(run_s.get(m[i]))
+    return Labelled(events, labels, durations)
+
+
+def _learn_cycles(
+    spec: SetSpec, rec: Recording, known: Mapping[str, tuple[float, float]]
+) -> dict[str, tuple[float, float]]:
+    """Gaps between an appliance's big steps during which its sub-meter stays on."""
+    out: dict[str, tuple[float, float]] = {}
+    truth = true_events(rec, spec.event_min_w)
+    for name, p in rec.appliances.items():
+        evs = [t for t in truth if t.appliance == name]
+        gaps: list[float] = []
+        levels: list[float] = []
+        for a, b in zip(evs, evs[1:], strict=False):
+            if a.on or not b.on:
+                continue  # a gap runs from an OFF step to the next ON step
+            i0, i1 = np.searchsorted(rec.ts, [a.ts, b.ts])
+            seg = p[i0 + 1 : i1 - 1]
+            if seg.size and float(np.min(seg)) > spec.on_w(name):
+                gaps.append((b.ts - a.ts) / 1000.0)
+                levels.append(float(np.median(seg)))
+        if gaps:
+            old_gap, _ = known.get(name, (0.0, 0.0))
+            out[name] = (max(old_gap, 1.2 * max(gaps)), float(np.median(levels)))
+    return out
+
+
+def _true_run_lengths(truth: Sequence[TrueEvent]) -> dict[int, float]:
+    """Seconds from each true ON to the same appliance's next true OFF (and back)."""
+    out: dict[int, float] = {}
+    open_on: dict[str, int] = {}
+    for j, t in enumerate(truth):
+        if t.on:
+            open_on[t.appliance] = j
+        elif t.appliance in open_on:
+            i = open_on.pop(t.appliance)
+            out[i] = out[j] = (t.ts - truth[i].ts) / 1000.0
+    return out
+
+
+def event_scores(
+    spec: SetSpec, recs: Sequence[Recording], events: Sequence[Sequence[Event]]
+) -> tuple[dict[str, float], list[str], list[str]]:
+    """Event P/R/F1 and, for matched events, the true and the predicted labels."""
+    tp = n_pred = n_true = 0
+    t_lab: list[str] = []
+    p_lab: list[str] = []
+    for rec, evs in zip(recs, events, strict=True):
+        truth = true_events(rec, spec.event_min_w)
+        m = match_events(evs, truth, spec.tol_s())
+        tp += len(m)
+        n_pred += len(evs)
+        n_true += len(truth)
+        for i, j in sorted(m.items()):
+            t_lab.append(truth[j].appliance)
+            p_lab.append(evs[i].label or UNIDENTIFIED)
+    p, r, f = prf(tp, n_pred, n_true)
+    return (
+        {"event_precision": p, "event_recall": r, "event_f1": f, "true_events": n_true},
+        t_lab,
+        p_lab,
+    )
+
+
+def tune_detector(spec: SetSpec, second: SecondChannel) -> DetectorConfig:
+    """Pick detector thresholds by event F1 on the training recordings only."""
+    agg = np.concatenate([r.aggregate for r in spec.train])
+    noise = float(np.median(np.abs(np.diff(agg))))
+    best: tuple[float, DetectorConfig] | None = None
+    for tol_mult in (2.0, 3.0, 5.0):
+        tol = max(0.5, tol_mult * noise)
+        for step_frac in (0.5, 0.8, 1.0, 1.5):
+            for min_steady in (1, 2, 3):
+                cfg = DetectorConfig(
+                    min_step_w=max(1.5 * tol, step_frac * spec.event_min_w),
+                    tol_abs_w=tol,
+                    min_steady=min_steady,
+                    second=second,
+                )
+                evs = [detect_events(r.ts, r.aggregate, r.second, cfg) for r in spec.train]
+                f1 = event_scores(spec, spec.train, evs)[0]["event_f1"]
+                if best is None or f1 > best[0] + 1e-9:
+                    best = (f1, cfg)
+    assert best is not None
+    return best[1]
+
+
+def fit_model(spec: SetSpec, use_hour: bool = True, teach_other: bool = True) -> tuple[NilmModel, list[Labelled]]:
+    """Our model from the training part: tuned detector, library of labelled runs."""
+    kind = spec.train[0].second_kind
+    det = tune_detector(spec, kind)
+    model = NilmModel(
+        detector=det,
+        classifier=ClassifierConfig(second="pf" if kind == "pf" else "q", noise_w=max(2.0, det.tol_abs_w)),
+        pairing=PairingConfig(abs_tol_w=max(det.min_step_w * 0.5, det.tol_abs_w)),
+        library=SignatureLibrary(),
+        use_hour=use_hour,
+    )
+    labelled = []
+    for rec in spec.train:
+        evs = detect_events(rec.ts, rec.aggregate, rec.second, det)
+        lab = label_training_events(spec, rec, evs)
+        labelled.append(lab)
+        model.cycles.update(_learn_cycles(spec, rec, model.cycles))
+        # a user labels a run they saw start and stop: its length is the sub-meter's
+        for e, name, dur in zip(evs, lab.labels, lab.durations, strict=True):
+            if name is not None and (teach_other or name != OTHER):
+                model.teach(e, name, dur)
+    return model, labelled
+
+
+def evaluate_model(spec: SetSpec, model: NilmModel) -> dict[str, Any]:
+    """All figures of one model on the set's test part."""
+    results = []
+    preds = []
+    names = spec.appliances
+    for rec in spec.test:
+        res = model.process(rec.ts, rec.aggregate, rec.second)
+        results.append(res.events)
+        preds.append(power_series(res.runs, rec.ts, names))
+    ev, t_lab, p_lab = event_scores(spec, spec.test, results)
+    acc = float(np.mean([t == p for t, p in zip(t_lab, p_lab, strict=True)])) if t_lab else 0.0
+    ident_per = {}
+    for a in names:
+        tp = sum(1 for t, p in zip(t_lab, p_lab, strict=True) if t == a and p == a)
+        ident_per[a] = prf(tp, sum(1 for p in p_lab if p == a), sum(1 for t in t_lab if t == a))[2]
+    out = power_metrics(spec, spec.test, preds)
+    for a in names:
+        out["appliances"][a]["identification_f1"] = ident_per[a]
+    out.update(ev)
+    out["identification_accuracy"] = acc
+    out["identification_macro_f1"] = macro_f1(t_lab, p_lab, names)
+    out["calibration"] = calibration(results, spec)
+    return out
+
+
+def calibration(events: Sequence[Sequence[Event]], spec: SetSpec) -> dict[str, float]:
+    """Expected calibration error of the confidence on matched test events (10 bins)."""
+    conf: list[float] = []
+    right: list[bool] = []
+    for rec, evs in zip(spec.test, events, strict=True):
+        truth = true_events(rec, spec.event_min_w)
+        for i, j in match_events(evs, truth, spec.tol_s()).items():
+            conf.append(evs[i].confidence)
+            right.append(evs[i].label == truth[j].appliance)
+    if not conf:
+        return {"ece": math.nan, "mean_confidence": math.nan, "accuracy": math.nan}
+    c, r = np.array(conf), np.array(right, dtype=float)
+    bins = np.clip((c * 10).astype(int), 0, 9)
+    ece = sum(
+        abs(c[bins == b].mean() - r[bins == b].mean()) * np.mean(bins == b) for b in range(10) if np.any(bins == b)
+    )
+    return {"ece": float(ece), "mean_confidence": float(c.mean()), "accuracy": float(r.mean())}
+
+
+def zero_baseline(spec: SetSpec) -> dict[str, Any]:
+    preds = [{a: np.zeros(r.ts.size) for a in spec.appliances} for r in spec.test]
+    return power_metrics(spec, spec.test, preds)
+
+
+def learning_curve(
+    spec: SetSpec,
+    full: NilmModel,
+    counts: Sequence[int] = (0, 1, 3, 5, 10),
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+) -> dict[int, dict[str, float]]:
+    """Identification macro-F1 after ``n`` user labels per appliance (simulated from
+    the training ground truth), mean and spread over seeds."""
+    out: dict[int, dict[str, float]] = {}
+    for n in counts:
+        f1s = []
+        for s in seeds:
+            lib = full.library.subsample(n, seed=s) if n else SignatureLibrary()
+            model = replace(full, library=lib)
+            evs = [model.process(r.ts, r.aggregate, r.second).events for r in spec.test]
+            _, t_lab, p_lab = event_scores(spec, spec.test, evs)
+            f1s.append(macro_f1(t_lab, p_lab, spec.appliances))
+        out[n] = {"macro_f1": float(np.mean(f1s)), "min": float(np.min(f1s)), "max": float(np.max(f1s))}
+    return out
+
+
+def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
+    """Our model, "predict 0 W" and the learning curve for one set."""
+    model, _ = fit_model(spec)
+    ours = evaluate_model(spec, model)
+    out: dict[str, Any] = {
+        "set": spec.name,
+        "split": spec.split,
+        "tolerance_s": spec.tol_s(),
+        "event_min_w": spec.event_min_w,
+        "on_thresholds_w": {a: spec.on_w(a) for a in spec.appliances},
+        "detector": model.detector.to_dict(),
+        "methods": {"wattwise": ours, "predict_0w": zero_baseline(spec)},
+    }
+    if curve:
+        out["learning_curve"] = learning_curve(spec, model)
+    return out
+
+
+def write_peer_inputs(spec: SetSpec, folder: Path) -> None:
+    """Train and test CSVs (REFIT layout, one file per recording) for the peer runner."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, recs in (("train", spec.train), ("test", spec.test)):
+        for i, r in enumerate(recs):
+            df = pd.DataFrame({"timestamp": pd.to_datetime(r.ts, unit="ms", utc=True)})
+            df["aggregate"] = r.aggregate
+            for k, v in r.appliances.items():
+                df[k] = v
+            df.to_csv(folder / f"{part}_{i}.csv", index=False)
+
+
+def read_peer_predictions(spec: SetSpec, folder: Path, method: str) -> dict[str, Any] | None:
+    """Score a peer's predictions (``pred_<method>_<i>.csv``, one per test recording)."""
+    preds = []
+    for i, r in enumerate(spec.test):
+        f = folder / f"pred_{method}_{i}.csv"
+        if not f.exists():
+            return None
+        df = pd.read_csv(f)
+        if len(df) != r.ts.size:
+            raise ValueError(f"{f}: {len(df)} rows, test recording has {r.ts.size}")
+        preds.append(
+            {a: np.nan_to_num(df[a].to_numpy(np.float64)) if a in df else np.zeros(r.ts.size) for a in spec.appliances}
+        )
+    return power_metrics(spec, spec.test, preds)

@@ -1,0 +1,166 @@
+"""The whole offline chain for one meter: detect, identify, pair, re-identify, estimate.
+
+Events are first identified from their own features; ON and OFF events are then paired
+into runs, and each closed run is identified again with its duration, its label going
+to both of its events. :class:`NilmModel` is plain data (JSON) and learns from labels
+through its :class:`SignatureLibrary` with no retraining step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
+from wattwise.analysis.nilm.energy import power_series
+from wattwise.analysis.nilm.events import DetectorConfig, Event, detect_events
+from wattwise.analysis.nilm.pairing import PairingConfig, Run, pair_events
+from wattwise.analysis.nilm.signatures import (
+    UNIDENTIFIED,
+    Features,
+    SignatureLibrary,
+    features_of,
+    local_hour,
+)
+
+
+@dataclass(slots=True)
+class NilmResult:
+    events: list[Event]
+    runs: list[Run]
+
+
+@dataclass(slots=True)
+class NilmModel:
+    """Detector settings, the site's signature library and how to use them."""
+
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    pairing: PairingConfig = field(default_factory=PairingConfig)
+    library: SignatureLibrary = field(default_factory=SignatureLibrary)
+    utc_offset_s: int = 0
+    use_hour: bool = True
+    #: per appliance (longest gap s, power W): a multi-phase appliance (dishwasher,
+    #: washing machine) keeps drawing this between its big steps
+    cycles: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def hour(self, ts: int) -> float | None:
+        return local_hour(ts, self.utc_offset_s) if self.use_hour else None
+
+    def features(self, event: Event, duration_s: float | None = None) -> Features:
+        return features_of(event, self.hour(event.ts), duration_s)
+
+    def teach(self, event: Event, name: str, duration_s: float | None = None) -> Event:
+        """A user's label: the library (and so every later identification) learns it now."""
+        return self.library.label(event, name, self.hour(event.ts), duration_s)
+
+    def teach_run(self, run: Run, name: str) -> None:
+        """Label both events of a run, with the run's duration as a feature."""
+        self.teach(run.on, name, run.duration_s if run.closed else None)
+        if run.off is not None:
+            self.teach(run.off, name, run.duration_s)
+
+    def identify(self, events: Sequence[Event]) -> list[Event]:
+        """Label each event in place from its own features (no duration yet)."""
+        clf = Classifier(self.library, self.classifier)
+        ids = clf.identify([self.features(e) for e in events])
+        for e, (label, conf, scores) in zip(events, ids, strict=True):
+            e.label, e.confidence, e.scores = label, conf, scores
+        return list(events)
+
+    def identify_runs(self, runs: Sequence[Run]) -> list[Run]:
+        """Re-identify closed runs with their duration; both events take the run's label."""
+        clf = Classifier(self.library, self.classifier)
+        closed = [r for r in runs if r.off is not None]
+        out = [r for r in runs if r.off is None]
+        if closed:
+            q_on = [self.features(r.on, r.duration_s) for r in closed]
+            q_off = [self.features(r.off, r.duration_s) for r in closed if r.off is not None]
+            names, p_on = clf.posteriors(q_on)
+            _, p_off = clf.posteriors(q_off)
+            post = np.sqrt(p_on * p_off)
+            post /= post.sum(axis=1, keepdims=True)
+            for r, row in zip(closed, post, strict=True):
+                best = int(np.argmax(row[:-1])) if names else -1
+                conf = float(row[best]) if best >= 0 else 0.0
+                ok = best >= 0 and conf >= self.classifier.min_confidence
+                label = names[best] if ok else UNIDENTIFIED
+                assert r.off is not None
+                for e in (r.on, r.off):
+                    e.label, e.confidence = label, conf
+                out.append(Run(r.start, r.end, r.power_w, label, r.on, r.off))
+        return sorted(out, key=lambda r: r.start)
+
+    def durations(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Typical and longest plausible run length per appliance, from the library."""
+        typical: dict[str, float] = {}
+        longest: dict[str, float] = {}
+        for name, app in self.library.appliances.items():
+            d = [f.duration_s for f in app.exemplars if f.duration_s is not None]
+            if d:
+                typical[name] = float(np.median(d))
+                longest[name] = float(2.0 * np.max(d))
+        return typical, longest
+
+    def process_events(self, events: list[Event]) -> NilmResult:
+        self.identify(events)
+        typical, longest = self.durations()
+        runs = pair_events(events, self.pairing, typical, longest)
+        runs = self.identify_runs(runs)
+        return NilmResult(events, runs + self.cycle_fill(runs))
+
+    def cycle_fill(self, runs: Sequence[Run]) -> list[Run]:
+        """Runs for the low-power phases between two runs of the same multi-phase
+        appliance that are closer than its longest in-cycle gap."""
+        out: list[Run] = []
+        for name, (gap_s, power_w) in self.cycles.items():
+            mine = sorted((r for r in runs if r.label == name), key=lambda r: r.start)
+            for a, b in zip(mine, mine[1:], strict=False):
+                if 0 < (b.start - a.end) / 1000.0 <= gap_s:
+                    out.append(Run(a.end, b.start, power_w, name, a.on, None))
+        return out
+
+    def process(
+        self,
+        ts: npt.ArrayLike,
+        power: npt.ArrayLike,
+        second: npt.ArrayLike | None = None,
+    ) -> NilmResult:
+        """Events and identified runs of a whole recording."""
+        events = detect_events(ts, power, second, self.detector)
+        return self.process_events(events)
+
+    def disaggregate(
+        self, ts: npt.ArrayLike, power: npt.ArrayLike, second: npt.ArrayLike | None = None
+    ) -> tuple[NilmResult, dict[str, npt.NDArray[np.float64]]]:
+        """The result plus each known appliance's estimated power at every sample."""
+        res = self.process(ts, power, second)
+        t = np.asarray(ts, dtype=np.int64)
+        return res, power_series(res.runs, t, self.library.names())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "detector": self.detector.to_dict(),
+            "classifier": asdict(self.classifier),
+            "pairing": asdict(self.pairing),
+            "library": self.library.to_dict(),
+            "utc_offset_s": self.utc_offset_s,
+            "use_hour": self.use_hour,
+            "cycles": {k: list(v) for k, v in self.cycles.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NilmModel:
+        return cls(
+            DetectorConfig.from_dict(data["detector"]),
+            ClassifierConfig(**data["classifier"]),
+            PairingConfig(**data["pairing"]),
+            SignatureLibrary.from_dict(data["library"]),
+            int(data.get("utc_offset_s", 0)),
+            bool(data.get("use_hour", True)),
+            {k: (float(v[0]), float(v[1])) for k, v in data.get("cycles", {}).items()},
+        )
