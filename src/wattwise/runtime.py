@@ -14,6 +14,7 @@ from wattwise.bus import Bus
 from wattwise.config import Settings
 from wattwise.domain.energy import EnergyRules
 from wattwise.ingest.pipeline import Pipeline
+from wattwise.store import rollups
 from wattwise.store.engine import migrate, open_engine
 from wattwise.store.writer import Writer
 
@@ -39,7 +40,7 @@ def start_services(settings: Settings) -> Services:
     """Open (and migrate) the database and start the writer thread."""
     engine = open_engine(settings.database_url(), sqlite_synchronous=settings.sqlite_synchronous)
     migrate(engine)
-    writer = Writer(engine)
+    writer = Writer(engine, maintenance=rollups.refresh_marked)
     bus = Bus()
     pipeline = Pipeline(engine, writer, bus, energy_rules(settings))
     return Services(settings=settings, engine=engine, writer=writer, bus=bus, pipeline=pipeline)

@@ -25,6 +25,7 @@ def new_meter(services: Services) -> int:
 
 def write(services: Services, device: int, readings: list[Reading]) -> tuple[int, int]:
     result = services.writer.run(lambda c: write_readings(c, device, readings))
+    services.writer.flush()  # rollups follow commits within a second; tests need them now
     return len(result.stored), result.duplicates
 
 

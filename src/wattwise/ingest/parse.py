@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from wattwise.domain.limits import check_ts, check_values
+from wattwise.domain.limits import MAX_FUTURE_MS, RANGES, check_ts, check_values
 from wattwise.domain.readings import METRICS, Reading
 
 _MS_THRESHOLD = 100_000_000_000  # below: Unix seconds (until year 5138); above: milliseconds
@@ -66,8 +66,43 @@ def ts_to_ms(value: int | float | str | None, now_ms: int) -> int:
     return int(round(value)) if abs(value) >= _MS_THRESHOLD else int(round(value * 1000))
 
 
+def _plain(item: dict[str, Any], device_id: int, now_ms: int) -> Reading | None:
+    """The common case — numbers within range — without building a model; None: look closer.
+
+    It accepts nothing that ``parse_reading``'s full path would refuse, so the full path
+    (which explains what is wrong) only runs for unusual or bad readings.
+    """
+    values: dict[str, float | None] = {}
+    for metric in METRICS:
+        value = item.get(metric)
+        if value is not None:
+            kind = type(value)
+            if kind is not float and kind is not int:
+                return None
+            rng = RANGES[metric]
+            if not rng.low <= value <= rng.high:  # also False for NaN
+                return None
+        values[metric] = value
+    if values["power"] is None and values["current"] is None:
+        return None
+    ts = item.get("ts")
+    if ts is None:
+        ts_ms = now_ms
+    elif type(ts) is int or type(ts) is float:
+        if not -1e15 < ts < 1e15:
+            return None
+        ts_ms = int(round(ts)) if abs(ts) >= _MS_THRESHOLD else int(round(ts * 1000))
+    else:
+        return None
+    if not 0 <= ts_ms <= now_ms + MAX_FUTURE_MS:
+        return None
+    return Reading(device_id=device_id, ts=ts_ms, **values)
+
+
 def parse_reading(item: Any, device_id: int, now_ms: int) -> Reading | list[str]:
     """A Reading, or the list of reasons it cannot be one."""
+    if type(item) is dict and (plain := _plain(item, device_id, now_ms)) is not None:
+        return plain
     if not isinstance(item, dict):
         return [f"reading: expected a JSON object, got {type(item).__name__}"]
     try:

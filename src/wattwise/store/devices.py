@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from wattwise.store.clock import now_ms
@@ -134,10 +134,8 @@ def mosquitto_credentials(conn: Connection) -> list[tuple[int, str]]:
     return [(int(r.id), str(r.mqtt_hash)) for r in rows]
 
 
+_TOUCH = text("UPDATE devices SET last_seen_ms = :t WHERE id = :d AND (last_seen_ms IS NULL OR last_seen_ms < :t)")
+
+
 def touch_last_seen(conn: Connection, device_id: int, ts_ms: int) -> None:
-    conn.execute(
-        update(devices)
-        .where(devices.c.id == device_id)
-        .where((devices.c.last_seen_ms.is_(None)) | (devices.c.last_seen_ms < ts_ms))
-        .values(last_seen_ms=ts_ms)
-    )
+    conn.execute(_TOUCH, {"d": device_id, "t": ts_ms})

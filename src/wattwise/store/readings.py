@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, text, update
+from sqlalchemy import Connection, bindparam, text, update
 
 from wattwise.domain.energy import DEFAULT_RULES, EnergyRules, interval_energy
 from wattwise.domain.readings import METRICS, Reading, StoredReading
@@ -17,7 +18,6 @@ from wattwise.store import rollups
 from wattwise.store.devices import touch_last_seen
 from wattwise.store.schema import readings
 
-_INSERT = insert(readings)
 _UPDATE_WH = (
     update(readings)
     .where(readings.c.device_id == bindparam("d"))
@@ -81,43 +81,62 @@ def write_readings(
     if not fresh:
         return WriteResult(stored=[], duplicates=duplicates)
 
-    merged = sorted(stored_points + [_Point(r.ts, r.energy, r.power, r) for r in fresh], key=lambda p: p.ts)
-    stored: list[StoredReading] = []
-    rows: list[dict[str, object]] = []
-    changed: list[dict[str, object]] = []
-    previous: _Point | None = None
-    for point in merged:
-        if point.new is not None or (previous is not None and previous.new is not None):
+    rows, changed = _energy(device_id, stored_points, fresh, rules)
+    conn.exec_driver_sql(_insert_sql(conn), rows)  # type: ignore[arg-type]
+    if changed:
+        conn.execute(_UPDATE_WH, changed)
+    rollups.mark(conn, device_id, [r.ts for r in fresh] + [int(c["t"]) for c in changed])  # type: ignore[call-overload]
+    touch_last_seen(conn, device_id, hi)
+    return WriteResult(
+        stored=[StoredReading(reading=r, wh=row[-1]) for r, row in zip(fresh, rows, strict=True)],
+        duplicates=duplicates,
+    )
+
+
+def _energy(
+    device_id: int, stored_points: list[_Point], fresh: list[Reading], rules: EnergyRules
+) -> tuple[list[tuple[Any, ...]], list[dict[str, object]]]:
+    """Rows to insert (with their energy) and stored readings whose energy changes."""
+    if all(p.ts < fresh[0].ts for p in stored_points):  # the usual case: new data after the old
+        previous: Any = stored_points[-1] if stored_points else None
+        rows = []
+        for r in fresh:
             wh = (
                 0.0
                 if previous is None
-                else interval_energy(
-                    previous.ts,
-                    previous.energy,
-                    previous.power,
-                    point.ts,
-                    point.energy,
-                    point.power,
-                    rules,
-                )
+                else interval_energy(previous.ts, previous.energy, previous.power, r.ts, r.energy, r.power, rules)
+            )
+            rows.append(_row(r, wh))
+            previous = r
+        return rows, []
+    merged = sorted(stored_points + [_Point(r.ts, r.energy, r.power, r) for r in fresh], key=lambda p: p.ts)
+    by_ts: dict[int, tuple[Any, ...]] = {}
+    changed: list[dict[str, object]] = []
+    before: _Point | None = None
+    for point in merged:
+        if point.new is not None or (before is not None and before.new is not None):
+            wh = (
+                0.0
+                if before is None
+                else interval_energy(before.ts, before.energy, before.power, point.ts, point.energy, point.power, rules)
             )
             if point.new is not None:
-                stored.append(StoredReading(reading=point.new, wh=wh))
-                rows.append(_row(point.new, wh))
+                by_ts[point.ts] = _row(point.new, wh)
             else:
                 changed.append({"d": device_id, "t": point.ts, "new_wh": wh})
-        previous = point
-
-    conn.execute(_INSERT, rows)
-    if changed:
-        conn.execute(_UPDATE_WH, changed)
-    rollups.refresh(conn, device_id, [r.ts for r in fresh] + [int(c["t"]) for c in changed])  # type: ignore[call-overload]
-    touch_last_seen(conn, device_id, hi)
-    return WriteResult(stored=stored, duplicates=duplicates)
+        before = point
+    return [by_ts[r.ts] for r in fresh], changed
 
 
-def _row(reading: Reading, wh: float) -> dict[str, object]:
-    row: dict[str, object] = {"device_id": reading.device_id, "ts": reading.ts, "wh": wh}
-    for metric in METRICS:
-        row[metric] = reading.value(metric)
-    return row
+def _insert_sql(conn: Connection) -> str:
+    """Plain DB-API executemany: SQLAlchemy's per-row parameter handling costs more than the insert."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    columns = ("device_id", "ts", *METRICS, "wh")
+    return (
+        f"INSERT INTO readings ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+        "ON CONFLICT (device_id, ts) DO NOTHING"
+    )
+
+
+def _row(r: Reading, wh: float) -> tuple[Any, ...]:
+    return (r.device_id, r.ts, r.voltage, r.current, r.power, r.energy, r.frequency, r.pf, wh)

@@ -112,6 +112,15 @@ def _rollup_table(name: str) -> Table:
 
 
 rollup_1m = _rollup_table("rollup_1m")
+
+# Minutes whose rollups are behind their readings: written in the readings' own transaction,
+# cleared by the writer's refresh, so a crash between the two loses nothing.
+rollup_dirty = Table(
+    "rollup_dirty",
+    metadata,
+    Column("device_id", Integer, primary_key=True),
+    Column("ts", BigInteger, primary_key=True),
+)
 rollup_1h = _rollup_table("rollup_1h")
 rollup_1d = _rollup_table("rollup_1d")
 

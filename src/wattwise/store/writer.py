@@ -12,6 +12,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -34,10 +35,22 @@ _STOP = object()
 
 
 class Writer:
-    """Serialises writes to one engine; ``submit`` from async code, ``run`` from threads."""
+    """Serialises writes to one engine; ``submit`` from async code, ``run`` from threads.
 
-    def __init__(self, engine: Engine) -> None:
+    ``maintenance`` (refreshing rollups) runs in its own transaction once at start, whenever
+    the queue falls idle, and at least every ``interval`` seconds under constant load.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        maintenance: Callable[[Connection], Any] | None = None,
+        interval: float = 1.0,
+    ) -> None:
         self._engine = engine
+        self._maintenance = maintenance
+        self._interval = interval
+        self._last_maintenance = 0.0
         self._queue: queue.SimpleQueue[_Task | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="wattwise-writer", daemon=True)
         self._thread.start()
@@ -54,29 +67,50 @@ class Writer:
         self._queue.put(task)
         return task.future.result()  # type: ignore[no-any-return]
 
+    def flush(self) -> None:
+        """Wait until everything submitted so far, and its maintenance, is committed."""
+        if self._maintenance is not None:
+            self.run(self._maintenance)
+
     def close(self) -> None:
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            group: list[_Task] = [first]  # type: ignore[list-item]
-            stop = False
-            while len(group) < MAX_GROUP:
+        self._maintain()
+        stopping = False
+        while not stopping:
+            try:
+                first = self._queue.get(timeout=self._interval)
+            except queue.Empty:
+                continue
+            group: list[_Task] = []
+            item: object = first
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)  # type: ignore[arg-type]
+                if len(group) >= MAX_GROUP:
+                    break
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
-                    stop = True
-                    break
-                group.append(item)  # type: ignore[arg-type]
-            self._commit(group)
-            if stop:
-                return
+            if group:
+                self._commit(group)
+            if stopping or self._queue.empty() or time.monotonic() - self._last_maintenance > self._interval:
+                self._maintain()
+
+    def _maintain(self) -> None:
+        if self._maintenance is None:
+            return
+        self._last_maintenance = time.monotonic()
+        try:
+            with self._engine.begin() as conn:
+                self._maintenance(conn)
+        except Exception:
+            log.exception("writer maintenance failed; it runs again shortly")
 
     def _commit(self, group: list[_Task]) -> None:
         try:
