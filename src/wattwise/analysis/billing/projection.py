@@ -233,7 +233,7 @@ def project_bill(
     hist_days, profiles = _history(series, today, zone, history_days)
     if not hist_days:
         elapsed_h = max((as_of_ms - cycle_start_ms) / HOUR_MS, 1.0)
-        rate = float(to_date.kwh) * 1000 / elapsed_h
+        rate = series.between(cycle_start_ms, as_of_ms) / elapsed_h
         profiles = np.full((1, 24), rate)
         hist_days = [today]
     weekend = np.array([_is_weekend(d) for d in hist_days])

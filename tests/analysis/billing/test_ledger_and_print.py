@@ -1,0 +1,95 @@
+"""Closing cycles into bills, revising them, paying partly or fully, the balance, the printout."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+
+from wattwise.analysis.billing.compute import bill_for_units
+from wattwise.analysis.billing.ledger import Payment, close_cycle, current_bills, revise, statement
+from wattwise.analysis.billing.presets import load_preset
+from wattwise.analysis.billing.render import render_bill_html
+from wattwise.analysis.energy import BillingCycle
+
+TN = load_preset("in-tn-domestic")
+JAN = BillingCycle(date(2025, 1, 1), date(2025, 3, 1))
+MAR = BillingCycle(date(2025, 3, 1), date(2025, 5, 1))
+DAY_MS = 86_400_000
+
+
+def pay(pid: str, amount: str, when: int = 0, method: str = "UPI") -> Payment:
+    return Payment(pid, "home", D(amount), "INR", when, method, reference=f"ref-{pid}")
+
+
+def test_partial_then_full_payment_and_the_balance() -> None:
+    jan = close_cycle("home", bill_for_units(TN, JAN, 450), issued_at_ms=1)  # 1490.00
+    mar = close_cycle("home", bill_for_units(TN, MAR, 300), issued_at_ms=2)  # 235 + 470 = 705.00
+    s = statement("home", [jan, mar], [pay("p1", "1000")], "INR")
+    assert (s.billed, s.paid, s.balance) == (D("2195.00"), D("1000"), D("1195.00"))
+    assert [(b.status, b.paid, b.due) for b in s.bills] == [
+        ("partly_paid", D("1000"), D("490.00")),
+        ("unpaid", D("0"), D("705.00")),
+    ]
+    s = statement("home", [jan, mar], [pay("p1", "1000"), pay("p2", "490", 5)], "INR")
+    assert [b.status for b in s.bills] == ["paid", "unpaid"]
+    assert s.balance == D("705.00")
+
+
+def test_a_retried_webhook_payment_counts_once_and_overpayment_is_credit() -> None:
+    jan = close_cycle("home", bill_for_units(TN, JAN, 450), 1)
+    s = statement("home", [jan], [pay("razorpay:pay_1", "1500"), pay("razorpay:pay_1", "1500")], "INR")
+    assert s.paid == D("1500")
+    assert s.balance == D("-10.00") and s.credit == D("10.00")
+    with pytest.raises(ValueError, match="different amounts"):
+        statement("home", [jan], [pay("x", "1"), pay("x", "2")], "INR")
+
+
+def test_a_correction_is_a_new_revision_and_the_first_stays_on_record() -> None:
+    first = close_cycle("home", bill_for_units(TN, JAN, 450), 1)
+    fixed = revise(first, bill_for_units(TN, JAN, 440), 2, "meter read 10 units high")
+    assert (first.revision, fixed.revision) == (1, 2)
+    assert first.bill.total == D("1490.00")  # unchanged
+    assert current_bills([first, fixed]) == [fixed]
+    # 440: 235 + 940 + 40 x 6.30 = 1427.00
+    assert statement("home", [first, fixed], [], "INR").billed == D("1427.00")
+    with pytest.raises(ValueError, match="needs a reason"):
+        revise(first, bill_for_units(TN, JAN, 440), 2, " ")
+    with pytest.raises(ValueError, match="same cycle"):
+        revise(first, bill_for_units(TN, MAR, 440), 2, "wrong cycle")
+
+
+def test_payments_are_checked() -> None:
+    with pytest.raises(ValueError, match="above zero"):
+        pay("p", "0")
+    jan = close_cycle("home", bill_for_units(TN, JAN, 450), 1)
+    usd = Payment("s1", "home", D("5"), "USD", 0, "card")
+    with pytest.raises(ValueError, match="USD on a INR statement"):
+        statement("home", [jan], [usd], "INR")
+
+
+def test_printable_bill_shows_the_slabs_payments_and_balance_without_external_assets() -> None:
+    jan = close_cycle("home", bill_for_units(TN, JAN, 450), 59 * DAY_MS)
+    s = statement("home", [jan], [pay("p1", "1000", 60 * DAY_MS, "cash")], "INR")
+    html = render_bill_html(jan, TN, s, "Asia/Kolkata")
+    text = re.sub(r"<[^>]+>", " ", html)
+    text = re.sub(r"\s+", " ", text)
+    assert "Cycle 2025-01-01 to 2025-02-28 (59 days)" in text
+    assert "Energy, units 101–200 100 kWh 2.35 ₹235.00" in text
+    assert "Energy, units above 400 50 kWh 6.3 ₹315.00" in text
+    assert "Total for this cycle ₹1,490.00" in text
+    assert "cash ref-p1 ₹1,000.00" in text
+    assert "This bill: due ₹490.00" in text
+    assert "dtnext.in" in text  # the tariff's source is printed
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<script" not in html
+
+
+def test_printed_revision_says_why() -> None:
+    first = close_cycle("home", bill_for_units(TN, JAN, 450), 1)
+    fixed = revise(first, bill_for_units(TN, JAN, 440), 2, "meter read <10> units high")
+    html = render_bill_html(fixed, TN)
+    assert "Revision 2: meter read &lt;10&gt; units high" in html
+    assert "home-20250101-r2" in html

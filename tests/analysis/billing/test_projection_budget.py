@@ -1,0 +1,153 @@
+"""Bill to date, today's cost, the projected bill with its range, budgets and their crossing day.
+
+The household: 10 kWh every weekday and 20 kWh every Saturday and Sunday, spread evenly
+over the hours, on Tamil Nadu's bi-monthly tariff, cycle 1 Jan to 28 Feb 2025 (59 days).
+1 Jan 2025 is a Wednesday.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal as D
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from wattwise.analysis.billing.budget import Budget, budget_status
+from wattwise.analysis.billing.compute import compute_bill
+from wattwise.analysis.billing.presets import load_preset
+from wattwise.analysis.billing.projection import daily_costs, project_bill
+from wattwise.analysis.energy import HOUR_MS, BillingCycle, EnergySeries, local_midnight_ms
+from wattwise.domain.energy import interval_energy
+
+IST = ZoneInfo("Asia/Kolkata")
+CYCLE = BillingCycle(date(2025, 1, 1), date(2025, 3, 1))
+TN = load_preset("in-tn-domestic")
+
+
+def household(first: date, last: date) -> EnergySeries:
+    """One reading at the end of every local hour carrying that hour's energy."""
+    ts, wh = [], []
+    d = first
+    while d < last:
+        per_hour = (20_000.0 if d.weekday() >= 5 else 10_000.0) / 24
+        start = local_midnight_ms(d, IST)
+        ts.extend(start + (h + 1) * HOUR_MS for h in range(24))
+        wh.extend([per_hour] * 24)
+        d += timedelta(days=1)
+    return EnergySeries.of(ts, wh)
+
+
+SERIES = household(date(2024, 12, 1), date(2025, 3, 1))
+
+
+def at(day: date, hour: int = 0) -> int:
+    return int(datetime(day.year, day.month, day.day, hour, tzinfo=IST).timestamp() * 1000)
+
+
+def test_bill_to_date_and_projection_on_20_january() -> None:
+    p = project_bill(TN, CYCLE, SERIES, at(date(2025, 1, 20)))
+    # 1-19 Jan: 13 weekdays x 10 + 6 weekend days x 20 = 250 kWh
+    # bill so far: 100 x 0 + 100 x 2.35 + 50 x 4.70 = 235 + 235 = 470.00
+    assert p.bill_to_date.kwh == D("250.000")
+    assert p.bill_to_date.total == D("470.00")
+    # 20 Jan - 28 Feb: 30 weekdays x 10 + 10 weekend days x 20 = 500 kWh more, 750 in all
+    # 750 units: 0 + 300 x 4.70 + 100 x 6.30 + 100 x 8.40 + 150 x 9.45
+    #          = 1410 + 630 + 840 + 1417.50 = 4297.50
+    assert p.projected.kwh == D("750.000")
+    assert p.projected.total == D("4297.50")
+    # Every recent weekday is alike and so is every weekend day: the range is a point.
+    assert (p.low, p.high) == (D("4297.50"), D("4297.50"))
+    assert p.history_days == 28
+
+
+def test_the_projection_tells_weekdays_from_weekends() -> None:
+    """Averaging all recent days alike would give 250 + 40 x 12.857 = 764.3 kWh, not 750."""
+    p = project_bill(TN, CYCLE, SERIES, at(date(2025, 1, 20)))
+    assert p.projected.kwh == compute_bill(TN, CYCLE, SERIES).kwh == D("750.000")
+
+
+def test_todays_cost_at_noon_is_what_todays_units_added() -> None:
+    p = project_bill(TN, CYCLE, SERIES, at(date(2025, 1, 20), 12))
+    # by noon on Monday 20 Jan: 5 kWh; 255 units cost 235 + 55 x 4.70 = 493.50; before: 470.00
+    assert p.today.day == date(2025, 1, 20)
+    assert p.today.kwh == D("5.000")
+    assert p.today.cost == D("23.50")
+    assert p.bill_to_date.total == D("493.50")
+
+
+def test_daily_costs_free_units_first_then_the_slab_rates() -> None:
+    days = daily_costs(TN, CYCLE, SERIES, at(date(2025, 1, 20)))
+    assert len(days) == 19
+    # 1-8 Jan use the first 100 free units; 9 Jan's 10 kWh fall in 101-200 at 2.35
+    assert [d.cost for d in days[:8]] == [D("0.00")] * 8
+    assert days[8].cost == D("23.50")
+    assert sum(d.cost for d in days) == D("470.00")
+
+
+def test_a_kwh_budget_crossed_on_16_february() -> None:
+    p = project_bill(TN, CYCLE, SERIES, at(date(2025, 1, 20)))
+    past = daily_costs(TN, CYCLE, SERIES, p.as_of_ms)
+    status = budget_status(Budget(D(600), "kwh"), p, past)
+    # 250 by 19 Jan; 350 more reached on Sunday 16 Feb (cumulative 610)
+    assert status.crossing == date(2025, 2, 16)
+    assert status.state == "at_risk"
+    assert status.probability_over == 1.0
+
+
+def test_a_money_budget_crossed_when_the_units_pass_the_601_800_slab() -> None:
+    p = project_bill(TN, CYCLE, SERIES, at(date(2025, 1, 20)))
+    past = daily_costs(TN, CYCLE, SERIES, p.as_of_ms)
+    status = budget_status(Budget(D(3000)), p, past)
+    # 610 units on 16 Feb cost 1410 + 630 + 840 + 10 x 9.45 = 2974.50 (under);
+    # 620 on 17 Feb cost 3069.00 (over)
+    assert status.crossing == date(2025, 2, 17)
+    assert (status.used, status.projected) == (D("470.00"), D("4297.50"))
+
+
+def test_budget_already_over_and_budget_on_track() -> None:
+    p = project_bill(TN, CYCLE, SERIES, at(date(2025, 1, 20)))
+    past = daily_costs(TN, CYCLE, SERIES, p.as_of_ms)
+    over = budget_status(Budget(D(400)), p, past)
+    # 235.1 units cost 400: crossed on 19 Jan, when the cycle reached 250 units
+    assert (over.state, over.crossing) == ("over", date(2025, 1, 19))
+    fine = budget_status(Budget(D(5000)), p, past)
+    assert (fine.state, fine.crossing, fine.probability_over) == ("on_track", None, 0.0)
+
+
+def test_the_range_widens_when_recent_days_vary() -> None:
+    rng = np.random.default_rng(7)
+    noisy = EnergySeries.of(SERIES.ts_ms, SERIES.wh * rng.uniform(0.3, 1.7, SERIES.wh.size // 24).repeat(24))
+    p = project_bill(TN, CYCLE, noisy, at(date(2025, 1, 20)))
+    assert p.low < p.projected.total < p.high
+    assert project_bill(TN, CYCLE, noisy, at(date(2025, 1, 20))).high == p.high  # seeded
+
+
+def test_a_counter_reset_in_mid_cycle_is_billed_as_energy_used() -> None:
+    """A PZEM counter read every hour, +500 Wh each hour, reset to zero on 10 Jan at noon."""
+    start = local_midnight_ms(date(2025, 1, 1), IST)
+    times = [start + k * HOUR_MS for k in range(31 * 24 + 1)]
+    counter, counters = 900_000.0, []
+    for t in times:
+        counters.append(counter)
+        counter = 0.0 if t == at(date(2025, 1, 10), 12) else counter  # the reset
+        counter += 500.0
+    wh = [
+        interval_energy(a, ea, None, b, eb, None)
+        for a, ea, b, eb in zip(times, counters, times[1:], counters[1:], strict=False)
+    ]
+    series = EnergySeries.of(times[1:], wh)
+    assert counters[-1] - counters[0] < 0  # the naive difference would be negative
+    bill = compute_bill(TN, BillingCycle(date(2025, 1, 1), date(2025, 2, 1)), series)
+    # 31 days x 12 kWh = 372 units on a monthly cycle (slabs halved, total above 250):
+    # 50 x 0 + 150 x 4.70 + 50 x 6.30 + 50 x 8.40 + 72 x 9.45 = 705 + 315 + 420 + 680.40
+    assert bill.kwh == D("372.000")
+    assert bill.total == D("2120.40")
+
+
+def test_a_meter_with_no_history_projects_from_its_rate_so_far() -> None:
+    fresh = household(date(2025, 1, 1), date(2025, 1, 2))  # installed on 1 Jan at midnight
+    p = project_bill(TN, CYCLE, fresh, at(date(2025, 1, 1), 13))
+    # 13 hours at 10/24 kWh an hour, projected at that rate over all 59 days: 590 kWh
+    assert p.history_days == 0
+    assert p.projected.kwh == D("590.000")
