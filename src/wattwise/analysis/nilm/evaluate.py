@@ -18,6 +18,7 @@ Definitions (also in docs/evaluation/nilm.md):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -468,7 +469,7 @@ def _learn_cycles(
         evs = [t for t in truth if t.appliance == name]
         gaps: list[float] = []
         levels: list[float] = []
-        for a, b in zip(evs, evs[1:], strict=False):
+        for a, b in itertools.pairwise(evs):
             if a.on or not b.on:
                 continue  # a gap runs from an OFF step to the next ON step
             i0, i1 = np.searchsorted(rec.ts, [a.ts, b.ts])

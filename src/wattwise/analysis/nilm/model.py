@@ -8,6 +8,7 @@ through its :class:`SignatureLibrary` with no retraining step.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -119,7 +120,7 @@ class NilmModel:
         out: list[Run] = []
         for name, (gap_s, power_w) in self.cycles.items():
             mine = sorted((r for r in runs if r.label == name), key=lambda r: r.start)
-            for a, b in zip(mine, mine[1:], strict=False):
+            for a, b in itertools.pairwise(mine):
                 if 0 < (b.start - a.end) / 1000.0 <= gap_s:
                     out.append(Run(a.end, b.start, power_w, name, a.on, None))
         return out
