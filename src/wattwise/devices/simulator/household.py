@@ -163,33 +163,34 @@ def local_hour(ts: IntArray, timezone: str) -> FloatArray:
     return hours
 
 
-def _by_kind(ts: IntArray, runs: Runs, kind: LoadKind) -> tuple[IntArray, IntArray, IntArray]:
-    """Active P (mW), Q (mvar) at each instant and cumulative energy (mW·ms) of one kind.
+def _running(ts: IntArray, start: IntArray, end: IntArray, value: IntArray) -> tuple[IntArray, IntArray]:
+    """Sum of ``value`` over runs on at each instant, and its integral since ``ts[0]``.
 
-    A run counts at ``t`` when start ≤ t < end. Energy up to ``t`` is
-    Σ p·(t − start) over active runs plus Σ p·(end − start) over finished ones, written as
-    t·P(t) − B(t) so both come out of two running sums, exactly, in integers.
+    A run counts at ``t`` when start ≤ t < end. The integral up to ``t`` is
+    Σ v·(t − start) over active runs plus Σ v·(end − start) over finished ones, written as
+    t·V(t) − B(t) so both come out of two running sums, exactly, in integers.
     """
     n = len(ts)
-    sel = runs.kind == int(kind)
-    start, end = runs.start[sel], runs.end[sel]
-    power, reactive = runs.power_mw[sel], runs.reactive_mvar[sel]
     at_start = np.searchsorted(ts, start, "left")
     at_end = np.searchsorted(ts, end, "left")
     ref = ts[0]
-    d_p = np.zeros(n + 1, np.int64)
-    d_q = np.zeros(n + 1, np.int64)
-    d_b = np.zeros(n + 1, np.int64)
-    np.add.at(d_p, at_start, power)
-    np.add.at(d_p, at_end, -power)
-    np.add.at(d_q, at_start, reactive)
-    np.add.at(d_q, at_end, -reactive)
-    np.add.at(d_b, at_start, power * (start - ref))
-    np.add.at(d_b, at_end, -power * (end - ref))
-    p = np.cumsum(d_p[:n])
-    q = np.cumsum(d_q[:n])
-    b = np.cumsum(d_b[:n])
-    return p, q, (ts - ref) * p - b
+    d_level = np.zeros(n + 1, np.int64)
+    d_base = np.zeros(n + 1, np.int64)
+    np.add.at(d_level, at_start, value)
+    np.add.at(d_level, at_end, -value)
+    np.add.at(d_base, at_start, value * (start - ref))
+    np.add.at(d_base, at_end, -value * (end - ref))
+    level = np.cumsum(d_level[:n])
+    integral: IntArray = (ts - ref) * level - np.cumsum(d_base[:n])
+    return level, integral
+
+
+def _by_kind(ts: IntArray, runs: Runs, kind: LoadKind) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """P (mW) and Q (mvar) of one load kind at each instant, and their integrals (·ms)."""
+    sel = runs.kind == int(kind)
+    p, e_p = _running(ts, runs.start[sel], runs.end[sel], runs.power_mw[sel])
+    q, e_q = _running(ts, runs.start[sel], runs.end[sel], runs.reactive_mvar[sel])
+    return p, q, e_p, e_q
 
 
 def _weighted(parts: list[IntArray], factors: list[FloatArray] | None = None) -> FloatArray:
@@ -225,7 +226,12 @@ def simulate(
 
     power = _weighted([k[0][1:] for k in kinds], factors) / 1000.0
     reactive = _weighted([k[1][1:] for k in kinds], factors) / 1000.0
-    added_mwms = _weighted([np.diff(k[2]) for k in kinds], factors)
+    # the counter's energy follows the interval's mean voltage, sagged by its mean load
+    span_ms = np.diff(grid_ts).astype(np.float64)
+    mean_p = _weighted([np.diff(k[2]) for k in kinds]) / span_ms / 1000.0
+    mean_q = _weighted([np.diff(k[3]) for k in kinds]) / span_ms / 1000.0
+    mean_ratio = grid.loaded_voltage(supply, open_v, mean_p, mean_q) / supply.nominal_v
+    added_mwms = _weighted([np.diff(k[2]) for k in kinds], [mean_ratio**kind.exponent for kind in LoadKind])
     added_wh = added_mwms * household.meter_gain / _MWMS_PER_WH
     energy = np.cumsum(np.concatenate([[state.energy_wh], added_wh]))[1:]
 
