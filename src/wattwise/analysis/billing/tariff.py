@@ -352,10 +352,17 @@ def tariff_from_dict(data: dict[str, Any], source: str = "tariff") -> Tariff:
     try:
         return Tariff.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{_loc(tuple(err['loc']))}: {msg}")
+        errors = exc.errors()
+        locs = [tuple(e["loc"]) for e in errors]
+
+        def echo(err: Any) -> bool:
+            """A "too short" list only because an item inside it failed: noise."""
+            loc = tuple(err["loc"])
+            return bool(err["type"] == "too_short") and any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
+
+        problems = [
+            f"{_loc(tuple(err['loc']))}: {err['msg'].removeprefix('Value error, ')}" for err in errors if not echo(err)
+        ]
         raise TariffError(source, problems) from None
 
 
