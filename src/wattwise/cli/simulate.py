@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
@@ -181,29 +182,42 @@ def simulate(
         batch=batch_size,
     )
     try:
-        summary = asyncio.run(_run(plan, server, mqtt, mqtt_username, mqtt_password, events))
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(f"--timezone {timezone!r} is not a known time zone") from exc
+    broker = parse_host_port(mqtt) if mqtt is not None else None
+    try:
+        writer = EventWriter(events) if events is not None else None
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    try:
+        summary = asyncio.run(_run(plan, server, broker, mqtt_username, mqtt_password, writer))
     except (DeliveryError, DeliveryUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     except KeyboardInterrupt:
         typer.echo("stopped", err=True)
         raise typer.Exit(130) from None
+    finally:
+        if writer is not None:
+            writer.close()
     _report(summary, events)
 
 
 async def _run(
-    plan: RunPlan, server: str | None, mqtt: str | None, username: str | None, password: str | None, events: Path | None
+    plan: RunPlan,
+    server: str | None,
+    broker: tuple[str, int] | None,
+    username: str | None,
+    password: str | None,
+    writer: EventWriter | None,
 ) -> RunSummary:
     if server is not None:
         sender: HttpSender | MqttSender = HttpSender(server, max_batch=plan.batch)
     else:
-        assert mqtt is not None
-        host, port = parse_host_port(mqtt)
-        sender = MqttSender(host, port, username=username, password=password)
-    writer = EventWriter(events) if events is not None else None
+        assert broker is not None
+        sender = MqttSender(*broker, username=username, password=password)
     try:
         return await run(plan, sender, writer)
     finally:
         await sender.aclose()
-        if writer is not None:
-            writer.close()

@@ -1,0 +1,153 @@
+"""`wattwise simulate` as a user runs it: against a real Wattwise server, and its errors."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from wattwise.cli.simulate import simulate
+from wattwise.devices.simulator.frame import household_frame
+from wattwise.devices.simulator.household import make_household
+
+_spec = importlib.util.spec_from_file_location("live_server", Path(__file__).parents[2] / "firmware" / "live_server.py")
+assert _spec and _spec.loader
+live_server = importlib.util.module_from_spec(_spec)
+sys.modules["live_server"] = live_server
+_spec.loader.exec_module(live_server)
+
+METRICS = ("voltage", "current", "power", "energy", "frequency", "pf")
+
+cli = typer.Typer()
+cli.command()(simulate)
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[live_server.LiveServer]:
+    srv = live_server.LiveServer(tmp_path / "wattwise.db")
+    yield srv
+    srv.stop()
+
+
+def test_a_week_of_history_then_live_readings_are_stored_exactly_as_simulated(
+    tmp_path: Path, server: live_server.LiveServer
+) -> None:
+    (first, first_key), (second, second_key) = server.add_devices("flat-1", "flat-2")
+    server.start()
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"# id key\n{first} {first_key}\n{second} {second_key}\n")
+    start_ms = (int(datetime.now(UTC).timestamp()) - 3600) * 1000
+    start = datetime.fromtimestamp(start_ms / 1000, UTC).isoformat()
+    events = tmp_path / "events.csv"
+
+    code, output = invoke(
+        "--server",
+        server.url,
+        "--keys-file",
+        str(keys),
+        "--seed",
+        "40",
+        "--interval",
+        "60",
+        "--backfill",
+        "7",
+        "--count",
+        "3",
+        "--speed",
+        "1000",
+        "--start",
+        start,
+        "--events",
+        str(events),
+    )
+
+    assert code == 0, output
+    assert "20166 accepted" in output  # 2 meters × (7 × 1440 history + 3 live)
+    for index, device in enumerate((first, second)):
+        stored = server.readings(device)
+        expected = household_frame(
+            start_ms - 7 * 86_400_000, start_ms + 180_000, 60, seed=40 + index, household=make_household(40 + index)
+        )
+        assert [r["ts"] for r in stored] == expected["ts"].tolist()
+        for metric in METRICS:
+            assert [r[metric] for r in stored] == pytest.approx(expected[metric].tolist()), metric
+    with events.open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["device"] for r in rows} == {str(first), str(second)}
+    assert {r["state"] for r in rows} >= {"on", "off"}
+    assert all(start_ms - 7 * 86_400_000 < int(r["ts"]) <= start_ms + 180_000 for r in rows)
+
+
+def test_a_revoked_or_mistyped_key_fails_with_a_message(tmp_path: Path, receiver) -> None:  # type: ignore[no-untyped-def]
+    code, output = invoke(
+        "--server", receiver.url, "--key", "wrong", "--count", "1", "--speed", "1000", "--interval", "1"
+    )
+    assert code == 1
+    assert "refused the key of meter sim-0 (401 Unauthorized)" in output
+
+
+def test_events_can_be_written_as_json_lines(tmp_path: Path, receiver) -> None:  # type: ignore[no-untyped-def]
+    events = tmp_path / "events.jsonl"
+    code, output = invoke(
+        "--server",
+        receiver.url,
+        "--key",
+        "key-1",
+        "--key",
+        "key-2",
+        "--backfill",
+        "1",
+        "--interval",
+        "300",
+        "--count",
+        "0",
+        "--events",
+        str(events),
+        "--seed",
+        "3",
+    )
+    assert code == 0, output
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert {line["device"] for line in lines} == {"sim-0", "sim-1"}
+    assert set(lines[0]) == {"device", "ts", "appliance", "state", "phase", "delta_w"}
+    assert len(receiver.readings["key-1"]) == len(receiver.readings["key-2"]) == 288
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "--server URL or --mqtt HOST:PORT"),
+        (("--server", "http://x", "--devices", "2", "--key", "k"), "2 meter(s) but 1 key(s)"),
+        (("--server", "http://x", "--key", "k", "--speed", "10"), "--speed above 1 needs"),
+        (("--server", "http://x", "--key", "k", "--duration", "ten minutes"), "not a duration"),
+        (("--mqtt", "localhost:port"), "use HOST:PORT"),
+        (("--server", "http://x", "--key", "k", "--count", "1", "--events", "e.txt"), ".csv or .jsonl"),
+        (("--server", "http://x", "--key", "k", "--timezone", "Mars/Olympus"), "Mars/Olympus"),
+    ],
+)
+def test_bad_options_are_explained(args: tuple[str, ...], message: str) -> None:
+    code, output = invoke(*args)
+    assert code != 0
+    flat = "".join(output.replace("│", "").split())  # the error box may wrap the message
+    assert "".join(message.split()) in flat
+
+
+def test_a_malformed_keys_file_names_the_line(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text("1 key-one\n2\n")
+    code, output = invoke("--server", "http://x", "--keys-file", str(keys))
+    assert code != 0
+    assert "keys.txt:2" in output
