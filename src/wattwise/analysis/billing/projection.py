@@ -157,6 +157,25 @@ def _add_usage(
     return out
 
 
+def _draw_days(
+    pool_of: dict[bool, npt.NDArray[np.int64]], kinds: Sequence[bool], samples: int, rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
+    """History-day indices (samples × future days) for simulated completions of the cycle.
+
+    Two stages: each simulated cycle first resamples the recent days of each kind (so its
+    average day may be higher or lower than the recent average, as the rest of a cycle
+    often is), then draws each day to come from that resample. Drawing days straight from
+    the recent ones would treat the recent average as certain and give a range too narrow.
+    """
+    out = np.empty((samples, len(kinds)), dtype=np.int64)
+    resampled = {k: p[rng.integers(0, p.size, size=(samples, p.size))] for k, p in pool_of.items()}
+    rows = np.arange(samples)
+    for d, kind in enumerate(kinds):
+        chosen = resampled[kind]
+        out[:, d] = chosen[rows, rng.integers(0, chosen.shape[1], size=samples)]
+    return out
+
+
 def daily_costs(
     tariff: Tariff,
     cycle: BillingCycle,
@@ -238,11 +257,12 @@ def project_bill(
         hist_days = [today]
     weekend = np.array([_is_weekend(d) for d in hist_days])
 
-    def pool(d: date) -> npt.NDArray[np.int64]:
-        same = np.flatnonzero(weekend == _is_weekend(d))
-        return same if same.size else np.arange(len(hist_days))
-
-    pools = [pool(d) for d in future]
+    pool_of = {}
+    for kind in (False, True):
+        same = np.flatnonzero(weekend == kind)
+        pool_of[kind] = same if same.size else np.arange(len(hist_days))
+    kinds = [_is_weekend(d) for d in future]
+    pools = [pool_of[k] for k in kinds]
     mean_profiles = np.array([profiles[p].mean(axis=0) for p in pools]).reshape(len(future), 24)
     daily_wh = np.cumsum(np.einsum("dh,dhj->dj", mean_profiles, onehot), axis=0)
     path = tuple(
@@ -251,9 +271,8 @@ def project_bill(
     )
     projected = path[-1][1] if path else to_date
 
-    rng = np.random.default_rng(seed)
-    picks = np.array([rng.choice(p, size=samples) for p in pools]).reshape(len(future), samples)
-    sampled = profiles[picks.T]  # samples × days × 24
+    picks = _draw_days(pool_of, kinds, samples, np.random.default_rng(seed))
+    sampled = profiles[picks]  # samples × days × 24
     wh_by_key = np.einsum("sdh,dhj->sj", sampled, onehot)
     bills = [bill_from_usage(tariff, cycle, _add_usage(measured, keys, row), connection) for row in wh_by_key]
     totals = np.array([float(b.total) for b in bills])
