@@ -7,10 +7,12 @@ from pathlib import Path
 import typer
 
 from wattwise.cli.context import CliState
+from wattwise.cli.demo import demo
 from wattwise.cli.devices_admin import device_app, site_app
 from wattwise.cli.importing import import_
 from wattwise.cli.mqtt_files import mqtt_app
 from wattwise.cli.serve import serve
+from wattwise.cli.simulate import simulate
 from wattwise.cli.users_admin import user_app
 from wattwise.config import Settings
 
@@ -42,6 +44,8 @@ def main(
 
 app.command("serve")(serve)
 app.command("import")(import_)
+app.command("demo")(demo)
+app.command("simulate")(simulate)
 app.add_typer(device_app, name="device")
 app.add_typer(site_app, name="site")
 app.add_typer(user_app, name="user")

@@ -42,5 +42,4 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="info",
-        ws="websockets",
     )

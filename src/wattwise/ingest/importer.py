@@ -45,15 +45,11 @@ def parse_mapping(text: str) -> dict[str, str]:
 def read_table(path: Path, columns: list[str], sep: str | None) -> pd.DataFrame:
     if path.suffix.lower() in (".parquet", ".pq"):
         return pd.read_parquet(path, columns=columns)
-    frame = pd.read_csv(
-        path,
-        sep=sep,
-        engine="python" if sep is None else "c",
-        usecols=columns,
-        na_values=["?", "", "NaN", "nan"],
-        low_memory=False,
-    )
-    return frame
+    if sep is None:  # sniff the separator from the header (IHEPC uses ';')
+        with path.open() as handle:
+            header = handle.readline()
+        sep = max((",", ";", "\t"), key=header.count)
+    return pd.read_csv(path, sep=sep, usecols=columns, na_values=["?", "", "NaN", "nan"], low_memory=False)
 
 
 def timestamps_ms(column: pd.Series, timezone: str) -> np.ndarray:  # type: ignore[type-arg]

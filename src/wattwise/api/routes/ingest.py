@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
+import orjson
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from wattwise.api.body import read_json, readings_payload
@@ -65,14 +66,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def answer(result: IngestResult) -> ORJSONResponse:
+def answer(result: IngestResult) -> Response:
     """200 with the counts, or 422 (same body) when not one reading was usable."""
     body = {
         "accepted": result.accepted,
         "duplicates": result.duplicates,
         "rejected": [{"index": r.index, "errors": r.errors} for r in result.rejected],
     }
-    return ORJSONResponse(body, status_code=200 if result.usable else 422)
+    return Response(orjson.dumps(body), status_code=200 if result.usable else 422, media_type="application/json")
 
 
 @router.post(
@@ -82,7 +83,7 @@ def answer(result: IngestResult) -> ORJSONResponse:
     responses=_ERRORS,
     summary="Send one reading or a batch",
 )
-async def ingest(request: Request, device_id: DeviceDep, services: ServicesDep) -> ORJSONResponse:
+async def ingest(request: Request, device_id: DeviceDep, services: ServicesDep) -> Response:
     """Store readings of the meter whose key authenticates the request.
 
     Answered only after the readings are durably committed. A reading already stored for

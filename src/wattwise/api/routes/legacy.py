@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 
 from wattwise.api.body import read_json, readings_payload
 from wattwise.api.deps import DeviceDep, ServicesDep
@@ -18,7 +18,7 @@ router = APIRouter(tags=["seed compatibility"])
 
 
 @router.post("/api/update-dht-data", response_model=IngestOut, summary="Seed firmware upload")
-async def update_dht_data(request: Request, device_id: DeviceDep, services: ServicesDep) -> ORJSONResponse:
+async def update_dht_data(request: Request, device_id: DeviceDep, services: ServicesDep) -> Response:
     """Accept ``{"Voltage": 227.5, "Current": 1.42}`` (the seed firmware's keys).
 
     The device key goes in ``Authorization: Bearer``, ``X-Device-Key`` or ``?key=``.

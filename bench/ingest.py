@@ -1,0 +1,112 @@
+"""Readings per second through POST /api/v1/ingest, beside the raw insert rate of the same database.
+
+For batches of 1, 100 and 1,000 readings from 100 meters, in the same run:
+  raw   — the same database and settings (SQLite WAL synchronous=FULL, or PostgreSQL), a plain
+          DB-API executemany into a table with the same primary key, one transaction per batch;
+  ours  — HTTP POSTs to a real `wattwise serve` (JSON, key check, validation, duplicate check,
+          energy per reading, rollup marks, commit before the answer, live publish), from
+          client processes on the same 2-core machine (they compete with the server for CPU).
+
+    python bench/ingest.py [--database sqlite|postgresql] [--readings 30000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import time
+
+import httpx
+import orjson
+from sqlalchemy import text
+
+from common import add_meters, fresh_database, server
+from wattwise.store.engine import open_engine
+
+METERS = 100
+T0 = 1_764_000_000_000
+
+
+Row = tuple[int, int, float, float, float, float, float, float, float]
+
+
+def batches(batch: int, total: int) -> list[tuple[int, list[Row]]]:
+    """Batches of consecutive readings of one meter, meters taking turns, as uploads arrive."""
+    out = []
+    for k in range(total // batch):
+        meter, first = k % METERS + 1, (k // METERS) * batch
+        out.append((meter, [
+            (meter, T0 + (first + j) * 1000, 230.0 + j % 7 * 0.1, 1.5, 345.0 + j % 13, 1000.0 + (first + j) * 0.1,
+             50.0, 0.98, 0.1)
+            for j in range(batch)
+        ]))
+    return out
+
+
+def raw_rate(database: str, batch: int, total: int) -> float:
+    engine = open_engine(database)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "CREATE TABLE raw_readings (device_id INTEGER, ts BIGINT, voltage FLOAT, current FLOAT, "
+            "power FLOAT, energy FLOAT, frequency FLOAT, pf FLOAT, wh FLOAT, PRIMARY KEY (device_id, ts))"))
+    data = batches(batch, total)
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO raw_readings VALUES ({', '.join([mark] * 9)})"
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        for _meter, chunk in data:
+            cur = raw.cursor()
+            cur.executemany(sql, chunk)
+            raw.commit()
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return total / elapsed
+
+
+def _client(args: tuple[str, list[str], int, int, int, int]) -> int:
+    url, keys, batch, total, worker, workers = args
+    bodies = []
+    for meter, chunk in batches(batch, total)[worker::workers]:
+        body = [{"ts": ts, "voltage": v, "current": c, "power": p, "energy": e, "frequency": f, "pf": pf}
+                for (_d, ts, v, c, p, e, f, pf, _wh) in chunk]
+        bodies.append((keys[meter - 1], orjson.dumps(body if batch > 1 else body[0])))
+    accepted = 0
+    with httpx.Client(timeout=60) as client:
+        for key, body in bodies:
+            r = client.post(url + "/api/v1/ingest", content=body,
+                            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+            accepted += r.json()["accepted"]
+    return accepted
+
+
+def ours_rate(database: str, keys: list[str], batch: int, total: int) -> float:
+    workers = 8 if batch == 1 else 4
+    with server(database) as url, multiprocessing.Pool(2) as pool:
+        started = time.perf_counter()
+        accepted = sum(pool.map(_client, [(url, keys, batch, total, w, workers) for w in range(workers)]))
+        elapsed = time.perf_counter() - started
+    assert accepted == total, f"only {accepted} of {total} accepted"
+    return total / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--readings", type=int, default=30_000, help="readings per batch size (batch 1: a tenth)")
+    args = parser.parse_args()
+    print(f"database: {args.database}; {METERS} meters; client processes share the 2 cores with the server")
+    print(f"{'batch':>6} {'readings':>9} {'raw rows/s':>12} {'ingest rows/s':>14} {'ratio':>6}")
+    for batch in (1, 100, 1000):
+        total = args.readings // 10 if batch == 1 else args.readings
+        with fresh_database(args.database, f"raw{batch}") as url:
+            raw = raw_rate(url, batch, total)
+        with fresh_database(args.database, f"api{batch}") as url:
+            keys = add_meters(url, METERS)
+            ours = ours_rate(url, keys, batch, total)
+        print(f"{batch:>6} {total:>9} {raw:>12,.0f} {ours:>14,.0f} {ours / raw:>6.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

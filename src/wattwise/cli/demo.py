@@ -1,0 +1,121 @@
+"""``wattwise demo``: the embedded default, set up and running, with simulated household meters.
+
+Everything lives under ``--data-dir`` (./data): the SQLite database, the demo login and the
+meters' keys. Re-running keeps the history and the login; the simulator fills in a day of
+history once, then posts live readings every two seconds until you press Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import typer
+import uvicorn
+
+from wattwise.api.app import create_app
+from wattwise.cli.context import state
+from wattwise.store import devices as device_store
+from wattwise.store import sites as site_store
+from wattwise.store import users as user_store
+from wattwise.store.errors import NotFound
+
+DEMO_SITE = "Demo hostel"
+DEMO_METERS = ("Main meter", "Room 101", "Room 102", "Kitchen")
+
+
+def _admin_password(conn: object, login_file: Path) -> str:
+    """The demo admin's password: kept in the data folder so every run prints the same login."""
+    if login_file.exists():
+        return str(json.loads(login_file.read_text())["password"])
+    password = secrets.token_urlsafe(9)
+    try:
+        admin = user_store.get_user_by_name(conn, "admin")  # type: ignore[arg-type]
+        user_store.set_password(conn, admin.id, password)  # type: ignore[arg-type]
+    except NotFound:
+        user_store.create_user(conn, "admin", password, is_admin=True)  # type: ignore[arg-type]
+    login_file.write_text(json.dumps({"username": "admin", "password": password}))
+    login_file.chmod(0o600)
+    return password
+
+
+def _wait_until_up(url: str) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server at {url} did not come up")
+
+
+def demo(
+    ctx: typer.Context,
+    port: int = typer.Option(8000, help="Port for the dashboard and API"),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 to reach it from a phone)"),
+    backfill_days: float = typer.Option(1.0, help="Days of simulated history to send the first time"),
+) -> None:
+    """Set up the embedded demo and run it: server, dashboard and simulated meters.
+
+    Example: wattwise demo --port 8000
+    """
+    cli_state = state(ctx)
+    settings = cli_state.settings.model_copy(update={"host": host, "port": port})
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    services = cli_state.open()
+    keys_file = data_dir / "demo-keys.txt"
+    first_run = not keys_file.exists()
+    with services.engine.begin() as conn:
+        password = _admin_password(conn, data_dir / "demo-login.json")
+        try:
+            site = site_store.get_site_by_name(conn, DEMO_SITE)
+        except NotFound:
+            site = site_store.create_site(conn, DEMO_SITE, timezone="Asia/Kolkata", currency="INR")
+        existing = {d.name: d for d in device_store.list_devices(conn, frozenset({site.id}))}
+        issued = [
+            device_store.rotate_key(conn, existing[name].id)
+            if name in existing
+            else device_store.create_device(conn, site_id=site.id, name=name)
+            for name in DEMO_METERS
+        ]
+        main_id = issued[0].device.id
+        device_store.set_role(conn, main_id, role="main")
+    keys_file.write_text("".join(f"{i.device.id} {i.key}\n" for i in issued))
+    keys_file.chmod(0o600)
+    cli_state.close()
+
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    simulator: list[subprocess.Popen[bytes]] = []
+
+    def start_simulator() -> None:
+        _wait_until_up(url)
+        args = [sys.executable, "-m", "wattwise.cli", "simulate", "--server", url, "--keys-file", str(keys_file),
+                "--interval", "2", "--seed", "7", "--timezone", "Asia/Kolkata",
+                "--events", str(data_dir / "demo-events.csv")]
+        if first_run and backfill_days > 0:
+            args += ["--backfill", str(backfill_days)]
+        simulator.append(subprocess.Popen(args, stdout=subprocess.DEVNULL))
+        typer.secho(f"\n  Wattwise demo is running at {url}", fg=typer.colors.GREEN, bold=True)
+        typer.echo("  login:       admin")
+        typer.echo(f"  password:    {password}")
+        typer.echo(f"  device key:  {issued[1].key}   (meter {issued[1].device.id}, '{issued[1].device.name}')")
+        typer.echo(f"  try:         curl -X POST {url}/api/v1/ingest -H 'Authorization: Bearer {issued[1].key}' "
+                   "-d '{\"power\": 100, \"voltage\": 230}'")
+        typer.echo(f"  API docs:    {url}/docs      data: {data_dir.resolve()}      stop: Ctrl+C\n")
+
+    threading.Thread(target=start_simulator, daemon=True).start()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    finally:
+        for proc in simulator:
+            proc.terminate()

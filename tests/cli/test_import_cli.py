@@ -1,0 +1,68 @@
+"""`wattwise import` brings a real recording in through the same pipeline as a live meter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from wattwise.cli.main import app as cli
+from wattwise.runtime import start_services
+from wattwise.config import Settings
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "ingest" / "refit_house2_4h.csv"
+
+
+def test_a_refit_recording_is_imported_once_and_a_rerun_counts_duplicates(tmp_path: Path) -> None:
+    runner = CliRunner()
+    added = runner.invoke(cli, ["--data-dir", str(tmp_path), "device", "add", "house2", "--site", "refit"])
+    assert added.exit_code == 0, added.output
+    args = ["--data-dir", str(tmp_path), "import", str(FIXTURE), "--device", "1", "--map", "ts=timestamp,power=aggregate"]
+    first = runner.invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert "1800 rows: 1800 stored, 0 duplicates, 0 rejected" in first.output
+    again = runner.invoke(cli, args)
+    assert "1800 rows: 0 stored, 1800 duplicates, 0 rejected" in again.output
+
+    services = start_services(Settings(data_dir=tmp_path))
+    try:
+        services.writer.flush()
+        with services.engine.connect() as conn:
+            n, first_ts, wh = conn.execute(text("SELECT count(*), min(ts), sum(wh) FROM readings")).one()
+            hourly = conn.execute(text("SELECT count(*), sum(wh) FROM rollup_1h")).one()
+    finally:
+        services.close()
+    assert n == 1800 and first_ts == 1_420_329_600_000  # 2015-01-04T00:00:00Z
+    assert hourly[0] == 4 and abs(hourly[1] - wh) < 1e-6
+    assert 1000 < wh < 20_000  # four night hours of a real house, integrated from 8 s power
+
+
+def test_import_explains_bad_rows_and_a_bad_mapping(tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(cli, ["--data-dir", str(tmp_path), "device", "add", "m", "--site", "s"])
+    csv = tmp_path / "bad.csv"
+    csv.write_text("time,watts\n2025-01-01T00:00:00Z,100\n2025-01-01T00:00:01Z,oops\n2025-01-01T00:00:02Z,2000000\n")
+    result = runner.invoke(cli, ["--data-dir", str(tmp_path), "import", str(csv), "--device", "1",
+                                 "--map", "ts=time,power=watts"])
+    assert "3 rows: 1 stored, 0 duplicates, 2 rejected" in result.output
+    assert "row 2" in result.output and "row 3" in result.output and "power" in result.output
+    wrong = runner.invoke(cli, ["--data-dir", str(tmp_path), "import", str(csv), "--device", "1", "--map", "power"])
+    assert wrong.exit_code == 2 and "map" in wrong.output
+
+
+def test_device_keys_are_shown_once_and_rotation_and_revocation_work(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path)]
+    added = runner.invoke(cli, [*base, "device", "add", "kitchen", "--site", "home"])
+    key = next(line.split()[1] for line in added.output.splitlines() if line.startswith("key:"))
+    listed = runner.invoke(cli, [*base, "device", "list"]).output
+    assert "kitchen" in listed and key not in listed and key[:8] in listed
+    rotated = runner.invoke(cli, [*base, "device", "rotate", "1"]).output
+    assert "key:" in rotated and key not in rotated
+    assert "revoked" in runner.invoke(cli, [*base, "device", "revoke", "1"]).output
+    assert "revoked" in runner.invoke(cli, [*base, "device", "list"]).output
+    missing = runner.invoke(cli, [*base, "device", "rotate", "99"])
+    assert missing.exit_code == 2 and "no meter with id 99" in missing.output
+    duplicate = runner.invoke(cli, [*base, "device", "add", "kitchen", "--site", "home"])
+    assert duplicate.exit_code == 2 and "already has a meter named" in duplicate.output
