@@ -300,3 +300,18 @@ def _periods(series: EnergySeries, bounds: list[int], tz: ZoneInfo) -> list[Peri
         PeriodEnergy(_local(a, tz), _local(b, tz), a, b, float(w))
         for a, b, w in zip(bounds[:-1], bounds[1:], wh, strict=True)
     ]
+
+
+def combine(series: Sequence[EnergySeries]) -> EnergySeries:
+    """A site's energy from its meters' (same resolution): entries at one instant are added."""
+    if not series:
+        return EnergySeries.of([], [])
+    buckets = {s.bucket_ms for s in series}
+    if len(buckets) != 1:
+        raise ValueError(f"meters' series must share one resolution to be combined, got {sorted(buckets)} ms")
+    ts = np.concatenate([s.ts_ms for s in series])
+    wh = np.concatenate([s.wh for s in series])
+    uniq, inverse = np.unique(ts, return_inverse=True)
+    total = np.zeros(uniq.size)
+    np.add.at(total, inverse, wh)
+    return EnergySeries(uniq.astype(np.int64), total, buckets.pop())

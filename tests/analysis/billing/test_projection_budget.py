@@ -15,9 +15,10 @@ import numpy as np
 
 from wattwise.analysis.billing.budget import Budget, budget_status
 from wattwise.analysis.billing.compute import compute_bill
+from wattwise.analysis.billing.overview import cycle_overview
 from wattwise.analysis.billing.presets import load_preset
 from wattwise.analysis.billing.projection import daily_costs, project_bill
-from wattwise.analysis.energy import HOUR_MS, BillingCycle, EnergySeries, local_midnight_ms
+from wattwise.analysis.energy import HOUR_MS, BillingCycle, EnergySeries, combine, local_midnight_ms
 from wattwise.domain.energy import interval_energy
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -151,3 +152,14 @@ def test_a_meter_with_no_history_projects_from_its_rate_so_far() -> None:
     # 13 hours at 10/24 kWh an hour, projected at that rate over all 59 days: 590 kWh
     assert p.history_days == 0
     assert p.projected.kwh == D("590.000")
+
+
+def test_cycle_overview_for_a_site_of_two_meters() -> None:
+    """Two meters of half the household each: the site's overview is the household's."""
+    half = EnergySeries.of(SERIES.ts_ms, SERIES.wh / 2)
+    site = combine([half, half])
+    o = cycle_overview(TN, site, at(date(2025, 1, 20)), date(2024, 11, 1), 2, budget=Budget(D(3000)))
+    assert o.cycle == CYCLE  # bi-monthly cycles anchored on 1 Nov: 1 Jan - 28 Feb
+    assert len(o.days) == 19 and o.days[-1].bill_to_date == D("470.00")
+    assert o.projection.projected.total == D("4297.50")
+    assert o.budget is not None and o.budget.crossing == date(2025, 2, 17)
