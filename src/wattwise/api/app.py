@@ -9,10 +9,11 @@ from fastapi import FastAPI
 
 from wattwise import __version__
 from wattwise.api import live
-from wattwise.api.routes import auth, devices, ingest, legacy, series
+from wattwise.api.routes import accounts, auth, devices, ingest, legacy, meter_roles, series, sessions
 from wattwise.config import Settings
 from wattwise.ingest.mqtt import MqttIngest
 from wattwise.runtime import Services, start_services
+from wattwise.ui import mount_ui
 
 DESCRIPTION = """Self-hosted electricity monitoring.
 
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 svc.close()
 
     app = FastAPI(title="Wattwise", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    for module in (ingest, legacy, series, devices, auth):
+    for module in (ingest, legacy, series, devices, auth, sessions, accounts, meter_roles):
         app.include_router(module.router)
     app.include_router(live.router)
 
@@ -51,4 +52,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    mount_ui(app, settings)  # last: the dashboard answers every path the API does not
     return app

@@ -1,0 +1,33 @@
+"""PUT /api/v1/devices/{id}/role — a site's main meter and its sub-meters, for the energy balance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field
+
+from wattwise.api.deps import AccessDep, ServicesDep
+from wattwise.api.routes.devices import _managed_device, device_out
+from wattwise.store import devices as device_store
+from wattwise.store.errors import NotFound
+
+router = APIRouter(tags=["devices and sites"])
+
+
+class RoleIn(BaseModel):
+    role: str = Field(description="meter, main or sub")
+    parent_id: int | None = Field(default=None, description="For a sub-meter: the meter it hangs under")
+
+
+@router.put("/api/v1/devices/{device_id}/role", summary="Mark a meter as main or sub-meter")
+def set_role(device_id: int, body: RoleIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
+    """``main``: the site's incoming meter; ``sub``: a meter under ``parent_id``; ``meter``: neither."""
+    try:
+        with services.engine.begin() as conn:
+            _managed_device(conn, access, device_id)
+            device = device_store.set_role(conn, device_id, role=body.role, parent_id=body.parent_id)
+    except (ValueError, NotFound) as exc:
+        code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFound) else status.HTTP_422_UNPROCESSABLE_CONTENT
+        raise HTTPException(code, detail=str(exc)) from exc
+    return device_out(device)

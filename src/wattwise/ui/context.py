@@ -1,0 +1,43 @@
+"""What every page needs: the running services, and who is signed in (from the session cookie).
+
+NiceGUI is one app per process, mounted into the FastAPI app that ``mount_ui`` was given
+last; pages reach that app's services through here instead of building their own.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+
+from wattwise.api.deps import SESSION_COOKIE, access_for_token
+from wattwise.runtime import Services
+from wattwise.store.users import Access
+
+
+class _Mounted:
+    app: FastAPI | None = None
+
+
+def bind(app: FastAPI) -> None:
+    """Serve pages from ``app``'s services (set by its lifespan as ``app.state.services``)."""
+    _Mounted.app = app
+
+
+def services() -> Services:
+    app = _Mounted.app
+    found = getattr(app.state, "services", None) if app is not None else None
+    if not isinstance(found, Services):
+        raise RuntimeError("the dashboard is used before its app started (no app.state.services)")
+    return found
+
+
+def signed_in(request: Request) -> Access | None:
+    """The visitor's access, from the same session token the REST API and WebSocket accept."""
+    return access_for_token(services(), request.cookies.get(SESSION_COOKIE))
+
+
+def to_sign_in(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)

@@ -1,0 +1,64 @@
+"""The frame around every signed-in page: header, navigation, light/dark switch, sign-out.
+
+On a phone the navigation folds into a drawer behind the menu button; on a desktop the
+drawer stays open beside the page.
+"""
+
+from __future__ import annotations
+
+from nicegui import app, ui
+
+from wattwise.store.users import Access
+
+NAV = (("Overview", "/", "dashboard"), ("Sites & meters", "/sites", "tune"), ("Account", "/account", "person"))
+_DARK_ICONS = {None: "brightness_auto", False: "light_mode", True: "dark_mode"}
+_NEXT_DARK: dict[bool | None, bool | None] = {None: False, False: True, True: None}
+
+CSS = """
+.ww-tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 12px; width: 100%; }
+.ww-big { font-size: 2rem; font-weight: 600; line-height: 1.1; font-variant-numeric: tabular-nums; }
+.ww-num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.ww-link { color: inherit; text-decoration: none; }
+.ww-link:hover { text-decoration: underline; }
+.ww-muted { opacity: .7; font-size: .85rem; }
+.ww-page { width: 100%; max-width: 1280px; margin: 0 auto; padding: 12px; }
+@media (max-width: 599px) { .ww-page { padding: 8px; } .ww-tiles { grid-template-columns: 1fr; } }
+"""
+
+
+def frame(access: Access, title: str) -> None:
+    """Draw the header and navigation; the caller then fills the page."""
+    ui.page_title(f"{title} · Wattwise")
+    ui.add_css(CSS)
+    preference = app.storage.user.get("dark")
+    dark = ui.dark_mode(preference if isinstance(preference, bool) else None)
+    ui.colors(primary="#0f766e", secondary="#334155", accent="#f59e0b", positive="#16a34a", negative="#dc2626")
+
+    drawer = ui.left_drawer(value=None, bordered=True).props("width=220 breakpoint=1024").classes("q-pa-sm")
+    with drawer:
+        for label, target, icon in NAV:
+            link = ui.link(target=target).classes("ww-link w-full")
+            with link, ui.row().classes("items-center gap-3 q-pa-sm rounded hover:bg-gray-500/10 w-full"):
+                ui.icon(icon)
+                ui.label(label)
+
+    with ui.header(elevated=False).classes("items-center q-px-sm q-py-xs gap-1 bg-primary"):
+        ui.button(icon="menu", on_click=drawer.toggle).props("flat round dense color=white").classes("lt-md")
+        ui.icon("bolt", size="sm").classes("text-white")
+        ui.label("Wattwise").classes("text-white text-lg font-semibold")
+        ui.label(f"· {title}").classes("text-white gt-xs")
+        ui.space()
+
+        def cycle_dark() -> None:
+            dark.value = _NEXT_DARK[dark.value]
+            app.storage.user["dark"] = dark.value
+            toggle.props(f"icon={_DARK_ICONS[dark.value]}")
+
+        toggle = ui.button(icon=_DARK_ICONS[dark.value], on_click=cycle_dark).props(
+            "flat round dense color=white aria-label='Light or dark'"
+        )
+        ui.label(access.user.username).classes("text-white gt-xs q-mx-sm")
+        with ui.element("form").props('method=post action="/api/v1/session/logout"').classes("m-0"):
+            ui.button(icon="logout").props("type=submit flat round dense color=white aria-label='Sign out'").tooltip(
+                "Sign out"
+            )

@@ -1,0 +1,65 @@
+"""One browser tab's share of the bus: stored readings of the meters it shows, pushed as they land.
+
+NiceGUI runs on the same event loop as ingest, so a page subscribes to the bus directly
+instead of polling. The subscription starts when the browser connects and ends when it is
+gone for good (NiceGUI's disconnect fires only after reconnecting has failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+
+from nicegui import Client, background_tasks
+
+from wattwise.bus import Bus, Subscription
+from wattwise.domain.readings import StoredReading
+
+log = logging.getLogger(__name__)
+Deliver = Callable[[list[StoredReading]], None]
+
+
+class LiveFeed:
+    """Deliver batches of readings of ``device_ids`` to ``deliver``, inside the client's context."""
+
+    def __init__(self, bus: Bus, device_ids: Iterable[int], deliver: Deliver) -> None:
+        self._bus = bus
+        self._ids = frozenset(device_ids)
+        self._deliver = deliver
+        self._task: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+
+    def attach(self, client: Client) -> None:
+        """Start now (readings wait in the client's outbox until it connects); stop when it leaves."""
+        if not self._ids:
+            return
+        self._subscription = self._bus.subscribe("readings")
+        self._task = background_tasks.create(self._run(client, self._subscription), name="wattwise live feed")
+        client.on_disconnect(self.stop)
+
+    def stop(self) -> None:
+        if self._subscription is not None:
+            self._bus.unsubscribe(self._subscription)
+            self._subscription = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self, client: Client, subscription: Subscription) -> None:
+        try:
+            async for message in subscription:
+                if client._deleted:  # the tab is gone and its elements with it
+                    break
+                batch = [s for s in message.payload if s.reading.device_id in self._ids]
+                if not batch:
+                    continue
+                try:
+                    with client:
+                        self._deliver(batch)
+                except Exception:  # one bad update must not end the tab's live view
+                    log.exception("live update failed")
+        finally:
+            with contextlib.suppress(Exception):
+                self._bus.unsubscribe(subscription)

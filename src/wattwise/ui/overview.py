@@ -1,0 +1,237 @@
+"""The overview: per site, a live tile per meter and the site's total power, pushed as readings land."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from wattwise.analysis.energy import local_date, local_midnight_ms
+from wattwise.domain.readings import StoredReading
+from wattwise.runtime import Services
+from wattwise.store.clock import now_ms
+from wattwise.store.devices import Device, list_devices
+from wattwise.store.energy_today import energy_since
+from wattwise.store.series import recent_readings
+from wattwise.store.sites import Site, list_sites
+from wattwise.store.users import Access
+from wattwise.ui import context, fmt
+from wattwise.ui.frame import frame
+from wattwise.ui.live_feed import LiveFeed
+
+TILE_METRICS = ("voltage", "current", "pf", "frequency")
+SHORT = {"voltage": "Voltage", "current": "Current", "pf": "PF", "frequency": "Frequency"}
+
+
+@dataclass
+class SiteView:
+    """What the overview shows of one site when the page opens."""
+
+    site: Site
+    devices: list[Device]
+    latest: dict[int, dict[str, float | int | None]] = field(default_factory=dict)
+    today_wh: dict[int, float] = field(default_factory=dict)
+
+
+def today_start_ms(timezone: str, at_ms: int) -> int:
+    zone = ZoneInfo(timezone)
+    return local_midnight_ms(local_date(at_ms, zone), zone)
+
+
+def load_overview(services: Services, access: Access, at_ms: int) -> list[SiteView]:
+    """Every site the user may see, its meters, their last reading and today's energy."""
+    with services.engine.connect() as conn:
+        sites = list_sites(conn, access.site_ids())
+        devices = list_devices(conn, access.site_ids())
+        views = []
+        for site in sites:
+            mine = [d for d in devices if d.site_id == site.id]
+            latest = {}
+            for d in mine:
+                if d.last_seen_ms is not None:
+                    rows = recent_readings(conn, d.id, 1)
+                    if rows:
+                        latest[d.id] = rows[-1]
+            today = energy_since(
+                conn, [d.id for d in mine], since_ms=today_start_ms(site.timezone, at_ms), now_ms=at_ms
+            )
+            views.append(SiteView(site=site, devices=mine, latest=latest, today_wh=today))
+    return views
+
+
+def site_total_power(power: dict[int, float | None], roles: dict[int, str], live: set[int]) -> float | None:
+    """The site's live draw: its main meter if it has one, else every live meter that is not a sub-meter.
+
+    A sub-meter's load is already measured by the meter it hangs under, so adding it would
+    count that load twice.
+    """
+    mains = [i for i, role in roles.items() if role == "main" and i in live]
+    counted = mains or [i for i, role in roles.items() if role != "sub" and i in live]
+    values = [power[i] for i in counted if power.get(i) is not None]
+    return sum(v for v in values if v is not None) if values else None
+
+
+class MeterTile:
+    """One meter's card: live power, V, I, PF, f, today's energy, last seen and a state badge."""
+
+    def __init__(self, device: Device, latest: dict[str, float | int | None] | None, today_wh: float) -> None:
+        self.device = device
+        self.last_seen = device.last_seen_ms
+        self.today_wh = today_wh
+        self.power: float | None = None
+        with ui.card().classes("q-pa-md gap-1").props(f'data-meter="{device.id}"') as self.card:
+            with ui.row().classes("w-full items-center no-wrap"):
+                with ui.link(target=f"/meters/{device.id}").classes(
+                    "ww-link text-subtitle1 text-weight-medium ellipsis"
+                ):
+                    ui.label(device.name)
+                if device.role != "meter":
+                    ui.badge(device.role, color="secondary").props("outline")
+                ui.space()
+                self.badge = ui.badge()
+            self.power_label = ui.label("—").classes("ww-big").props('data-field="power"')
+            with ui.grid(columns=2).classes("w-full gap-x-3 gap-y-0"):
+                self.labels = {}
+                for name in TILE_METRICS:
+                    with ui.row().classes("justify-between no-wrap"):
+                        ui.label(SHORT[name]).classes("ww-muted")
+                        self.labels[name] = ui.label("—").classes("ww-num").props(f'data-field="{name}"')
+                with ui.row().classes("justify-between no-wrap col-span-2"):
+                    ui.label("Today").classes("ww-muted")
+                    self.today_label = ui.label().classes("ww-num").props('data-field="today"')
+            self.seen_label = ui.label().classes("ww-muted")
+            self.hint = ui.label("Never reported. Send its first reading to POST /api/v1/ingest with its key.").classes(
+                "ww-muted"
+            )
+        if latest:
+            self._show(latest)
+        self.today_label.set_text(fmt.energy_kwh(today_wh))
+        self.refresh_state(now_ms())
+
+    def _show(self, values: dict[str, float | int | None]) -> None:
+        power = values.get("power")
+        self.power = None if power is None else float(power)
+        self.power_label.set_text(fmt.power(self.power))
+        for name, label in self.labels.items():
+            value = values.get(name)
+            label.set_text(fmt.metric(name, None if value is None else float(value)))
+
+    def update(self, item: StoredReading) -> None:
+        r = item.reading
+        self._show({"power": r.power, **{m: r.value(m) for m in TILE_METRICS}})
+        self.today_wh += item.wh
+        self.today_label.set_text(fmt.energy_kwh(self.today_wh))
+        self.last_seen = max(self.last_seen or 0, r.ts)
+        self.refresh_state(now_ms())
+
+    def refresh_state(self, at_ms: int) -> None:
+        state = fmt.state(self.last_seen, at_ms)
+        text, color = fmt.STATE_BADGE[state]
+        self.badge.set_text(text)
+        self.badge.props(f"color={color}")
+        self.seen_label.set_text(f"Last reading {fmt.ago(self.last_seen, at_ms)}")
+        self.seen_label.set_visibility(state != "never")
+        self.hint.set_visibility(state == "never")
+
+
+class SiteSection:
+    """A site's heading with its total live power, and its meters' tiles."""
+
+    def __init__(self, view: SiteView, can_manage: bool) -> None:
+        self.view = view
+        self.day = local_date(now_ms(), ZoneInfo(view.site.timezone))
+        self.tiles: dict[int, MeterTile] = {}
+        with ui.row().classes("w-full items-end q-mt-md"):
+            ui.label(view.site.name).classes("text-h6")
+            ui.label(view.site.timezone).classes("ww-muted q-mb-xs")
+            ui.space()
+            with ui.column().classes("items-end gap-0"):
+                ui.label("Total now").classes("ww-muted")
+                self.total = ui.label("—").classes("text-h6 ww-num").props(f'data-site-total="{view.site.id}"')
+        if not view.devices:
+            with ui.card().classes("w-full"):
+                ui.label("No meters yet.").classes("text-subtitle1")
+                if can_manage:
+                    ui.label("Add one under Sites & meters; you will see its key once, to put in the meter.")
+                    ui.button("Add a meter", icon="add", on_click=lambda: ui.navigate.to("/sites")).props("unelevated")
+                else:
+                    ui.label("The site's owner can add one.")
+            return
+        with ui.element("div").classes("ww-tiles"):
+            for device in view.devices:
+                self.tiles[device.id] = MeterTile(device, view.latest.get(device.id), view.today_wh.get(device.id, 0.0))
+        self.refresh_total(now_ms())
+
+    def update(self, item: StoredReading) -> None:
+        tile = self.tiles.get(item.reading.device_id)
+        if tile is not None:
+            tile.update(item)
+
+    def refresh_total(self, at_ms: int) -> None:
+        live = {i for i, t in self.tiles.items() if fmt.state(t.last_seen, at_ms) == "live"}
+        total = site_total_power(
+            {i: t.power for i, t in self.tiles.items()}, {i: t.device.role for i, t in self.tiles.items()}, live
+        )
+        self.total.set_text(fmt.power(total))
+
+    def tick(self, services: Services, at_ms: int) -> None:
+        """Age the badges; at local midnight start counting today's energy afresh."""
+        for tile in self.tiles.values():
+            tile.refresh_state(at_ms)
+        self.refresh_total(at_ms)
+        day = local_date(at_ms, ZoneInfo(self.view.site.timezone))
+        if day != self.day and self.tiles:
+            self.day = day
+            with services.engine.connect() as conn:
+                today = energy_since(
+                    conn, list(self.tiles), since_ms=today_start_ms(self.view.site.timezone, at_ms), now_ms=at_ms
+                )
+            for device_id, tile in self.tiles.items():
+                tile.today_wh = today.get(device_id, 0.0)
+                tile.today_label.set_text(fmt.energy_kwh(tile.today_wh))
+
+
+def register() -> None:
+    ui.page("/", title="Overview · Wattwise")(overview_page)
+
+
+def overview_page(request: Request) -> RedirectResponse | None:
+    access = context.signed_in(request)
+    if access is None:
+        return context.to_sign_in(request)
+    services = context.services()
+    views = load_overview(services, access, now_ms())
+    frame(access, "Overview")
+    sections: dict[int, SiteSection] = {}
+    with ui.column().classes("ww-page gap-2"):
+        if not views:
+            with ui.card().classes("w-full q-mt-md"):
+                ui.label("You do not belong to any site yet.").classes("text-subtitle1")
+                ui.label("Create one under Sites & meters, or ask an administrator to add you to one.")
+                ui.button("Create a site", icon="add", on_click=lambda: ui.navigate.to("/sites")).props("unelevated")
+        for view in views:
+            sections[view.site.id] = SiteSection(view, access.can_manage(view.site.id))
+    by_device = {d.id: sections[v.site.id] for v in views for d in v.devices}
+
+    def deliver(batch: list[StoredReading]) -> None:
+        touched = set()
+        for item in batch:
+            section = by_device[item.reading.device_id]
+            section.update(item)
+            touched.add(section)
+        at = now_ms()
+        for section in touched:
+            section.refresh_total(at)
+
+    LiveFeed(services.bus, by_device, deliver).attach(ui.context.client)
+
+    def tick() -> None:
+        at = now_ms()
+        for section in sections.values():
+            section.tick(services, at)
+
+    ui.timer(5.0, tick)
+    return None
