@@ -40,7 +40,7 @@ COLUMN = ("power", "active")
 
 def _read(path: Path) -> pd.DataFrame:
     df = pd.read_csv(path)
-    df.index = pd.to_datetime(df.pop("timestamp"), utc=True)
+    df.index = pd.to_datetime(df.pop("timestamp"), utc=True, format="ISO8601")
     return df
 
 

@@ -26,16 +26,12 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class ClassifierConfig:
-    """Feature scales and the decision threshold.
-
-    ``second`` says whether ``Features.dq`` holds ΔQ in var ("q") or ΔPF ("pf").
-    """
+    """Feature scales (W, var, hours, log-seconds) and the decision threshold."""
 
     rel_p: float = 0.10
     noise_w: float = 5.0
     rel_q: float = 0.15
-    second: str = "q"
-    pf_scale: float = 0.05
+    noise_q: float = 5.0
     hour_scale_h: float = 4.0
     duration_log_scale: float = 1.0
     missing_penalty: float = 2.0
@@ -105,10 +101,7 @@ class Classifier:
         c = self.config
         q = _Matrix.of(queries)
         d2 = _term(q.dp[:, None] - ex.dp[None, :], np.maximum(c.rel_p * ex.dp, c.noise_w))
-        if c.second == "pf":
-            qscale: FloatArray | float = c.pf_scale
-        else:
-            qscale = np.maximum.reduce([c.rel_q * np.abs(ex.dq), 0.02 * ex.dp, np.full(ex.dp.shape, c.noise_w)])
+        qscale = np.maximum.reduce([c.rel_q * np.abs(ex.dq), 0.02 * ex.dp, np.full(ex.dp.shape, c.noise_q)])
         d2 += _term(q.dq[:, None] - ex.dq[None, :], qscale)
         d2 += _term(q.peak[:, None] - ex.peak[None, :], 0.15 + 0.2 * np.abs(ex.peak - 1.0))
         dh = np.abs(q.hour[:, None] - ex.hour[None, :])

@@ -24,7 +24,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: What the optional second channel holds.
+#: What the optional second channel holds (PF is turned into Q before detection).
 SecondChannel = Literal["q", "pf", "none"]
 
 
@@ -89,7 +89,7 @@ class Event:
     ``ts`` is when the change began (UTC epoch ms); ``peak_w`` is the largest excursion
     from the level before, in the direction of the step (inrush shows as
     ``peak_w > delta_p``); ``settle_ms`` is how long it took to reach the new level.
-    ``delta_q`` is ΔQ in var or ΔPF, depending on the detector's second channel.
+    ``delta_q`` is ΔQ in var (computed from P and PF when the meter gives PF).
     Identification fields are filled in by the classifier.
     """
 
@@ -227,6 +227,16 @@ def _as_arrays(
     return t, p, q
 
 
+def reactive_from_pf(power: FloatArray, pf: FloatArray) -> FloatArray:
+    """Q (var) from P and |PF|, taken as inductive: Q = P·tan(arccos PF).
+
+    Unlike PF, Q adds up across appliances, so a step in Q belongs to the appliance
+    that switched whatever else is running.
+    """
+    c = np.clip(np.abs(pf), 0.05, 1.0)
+    return np.asarray(np.abs(power) * np.sqrt(1.0 / c**2 - 1.0), dtype=np.float64)
+
+
 def detect_events(
     ts: npt.ArrayLike,
     power: npt.ArrayLike,
@@ -236,6 +246,8 @@ def detect_events(
     """All ON/OFF events in a whole recording (``ts`` in epoch ms, ``power`` in W)."""
     cfg = config or DetectorConfig()
     t, p, q = _as_arrays(ts, power, second if cfg.second != "none" else None)
+    if q is not None and cfg.second == "pf":
+        q = reactive_from_pf(p, q)
     if p.size < 2:
         return []
     b = _boundaries(p, q, cfg)
@@ -269,6 +281,8 @@ class StreamingDetector:
             return []
         if self._ts and t[0] < self._ts[-1]:
             raise ValueError(f"sample at {int(t[0])} is older than the last one ({self._ts[-1]})")
+        if q is not None and self.config.second == "pf":
+            q = reactive_from_pf(p, q)
         self._ts.extend(t.tolist())
         self._p.extend(p.tolist())
         self._q.extend((q if q is not None else np.full(p.size, np.nan)).tolist())

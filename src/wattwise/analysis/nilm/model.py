@@ -19,7 +19,7 @@ import numpy.typing as npt
 from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
 from wattwise.analysis.nilm.energy import power_series
 from wattwise.analysis.nilm.events import DetectorConfig, Event, detect_events
-from wattwise.analysis.nilm.pairing import PairingConfig, Run, pair_events
+from wattwise.analysis.nilm.pairing import PairingConfig, Run, one_at_a_time, pair_events
 from wattwise.analysis.nilm.signatures import (
     UNIDENTIFIED,
     Features,
@@ -48,6 +48,8 @@ class NilmModel:
     #: per appliance (longest gap s, power W): a multi-phase appliance (dishwasher,
     #: washing machine) keeps drawing this between its big steps
     cycles: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: per appliance, the power it draws even when idle (e.g. a heat pump's controls)
+    standby_w: dict[str, float] = field(default_factory=dict)
 
     def hour(self, ts: int) -> float | None:
         return local_hour(ts, self.utc_offset_s) if self.use_hour else None
@@ -104,15 +106,16 @@ class NilmModel:
             d = [f.duration_s for f in app.exemplars if f.duration_s is not None]
             if d:
                 typical[name] = float(np.median(d))
-                longest[name] = float(2.0 * np.max(d))
+                longest[name] = float(3.0 * np.percentile(d, 90))
         return typical, longest
 
-    def process_events(self, events: list[Event]) -> NilmResult:
+    def process_events(self, events: list[Event], until_ts: int | None = None) -> NilmResult:
+        """Identify, pair and re-identify; ``until_ts`` is the end of the data."""
         self.identify(events)
         typical, longest = self.durations()
-        runs = pair_events(events, self.pairing, typical, longest)
-        runs = self.identify_runs(runs)
-        return NilmResult(events, runs + self.cycle_fill(runs))
+        runs = pair_events(events, self.pairing, typical, longest, until_ts)
+        runs = one_at_a_time(self.identify_runs(runs))
+        return NilmResult(events, one_at_a_time(runs + self.cycle_fill(runs)))
 
     def cycle_fill(self, runs: Sequence[Run]) -> list[Run]:
         """Runs for the low-power phases between two runs of the same multi-phase
@@ -133,7 +136,8 @@ class NilmModel:
     ) -> NilmResult:
         """Events and identified runs of a whole recording."""
         events = detect_events(ts, power, second, self.detector)
-        return self.process_events(events)
+        t = np.asarray(ts, dtype=np.int64)
+        return self.process_events(events, int(t[-1]) if t.size else None)
 
     def disaggregate(
         self, ts: npt.ArrayLike, power: npt.ArrayLike, second: npt.ArrayLike | None = None
@@ -141,7 +145,11 @@ class NilmModel:
         """The result plus each known appliance's estimated power at every sample."""
         res = self.process(ts, power, second)
         t = np.asarray(ts, dtype=np.int64)
-        return res, power_series(res.runs, t, self.library.names())
+        series = power_series(res.runs, t, self.library.names())
+        for name, watts in self.standby_w.items():
+            if name in series:
+                series[name] = series[name] + watts
+        return res, series
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,6 +160,7 @@ class NilmModel:
             "utc_offset_s": self.utc_offset_s,
             "use_hour": self.use_hour,
             "cycles": {k: list(v) for k, v in self.cycles.items()},
+            "standby_w": dict(self.standby_w),
         }
 
     @classmethod
@@ -164,4 +173,5 @@ class NilmModel:
             int(data.get("utc_offset_s", 0)),
             bool(data.get("use_hour", True)),
             {k: (float(v[0]), float(v[1])) for k, v in data.get("cycles", {}).items()},
+            {k: float(v) for k, v in data.get("standby_w", {}).items()},
         )

@@ -74,8 +74,13 @@ def pair_events(
     config: PairingConfig | None = None,
     typical_duration_s: Mapping[str, float] | None = None,
     max_duration_s: Mapping[str, float] | None = None,
+    until_ts: int | None = None,
 ) -> list[Run]:
-    """Runs from time-ordered events; labels come from the events (ON wins if unsure)."""
+    """Runs from time-ordered events; labels come from the events (ON wins if unsure).
+
+    ``until_ts`` is the end of the data: an ON event still open then, and younger than
+    its appliance's longest run, is a run that is still going (``off`` is None).
+    """
     cfg = config or PairingConfig()
     typical = typical_duration_s or {}
     longest = max_duration_s or {}
@@ -108,9 +113,31 @@ def pair_events(
         power = 0.5 * (on.delta_p - ev.delta_p)
         label = _label(on) if on.confidence >= ev.confidence else _label(ev)
         runs.append(Run(on.ts, ev.ts, power, label, on, ev))
-    expire(2**62)
+    if until_ts is not None:
+        expire(until_ts)
+        for on in open_on:
+            runs.append(Run(on.ts, until_ts, on.delta_p, _label(on), on, None))
+    else:
+        expire(2**62)
     return sorted(runs, key=lambda r: r.start)
 
 
 def _label(e: Event) -> str:
     return e.label or UNIDENTIFIED
+
+
+def one_at_a_time(runs: Sequence[Run]) -> list[Run]:
+    """An appliance runs once at a time: a run of the same appliance that overlaps an
+    earlier one keeps only its part after the earlier one ends (unidentified runs are
+    left alone)."""
+    last_end: dict[str, int] = {}
+    out: list[Run] = []
+    for r in sorted(runs, key=lambda r: r.start):
+        if r.label == UNIDENTIFIED:
+            out.append(r)
+            continue
+        start = max(r.start, last_end.get(r.label, r.start))
+        if start < r.end:
+            out.append(Run(start, r.end, r.power_w, r.label, r.on, r.off))
+            last_end[r.label] = r.end
+    return out

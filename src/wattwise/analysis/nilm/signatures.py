@@ -23,7 +23,7 @@ UNIDENTIFIED = "unidentified"
 class Features:
     """What identifies an event: sign-free step size, reactive part, inrush, timing.
 
-    ``dq`` is ΔQ (var) or ΔPF, signed so that it is positive when it moves with ΔP;
+    ``dq`` is ΔQ (var), signed so that it is positive when it moves with ΔP;
     ``peak_ratio`` is the ON inrush |peak| / |ΔP| (None for OFF events);
     ``hour`` is the local hour of day; ``duration_s`` is the run length when known.
     """
