@@ -78,7 +78,7 @@ def test_printable_bill_shows_the_slabs_payments_and_balance_without_external_as
     text = re.sub(r"\s+", " ", text)
     assert "Cycle 2025-01-01 to 2025-02-28 (59 days)" in text
     assert "Energy, units 101–200 100 kWh 2.35 ₹235.00" in text
-    assert "Energy, units above 400 50 kWh 6.3 ₹315.00" in text
+    assert "Energy, units above 400 50 kWh 6.30 ₹315.00" in text
     assert "Total for this cycle ₹1,490.00" in text
     assert "cash ref-p1 ₹1,000.00" in text
     assert "This bill: due ₹490.00" in text

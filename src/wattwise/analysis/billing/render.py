@@ -52,8 +52,9 @@ TEMPLATE = """<!doctype html>
   {% for line in part.lines %}
   <tr><td>{{ line.label }}</td>
    <td class="n">{% if line.quantity is not none %}{{ num(line.quantity) }} {{ line.unit }}{% endif %}</td>
-   <td class="n">{% if line.rate is not none %}{{ num(line.rate) }}
-    {%- if line.group in ("addon", "subsidy") %} %{% endif %}{% endif %}</td>
+   <td class="n">{% if line.rate is not none %}
+    {%- if line.group in ("addon", "subsidy") %}{{ num(line.rate) }} %{% else %}{{ price(line.rate) }}{% endif %}
+    {%- endif %}</td>
    <td class="n">{{ money(line.amount) }}</td></tr>
   {% endfor %}
  {% endfor %}
@@ -102,6 +103,12 @@ def render_bill_html(
         text = format(x.normalize(), "f")
         return text
 
+    def price(x: Decimal) -> str:
+        """A rate as tariffs print it: at least two decimals (4.70, 0.60729)."""
+        text = num(x)
+        decimals = len(text.partition(".")[2])
+        return text if decimals >= 2 else f"{x:.2f}"
+
     def money(x: Decimal) -> str:
         sign = "−" if x < 0 else ""
         return f"{sign}{symbol}{abs(x):,.2f}"
@@ -136,5 +143,6 @@ def render_bill_html(
         issued_on=datetime.fromtimestamp(issued.issued_at_ms / 1000, UTC).astimezone(zone).strftime("%Y-%m-%d"),
         num=num,
         money=money,
+        price=price,
         day=day,
     )
