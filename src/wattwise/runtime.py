@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from wattwise.bus import Bus
 from wattwise.config import Settings
 from wattwise.domain.energy import EnergyRules
 from wattwise.ingest.pipeline import Pipeline
 from wattwise.store import rollups
+from wattwise.store.clock import now_ms
 from wattwise.store.engine import migrate, open_engine
+from wattwise.store.retention import Retention, prune
 from wattwise.store.writer import Writer
 
 
@@ -26,6 +28,7 @@ class Services:
     writer: Writer
     bus: Bus
     pipeline: Pipeline
+    retention: Retention
 
     def close(self) -> None:
         self.writer.close()
@@ -40,7 +43,13 @@ def start_services(settings: Settings) -> Services:
     """Open (and migrate) the database and start the writer thread."""
     engine = open_engine(settings.database_url(), sqlite_synchronous=settings.sqlite_synchronous)
     migrate(engine)
-    writer = Writer(engine, maintenance=rollups.refresh_marked)
+    retention = Retention(settings.raw_retention_days, settings.minute_retention_days)
+
+    def maintenance(conn: Connection) -> None:
+        rollups.refresh_marked(conn)
+        prune(conn, retention, now_ms())
+
+    writer = Writer(engine, maintenance=maintenance)
     bus = Bus()
-    pipeline = Pipeline(engine, writer, bus, energy_rules(settings))
-    return Services(settings=settings, engine=engine, writer=writer, bus=bus, pipeline=pipeline)
+    pipeline = Pipeline(engine, writer, bus, energy_rules(settings), retention)
+    return Services(settings=settings, engine=engine, writer=writer, bus=bus, pipeline=pipeline, retention=retention)

@@ -8,8 +8,8 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from wattwise.cli.main import app as cli
-from wattwise.runtime import start_services
 from wattwise.config import Settings
+from wattwise.runtime import start_services
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "ingest" / "refit_house2_4h.csv"
 
@@ -18,7 +18,16 @@ def test_a_refit_recording_is_imported_once_and_a_rerun_counts_duplicates(tmp_pa
     runner = CliRunner()
     added = runner.invoke(cli, ["--data-dir", str(tmp_path), "device", "add", "house2", "--site", "refit"])
     assert added.exit_code == 0, added.output
-    args = ["--data-dir", str(tmp_path), "import", str(FIXTURE), "--device", "1", "--map", "ts=timestamp,power=aggregate"]
+    args = [
+        "--data-dir",
+        str(tmp_path),
+        "import",
+        str(FIXTURE),
+        "--device",
+        "1",
+        "--map",
+        "ts=timestamp,power=aggregate",
+    ]
     first = runner.invoke(cli, args)
     assert first.exit_code == 0, first.output
     assert "1800 rows: 1800 stored, 0 duplicates, 0 rejected" in first.output
@@ -43,8 +52,9 @@ def test_import_explains_bad_rows_and_a_bad_mapping(tmp_path: Path) -> None:
     runner.invoke(cli, ["--data-dir", str(tmp_path), "device", "add", "m", "--site", "s"])
     csv = tmp_path / "bad.csv"
     csv.write_text("time,watts\n2025-01-01T00:00:00Z,100\n2025-01-01T00:00:01Z,oops\n2025-01-01T00:00:02Z,2000000\n")
-    result = runner.invoke(cli, ["--data-dir", str(tmp_path), "import", str(csv), "--device", "1",
-                                 "--map", "ts=time,power=watts"])
+    result = runner.invoke(
+        cli, ["--data-dir", str(tmp_path), "import", str(csv), "--device", "1", "--map", "ts=time,power=watts"]
+    )
     assert "3 rows: 1 stored, 0 duplicates, 2 rejected" in result.output
     assert "row 2" in result.output and "row 3" in result.output and "power" in result.output
     wrong = runner.invoke(cli, ["--data-dir", str(tmp_path), "import", str(csv), "--device", "1", "--map", "power"])

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from wattwise.config import Settings
 from wattwise.domain.readings import Reading
-from wattwise.runtime import Services
+from wattwise.runtime import Services, start_services
 from wattwise.store.devices import create_device
 from wattwise.store.readings import write_readings
+from wattwise.store.retention import Retention, prune
 from wattwise.store.series import query_series
 from wattwise.store.sites import create_site
 
@@ -75,7 +78,7 @@ def test_series_is_identical_from_raw_and_every_rollup_tier(services: Services) 
         }
     assert auto.tier == "1h" and len(auto.ts) <= 40
     raw = answers["raw"]
-    for other in list(answers.values()) + [auto]:
+    for other in [*list(answers.values()), auto]:
         assert other.ts == raw.ts and other.count == raw.count
         assert other.min == raw.min and other.max == raw.max
         assert other.mean == pytest.approx(raw.mean, rel=1e-12)
@@ -126,3 +129,43 @@ def test_a_late_reading_between_two_stored_ones_splits_their_energy(services: Se
         minutes = conn.execute(text("SELECT ts, wh FROM rollup_1m WHERE device_id=:d ORDER BY ts"), {"d": meter}).all()
     assert [r.wh for r in rows] == [0.0, 4.0, 6.0]
     assert [m.wh for m in minutes] == [0.0, 4.0, 6.0]
+
+
+def test_rollups_behind_at_a_crash_are_caught_up_at_the_next_start(database_url: str, tmp_path: Path) -> None:
+    from wattwise.store.writer import Writer
+
+    first = start_services(Settings(database=database_url, data_dir=tmp_path))
+    meter = new_meter(first)
+    first.writer.close()
+    no_maintenance = Writer(first.engine)  # as if the process died before its rollup refresh
+    no_maintenance.run(
+        lambda c: write_readings(c, meter, [Reading(device_id=meter, ts=T0 + i * 1000, power=60.0) for i in range(120)])
+    )
+    no_maintenance.close()
+    assert total_rows(first, "rollup_1m", meter) == 0
+    first.engine.dispose()
+    second = start_services(Settings(database=database_url, data_dir=tmp_path))
+    try:
+        second.writer.flush()
+        assert total_rows(second, "rollup_1m", meter) == 2
+    finally:
+        second.close()
+
+
+def test_expired_raw_readings_leave_hourly_history_and_old_ranges_answer_coarser(services: Services) -> None:
+    meter = new_meter(services)
+    now = T0 + 10 * 86_400_000
+    write(services, meter, [Reading(device_id=meter, ts=T0 + i * 10_000, power=100.0) for i in range(8640)])
+    retention = Retention(raw_days=2, minute_days=5)
+    with services.engine.begin() as conn:
+        assert prune(conn, retention, now) == 8640 + 1440
+    with services.engine.connect() as conn:
+        day = query_series(
+            conn, meter, metric="power", start=T0, end=T0 + 86_400_000, points=1000, retention=retention.horizons(now)
+        )
+    assert day.tier == "1h" and len(day.ts) == 24 and day.count == [360] * 24
+
+
+def total_rows(services: Services, table: str, device: int) -> int:
+    with services.engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table} WHERE device_id=:d"), {"d": device}).scalar_one())

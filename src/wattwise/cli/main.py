@@ -36,8 +36,12 @@ def main(
     ),
 ) -> None:
     """Global options apply to every command."""
-    overrides = {k: v for k, v in {"database": database, "data_dir": data_dir}.items() if v is not None}
-    cli_state = CliState(settings=Settings(**overrides))
+    settings = Settings()
+    if database is not None:
+        settings = settings.model_copy(update={"database": database})
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    cli_state = CliState(settings=settings)
     ctx.obj = cli_state
     ctx.call_on_close(cli_state.close)
 

@@ -52,7 +52,7 @@ def read_table(path: Path, columns: list[str], sep: str | None) -> pd.DataFrame:
     return pd.read_csv(path, sep=sep, usecols=columns, na_values=["?", "", "NaN", "nan"], low_memory=False)
 
 
-def timestamps_ms(column: pd.Series, timezone: str) -> np.ndarray:  # type: ignore[type-arg]
+def timestamps_ms(column: pd.Series, timezone: str) -> np.ndarray:
     """Epoch ms from epoch seconds/ms or date strings (naive ones are in ``timezone``)."""
     if pd.api.types.is_numeric_dtype(column):
         values = column.to_numpy(dtype="float64")

@@ -63,7 +63,7 @@ def ts_to_ms(value: int | float | str | None, now_ms: int) -> int:
         return int(parsed.timestamp() * 1000)
     if not math.isfinite(value):
         raise ValueError(f"ts: {value} is not a finite number")
-    return int(round(value)) if abs(value) >= _MS_THRESHOLD else int(round(value * 1000))
+    return round(value) if abs(value) >= _MS_THRESHOLD else round(value * 1000)
 
 
 def _plain(item: dict[str, Any], device_id: int, now_ms: int) -> Reading | None:
@@ -91,7 +91,7 @@ def _plain(item: dict[str, Any], device_id: int, now_ms: int) -> Reading | None:
     elif type(ts) is int or type(ts) is float:
         if not -1e15 < ts < 1e15:
             return None
-        ts_ms = int(round(ts)) if abs(ts) >= _MS_THRESHOLD else int(round(ts * 1000))
+        ts_ms = round(ts) if abs(ts) >= _MS_THRESHOLD else round(ts * 1000)
     else:
         return None
     if not 0 <= ts_ms <= now_ms + MAX_FUTURE_MS:

@@ -8,11 +8,11 @@ the readings are committed, and the bus hears of them only then.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from wattwise.bus import Bus
 from wattwise.domain.energy import EnergyRules
@@ -20,6 +20,7 @@ from wattwise.domain.readings import Reading
 from wattwise.ingest.parse import parse_reading
 from wattwise.store.devices import device_id_for_key
 from wattwise.store.readings import WriteResult, write_readings
+from wattwise.store.retention import Retention
 from wattwise.store.writer import Writer
 
 KEY_CACHE_S = 5.0  # a revoked key stops working within this many seconds, in every process
@@ -43,26 +44,34 @@ class IngestResult:
         return self.accepted + self.duplicates > 0 or not self.rejected
 
 
-def validate(items: Sequence[Any], device_id: int, now_ms: int) -> tuple[list[Reading], list[Rejection]]:
+def validate(
+    items: Sequence[Any], device_id: int, now_ms: int, oldest_ms: int | None = None
+) -> tuple[list[Reading], list[Rejection]]:
+    """Split items into readings and rejections; ``oldest_ms`` is the raw retention horizon."""
     good: list[Reading] = []
     bad: list[Rejection] = []
     for index, item in enumerate(items):
         parsed = parse_reading(item, device_id, now_ms)
-        if isinstance(parsed, Reading):
-            good.append(parsed)
-        else:
+        if not isinstance(parsed, Reading):
             bad.append(Rejection(index=index, errors=parsed))
+        elif oldest_ms is not None and parsed.ts < oldest_ms:
+            bad.append(Rejection(index=index, errors=[f"ts: {parsed.ts} ms is older than the raw retention horizon"]))
+        else:
+            good.append(parsed)
     return good, bad
 
 
 class Pipeline:
     """Holds what ingest needs across requests: the writer, the bus and a short key cache."""
 
-    def __init__(self, engine: Engine, writer: Writer, bus: Bus, rules: EnergyRules) -> None:
+    def __init__(
+        self, engine: Engine, writer: Writer, bus: Bus, rules: EnergyRules, retention: Retention | None = None
+    ) -> None:
         self.engine = engine
         self.writer = writer
         self.bus = bus
         self.rules = rules
+        self.retention = retention or Retention()
         self._keys: dict[str, tuple[int | None, float]] = {}
 
     def authenticate(self, key: str) -> int | None:
@@ -82,28 +91,29 @@ class Pipeline:
         """Drop cached keys at once (after a rotation or revocation in this process)."""
         self._keys.clear()
 
+    def _prepare(self, items: Sequence[Any], device_id: int, now_ms: int | None) -> tuple[list[Reading], IngestResult]:
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        good, bad = validate(items, device_id, now, self.retention.horizons(now).get("raw"))
+        return good, IngestResult(rejected=bad)
+
+    def _write(self, device_id: int, good: list[Reading]) -> Callable[[Connection], WriteResult]:
+        rules = self.rules
+        return lambda conn: write_readings(conn, device_id, good, rules)
+
     async def ingest(self, device_id: int, items: Sequence[Any], *, now_ms: int | None = None) -> IngestResult:
         """Validate, store and publish; the answer counts what was stored and why the rest was not."""
-        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-        good, bad = validate(items, device_id, now)
-        result = IngestResult(rejected=bad)
+        good, result = self._prepare(items, device_id, now_ms)
         if good:
-            rules = self.rules
-            written: WriteResult = await self.writer.submit(lambda conn: write_readings(conn, device_id, good, rules))
-            result.accepted = len(written.stored)
-            result.duplicates = written.duplicates
+            written = await self.writer.submit(self._write(device_id, good))
+            result.accepted, result.duplicates = len(written.stored), written.duplicates
             if written.stored:
                 self.bus.publish("readings", written.stored)
         return result
 
     def ingest_blocking(self, device_id: int, items: Sequence[Any], *, now_ms: int | None = None) -> IngestResult:
         """``ingest`` for code without an event loop (CSV import); it publishes nothing."""
-        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-        good, bad = validate(items, device_id, now)
-        result = IngestResult(rejected=bad)
+        good, result = self._prepare(items, device_id, now_ms)
         if good:
-            rules = self.rules
-            written = self.writer.run(lambda conn: write_readings(conn, device_id, good, rules))
-            result.accepted = len(written.stored)
-            result.duplicates = written.duplicates
+            written = self.writer.run(self._write(device_id, good))
+            result.accepted, result.duplicates = len(written.stored), written.duplicates
         return result

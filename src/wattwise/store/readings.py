@@ -82,7 +82,7 @@ def write_readings(
         return WriteResult(stored=[], duplicates=duplicates)
 
     rows, changed = _energy(device_id, stored_points, fresh, rules)
-    conn.exec_driver_sql(_insert_sql(conn), rows)  # type: ignore[arg-type]
+    conn.exec_driver_sql(_insert_sql(conn), rows)
     if changed:
         conn.execute(_UPDATE_WH, changed)
     rollups.mark(conn, device_id, [r.ts for r in fresh] + [int(c["t"]) for c in changed])  # type: ignore[call-overload]

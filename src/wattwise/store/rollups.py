@@ -83,7 +83,7 @@ def mark(conn: Connection, device_id: int, touched_ts: Iterable[int]) -> None:
     """Note the minutes whose rollups must be recomputed."""
     minutes = {ts // MINUTE_MS * MINUTE_MS for ts in touched_ts}
     sql = _MARK_SQL.format(m="?" if conn.dialect.paramstyle == "qmark" else "%s")
-    conn.exec_driver_sql(sql, [(device_id, m) for m in sorted(minutes)])  # type: ignore[arg-type]
+    conn.exec_driver_sql(sql, [(device_id, m) for m in sorted(minutes)])
 
 
 def pending(conn: Connection, device_id: int, lo: int, hi: int) -> bool:

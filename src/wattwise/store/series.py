@@ -75,16 +75,28 @@ def choose_width(start: int, end: int, points: int) -> int:
     return -(-span // max(points - 1, 1) // _NICE_MS[-1]) * _NICE_MS[-1]
 
 
-def choose_tier(width: int, start: int, finest_available: dict[str, int]) -> Tier:
-    """The coarsest tier whose buckets divide ``width`` and that still holds data from ``start``.
-
-    ``finest_available`` maps a tier name to the oldest bucket it still holds (retention);
-    a tier not in the map holds everything.
-    """
+def choose_tier(width: int) -> Tier:
+    """The coarsest tier whose buckets divide ``width`` (the cheapest exact answer)."""
     for tier in reversed((RAW, *TIERS)):
-        if width % tier.width_ms == 0 and start >= finest_available.get(tier.name, 0):
+        if width % tier.width_ms == 0:
             return tier
     return RAW
+
+
+def finest_holding(start: int, horizons: dict[str, int]) -> Tier:
+    """The finest tier that still holds data from ``start`` (``horizons``: retention)."""
+    for tier in (RAW, *TIERS):
+        if start >= horizons.get(tier.name, 0):
+            return tier
+    return TIERS[-1]
+
+
+def widen(width: int, tier: Tier) -> int:
+    """The smallest nice width ≥ ``width`` that ``tier`` can answer exactly."""
+    for nice in _NICE_MS:
+        if nice >= width and nice % tier.width_ms == 0:
+            return nice
+    return -(-width // tier.width_ms) * tier.width_ms
 
 
 def _sql(tier: Tier, metric: str, width: int) -> str:
@@ -112,15 +124,19 @@ def query_series(
     tier: str | None = None,
     retention: dict[str, int] | None = None,
 ) -> Series:
-    """Buckets of ``metric`` for one meter; ``tier`` forces a tier (tests compare them)."""
+    """Buckets of ``metric`` for one meter; ``tier`` forces a tier (tests compare them).
+
+    Where retention has removed the detail a range would need, buckets widen to what the
+    remaining tiers hold, so an old range is answered coarser rather than incompletely.
+    """
     if metric not in METRICS:
         raise ValueError(f"metric: must be one of {', '.join(METRICS)}, got {metric!r}")
     if end <= start:
         raise ValueError("end: must be after start")
     if not 1 <= points <= MAX_POINTS:
         raise ValueError(f"points: must be between 1 and {MAX_POINTS}")
-    width = choose_width(start, end, points)
-    chosen = choose_tier(width, start, retention or {})
+    width = widen(choose_width(start, end, points), finest_holding(start, retention or {}))
+    chosen = choose_tier(width)
     if tier is not None:
         by_name = {t.name: t for t in (RAW, *TIERS)}
         if tier not in by_name or width % by_name[tier].width_ms:

@@ -60,7 +60,7 @@ class Writer:
         """Run ``work`` in a committed transaction and return its result."""
         task = _Task(work)
         self._queue.put(task)
-        return await asyncio.wrap_future(task.future)  # type: ignore[no-any-return]
+        return await asyncio.wrap_future(task.future)
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Blocking form of ``submit`` for threads and the command line."""

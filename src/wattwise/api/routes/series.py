@@ -50,7 +50,16 @@ def series(
         if rollups.pending(conn, device_id, start_ms, end_ms):
             services.writer.flush()  # rollups lag commits by < 1 s; answer exactly anyway
         try:
-            result = query_series(conn, device_id, metric=metric, start=start_ms, end=end_ms, points=points, tier=tier)
+            result = query_series(
+                conn,
+                device_id,
+                metric=metric,
+                start=start_ms,
+                end=end_ms,
+                points=points,
+                tier=tier,
+                retention=services.retention.horizons(now_ms()),
+            )
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
     return {

@@ -24,11 +24,11 @@ def from_seed(payload: Any) -> Any:
     if not isinstance(payload, dict):
         return payload
     out = {_KEYS.get(str(key).lower(), key): value for key, value in payload.items()}
-    voltage, current = out.get("voltage"), out.get("current")
-    if out.get("power") is None and _number(voltage) and _number(current):
+    voltage, current = _number(out.get("voltage")), _number(out.get("current"))
+    if out.get("power") is None and voltage is not None and current is not None:
         out["power"] = voltage * current  # the seed firmware's own definition: P = V × I
     return out
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
