@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wattwise.analysis.energy import (
     HOUR_MS,
@@ -121,3 +124,30 @@ def test_bad_series_are_refused_with_the_reason() -> None:
         EnergySeries.of([0, 1000], [1.0, 1.0], bucket_ms=HOUR_MS)
     with pytest.raises(ValueError, match="must end after"):
         BillingCycle(date(2025, 1, 2), date(2025, 1, 2))
+
+
+ZONES = ["Asia/Kolkata", "Asia/Kathmandu", "Europe/London", "America/Los_Angeles", "Australia/Lord_Howe"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    start_h=st.integers(0, 24 * 400),
+    hours=st.integers(1, 24 * 60),
+    bucket=st.sampled_from([0, 60_000, HOUR_MS]),
+    seed=st.integers(0, 2**16),
+)
+def test_hours_days_weeks_and_months_always_add_up_to_the_total(
+    zone: str, start_h: int, hours: int, bucket: int, seed: int
+) -> None:
+    """Whatever the zone (half-hour and 45-minute offsets, 30-minute DST) and resolution."""
+    rng = np.random.default_rng(seed)
+    step = bucket or 7 * 60_000
+    start = 1_704_067_200_000 + start_h * HOUR_MS  # from 2024-01-01 UTC
+    ts = np.arange(start, start + hours * HOUR_MS, step)
+    series = EnergySeries.of(ts, rng.uniform(0, 500, ts.size), bucket)
+    total = float(series.wh.sum())
+    for period in ("hour", "day", "week", "month"):
+        got = energy_by_period(series, period, ZoneInfo(zone))
+        assert sum(p.wh for p in got) == pytest.approx(total, rel=1e-9, abs=1e-6)
+        assert all(a.end_ms == b.start_ms for a, b in itertools.pairwise(got))

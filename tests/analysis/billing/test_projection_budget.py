@@ -7,6 +7,7 @@ over the hours, on Tamil Nadu's bi-monthly tariff, cycle 1 Jan to 28 Feb 2025 (5
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
@@ -163,3 +164,36 @@ def test_cycle_overview_for_a_site_of_two_meters() -> None:
     assert len(o.days) == 19 and o.days[-1].bill_to_date == D("470.00")
     assert o.projection.projected.total == D("4297.50")
     assert o.budget is not None and o.budget.crossing == date(2025, 2, 17)
+
+
+LA = ZoneInfo("America/Los_Angeles")
+PGE = load_preset("us-pge-e-tou-c")
+
+
+def la_hours(first: date, last: date, wh_at: Callable[[int], float]) -> EnergySeries:
+    a, b = local_midnight_ms(first, LA), local_midnight_ms(last, LA)
+    ts = np.arange(a, b, HOUR_MS)
+    hours = [datetime.fromtimestamp(t / 1000, LA).hour for t in ts.tolist()]
+    return EnergySeries.of(ts, [wh_at(h) for h in hours], HOUR_MS)
+
+
+def test_time_of_use_projection_prices_the_hours_the_household_uses() -> None:
+    """Two homes of 24 kWh a day: one all between 4 and 9 pm, one never then."""
+    july = BillingCycle(date(2025, 7, 1), date(2025, 8, 1))
+    evening = la_hours(date(2025, 6, 1), date(2025, 7, 11), lambda h: 4800.0 if 16 <= h < 21 else 0.0)
+    night = la_hours(date(2025, 6, 1), date(2025, 7, 11), lambda h: 0.0 if 16 <= h < 21 else 24_000 / 19)
+    as_of = int(datetime(2025, 7, 11, tzinfo=LA).timestamp() * 1000)
+    a = project_bill(PGE, july, evening, as_of)
+    b = project_bill(PGE, july, night, as_of)
+    assert a.projected.kwh == b.projected.kwh == D("744.000")
+    # evening: 744 x 0.60729 = 451.82376 -> 451.82, less the baseline 303.8 x 0.10135 = 30.79
+    assert a.projected.total == D("421.03")
+    # night: 744 x 0.50429 = 375.19176 -> 375.19, less 30.79
+    assert b.projected.total == D("344.40")
+
+
+def test_projection_over_the_autumn_dst_change_counts_25_hours() -> None:
+    nov = BillingCycle(date(2025, 11, 1), date(2025, 12, 1))
+    steady = la_hours(date(2025, 10, 1), date(2025, 11, 1), lambda h: 1000.0)
+    p = project_bill(PGE, nov, steady, local_midnight_ms(date(2025, 11, 1), LA))
+    assert p.projected.kwh == D("721.000")  # 30 days x 24 h + the repeated hour of 2 Nov
