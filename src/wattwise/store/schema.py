@@ -124,4 +124,32 @@ rollup_dirty = Table(
 rollup_1h = _rollup_table("rollup_1h")
 rollup_1d = _rollup_table("rollup_1d")
 
+# Orders for a meter (relay off/on, reset the energy counter), carried out once by the device,
+# which reports the result against the command's id.
+commands = Table(
+    "commands",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False, index=True),
+    Column("action", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | done | failed
+    Column("requested_by", String(100), nullable=False),  # a user name, or "rule:<id>"
+    Column("created_ms", BigInteger, nullable=False),
+    Column("delivered_ms", BigInteger),
+    Column("done_ms", BigInteger),
+    Column("relay", String(8)),  # the relay state the device reported: on | off
+    Column("detail", String(500)),
+)
+
+# OTA manifests a site's meters should follow; the newest row is the current one.
+firmware_manifests = Table(
+    "firmware_manifests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", String(40), nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 Index("ix_devices_last_seen", devices.c.last_seen_ms)
