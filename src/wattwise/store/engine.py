@@ -51,4 +51,4 @@ def migrate(engine: Engine) -> None:
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")  # several features may add migrations side by side
