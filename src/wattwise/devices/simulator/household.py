@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -193,6 +194,22 @@ def _by_kind(ts: IntArray, runs: Runs, kind: LoadKind) -> tuple[IntArray, IntArr
     return p, q, e_p, e_q
 
 
+@lru_cache(maxsize=4096)
+def _hour_runs(household: Household, hour: int) -> Runs:
+    """Runs on at some instant of one clock hour, kept for the steps inside it."""
+    return runs_between(
+        household.seed, household.appliances, household.timezone, hour * _HOUR_MS, (hour + 1) * _HOUR_MS
+    )
+
+
+def _runs(household: Household, t0: int, t1: int) -> Runs:
+    """Runs on during [t0, t1]; a superset is harmless (runs outside add nothing)."""
+    hour = t0 // _HOUR_MS
+    if t1 <= (hour + 1) * _HOUR_MS:
+        return _hour_runs(household, hour)
+    return runs_between(household.seed, household.appliances, household.timezone, t0, t1)
+
+
 def _weighted(parts: list[IntArray], factors: list[FloatArray] | None = None) -> FloatArray:
     """Σ parts[i] · factors[i] (or the plain sum), always added in the same order."""
     total = np.zeros(len(parts[0]), np.float64)
@@ -212,7 +229,7 @@ def simulate(
     if ts[0] <= state.ts or np.any(np.diff(ts) <= 0):
         raise ValueError("timestamps must increase and come after the state's last reading")
     grid_ts = np.concatenate([[state.ts], ts])
-    runs = runs_between(household.seed, household.appliances, household.timezone, state.ts, int(ts[-1]))
+    runs = _runs(household, state.ts, int(ts[-1]))
     kinds = [_by_kind(grid_ts, runs, kind) for kind in LoadKind]
     supply = household.supply
     seed = household.seed
