@@ -197,3 +197,14 @@ def test_projection_over_the_autumn_dst_change_counts_25_hours() -> None:
     steady = la_hours(date(2025, 10, 1), date(2025, 11, 1), lambda h: 1000.0)
     p = project_bill(PGE, nov, steady, local_midnight_ms(date(2025, 11, 1), LA))
     assert p.projected.kwh == D("721.000")  # 30 days x 24 h + the repeated hour of 2 Nov
+
+
+def test_days_the_meter_was_offline_are_not_learnt_as_days_of_no_use() -> None:
+    """The meter was off from Friday 10 Jan to Saturday 11 Jan: those days' energy is unknown."""
+    keep = (SERIES.ts_ms <= at(date(2025, 1, 10))) | (SERIES.ts_ms > at(date(2025, 1, 12)))
+    gappy = EnergySeries.of(SERIES.ts_ms[keep], SERIES.wh[keep])
+    p = project_bill(TN, CYCLE, gappy, at(date(2025, 1, 20)))
+    # measured 250 - 10 - 20 = 220 kWh; the 40 days to come still 10 and 20 kWh each: +500
+    assert p.bill_to_date.kwh == D("220.000")
+    assert p.projected.kwh == D("720.000")
+    assert p.history_days == 26

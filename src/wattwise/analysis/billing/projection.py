@@ -44,6 +44,7 @@ from wattwise.analysis.energy import (
 DEFAULT_HISTORY_DAYS = 28
 DEFAULT_SAMPLES = 200
 LOW_PCT, HIGH_PCT = 10.0, 90.0
+MAX_GAP_MS = 2 * HOUR_MS  # a longer silence makes a day unfit to learn from
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +105,37 @@ def _is_weekend(d: date) -> bool:
     return d.weekday() >= 5
 
 
+def covered(series: EnergySeries, start_ms: int, end_ms: int, max_gap_ms: int = MAX_GAP_MS) -> bool:
+    """Whether the meter reported throughout ``[start_ms, end_ms)``, with no gap above ``max_gap_ms``.
+
+    A day the meter was offline for is not a day of low use: learning from it would pull
+    the projection down.
+    """
+    lo = int(np.searchsorted(series.ts_ms, start_ms, side="left"))
+    hi = int(np.searchsorted(series.ts_ms, end_ms, side="right"))
+    # the instants at which the meter is known to have been counting
+    known = np.concatenate(
+        [series.ts_ms[max(lo - 1, 0) : hi + 1], series.ts_ms[max(lo - 1, 0) : hi + 1] + series.bucket_ms]
+    )
+    if known.size == 0:
+        return False
+    known.sort()
+    edges = np.concatenate([[start_ms], known[(known > start_ms) & (known < end_ms)], [end_ms]])
+    return bool(
+        known[0] <= start_ms + max_gap_ms and known[-1] >= end_ms - max_gap_ms and np.diff(edges).max() <= max_gap_ms
+    )
+
+
 def _history(
     series: EnergySeries, today: date, zone: ZoneInfo, history_days: int
 ) -> tuple[list[date], npt.NDArray[np.float64]]:
-    """Recent whole days before today that the series covers, and their profiles."""
+    """Recent whole days before today that the meter reported throughout, and their profiles."""
     if series.ts_ms.size == 0:
         return [], np.zeros((0, 24))
-    first_ms, _ = series.span_ms()
     days = [today - timedelta(days=k) for k in range(history_days, 0, -1)]
-    days = [d for d in days if local_midnight_ms(d, zone) >= first_ms]
+    days = [
+        d for d in days if covered(series, local_midnight_ms(d, zone), local_midnight_ms(d + timedelta(days=1), zone))
+    ]
     return days, day_profiles(series, days, zone)
 
 
