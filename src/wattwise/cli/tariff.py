@@ -15,11 +15,12 @@ from pathlib import Path
 import typer
 
 from wattwise.analysis.billing.budget import Budget, budget_status
-from wattwise.analysis.billing.compute import Bill, Connection, bill_as_dict, bill_for_units, compute_bill
+from wattwise.analysis.billing.compute import Bill, Connection, bill_for_units, compute_bill
 from wattwise.analysis.billing.ledger import close_cycle
 from wattwise.analysis.billing.presets import load_preset, load_presets, preset_ids
 from wattwise.analysis.billing.projection import daily_costs, project_bill
 from wattwise.analysis.billing.render import render_bill_html
+from wattwise.analysis.billing.serialize import bill_as_dict
 from wattwise.analysis.billing.tariff import Tariff, TariffError, load_tariff
 from wattwise.analysis.energy import BillingCycle, EnergySeries
 
@@ -117,6 +118,12 @@ def presets() -> None:
         kinds = sorted({v.kind for v in t.versions})
         latest = t.versions[-1].effective_from
         typer.echo(f"{pid:<18} {t.currency}  {'/'.join(kinds):<12} from {latest}  {t.name}")
+
+
+@tariff_app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of a tariff file (for editors and the dashboard's form)."""
+    typer.echo(json.dumps(Tariff.model_json_schema(), indent=2))
 
 
 @tariff_app.command("validate")

@@ -36,6 +36,14 @@ def test_presets_lists_the_shipped_tariffs() -> None:
     assert "time-of-use" in result.output
 
 
+def test_schema_describes_the_tariff_file() -> None:
+    result = runner.invoke(tariff_app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert {"id", "name", "currency", "versions"} <= set(schema["required"])
+    assert "TariffVersion" in schema["$defs"]
+
+
 def test_validate_accepts_a_good_file_and_names_problems_in_a_bad_one(tmp_path: Path) -> None:
     good = tmp_path / "flat.toml"
     good.write_text(

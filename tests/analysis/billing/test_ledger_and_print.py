@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from decimal import Decimal as D
@@ -12,6 +13,7 @@ from wattwise.analysis.billing.compute import bill_for_units
 from wattwise.analysis.billing.ledger import Payment, close_cycle, current_bills, revise, statement
 from wattwise.analysis.billing.presets import load_preset
 from wattwise.analysis.billing.render import render_bill_html
+from wattwise.analysis.billing.serialize import issued_as_dict, payment_from_dict, statement_as_dict
 from wattwise.analysis.energy import BillingCycle
 
 TN = load_preset("in-tn-domestic")
@@ -93,3 +95,29 @@ def test_printed_revision_says_why() -> None:
     html = render_bill_html(fixed, TN)
     assert "Revision 2: meter read &lt;10&gt; units high" in html
     assert "home-20250101-r2" in html
+
+
+def test_the_api_views_are_json_with_money_as_exact_strings() -> None:
+    jan = close_cycle("home", bill_for_units(TN, JAN, 450), 1)
+    s = statement("home", [jan], [pay("p1", "1000")], "INR")
+    data = json.loads(json.dumps({"bill": issued_as_dict(jan), "statement": statement_as_dict(s)}))
+    assert data["bill"]["bill"]["total"] == "1490.00"
+    assert data["bill"]["bill"]["lines"][1] == {
+        "part": 0, "group": "energy", "id": "energy", "label": "Energy, units 101–200",
+        "quantity": "100.000", "unit": "kWh", "rate": "2.35", "amount": "235.00",
+    }  # fmt: skip
+    assert (data["statement"]["balance"], data["statement"]["bills"][0]["status"]) == ("490.00", "partly_paid")
+
+
+def test_a_payment_typed_in_is_checked_field_by_field() -> None:
+    good = {"id": "cash-1", "account": "home", "amount": "490.50", "currency": "inr", "paid_at_ms": 5, "method": "cash"}
+    p = payment_from_dict(good)
+    assert (p.amount, p.currency, p.source) == (D("490.50"), "INR", "manual")
+    with pytest.raises(ValueError, match="missing amount"):
+        payment_from_dict({k: v for k, v in good.items() if k != "amount"})
+    with pytest.raises(ValueError, match="more than two decimals"):
+        payment_from_dict({**good, "amount": "1.005"})
+    with pytest.raises(ValueError, match="not a number"):
+        payment_from_dict({**good, "amount": "lots"})
+    with pytest.raises(ValueError, match="above zero"):
+        payment_from_dict({**good, "amount": "-5"})

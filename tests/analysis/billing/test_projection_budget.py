@@ -7,6 +7,7 @@ over the hours, on Tamil Nadu's bi-monthly tariff, cycle 1 Jan to 28 Feb 2025 (5
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
@@ -19,6 +20,7 @@ from wattwise.analysis.billing.compute import compute_bill
 from wattwise.analysis.billing.overview import cycle_overview
 from wattwise.analysis.billing.presets import load_preset
 from wattwise.analysis.billing.projection import daily_costs, project_bill
+from wattwise.analysis.billing.serialize import overview_as_dict
 from wattwise.analysis.energy import HOUR_MS, BillingCycle, EnergySeries, combine, local_midnight_ms
 from wattwise.domain.energy import interval_energy
 
@@ -164,6 +166,12 @@ def test_cycle_overview_for_a_site_of_two_meters() -> None:
     assert len(o.days) == 19 and o.days[-1].bill_to_date == D("470.00")
     assert o.projection.projected.total == D("4297.50")
     assert o.budget is not None and o.budget.crossing == date(2025, 2, 17)
+    view = json.loads(json.dumps(overview_as_dict(o)))
+    assert view["budget"] == {
+        "state": "at_risk", "limit": "3000", "unit": "INR", "used": "470.00", "projected": "4297.50",
+        "projected_high": "4297.50", "fraction_used": 470 / 3000, "probability_over": 1.0, "crossing": "2025-02-17",
+    }  # fmt: skip
+    assert view["projection"]["path"][-1] == {"day": "2025-02-28", "kwh": "750.000", "total": "4297.50"}
 
 
 LA = ZoneInfo("America/Los_Angeles")

@@ -503,36 +503,3 @@ def bill_for_units(
         left -= share
         usages.append(PartUsage(share))
     return bill_from_usage(tariff, cycle, usages, connection)
-
-
-def bill_as_dict(b: Bill) -> dict[str, object]:
-    """A bill as JSON-ready data (amounts as strings, so no paisa is lost to floats)."""
-    return {
-        "tariff_id": b.tariff_id,
-        "currency": b.currency,
-        "cycle": {"start": b.cycle.start.isoformat(), "end": b.cycle.end.isoformat(), "days": b.cycle.days},
-        "kwh": str(b.kwh),
-        "total": str(b.total),
-        "parts": [
-            {
-                "start": p.start.isoformat(),
-                "end": p.end.isoformat(),
-                "effective_from": p.effective_from.isoformat(),
-                "kwh": str(p.kwh),
-            }
-            for p in b.parts
-        ],
-        "lines": [
-            {
-                "part": ln.part,
-                "group": ln.group,
-                "id": ln.charge_id,
-                "label": ln.label,
-                "quantity": None if ln.quantity is None else str(ln.quantity),
-                "unit": ln.unit,
-                "rate": None if ln.rate is None else str(ln.rate),
-                "amount": str(ln.amount),
-            }
-            for ln in b.lines
-        ],
-    }
