@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import wattwise.store.billing_schema  # noqa: F401  (billing tables, migration 0004)
 from wattwise.store.schema import metadata
 
 config = context.config
