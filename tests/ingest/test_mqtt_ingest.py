@@ -114,9 +114,12 @@ def test_a_meter_publishes_readings_and_only_as_itself(world: World, broker: int
     # replies come as each message is committed: an invalid one is answered at once
     errors = [r for r in results if "error" in r]
     counts = sorted((r for r in results if "error" not in r), key=lambda r: -int(r["accepted"]))  # type: ignore[call-overload]
-    assert counts == [{"accepted": 50, "duplicates": 0, "rejected": []},
-                      {"accepted": 0, "duplicates": 5, "rejected": []}]
+    assert counts == [
+        {"accepted": 50, "duplicates": 0, "rejected": []},
+        {"accepted": 0, "duplicates": 5, "rejected": []},
+    ]
     assert len(errors) == 1 and "JSON" in str(errors[0]["error"])
+
 
 def test_a_wrong_password_cannot_connect(world: World, broker: int) -> None:
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
@@ -128,3 +131,30 @@ def test_a_wrong_password_cannot_connect(world: World, broker: int) -> None:
     assert wait_for(lambda: codes)
     client.loop_stop()
     assert codes[0].is_failure  # type: ignore[attr-defined]
+
+
+def test_a_command_reaches_the_meter_over_mqtt_and_its_result_is_recorded_once(world: World, broker: int) -> None:
+    settings = world.services.settings.model_copy(
+        update={"mqtt": f"127.0.0.1:{broker}", "mqtt_username": "wattwise-server", "mqtt_password": SERVER_PASSWORD}
+    )
+    world.services.settings = settings
+    with __import__("fastapi.testclient").testclient.TestClient(create_app(services=world.services)) as client:
+        meter = publisher(broker, str(world.meter_a), world.key_a)
+        received: list[dict[str, object]] = []
+        meter.on_message = lambda _c, _u, msg: received.append(orjson.loads(msg.payload))
+        meter.subscribe(f"wattwise/{world.meter_a}/commands", qos=1)
+        time.sleep(0.5)
+        issued = client.post(
+            f"/api/v1/devices/{world.meter_a}/commands", json={"action": "relay_off"}, headers=world.auth()
+        ).json()
+        assert wait_for(lambda: received)
+        assert received[0] == {"id": str(issued["id"]), "action": "relay_off"}
+        result = {"id": received[0]["id"], "ok": True, "relay": "off", "detail": "relay switched off"}
+        for _ in range(2):  # a retried result is recorded once
+            meter.publish(f"wattwise/{world.meter_a}/commands/result", orjson.dumps(result), qos=1).wait_for_publish()
+        history = lambda: client.get(f"/api/v1/devices/{world.meter_a}/commands", headers=world.auth()).json()  # noqa: E731
+        assert wait_for(lambda: history()[0]["status"] == "done")
+        meter.loop_stop()
+        meter.disconnect()
+    (done,) = world.client.get(f"/api/v1/devices/{world.meter_a}/commands", headers=world.auth()).json()
+    assert (done["status"], done["relay"], done["detail"]) == ("done", "off", "relay switched off")

@@ -24,10 +24,12 @@ def acl_file(server_user: str) -> str:
         "topic write wattwise/+/ingest/result\n"
         "topic readwrite wattwise/+/commands\n"
         "topic read wattwise/+/commands/result\n"
+        "topic write wattwise/+/ota\n"
         "\n"
         "# every meter: its own topics only (%u is the login, i.e. the device id)\n"
         "pattern write wattwise/%u/readings\n"
         "pattern read wattwise/%u/ingest/result\n"
         "pattern read wattwise/%u/commands\n"
         "pattern write wattwise/%u/commands/result\n"
+        "pattern read wattwise/%u/ota\n"
     )

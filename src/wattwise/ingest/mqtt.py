@@ -21,12 +21,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from wattwise.ingest.pipeline import IngestResult
 from wattwise.runtime import Services
-from wattwise.store.devices import get_device
+from wattwise.store import commands as command_store
+from wattwise.store.clock import now_ms
+from wattwise.store.devices import get_device, list_devices
 from wattwise.store.errors import NotFound
 
 log = logging.getLogger(__name__)
+RESEND_AFTER_MS = 30_000
 TOPIC_PREFIX = "wattwise"
 READINGS_FILTER = f"{TOPIC_PREFIX}/+/readings"
+RESULTS_FILTER = f"{TOPIC_PREFIX}/+/commands/result"
 
 
 def parse_broker(address: str) -> tuple[str, int]:
@@ -34,10 +38,12 @@ def parse_broker(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port or 1883)
 
 
-def device_from_topic(topic: str) -> int | None:
-    parts = topic.split("/")
-    if len(parts) == 3 and parts[0] == TOPIC_PREFIX and parts[2] == "readings" and parts[1].isdigit():
-        return int(parts[1])
+def device_from_topic(topic: str, suffix: str = "readings") -> int | None:
+    """The meter id in ``wattwise/<id>/<suffix>``, or None for any other topic."""
+    prefix, _, rest = topic.partition("/")
+    device, _, tail = rest.partition("/")
+    if prefix == TOPIC_PREFIX and tail == suffix and device.isdigit():
+        return int(device)
     return None
 
 
@@ -96,6 +102,8 @@ class MqttIngest:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._services.bus.on("commands", lambda m: self._send_commands(m.payload.device_id, [m.payload]))
+        self._services.bus.on("ota", lambda m: self._send_manifest(m.payload))
         self.client.connect_async(self._host, self._port, keepalive=30)
         self.client.loop_start()
 
@@ -107,9 +115,9 @@ class MqttIngest:
         if reason.is_failure:
             log.error("MQTT broker %s:%s refused the connection: %s", self._host, self._port, reason)
             return
-        topic = f"$share/{self._group}/{READINGS_FILTER}" if self._group else READINGS_FILTER
-        client.subscribe(topic, qos=1)
-        log.info("listening for readings on MQTT %s:%s (%s)", self._host, self._port, topic)
+        share = f"$share/{self._group}/" if self._group else ""
+        client.subscribe([(share + READINGS_FILTER, 1), (share + RESULTS_FILTER, 1)])
+        log.info("listening for readings on MQTT %s:%s (%s)", self._host, self._port, share + READINGS_FILTER)
 
     def _exists(self, device_id: int) -> bool:
         if device_id in self._known:
@@ -123,6 +131,10 @@ class MqttIngest:
         return True
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if (reporter := device_from_topic(msg.topic, "commands/result")) is not None:
+            self._on_result(reporter, msg)
+            client.ack(msg.mid, msg.qos)
+            return
         device_id = device_from_topic(msg.topic)
         if device_id is None or not self._exists(device_id):
             log.warning("MQTT: ignored %s (no such meter)", msg.topic)
@@ -155,6 +167,49 @@ class MqttIngest:
                 result.rejected[0].errors,
             )
         self._reply(device_id, result_payload(result))
+        self._resend_waiting(device_id)
+
+    def _on_result(self, device_id: int, msg: mqtt.MQTTMessage) -> None:
+        """Record a command's result (once), as ``POST /api/v1/commands/{id}/result`` does."""
+        try:
+            body = orjson.loads(msg.payload)
+            command_id = int(body["id"])
+            ok = bool(body["ok"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("MQTT: meter %s sent an unreadable command result: %r", device_id, msg.payload[:200])
+            return
+        relay = body.get("relay") if body.get("relay") in ("on", "off") else None
+        detail = str(body.get("detail", ""))
+        try:
+            command, recorded = self._services.writer.run(
+                lambda c: command_store.record_result(c, command_id, device_id, ok=ok, relay=relay, detail=detail)
+            )
+        except NotFound:
+            log.warning("MQTT: meter %s reported on unknown command %s", device_id, command_id)
+            return
+        if recorded and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._services.bus.publish, "command_results", command)
+
+    def _resend_waiting(self, device_id: int) -> None:
+        """Commands not yet answered go out again (devices carry out each id once)."""
+        with self._services.engine.connect() as conn:
+            waiting = command_store.pending(conn, device_id)
+        now = now_ms()
+        due = [c for c in waiting if c.delivered_ms is None or now - c.delivered_ms > RESEND_AFTER_MS]
+        if due:
+            self._send_commands(device_id, due)
+
+    def _send_commands(self, device_id: int, commands: list[command_store.Command]) -> None:
+        for command in commands:
+            self.client.publish(f"{TOPIC_PREFIX}/{device_id}/commands", orjson.dumps(command.for_device()), qos=1)
+        ids = [c.id for c in commands]
+        self._services.writer.run(lambda c: command_store.mark_delivered_again(c, ids))
+
+    def _send_manifest(self, manifest: command_store.Manifest) -> None:
+        with self._services.engine.connect() as conn:
+            ids = [d.id for d in list_devices(conn)]
+        for device_id in ids:
+            self.client.publish(f"{TOPIC_PREFIX}/{device_id}/ota", orjson.dumps(manifest.as_json()), qos=1, retain=True)
 
     def _reply(self, device_id: int, body: bytes) -> None:
         self.client.publish(f"{TOPIC_PREFIX}/{device_id}/ingest/result", body, qos=0)

@@ -42,6 +42,10 @@ class Access:
     def can_manage(self, site_id: int) -> bool:
         return self.user.is_admin or self.roles.get(site_id) == "owner"
 
+    def can_operate(self, site_id: int) -> bool:
+        """Owners and members may act on meters (switch a relay); viewers only look."""
+        return self.user.is_admin or self.roles.get(site_id) in ("owner", "member")
+
 
 def create_user(conn: Connection, username: str, password: str, *, is_admin: bool = False) -> User:
     if len(password) < 8:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
 import orjson
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -14,6 +14,8 @@ from wattwise.api.deps import DeviceDep, ServicesDep
 from wattwise.domain.limits import MAX_BATCH
 from wattwise.ingest.parse import ReadingIn
 from wattwise.ingest.pipeline import IngestResult
+from wattwise.runtime import Services
+from wattwise.store import commands as command_store
 
 router = APIRouter(tags=["ingest"])
 
@@ -23,10 +25,16 @@ class RejectionOut(BaseModel):
     errors: list[str]
 
 
+class CommandOut(BaseModel):
+    id: str
+    action: str
+
+
 class IngestOut(BaseModel):
     accepted: int
     duplicates: int
     rejected: list[RejectionOut]
+    commands: list[CommandOut] | None = None
 
 
 _READING_SCHEMA = ReadingIn.model_json_schema()
@@ -66,13 +74,18 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def answer(result: IngestResult) -> Response:
-    """200 with the counts, or 422 (same body) when not one reading was usable."""
-    body = {
+def answer(result: IngestResult, commands: list[dict[str, str]] | None = None) -> Response:
+    """200 with the counts, or 422 (same body) when not one reading was usable.
+
+    ``commands`` (the meter's pending commands) ride along only when there are some.
+    """
+    body: dict[str, object] = {
         "accepted": result.accepted,
         "duplicates": result.duplicates,
         "rejected": [{"index": r.index, "errors": r.errors} for r in result.rejected],
     }
+    if commands:
+        body["commands"] = commands
     return Response(orjson.dumps(body), status_code=200 if result.usable else 422, media_type="application/json")
 
 
@@ -91,4 +104,17 @@ async def ingest(request: Request, device_id: DeviceDep, services: ServicesDep) 
     bad reading is listed with the fields at fault; the good ones in the batch are kept.
     """
     items = readings_payload(await read_json(request, services.settings.max_body_bytes))
-    return answer(await services.pipeline.ingest(device_id, items))
+    result = await services.pipeline.ingest(device_id, items)
+    return answer(result, await hand_over_commands(services, device_id))
+
+
+async def hand_over_commands(services: Services, device_id: int) -> list[dict[str, str]]:
+    """The meter's unanswered commands, marked as delivered (re-sent until it reports)."""
+    with services.engine.connect() as conn:
+        waiting = command_store.pending(conn, device_id)
+    if not waiting:
+        return []
+    ids = [c.id for c in waiting if c.delivered_ms is None]
+    if ids:
+        await services.writer.submit(lambda c: command_store.mark_delivered(c, ids))
+    return [c.for_device() for c in waiting]

@@ -1,0 +1,117 @@
+"""Commands to meters (relay off/on, energy reset) and the OTA manifest they follow.
+
+A device receives its pending commands in the answer to its next ingest POST, or over MQTT on
+``wattwise/<id>/commands``; it reports each result once to ``POST /api/v1/commands/{id}/result``
+(or ``wattwise/<id>/commands/result``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from wattwise.api.deps import AccessDep, DeviceDep, ServicesDep
+from wattwise.api.routes.devices import visible_device
+from wattwise.store import commands as command_store
+from wattwise.store.errors import NotFound
+
+router = APIRouter(tags=["commands"])
+
+
+class CommandIn(BaseModel):
+    action: Literal["relay_off", "relay_on", "reset_energy"]
+
+
+class ResultIn(BaseModel):
+    ok: bool
+    relay: Literal["on", "off"] | None = None
+    detail: str = Field(default="", max_length=500)
+
+
+class ManifestIn(BaseModel):
+    version: str = Field(min_length=1, max_length=40)
+    url: str = Field(min_length=1, max_length=500)
+    sha256: str = Field(min_length=64, max_length=64)
+
+
+def command_out(c: command_store.Command) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "device_id": c.device_id,
+        "action": c.action,
+        "status": c.status,
+        "requested_by": c.requested_by,
+        "created_ms": c.created_ms,
+        "delivered_ms": c.delivered_ms,
+        "done_ms": c.done_ms,
+        "relay": c.relay,
+        "detail": c.detail,
+    }
+
+
+@router.post("/api/v1/devices/{device_id}/commands", status_code=201)
+async def issue_command(device_id: int, body: CommandIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
+    """Ask a meter to switch its relay or reset its energy counter (owners and members)."""
+
+    def check() -> None:
+        with services.engine.connect() as conn:
+            device = visible_device(conn, access, device_id)
+        if not access.can_operate(device.site_id):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="viewers cannot send commands")
+
+    await run_in_threadpool(check)
+    who = access.user.username
+    command = await services.writer.submit(lambda c: command_store.issue(c, device_id, body.action, who))
+    services.bus.publish("commands", command)
+    return command_out(command)
+
+
+@router.get("/api/v1/devices/{device_id}/commands")
+def list_commands(device_id: int, access: AccessDep, services: ServicesDep) -> list[dict[str, Any]]:
+    """The meter's latest commands with their status and the relay state it reported."""
+    with services.engine.connect() as conn:
+        visible_device(conn, access, device_id)
+        return [command_out(c) for c in command_store.history(conn, device_id)]
+
+
+@router.post("/api/v1/commands/{command_id}/result")
+async def report_result(command_id: int, body: ResultIn, device_id: DeviceDep, services: ServicesDep) -> dict[str, Any]:
+    """A device reports what it did; the first report counts, repeats change nothing."""
+    try:
+        command, recorded = await services.writer.submit(
+            lambda c: command_store.record_result(
+                c, command_id, device_id, ok=body.ok, relay=body.relay, detail=body.detail
+            )
+        )
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    if recorded:
+        services.bus.publish("command_results", command)
+    return {"recorded": recorded, **command_out(command)}
+
+
+@router.put("/api/v1/firmware/manifest")
+async def put_manifest(body: ManifestIn, access: AccessDep, services: ServicesDep) -> dict[str, str]:
+    """Publish a firmware version for meters to update to (administrators)."""
+    if not access.user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only an administrator may publish firmware")
+    manifest = command_store.Manifest(version=body.version, url=body.url, sha256=body.sha256)
+    try:
+        await services.writer.submit(lambda c: command_store.publish_manifest(c, manifest))
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    services.bus.publish("ota", manifest)
+    return manifest.as_json()
+
+
+@router.get("/api/v1/firmware/manifest")
+def get_manifest(_device: DeviceDep, services: ServicesDep) -> dict[str, str]:
+    """The manifest a meter should follow ({version, url, sha256}); 404 when none is published."""
+    with services.engine.connect() as conn:
+        manifest = command_store.current_manifest(conn)
+    if manifest is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no firmware manifest published")
+    return manifest.as_json()
