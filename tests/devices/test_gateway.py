@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from firmware.command_server import CommandServer
 from wattwise.devices.emulator import EmulatedMeter, PzemEmulator
 from wattwise.devices.gateway import DiskQueue, Gateway, GatewayConfig, HttpUplink, parse_meters
 from wattwise.devices.gateway.uplink import MeterLink
@@ -66,73 +62,26 @@ def test_full_queue_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
     assert q.counter("dropped") == 2
 
 
-class Receiver(BaseHTTPRequestHandler):
-    """A stand-in ingest API that hands out one command and records results."""
-
-    server: ReceiverServer
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        srv = self.server
-        if self.path == "/api/v1/ingest":
-            srv.batches.append(body)
-            answer: dict[str, Any] = {"accepted": len(body), "duplicates": 0, "rejected": []}
-            if srv.pending:
-                answer["commands"] = list(srv.pending)
-        else:
-            srv.results.append((self.path, body))
-            srv.pending.clear()
-            answer = {}
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class ReceiverServer(ThreadingHTTPServer):
-    batches: list[list[dict[str, Any]]]
-    results: list[tuple[str, dict[str, Any]]]
-    pending: list[dict[str, str]]
-
-
-@pytest.fixture
-def receiver() -> Iterator[ReceiverServer]:
-    srv = ReceiverServer(("127.0.0.1", 0), Receiver)
-    srv.batches, srv.results, srv.pending = [], [], []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-def test_commands_in_the_ingest_answer_are_carried_out_once(tmp_path: Path, receiver: ReceiverServer) -> None:
+def test_commands_in_the_ingest_answer_are_carried_out_once(tmp_path: Path) -> None:
     load = Reading(device_id=0, ts=0, voltage=230.0, power=3600.0)
     meter = EmulatedMeter(address=4, source=iter([load] * 100), energy_wh=1234.0)
-    with PzemEmulator([meter], refresh_s=None) as emulator:
+    with PzemEmulator([meter], refresh_s=None) as emulator, CommandServer() as receiver:
         url = emulator.serve_tcp()
         config = GatewayConfig(port=url, meters=[MeterLink(4, "wwd_k")], queue_path=tmp_path / "q")
-        server_url = f"http://127.0.0.1:{receiver.server_address[1]}"
-        gateway = Gateway(config, HttpUplink(server_url))
-        receiver.pending.append({"id": "c-1", "action": "reset_energy"})
-        receiver.pending.append({"id": "c-2", "action": "relay_off"})
+        gateway = Gateway(config, HttpUplink(receiver.url))
+        receiver.issue("c-1", "reset_energy")
+        receiver.issue("c-2", "relay_off")
         gateway.poll_once()
         assert gateway.flush_once()
         # The answer to the next post repeats c-1 (say the result crossed it on the way).
-        receiver.pending.append({"id": "c-1", "action": "reset_energy"})
+        receiver.issue("c-1", "reset_energy")
         emulator.advance()
         gateway.poll_once()
         assert gateway.flush_once()
         gateway.close()
     energies = [batch[0]["energy"] for batch in receiver.batches]
     assert energies == [1234.0, 1.0]  # reset once: 1 Wh since, not reset again
-    reports = {(path, json.dumps(body, sort_keys=True)) for path, body in receiver.results}
     reset = {"ok": True, "relay": "on", "detail": "energy counter of meter 4 reset to 0 Wh"}
-    assert ("/api/v1/commands/c-1/result", json.dumps(reset, sort_keys=True)) in reports
-    relay = [body for path, body in receiver.results if path.endswith("c-2/result")]
+    assert ("c-1", reset) in receiver.results
+    relay = [body for command_id, body in receiver.results if command_id == "c-2"]
     assert relay == [{"ok": False, "relay": "on", "detail": "a PZEM on a serial gateway has no relay"}]

@@ -7,8 +7,6 @@ served is in the database exactly once, in order, at the meter's resolution.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,24 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from firmware.live_server import LiveServer
 from wattwise.devices.emulator import Fault, FaultInjector, PzemEmulator, csv_meter
 from wattwise.devices.gateway import Gateway, GatewayConfig, HttpUplink, MeterLink
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "devices"
-_spec = importlib.util.spec_from_file_location(
-    "live_server", Path(__file__).parent.parent / "firmware" / "live_server.py"
-)
-assert _spec and _spec.loader
-live_server = importlib.util.module_from_spec(_spec)
-sys.modules["live_server"] = live_server
-_spec.loader.exec_module(live_server)
-
 METRICS = ("voltage", "current", "power", "energy", "frequency", "pf")
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[live_server.LiveServer]:
-    srv = live_server.LiveServer(tmp_path / "wattwise.db")
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    srv = LiveServer(tmp_path / "wattwise.db")
     yield srv
     srv.stop()
 
@@ -52,7 +43,7 @@ def run_for(gateway: Gateway, stop: threading.Event) -> threading.Thread:
     return thread
 
 
-def test_outage_and_gateway_restart_lose_and_duplicate_nothing(tmp_path: Path, server: live_server.LiveServer) -> None:
+def test_outage_and_gateway_restart_lose_and_duplicate_nothing(tmp_path: Path, server: LiveServer) -> None:
     (lamp_id, lamp_key), (house_id, house_key) = server.add_devices("lamp", "house")
     server.start()
     faults = FaultInjector(rates={Fault.BAD_CRC: 0.03, Fault.NO_REPLY: 0.03, Fault.GARBAGE: 0.03}, seed=11)

@@ -252,11 +252,13 @@ class PzemEmulator:
         faults: FaultInjector | None = None,
         tick_s: float = 1.0,
         refresh_s: float | None = 1.0,
+        advance_per_read: bool = False,
     ) -> None:
         self.meters = list(meters)
         self.faults = faults or FaultInjector()
         self.tick_s = tick_s  # meter time each refresh stands for (energy integration)
         self.refresh_s = refresh_s  # wall time between refreshes while serving; None: manual
+        self.advance_per_read = advance_per_read  # tests: one sample per poll, not per second
         self.served: list[tuple[int, Measurement]] = []  # intact 0x04 replies, in order
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -325,9 +327,7 @@ class PzemEmulator:
             return mf.exception_reply(address, function, 0x02)
         return mf.registers_reply(address, function, regs[register : register + value])
 
-    def _write(
-        self, targets: list[EmulatedMeter], request: bytes, register: int, value: int
-    ) -> bytes:
+    def _write(self, targets: list[EmulatedMeter], request: bytes, register: int, value: int) -> bytes:
         address = request[0]
         if register == mf.REG_ALARM_THRESHOLD:
             for meter in targets:
@@ -348,8 +348,11 @@ class PzemEmulator:
             return None, 0.0
         fault = self.faults.next_fault()
         out = self.faults.apply(fault, reply)
-        if fault is Fault.NONE and request[1] == mf.READ_INPUT and len(reply) == 25:
-            self.served.append((reply[0], mf.decode_measurement(mf.registers_of(reply))))
+        if request[1] == mf.READ_INPUT and len(reply) == 25:
+            if fault is Fault.NONE:
+                self.served.append((reply[0], mf.decode_measurement(mf.registers_of(reply))))
+            if self.advance_per_read:
+                self.advance()
         return out, (self.faults.slow_s if fault is Fault.SLOW else 0.0)
 
     # -- transports --------------------------------------------------------------------

@@ -1,0 +1,96 @@
+# The two ways to Wattwise, one interface: send(batch) -> (delivered, commands),
+# report(id, result) -> bool, poll() -> (commands, manifests). Contracts: see docs/devices.md.
+import json
+
+import httpc
+
+PREFIX = "wattwise"
+
+
+def fetch_json(url, headers, timeout):
+    status, body = httpc.request("GET", url, None, headers, timeout)
+    return json.loads(body) if status == 200 else None
+
+
+class HttpLink:
+    def __init__(self, server, key, timeout=5):
+        self.server = server.rstrip("/")
+        self.headers = {"Authorization": "Bearer " + key}
+        self.timeout = timeout
+
+    def send(self, batch):
+        status, body = httpc.request("POST", self.server + "/api/v1/ingest", batch, self.headers, self.timeout)
+        if status in (200, 422):
+            answer = json.loads(body) if body else {}
+            return True, answer.get("commands") or [], status
+        return False, [], status
+
+    def report(self, command_id, result):
+        url = "%s/api/v1/commands/%s/result" % (self.server, command_id)
+        status, _ = httpc.request("POST", url, result, self.headers, self.timeout)
+        return 200 <= status < 300 or status == 404
+
+    def poll(self):
+        return [], []
+
+    def fetch_manifest(self, url):
+        return fetch_json(url, self.headers, self.timeout)
+
+
+class MqttLink:
+    def __init__(self, host, port, device_id, key, keepalive=30):
+        import mqttc
+
+        self.base = "%s/%s" % (PREFIX, device_id)
+        self.client = mqttc.Client(
+            "wattwise-esp32-%s" % device_id, host, port, user=str(device_id), password=key, keepalive=keepalive
+        )
+        self.client.on_message = self._message
+        self.connected = False
+        self.commands = []
+        self.manifests = []
+
+    def _message(self, topic, payload):
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return
+        if topic == self.base + "/commands":
+            self.commands.extend(data if isinstance(data, list) else [data])
+        elif topic == self.base + "/ota":
+            self.manifests.append(data)
+
+    def _ensure(self):
+        if not self.connected:
+            self.client.connect(clean=False)
+            self.client.subscribe(self.base + "/commands", 1)
+            self.client.subscribe(self.base + "/ota", 1)
+            self.connected = True
+
+    def _guard(self, fn):
+        try:
+            self._ensure()
+            fn()
+            return True
+        except OSError:
+            self.client.close()
+            self.connected = False
+            return False
+
+    def send(self, batch):
+        ok = self._guard(lambda: self.client.publish(self.base + "/readings", json.dumps(batch), 1))
+        return ok, [], "PUBACK" if ok else "offline"
+
+    def report(self, command_id, result):
+        body = dict(result)
+        body["id"] = command_id
+        return self._guard(lambda: self.client.publish(self.base + "/commands/result", json.dumps(body), 1))
+
+    def poll(self):
+        self._guard(self.client.check_msg)
+        commands, manifests = self.commands, self.manifests
+        self.commands, self.manifests = [], []
+        return commands, manifests
+
+    def fetch_manifest(self, url):
+        return fetch_json(url, {}, 5)

