@@ -82,7 +82,7 @@ def test_readings_have_pzem_resolution_and_are_physically_valid(four_weeks) -> N
     rows = frame.sample(2000, random_state=1).to_dict("records")
     assert all(check_values({k: v for k, v in r.items() if k != "ts"}) == [] for r in rows)
     assert frame["frequency"].between(49.8, 50.2).all()
-    assert frame["voltage"].between(215, 245).all()
+    assert frame["voltage"].between(205, 250).all()  # 230 V ± 10 %, sags included
     assert frame["pf"].between(0.0, 1.0).all()
     # apparent power and current agree like a meter's: I ≈ P / (V · pf)
     loaded = frame[frame["power"] > 500]

@@ -109,6 +109,9 @@ _WEEKEND_BATH = _profile((7, 0.8), (8, 1.4), (9, 1.0), (19, 0.5), (21, 0.6), bas
 _SCREEN = _profile((7, 0.3), (18, 0.8), (19, 1.5), (20, 2.0), (21, 1.8), (22, 0.8), base=0.02)
 _WEEKEND_SCREEN = _profile((10, 0.6), (14, 0.8), (16, 0.8), (19, 1.5), (20, 2.0), (21, 1.8))
 _DARK = _profile((5, 0.4), (6, 0.8), (17, 0.6), (18, 1.5), (19, 1.5), (20, 1.0), (21, 0.6), base=0.0)
+_DESK = _profile((9, 0.6), (10, 1.0), (11, 0.8), (14, 0.8), (15, 0.8), (20, 1.0), (21, 0.8), base=0.02)
+_COOKING = _profile((7, 0.8), (12, 1.0), (13, 0.6), (18, 0.8), (19, 1.5), (20, 0.8), base=0.0)
+_CHORES = _profile((8, 0.8), (9, 0.6), (18, 0.5), (21, 0.6), base=0.0)
 _WARM = _profile((12, 0.8), (13, 1.0), (14, 1.0), (15, 0.8), (22, 1.0), (23, 0.6), base=0.02)
 
 
@@ -164,6 +167,24 @@ APPLIANCES: tuple[Appliance, ...] = (
         name="lights",
         phases=(Phase(name="on", power_w=60.0, pf=0.90, kind=LoadKind.ELECTRONIC, min_s=30 * 60, max_s=4 * 3600),),
         schedule=Daily(uses_weekday=2.0, uses_weekend=2.0, hours_weekday=_DARK, hours_weekend=_DARK),
+    ),
+    Appliance(
+        name="computer",
+        phases=(Phase(name="on", power_w=65.0, pf=0.60, kind=LoadKind.ELECTRONIC, min_s=45 * 60, max_s=4 * 3600),),
+        schedule=Daily(uses_weekday=1.2, uses_weekend=1.0, hours_weekday=_DESK, hours_weekend=_DESK),
+        presence=0.7,
+    ),
+    Appliance(
+        name="cooktop",
+        phases=(Phase(name="cook", power_w=1800.0, pf=0.97, kind=LoadKind.ELECTRONIC, min_s=8 * 60, max_s=30 * 60),),
+        schedule=Daily(uses_weekday=1.5, uses_weekend=2.0, hours_weekday=_COOKING, hours_weekend=_COOKING),
+        presence=0.4,
+    ),
+    Appliance(
+        name="iron",
+        phases=(Phase(name="heat", power_w=1100.0, pf=1.0, kind=LoadKind.RESISTIVE, min_s=5 * 60, max_s=15 * 60),),
+        schedule=Daily(uses_weekday=0.3, uses_weekend=0.6, hours_weekday=_CHORES, hours_weekend=_CHORES),
+        presence=0.6,
     ),
     Appliance(
         name="fan",

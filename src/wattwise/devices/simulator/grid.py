@@ -38,15 +38,22 @@ class Supply:
 def _bump(hour: FloatArray, centre: float, width: float) -> FloatArray:
     """A Gaussian bump on the 24-hour circle."""
     distance = np.abs((hour - centre + 12.0) % 24.0 - 12.0)
-    return np.exp(-((distance / width) ** 2))
+    bump: FloatArray = np.exp(-((distance / width) ** 2))
+    return bump
+
+
+_MINUTES = np.arange(24 * 60 + 1, dtype=np.float64) / 60.0
+#: The feeder's daily shape, V, minute by minute: high at night, dips at breakfast and dinner.
+_DAILY_V = 2.5 * _bump(_MINUTES, 3.0, 3.5) - 5.0 * _bump(_MINUTES, 20.0, 2.0) - 2.0 * _bump(_MINUTES, 8.0, 1.5)
 
 
 def open_circuit_voltage(supply: Supply, seed: int, ts: IntArray, local_hour: FloatArray) -> FloatArray:
     """Voltage with no load of ours: daily feeder shape plus slow random drift."""
-    daily = 2.5 * _bump(local_hour, 3.0, 3.5) - 5.0 * _bump(local_hour, 20.0, 2.0) - 2.0 * _bump(local_hour, 8.0, 1.5)
+    daily = np.interp(local_hour, _MINUTES, _DAILY_V)
     drift = supply.drift_v * smooth_noise(seed, _V_SLOW, ts, 20 * 60_000)
     flicker = 0.3 * supply.drift_v * smooth_noise(seed, _V_FAST, ts, 90_000)
-    return supply.nominal_v + supply.offset_v + daily + drift + flicker
+    volts: FloatArray = supply.nominal_v + supply.offset_v + daily + drift + flicker
+    return volts
 
 
 def loaded_voltage(supply: Supply, open_v: FloatArray, power_w: FloatArray, reactive_var: FloatArray) -> FloatArray:

@@ -61,13 +61,12 @@ def normal(seed: int, stream: int, k: IntArray) -> FloatArray:
 
 
 def smooth_noise(seed: int, stream: int, t_ms: IntArray, knot_ms: int) -> FloatArray:
-    """A smooth random signal in [-1, 1]: random knots every ``knot_ms``, eased between."""
-    knot = np.floor_divide(t_ms, knot_ms)
-    frac = (t_ms - knot * knot_ms).astype(np.float64) / knot_ms
-    ease = frac * frac * (3.0 - 2.0 * frac)
-    first = int(knot.min())
-    values = uniform(seed, stream, np.arange(first, int(knot.max()) + 2, dtype=np.int64)) * 2 - 1
-    left = values[knot - first]
-    right = values[knot - first + 1]
-    value: FloatArray = left + (right - left) * ease
+    """A slowly wandering random signal in [-1, 1]: random knots every ``knot_ms``, joined
+    by straight lines. Positions are measured from the epoch, never from the first
+    sample, so any slice of time gets exactly the same values."""
+    position = t_ms / float(knot_ms)
+    first = int(t_ms.min()) // knot_ms
+    knots = np.arange(first, int(t_ms.max()) // knot_ms + 2, dtype=np.int64)
+    values = uniform(seed, stream, knots) * 2.0 - 1.0
+    value: FloatArray = np.interp(position, knots.astype(np.float64), values)
     return value
