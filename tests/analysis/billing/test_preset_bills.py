@@ -167,6 +167,25 @@ def test_delhi_900_units_6_kw_with_the_distributors_ppac() -> None:
     assert bill.total == D("6939.00")
 
 
+def test_delhi_partial_month_pro_rates_slabs_fixed_charge_and_cap_by_days() -> None:
+    # A 15-day final bill: everything monthly is scaled by 15 / 30 = 0.5.
+    bill = bill_for_units(
+        load_preset("in-dl-domestic"),
+        BillingCycle(date(2025, 5, 1), date(2025, 5, 16)),
+        150,
+        Connection(sanctioned_kw=D(3)),
+    )
+    # slabs 0-100 at 3.00 = 300.00 and 101-150 at 4.50 = 225.00; fixed 3 kW x 50 x 0.5 = 75.00
+    # base 600: 8 % 48.00, 7 % 42.00, 5 % 30.00 -> 720.00
+    # 150 units in half a month is 300 a month: 50 % off = 360.00 (cap 800 x 0.5 = 400)
+    assert amounts(bill) == [
+        ("energy", D("300.00")), ("energy", D("225.00")), ("fixed_charge", D("75.00")), ("ppac", D("0.00")),
+        ("regulatory_surcharge", D("48.00")), ("pension_surcharge", D("42.00")),
+        ("electricity_tax", D("30.00")), ("subsidy", D("-360.00")),
+    ]  # fmt: skip
+    assert bill.total == D("360.00")
+
+
 # -- PG&E E-TOU-C: peak 4-9 pm every day, seasons, baseline credit, daily minimum -----------
 
 LA = ZoneInfo("America/Los_Angeles")
