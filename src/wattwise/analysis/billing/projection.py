@@ -273,6 +273,7 @@ def project_bill(
     onehot *= weights[:, :, None]
 
     hist_days, profiles = _history(series, today, zone, history_days)
+    learnt = len(hist_days)
     if not hist_days:
         elapsed_h = max((as_of_ms - cycle_start_ms) / HOUR_MS, 1.0)
         rate = series.between(cycle_start_ms, as_of_ms) / elapsed_h
@@ -317,7 +318,7 @@ def project_bill(
         high_kwh=pct(kwhs, HIGH_PCT, Decimal("0.001")),
         sample_totals=tuple(b.total for b in bills),
         sample_kwh=tuple(b.kwh for b in bills),
-        history_days=len(hist_days) if hist_days != [today] else 0,
+        history_days=learnt,
         path=path,
     )
 
