@@ -39,28 +39,36 @@ def admin_token(server: LiveServer) -> str:
 
 
 def commands(server: LiveServer, device_id: int, token: str) -> list[dict[str, object]]:
-    response = httpx.get(f"{server.url}/api/v1/devices/{device_id}/commands",
-                         headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    response = httpx.get(
+        f"{server.url}/api/v1/devices/{device_id}/commands", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
     return response.json()  # type: ignore[no-any-return]
 
 
 def issue(server: LiveServer, device_id: int, token: str, action: str) -> str:
-    response = httpx.post(f"{server.url}/api/v1/devices/{device_id}/commands", json={"action": action},
-                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    response = httpx.post(
+        f"{server.url}/api/v1/devices/{device_id}/commands",
+        json={"action": action},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
 def test_over_http_the_firmware_switches_off_once_and_the_result_is_recorded_once(
-    board: Board, meter, server: LiveServer  # type: ignore[no-untyped-def]
+    board: Board,
+    meter,
+    server: LiveServer,  # type: ignore[no-untyped-def]
 ) -> None:
     [(device_id, key)] = server.add_devices("esp32")
     token = admin_token(server)
     server.start()
     command_id = issue(server, device_id, token, "relay_off")
     emulator = meter(load(300.0 + 20 * (i % 2)) for i in itertools.count())
-    board.configure(device_id=device_id, key=key, server=server.url, run_s=3.0,
-                    pzem={"tcp": emulator.url.removeprefix("socket://")})
+    board.configure(
+        device_id=device_id, key=key, server=server.url, run_s=3.0, pzem={"tcp": emulator.url.removeprefix("socket://")}
+    )
     code, events = board.run()
     assert code == 0
     assert [(e["id"], e["ok"], e["relay"]) for e in events_of(events, "command")] == [(command_id, True, "off")]
@@ -71,20 +79,24 @@ def test_over_http_the_firmware_switches_off_once_and_the_result_is_recorded_onc
 
 
 def test_over_mqtt_the_firmware_switches_off_once_and_the_result_is_recorded_once(
-    board: Board, meter, tmp_path: Path  # type: ignore[no-untyped-def]
+    board: Board,
+    meter,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     need_service("127.0.0.1", 1883, "Mosquitto")
     server = LiveServer(tmp_path / "mqtt.db", mqtt="127.0.0.1:1883")
     try:
-        # ids from a fresh database start at 1 in every test run: take a high one so no other
-        # test's meter shares the topic on the shared broker
-        for _ in range(1):
-            [(device_id, key)] = server.add_devices("esp32-mqtt")
+        [(device_id, key)] = server.add_devices("esp32-mqtt")
         token = admin_token(server)
         server.start()
         emulator = meter(load(300.0 + 20 * (i % 2)) for i in itertools.count())
-        board.configure(transport="mqtt", device_id=device_id, key=key, mqtt={"host": "127.0.0.1", "port": 1883},
-                        pzem={"tcp": emulator.url.removeprefix("socket://")})
+        board.configure(
+            transport="mqtt",
+            device_id=device_id,
+            key=key,
+            mqtt={"host": "127.0.0.1", "port": 1883},
+            pzem={"tcp": emulator.url.removeprefix("socket://")},
+        )
         board.start()
         wait_until(lambda: server.readings(device_id))
         command_id = issue(server, device_id, token, "relay_off")
