@@ -15,7 +15,16 @@ from wattwise.store.writer import Writer
 
 
 def fresh_series(
-    engine: Engine, writer: Writer, device_id: int, *, metric: str, start: int, end: int, points: int = 1000
+    engine: Engine,
+    writer: Writer,
+    device_id: int,
+    *,
+    metric: str,
+    start: int,
+    end: int,
+    points: int = 1000,
+    tier: str | None = None,
+    retention: dict[str, int] | None = None,
 ) -> Series:
     """``query_series`` after any rollup refresh the range is waiting for (blocking: call from a thread)."""
     with engine.connect() as conn:
@@ -23,7 +32,9 @@ def fresh_series(
     if waiting:
         writer.flush()
     with engine.connect() as conn:
-        return query_series(conn, device_id, metric=metric, start=start, end=end, points=points)
+        return query_series(
+            conn, device_id, metric=metric, start=start, end=end, points=points, tier=tier, retention=retention
+        )
 
 
 _FIRST = text(

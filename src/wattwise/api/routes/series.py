@@ -9,9 +9,9 @@ from fastapi import APIRouter, HTTPException, Query, status
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.devices import visible_device
 from wattwise.ingest.parse import ts_to_ms
-from wattwise.store import rollups
 from wattwise.store.clock import now_ms
-from wattwise.store.series import MAX_POINTS, query_series
+from wattwise.store.history import fresh_series
+from wattwise.store.series import MAX_POINTS
 
 router = APIRouter(tags=["history"])
 
@@ -47,21 +47,20 @@ def series(
     start_ms = parse_time("start", start, end_ms - 86_400_000)
     with services.engine.connect() as conn:
         visible_device(conn, access, device_id)
-        if rollups.pending(conn, device_id, start_ms, end_ms):
-            services.writer.flush()  # rollups lag commits by < 1 s; answer exactly anyway
-        try:
-            result = query_series(
-                conn,
-                device_id,
-                metric=metric,
-                start=start_ms,
-                end=end_ms,
-                points=points,
-                tier=tier,
-                retention=services.retention.horizons(now_ms()),
-            )
-        except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    try:
+        result = fresh_series(
+            services.engine,
+            services.writer,
+            device_id,
+            metric=metric,
+            start=start_ms,
+            end=end_ms,
+            points=points,
+            tier=tier,
+            retention=services.retention.horizons(now_ms()),
+        )
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
     return {
         "device_id": device_id,
         "metric": result.metric,
