@@ -162,6 +162,7 @@ def simulate(
         raise typer.BadParameter("--count must not be negative")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     meters = meters_for(
         devices=devices, keys=key or [], keys_file=keys_file, device_ids=device_id or [], mqtt=mqtt is not None
     )

@@ -125,6 +125,8 @@ async def run(
             summary.events += len(happened)
         summary.live += len(meters)
         await asyncio.gather(*(_flush(plan, m, sender, summary, gate) for m in meters))
+        if tick % max(1, 60_000 // plan.interval_ms) == 0:
+            log.info("%d live readings sent, %d appliance events", summary.live, summary.events)
     summary.pending = sum(len(m.backlog) for m in meters)
     return summary
 
