@@ -9,14 +9,19 @@ import typer
 from wattwise.cli.context import CliState
 from wattwise.cli.demo import demo
 from wattwise.cli.devices_admin import device_app, site_app
+from wattwise.cli.evaluate_nilm import nilm
 from wattwise.cli.importing import import_
 from wattwise.cli.mqtt_files import mqtt_app
 from wattwise.cli.serve import serve
 from wattwise.cli.simulate import simulate
+from wattwise.cli.tariff import tariff_app
 from wattwise.cli.users_admin import user_app
 from wattwise.config import Settings
 
 app = typer.Typer(help="Wattwise: self-hosted electricity monitoring.", no_args_is_help=True)
+evaluate_app = typer.Typer(
+    help="Evaluate the models on real recordings (train and test kept apart).", no_args_is_help=True
+)
 
 
 @app.callback()
@@ -54,3 +59,6 @@ app.add_typer(device_app, name="device")
 app.add_typer(site_app, name="site")
 app.add_typer(user_app, name="user")
 app.add_typer(mqtt_app, name="mqtt")
+app.add_typer(tariff_app, name="tariff")
+app.add_typer(evaluate_app, name="evaluate")
+evaluate_app.command("nilm")(nilm)
