@@ -112,3 +112,19 @@ def test_thresholds_can_be_suggested_from_the_signal_noise(lab_train: Recording)
     events = detect_events(lab_train.ts, lab_train.aggregate, lab_train.second, cfg)
     truth = true_events(lab_train, 200.0)
     assert abs(len(events) - len(truth)) <= 2
+
+
+def test_live_equals_offline_on_a_noisy_house_aggregate(refit_set: SetSpec) -> None:
+    rec = refit_set.test[0]
+    cfg = DetectorConfig(min_step_w=50.0, tol_abs_w=7.5, min_steady=2, second="none")
+    offline = detect_events(rec.ts, rec.aggregate, None, cfg)
+    det = StreamingDetector(cfg)
+    live = []
+    for i, (t, p) in enumerate(zip(rec.ts.tolist(), rec.aggregate.tolist(), strict=True)):
+        if i % 500 < 100:  # a mix of single samples and chunks, as a bus may deliver them
+            live += det.feed(t, p)
+        elif i % 500 == 100:
+            live += det.feed_many(rec.ts[i : i + 400], rec.aggregate[i : i + 400])
+    live += det.flush()
+    assert len(offline) > 50
+    assert [e.to_dict() for e in live] == [e.to_dict() for e in offline]

@@ -110,3 +110,19 @@ def test_refit_fridge_and_cooking_beat_predicting_zero(refit_set: SetSpec) -> No
     assert ours["appliances"]["dishwasher"]["on_off_f1"] >= 0.45
     assert ours["appliances"]["fridge"]["on_off_f1"] >= 0.45
     assert np.isfinite(ours["fte"]) and ours["fte"] > 0.5
+
+
+def test_joint_decoding_separates_two_appliances_switched_together() -> None:
+    from wattwise.analysis.nilm.decode import StateModel, decode
+    from wattwise.analysis.nilm.events import DetectorConfig
+
+    # lamp (60 W) and kettle (2000 W) on together at 20 s, kettle off at 50 s, lamp at 80 s
+    p = np.r_[np.full(20, 5.0), np.full(30, 2065.0), np.full(30, 65.0), np.full(20, 5.0)]
+    ts = (np.arange(p.size) * 1000).astype(np.int64)
+    events = detect_events(ts, p, None, DetectorConfig(min_step_w=30, tol_abs_w=5, second="none"))
+    model = StateModel({"lamp": [60.0], "kettle": [2000.0]}, base_w=5.0)
+    series, labels = decode(ts, p, events, model)
+    assert labels == ["kettle", "kettle", "lamp"]  # the ON step is mostly the kettle's
+    assert series["lamp"][25] == 60.0 and series["kettle"][25] == 2000.0
+    assert series["lamp"][60] == 60.0 and series["kettle"][60] == 0.0
+    assert series["lamp"][90] == 0.0

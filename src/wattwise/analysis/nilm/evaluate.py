@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from wattwise.analysis.nilm.classify import ClassifierConfig
+from wattwise.analysis.nilm.decode import StateModel, typical_powers
 from wattwise.analysis.nilm.events import (
     DetectorConfig,
     Event,
@@ -525,6 +526,13 @@ def event_scores(
     )
 
 
+def has_unmetered_loads(spec: SetSpec) -> bool:
+    """True when the sub-meters explain less than 80 % of the training aggregate energy."""
+    agg = sum(float(np.sum(np.clip(r.aggregate, 0, None))) for r in spec.train)
+    subs = sum(float(np.sum(v)) for r in spec.train for v in r.appliances.values())
+    return subs < 0.8 * agg
+
+
 def tune_detector(spec: SetSpec, second: SecondChannel) -> DetectorConfig:
     """Pick detector thresholds on the training recordings only.
 
@@ -533,8 +541,7 @@ def tune_detector(spec: SetSpec, second: SecondChannel) -> DetectorConfig:
     is not necessarily wrong, so recall weighs more (F2).
     """
     agg = np.concatenate([r.aggregate for r in spec.train])
-    subs = sum(float(np.sum(v)) for r in spec.train for v in r.appliances.values())
-    beta = 1.0 if subs >= 0.8 * float(np.sum(np.clip(agg, 0, None))) else 2.0
+    beta = 2.0 if has_unmetered_loads(spec) else 1.0
     noise = float(np.median(np.abs(np.diff(agg))))
     best: tuple[float, DetectorConfig] | None = None
     for tol_mult in (0.5, 1.0, 2.0, 3.0, 5.0):
@@ -571,8 +578,17 @@ def _reactive_noise(spec: SetSpec, det: DetectorConfig) -> float:
     return max(2.0, 2.0 * noise)
 
 
-def fit_model(spec: SetSpec, use_hour: bool = True, teach_other: bool = True) -> tuple[NilmModel, list[Labelled]]:
-    """Our model from the training part: tuned detector, library of labelled runs."""
+def fit_model(
+    spec: SetSpec, use_hour: bool = True, teach_other: bool | None = None
+) -> tuple[NilmModel, list[Labelled]]:
+    """Our model from the training part: tuned detector, library of labelled runs.
+
+    Where loads are unmetered, training events no sub-meter explains are taught as
+    ``OTHER`` (as a user would mark "not one of mine"); where the sub-meters explain the
+    whole aggregate such events are noise and are not taught.
+    """
+    if teach_other is None:
+        teach_other = has_unmetered_loads(spec)
     kind = spec.train[0].second_kind
     det = tune_detector(spec, kind)
     model = NilmModel(
@@ -595,7 +611,18 @@ def fit_model(spec: SetSpec, use_hour: bool = True, teach_other: bool = True) ->
         for e, name, dur in zip(evs, lab.labels, lab.durations, strict=True):
             if name is not None and (teach_other or name != OTHER):
                 model.teach(e, name, dur)
+    if not has_unmetered_loads(spec) and len(spec.appliances) <= 6:
+        model.states = fit_states(spec, model.detector)
     return model, labelled
+
+
+def fit_states(spec: SetSpec, det: DetectorConfig) -> StateModel:
+    """Joint-decoding levels from the training sub-meters; base load = what they miss."""
+    apps = {a: np.concatenate([r.appliances[a] for r in spec.train]) for a in spec.appliances}
+    agg = np.concatenate([r.aggregate for r in spec.train])
+    base = float(np.median(agg - sum(apps.values())))
+    levels = typical_powers(apps, {a: spec.on_w(a) for a in spec.appliances})
+    return StateModel(levels, base_w=base, noise_w=max(2.0, det.tol_abs_w))
 
 
 def evaluate_model(spec: SetSpec, model: NilmModel) -> dict[str, Any]:

@@ -269,10 +269,31 @@ class StreamingDetector:
     _q: list[float] = field(default_factory=list)
     _offset: int = 0  # samples dropped so far
     _last_done: int = -1  # absolute index of the last boundary already decided
+    _quiet: bool = False  # the buffer is only the tail of a settled level
 
     def feed(self, ts_ms: int, power: float, second: float | None = None) -> list[Event]:
         """Add one sample; return the events that became final with it."""
+        if self._quiet and self._extends_steady(ts_ms, power):
+            # fast path: the sample continues a settled level, so nothing can change
+            cfg = self.config
+            q = float("nan") if second is None else float(second)
+            if cfg.second == "pf":
+                q = float(reactive_from_pf(np.array([power]), np.array([q]))[0])
+            self._ts.append(int(ts_ms))
+            self._p.append(float(power))
+            self._q.append(q)
+            if len(self._p) > max(cfg.level_n, cfg.min_steady):
+                del self._ts[0], self._p[0], self._q[0]
+                self._offset += 1
+            return []
         return self.feed_many([ts_ms], [power], None if second is None else [second])
+
+    def _extends_steady(self, ts_ms: int, power: float) -> bool:
+        if not self._p or ts_ms < self._ts[-1]:
+            return False
+        last = self._p[-1]
+        tol = max(self.config.tol_abs_w, self.config.tol_rel * max(abs(power), abs(last)))
+        return abs(power - last) <= tol
 
     def feed_many(self, ts: npt.ArrayLike, power: npt.ArrayLike, second: npt.ArrayLike | None = None) -> list[Event]:
         """Add a chunk of samples; return the events that became final with it."""
@@ -308,6 +329,9 @@ class StreamingDetector:
         events = _make_events(t, p, b, cfg, keep)
         if n_b and np.any(done):
             self._last_done = max(self._last_done, int(absolute[done][-1]))
+        self._quiet = (done.size == 0 or bool(done[-1])) and (
+            b.last_confirmed_start >= 0 and b.last_confirmed_start + b.last_confirmed_len == p.size
+        )
         self._trim(b, done)
         return events
 
@@ -339,6 +363,7 @@ class StreamingDetector:
             "p": list(self._p),
             "q": [None if np.isnan(v) else v for v in self._q],
             "offset": self._offset,
+            "quiet": self._quiet,
             "last_done": self._last_done,
         }
 
@@ -349,5 +374,6 @@ class StreamingDetector:
         det._p = [float(v) for v in data["p"]]
         det._q = [float("nan") if v is None else float(v) for v in data["q"]]
         det._offset = int(data["offset"])
+        det._quiet = bool(data.get("quiet", False))
         det._last_done = int(data["last_done"])
         return det

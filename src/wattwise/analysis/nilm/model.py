@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
+from wattwise.analysis.nilm.decode import StateModel, decode
 from wattwise.analysis.nilm.energy import power_series
 from wattwise.analysis.nilm.events import DetectorConfig, Event, detect_events
 from wattwise.analysis.nilm.pairing import PairingConfig, Run, one_at_a_time, pair_events
@@ -50,6 +51,8 @@ class NilmModel:
     cycles: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: per appliance, the power it draws even when idle (e.g. a heat pump's controls)
     standby_w: dict[str, float] = field(default_factory=dict)
+    #: where one meter sees every load: decode all appliances' states jointly
+    states: StateModel | None = None
 
     def hour(self, ts: int) -> float | None:
         return local_hour(ts, self.utc_offset_s) if self.use_hour else None
@@ -143,8 +146,19 @@ class NilmModel:
         self, ts: npt.ArrayLike, power: npt.ArrayLike, second: npt.ArrayLike | None = None
     ) -> tuple[NilmResult, dict[str, npt.NDArray[np.float64]]]:
         """The result plus each known appliance's estimated power at every sample."""
-        res = self.process(ts, power, second)
         t = np.asarray(ts, dtype=np.int64)
+        if self.states is not None:
+            events = detect_events(t, power, second, self.detector)
+            self.identify(events)
+            series, labels = decode(t, power, events, self.states)
+            for e, label in zip(events, labels, strict=True):
+                if e.label == UNIDENTIFIED:  # the joint decoding decides what the signature could not
+                    e.label = label
+                    e.confidence = e.scores.get(label, 0.0)
+            typical, longest = self.durations()
+            runs = pair_events(events, self.pairing, typical, longest, int(t[-1]) if t.size else None)
+            return NilmResult(events, runs), series
+        res = self.process(ts, power, second)
         series = power_series(res.runs, t, self.library.names())
         for name, watts in self.standby_w.items():
             if name in series:
@@ -161,6 +175,7 @@ class NilmModel:
             "use_hour": self.use_hour,
             "cycles": {k: list(v) for k, v in self.cycles.items()},
             "standby_w": dict(self.standby_w),
+            "states": None if self.states is None else asdict(self.states),
         }
 
     @classmethod
@@ -174,4 +189,5 @@ class NilmModel:
             bool(data.get("use_hour", True)),
             {k: (float(v[0]), float(v[1])) for k, v in data.get("cycles", {}).items()},
             {k: float(v) for k, v in data.get("standby_w", {}).items()},
+            None if data.get("states") is None else StateModel(**data["states"]),
         )
