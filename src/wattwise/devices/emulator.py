@@ -512,3 +512,26 @@ def csv_meter(
         alarm_threshold=alarm_threshold,
         energy_wh=energy_wh,
     )
+
+
+def household_readings(seed: int, *, interval_s: float = 1.0) -> Iterator[Reading]:
+    """Endless readings of the simulated household drawn from ``seed``, from now on."""
+    from wattwise.devices.simulator.frame import simulate_span
+    from wattwise.devices.simulator.household import initial_state, make_household
+
+    home = make_household(seed)
+    interval_ms = round(interval_s * 1000)
+    state = initial_state(home, int(time.time() * 1000))
+    chunk = max(1, round(3600 / interval_s))
+    while True:
+        end = state.ts + chunk * interval_ms
+        for next_state, samples, _events in simulate_span(home, state, end, interval_ms, chunk=chunk):
+            state = next_state
+            for row in samples.rows():
+                yield Reading(
+                    device_id=0,
+                    ts=int(row["ts"]),
+                    **{k: float(row[k]) for k in ("voltage", "current", "power", "energy")},
+                    frequency=float(row["frequency"]),
+                    pf=float(row["pf"]),
+                )

@@ -229,23 +229,30 @@ class Gateway:
             self.queue.mark_reported(command_id)
         return True
 
-    def _send_loop(self, stop: threading.Event) -> None:
+    def _send_loop(self, stop: threading.Event) -> bool:
+        """Forward until stopped; returns whether the server answered the last attempt."""
         delay = self.config.retry_min_s
+        online = True
         while not stop.is_set():
-            if self.flush_once():
+            online = self.flush_once()
+            if online:
                 delay = self.config.retry_min_s
                 stop.wait(self.config.send_interval_s)
             else:
                 self.stats["send_failures"] += 1
                 stop.wait(delay)
                 delay = min(delay * 2, self.config.retry_max_s)
+        return online
 
     def run(self, stop: threading.Event) -> None:
         """Poll and forward until ``stop`` is set; what is queued stays for the next run."""
         poller = threading.Thread(target=self._poll_loop, args=(stop,), name="gateway-poll")
         poller.start()
+        online = False
         try:
-            self._send_loop(stop)
+            online = self._send_loop(stop)
         finally:
             stop.set()
             poller.join()
+        if online:
+            self.flush_once()  # the last polls, while the server is known to be there
