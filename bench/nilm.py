@@ -38,10 +38,7 @@ CONFIG = DetectorConfig(min_step_w=50.0, tol_abs_w=7.5, min_steady=2, second="no
 
 def load_signal(data: Path, samples: int) -> tuple[np.ndarray, np.ndarray, str]:
     refit = data / "refit-house2-8s" / "REFIT_HF_validation.csv"
-    if refit.exists():
-        src = refit
-    else:
-        src = ROOT / "tests" / "fixtures" / "nilm" / "refit_house2_test_2015-01-08pm.csv"
+    src = refit if refit.exists() else ROOT / "tests" / "fixtures" / "nilm" / "refit_house2_test_2015-01-08pm.csv"
     df = pd.read_csv(src, usecols=["timestamp", "aggregate"])
     p = df["aggregate"].to_numpy(np.float64)
     reps = -(-samples // p.size)
@@ -63,9 +60,7 @@ def nilmtk_rate(ts: np.ndarray, power: np.ndarray) -> tuple[float, int] | None:
         f = Path(tmp) / "samples.csv"
         pd.DataFrame({"ts": ts, "power": power}).to_csv(f, index=False)
         script = ROOT / "bench" / "peers" / "nilmtk_detector_bench.py"
-        out = subprocess.run(
-            [str(PEER_PYTHON), str(script), str(f)], capture_output=True, text=True, check=True
-        )
+        out = subprocess.run([str(PEER_PYTHON), str(script), str(f)], capture_output=True, text=True, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     return res["samples"] / res["seconds"], int(res["events"])
 
@@ -112,8 +107,10 @@ def main() -> None:
     if ref is None:
         print(f"reference NOT run: no NILMTK virtualenv at {PEER_PYTHON.parent.parent}")
     else:
-        print(f"{'NILMTK find_steady_states (reference)':<58}{ref[0]:>14,.0f} samples/s  "
-              f"({k:,} samples, {ref[1]:,} transitions)")
+        print(
+            f"{'NILMTK find_steady_states (reference)':<58}{ref[0]:>14,.0f} samples/s  "
+            f"({k:,} samples, {ref[1]:,} transitions)"
+        )
     for name, (rate, n_ev, n) in results.items():
         ratio = f"  x{rate / ref[0]:,.1f} vs reference" if ref else ""
         print(f"{name:<58}{rate:>14,.0f} samples/s  ({n:,} samples, {n_ev:,} events){ratio}")
