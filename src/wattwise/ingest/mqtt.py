@@ -148,6 +148,7 @@ class MqttIngest:
             client.ack(msg.mid, msg.qos)
             return
         items = payload if isinstance(payload, list) else [payload]
+        self._resend_waiting(device_id)
         assert self._loop is not None
         future = asyncio.run_coroutine_threadsafe(self._services.pipeline.ingest(device_id, items), self._loop)
         future.add_done_callback(lambda f: self._done(f, device_id, msg))
@@ -167,7 +168,6 @@ class MqttIngest:
                 result.rejected[0].errors,
             )
         self._reply(device_id, result_payload(result))
-        self._resend_waiting(device_id)
 
     def _on_result(self, device_id: int, msg: mqtt.MQTTMessage) -> None:
         """Record a command's result (once), as ``POST /api/v1/commands/{id}/result`` does."""
@@ -203,10 +203,10 @@ class MqttIngest:
         for command in commands:
             self.client.publish(f"{TOPIC_PREFIX}/{device_id}/commands", orjson.dumps(command.for_device()), qos=1)
         ids = [c.id for c in commands]
-        self._services.writer.run(lambda c: command_store.mark_delivered_again(c, ids))
+        self._services.writer.post(lambda c: command_store.mark_delivered_again(c, ids))
 
     def _send_manifest(self, manifest: command_store.Manifest) -> None:
-        with self._services.engine.connect() as conn:
+        with self._services.engine.connect() as conn:  # a rare admin action: a short read is fine
             ids = [d.id for d in list_devices(conn)]
         for device_id in ids:
             self.client.publish(f"{TOPIC_PREFIX}/{device_id}/ota", orjson.dumps(manifest.as_json()), qos=1, retain=True)

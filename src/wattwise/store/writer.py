@@ -64,9 +64,13 @@ class Writer:
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Blocking form of ``submit`` for threads and the command line."""
+        return self.post(work).result()
+
+    def post(self, work: Callable[[Connection], T]) -> Future[T]:
+        """Queue ``work`` without waiting (bookkeeping whose outcome nobody awaits)."""
         task = _Task(work)
         self._queue.put(task)
-        return task.future.result()  # type: ignore[no-any-return]
+        return task.future
 
     def flush(self) -> None:
         """Wait until everything submitted so far, and its maintenance, is committed."""
