@@ -6,10 +6,12 @@ last; pages reach that app's services through here instead of building their own
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
+from nicegui import Client, ui
 
 from wattwise.api.deps import SESSION_COOKIE, access_for_token
 from wattwise.runtime import Services
@@ -41,3 +43,17 @@ def signed_in(request: Request) -> Access | None:
 def to_sign_in(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def role_on(access: Access, site_id: int) -> str:
+    """How the user relates to a site, in words: "administrator", "owner", "member" or "viewer"."""
+    return "administrator" if access.user.is_admin else access.roles.get(site_id, "")
+
+
+@dataclass(eq=False)
+class SignedIn:
+    """A page's state for one signed-in user: the services, and what the user may see."""
+
+    services: Services
+    access: Access
+    client: Client = field(default_factory=lambda: ui.context.client)  # the tab it was built for

@@ -6,9 +6,14 @@ drawer stays open beside the page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
 from nicegui import app, ui
 
 from wattwise.store.users import Access
+from wattwise.ui import context
 
 NAV = (("Overview", "/", "dashboard"), ("Sites & meters", "/sites", "tune"), ("Account", "/account", "person"))
 _DARK_ICONS = {None: "brightness_auto", False: "light_mode", True: "dark_mode"}
@@ -62,3 +67,18 @@ def frame(access: Access, title: str) -> None:
             ui.button(icon="logout").props("type=submit flat round dense color=white aria-label='Sign out'").tooltip(
                 "Sign out"
             )
+
+
+def framed(title: str, build: Callable[[Access], None]) -> Callable[[Request], RedirectResponse | None]:
+    """A page handler: send strangers to sign in, else draw the frame and ``build`` the page for them."""
+
+    def handler(request: Request) -> RedirectResponse | None:
+        access = context.signed_in(request)
+        if access is None:
+            return context.to_sign_in(request)
+        frame(access, title)
+        with ui.column().classes("ww-page gap-3"):
+            build(access)
+        return None
+
+    return handler

@@ -1,5 +1,101 @@
-"""placeholder"""
+"""A meter's page: its live values, a chart of the last minutes, and its history at any zoom."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from wattwise.domain.readings import METRICS, StoredReading
+from wattwise.store.clock import now_ms
+from wattwise.store.devices import Device, get_device
+from wattwise.store.energy_today import energy_since
+from wattwise.store.errors import NotFound
+from wattwise.store.history import first_reading_ms
+from wattwise.store.series import recent_readings
+from wattwise.store.sites import list_sites
+from wattwise.store.users import Access
+from wattwise.ui import context, fmt
+from wattwise.ui.frame import frame
+from wattwise.ui.live_feed import LiveFeed
+from wattwise.ui.meter_charts import LIVE_WINDOW_MS, HistoryChart, LiveChart
+from wattwise.ui.overview import MeterTile, today_start_ms
+
+RECENT_LIMIT = 1200  # ten minutes of a meter reporting every half second
 
 
 def register() -> None:
-    pass
+    ui.page("/meters/{device_id}", title="Meter · Wattwise")(meter_page)
+
+
+def visible_meter(access: Access, device_id: int) -> Device | None:
+    """The meter if this user may see it; None for one that does not exist or is not theirs."""
+    with context.services().engine.connect() as conn:
+        try:
+            device = get_device(conn, device_id)
+        except NotFound:
+            return None
+    return device if access.can_see(device.site_id) else None
+
+
+async def meter_page(request: Request, device_id: int) -> RedirectResponse | None:
+    access = context.signed_in(request)
+    if access is None:
+        return context.to_sign_in(request)
+    device = visible_meter(access, device_id)
+    if device is None:
+        frame(access, "Meter")
+        with ui.column().classes("ww-page"), ui.card().classes("w-full q-mt-md"):
+            ui.label("No such meter.").classes("text-subtitle1")
+            ui.label("It does not exist, or it belongs to a site you are not a member of.")
+            ui.link("Back to the overview", "/")
+        return None
+    services = context.services()
+    at = now_ms()
+    with services.engine.connect() as conn:
+        site = next(s for s in list_sites(conn, frozenset({device.site_id})))
+        rows = [r for r in recent_readings(conn, device.id, RECENT_LIMIT) if (r["ts"] or 0) >= at - LIVE_WINDOW_MS]
+        latest = recent_readings(conn, device.id, 1)
+        today = energy_since(conn, [device.id], since_ms=today_start_ms(site.timezone, at), now_ms=at)
+        first = first_reading_ms(conn, device.id)
+
+    frame(access, device.name)
+    with ui.column().classes("ww-page gap-3"):
+        with ui.row().classes("w-full items-center gap-2"):
+            ui.link(site.name, "/").classes("ww-link ww-muted")
+            ui.label("›").classes("ww-muted")
+            ui.label(device.name).classes("text-h6")
+            ui.space()
+            metric = (
+                ui.select({m: fmt.LABELS[m] for m in METRICS}, value="power", label="Metric")
+                .props('dense outlined data-testid="metric"')
+                .classes("w-44")
+            )
+        with ui.element("div").classes("w-full grid gap-3 grid-cols-1 md:grid-cols-3"):
+            tile = MeterTile(device, latest[-1] if latest else None, today.get(device.id, 0.0), link=False)
+            with ui.card().classes("md:col-span-2"):
+                ui.label("Last 10 minutes").classes("text-subtitle2")
+                live = LiveChart(rows, "power")
+        with ui.card().classes("w-full"):
+            ui.label("History").classes("text-subtitle2")
+            if first is None:
+                ui.label("This meter has not reported yet: its history starts with its first reading.").classes(
+                    "ww-muted"
+                )
+            history = HistoryChart(services, device.id, device.name, "power", first)
+
+    async def change_metric() -> None:
+        live.set_metric(str(metric.value))
+        await history.set_metric(str(metric.value))
+
+    metric.on_value_change(change_metric)
+
+    def deliver(batch: list[StoredReading]) -> None:
+        for item in batch:
+            tile.update(item)
+            live.add(item.reading)
+
+    LiveFeed(services.bus, [device.id], deliver).attach(ui.context.client)
+    ui.timer(5.0, lambda: tile.refresh_state(now_ms()))
+    await history.load()
+    return None

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
-from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from wattwise.analysis.energy import local_date, local_midnight_ms
@@ -19,7 +17,7 @@ from wattwise.store.series import recent_readings
 from wattwise.store.sites import Site, list_sites
 from wattwise.store.users import Access
 from wattwise.ui import context, fmt
-from wattwise.ui.frame import frame
+from wattwise.ui.frame import framed
 from wattwise.ui.live_feed import LiveFeed
 
 TILE_METRICS = ("voltage", "current", "pf", "frequency")
@@ -77,7 +75,9 @@ def site_total_power(power: dict[int, float | None], roles: dict[int, str], live
 class MeterTile:
     """One meter's card: live power, V, I, PF, f, today's energy, last seen and a state badge."""
 
-    def __init__(self, device: Device, latest: dict[str, float | int | None] | None, today_wh: float) -> None:
+    def __init__(
+        self, device: Device, latest: dict[str, float | int | None] | None, today_wh: float, *, link: bool = True
+    ) -> None:
         self.device = device
         self.last_seen = device.last_seen_ms
         self.today_wh = today_wh
@@ -195,25 +195,20 @@ class SiteSection:
 
 
 def register() -> None:
-    ui.page("/", title="Overview · Wattwise")(overview_page)
+    ui.page("/", title="Overview · Wattwise")(framed("Overview", build))
 
 
-def overview_page(request: Request) -> RedirectResponse | None:
-    access = context.signed_in(request)
-    if access is None:
-        return context.to_sign_in(request)
+def build(access: Access) -> None:
     services = context.services()
     views = load_overview(services, access, now_ms())
-    frame(access, "Overview")
     sections: dict[int, SiteSection] = {}
-    with ui.column().classes("ww-page gap-2"):
-        if not views:
-            with ui.card().classes("w-full q-mt-md"):
-                ui.label("You do not belong to any site yet.").classes("text-subtitle1")
-                ui.label("Create one under Sites & meters, or ask an administrator to add you to one.")
-                ui.button("Create a site", icon="add", on_click=lambda: ui.navigate.to("/sites")).props("unelevated")
-        for view in views:
-            sections[view.site.id] = SiteSection(view, access.can_manage(view.site.id))
+    if not views:
+        with ui.card().classes("w-full q-mt-md"):
+            ui.label("You do not belong to any site yet.").classes("text-subtitle1")
+            ui.label("Create one under Sites & meters, or ask an administrator to add you to one.")
+            ui.button("Create a site", icon="add", on_click=lambda: ui.navigate.to("/sites")).props("unelevated")
+    for view in views:
+        sections[view.site.id] = SiteSection(view, access.can_manage(view.site.id))
     by_device = {d.id: sections[v.site.id] for v in views for d in v.devices}
 
     def deliver(batch: list[StoredReading]) -> None:
@@ -234,4 +229,3 @@ def overview_page(request: Request) -> RedirectResponse | None:
             section.tick(services, at)
 
     ui.timer(5.0, tick)
-    return None
