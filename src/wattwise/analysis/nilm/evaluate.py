@@ -695,9 +695,40 @@ def learning_curve(
     return out
 
 
+def holdout_split(spec: SetSpec, learn: float = 0.75) -> SetSpec:
+    """The training part cut in time: the first ``learn`` of each recording to learn, the
+    rest to validate (for choosing settings without touching the test part)."""
+    train, val = [], []
+    for r in spec.train:
+        cut = r.ts[0] + learn * (r.ts[-1] - r.ts[0])
+        train.append(r.slice(r.ts < cut, r.name + " (learn)"))
+        val.append(r.slice(r.ts >= cut, r.name + " (validate)"))
+    return replace(spec, train=train, test=val)
+
+
+def relative_mae(spec: SetSpec, scores: Mapping[str, Any]) -> float:
+    """Mean over appliances of MAE / MAE of predicting 0 W (lower is better)."""
+    zero = zero_baseline(spec)["appliances"]
+    return float(np.mean([scores["appliances"][a]["mae_w"] / max(zero[a]["mae_w"], 1e-9) for a in spec.appliances]))
+
+
+def choose_min_confidence(spec: SetSpec, options: Sequence[float] = (0.5, 0.6, 0.7)) -> float:
+    """The identification threshold with the lowest relative MAE on a hold-out of training."""
+    val = holdout_split(spec)
+    model, _ = fit_model(val)
+    best = min(
+        options,
+        key=lambda c: relative_mae(
+            val, evaluate_model(val, replace(model, classifier=replace(model.classifier, min_confidence=c)))
+        ),
+    )
+    return float(best)
+
+
 def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
     """Our model, "predict 0 W" and the learning curve for one set."""
     model, _ = fit_model(spec)
+    model.classifier = replace(model.classifier, min_confidence=choose_min_confidence(spec))
     ours = evaluate_model(spec, model)
     out: dict[str, Any] = {
         "set": spec.name,
@@ -706,6 +737,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "event_min_w": spec.event_min_w,
         "on_thresholds_w": {a: spec.on_w(a) for a in spec.appliances},
         "detector": model.detector.to_dict(),
+        "min_confidence": model.classifier.min_confidence,
         "methods": {"wattwise": ours, "predict_0w": zero_baseline(spec)},
     }
     if curve:
