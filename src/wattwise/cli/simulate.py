@@ -144,6 +144,9 @@ def simulate(
     timezone: Annotated[str, typer.Option(help="Households' time zone (their daily habits)")] = "UTC",
     start: Annotated[str | None, typer.Option(help="Simulated start time, RFC 3339 (default: now)")] = None,
     batch_size: Annotated[int, typer.Option(help="Readings per request when sending history")] = 5000,
+    main_meter: Annotated[
+        bool, typer.Option(help="The first meter measures the whole site: the others plus common loads")
+    ] = False,
 ) -> None:
     """Simulate household meters and send their readings to a Wattwise server.
 
@@ -181,7 +184,10 @@ def simulate(
         speed=speed,
         timezone=timezone,
         batch=batch_size,
+        main_meter=main_meter,
     )
+    if main_meter and len(meters) < 2:
+        raise typer.BadParameter("--main-meter needs at least two meters: the main one first, then sub-meters")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -99,26 +99,15 @@ def test_a_revoked_or_mistyped_key_fails_with_a_message(tmp_path: Path, receiver
     assert "refused the key of meter sim-0 (401 Unauthorized)" in output
 
 
+def history_of_two_meters(receiver, days: str, *extra: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """Send only history (5-minute readings) of two meters, keys key-1 and key-2."""
+    common = ("--server", receiver.url, "--key", "key-1", "--key", "key-2", "--interval", "300")
+    return invoke(*common, "--backfill", days, "--count", "0", *extra)
+
+
 def test_events_can_be_written_as_json_lines(tmp_path: Path, receiver) -> None:  # type: ignore[no-untyped-def]
     events = tmp_path / "events.jsonl"
-    code, output = invoke(
-        "--server",
-        receiver.url,
-        "--key",
-        "key-1",
-        "--key",
-        "key-2",
-        "--backfill",
-        "1",
-        "--interval",
-        "300",
-        "--count",
-        "0",
-        "--events",
-        str(events),
-        "--seed",
-        "3",
-    )
+    code, output = history_of_two_meters(receiver, "1", "--events", str(events), "--seed", "3")
     assert code == 0, output
     lines = [json.loads(line) for line in events.read_text().splitlines()]
     assert {line["device"] for line in lines} == {"sim-0", "sim-1"}
@@ -151,3 +140,15 @@ def test_a_malformed_keys_file_names_the_line(tmp_path: Path) -> None:
     code, output = invoke("--server", "http://x", "--keys-file", str(keys))
     assert code != 0
     assert "keys.txt:2" in output
+
+
+def test_a_main_meter_counts_its_sub_meters_and_a_little_more(receiver) -> None:  # type: ignore[no-untyped-def]
+    code, output = history_of_two_meters(receiver, "2", "--main-meter", "--seed", "8")
+    assert code == 0, output
+
+    def used(key: str) -> float:
+        energy = [r["energy"] for _, r in sorted(receiver.readings[key].items())]
+        return float(energy[-1] - energy[0])
+
+    main, room = used("key-1"), used("key-2")
+    assert room < main < room * 1.5

@@ -218,44 +218,84 @@ def _weighted(parts: list[IntArray], factors: list[FloatArray] | None = None) ->
     return total
 
 
-def simulate(
-    household: Household, state: HouseholdState, ts: IntArray
-) -> tuple[HouseholdState, Samples, list[ApplianceEvent]]:
-    """Readings at each of ``ts`` (strictly increasing, after ``state.ts``), the new state
-    and the switching events in (state.ts, ts[-1]]."""
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What a set of appliances draws, per load kind: P (mW) and Q (mvar) at each reading,
+    and the energy of each interval before it (mW·ms, var·ms) — exact integers."""
+
+    p: tuple[IntArray, ...]
+    q: tuple[IntArray, ...]
+    e_p: tuple[IntArray, ...]
+    e_q: tuple[IntArray, ...]
+
+    def __add__(self, other: Load) -> Load:
+        def pair(a: tuple[IntArray, ...], b: tuple[IntArray, ...]) -> tuple[IntArray, ...]:
+            return tuple(x + y for x, y in zip(a, b, strict=True))
+
+        return Load(pair(self.p, other.p), pair(self.q, other.q), pair(self.e_p, other.e_p), pair(self.e_q, other.e_q))
+
+
+def check_times(state: HouseholdState, ts: IntArray) -> IntArray:
+    """``ts`` as int64, refused unless strictly increasing after the state's last reading."""
     ts = np.asarray(ts, np.int64)
     if len(ts) == 0:
         raise ValueError("simulate needs at least one timestamp")
     if ts[0] <= state.ts or np.any(np.diff(ts) <= 0):
         raise ValueError("timestamps must increase and come after the state's last reading")
-    grid_ts = np.concatenate([[state.ts], ts])
-    runs = _runs(household, state.ts, int(ts[-1]))
+    return ts
+
+
+def load_of(household: Household, after: int, ts: IntArray) -> tuple[Load, Runs]:
+    """The household's appliances' draw at ``ts`` and over each interval since ``after``."""
+    grid_ts = np.concatenate([[after], ts])
+    runs = _runs(household, after, int(ts[-1]))
     kinds = [_by_kind(grid_ts, runs, kind) for kind in LoadKind]
-    supply = household.supply
-    seed = household.seed
+    load = Load(
+        p=tuple(k[0][1:] for k in kinds),
+        q=tuple(k[1][1:] for k in kinds),
+        e_p=tuple(np.diff(k[2]) for k in kinds),
+        e_q=tuple(np.diff(k[3]) for k in kinds),
+    )
+    return load, runs
 
-    p_nominal = _weighted([k[0][1:] for k in kinds]) / 1000.0
-    q_nominal = _weighted([k[1][1:] for k in kinds]) / 1000.0
-    open_v = grid.open_circuit_voltage(supply, seed, ts, local_hour(ts, household.timezone))
-    volts = grid.loaded_voltage(supply, open_v, p_nominal, q_nominal)
-    ratio = volts / supply.nominal_v
-    factors = [ratio**kind.exponent for kind in LoadKind]
 
-    power = _weighted([k[0][1:] for k in kinds], factors) / 1000.0
-    reactive = _weighted([k[1][1:] for k in kinds], factors) / 1000.0
+@dataclass(frozen=True, slots=True)
+class Voltage:
+    """The supply at the meters: at each reading, and its mean over each interval."""
+
+    at_reading: FloatArray
+    mean: FloatArray
+
+
+def supply_voltage(feeder: Household, after: int, ts: IntArray, load: Load) -> Voltage:
+    """Voltage of ``feeder``'s supply when it carries ``load`` (the whole load behind it)."""
+    supply = feeder.supply
+    open_v = grid.open_circuit_voltage(supply, feeder.seed, ts, local_hour(ts, feeder.timezone))
+    at_reading = grid.loaded_voltage(supply, open_v, _weighted(list(load.p)) / 1000.0, _weighted(list(load.q)) / 1000.0)
+    span_ms = np.diff(np.concatenate([[after], ts])).astype(np.float64)
+    mean_p = _weighted(list(load.e_p)) / span_ms / 1000.0
+    mean_q = _weighted(list(load.e_q)) / span_ms / 1000.0
+    return Voltage(at_reading, grid.loaded_voltage(supply, open_v, mean_p, mean_q))
+
+
+def read_meter(
+    meter: Household, feeder: Household, state: HouseholdState, ts: IntArray, load: Load, voltage: Voltage
+) -> tuple[HouseholdState, Samples]:
+    """What ``meter`` reads of ``load`` on ``feeder``'s supply at ``voltage``, and its new state."""
+    nominal = feeder.supply.nominal_v
+    factors = [(voltage.at_reading / nominal) ** kind.exponent for kind in LoadKind]
+    power = _weighted(list(load.p), factors) / 1000.0
+    reactive = _weighted(list(load.q), factors) / 1000.0
     # the counter's energy follows the interval's mean voltage, sagged by its mean load
-    span_ms = np.diff(grid_ts).astype(np.float64)
-    mean_p = _weighted([np.diff(k[2]) for k in kinds]) / span_ms / 1000.0
-    mean_q = _weighted([np.diff(k[3]) for k in kinds]) / span_ms / 1000.0
-    mean_ratio = grid.loaded_voltage(supply, open_v, mean_p, mean_q) / supply.nominal_v
-    added_mwms = _weighted([np.diff(k[2]) for k in kinds], [mean_ratio**kind.exponent for kind in LoadKind])
-    added_wh = added_mwms * household.meter_gain / _MWMS_PER_WH
+    mean_factors = [(voltage.mean / nominal) ** kind.exponent for kind in LoadKind]
+    added_wh = _weighted(list(load.e_p), mean_factors) * meter.meter_gain / _MWMS_PER_WH
     energy = np.cumsum(np.concatenate([[state.energy_wh], added_wh]))[1:]
 
-    jitter = 1.0 + household.power_noise * normal(seed, _P_NOISE, ts)
-    measured_p = power * household.meter_gain * jitter
-    measured_q = reactive * household.meter_gain * jitter
-    measured_v = volts + household.voltage_noise_v * normal(seed, _V_NOISE, ts)
+    seed = meter.seed
+    jitter = 1.0 + meter.power_noise * normal(seed, _P_NOISE, ts)
+    measured_p = power * meter.meter_gain * jitter
+    measured_q = reactive * meter.meter_gain * jitter
+    measured_v = voltage.at_reading + meter.voltage_noise_v * normal(seed, _V_NOISE, ts)
     apparent = np.hypot(measured_p, measured_q)
     current = apparent / measured_v
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -268,11 +308,22 @@ def simulate(
         current=np.round(current, 3),
         power=np.round(measured_p, 1),
         energy=np.floor(energy),
-        frequency=np.round(grid.frequency(supply, seed, ts), 1),
+        frequency=np.round(grid.frequency(feeder.supply, feeder.seed, ts), 1),
         pf=np.round(pf, 2),
     )
+    return replace(state, ts=int(ts[-1]), energy_wh=float(energy[-1])), samples
+
+
+def simulate(
+    household: Household, state: HouseholdState, ts: IntArray
+) -> tuple[HouseholdState, Samples, list[ApplianceEvent]]:
+    """Readings at each of ``ts`` (strictly increasing, after ``state.ts``), the new state
+    and the switching events in (state.ts, ts[-1]]."""
+    ts = check_times(state, ts)
+    load, runs = load_of(household, state.ts, ts)
+    voltage = supply_voltage(household, state.ts, ts, load)
+    new_state, samples = read_meter(household, household, state, ts, load, voltage)
     events = events_between(runs, household.appliances, state.ts, int(ts[-1]))
-    new_state = replace(state, ts=int(ts[-1]), energy_wh=float(energy[-1]))
     return new_state, samples, events
 
 

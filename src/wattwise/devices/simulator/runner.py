@@ -16,6 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from wattwise.devices.simulator.delivery import (
     DeliveryUnavailable,
     MeterIdentity,
@@ -24,14 +26,17 @@ from wattwise.devices.simulator.delivery import (
     SendResult,
 )
 from wattwise.devices.simulator.events_file import EventWriter
-from wattwise.devices.simulator.frame import simulate_span
 from wattwise.devices.simulator.household import (
     Household,
     HouseholdState,
+    Samples,
     initial_state,
     make_household,
-    step,
+    simulate,
 )
+from wattwise.devices.simulator.noise import IntArray
+from wattwise.devices.simulator.schedule import ApplianceEvent
+from wattwise.devices.simulator.site import Site, make_site, simulate_site, site_states
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ class RunPlan:
     speed: float = 1.0
     timezone: str = "UTC"
     batch: int = 5000
+    main_meter: bool = False  # meter 0 measures the whole site: the others plus common loads
     concurrency: int = 64
     max_backlog: int = 100_000
 
@@ -77,14 +83,46 @@ class RunSummary:
 @dataclass(slots=True)
 class _Meter:
     identity: MeterIdentity
-    household: Household
-    state: HouseholdState
     backlog: list[Row] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Group:
+    """Meters simulated together: one independent household, or a whole site."""
+
+    meters: list[_Meter]
+    states: tuple[HouseholdState, ...]
+    household: Household | None = None
+    site: Site | None = None
+
+    def advance(self, ts: IntArray) -> list[tuple[Samples, list[ApplianceEvent]]]:
+        """Readings and events of each meter of the group at ``ts``."""
+        if self.site is not None:
+            out = simulate_site(self.site, self.states, ts)
+        else:
+            assert self.household is not None
+            out = [simulate(self.household, self.states[0], ts)]
+        self.states = tuple(state for state, _, _ in out)
+        return [(samples, events) for _, samples, events in out]
+
+
 def households(plan: RunPlan) -> list[Household]:
-    """The household of each meter of the plan (seed + index)."""
+    """The household of each independent meter of the plan (seed + index)."""
     return [make_household(plan.seed + m.index, timezone=plan.timezone) for m in plan.meters]
+
+
+def _groups(plan: RunPlan) -> list[_Group]:
+    begin = plan.start_ms - plan.backfill_ms
+    if plan.main_meter:
+        if len(plan.meters) < 2:
+            raise ValueError("a main meter needs at least one sub-meter beside it")
+        site = make_site(plan.seed, len(plan.meters) - 1, timezone=plan.timezone)
+        meters = [_Meter(m) for m in plan.meters]
+        return [_Group(meters, site_states(site, begin), site=site)]
+    return [
+        _Group([_Meter(m)], (initial_state(h, begin),), household=h)
+        for m, h in zip(plan.meters, households(plan), strict=True)
+    ]
 
 
 async def run(
@@ -102,27 +140,24 @@ async def run(
         raise ValueError(f"speed must be positive, got {plan.speed}")
     summary = RunSummary()
     gate = asyncio.Semaphore(plan.concurrency)
-    meters = [
-        _Meter(m, h, initial_state(h, plan.start_ms - plan.backfill_ms))
-        for m, h in zip(plan.meters, households(plan), strict=True)
-    ]
+    groups = _groups(plan)
     if plan.backfill_ms > 0:
-        await asyncio.gather(*(_backfill(plan, m, sender, events, summary, gate) for m in meters))
+        await asyncio.gather(*(_backfill(plan, g, sender, events, summary, gate) for g in groups))
         log.info("backfill done: %d readings", summary.backfilled)
     ticks = plan.live_ticks()
     real_start = clock()
     tick = 0
+    meters = [m for g in groups for m in g.meters]
     while ticks is None or tick < ticks:
         tick += 1
         wait = real_start + tick * plan.interval_ms / 1000.0 / plan.speed - clock()
         if wait > 0:
             await sleep(wait)
-        for meter in meters:
-            meter.state, row, happened = step(meter.household, meter.state, plan.interval_ms)
-            meter.backlog.append(row)
-            if events is not None and happened:
-                events.write(meter.identity.label, happened)
-            summary.events += len(happened)
+        for group in groups:
+            now = np.array([group.states[0].ts + plan.interval_ms], np.int64)
+            for meter, (samples, happened) in zip(group.meters, group.advance(now), strict=True):
+                meter.backlog.extend(samples.rows())
+                _record(meter, happened, events, summary)
         summary.live += len(meters)
         await asyncio.gather(*(_flush(plan, m, sender, summary, gate) for m in meters))
         if tick % max(1, 60_000 // plan.interval_ms) == 0:
@@ -131,25 +166,29 @@ async def run(
     return summary
 
 
+def _record(meter: _Meter, happened: list[ApplianceEvent], events: EventWriter | None, summary: RunSummary) -> None:
+    if events is not None and happened:
+        events.write(meter.identity.label, happened)
+    summary.events += len(happened)
+
+
 async def _backfill(
     plan: RunPlan,
-    meter: _Meter,
+    group: _Group,
     sender: Sender,
     events: EventWriter | None,
     summary: RunSummary,
     gate: asyncio.Semaphore,
 ) -> None:
-    """Send the history of one meter, one batch at a time, in time order."""
-    for state, samples, happened in simulate_span(
-        meter.household, meter.state, plan.start_ms, plan.interval_ms, chunk=plan.batch
-    ):
-        async with gate:
-            summary.result.add(await sender.send(meter.identity, samples.rows()))
-        meter.state = state
-        summary.backfilled += len(samples)
-        if events is not None:
-            events.write(meter.identity.label, happened)
-        summary.events += len(happened)
+    """Send the history of a group's meters, one batch at a time, in time order."""
+    while group.states[0].ts + plan.interval_ms <= plan.start_ms:
+        count = min(plan.batch, (plan.start_ms - group.states[0].ts) // plan.interval_ms)
+        ts = group.states[0].ts + plan.interval_ms * np.arange(1, count + 1, dtype=np.int64)
+        for meter, (samples, happened) in zip(group.meters, group.advance(ts), strict=True):
+            async with gate:
+                summary.result.add(await sender.send(meter.identity, samples.rows()))
+            summary.backfilled += len(samples)
+            _record(meter, happened, events, summary)
 
 
 async def _flush(plan: RunPlan, meter: _Meter, sender: Sender, summary: RunSummary, gate: asyncio.Semaphore) -> None:
