@@ -56,9 +56,7 @@ def test_no_load_reads_zero_watts_with_residual_current_like_a_real_pzem() -> No
     assert (idle.power, idle.pf, idle.current) == (0.0, 0.0, 0.03)
     below_start = one(voltage=230.0, current=0.001, power=0.3, pf=1.0).measurement()
     assert below_start.power == 0.0
-    exact = EmulatedMeter(
-        address=1, source=iter([Reading(device_id=0, ts=0, power=0.0)]), idle_current=None
-    )
+    exact = EmulatedMeter(address=1, source=iter([Reading(device_id=0, ts=0, power=0.0)]), idle_current=None)
     assert exact.measurement().current == 0.0
 
 

@@ -10,9 +10,7 @@ from wattwise.devices.emulator import EmulatedMeter, PzemEmulator
 from wattwise.domain.readings import Reading
 
 DATASHEET_READ = bytes.fromhex("01 04 00 00 00 0A 70 0D")
-DATASHEET_REPLY = bytes.fromhex(
-    "01 04 14 08 D1 00 6C 00 00 00 F4 00 00 00 26 00 00 01 F4 00 64 00 00 51 34"
-)
+DATASHEET_REPLY = bytes.fromhex("01 04 14 08 D1 00 6C 00 00 00 F4 00 00 00 26 00 00 01 F4 00 64 00 00 51 34")
 
 
 def test_read_request_is_the_datasheet_frame() -> None:
@@ -22,9 +20,7 @@ def test_read_request_is_the_datasheet_frame() -> None:
 
 
 def test_write_and_reset_frames_are_the_datasheet_frames() -> None:
-    assert mf.write_request(0x01, mf.REG_ALARM_THRESHOLD, 2300) == bytes.fromhex(
-        "01 06 00 01 08 FC DF 8B"
-    )
+    assert mf.write_request(0x01, mf.REG_ALARM_THRESHOLD, 2300) == bytes.fromhex("01 06 00 01 08 FC DF 8B")
     assert mf.write_request(0xF8, mf.REG_ADDRESS, 1) == bytes.fromhex("F8 06 00 02 00 01 FD A3")
     assert mf.reset_energy_request(0x01) == bytes.fromhex("01 42 80 11")
     assert mf.reset_energy_request(0xF8) == bytes.fromhex("F8 42 C2 41")

@@ -11,15 +11,11 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from firmware.board import Board, events_of, load, wait_until
 from firmware.live_server import LiveServer
 from support import need_service
-from wattwise.config import Settings
-from wattwise.runtime import start_services
-from wattwise.store.users import create_token, create_user
 
 
 @pytest.fixture
@@ -29,42 +25,14 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     srv.stop()
 
 
-def admin_token(server: LiveServer) -> str:
-    services = start_services(Settings(database=f"sqlite:///{server.db_path}", data_dir=server.db_path.parent))
-    try:
-        with services.engine.begin() as conn:
-            return create_token(conn, create_user(conn, "owner", "owner-password", is_admin=True).id, "test")
-    finally:
-        services.close()
-
-
-def commands(server: LiveServer, device_id: int, token: str) -> list[dict[str, object]]:
-    response = httpx.get(
-        f"{server.url}/api/v1/devices/{device_id}/commands", headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
-    return response.json()  # type: ignore[no-any-return]
-
-
-def issue(server: LiveServer, device_id: int, token: str, action: str) -> str:
-    response = httpx.post(
-        f"{server.url}/api/v1/devices/{device_id}/commands",
-        json={"action": action},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 def test_over_http_the_firmware_switches_off_once_and_the_result_is_recorded_once(
     board: Board,
     meter,
     server: LiveServer,  # type: ignore[no-untyped-def]
 ) -> None:
     [(device_id, key)] = server.add_devices("esp32")
-    token = admin_token(server)
     server.start()
-    command_id = issue(server, device_id, token, "relay_off")
+    command_id = server.issue(device_id, "relay_off")
     emulator = meter(load(300.0 + 20 * (i % 2)) for i in itertools.count())
     board.configure(
         device_id=device_id, key=key, server=server.url, run_s=3.0, pzem={"tcp": emulator.url.removeprefix("socket://")}
@@ -74,7 +42,7 @@ def test_over_http_the_firmware_switches_off_once_and_the_result_is_recorded_onc
     assert [(e["id"], e["ok"], e["relay"]) for e in events_of(events, "command")] == [(command_id, True, "off")]
     _, again = board.run()  # a reboot: the command is not carried out twice
     assert events_of(again, "command") == []
-    (done,) = commands(server, device_id, token)
+    (done,) = server.commands(device_id)
     assert (done["status"], done["relay"]) == ("done", "off")
 
 
@@ -87,7 +55,6 @@ def test_over_mqtt_the_firmware_switches_off_once_and_the_result_is_recorded_onc
     server = LiveServer(tmp_path / "mqtt.db", mqtt="127.0.0.1:1883")
     try:
         [(device_id, key)] = server.add_devices("esp32-mqtt")
-        token = admin_token(server)
         server.start()
         emulator = meter(load(300.0 + 20 * (i % 2)) for i in itertools.count())
         board.configure(
@@ -99,8 +66,8 @@ def test_over_mqtt_the_firmware_switches_off_once_and_the_result_is_recorded_onc
         )
         board.start()
         wait_until(lambda: server.readings(device_id))
-        command_id = issue(server, device_id, token, "relay_off")
-        wait_until(lambda: commands(server, device_id, token)[0]["status"] != "pending")
+        command_id = server.issue(device_id, "relay_off")
+        wait_until(lambda: server.commands(device_id)[0]["status"] != "pending")
         code, events = board.interrupt()
     finally:
         server.stop()
@@ -108,7 +75,7 @@ def test_over_mqtt_the_firmware_switches_off_once_and_the_result_is_recorded_onc
     assert [(e["id"], e["relay"]) for e in events_of(events, "command")] == [(command_id, "off")]
     server.start()
     try:
-        (done,) = commands(server, device_id, token)
+        (done,) = server.commands(device_id)
     finally:
         server.stop()
     assert (done["status"], done["relay"], done["detail"]) == ("done", "off", "relay switched off")

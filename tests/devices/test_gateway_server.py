@@ -1,0 +1,99 @@
+"""Commands issued through Wattwise's REST API reach the serial gateway and come back once;
+over MQTT the gateway's readings travel broker → server and land as the meter served them."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from firmware.board import wait_until
+from firmware.live_server import LiveServer
+from support import need_service
+from wattwise.devices.emulator import EmulatedMeter, PzemEmulator
+from wattwise.devices.gateway import Gateway, GatewayConfig, HttpUplink, MeterLink, MqttUplink
+from wattwise.domain.readings import Reading
+
+METRICS = ("voltage", "current", "power", "energy", "frequency", "pf")
+
+
+@pytest.fixture
+def kettle() -> Iterator[PzemEmulator]:
+    """A 2 kW kettle on a meter at address 3 whose counter already shows 5 kWh."""
+    load = itertools.repeat(Reading(device_id=0, ts=0, voltage=231.0, power=2000.0, pf=1.0))
+    emulator = PzemEmulator([EmulatedMeter(address=3, source=load, energy_wh=5000.0)], refresh_s=0.1)
+    emulator.serve_tcp()
+    yield emulator
+    emulator.stop()
+
+
+def running(gateway: Gateway) -> tuple[threading.Event, threading.Thread]:
+    stop = threading.Event()
+    thread = threading.Thread(target=gateway.run, args=(stop,), daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def config(url: str, link: MeterLink, queue: Path) -> GatewayConfig:
+    return GatewayConfig(
+        port=url, meters=[link], queue_path=queue, interval_s=0.1, send_interval_s=0.1, retry_min_s=0.1
+    )
+
+
+def test_rest_commands_reach_the_gateway_once_and_their_results_are_recorded(
+    tmp_path: Path, kettle: PzemEmulator
+) -> None:
+    server = LiveServer(tmp_path / "wattwise.db")
+    [(device_id, key)] = server.add_devices("kettle")
+    server.start()
+    try:
+        gateway = Gateway(config(kettle.url, MeterLink(3, key), tmp_path / "q.db"), HttpUplink(server.url))
+        stop, thread = running(gateway)
+        wait_until(lambda: server.readings(device_id))
+        reset = server.issue(device_id, "reset_energy")
+        relay = server.issue(device_id, "relay_off")
+        wait_until(lambda: all(c["status"] != "pending" for c in server.commands(device_id)))
+        wait_until(lambda: server.readings(device_id)[-1]["energy"] < 5000.0)
+        stop.set()
+        thread.join()
+        gateway.close()
+        done = {str(c["id"]): c for c in server.commands(device_id)}
+    finally:
+        server.stop()
+    assert (done[reset]["status"], done[reset]["detail"]) == ("done", "energy counter of meter 3 reset to 0 Wh")
+    assert done[relay]["detail"] == "a PZEM on a serial gateway has no relay"
+    assert kettle.meter(3).measurement().energy < 100  # reset once, counting up again since
+    energies = [r["energy"] for r in server.readings(device_id)]
+    assert energies[0] >= 5000.0 and energies[-1] < 100
+    assert sum(1 for a, b in itertools.pairwise(energies) if b < a) == 1  # one reset, not two
+
+
+def test_over_mqtt_the_served_readings_are_stored_and_a_command_is_done_once(
+    tmp_path: Path, kettle: PzemEmulator
+) -> None:
+    need_service("127.0.0.1", 1883, "Mosquitto")
+    server = LiveServer(tmp_path / "wattwise.db", mqtt="127.0.0.1:1883")
+    [(device_id, key)] = server.add_devices("kettle")
+    server.start()
+    try:
+        link = MeterLink(3, key, device_id=device_id)
+        gateway = Gateway(config(kettle.url, link, tmp_path / "q.db"), MqttUplink("127.0.0.1:1883", [link]))
+        stop, thread = running(gateway)
+        wait_until(lambda: len(server.readings(device_id)) >= 5)
+        reset = server.issue(device_id, "reset_energy")
+        wait_until(lambda: server.commands(device_id)[0]["status"] == "done")
+        stop.set()
+        thread.join()
+        kettle.stop()
+        wait_until(lambda: len(server.readings(device_id)) == gateway.stats["sent"])
+        gateway.close()
+        (done,) = server.commands(device_id)
+    finally:
+        server.stop()
+    assert (str(done["id"]), done["detail"]) == (reset, "energy counter of meter 3 reset to 0 Wh")
+    served = [tuple(getattr(m, k) for k in METRICS) for _, m in kettle.served]
+    stored = [tuple(r[k] for k in METRICS) for r in server.readings(device_id)]
+    assert stored == served
