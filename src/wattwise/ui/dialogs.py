@@ -32,7 +32,7 @@ def shown_once(client: Client, title: str, secret: str, hint: str) -> None:
     with client.layout, ui.dialog(value=True) as dialog, ui.card().classes("q-pa-lg").style("max-width: 560px"):
         ui.label(title).classes("text-h6")
         ui.label("Copy it now: it is shown only this once.").classes("text-warning")
-        ui.input(value=secret).props('readonly outlined dense data-testid="secret"').classes("w-full font-mono")
+        ui.input(value=secret).props('readonly outlined dense data-testid="secret"').classes("w-full").mark("secret")
         ui.markdown(hint).classes("ww-muted")
         with ui.row().classes("w-full justify-end"):
             ui.button("Copy", icon="content_copy", on_click=lambda: ui.clipboard.write(secret)).props("flat")

@@ -122,6 +122,7 @@ class SitesPage(context.SignedIn):
     def add_meter_row(self, site: Site) -> None:
         with ui.row().classes("w-full items-center gap-2 q-mt-sm"):
             name = ui.input("New meter name").props(f'outlined dense data-testid="meter-name-{site.id}"')
+            name.mark(f"meter-name-{site.id}")
 
             def add() -> None:
                 if not (name.value or "").strip():
@@ -137,7 +138,7 @@ class SitesPage(context.SignedIn):
                 self.body.refresh()
                 dialogs.shown_once(self.client, f"Key for {issued.device.name}", issued.key, key_hint(issued.key))
 
-            ui.button("Add meter", icon="add", on_click=add).props("unelevated dense")
+            ui.button("Add meter", icon="add", on_click=add).props("unelevated dense").mark(f"add-meter-{site.id}")
 
     def rotate(self, device: Device) -> None:
         with self.services.engine.begin() as conn:

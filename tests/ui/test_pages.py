@@ -1,0 +1,136 @@
+"""Page logic through NiceGUI's simulated user: who sees what, live updates, empty states, admin actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nicegui import ui
+from nicegui.testing import User
+
+from support import World
+from wattwise.store.clock import now_ms
+from wattwise.store.sites import create_site
+
+SignIn = Callable[[str], None]
+
+
+async def test_a_stranger_is_asked_to_sign_in(user: User, dashboard: World, sign_in: SignIn) -> None:
+    await user.open("/")
+    await user.should_see("Sign in")
+    await user.should_not_see("Home A")
+
+
+async def test_a_failed_sign_in_says_so(user: User, dashboard: World, sign_in: SignIn) -> None:
+    await user.open("/login?error=1")
+    await user.should_see("Wrong username or password.")
+
+
+async def test_a_viewer_sees_only_their_site(user: User, dashboard: World, sign_in: SignIn) -> None:
+    sign_in("viewer")
+    await user.open("/")
+    await user.should_see("Home A")
+    await user.should_not_see("Home B")
+
+
+async def test_another_sites_meter_page_is_not_found(
+    user: User, dashboard: World, sign_in: Callable[[str], None]
+) -> None:
+    sign_in("viewer")
+    await user.open(f"/meters/{dashboard.meter_b}")
+    await user.should_see("No such meter.")
+
+
+async def test_the_overview_shows_a_reading_as_it_lands(
+    user: User, dashboard: World, sign_in: Callable[[str], None]
+) -> None:
+    sign_in("admin")
+    await user.open("/")
+    await user.should_see("Never reported", retries=3)
+    await dashboard.services.pipeline.ingest(
+        dashboard.meter_a, [{"power": 512.0, "voltage": 231.4, "current": 2.3, "pf": 0.97, "frequency": 50.02}]
+    )
+    await user.should_see("512 W")
+    await user.should_see("231.4 V")
+    await user.should_see("0.97")
+
+
+async def test_todays_energy_adds_up_the_readings(user: User, dashboard: World, sign_in: SignIn) -> None:
+    t = now_ms() - 60_000
+    await dashboard.services.pipeline.ingest(
+        dashboard.meter_a, [{"ts": t, "power": 1000.0}, {"ts": t + 36_000, "power": 1000.0}]
+    )
+    sign_in("admin")
+    await user.open("/")
+    await user.should_see("0.010 kWh")  # 1 kW for 36 s
+
+
+async def test_a_site_without_meters_says_how_to_add_one(
+    user: User, dashboard: World, sign_in: Callable[[str], None]
+) -> None:
+    with dashboard.services.engine.begin() as conn:
+        create_site(conn, "Empty hostel")
+    sign_in("admin")
+    await user.open("/")
+    await user.should_see("No meters yet.")
+    await user.should_see("Add a meter")
+
+
+async def test_an_owner_adds_a_meter_and_sees_its_key_once(
+    user: User, dashboard: World, sign_in: Callable[[str], None]
+) -> None:
+    sign_in("admin")
+    await user.open("/sites")
+    user.find(marker=f"meter-name-{dashboard.site_a}").type("fridge")
+    user.find(marker=f"add-meter-{dashboard.site_a}").click()
+    await user.should_see("Copy it now: it is shown only this once.")
+    await user.should_see("fridge")
+
+
+async def test_a_viewer_cannot_add_meters(user: User, dashboard: World, sign_in: SignIn) -> None:
+    sign_in("viewer")
+    await user.open("/sites")
+    await user.should_see("Home A")
+    await user.should_not_see("Add meter")
+
+
+async def test_a_new_api_token_is_shown_once_and_works(
+    user: User, dashboard: World, sign_in: Callable[[str], None]
+) -> None:
+    sign_in("viewer")
+    await user.open("/account")
+    user.find("New token").click()
+    await user.should_see("Your new API token")
+    token = next(iter(user.find(marker="secret").elements)).value  # type: ignore[attr-defined]
+    assert token.startswith("wwt_")
+    response = dashboard.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.json()["username"] == "viewer"
+
+
+async def test_the_history_answers_a_zoom_with_finer_buckets(
+    user: User, dashboard: World, sign_in: Callable[[str], None]
+) -> None:
+    end = now_ms()
+    start = end - 20 * 3_600_000
+    await dashboard.services.pipeline.ingest(
+        dashboard.meter_a, [{"ts": t, "power": 100.0 + (t // 60_000) % 7} for t in range(start, end, 60_000)]
+    )
+    sign_in("admin")
+    await user.open(f"/meters/{dashboard.meter_a}")
+    await user.should_see("5 min buckets")
+    chart = next(e for e in user.find(ui.echart).elements if e.props.get("data-chart") == "history")
+    listener = next(i for i, x in chart._event_listeners.items() if x.type == "chart:datazoom")
+    chart._handle_event({"listener_id": listener, "args": {"batch": [{"start": 95.0, "end": 100.0}]}})
+    await user.should_see("from raw readings")  # 1.2 h visible: 10 s buckets, served from raw
+
+
+async def test_the_shown_history_downloads_as_csv(user: User, dashboard: World, sign_in: SignIn) -> None:
+    end = now_ms()
+    await dashboard.services.pipeline.ingest(dashboard.meter_a, [{"ts": end - 120_000, "power": 250.0}])
+    sign_in("admin")
+    await user.open(f"/meters/{dashboard.meter_a}")
+    await user.should_see("1 shown")
+    user.find("CSV").click()
+    response = await user.download.next()
+    lines = response.text.splitlines()
+    assert lines[0] == "time_utc,ts_ms,bucket_ms,power_min,power_mean,power_max,count"
+    assert lines[1].split(",")[3:] == ["250.0", "250.0", "250.0", "1"]
