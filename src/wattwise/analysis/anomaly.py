@@ -1,0 +1,631 @@
+"""Per-meter anomaly detection: a seasonal baseline plus an Isolation Forest, with reasons.
+
+How it decides, in plain words: the model learns from the meter's own history what is
+usual — the typical power for each hour of the week (hour of the day while the history is
+shorter than three weeks), how long the load usually stays on in one go, how fast power
+usually changes, and the usual voltage, current, power factor and frequency when the meter
+reports them. An Isolation Forest over those features gives each reading a score; a reading
+is flagged when its score is higher than all but a small share (``contamination``) of the
+history's own scores. Each flagged reading gets the one reason that stands out most, e.g.
+"power 2.4 kW is 5× the usual for Tuesday 14:00" or "on for 47 min without a break; the
+longest run in its history is 25 min".
+
+Live use: fit once from history (:func:`fit_anomaly_model`), keep the model and a
+:class:`Carry` per meter, and call :func:`score_frame` on each chunk (or
+:func:`score_reading` on each reading); chunked scoring gives the same result as scoring
+everything at once. Refit when :func:`needs_refresh` says the history has grown enough.
+Models are plain picklable objects (``features.dump_model`` / ``features.load_model``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import IsolationForest
+
+from wattwise.analysis.features import (
+    calendar_frame,
+    format_duration,
+    format_watts,
+    readings_frame,
+    slot_name,
+)
+from wattwise.domain.readings import Reading
+
+#: Electrical quantities used as features when the meter reports them.
+OPTIONAL_METRICS = ("voltage", "current", "pf", "frequency")
+WEEKLY_AFTER_MS = 21 * 86_400_000
+#: A gap longer than this breaks an on-run (the meter was silent; we do not know).
+MAX_GAP_MS = 15 * 60_000
+MODEL_VERSION = 1
+#: How many completed on-runs make "recent" when judging whether cycles are getting longer.
+RECENT_RUNS = 5
+#: Features about on-runs; left out for a meter whose load does not cycle (a whole house).
+RUN_FEATURES = ("on_run_s", "on_run_wh", "recent_runs")
+#: Runs are "regular" (a cycling appliance) when their lengths vary less than this (std/mean).
+REGULAR_RUNS_CV = 1.0
+#: The window over which a deviation from the usual power must last to count as sustained.
+SUSTAIN_MS = 10 * 60_000
+#: Features that describe the time of day; left out with ``seasonal=False``.
+SEASONAL_FEATURES = ("vs_usual", "sustained", "hour_sin", "hour_cos")
+
+
+@dataclass
+class Carry:
+    """What scoring remembers between chunks of one meter: the previous reading and the run."""
+
+    ts: int | None = None
+    values: dict[str, float] = field(default_factory=dict)
+    on: bool = False
+    run_start: int = 0
+    run_wh: float = 0.0
+    recent_runs: tuple[float, ...] = ()
+    recent_deviation: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass
+class AnomalyModel:
+    """A fitted per-meter model: baseline, on/off level, forest, threshold and feature ranges."""
+
+    tz: str
+    weekly: bool
+    baseline: np.ndarray  # median power per slot (168 or 24)
+    spread: np.ndarray  # robust spread (1.4826 × MAD) of power per slot
+    z_low: float  # the history's own low and high fences of the baseline deviation
+    z_high: float
+    power_floor: float  # below this a never-off meter is dead or bypassed (0 when it cycles)
+    power_ceiling: float  # above this the power is beyond anything in the history
+    on_threshold: float
+    metrics: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    forest: IsolationForest
+    threshold: float
+    low: np.ndarray  # per-feature 0.5 % quantile of the history
+    high: np.ndarray  # per-feature 99.5 % quantile of the history
+    typical: np.ndarray  # per-feature median
+    typical_run_s: float  # median completed on-run (0 when too few runs to tell)
+    longest_run_s: float
+    recent_runs_fence: float  # the highest recent-runs ratio in the history
+    trained_from: int
+    trained_until: int
+    n_train: int
+    version: int = MODEL_VERSION
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One flagged reading, ready to be stored and shown."""
+
+    ts: int
+    score: float
+    reason: str
+
+
+def _slots(ts: np.ndarray, tz: str, weekly: bool) -> np.ndarray:
+    cal = calendar_frame(ts, tz)
+    column = "hour_of_week" if weekly else "hour"
+    return np.asarray(cal[column].to_numpy(), dtype="int64")
+
+
+def _on_threshold(power: np.ndarray) -> float:
+    """The level above which the load counts as on: 5 W, or a tenth of its high level."""
+    high = float(np.quantile(power, 0.99)) if power.size else 0.0
+    return max(5.0, 0.1 * high)
+
+
+def _segment_starts(frame: pd.DataFrame) -> np.ndarray:
+    """True where a new recording starts (a ``segment`` column changes value)."""
+    if "segment" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    seg = frame["segment"].to_numpy()
+    return np.concatenate([[False], seg[1:] != seg[:-1]])
+
+
+def _sustained(
+    ts: np.ndarray,
+    deviation: np.ndarray,
+    before: tuple[tuple[int, float], ...],
+    segment_start: np.ndarray,
+) -> tuple[np.ndarray, tuple[tuple[int, float], ...]]:
+    """Median deviation over the last :data:`SUSTAIN_MS` (a shift that lasts, not a blip)."""
+    all_ts = np.concatenate([np.array([t for t, _ in before], dtype="int64"), ts])
+    all_dev = np.concatenate([np.array([d for _, d in before], dtype="float64"), deviation])
+    offset = len(before)
+    out = np.empty(len(ts))
+    lo = 0
+    for i in range(len(ts)):
+        j = offset + i
+        if segment_start[i] or (j > 0 and all_ts[j] <= all_ts[j - 1]):
+            lo = j
+        while all_ts[lo] <= all_ts[j] - SUSTAIN_MS:
+            lo += 1
+        out[i] = float(np.median(all_dev[lo : j + 1]))
+    keep = all_ts > (all_ts[-1] - SUSTAIN_MS if all_ts.size else 0)
+    window = tuple((int(t), float(d)) for t, d in zip(all_ts[keep], all_dev[keep], strict=True))
+    return out, window
+
+
+def _features(
+    model_like: AnomalyModel | None,
+    frame: pd.DataFrame,
+    carry: Carry,
+    *,
+    tz: str,
+    weekly: bool,
+    baseline: np.ndarray,
+    spread: np.ndarray,
+    on_threshold: float,
+    metrics: tuple[str, ...],
+    typical_run_s: float,
+) -> tuple[pd.DataFrame, Carry]:
+    """Per-reading features; the loop carries run state so chunks join seamlessly.
+
+    ``recent_runs`` is the median length of the last :data:`RECENT_RUNS` completed on-runs
+    divided by the meter's typical run: above 1 the load's cycles have been getting longer
+    (a fridge whose door seal leaks, a heater whose element is scaling up).
+    """
+    del model_like
+    ts = frame["ts"].to_numpy(dtype="int64")
+    power = frame["power"].to_numpy(dtype="float64")
+    n = len(frame)
+    run_s = np.zeros(n)
+    run_wh = np.zeros(n)
+    dp = np.zeros(n)
+    deltas = {m: np.zeros(n) for m in metrics}
+    values = {m: frame[m].to_numpy(dtype="float64") for m in metrics}
+    prev_ts, prev = carry.ts, dict(carry.values)
+    on, start, wh = carry.on, carry.run_start, carry.run_wh
+    recent = list(carry.recent_runs)
+    ratio = np.ones(n)
+    segment_start = _segment_starts(frame)
+    for i in range(n):
+        t, p = int(ts[i]), float(power[i])
+        gap = (t - prev_ts) if prev_ts is not None else None
+        now_on = p > on_threshold
+        fresh = gap is None or gap <= 0 or gap > MAX_GAP_MS or bool(segment_start[i])
+        if fresh or now_on != on:
+            if on and not fresh and prev_ts is not None:
+                recent = [*recent, (prev_ts - start) / 1000.0][-RECENT_RUNS:]
+            on, start, wh = now_on, t, 0.0
+        elif now_on and gap is not None:
+            wh += p * gap / 3_600_000.0
+        run_s[i] = (t - start) / 1000.0 if now_on else 0.0
+        run_wh[i] = wh
+        if typical_run_s > 0 and len(recent) == RECENT_RUNS:
+            ratio[i] = float(np.median(recent)) / typical_run_s
+        dp[i] = 0.0 if fresh else p - prev.get("power", p)
+        for m in metrics:
+            v = float(values[m][i])
+            deltas[m][i] = 0.0 if fresh or not np.isfinite(v) else v - prev.get(m, v)
+            if np.isfinite(v):
+                prev[m] = v
+        prev["power"] = p
+        prev_ts = t
+    slot = _slots(ts, tz, weekly)
+    usual = baseline[slot]
+    deviation = (power - usual) / spread[slot]
+    sustained, window = _sustained(ts, deviation, carry.recent_deviation, segment_start)
+    cal = calendar_frame(ts, tz)
+    angle = 2 * np.pi * cal["minute_of_day"].to_numpy() / 1440.0
+    feats = pd.DataFrame(
+        {
+            "power": power,
+            "change": dp,
+            "vs_usual": deviation,
+            "sustained": sustained,
+            "on_run_s": run_s,
+            "on_run_wh": run_wh,
+            "recent_runs": ratio,
+            "hour_sin": np.sin(angle),
+            "hour_cos": np.cos(angle),
+        }
+    )
+    for m in metrics:
+        feats[m] = np.nan_to_num(values[m], nan=float(np.nanmedian(values[m])) if n else 0.0)
+        feats[f"{m}_change"] = deltas[m]
+    new_carry = Carry(
+        ts=prev_ts,
+        values=prev,
+        on=on,
+        run_start=start,
+        run_wh=wh,
+        recent_runs=tuple(recent),
+        recent_deviation=window,
+    )
+    return feats, new_carry
+
+
+def _seasonal_baseline(power: np.ndarray, slots: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median and robust spread of power per slot; empty slots take the overall values.
+
+    The spread has a floor (5 W, or 5 % of the typical level) so that a slot that was
+    always the same does not make every small wobble look extreme.
+    """
+    overall = float(np.median(power))
+    overall_spread = 1.4826 * float(np.median(np.abs(power - overall)))
+    baseline = np.full(size, overall)
+    spread = np.full(size, overall_spread)
+    frame = pd.DataFrame({"slot": slots, "power": power})
+    med = frame.groupby("slot")["power"].median()
+    baseline[med.index.to_numpy()] = med.to_numpy()
+    frame["dev"] = np.abs(power - baseline[slots])
+    mad = frame.groupby("slot")["dev"].median() * 1.4826
+    spread[mad.index.to_numpy()] = mad.to_numpy()
+    floor = np.maximum(5.0, 0.05 * np.abs(baseline))
+    return baseline, np.maximum(spread, floor)
+
+
+def _completed_runs(ts: np.ndarray, power: np.ndarray, on_threshold: float, segment_start: np.ndarray) -> np.ndarray:
+    """Durations (s) of the on-runs that start and end inside the history; a gap breaks a run."""
+    durations = []
+    start: int | None = None
+    for i in range(1, len(ts)):
+        was_on, is_on = power[i - 1] > on_threshold, power[i] > on_threshold
+        gap = ts[i] - ts[i - 1]
+        if gap <= 0 or gap > MAX_GAP_MS or segment_start[i]:
+            start = None
+        elif is_on and not was_on:
+            start = i
+        elif was_on and not is_on and start is not None:
+            durations.append((ts[i - 1] - ts[start]) / 1000.0)
+            start = None
+    return np.asarray(durations, dtype="float64")
+
+
+def fit_anomaly_model(
+    history: pd.DataFrame,
+    *,
+    tz: str = "UTC",
+    contamination: float = 0.002,
+    seasonal: bool = True,
+    random_state: int = 0,
+) -> AnomalyModel:
+    """Learn what is usual for one meter from its own history (``ts``, ``power`` [, V, I …]).
+
+    Separate recordings may be passed together with a ``segment`` column: runs, changes and
+    sustained deviations never cross from one segment to the next.
+
+    ``contamination`` is the share of the history's own readings the forest would have
+    flagged: it sets how quiet the detector is. ``seasonal=False`` leaves the time of day out
+    (for a single appliance whose use has no daily rhythm).
+    """
+    if len(history) < 100:
+        raise ValueError(f"history has {len(history)} readings; at least 100 are needed to learn")
+    if not 0 < contamination < 0.5:
+        raise ValueError(f"contamination must be in (0, 0.5), got {contamination}")
+    order = ["segment", "ts"] if "segment" in history.columns else ["ts"]
+    frame = history.sort_values(order, kind="stable").reset_index(drop=True)
+    ts = frame["ts"].to_numpy(dtype="int64")
+    power = frame["power"].to_numpy(dtype="float64")
+    weekly = int(ts.max() - ts.min()) >= WEEKLY_AFTER_MS
+    slots = _slots(ts, tz, weekly)
+    size = 168 if weekly else 24
+    baseline, spread = _seasonal_baseline(power, slots, size)
+    on_threshold = _on_threshold(power)
+    runs = _completed_runs(ts, power, on_threshold, _segment_starts(frame))
+    # Run rules only make sense for a load that cycles on and off (a fridge, a heater), not
+    # for a whole house that is never off: there ``typical_run_s`` stays 0 and they are idle.
+    cycling = (
+        runs.size >= 3
+        and float(np.mean(power <= on_threshold)) >= 0.2
+        and float(np.std(runs) / max(np.mean(runs), 1e-9)) <= REGULAR_RUNS_CV
+    )
+    typical_run = float(np.median(runs)) if cycling else 0.0
+    metrics = tuple(
+        m
+        for m in OPTIONAL_METRICS
+        if m in frame.columns and np.isfinite(frame[m].to_numpy(dtype="float64")).mean() > 0.5
+    )
+    feats, _ = _features(
+        None,
+        frame,
+        Carry(),
+        tz=tz,
+        weekly=weekly,
+        baseline=baseline,
+        spread=spread,
+        on_threshold=on_threshold,
+        metrics=metrics,
+        typical_run_s=typical_run,
+    )
+    names = tuple(
+        c for c in feats.columns if (seasonal or c not in SEASONAL_FEATURES) and (cycling or c not in RUN_FEATURES)
+    )
+    matrix = feats[list(names)].to_numpy(dtype="float64")
+    forest = IsolationForest(n_estimators=200, random_state=random_state, n_jobs=1)
+    forest.fit(matrix)
+    scores = -forest.score_samples(matrix)
+    return AnomalyModel(
+        tz=tz,
+        weekly=weekly,
+        baseline=baseline,
+        spread=spread,
+        power_floor=0.0 if cycling else 0.5 * float(np.quantile(power, 0.001)),
+        power_ceiling=1.2 * float(power.max()),
+        z_low=float(np.quantile(feats["sustained"], contamination / 2)),
+        z_high=float(np.quantile(feats["sustained"], 1.0 - contamination / 2)),
+        on_threshold=on_threshold,
+        metrics=metrics,
+        feature_names=names,
+        forest=forest,
+        threshold=float(np.quantile(scores, 1.0 - contamination)),
+        low=np.quantile(matrix, 0.005, axis=0),
+        high=np.quantile(matrix, 0.995, axis=0),
+        typical=np.median(matrix, axis=0),
+        typical_run_s=typical_run,
+        longest_run_s=float(runs.max()) if runs.size else float(feats["on_run_s"].max()),
+        recent_runs_fence=float(feats["recent_runs"].max()),
+        trained_from=int(ts.min()),
+        trained_until=int(ts.max()),
+        n_train=len(frame),
+    )
+
+
+def _rule_reason(model: AnomalyModel, run_s: float, ratio: float, power: float) -> str:
+    if run_s > model.longest_run_s:
+        return (
+            f"on for {format_duration(run_s)} without a break at {format_watts(power)}; "
+            f"the longest run in its history is {format_duration(model.longest_run_s)}"
+        )
+    return (
+        f"its last {RECENT_RUNS} cycles ran {ratio:.1f}× as long as usual "
+        f"({format_duration(ratio * model.typical_run_s)} against {format_duration(model.typical_run_s)}), "
+        f"and this one is {format_duration(run_s)} in"
+    )
+
+
+def _baseline_reason(model: AnomalyModel, power: float, slot: int) -> str:
+    usual = float(model.baseline[slot])
+    if power < model.power_floor:
+        return (
+            f"power {format_watts(power)} is below anything in its history (the meter normally "
+            f"never reads under {format_watts(2 * model.power_floor)}): supply cut, meter fault or bypass?"
+        )
+    if power > model.power_ceiling:
+        return (
+            f"power {format_watts(power)} is beyond anything in its history "
+            f"(highest {format_watts(model.power_ceiling / 1.2)})"
+        )
+    when = slot_name(slot, weekly=model.weekly)
+    if power > usual and usual > 1.0 and power >= 1.5 * usual:
+        return f"power {format_watts(power)} is {power / usual:.1f}× the usual for {when} ({format_watts(usual)})"
+    if power > usual:
+        return f"power {format_watts(power)} is well above the usual {format_watts(usual)} for {when}"
+    return f"power {format_watts(power)} is well below the usual {format_watts(usual)} for {when}"
+
+
+def _forest_reason(model: AnomalyModel, row: np.ndarray, ts: int) -> str:
+    """The single feature that is furthest outside the history's range, in plain words."""
+    names = model.feature_names
+    span = np.maximum(model.high - model.low, 1e-9)
+    excess = np.maximum(row - model.high, model.low - row) / span
+    for name in ("hour_sin", "hour_cos", "recent_runs"):
+        if name in names:
+            excess[names.index(name)] = -np.inf
+    top = names[int(np.argmax(excess))]
+    value = float(row[names.index(top)])
+    power = float(row[names.index("power")])
+    slot = int(_slots(np.array([ts]), model.tz, model.weekly)[0])
+    usual = float(model.baseline[slot])
+    when = slot_name(slot, weekly=model.weekly)
+    if top in ("on_run_s", "on_run_wh"):
+        return (
+            f"on for {format_duration(row[names.index('on_run_s')])} at {format_watts(power)}, "
+            f"using {row[names.index('on_run_wh')]:.0f} Wh so far, more than its runs usually do"
+        )
+    if top == "change":
+        largest = max(abs(model.low[names.index("change")]), abs(model.high[names.index("change")]))
+        verb = "jumped" if value > 0 else "dropped"
+        return (
+            f"power {verb} by {format_watts(abs(value))} in one step, more than the usual "
+            f"largest change of {format_watts(largest)}"
+        )
+    if top in ("power", "vs_usual", "sustained"):
+        if usual > 1.0 and power >= 1.5 * usual:
+            return f"power {format_watts(power)} is {power / usual:.1f}× the usual for {when} ({format_watts(usual)})"
+        return f"power {format_watts(power)} is unusual for {when} (usually {format_watts(usual)})"
+    metric = top.removesuffix("_change")
+    unit = {"voltage": " V", "current": " A", "frequency": " Hz", "pf": ""}[metric]
+    typical = float(model.typical[names.index(metric)])
+    if top.endswith("_change"):
+        return f"{metric} changed by {value:+.2f}{unit} in one step (usual level {typical:.2f}{unit})"
+    return f"{metric} {value:.2f}{unit} is outside its usual range (typically {typical:.2f}{unit})"
+
+
+def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = None) -> tuple[pd.DataFrame, Carry]:
+    """Score a chunk of one meter's readings; returns ``score``, ``anomalous``, ``reason``.
+
+    A reading is flagged by the forest (``score`` — the forest's anomaly score divided by
+    the model's threshold — above 1), by the seasonal baseline (further from its slot's
+    usual power than all but ``contamination`` of the history), or by the run rules: on
+    longer than any run in the history, or past its typical length while the recent cycles
+    have all been longer than the history ever showed. Pass the returned :class:`Carry` with the next chunk.
+    """
+    if frame.empty:
+        return pd.DataFrame(columns=["ts", "score", "anomalous", "reason"]), carry or Carry()
+    for m in model.metrics:
+        if m not in frame.columns:
+            frame = frame.assign(**{m: np.nan})
+    feats, new_carry = _features(
+        model,
+        frame.reset_index(drop=True),
+        carry or Carry(),
+        tz=model.tz,
+        weekly=model.weekly,
+        baseline=model.baseline,
+        spread=model.spread,
+        on_threshold=model.on_threshold,
+        metrics=model.metrics,
+        typical_run_s=model.typical_run_s,
+    )
+    matrix = feats[list(model.feature_names)].to_numpy(dtype="float64")
+    score = -model.forest.score_samples(matrix) / model.threshold
+    run_s = feats["on_run_s"].to_numpy()
+    ratio = feats["recent_runs"].to_numpy()
+    cycling = model.typical_run_s > 0
+    by_rule = cycling & (
+        (run_s > model.longest_run_s) | ((ratio > model.recent_runs_fence) & (run_s > model.typical_run_s))
+    )
+    ts = frame["ts"].to_numpy(dtype="int64")
+    power = feats["power"].to_numpy()
+    slots = _slots(ts, model.tz, model.weekly)
+    z = feats["sustained"].to_numpy()
+    out_of_range = (power < model.power_floor) | (power > model.power_ceiling)
+    by_baseline = out_of_range | (~cycling & ((z > model.z_high) | (z < model.z_low)))
+    flagged = (score > 1.0) | by_rule | by_baseline
+    reasons = []
+    for i in range(len(frame)):
+        if not flagged[i]:
+            reasons.append("")
+        elif by_rule[i]:
+            reasons.append(_rule_reason(model, float(run_s[i]), float(ratio[i]), float(power[i])))
+        elif by_baseline[i]:
+            reasons.append(_baseline_reason(model, float(power[i]), int(slots[i])))
+        else:
+            reasons.append(_forest_reason(model, matrix[i], int(ts[i])))
+    out = pd.DataFrame({"ts": ts, "score": score, "anomalous": flagged, "reason": reasons})
+    return out, new_carry
+
+
+def score_reading(model: AnomalyModel, reading: Reading, carry: Carry | None = None) -> tuple[Finding | None, Carry]:
+    """Score one live reading; a :class:`Finding` when it is anomalous, else None."""
+    scored, new_carry = score_frame(model, readings_frame([reading]), carry)
+    row = scored.iloc[0]
+    if not bool(row["anomalous"]):
+        return None, new_carry
+    return Finding(ts=int(row["ts"]), score=float(row["score"]), reason=str(row["reason"])), new_carry
+
+
+def needs_refresh(model: AnomalyModel, history_end_ms: int, history_rows: int) -> bool:
+    """Refit when the history has doubled, or a week has passed since the model's last reading.
+
+    Early on this refits often (the model is learning the meter), later about weekly; a
+    refit is also due when the history reaches three weeks and the baseline can go weekly.
+    """
+    grown = history_rows >= 2 * model.n_train
+    week_passed = history_end_ms - model.trained_until >= 7 * 86_400_000
+    can_go_weekly = (not model.weekly) and history_end_ms - model.trained_from >= WEEKLY_AFTER_MS
+    return grown or week_passed or can_go_weekly
+
+
+# --------------------------------------------------------------------------- the seed's method
+
+
+@dataclass
+class RawPowerForest:
+    """The seed project's method, kept as the reference: an Isolation Forest on raw power only,
+    flagged by the forest's own ``predict`` (scikit-learn defaults)."""
+
+    forest: IsolationForest
+
+
+def fit_raw_power_forest(history: pd.DataFrame, *, random_state: int = 0) -> RawPowerForest:
+    forest = IsolationForest(random_state=random_state, n_jobs=1)
+    forest.fit(history[["power"]].to_numpy(dtype="float64"))
+    return RawPowerForest(forest)
+
+
+def flag_raw_power(model: RawPowerForest, frame: pd.DataFrame) -> np.ndarray:
+    return np.asarray(model.forest.predict(frame[["power"]].to_numpy(dtype="float64")) == -1)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Index ranges ``[start, end)`` of consecutive True values."""
+    padded = np.concatenate([[False], mask.astype(bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype("int8")))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def detection_metrics(labels: np.ndarray, flags: np.ndarray, ts: np.ndarray) -> dict[str, float]:
+    """Per-reading precision, recall and F1, plus per-event recall and detection delay.
+
+    An event is a run of consecutive labelled readings; it is detected when a reading inside
+    it is flagged, and its delay is the time from its first reading to the first flag.
+    ``delay_s`` is the median delay over detected events (NaN when none is detected).
+    """
+    y = np.asarray(labels).astype(bool)
+    f = np.asarray(flags).astype(bool)
+    tp = int((y & f).sum())
+    fp = int((~y & f).sum())
+    fn = int((y & ~f).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    events = _runs(y)
+    delays = []
+    for start, end in events:
+        hits = np.flatnonzero(f[start:end])
+        if hits.size:
+            delays.append((int(ts[start + hits[0]]) - int(ts[start])) / 1000.0)
+    false_alarm_runs = sum(1 for a, b in _runs(f) if not y[a:b].any())
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "delay_s": float(np.median(delays)) if delays else float("nan"),
+        "events": float(len(events)),
+        "events_detected": float(len(delays)),
+        "event_recall": len(delays) / len(events) if events else float("nan"),
+        "false_alarm_runs": float(false_alarm_runs),
+    }
+
+
+INJECTED_KINDS = ("spike", "level_shift", "dropout", "night_load")
+
+
+def inject_anomalies(
+    frame: pd.DataFrame, *, count: int, seed: int = 0, kinds: tuple[str, ...] = INJECTED_KINDS
+) -> pd.DataFrame:
+    """Copy of ``frame`` with ``count`` labelled anomalies of the standard kinds injected.
+
+    spike: 1–3 readings at 3–6× the power plus 1 kW; level_shift: +1–2 kW for 20–90 min;
+    dropout: zero for 20–90 min; night_load: +1.5 kW starting between 01:00 and 05:00 for
+    20–60 min. Windows never overlap.
+    """
+    rng = np.random.default_rng(seed)
+    out = frame.copy().reset_index(drop=True)
+    power = out["power"].to_numpy(dtype="float64").copy()
+    label = np.zeros(len(out), dtype="int64")
+    ts = out["ts"].to_numpy(dtype="int64")
+    step_ms = float(np.median(np.diff(ts))) if len(ts) > 1 else 60_000.0
+    hours = calendar_frame(ts)["hour"].to_numpy()
+    done = 0
+    for _ in range(count * 50):
+        if done == count:
+            break
+        kind = kinds[done % len(kinds)]
+        minutes = {
+            "spike": 0.0,
+            "level_shift": rng.uniform(20, 90),
+            "dropout": rng.uniform(20, 90),
+            "night_load": rng.uniform(20, 60),
+        }[kind]
+        length = int(rng.integers(1, 4)) if kind == "spike" else max(2, int(minutes * 60_000 / step_ms))
+        candidates = np.flatnonzero((hours >= 1) & (hours < 5)) if kind == "night_load" else None
+        start = (
+            int(rng.choice(candidates))
+            if candidates is not None and candidates.size
+            else int(rng.integers(1, max(2, len(out) - length - 1)))
+        )
+        end = min(len(out), start + length)
+        margin = max(5, length)
+        if label[max(0, start - margin) : min(len(out), end + margin)].any():
+            continue
+        if kind == "spike":
+            power[start:end] = power[start:end] * rng.uniform(3, 6) + 1000.0
+        elif kind == "level_shift":
+            power[start:end] += rng.uniform(1000, 2000)
+        elif kind == "dropout":
+            power[start:end] = 0.0
+        else:
+            power[start:end] += 1500.0
+        label[start:end] = 1
+        done += 1
+    out["power"] = power
+    out["label"] = label
+    return out
