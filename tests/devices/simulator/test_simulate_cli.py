@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from wattwise.cli.simulate import simulate
+from wattwise.cli.simulate import simulate, start_time_ms
 from wattwise.devices.simulator.frame import household_frame
 from wattwise.devices.simulator.household import make_household
 
@@ -152,3 +152,13 @@ def test_a_main_meter_counts_its_sub_meters_and_a_little_more(receiver) -> None:
 
     main, room = used("key-1"), used("key-2")
     assert room < main < room * 1.5
+
+
+def test_a_fast_run_starts_in_the_past_and_ends_now() -> None:
+    now = 1_763_942_400_000
+    hour = 3_600_000
+    start = start_time_ms(None, speed=60.0, span_ms=hour, now_ms=now)
+    # one simulated hour at 60x lasts one real minute: its last reading is due at now + 1 min
+    assert start + hour == now + hour // 60
+    assert start_time_ms(None, speed=1.0, span_ms=None, now_ms=now) == now
+    assert start_time_ms("2025-11-24T00:00:00Z", speed=5.0, span_ms=None, now_ms=now) == now

@@ -1,6 +1,7 @@
 """Drive many simulated meters through one transport: history first, then live readings.
 
-Each meter is its own household, drawn from ``seed + index``. A backfill sends the span
+Each meter is its own household, drawn from ``seed + index``; with ``main_meter`` the
+meters form one site instead, meter 0 reading the others plus common loads. A backfill sends the span
 before ``start_ms`` as fast as the receiver takes it, in batches; live readings then follow
 on the same household state, so the series and its energy counter run on without a seam.
 Live ticks are paced on an absolute schedule (``interval / speed`` apart in real time), so
