@@ -1,0 +1,103 @@
+"""Energy balance of a main meter against its sub-meters, interval by interval, live.
+
+An interval counts once every meter of the group has reported past its end. The first
+``learn`` intervals teach the engine's :class:`BalanceModel` the unmetered base (lights,
+sockets no sub-meter sees) and its wobble; after that each interval feeds the engine's
+CUSUM, which climbs under a persistent loss and stays at zero otherwise. Above the alarm
+level the group has a ``balance_loss`` finding that grows with the loss; it ends when the
+statistic is back to zero. The statistic is capped at twice the alarm level so that the
+finding ends soon after the loss does.
+
+A person's Ignore on such a finding says "that surplus is ours" (an unmetered load): the
+base is relearned from the finding's own intervals. Raise changes nothing: it keeps raising.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from wattwise.analysis.nilm.signatures import local_hour
+from wattwise.analysis.theft import BalanceModel, balance_cusum, describe_loss, fit_balance
+from wattwise.detectors.report import Report
+
+KIND = "balance_loss"
+MODEL_KIND = "balance"
+
+
+@dataclass(slots=True)
+class BalanceState:
+    """Everything the group's balance remembers (JSON in ``detector_models``)."""
+
+    learn: int
+    learn_main: list[float] = field(default_factory=list)
+    learn_subs: list[float] = field(default_factory=list)
+    model: dict[str, float] | None = None
+    next_start: int | None = None  # start of the next interval to look at
+    stat: float = 0.0
+    episode: list[tuple[int, float, float]] = field(default_factory=list)  # (start, main, subs)
+    alarmed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BalanceState:
+        data = dict(data)
+        data["episode"] = [tuple(e) for e in data.get("episode", [])]
+        return cls(**data)
+
+    def engine_model(self) -> BalanceModel | None:
+        return None if self.model is None else BalanceModel(**self.model)
+
+    def step(self, start: int, width: int, main_wh: float, subs_wh: float, utc_offset_s: int) -> Report | None:
+        """Take one complete interval; a report while the loss is beyond the alarm level."""
+        model = self.engine_model()
+        if model is None:
+            self.learn_main.append(main_wh)
+            self.learn_subs.append(subs_wh)
+            if len(self.learn_main) >= max(self.learn, 10):
+                self.model = asdict(fit_balance(np.array(self.learn_main), np.array(self.learn_subs)))
+                self.learn_main, self.learn_subs = [], []
+            return None
+        s = float(balance_cusum(model, np.array([main_wh]), np.array([subs_wh]), start=self.stat)[0])
+        self.stat = min(s, 2.0 * model.limit)
+        if self.stat <= 0.0:
+            self.episode, self.alarmed = [], False
+            return None
+        self.episode.append((start, main_wh, subs_wh))
+        if self.stat <= model.limit and not self.alarmed:
+            return None
+        continues = self.alarmed
+        self.alarmed = True
+        mains = np.array([e[1] for e in self.episode])
+        subs = np.array([e[2] for e in self.episode])
+        first = int(self.episode[0][0])
+        missing = float(mains.sum() - subs.sum() - model.base_wh * len(mains))
+        return Report(
+            kind=KIND,
+            start_ts=first,
+            end_ts=start + width,
+            score=self.stat / model.limit,
+            reason=describe_loss(model, mains, subs),
+            level=missing,
+            hour=local_hour(first, utc_offset_s),
+            detail={
+                "missing_wh": missing,
+                "main_wh": float(mains.sum()),
+                "subs_wh": float(subs.sum()),
+                "base_wh_per_interval": model.base_wh,
+                "intervals": len(mains),
+                "interval_ms": width,
+                "mean_residual_wh": float(np.mean(mains - subs)),
+            },
+            continues=continues,
+        )
+
+    def accept_surplus(self, mean_residual_wh: float) -> None:
+        """Ignore: the surplus of the ignored finding is the meter's normal unmetered base."""
+        if self.model is not None:
+            self.model["base_wh"] = mean_residual_wh
+        self.stat, self.episode, self.alarmed = 0.0, [], False

@@ -1,0 +1,144 @@
+"""A meter's NILM model as stored, and the edits people make to it (label, relabel, rename, merge).
+
+The model (detector settings plus the signature library) lives in ``detector_models`` as
+JSON under kind "nilm". Every edit is a read-modify-write inside one writer transaction,
+so two people labelling at once never lose each other's labels; the live detector reloads
+the model when the bus says it changed.
+
+The engine's library can add exemplars but not forget one; relabelling an event must
+take back what its old label taught, so :func:`forget` does that here (wrapping the
+engine, which is not ours to change).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection
+
+from wattwise.analysis.nilm.events import DetectorConfig, Event
+from wattwise.analysis.nilm.model import NilmModel
+from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureLibrary
+from wattwise.store import detections
+from wattwise.store.detections import StoredEvent
+from wattwise.store.detector_models import load_model, save_model
+from wattwise.store.errors import NotFound
+
+KIND = "nilm"
+#: Topic the REST edits publish on so live detectors reload the meter's model.
+CHANGED_TOPIC = "appliances"
+
+
+def new_model(utc_offset_s: int = 0, second: str = "pf") -> NilmModel:
+    """A meter's first model: default thresholds, an empty library (everything unidentified)."""
+    return NilmModel(detector=DetectorConfig(second=second), library=SignatureLibrary(), utc_offset_s=utc_offset_s)  # type: ignore[arg-type]
+
+
+def load_nilm(conn: Connection, device_id: int) -> NilmModel | None:
+    stored = load_model(conn, device_id, KIND)
+    return None if stored is None else NilmModel.from_dict(json.loads(stored.data))
+
+
+def save_nilm(conn: Connection, device_id: int, model: NilmModel) -> None:
+    save_model(conn, device_id, KIND, json.dumps(model.to_dict()).encode())
+
+
+def event_of(stored: StoredEvent) -> Event:
+    """The engine's event for a stored one."""
+    return Event(
+        ts=stored.ts,
+        delta_p=stored.delta_p,
+        delta_q=stored.delta_q,
+        peak_w=stored.peak_w,
+        settle_ms=stored.settle_ms,
+        level_before=stored.level_before,
+        level_after=stored.level_after,
+        label=stored.label,
+        confidence=stored.confidence,
+    )
+
+
+def forget(library: SignatureLibrary, name: str, features: Features) -> None:
+    """Take back one exemplar a label taught (the engine has no such call)."""
+    app = library.appliances.get(name)
+    if app is None or features not in app.exemplars:
+        return
+    app.exemplars.remove(features)
+    if not app.exemplars:
+        del library.appliances[name]
+    library.version += 1
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or name == UNIDENTIFIED or len(name) > 100:
+        raise ValueError(f"name: must be 1-100 characters and not {UNIDENTIFIED!r}, got {name!r}")
+    return name
+
+
+def label_event(conn: Connection, event_id: int, name: str) -> dict[str, Any]:
+    """A person's label (or new label) for an event, and for the other event of its run.
+
+    Both events teach the meter's library with the run's duration when the run is closed,
+    so the next switching of the same appliance is identified. A relabel first takes back
+    what the old label taught. Returns the changed event ids and run id.
+    """
+    name = _check_name(name)
+    stored = detections.get_event(conn, event_id)
+    model = load_nilm(conn, stored.device_id) or new_model()
+    run = detections.run_of_event(conn, event_id)
+    ids = [event_id]
+    duration: float | None = None
+    if run is not None:
+        if run.off_event_id is not None:
+            duration = (run.end_ts - run.start_ts) / 1000.0
+        ids = [run.on_event_id] + ([run.off_event_id] if run.off_event_id is not None else [])
+    for ev in detections.get_events(conn, ids):
+        if ev.source == detections.USER and ev.features is not None:
+            forget(model.library, ev.label, Features.from_dict(ev.features))
+        engine_event = event_of(ev)
+        features = model.features(engine_event, duration)
+        model.library.add(name, features)
+        detections.set_user_label(conn, ev.id, name, features.to_dict())
+    if run is not None:
+        detections.set_run_label(conn, run.id, name)
+    save_nilm(conn, stored.device_id, model)
+    return {"device_id": stored.device_id, "events": sorted(ids), "run": None if run is None else run.id}
+
+
+def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, merge: bool) -> int:
+    """Rename ``old`` to ``new`` (``merge`` allows ``new`` to exist); returns the events relabelled."""
+    new = _check_name(new)
+    model = load_nilm(conn, device_id)
+    if model is None or old not in model.library.appliances:
+        raise NotFound(f"meter {device_id} has no appliance named {old!r}")
+    if new in model.library.appliances and not merge and new != old:
+        raise ValueError(f"name: the meter already has an appliance named {new!r}; merge them instead")
+    model.library.merge(old, new)
+    save_nilm(conn, device_id, model)
+    return detections.rename_label(conn, device_id, old, new)
+
+
+def appliances(conn: Connection, device_id: int) -> list[dict[str, Any]]:
+    """Every appliance the meter's library knows, with its signature and what it ran."""
+    model = load_nilm(conn, device_id)
+    used = detections.label_counts(conn, device_id)
+    out = []
+    if model is None:
+        return []
+    for name in model.library.names():
+        app = model.library.appliances[name]
+        stats = used.get(name, {"runs": 0, "energy_wh": 0.0, "last_ts": 0})
+        out.append(
+            {
+                "name": name,
+                "labelled_events": len(app.exemplars),
+                "typical_power_w": app.typical_power_w,
+                "typical_duration_s": app.typical_duration_s,
+                "runs": int(stats["runs"]),
+                "energy_wh": stats["energy_wh"],
+                "last_run_ts": int(stats["last_ts"]) or None,
+            }
+        )
+    return out

@@ -1,0 +1,92 @@
+"""Live NILM for one meter: the engine's :class:`LiveNilm`, fed from the bus, with store ids.
+
+The engine does the work (streaming detection, identification, pairing as OFF events
+arrive, re-identification of a run with its duration). This wrapper only adds what a
+stored, shared service needs: late or power-less readings are skipped (the engine refuses
+samples older than its last one), and each engine event is tied to its row id so a run
+can name the events it pairs and a person's label can reach an event still open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wattwise.analysis.nilm.events import Event
+from wattwise.analysis.nilm.live import LiveNilm, LiveUpdate
+from wattwise.analysis.nilm.model import NilmModel
+from wattwise.domain.readings import Reading
+from wattwise.store.detections import NewEvent, NewRun
+
+
+def new_event(e: Event) -> NewEvent:
+    return NewEvent(
+        ts=e.ts,
+        delta_p=e.delta_p,
+        delta_q=e.delta_q,
+        peak_w=e.peak_w,
+        settle_ms=e.settle_ms,
+        level_before=e.level_before,
+        level_after=e.level_after,
+        label=e.label or "unidentified",
+        confidence=e.confidence,
+    )
+
+
+@dataclass(slots=True)
+class MeterNilm:
+    live: LiveNilm
+    last_ts: int = -1
+    _ids: dict[int, int] = field(default_factory=dict)  # id(engine event) -> stored id
+
+    @classmethod
+    def start(cls, model: NilmModel) -> MeterNilm:
+        return cls(LiveNilm(model))
+
+    def use_model(self, model: NilmModel) -> None:
+        """Identify from now on with a new library (after a label); detection state is kept."""
+        self.live.model = model
+
+    def feed(self, readings: list[Reading]) -> LiveUpdate:
+        fresh = sorted((r for r in readings if r.power is not None and r.ts > self.last_ts), key=lambda r: r.ts)
+        if not fresh:
+            return LiveUpdate([], [])
+        self.last_ts = fresh[-1].ts
+        ts = np.array([r.ts for r in fresh], dtype=np.int64)
+        power = np.array([r.power for r in fresh], dtype=np.float64)
+        second = None
+        if self.live.model.detector.second == "pf":
+            second = np.array([np.nan if r.pf is None else r.pf for r in fresh], dtype=np.float64)
+        return self.live.feed_many(ts, power, second)
+
+    def remember(self, events: list[Event], ids: list[int]) -> None:
+        """Tie stored ids to the engine's events."""
+        self._ids.update({id(e): i for e, i in zip(events, ids, strict=True)})
+
+    def prune(self) -> None:
+        """Forget the ids of events no later run can use (only open ON events can)."""
+        keep = {id(e) for e in self.live.open_on}
+        self._ids = {k: v for k, v in self._ids.items() if k in keep}
+
+    def stored_id(self, event: Event) -> int | None:
+        return self._ids.get(id(event))
+
+    def new_runs(self, update: LiveUpdate) -> tuple[list[NewRun], list[tuple[int, str, float]]]:
+        """The update's runs for the store, and the labels their events take from them."""
+        runs, labels = [], []
+        for r in update.runs:
+            on_id = self.stored_id(r.on)
+            off_id = None if r.off is None else self.stored_id(r.off)
+            if on_id is None:
+                continue
+            runs.append(NewRun(r.start, r.end, r.power_w, r.label, on_id, off_id))
+            labels += [(i, r.label, r.on.confidence) for i in (on_id, off_id) if i is not None]
+        return runs, labels
+
+    def relabel_open(self, labels: dict[int, tuple[str, float]]) -> None:
+        """People's labels for events still open, so their run pairs under the right name."""
+        for e in self.live.open_on:
+            stored = self.stored_id(e)
+            if stored is not None and stored in labels:
+                e.label, e.confidence = labels[stored]

@@ -1,0 +1,600 @@
+"""The live detectors: consumers of the bus that store what they find and announce it.
+
+Shape: the bus calls :meth:`Detectors._on_readings` on the event loop for every committed
+batch; the handler only puts the batch on a queue (it must be quick and never blocks
+ingest). One *worker* thread takes batches in order and runs the light per-meter work —
+NILM events and runs, anomaly scoring, grid events, the daily theft verdict, the energy
+balance of main meters — stores the results through the writer and publishes them back
+on the bus ("events", "findings") from the loop's thread. A second, *refresher* thread
+fits the heavy models (Isolation Forest, Random Forest) from each meter's own history
+every ``refresh_s`` seconds and when people's verdicts ask for a retrain; it hands the
+new model to the worker, so scoring never waits for a fit.
+
+REST edits tell the worker through the bus: topic "appliances" (a meter's NILM library
+changed) and "feedback" (a person judged a finding).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import queue
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from wattwise.analysis.anomaly import AnomalyModel, needs_refresh
+from wattwise.analysis.features import dump_model
+from wattwise.analysis.features import load_model as load_engine_model
+from wattwise.analysis.theft import Verdict
+from wattwise.bus import Message
+from wattwise.detectors import anomaly, balance, grid, library, theft
+from wattwise.detectors.config import DetectorSettings
+from wattwise.detectors.feedback import Judged, signature, suppressed_by
+from wattwise.detectors.nilm import MeterNilm, new_event
+from wattwise.detectors.report import Report
+from wattwise.domain.readings import Reading, StoredReading
+from wattwise.runtime import Services
+from wattwise.store import detections
+from wattwise.store import findings as finding_store
+from wattwise.store.detector_inputs import energy_by_interval, history_extent, history_frame
+from wattwise.store.detector_models import load_model, replace_data, save_model
+from wattwise.store.devices import Device, get_device, list_devices
+from wattwise.store.errors import NotFound
+from wattwise.store.sites import list_sites
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_TOPIC = "feedback"
+PATTERN_KINDS = (
+    "anomaly",
+    "sag",
+    "swell",
+    "interruption",
+    "under_frequency",
+    "over_frequency",
+    "grid_surge",
+    "grid_dip",
+)
+DAY_MS = 86_400_000
+_STOP = ("stop",)
+
+
+def utc_offset_s(tz: str, at_ms: int | None = None) -> int:
+    when = datetime.now(UTC) if at_ms is None else datetime.fromtimestamp(at_ms / 1000, UTC)
+    offset = when.astimezone(ZoneInfo(tz)).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds())
+
+
+def site_timezones(conn: Connection) -> dict[int, str]:
+    return {s.id: s.timezone for s in list_sites(conn)}
+
+
+@dataclass(slots=True)
+class _Meter:
+    """What the worker keeps about one meter."""
+
+    device: Device
+    tz: str
+    nilm: MeterNilm
+    grid: grid.MeterGrid
+    anomaly: anomaly.MeterAnomaly | None = None
+    theft: theft.MeterTheft | None = None
+    judged: list[Judged] = field(default_factory=list)
+    ignored_theft: list[tuple[int, list[float]]] = field(default_factory=list)
+    open_findings: dict[str, int] = field(default_factory=dict)
+    last_ts: int | None = None
+
+
+@dataclass(slots=True)
+class _Group:
+    """A main meter and its sub-meters, balanced interval by interval."""
+
+    main: int
+    members: list[int]
+    state: balance.BalanceState
+
+
+class Detectors:
+    """Start with :meth:`start`; calling the object detaches it (stops its threads)."""
+
+    def __init__(self, services: Services, settings: DetectorSettings | None = None) -> None:
+        self.services = services
+        self.settings = settings or DetectorSettings()
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._active = False
+        self._meters: dict[int, _Meter] = {}
+        self._groups: dict[int, _Group] = {}
+        self._worker = threading.Thread(target=self._work, name="wattwise-detectors", daemon=True)
+        self._refresher = threading.Thread(target=self._refresh_loop, name="wattwise-detector-fits", daemon=True)
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> Detectors:
+        bus = self.services.bus
+        bus.on("readings", self._on_readings)
+        bus.on(library.CHANGED_TOPIC, self._on_changed)
+        bus.on(FEEDBACK_TOPIC, self._on_feedback)
+        self._active = True
+        self._worker.start()
+        self._refresher.start()
+        self._jobs.put(("refresh", None))
+        return self
+
+    def __call__(self) -> None:
+        """Detach: the bus handlers become inert and both threads finish their queue and stop."""
+        if not self._active:
+            return
+        self._active = False
+        self._jobs.put(_STOP)
+        self._queue.put(_STOP)
+        self._refresher.join(timeout=60)
+        self._worker.join(timeout=60)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every batch handed over so far has been processed and stored."""
+        done = threading.Event()
+        self._queue.put(("flush", done))
+        if not done.wait(timeout):
+            raise TimeoutError("the detectors did not catch up in time")
+
+    def refresh(self, timeout: float = 300.0) -> None:
+        """Fit or refit every model that is due now (and retrain on pending verdicts), then flush."""
+        self.flush(timeout)
+        done = threading.Event()
+        self._jobs.put(("refresh", done))
+        if not done.wait(timeout):
+            raise TimeoutError("the model refresh did not finish in time")
+        self.flush(timeout)
+
+    # ------------------------------------------------------------------ bus handlers (event loop)
+
+    def _remember_loop(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+
+    def _on_readings(self, message: Message) -> None:
+        if self._active:
+            self._remember_loop()
+            self._queue.put(("readings", message.payload))
+
+    def _on_changed(self, message: Message) -> None:
+        if self._active:
+            self._remember_loop()
+            self._queue.put(("changed", int(message.payload["device_id"])))
+
+    def _on_feedback(self, message: Message) -> None:
+        if self._active:
+            self._remember_loop()
+            self._queue.put(("feedback", int(message.payload["id"])))
+
+    def _publish(self, topic: str, payload: Any) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self.services.bus.publish, topic, payload)
+
+    # ------------------------------------------------------------------ worker thread
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item == _STOP:
+                return
+            try:
+                self._handle(item)
+            except Exception:
+                log.exception("detector step %s failed; the next batch is handled as usual", item[0])
+
+    def _handle(self, item: tuple[Any, ...]) -> None:
+        what = item[0]
+        if what == "readings":
+            by_meter: dict[int, list[Reading]] = defaultdict(list)
+            for stored in item[1]:
+                assert isinstance(stored, StoredReading)
+                by_meter[stored.reading.device_id].append(stored.reading)
+            for device_id, readings in by_meter.items():
+                self._readings(device_id, readings)
+        elif what == "flush":
+            item[1].set()
+        elif what == "changed":
+            self._reload_library(item[1])
+        elif what == "feedback":
+            self._feedback(item[1])
+        elif what == "model":
+            self._install(item[1], item[2], item[3])
+        elif what == "devices":
+            self._update_devices(item[1], item[2])
+
+    def _meter(self, device_id: int) -> _Meter | None:
+        meter = self._meters.get(device_id)
+        if meter is not None:
+            return meter
+        engine = self.services.engine
+        with engine.connect() as conn:
+            try:
+                device = get_device(conn, device_id)
+            except NotFound:
+                return None
+            tz = site_timezones(conn).get(device.site_id, "UTC")
+            model = library.load_nilm(conn, device_id)
+            stored_anomaly = load_model(conn, device_id, anomaly.KIND)
+            stored_theft = load_model(conn, device_id, theft.KIND)
+        offset = utc_offset_s(tz)
+        if model is None:
+            model = library.new_model(offset)
+            self.services.writer.run(lambda c: library.save_nilm(c, device_id, model))
+        meter = _Meter(device=device, tz=tz, nilm=MeterNilm.start(model), grid=grid.MeterGrid(utc_offset_s=offset))
+        if stored_anomaly is not None:
+            meter.anomaly = anomaly.MeterAnomaly(
+                load_engine_model(stored_anomaly.data, AnomalyModel), self.settings.anomaly_merge_ms, offset
+            )
+        if stored_theft is not None:
+            meter.theft = theft.MeterTheft.from_bytes(stored_theft.data)
+        self._meters[device_id] = meter
+        self._load_judged(meter)
+        return meter
+
+    def _load_judged(self, meter: _Meter) -> None:
+        with self.services.engine.connect() as conn:
+            rows = finding_store.judged(conn, meter.device.id, [*PATTERN_KINDS, theft.KIND])
+        meter.judged = [
+            Judged(f.id, f.kind, float(f.detail["signature"]["level"]), float(f.detail["signature"]["hour"]), f.verdict)
+            for f in rows
+            if f.kind in PATTERN_KINDS and f.verdict is not None and "signature" in f.detail
+        ]
+        meter.ignored_theft = [
+            (f.id, list(f.detail["features"])) for f in rows if f.kind == theft.KIND and f.verdict == "ignore"
+        ]
+
+    def _readings(self, device_id: int, readings: list[Reading]) -> None:
+        meter = self._meter(device_id)
+        if meter is None:
+            return
+        latest = max(r.ts for r in readings)
+        meter.last_ts = latest if meter.last_ts is None else max(meter.last_ts, latest)
+        self._nilm(meter, readings)
+        reports: list[Report] = []
+        if meter.anomaly is not None:
+            reports += meter.anomaly.score(readings)
+        reports += meter.grid.feed(readings)
+        reports += self._theft(meter)
+        if reports:
+            self._store_reports(meter, reports)
+        for group in self._groups.values():
+            if device_id in group.members:
+                self._balance(group)
+
+    # -- NILM
+
+    def _nilm(self, meter: _Meter, readings: list[Reading]) -> None:
+        update = meter.nilm.feed(readings)
+        if not update.events:
+            return
+        device_id = meter.device.id
+        fresh = [new_event(e) for e in update.events]
+        ids = self.services.writer.run(lambda c: detections.insert_events(c, device_id, fresh))
+        meter.nilm.remember(update.events, ids)
+        runs, labels = meter.nilm.new_runs(update)
+        meter.nilm.prune()
+
+        def work(conn: Connection) -> list[int]:
+            detections.relabel_detected(conn, labels)
+            return detections.insert_runs(conn, device_id, runs)
+
+        run_ids = self.services.writer.run(work) if runs else []
+        with self.services.engine.connect() as conn:
+            out = [{"type": "event", **e.to_dict()} for e in detections.get_events(conn, ids)]
+            out += [{"type": "run", **r.to_dict()} for r in detections.get_runs(conn, run_ids)]
+        self._publish("events", out)
+
+    def _reload_library(self, device_id: int) -> None:
+        meter = self._meters.get(device_id)
+        if meter is None:
+            return
+        with self.services.engine.connect() as conn:
+            model = library.load_nilm(conn, device_id)
+            open_ids = [i for e in meter.nilm.live.open_on if (i := meter.nilm.stored_id(e)) is not None]
+            labels = {e.id: (e.label, e.confidence) for e in detections.get_events(conn, open_ids)}
+        if model is not None:
+            meter.nilm.use_model(model)
+        meter.nilm.relabel_open(labels)
+
+    # -- findings
+
+    def _store_reports(self, meter: _Meter, reports: list[Report]) -> None:
+        device_id = meter.device.id
+        judged = list(meter.judged)
+        ignored_theft = list(meter.ignored_theft)
+        open_ids = meter.open_findings
+
+        def work(conn: Connection) -> list[finding_store.Finding]:
+            out = []
+            for r in reports:
+                detail = {**r.detail, "signature": signature(r.level, r.hour)}
+                current = open_ids.get(r.kind)
+                if r.continues and current is not None:
+                    before = finding_store.get_finding(conn, current)
+                    worse = r.score >= before.score
+                    out.append(
+                        finding_store.extend_finding(
+                            conn,
+                            current,
+                            end_ts=max(r.end_ts, before.end_ts),
+                            score=max(r.score, before.score),
+                            reason=r.reason if worse else before.reason,
+                            detail=detail if worse else {**before.detail, **{"end_ts": r.end_ts}},
+                        )
+                    )
+                    continue
+                if r.kind == theft.KIND:
+                    repeats = (
+                        theft.nearest_ignored(meter.theft, r.detail["features"], ignored_theft)
+                        if r.detail.get("ignored") and meter.theft is not None
+                        else None
+                    )
+                elif r.kind in PATTERN_KINDS:
+                    repeats = suppressed_by(r.kind, r.level, r.hour, judged)
+                else:
+                    repeats = None
+                new = finding_store.NewFinding(
+                    device_id, r.kind, r.start_ts, r.end_ts, r.score, r.reason, detail, suppressed_by=repeats
+                )
+                found = finding_store.add_finding(conn, new)
+                open_ids[r.kind] = found.id
+                out.append(found)
+            return out
+
+        stored = self.services.writer.run(work)
+        raised = [f.to_dict() for f in stored if f.status != finding_store.IGNORED]
+        if raised:
+            self._publish("findings", raised)
+
+    def _feedback(self, finding_id: int) -> None:
+        with self.services.engine.connect() as conn:
+            try:
+                found = finding_store.get_finding(conn, finding_id)
+            except NotFound:
+                return
+        meter = self._meter(found.device_id)
+        if meter is None:
+            return
+        self._load_judged(meter)
+        if found.kind == theft.KIND and found.verdict is not None:
+            day = str(found.detail.get("day", ""))
+            verdict = Verdict(str(found.device_id), day, found.verdict, list(found.detail.get("features", [])))
+            self._jobs.put(("verdict", found.device_id, verdict))
+        elif found.kind == balance.KIND and found.verdict == "ignore":
+            group = self._groups.get(found.device_id)
+            if group is not None:
+                group.state.accept_surplus(float(found.detail["mean_residual_wh"]))
+                self._save_group(group)
+
+    # -- theft
+
+    def _theft(self, meter: _Meter) -> list[Report]:
+        state = meter.theft
+        if state is None or meter.last_ts is None:
+            return []
+        days = theft.days_to_judge(state, meter.last_ts)
+        if not days:
+            return []
+        reports = []
+        for day in days:
+            start, end = theft.day_bounds(day, state.tz)
+            with self.services.engine.connect() as conn:
+                frame = history_frame(conn, meter.device.id, start, end)
+            report = theft.judge_day(state, day, frame)
+            if report is not None:
+                reports.append(report)
+        data = state.to_bytes()
+        device_id = meter.device.id
+        self.services.writer.run(lambda c: replace_data(c, device_id, theft.KIND, data))
+        return reports
+
+    # -- energy balance
+
+    def _update_devices(self, devices: list[Device], tzs: dict[int, str]) -> None:
+        for d in devices:
+            if d.id in self._meters:
+                self._meters[d.id].device = d
+        subs: dict[int, list[int]] = defaultdict(list)
+        for d in devices:
+            if d.role == "sub" and d.parent_id is not None:
+                subs[d.parent_id].append(d.id)
+        mains = {d.id for d in devices if d.role == "main" and subs.get(d.id)}
+        for main in list(self._groups):
+            if main not in mains:
+                del self._groups[main]
+        for main in mains:
+            members = [main, *sorted(subs[main])]
+            group = self._groups.get(main)
+            if group is None:
+                with self.services.engine.connect() as conn:
+                    stored = load_model(conn, main, balance.MODEL_KIND)
+                state = (
+                    balance.BalanceState.from_dict(json.loads(stored.data))
+                    if stored is not None
+                    else balance.BalanceState(learn=self.settings.balance_learn_intervals)
+                )
+                self._groups[main] = _Group(main, members, state)
+            else:
+                group.members = members
+            for member in members:
+                self._meter(member)
+        del tzs
+
+    def _balance(self, group: _Group) -> None:
+        width = self.settings.balance_interval_ms
+        lasts = [self._meters[m].last_ts if m in self._meters else None for m in group.members]
+        if any(t is None for t in lasts):
+            return
+        complete_until = min(t for t in lasts if t is not None) // width * width
+        state = group.state
+        if state.next_start is None:
+            with self.services.engine.connect() as conn:
+                firsts = [history_extent(conn, m)[1] for m in group.members]
+            if any(f is None for f in firsts):
+                return
+            state.next_start = -(-max(f for f in firsts if f is not None) // width) * width
+        if complete_until <= state.next_start:
+            return
+        with self.services.engine.connect() as conn:
+            wh = energy_by_interval(conn, group.members, state.next_start, complete_until, width)
+        main = self._meters[group.main]
+        reports = []
+        for start in range(state.next_start, complete_until, width):
+            if any(start not in wh[m] for m in group.members):
+                continue
+            subs = sum(wh[m][start] for m in group.members[1:])
+            report = state.step(start, width, wh[group.main][start], subs, utc_offset_s(main.tz, start))
+            if report is not None:
+                reports.append(report)
+        state.next_start = complete_until
+        # several alarmed intervals in one go are one finding, told once, with its latest figures
+        merged: list[Report] = []
+        for r in reports:
+            if merged and r.continues:
+                r.continues = merged[-1].continues
+                merged[-1] = r
+            else:
+                merged.append(r)
+        if merged:
+            self._store_reports(main, merged)
+        self._save_group(group)
+
+    def _save_group(self, group: _Group) -> None:
+        data = json.dumps(group.state.to_dict()).encode()
+        self.services.writer.run(lambda c: save_model(c, group.main, balance.MODEL_KIND, data))
+
+    # -- models from the refresher
+
+    def _install(self, device_id: int, kind: str, model: Any) -> None:
+        meter = self._meter(device_id)
+        if meter is None:
+            return
+        if kind == anomaly.KIND:
+            if meter.anomaly is None:
+                offset = utc_offset_s(meter.tz)
+                meter.anomaly = anomaly.MeterAnomaly(model, self.settings.anomaly_merge_ms, offset)
+            else:
+                meter.anomaly.use_model(model)
+            if meter.last_ts is not None:
+                meter.anomaly.last_ts = max(meter.anomaly.last_ts, meter.last_ts)
+        elif kind == theft.KIND:
+            assert isinstance(model, theft.MeterTheft)
+            if meter.theft is not None:
+                model.last_day = max(model.last_day, meter.theft.last_day)
+            meter.theft = model
+
+    # ------------------------------------------------------------------ refresher thread
+
+    def _refresh_loop(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self.settings.refresh_s)
+            except queue.Empty:
+                job = ("refresh", None)
+            if job == _STOP:
+                return
+            try:
+                if job[0] == "refresh":
+                    self._refresh_all()
+                elif job[0] == "verdict":
+                    self._retrain_theft(job[1], job[2])
+            except Exception:
+                log.exception("detector model refresh failed; it is tried again later")
+            finally:
+                if job[0] == "refresh" and job[1] is not None:
+                    job[1].set()
+
+    def _refresh_all(self) -> None:
+        with self.services.engine.connect() as conn:
+            devices = list_devices(conn)
+            tzs = site_timezones(conn)
+        self._queue.put(("devices", devices, tzs))
+        for d in devices:
+            tz = tzs.get(d.site_id, "UTC")
+            self._fit_anomaly(d.id, tz)
+            self._fit_theft(d.id, tz)
+
+    def _fit_anomaly(self, device_id: int, tz: str) -> None:
+        engine = self.services.engine
+        with engine.connect() as conn:
+            _, _, last = history_extent(conn, device_id)
+            if last is None:
+                return
+            since = last - self.settings.anomaly_history_days * DAY_MS
+            rows, _, _ = history_extent(conn, device_id, since)
+            stored = load_model(conn, device_id, anomaly.KIND)
+        if rows < self.settings.anomaly_min_rows:
+            return
+        if stored is not None:
+            current = load_engine_model(stored.data, AnomalyModel)
+            if not needs_refresh(current, last, rows):
+                return
+        with engine.connect() as conn:
+            history = history_frame(conn, device_id, since, last + 1)
+        model = anomaly.fit(history, tz)
+        data = dump_model(model)
+        self.services.writer.run(
+            lambda c: save_model(
+                c, device_id, anomaly.KIND, data, trained_until=model.trained_until, rows=model.n_train
+            )
+        )
+        self._queue.put(("model", device_id, anomaly.KIND, model))
+
+    def _fit_theft(self, device_id: int, tz: str) -> None:
+        engine = self.services.engine
+        with engine.connect() as conn:
+            _, first, last = history_extent(conn, device_id)
+            stored = load_model(conn, device_id, theft.KIND)
+            if first is None or last is None:
+                return
+            previous = None if stored is None else theft.MeterTheft.from_bytes(stored.data)
+            if previous is not None and stored is not None and (last - (stored.trained_until or 0)) < 7 * DAY_MS:
+                return
+            # never train on days not judged yet: they are the ones to judge
+            until = last + 1 if previous is None else theft.day_bounds(previous.last_day, tz)[1]
+            since = max(first, until - self.settings.theft_history_days * DAY_MS)
+            history = history_frame(conn, device_id, since, until)
+            verdicts = [
+                Verdict(str(device_id), str(f.detail.get("day", "")), f.verdict, list(f.detail["features"]))
+                for f in finding_store.judged(conn, device_id, [theft.KIND])
+                if f.verdict is not None
+            ]
+        fitted = theft.fit(history, tz, str(device_id), verdicts, self.settings.theft_min_days)
+        if fitted is None:
+            return
+        if previous is not None:
+            fitted.last_day = max(fitted.last_day, previous.last_day)
+        data = fitted.to_bytes()
+        self.services.writer.run(lambda c: save_model(c, device_id, theft.KIND, data, trained_until=until))
+        self._queue.put(("model", device_id, theft.KIND, fitted))
+
+    def _retrain_theft(self, device_id: int, verdict: Verdict) -> None:
+        with self.services.engine.connect() as conn:
+            stored = load_model(conn, device_id, theft.KIND)
+        if stored is None:
+            return
+        updated = theft.with_verdict(theft.MeterTheft.from_bytes(stored.data), verdict)
+        data = updated.to_bytes()
+        until = stored.trained_until
+        self.services.writer.run(lambda c: save_model(c, device_id, theft.KIND, data, trained_until=until))
+        self._queue.put(("model", device_id, theft.KIND, updated))
+
+
+def attach(services: Services, settings: DetectorSettings | None = None) -> Callable[[], None]:
+    """Start the live detectors on ``services``' bus; call the result to detach them."""
+    return Detectors(services, settings).start()

@@ -1,0 +1,159 @@
+"""Appliance detection live: readings posted to the API become events and runs a person can name.
+
+A simulated home (standby, fridge, kettle, TV; ground truth from the simulator) reports
+every 10 s through POST /api/v1/ingest. The live detector stores each ON/OFF step as it
+happens; every event starts unidentified; a person names one kettle event; the kettle's
+later switchings are then identified as the kettle, and its runs carry the name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from detectors.live_world import LiveWorld, live_world
+from wattwise.devices.simulator.appliances import appliance_named
+from wattwise.devices.simulator.household import Household, initial_state, regular_times, simulate
+from wattwise.devices.simulator.schedule import ApplianceEvent, OwnedAppliance
+from wattwise.runtime import Services
+
+T0 = 1_763_942_400_000  # 2025-11-24 00:00 UTC
+DAY = 86_400_000
+HOME = Household(
+    seed=7,
+    appliances=(
+        OwnedAppliance(appliance=appliance_named("standby")),
+        OwnedAppliance(appliance=appliance_named("fridge")),
+        OwnedAppliance(appliance=appliance_named("kettle"), usage_scale=3.0),
+        OwnedAppliance(appliance=appliance_named("tv")),
+    ),
+)
+
+
+def simulated_days(days: int) -> list[tuple[list[dict[str, Any]], list[ApplianceEvent]]]:
+    """The home's readings every 10 s and its true switchings, day by day."""
+    state = initial_state(HOME, T0)
+    out = []
+    for d in range(days):
+        state, samples, truth = simulate(HOME, state, regular_times(T0 + d * DAY, T0 + (d + 1) * DAY, 10_000))
+        out.append((samples.rows(), truth))
+    return out
+
+
+def near(events: list[dict[str, Any]], ts: int, tolerance_ms: int = 30_000) -> dict[str, Any] | None:
+    found = [e for e in events if abs(e["ts"] - ts) <= tolerance_ms]
+    return min(found, key=lambda e: abs(e["ts"] - ts)) if found else None
+
+
+def events_of(live: LiveWorld, meter: int, **params: Any) -> list[dict[str, Any]]:
+    return live.get(f"/api/v1/devices/{meter}/appliance-events", limit=5000, **params)  # type: ignore[no-any-return]
+
+
+def test_events_appear_as_readings_arrive_and_a_label_teaches_the_next_kettle(services: Services) -> None:
+    (day1, truth1), (day2, truth2) = simulated_days(2)
+    with live_world(services) as live:
+        w = live.world
+        live.post(day1)
+        live.detectors.flush()
+
+        events = events_of(live, w.meter_a)
+        big_truth = [t for t in truth1 if abs(t.delta_w) >= 50 and t.state in ("on", "off")]
+        found = [near(events, t.ts) for t in big_truth]
+        assert sum(f is not None for f in found) >= 0.9 * len(big_truth)
+        assert {e["label"] for e in events} == {"unidentified"}
+
+        kettle_on = [t for t in truth1 if t.appliance == "kettle" and t.state == "on"]
+        assert len(kettle_on) >= 3
+        first = near(events, kettle_on[0].ts)
+        assert first is not None and first["delta_p"] > 1500
+        answer = w.client.put(
+            f"/api/v1/appliance-events/{first['id']}/label", json={"name": "kettle"}, headers=w.auth()
+        )
+        assert answer.status_code == 200, answer.text
+        labelled = answer.json()["events"]
+        assert [e["label"] for e in labelled] == ["kettle"] * len(labelled)
+        assert len(labelled) == 2, "the OFF event of the same run is named too"
+
+        live.post(day2)
+        live.detectors.flush()
+        later = events_of(live, w.meter_a, since=T0 + DAY)
+        kettle_truth = [t for t in truth2 if t.appliance == "kettle" and t.state in ("on", "off")]
+        named = [near(later, t.ts) for t in kettle_truth]
+        hits = sum(1 for e in named if e is not None and e["label"] == "kettle")
+        assert len(kettle_truth) >= 4 and hits >= 0.75 * len(kettle_truth)
+        others = [t for t in truth2 if t.appliance in ("fridge", "tv")]
+        wrong = [e for e in (near(later, t.ts, 10_000) for t in others) if e is not None and e["label"] == "kettle"]
+        assert not wrong, "a fridge or TV switching is never taken for the kettle"
+
+        runs = live.get(f"/api/v1/devices/{w.meter_a}/appliance-runs", label="kettle", since=T0 + DAY)
+        assert len(runs) >= 0.75 * len(kettle_truth) / 2
+        truth_runs = [
+            (on.ts, off.ts)
+            for on, off in zip(
+                [t for t in truth2 if t.appliance == "kettle" and t.state == "on"],
+                [t for t in truth2 if t.appliance == "kettle" and t.state == "off"],
+                strict=False,
+            )
+        ]
+        for run in runs:
+            assert run["closed"] and 1700 < run["power_w"] < 2300
+            match = min(truth_runs, key=lambda tr: abs(tr[0] - run["start_ts"]))
+            assert abs(run["duration_s"] - (match[1] - match[0]) / 1000) <= 30
+
+        (kettle,) = [a for a in live.get(f"/api/v1/devices/{w.meter_a}/appliances") if a["name"] == "kettle"]
+        assert kettle["runs"] >= len(runs) and 1700 < kettle["typical_power_w"] < 2300
+        assert np.isclose(kettle["energy_wh"], sum(r["energy_wh"] for r in runs), rtol=0.5)
+
+
+def test_relabel_rename_and_merge_keep_events_and_library_in_step(services: Services) -> None:
+    ((day1, truth1),) = simulated_days(1)
+    with live_world(services) as live:
+        w = live.world
+        live.post(day1)
+        live.detectors.flush()
+        events = events_of(live, w.meter_a)
+        kettles = [near(events, t.ts) for t in truth1 if t.appliance == "kettle" and t.state == "on"]
+        fridge = near(events, next(t.ts for t in truth1 if t.appliance == "fridge" and t.state == "on"))
+        assert fridge is not None and kettles[0] is not None and kettles[1] is not None
+
+        def label(event_id: int, name: str, token: str | None = None) -> Any:
+            return w.client.put(
+                f"/api/v1/appliance-events/{event_id}/label", json={"name": name}, headers=w.auth(token)
+            )
+
+        assert label(kettles[0]["id"], "fridge").status_code == 200  # a slip of the finger
+        assert label(kettles[0]["id"], "kettle").status_code == 200  # corrected: relabel
+        assert label(fridge["id"], "cooler").status_code == 200
+        assert label(kettles[1]["id"], "boiler").status_code == 200
+        names = {a["name"]: a for a in live.get(f"/api/v1/devices/{w.meter_a}/appliances")}
+        assert set(names) == {"kettle", "cooler", "boiler"}, "the slip taught nothing that stays"
+
+        base = f"/api/v1/devices/{w.meter_a}/appliances"
+        taken = w.client.post(f"{base}/cooler/rename", json={"name": "kettle"}, headers=w.auth())
+        assert taken.status_code == 422 and "merge" in taken.json()["detail"]
+        renamed = w.client.post(f"{base}/cooler/rename", json={"name": "fridge"}, headers=w.auth())
+        assert renamed.status_code == 200 and renamed.json()["events_relabelled"] >= 1
+        merged = w.client.post(f"{base}/merge", json={"source": "boiler", "into": "kettle"}, headers=w.auth())
+        assert merged.status_code == 200
+        names = {a["name"]: a for a in live.get(base)}
+        assert set(names) == {"kettle", "fridge"} and names["kettle"]["labelled_events"] == 4
+        assert {e["label"] for e in events_of(live, w.meter_a, label="boiler")} == set()
+        assert len(events_of(live, w.meter_a, label="kettle")) >= 4
+
+        missing = w.client.post(f"{base}/nothing/rename", json={"name": "x"}, headers=w.auth())
+        assert missing.status_code == 404
+        bad = label(fridge["id"], "unidentified")
+        assert bad.status_code == 422
+
+        # a viewer of site A sees the events but may not name them; site B's meter is not theirs
+        assert events_of(live, w.meter_a, token=w.viewer_token)
+        assert label(fridge["id"], "fan", token=w.viewer_token).status_code == 403
+        other = w.client.get(f"/api/v1/devices/{w.meter_b}/appliance-events", headers=w.auth(w.viewer_token))
+        assert other.status_code == 404
+
+
+def test_appliances_need_sign_in(services: Services) -> None:
+    with live_world(services) as live:
+        for path in ("/api/v1/devices/1/appliances", "/api/v1/devices/1/appliance-events"):
+            assert live.world.client.get(path).status_code == 401
