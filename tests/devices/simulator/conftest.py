@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
+import shutil
+import socket
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
-
-DAY_MS = 86_400_000
-# A Monday at 00:00 UTC, so weekday/weekend tests know where they stand.
-MONDAY_MS = 1_763_942_400_000
 
 
 @dataclass
@@ -96,3 +99,39 @@ def no_wait() -> tuple[list[float], Callable[[float], Any]]:
         delays.append(seconds)
 
     return delays, sleep
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Callable[..., int]]:
+    """Start private Mosquitto brokers that refuse anonymous clients; returns their ports."""
+    for tool in ("mosquitto", "mosquitto_passwd"):
+        if shutil.which(tool) is None:
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail(f"{tool} is not installed (CI=true: required)")
+            pytest.skip(f"{tool} is not installed")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(passwd: Path, acl: Path | None = None) -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        conf = tmp_path / f"mosquitto-{port}.conf"
+        conf.write_text(
+            f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\n"
+            f"persistence false\npassword_file {passwd}\n" + (f"acl_file {acl}\n" if acl else "")
+        )
+        procs.append(
+            subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return port
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not start on port {port}")
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,34 +106,12 @@ async def test_history_is_published_as_arrays_of_readings(listener: Listener) ->
 
 
 @pytest.fixture
-def private_broker(tmp_path: Path) -> Iterator[int]:
+def private_broker(tmp_path: Path, mosquitto) -> int:  # type: ignore[no-untyped-def]
     """A Mosquitto of our own that knows one meter, "7" with key "key-7", and no one else."""
-    _need_broker()
-    for tool in ("mosquitto", "mosquitto_passwd"):
-        if shutil.which(tool) is None:
-            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-                pytest.fail(f"{tool} is not installed (CI=true: required)")
-            pytest.skip(f"{tool} is not installed")
     passwd = tmp_path / "passwd"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "7", "key-7"], check=True, capture_output=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(
-        f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\n"
-        f"persistence false\npassword_file {passwd}\n"
-    )
-    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    port: int = mosquitto(passwd)
+    return port
 
 
 async def test_a_meter_logs_in_with_its_device_id_and_key(private_broker: int) -> None:

@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import json
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from wattwise.cli.main import app as main_cli
 from wattwise.cli.simulate import simulate, start_time_ms
 from wattwise.devices.simulator.frame import household_frame
 from wattwise.devices.simulator.household import make_household
@@ -162,3 +164,53 @@ def test_a_fast_run_starts_in_the_past_and_ends_now() -> None:
     assert start + hour == now + hour // 60
     assert start_time_ms(None, speed=1.0, span_ms=None, now_ms=now) == now
     assert start_time_ms("2025-11-24T00:00:00Z", speed=5.0, span_ms=None, now_ms=now) == now
+
+
+def test_meters_over_mqtt_log_in_as_themselves_and_their_readings_are_stored(
+    tmp_path: Path, server: live_server.LiveServer, mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    (first, first_key), (second, second_key) = server.add_devices("flat-1", "flat-2")
+    broker_files = tmp_path / "broker"
+    written = CliRunner().invoke(
+        main_cli,
+        [
+            "--database",
+            f"sqlite:///{server.db_path}",
+            "mqtt",
+            "credentials",
+            "--out",
+            str(broker_files),
+            "--server-password",
+            "server-secret",
+        ],
+    )
+    assert written.exit_code == 0, written.output
+    port = mosquitto(broker_files / "passwd", broker_files / "acl")
+    monkeypatch.setenv("WATTWISE_MQTT_USERNAME", "wattwise-server")
+    monkeypatch.setenv("WATTWISE_MQTT_PASSWORD", "server-secret")
+    server.mqtt = f"127.0.0.1:{port}"
+    server.start()
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"{first} {first_key}\n{second} {second_key}\n")
+
+    code, output = invoke(
+        "--mqtt",
+        f"127.0.0.1:{port}",
+        "--keys-file",
+        str(keys),
+        "--interval",
+        "10",
+        "--backfill",
+        "0.05",
+        "--count",
+        "2",
+        "--speed",
+        "1000",
+    )
+
+    assert code == 0, output
+    expected = 432 + 2  # 0.05 days at 10 s, then two live readings
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and min(len(server.readings(d)) for d in (first, second)) < expected:
+        time.sleep(0.2)
+    assert [len(server.readings(d)) for d in (first, second)] == [expected, expected]
