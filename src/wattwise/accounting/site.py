@@ -1,0 +1,252 @@
+"""A site's tariff, cycle, connection and budget, and where its current cycle stands.
+
+The tariff is a preset (followed as Wattwise ships new versions of it) or the user's own
+TOML/JSON, validated by the engine, which names every problem. A tariff carries dated
+versions, so a change of rates is a new version and bills of earlier days keep theirs;
+issued bills keep the tariff they were computed with in any case.
+
+``budget_status`` is the entry point for the alert rules: the budget state of a site's
+current cycle, or None when it has no tariff or no budget.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from wattwise.accounting.energy import load_series, site_meters
+from wattwise.analysis.billing import (
+    Budget,
+    BudgetStatus,
+    CycleOverview,
+    Tariff,
+    TariffError,
+    cycle_overview,
+    load_preset,
+    parse_tariff,
+    tariff_from_dict,
+)
+from wattwise.analysis.billing import (
+    Connection as Supply,
+)
+from wattwise.analysis.billing.projection import DEFAULT_HISTORY_DAYS
+from wattwise.analysis.energy import BillingCycle, cycle_containing, local_date, local_midnight_ms
+from wattwise.runtime import Services
+from wattwise.store import billing as billing_store
+from wattwise.store import sites as site_store
+from wattwise.store.billing import BillingSettings, StoredTariff
+from wattwise.store.errors import Conflict, NotFound
+from wattwise.store.sites import Site
+
+DEFAULT_ANCHOR = date(2000, 1, 1)  # cycles start on the 1st unless the site says otherwise
+
+
+class NoTariff(Conflict):
+    """The site has no tariff yet, so there is nothing to price energy with."""
+
+
+def get_site(conn: Connection, site_id: int) -> Site:
+    found = site_store.list_sites(conn, frozenset({site_id}))
+    if not found:
+        raise NotFound(f"no site with id {site_id}")
+    return found[0]
+
+
+def account_of(site_id: int) -> str:
+    """The account a site's bills and payments are kept under (and webhooks name)."""
+    return f"site-{site_id}"
+
+
+def site_of_account(account: str) -> int | None:
+    head, _, number = account.partition("-")
+    return int(number) if head == "site" and number.isdigit() else None
+
+
+def tariff_of(stored: StoredTariff) -> Tariff:
+    """The tariff in force: a preset as shipped now, or the user's own as validated then."""
+    if stored.preset is not None:
+        return load_preset(stored.preset)
+    return tariff_from_dict(json.loads(stored.tariff_json), f"site {stored.site_id} tariff")
+
+
+def default_settings(site_id: int, tariff: Tariff | None) -> BillingSettings:
+    """Cycles as long as the tariff's slab period (Tamil Nadu: 2 months), from the 1st."""
+    months = tariff.versions[-1].slab_months if tariff is not None else 1
+    return BillingSettings(site_id=site_id, cycle_months=months, cycle_anchor=DEFAULT_ANCHOR)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteBilling:
+    """Everything needed to price a site's energy."""
+
+    site: Site
+    stored: StoredTariff
+    tariff: Tariff
+    settings: BillingSettings
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+    @property
+    def account(self) -> str:
+        return account_of(self.site.id)
+
+    @property
+    def supply(self) -> Supply:
+        s = self.settings
+        return Supply(phases=s.phases, sanctioned_kw=s.sanctioned_kw, subsidy=s.subsidy)
+
+    @property
+    def budget(self) -> Budget | None:
+        s = self.settings
+        if s.budget_limit is None:
+            return None
+        unit: Literal["money", "kwh"] = "kwh" if s.budget_unit == "kwh" else "money"
+        return Budget(s.budget_limit, unit)
+
+    def cycle_on(self, day: date) -> BillingCycle:
+        return cycle_containing(self.settings.cycle_anchor, self.settings.cycle_months, day)
+
+    def cycle_at(self, ts_ms: int) -> BillingCycle:
+        return self.cycle_on(local_date(ts_ms, self.zone))
+
+    def cycle_ms(self, cycle: BillingCycle) -> tuple[int, int]:
+        return local_midnight_ms(cycle.start, self.zone), local_midnight_ms(cycle.end, self.zone)
+
+
+def settings_of(conn: Connection, site_id: int, tariff: Tariff | None) -> BillingSettings:
+    return billing_store.get_settings(conn, site_id) or default_settings(site_id, tariff)
+
+
+def cycle_rule(conn: Connection, site_id: int) -> tuple[date, int]:
+    """(anchor, months) of the site's billing cycles, whether or not it has a tariff yet."""
+    s = settings_of(conn, site_id, _current_tariff(conn, site_id))
+    return s.cycle_anchor, s.cycle_months
+
+
+def load_site_billing(conn: Connection, site_id: int) -> SiteBilling:
+    site = get_site(conn, site_id)
+    stored = billing_store.current_tariff(conn, site_id)
+    if stored is None:
+        raise NoTariff(f"site {site.name!r} has no tariff yet: PUT /api/v1/sites/{site_id}/tariff")
+    tariff = tariff_of(stored)
+    return SiteBilling(site, stored, tariff, settings_of(conn, site_id, tariff))
+
+
+def read_tariff(*, preset: str | None = None, toml: str | None = None, data: object = None) -> tuple[Tariff, str, str]:
+    """Validate exactly one way of giving a tariff; returns it, its format and its source text."""
+    given = [name for name, v in (("preset", preset), ("toml", toml), ("tariff", data)) if v is not None]
+    if len(given) != 1:
+        raise TariffError("tariff", [f"give exactly one of preset, toml, tariff; got {', '.join(given) or 'none'}"])
+    if preset is not None:
+        return load_preset(preset), "preset", preset
+    if toml is not None:
+        return parse_tariff(toml, "toml", "toml"), "toml", toml
+    if not isinstance(data, dict):
+        raise TariffError("tariff", ["tariff: must be a JSON object"])
+    return tariff_from_dict(data, "tariff"), "json", json.dumps(data, indent=2)
+
+
+def set_tariff(
+    conn: Connection, site_id: int, by: str, *, preset: str | None = None, toml: str | None = None, data: object = None
+) -> tuple[StoredTariff, Tariff]:
+    """Put a tariff in force for the site; TariffError names what is wrong with it."""
+    site = get_site(conn, site_id)
+    tariff, fmt, text = read_tariff(preset=preset, toml=toml, data=data)
+    if tariff.currency != site.currency:
+        raise TariffError(
+            "tariff",
+            [f"currency: the tariff is in {tariff.currency} but site {site.name!r} keeps accounts in {site.currency}"],
+        )
+    stored = billing_store.add_tariff(
+        conn,
+        site_id,
+        preset=preset,
+        source_format=fmt,
+        source_text=text,
+        tariff_json=tariff.model_dump_json(),
+        by=by,
+    )
+    return stored, tariff
+
+
+def _current_tariff(conn: Connection, site_id: int) -> Tariff | None:
+    stored = billing_store.current_tariff(conn, site_id)
+    return None if stored is None else tariff_of(stored)
+
+
+def set_cycle_and_supply(
+    conn: Connection,
+    site_id: int,
+    *,
+    cycle_months: int,
+    cycle_anchor: date,
+    phases: int,
+    sanctioned_kw: Decimal | None,
+    subsidy: bool,
+) -> BillingSettings:
+    """How the site's cycles run and what its connection is; the budget is kept."""
+    get_site(conn, site_id)
+    if not 1 <= cycle_months <= 12:
+        raise ValueError(f"cycle_months: a cycle lasts 1 to 12 months, got {cycle_months}")
+    if phases not in (1, 3):
+        raise ValueError(f"phases: 1 or 3, got {phases}")
+    if sanctioned_kw is not None and sanctioned_kw <= 0:
+        raise ValueError(f"sanctioned_kw: must be above zero, got {sanctioned_kw}")
+    now = settings_of(conn, site_id, _current_tariff(conn, site_id))
+    return billing_store.put_settings(
+        conn,
+        replace(
+            now,
+            cycle_months=cycle_months,
+            cycle_anchor=cycle_anchor,
+            phases=phases,
+            sanctioned_kw=sanctioned_kw,
+            subsidy=subsidy,
+        ),
+    )
+
+
+def set_budget(conn: Connection, site_id: int, budget: Budget | None) -> BillingSettings:
+    """Set (or with None, remove) the site's budget per cycle; the cycle settings are kept."""
+    get_site(conn, site_id)
+    now = settings_of(conn, site_id, _current_tariff(conn, site_id))
+    limit, unit = (None, None) if budget is None else (budget.limit, budget.unit)
+    return billing_store.put_settings(conn, replace(now, budget_limit=limit, budget_unit=unit))
+
+
+def overview(services: Services, site_id: int, as_of_ms: int) -> tuple[SiteBilling, CycleOverview]:
+    """The cycle containing ``as_of_ms``: days, bill to date, today, projection, budget."""
+    with services.engine.connect() as conn:
+        sb = load_site_billing(conn, site_id)
+        meters = site_meters(conn, site_id)
+    cycle = sb.cycle_at(as_of_ms)
+    history_from = local_midnight_ms(cycle.start - timedelta(days=DEFAULT_HISTORY_DAYS), sb.zone)
+    series = load_series(services, meters, history_from, min(as_of_ms, sb.cycle_ms(cycle)[1]))
+    result = cycle_overview(
+        sb.tariff,
+        series,
+        as_of_ms,
+        sb.settings.cycle_anchor,
+        sb.settings.cycle_months,
+        sb.zone,
+        sb.supply,
+        sb.budget,
+    )
+    return sb, result
+
+
+def budget_status(services: Services, site_id: int, now_ms: int) -> BudgetStatus | None:
+    """The site's current cycle against its budget (for the alert rules); None: nothing to check."""
+    with services.engine.connect() as conn:
+        settings = billing_store.get_settings(conn, site_id)
+        if settings is None or settings.budget_limit is None or billing_store.current_tariff(conn, site_id) is None:
+            return None
+    return overview(services, site_id, now_ms)[1].budget
