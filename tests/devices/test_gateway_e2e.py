@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware.board import wait_until
 from firmware.live_server import LiveServer
 from wattwise.devices.emulator import Fault, FaultInjector, PzemEmulator, csv_meter
 from wattwise.devices.gateway import Gateway, GatewayConfig, HttpUplink, MeterLink
@@ -27,14 +28,6 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     srv = LiveServer(tmp_path / "wattwise.db")
     yield srv
     srv.stop()
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def run_for(gateway: Gateway, stop: threading.Event) -> threading.Thread:
@@ -61,22 +54,23 @@ def test_outage_and_gateway_restart_lose_and_duplicate_nothing(tmp_path: Path, s
         send_interval_s=0.2,
         retry_min_s=0.1,
         retry_max_s=0.4,
-        meter_timeout_s=0.1,
+        meter_timeout_s=0.3,
     )
 
-    def stored() -> int:
+    def stored_count() -> int:
         return len(server.readings(lamp_id)) + len(server.readings(house_id))
 
     stop = threading.Event()
     gateway = Gateway(config, HttpUplink(server.url, timeout_s=2))
     thread = run_for(gateway, stop)
-    wait_until(lambda: stored() >= 10)
+    wait_until(lambda: stored_count() >= 10)
 
     server.stop()  # the outage begins
     wait_until(lambda: gateway.stats["send_failures"] >= 2 and len(gateway.queue) >= 10)
     stop.set()  # the gateway is restarted during the outage
     thread.join()
     queued = len(gateway.queue)
+    taken = gateway.stats.copy()
     gateway.close()
 
     stop = threading.Event()
@@ -91,11 +85,24 @@ def test_outage_and_gateway_restart_lose_and_duplicate_nothing(tmp_path: Path, s
     emulator.stop()
     wait_until(gateway.flush_once)
     assert len(gateway.queue) == 0
+    taken.update(gateway.stats)
     gateway.close()
 
+    # Every reading the gateway took from a meter is stored, once: nothing lost, nothing doubled.
+    rows = {device_id: server.readings(device_id) for device_id in (lamp_id, house_id)}
+    assert sum(len(r) for r in rows.values()) == taken["polled"]
     for address, device_id in ((1, lamp_id), (2, house_id)):
-        served = [m for a, m in emulator.served if a == address]
-        rows = server.readings(device_id)
-        assert len(rows) == len(served) > 20
-        assert [tuple(r[k] for k in METRICS) for r in rows] == [tuple(getattr(m, k) for k in METRICS) for m in served]
+        served = [tuple(getattr(m, k) for k in METRICS) for a, m in emulator.served if a == address]
+        stored = [tuple(r[k] for k in METRICS) for r in rows[device_id]]
+        assert len(stored) > 20
+        assert is_in_order_within(stored, served)  # exactly as served, at the meter's resolution
+    # A reply the emulator sent intact can still miss the gateway's timeout on a busy machine;
+    # the gateway counts those as meter errors, never as readings.
+    assert len(emulator.served) - taken["polled"] <= taken["meter_errors"]
     assert faults.injected, "the meters misbehaved along the way"
+
+
+def is_in_order_within(part: list[tuple[float, ...]], whole: list[tuple[float, ...]]) -> bool:
+    """Whether ``part`` is ``whole`` with some items left out (order kept, none added)."""
+    rest = iter(whole)
+    return all(any(item == other for other in rest) for item in part)

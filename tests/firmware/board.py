@@ -37,7 +37,7 @@ def load(watts: float, volts: float = 230.0) -> Reading:
     return Reading(device_id=0, ts=0, voltage=volts, current=watts / volts, power=watts, pf=1.0)
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 60.0) -> None:
+def wait_until(condition: Callable[[], object], timeout: float = 120.0) -> None:
     """Poll ``condition`` until it holds (the machine is shared: generous, not a timing test)."""
     deadline = time.monotonic() + timeout
     while not condition():
