@@ -150,10 +150,9 @@ def simulate(
 ) -> None:
     """Simulate household meters and send their readings to a Wattwise server.
 
-    Each meter is a household with a fridge, kettle, washing machine, lights and more,
-    on a supply whose voltage sags under load. Example, a week of history then live:
+    Each meter is a home with a fridge, kettle, washing machine, lights and more, on a supply that sags under load.
 
-        wattwise simulate --server http://127.0.0.1:8000 --keys-file keys.txt --backfill 7 --events events.csv
+    Example (a week of history, then live): wattwise simulate --server URL --keys-file keys.txt --backfill 7
     """
     if (server is None) == (mqtt is None):
         raise typer.BadParameter("choose where to send: --server URL or --mqtt HOST:PORT")
