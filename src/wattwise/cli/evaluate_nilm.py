@@ -47,10 +47,8 @@ def run_peers(spec: SetSpec, python: Path, seeds: list[int], echo: Any = typer.e
                 cmd = [str(python), str(PEER_SCRIPT), str(folder), method, str(seed)]
                 proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 key = f"nilmtk_{method}" + (f"_seed{seed}" if method != "hart85" else "")
-                if proc.returncode != 0:
-                    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-                    echo(f"  {key} failed: {' | '.join(tail)}")
-                    out[key] = {"error": " | ".join(tail)}
+                if proc.returncode != 0:  # shown in the table as this method's row
+                    out[key] = {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1]}
                     continue
                 scored = read_peer_predictions(spec, folder, f"{method}_{seed}")
                 if scored is not None:

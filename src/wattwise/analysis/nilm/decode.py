@@ -27,11 +27,18 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class StateModel:
-    """ON power level(s) of each appliance, the base load and the decoding costs."""
+    """ON power level(s) of each appliance, the base load and the decoding costs.
+
+    ``reactive_var`` optionally gives the Q (var) drawn at each of those levels; with an
+    aggregate Q it separates loads of equal power (a lamp from a laptop charger).
+    """
 
     power_w: dict[str, list[float]]
+    reactive_var: dict[str, list[float]] | None = None
     base_w: float = 0.0
+    base_var: float = 0.0
     noise_w: float = 3.0
+    noise_var: float = 5.0
     rel_noise: float = 0.05
     switch_cost: float = 4.0
     max_appliances: int = 10
@@ -49,9 +56,14 @@ def _segment_levels(power: FloatArray, cuts: npt.NDArray[np.int64]) -> FloatArra
 
 
 def decode(
-    ts: npt.ArrayLike, power: npt.ArrayLike, events: Sequence[Event], model: StateModel
+    ts: npt.ArrayLike,
+    power: npt.ArrayLike,
+    events: Sequence[Event],
+    model: StateModel,
+    reactive: npt.ArrayLike | None = None,
 ) -> tuple[dict[str, FloatArray], list[str]]:
-    """Per-sample power of each appliance and the label of each event."""
+    """Per-sample power of each appliance and the label of each event (``reactive``:
+    the aggregate Q in var, used when the model knows each level's Q)."""
     t = np.asarray(ts, dtype=np.int64)
     p = np.asarray(power, dtype=np.float64)
     names = list(model.power_w)
@@ -60,23 +72,34 @@ def decode(
     totals = model.base_w + combos.sum(axis=1)
     cuts = np.searchsorted(t, [e.ts for e in events]).astype(np.int64)
     levels = _segment_levels(p, cuts)
+    use_q = reactive is not None and model.reactive_var is not None
+    if use_q:
+        assert model.reactive_var is not None
+        q_opts = [[0.0, *model.reactive_var[n]] for n in names]
+        q_totals = model.base_var + np.array(list(itertools.product(*q_opts))).sum(axis=1)
+        q_levels = _segment_levels(np.asarray(reactive, dtype=np.float64), cuts)
+    else:
+        q_totals = np.zeros(totals.size)
+        q_levels = np.full(levels.size, np.nan)
     flips = (combos[:, None, :] != combos[None, :, :]).sum(axis=2)
     # an event must change something: staying in the same combination costs as a switch
     step_cost = model.switch_cost * np.where(flips == 0, 1.0, flips)
 
-    def emission(level: float) -> FloatArray:
-        if np.isnan(level):
-            return np.zeros(totals.size)
-        scale = np.maximum(model.noise_w, model.rel_noise * np.maximum(np.abs(totals), abs(level)))
-        return np.asarray(((level - totals) / scale) ** 2, dtype=np.float64)
+    def emission(seg: int) -> FloatArray:
+        out = np.zeros(totals.size)
+        for lev, tot, noise in ((levels[seg], totals, model.noise_w), (q_levels[seg], q_totals, model.noise_var)):
+            if not np.isnan(lev):
+                scale = np.maximum(noise, model.rel_noise * np.maximum(np.abs(tot), abs(lev)))
+                out += ((lev - tot) / scale) ** 2
+        return out
 
-    cost = emission(levels[0])
+    cost = emission(0)
     back = []
-    for lev in levels[1:]:
+    for seg in range(1, levels.size):
         total = cost[:, None] + step_cost
         arg = np.argmin(total, axis=0)
         back.append(arg)
-        cost = total[arg, np.arange(totals.size)] + emission(lev)
+        cost = total[arg, np.arange(totals.size)] + emission(seg)
     path = [int(np.argmin(cost))]
     for arg in reversed(back):
         path.append(int(arg[path[-1]]))
@@ -101,15 +124,27 @@ def decode(
 
 
 def typical_powers(
-    appliances: Mapping[str, FloatArray], on_w: Mapping[str, float], spread: float = 0.3
-) -> dict[str, list[float]]:
-    """ON power level(s) of each appliance: its median while on, or its lower and upper
-    quartiles when it runs at clearly different powers (fan speeds, dimmers, chargers)."""
-    out: dict[str, list[float]] = {}
+    appliances: Mapping[str, FloatArray],
+    on_w: Mapping[str, float],
+    reactive: Mapping[str, FloatArray] | None = None,
+    spread: float = 0.3,
+) -> tuple[dict[str, list[float]], dict[str, list[float]] | None]:
+    """ON level(s) of each appliance (W, and var when its Q is known): its median while
+    on, or the medians of its lower and upper halves when it runs at clearly different
+    powers (fan speeds, dimmers, chargers)."""
+    power: dict[str, list[float]] = {}
+    var: dict[str, list[float]] = {}
     for n, v in appliances.items():
-        on = v[v > on_w.get(n, 10.0)]
-        if not on.size:
+        on = v > on_w.get(n, 10.0)
+        if not on.any():
             continue
-        q1, med, q3 = (float(x) for x in np.percentile(on, [25, 50, 75]))
-        out[n] = [q1, q3] if (q3 - q1) > spread * med else [med]
-    return out
+        q = reactive[n] if reactive is not None and n in reactive else np.zeros(v.size)
+        q1, med, q3 = (float(x) for x in np.percentile(v[on], [25, 50, 75]))
+        if (q3 - q1) > spread * med:
+            low, high = on & (v <= med), on & (v > med)
+            power[n] = [float(np.median(v[low])), float(np.median(v[high]))]
+            var[n] = [float(np.median(q[low])), float(np.median(q[high]))]
+        else:
+            power[n] = [med]
+            var[n] = [float(np.median(q[on]))]
+    return power, (var if reactive is not None else None)

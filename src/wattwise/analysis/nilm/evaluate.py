@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,8 @@ class Recording:
     second: FloatArray | None = None
     second_kind: SecondChannel = "none"
     name: str = ""
+    #: sub-meter reactive power (var), where the sub-meters measure it
+    appliances_q: dict[str, FloatArray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.ts.size
@@ -93,7 +95,14 @@ class Recording:
             None if self.second is None else self.second[mask],
             self.second_kind,
             name or self.name,
+            {k: v[mask] for k, v in self.appliances_q.items()},
         )
+
+    def reactive(self) -> FloatArray | None:
+        """The aggregate Q in var (computed from PF when the meter gives PF)."""
+        if self.second is None:
+            return None
+        return reactive_from_pf(self.aggregate, self.second) if self.second_kind == "pf" else self.second
 
 
 @dataclass(slots=True)
@@ -220,12 +229,13 @@ def _lab_session(folder: Path, name: str) -> Recording:
     files = {f.name.split(".")[0]: f for f in folder.glob("*.csv")}
     main = pd.read_csv(files.pop("main"))
     ts = _epoch_ms(main["Timestamp"])
-    apps = {}
+    apps, apps_q = {}, {}
     for k, f in sorted(files.items()):
         d = pd.read_csv(f)
         if len(d) != len(main):
             raise ValueError(f"{f}: {len(d)} rows, main has {len(main)}")
         apps[k] = d["Active (W)"].to_numpy(np.float64)
+        apps_q[k] = d["Reactive (W)"].to_numpy(np.float64)
     return Recording(
         ts,
         main["Active (W)"].to_numpy(np.float64),
@@ -233,6 +243,7 @@ def _lab_session(folder: Path, name: str) -> Recording:
         main["Reactive (W)"].to_numpy(np.float64),
         "q",
         name,
+        apps_q,
     )
 
 
@@ -246,6 +257,7 @@ def load_lab(folder: Path) -> SetSpec:
     for r in train + test:
         for k in names:
             r.appliances.setdefault(k, np.zeros(r.ts.size))
+            r.appliances_q.setdefault(k, np.zeros(r.ts.size))
         r.appliances = {k: r.appliances[k] for k in names}
     return SetSpec(
         "lab-1hz",
@@ -276,11 +288,12 @@ def load_ompm(folder: Path) -> SetSpec:
         return d.sort_values("t").reset_index(drop=True)
 
     agg = read("meter1_aggregate")
-    apps = {}
+    apps, apps_q = {}, {}
     for stem, name in OMPM_METERS.items():
-        sub = read(stem)[["t", "active_power_W"]].rename(columns={"active_power_W": name})
-        m = pd.merge_asof(agg[["t"]], sub, on="t", direction="nearest", tolerance=3000)
-        apps[name] = m[name].ffill().fillna(0.0).to_numpy(np.float64)
+        sub = read(stem)[["t", "active_power_W", "pf"]]
+        m = pd.merge_asof(agg[["t"]], sub, on="t", direction="nearest", tolerance=3000).ffill().fillna(0.0)
+        apps[name] = m["active_power_W"].to_numpy(np.float64)
+        apps_q[name] = reactive_from_pf(apps[name], m["pf"].to_numpy(np.float64))
     rec = Recording(
         agg["t"].to_numpy(np.int64),
         agg["active_power_W"].to_numpy(np.float64),
@@ -288,6 +301,7 @@ def load_ompm(folder: Path) -> SetSpec:
         agg["pf"].to_numpy(np.float64),
         "pf",
         "ompm",
+        apps_q,
     )
     first_hour = rec.ts - rec.ts[0] < 3_600_000
     return SetSpec(
@@ -621,8 +635,15 @@ def fit_states(spec: SetSpec, det: DetectorConfig) -> StateModel:
     apps = {a: np.concatenate([r.appliances[a] for r in spec.train]) for a in spec.appliances}
     agg = np.concatenate([r.aggregate for r in spec.train])
     base = float(np.median(agg - sum(apps.values())))
-    levels = typical_powers(apps, {a: spec.on_w(a) for a in spec.appliances})
-    return StateModel(levels, base_w=base, noise_w=max(2.0, det.tol_abs_w))
+    with_q = all(set(r.appliances_q) >= set(spec.appliances) and r.second is not None for r in spec.train)
+    apps_q = None
+    base_var = 0.0
+    if with_q:
+        apps_q = {a: np.concatenate([r.appliances_q[a] for r in spec.train]) for a in spec.appliances}
+        agg_q = np.concatenate([r.reactive() for r in spec.train])
+        base_var = float(np.median(agg_q - sum(apps_q.values())))
+    levels, var = typical_powers(apps, {a: spec.on_w(a) for a in spec.appliances}, apps_q)
+    return StateModel(levels, var, base_w=base, base_var=base_var, noise_w=max(2.0, det.tol_abs_w))
 
 
 def evaluate_model(spec: SetSpec, model: NilmModel) -> dict[str, Any]:
@@ -712,23 +733,29 @@ def relative_mae(spec: SetSpec, scores: Mapping[str, Any]) -> float:
     return float(np.mean([scores["appliances"][a]["mae_w"] / max(zero[a]["mae_w"], 1e-9) for a in spec.appliances]))
 
 
-def choose_min_confidence(spec: SetSpec, options: Sequence[float] = (0.5, 0.6, 0.7)) -> float:
-    """The identification threshold with the lowest relative MAE on a hold-out of training."""
+def tuned(model: NilmModel, min_confidence: float, noise_var: float) -> NilmModel:
+    """A copy of ``model`` with the two settings chosen on the hold-out."""
+    states = None if model.states is None else replace(model.states, noise_var=noise_var)
+    return replace(model, classifier=replace(model.classifier, min_confidence=min_confidence), states=states)
+
+
+def choose_settings(
+    spec: SetSpec,
+    confidences: Sequence[float] = (0.5, 0.6, 0.7),
+    noise_vars: Sequence[float] = (2.0, 5.0, 10.0, 20.0),
+) -> tuple[float, float]:
+    """Identification threshold and ΔQ noise of the joint decoding, chosen by the lowest
+    relative MAE on a hold-out of the training part (the test part is never seen)."""
     val = holdout_split(spec)
     model, _ = fit_model(val)
-    best = min(
-        options,
-        key=lambda c: relative_mae(
-            val, evaluate_model(val, replace(model, classifier=replace(model.classifier, min_confidence=c)))
-        ),
-    )
-    return float(best)
+    grid = [(c, v) for c in confidences for v in (noise_vars if model.states is not None else noise_vars[:1])]
+    return min(grid, key=lambda cv: relative_mae(val, evaluate_model(val, tuned(model, *cv))))
 
 
 def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
     """Our model, "predict 0 W" and the learning curve for one set."""
     model, _ = fit_model(spec)
-    model.classifier = replace(model.classifier, min_confidence=choose_min_confidence(spec))
+    model = tuned(model, *choose_settings(spec))
     ours = evaluate_model(spec, model)
     out: dict[str, Any] = {
         "set": spec.name,
@@ -738,6 +765,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "on_thresholds_w": {a: spec.on_w(a) for a in spec.appliances},
         "detector": model.detector.to_dict(),
         "min_confidence": model.classifier.min_confidence,
+        "decoding": None if model.states is None else asdict(model.states),
         "methods": {"wattwise": ours, "predict_0w": zero_baseline(spec)},
     }
     if curve:

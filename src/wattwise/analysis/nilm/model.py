@@ -19,7 +19,7 @@ import numpy.typing as npt
 from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
 from wattwise.analysis.nilm.decode import StateModel, decode
 from wattwise.analysis.nilm.energy import power_series
-from wattwise.analysis.nilm.events import DetectorConfig, Event, detect_events
+from wattwise.analysis.nilm.events import DetectorConfig, Event, detect_events, reactive_from_pf
 from wattwise.analysis.nilm.pairing import PairingConfig, Run, one_at_a_time, pair_events
 from wattwise.analysis.nilm.signatures import (
     UNIDENTIFIED,
@@ -150,7 +150,10 @@ class NilmModel:
         if self.states is not None:
             events = detect_events(t, power, second, self.detector)
             self.identify(events)
-            series, labels = decode(t, power, events, self.states)
+            q = None if second is None else np.asarray(second, dtype=np.float64)
+            if q is not None and self.detector.second == "pf":
+                q = reactive_from_pf(np.asarray(power, dtype=np.float64), q)
+            series, labels = decode(t, power, events, self.states, q)
             for e, label in zip(events, labels, strict=True):
                 if e.label == UNIDENTIFIED:  # the joint decoding decides what the signature could not
                     e.label = label
