@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
+import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
 from nicegui.testing import User, general_fixtures, user_plugin
 
-from support import IN_CI, World, build_world, free_port
+from support import World, build_world, free_port
+from ui.browser_support import BROWSER_ARGS, CHROMIUM, Installation, Server, need_chromium
 from wattwise.api.deps import SESSION_COOKIE
 from wattwise.config import Settings
 from wattwise.runtime import Services, start_services
+from wattwise.store.clock import now_ms
 from wattwise.store.tokens import SESSION_TOKEN_NAME
 from wattwise.store.users import create_token, get_user_by_name
 
@@ -26,9 +22,6 @@ from wattwise.store.users import create_token, get_user_by_name
 user = user_plugin.user
 prepare_simulated_auto_index_client = user_plugin.prepare_simulated_auto_index_client
 nicegui_reset_globals = general_fixtures.nicegui_reset_globals
-
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-background-networking"]
 
 
 @pytest.fixture
@@ -58,54 +51,16 @@ def sign_in(user: User, dashboard: World) -> Callable[[str], None]:
 # ---- a real server and a real browser ----------------------------------------------------
 
 
-def need_chromium() -> None:
-    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: required)")
-        pytest.skip(message)
-
-
-@dataclass
-class Server:
-    """``wattwise serve`` in its own process, on a database this test seeded."""
-
-    url: str
-    data_dir: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wattwise.cli", "--data-dir", str(self.data_dir), "serve", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=(self.data_dir / "server.log").open("ab"),
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"the server did not start: {(self.data_dir / 'server.log').read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-
-@dataclass
-class Installation:
-    server: Server
-    world: World
+def two_days_of_minutes(end: int) -> list[dict[str, float]]:
+    """A household's power, once a minute: a daily swell, a geyser's runs, some jitter."""
+    return [
+        {
+            "ts": t,
+            "power": 350 + 250 * math.sin(t / 3e6) + (1400 if (t // 60_000) % 97 < 9 else 0) + (t // 60_000) % 13 * 9,
+            "voltage": 229 + 3 * math.sin(t / 5e6),
+        }
+        for t in range(end - 2 * 86_400_000, end - 5 * 60_000, 60_000)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +70,7 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
     data_dir = tmp_path_factory.mktemp("dashboard")
     services = start_services(Settings(data_dir=data_dir))
     world = build_world(services)
+    services.pipeline.ingest_blocking(world.meter_a, two_days_of_minutes(now_ms()))
     services.close()
     port = free_port()
     server = Server(url=f"http://127.0.0.1:{port}", data_dir=data_dir, port=port)
@@ -131,12 +87,3 @@ def browser(installation: Installation) -> Iterator[object]:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
         yield chromium
         chromium.close()
-
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def keep_screenshot(page: object, name: str) -> None:
-    """Save a full-page screenshot under docs/screenshots/ (kept in the repository)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]

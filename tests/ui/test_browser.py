@@ -1,0 +1,168 @@
+"""The dashboard in a real browser (Debian's Chromium) against a real ``wattwise serve`` process.
+
+Also takes the screenshots kept in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from ui.browser_support import Installation, keep_screenshot
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 360, "height": 780}
+
+
+def post(installation: Installation, key: str, body: Any) -> None:
+    response = httpx.post(
+        f"{installation.server.url}/api/v1/ingest", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+
+
+def add_meter(installation: Installation, site_id: int, name: str) -> str:
+    response = httpx.post(
+        f"{installation.server.url}/api/v1/devices",
+        json={"site_id": site_id, "name": name},
+        headers={"Authorization": f"Bearer {installation.world.admin_token}"},
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["key"])
+
+
+def sign_in(page: Page, url: str, username: str, password: str) -> None:
+    """Sign in through the form; land on ``url``."""
+    page.goto(url)
+    expect(page.get_by_text("Sign in").first).to_be_visible()
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    expect(page.locator("input[name=username]")).to_have_count(0)
+
+
+def signed_in(installation: Installation, page: Page, path: str, username: str) -> None:
+    """Open ``path`` as ``username``, reusing the cookie of an earlier sign-in (Argon2 is slow on purpose)."""
+    url = installation.server.url + path
+    if username in installation.sessions:
+        page.context.add_cookies(installation.sessions[username])  # type: ignore[arg-type]
+        page.goto(url)
+        return
+    sign_in(page, url, username, f"{username}-password")
+    installation.sessions[username] = page.context.cookies()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def test_sign_in_and_a_posted_reading_shows_on_the_overview_within_two_seconds(
+    installation: Installation, page: Page
+) -> None:
+    world = installation.world
+    for name, watts in (("water heater", 1980.0), ("fridge", 96.0)):
+        post(installation, add_meter(installation, world.site_a, name), {"power": watts, "voltage": 229.4, "pf": 0.99})
+    signed_in(installation, page, "/", "admin")
+    expect(page.locator(f'[data-meter="{world.meter_a}"]')).to_be_visible()
+
+    post(installation, world.key_a, {"power": 437.0, "voltage": 231.2, "current": 1.93, "pf": 0.98, "frequency": 50.01})
+    tile = page.locator(f'[data-meter="{world.meter_a}"]')
+    expect(tile.locator('[data-field="power"]')).to_have_text("437 W", timeout=2000)
+    expect(tile.locator('[data-field="voltage"]')).to_have_text("231.2 V")
+    expect(page.locator(f'[data-site-total="{world.site_a}"]')).to_have_text("2.51 kW")
+
+    keep_screenshot(page, "overview-desktop")
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    expect(tile).to_be_visible()
+    keep_screenshot(page, "overview-phone")
+    page.get_by_role("button", name="Light or dark").click()  # auto → light
+    page.get_by_role("button", name="Light or dark").click()  # light → dark
+    expect(page.locator("body.body--dark")).to_have_count(1)
+    keep_screenshot(page, "overview-phone-dark")
+
+
+def test_the_history_chart_answers_a_zoom(installation: Installation, page: Page) -> None:
+    world = installation.world
+    signed_in(installation, page, f"/meters/{world.meter_a}", "admin")
+    caption = page.get_by_test_id("history-caption")
+    expect(caption).to_contain_text("5 min buckets")
+    keep_screenshot(page, "meter-desktop")
+
+    chart = page.locator('[data-chart="history"]')
+    box = chart.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.85, box["y"] + box["height"] * 0.4)
+    for _ in range(10):
+        page.mouse.wheel(0, -400)
+    expect(caption).not_to_contain_text("5 min buckets", timeout=5000)
+    expect(page.get_by_test_id("history-empty")).to_be_hidden()
+
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    expect(chart).to_be_visible()
+    keep_screenshot(page, "meter-phone")
+
+
+def test_a_viewer_cannot_see_another_sites_meters_in_the_ui_the_api_or_the_websocket(
+    installation: Installation, page: Page
+) -> None:
+    world = installation.world
+    signed_in(installation, page, "/", "viewer")
+    expect(page.get_by_text("Home A").first).to_be_visible()
+    expect(page.get_by_text("Home B")).to_have_count(0)
+    expect(page.locator(f'[data-meter="{world.meter_b}"]')).to_have_count(0)
+
+    url = installation.server.url
+    page.goto(f"{url}/meters/{world.meter_b}")
+    expect(page.get_by_text("No such meter.")).to_be_visible()
+
+    # The REST API with nothing but the browser's session cookie.
+    devices = page.request.get(f"{url}/api/v1/devices").json()
+    assert {d["site_id"] for d in devices} == {world.site_a}
+    assert page.request.get(f"{url}/api/v1/devices/{world.meter_b}/series").status == 404
+
+    # The live WebSocket, opened by the page itself (the browser sends the cookie).
+    page.evaluate(
+        """() => new Promise((resolve, reject) => {
+            window.liveMessages = [];
+            const ws = new WebSocket(location.origin.replace('http', 'ws') + '/api/v1/live');
+            ws.onmessage = (e) => window.liveMessages.push(JSON.parse(e.data));
+            ws.onopen = () => resolve(true);
+            ws.onclose = (e) => reject(new Error('closed ' + e.code));
+        })"""
+    )
+    post(installation, world.key_b, {"power": 777.0})
+    post(installation, world.key_a, {"power": 555.0})
+    page.wait_for_function("() => window.liveMessages.some(m => m.data.some(r => r.power === 555))", timeout=5000)
+    seen = page.evaluate("() => window.liveMessages.flatMap(m => m.data.map(r => r.device_id))")
+    assert world.meter_b not in seen
+
+
+def test_signing_out_returns_to_the_sign_in_page(installation: Installation, page: Page) -> None:
+    url = installation.server.url
+    sign_in(page, f"{url}/", "viewer", "viewer-password")
+    expect(page.get_by_text("Home A").first).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("input[name=username]")).to_be_visible()
+    assert page.request.get(f"{url}/api/v1/me").status == 401
+
+
+def test_when_the_server_goes_away_the_page_says_so_and_recovers(installation: Installation, page: Page) -> None:
+    world = installation.world
+    signed_in(installation, page, "/", "admin")
+    expect(page.locator(f'[data-meter="{world.meter_a}"]')).to_be_visible()
+    installation.server.stop(crash=True)
+    expect(page.get_by_text("Connection lost.")).to_be_visible(timeout=15_000)
+    installation.server.start()
+    expect(page.get_by_text("Connection lost.")).to_be_hidden(timeout=30_000)
+    post(installation, world.key_a, {"power": 321.0})
+    expect(page.locator(f'[data-meter="{world.meter_a}"] [data-field="power"]')).to_have_text("321 W", timeout=5000)
