@@ -572,6 +572,9 @@ def detection_metrics(labels: np.ndarray, flags: np.ndarray, ts: np.ndarray) -> 
         "events_detected": float(len(delays)),
         "event_recall": len(delays) / len(events) if events else float("nan"),
         "false_alarm_runs": float(false_alarm_runs),
+        "tp": float(tp),
+        "fp": float(fp),
+        "fn": float(fn),
     }
 
 
@@ -629,3 +632,53 @@ def inject_anomalies(
     out["power"] = power
     out["label"] = label
     return out
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+def compare_on_split(train: pd.DataFrame, tests: list[pd.DataFrame], *, tz: str = "UTC") -> dict[str, dict[str, float]]:
+    """Fit ours and the seed's raw-power forest on ``train``; score each labelled test frame.
+
+    Metrics are pooled over the test frames (events never span two frames).
+    """
+    ours = fit_anomaly_model(train, tz=tz)
+    seed = fit_raw_power_forest(train)
+    labels, mine, theirs, stamps = [], [], [], []
+    offset = 0
+    for test in tests:
+        scored, _ = score_frame(ours, test)
+        labels.append(test["label"].to_numpy())
+        mine.append(scored["anomalous"].to_numpy())
+        theirs.append(flag_raw_power(seed, test))
+        ts = test["ts"].to_numpy(dtype="int64")
+        # Frames are laid end to end (an hour apart) so no event or delay crosses two frames.
+        stamps.append(ts - ts.min() + offset)
+        offset = int(stamps[-1].max()) + 3_600_000
+    y, t = np.concatenate(labels), np.concatenate(stamps)
+    return {
+        "ours": detection_metrics(y, np.concatenate(mine), t),
+        "seed_raw_power_forest": detection_metrics(y, np.concatenate(theirs), t),
+    }
+
+
+def evaluate_fault_set(
+    normal_days: list[pd.DataFrame], fault_days: list[tuple[int, pd.DataFrame]], train_days: set[int]
+) -> dict[str, dict[str, float]]:
+    """The appliance-anomaly protocol: learn from the normal days in ``train_days``, test on
+    the fault files built on the *other* days (a fault file of day N is normal day N with
+    minutes inserted, so its day must never be among the training days)."""
+    train = pd.concat([d.assign(segment=i) for i, d in enumerate(normal_days)], ignore_index=True)
+    tests = [frame for day, frame in fault_days if day not in train_days]
+    return compare_on_split(train, tests)
+
+
+def evaluate_injected(
+    frame: pd.DataFrame, *, train_days: float, count: int, seed: int = 0, tz: str = "UTC"
+) -> dict[str, dict[str, float]]:
+    """Learn from the first ``train_days`` of a recording; inject ``count`` anomalies into the
+    rest (never into the training part) and score it."""
+    cut = int(frame["ts"].min()) + int(train_days * 86_400_000)
+    train = frame[frame["ts"] < cut][["ts", "power"]]
+    test = inject_anomalies(frame[frame["ts"] >= cut][["ts", "power"]], count=count, seed=seed)
+    return compare_on_split(train, [test], tz=tz)

@@ -183,3 +183,27 @@ def seed_rule(d_power: float, d_voltage: float) -> str:
     if d_power > 0 and d_voltage > SURGE_VOLTS:
         return "grid_surge"
     return "undecided"
+
+
+def step_agreement(power: np.ndarray, voltage: np.ndarray, switched_on: np.ndarray) -> dict[str, float]:
+    """How the classification of recorded switch-ons (known from sub-meters) comes out.
+
+    ``switched_on[i]`` marks readings where a sub-metered appliance switched on since the
+    previous reading. Returns the share called ``load_on`` by our rule and by the seed's rule
+    (which leaves steps with the voltage steady or slightly up undecided).
+    """
+    p = np.asarray(power, dtype="float64")
+    v = np.asarray(voltage, dtype="float64")
+    idx = np.flatnonzero(np.asarray(switched_on, dtype=bool)[1:] & (np.diff(p) > 0)) + 1
+    ours = [step_cause((p[i - 1], p[i]), (v[i - 1], v[i])) for i in idx]
+    seeds = [seed_rule(p[i] - p[i - 1], v[i] - v[i - 1]) for i in idx]
+    n = max(len(idx), 1)
+    return {
+        "switch_ons": float(len(idx)),
+        "ours_load_on": sum(c == "load_on" for c in ours) / n,
+        "ours_grid": sum(c.startswith("grid") for c in ours) / n,
+        "seed_load_on": sum(c == "load_on" for c in seeds) / n,
+        "seed_grid_surge": sum(c == "grid_surge" for c in seeds) / n,
+        "seed_undecided": sum(c == "undecided" for c in seeds) / n,
+        "voltage_sagged": float(np.mean([v[i] < v[i - 1] for i in idx])) if len(idx) else float("nan"),
+    }

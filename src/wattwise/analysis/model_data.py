@@ -297,3 +297,22 @@ def load_ucr(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     x_train, y_train = read("TRAIN")
     x_test, y_test = read("TEST")
     return x_train, y_train, x_test, y_test
+
+
+def household_meters(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+    """Every whole-house and sub-meter power series of IHEPC, AMPds2 and REFIT as
+    ``name: (ts, power W, holiday country)`` — the honest consumption theft is injected into."""
+    meters: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+    sets = (
+        ("ihepc", load_ihepc(data_dir), ("power", "kitchen", "laundry", "heater_ac"), "FR"),
+        ("ampds2", load_ampds2(data_dir), ("power", "dishwasher", "fridge", "basement", "heat_pump"), "CA"),
+        ("refit", load_refit(data_dir), ("power", "fridge", "washing_machine", "dishwasher", "microwave"), "GB"),
+    )
+    for name, frame, columns, country in sets:
+        for column in columns:
+            meters[f"{name}/{column}"] = (
+                frame["ts"].to_numpy(dtype="int64"),
+                frame[column].to_numpy(dtype="float64"),
+                country,
+            )
+    return meters

@@ -17,13 +17,14 @@ standard theft patterns are injected (:data:`ATTACKS`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 
-from wattwise.analysis.features import calendar_frame
+from wattwise.analysis.features import holiday_flags, season_of
 
 METER_ACCURACY = 0.005
 
@@ -238,16 +239,17 @@ def features_for_days(days: pd.DataFrame, usual: np.ndarray, country: str | None
     if days.empty:
         return np.empty((0, len(FEATURE_NAMES)))
     index = pd.DatetimeIndex(days.index)
-    ts = (index.tz_convert("UTC") if index.tz is not None else index).astype("datetime64[ms]").astype("int64")
-    cal = calendar_frame(np.asarray(ts) + 12 * 3_600_000, "UTC", country)
+    weekday = np.asarray(index.weekday)
+    holiday = holiday_flags(index.date, country)
+    season = season_of(np.asarray(index.month))
     return np.vstack(
         [
             day_features(
                 days.iloc[i].to_numpy(),
                 usual,
-                int(cal["weekday"].iloc[i]),
-                int(cal["holiday"].iloc[i]),
-                int(cal["season"].iloc[i]),
+                int(weekday[i]),
+                int(holiday[i]),
+                int(season[i]),
             )
             for i in range(len(days))
         ]
@@ -366,3 +368,137 @@ def precision_at_k(y_true: np.ndarray, score: np.ndarray, k: int) -> float:
     """Share of real thefts among the ``k`` highest-scored rows."""
     order = np.argsort(-np.asarray(score), kind="stable")[:k]
     return float(np.mean(np.asarray(y_true)[order])) if k else float("nan")
+
+
+@dataclass(frozen=True)
+class TheftRows:
+    """Feature rows of meter-days, honest (0) and with an injected pattern (1)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    meter: np.ndarray
+    day_index: np.ndarray  # position of the day among the meter's evaluated days
+    attack: np.ndarray
+
+
+def theft_rows(
+    meters: Mapping[str, tuple[pd.DataFrame, str | None]],
+    *,
+    reference_days: int = 3,
+    seed: int = 0,
+) -> TheftRows:
+    """For every meter (hourly days, holiday country): its first ``reference_days`` days set
+    the usual profile; every later day gives one honest row and one row with a theft pattern
+    (the patterns taken in turn, their parameters drawn at random)."""
+    rng = np.random.default_rng(seed)
+    names = list(ATTACKS)
+    xs, ys, ms, ds, atk = [], [], [], [], []
+    turn = 0
+    for meter, (days, country) in meters.items():
+        if len(days) <= reference_days:
+            continue
+        usual = usual_profile(days.iloc[:reference_days].to_numpy())
+        later = days.iloc[reference_days:]
+        honest = features_for_days(later, usual, country)
+        stolen_days = later.copy()
+        kinds = []
+        for i in range(len(later)):
+            kind = names[turn % len(names)]
+            turn += 1
+            stolen_days.iloc[i] = inject_theft(later.iloc[i].to_numpy(), kind, rng)
+            kinds.append(kind)
+        stolen = features_for_days(stolen_days, usual, country)
+        n = len(later)
+        xs += [honest, stolen]
+        ys += [np.zeros(n, dtype="int64"), np.ones(n, dtype="int64")]
+        ms += [np.full(n, meter), np.full(n, meter)]
+        ds += [np.arange(n), np.arange(n)]
+        atk += [np.full(n, "none"), np.array(kinds)]
+    return TheftRows(np.vstack(xs), np.concatenate(ys), np.concatenate(ms), np.concatenate(ds), np.concatenate(atk))
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, score)) if len(set(np.asarray(y).tolist())) == 2 else float("nan")
+
+
+def _ranked(y: np.ndarray, score: np.ndarray, attacks: np.ndarray) -> dict[str, float]:
+    out = {
+        "roc_auc": _auc(y, score),
+        "precision_at_10": precision_at_k(y, score, 10),
+        "precision_at_20": precision_at_k(y, score, 20),
+        "accuracy_at_0_5": float(np.mean((score >= 0.5) == (y == 1))),
+        "rows": float(len(y)),
+    }
+    for attack in ATTACKS:
+        keep = (attacks == attack) | (y == 0)
+        out[f"roc_auc_{attack}"] = _auc(y[keep], score[keep])
+    return out
+
+
+def evaluate_by_meter(rows: TheftRows, *, random_state: int = 0) -> dict[str, float]:
+    """Leave one meter out: the forest never sees any day of the meter it scores."""
+    score = np.zeros(len(rows.y))
+    for meter in sorted(set(rows.meter.tolist())):
+        test = rows.meter == meter
+        model = fit_theft_model(rows.x[~test], rows.y[~test], random_state=random_state)
+        score[test] = theft_probability(model, rows.x[test])
+    return _ranked(rows.y, score, rows.attack)
+
+
+def evaluate_by_days(rows: TheftRows, *, random_state: int = 0) -> dict[str, float]:
+    """Held-out days: learn from the earlier half of every meter's days, score the later half."""
+    later = np.zeros(len(rows.y), dtype=bool)
+    for meter in set(rows.meter.tolist()):
+        mine = rows.meter == meter
+        cut = (int(rows.day_index[mine].max()) + 1) // 2
+        later |= mine & (rows.day_index >= cut)
+    model = fit_theft_model(rows.x[~later], rows.y[~later], random_state=random_state)
+    return _ranked(rows.y[later], theft_probability(model, rows.x[later]), rows.attack[later])
+
+
+def evaluate_balance(
+    ts_ms: np.ndarray,
+    main_w: np.ndarray,
+    subs_w: np.ndarray,
+    *,
+    interval: str,
+    learn_share: float = 0.3,
+    losses: tuple[float, ...] = (0.05, 0.2),
+    loss_starts_after: int = 10,
+) -> dict[str, float]:
+    """Energy balance on a recording with sub-meters: learn the base on the first
+    ``learn_share``; in the rest, count false alarms with no loss, then add each loss (a
+    share of the main meter's energy that never reaches a sub-meter) from
+    ``loss_starts_after`` intervals in and time the first alarm."""
+    index = pd.to_datetime(np.asarray(ts_ms, dtype="int64"), unit="ms")
+    frame = pd.DataFrame({"main": main_w, "subs": subs_w}, index=index)
+    hours = pd.Timedelta(interval).total_seconds() / 3600.0
+    wh = (frame.resample(interval).mean() * hours).dropna()
+    learn = int(len(wh) * learn_share)
+    model = fit_balance(wh["main"].to_numpy()[:learn], wh["subs"].to_numpy()[:learn])
+    main = wh["main"].to_numpy()[learn:]
+    subs = wh["subs"].to_numpy()[learn:]
+    quiet = first_alarm(balance_cusum(model, main, subs), model.limit)
+    out = {
+        "intervals_tested": float(len(main)),
+        "interval_s": hours * 3600.0,
+        "false_alarm_after_s": float("nan") if quiet is None else (quiet + 1) * hours * 3600.0,
+        "base_wh": model.base_wh,
+        "sigma_wh": model.sigma_wh,
+    }
+    for loss in losses:
+        lossy = main.copy()
+        lossy[loss_starts_after:] *= 1.0 + loss
+        hit = first_alarm(balance_cusum(model, lossy, subs)[loss_starts_after:], model.limit)
+        out[f"delay_s_loss_{round(loss * 100)}pct"] = float("nan") if hit is None else (hit + 1) * hours * 3600.0
+    return out
+
+
+def rows_from_series(
+    meters: dict[str, tuple[np.ndarray, np.ndarray, str]], *, tz: str = "UTC", seed: int = 0
+) -> TheftRows:
+    """:func:`theft_rows` from raw power series ``name: (ts, power W, holiday country)``."""
+    days = {name: (hourly_days(ts, power, tz), country) for name, (ts, power, country) in meters.items()}
+    return theft_rows(days, seed=seed)
