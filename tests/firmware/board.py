@@ -6,6 +6,7 @@ The firmware is copied to a folder (its flash), given one ``config.json`` and st
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import signal
@@ -99,3 +100,17 @@ class Board:
 def events_of(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     """The events of one kind, in the order printed."""
     return [e for e in events if e.get("event") == name]
+
+
+def bundle_for(site: Path, base: str, version: str) -> dict[str, str]:
+    """Put on the OTA site a firmware bundle that changes report.py; its true manifest."""
+    bundle = json.dumps({"files": {"report.py": f"# firmware {version}\nVERSION = '{version}'\n"}})
+    (site / f"fw-{version}.json").write_text(bundle)
+    sha256 = hashlib.sha256(bundle.encode()).hexdigest()
+    return {"version": version, "url": f"{base}/fw-{version}.json", "sha256": sha256}
+
+
+def serve_manifest(site: Path, manifest: dict[str, str], sha256: str | None = None) -> str:
+    """Put ``manifest`` (with another hash, if given) on the site; its URL."""
+    (site / "manifest.json").write_text(json.dumps({**manifest, "sha256": sha256 or manifest["sha256"]}))
+    return manifest["url"].rsplit("/", 1)[0] + "/manifest.json"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -48,3 +51,17 @@ def meter() -> Iterator[Callable[[Iterable[Reading]], PzemEmulator]]:
     yield make
     for emulator in made:
         emulator.stop()
+
+
+@pytest.fixture
+def ota_site(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A plain file server for manifests and firmware bundles: (folder, base URL)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = partial(SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield site, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()

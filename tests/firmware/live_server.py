@@ -113,6 +113,11 @@ class LiveServer:
         assert response.status_code == 200, response.text
         return list(response.json())
 
+    def publish_manifest(self, manifest: dict[str, str]) -> None:
+        """``PUT /api/v1/firmware/manifest`` as the owner (also published on MQTT, retained)."""
+        response = self._api("PUT", "/api/v1/firmware/manifest", json=manifest)
+        assert response.status_code == 200, response.text
+
     def start(self) -> None:
         args = ["serve", "--port", str(self.port)]
         if self.mqtt:

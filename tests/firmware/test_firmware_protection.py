@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
-import threading
-from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-import pytest
-
-from firmware.board import Board, events_of, load
+from firmware.board import Board, bundle_for, events_of, load, serve_manifest
 
 NOWHERE = "http://127.0.0.1:9"  # nothing listens: the meter is offline, which is fine here
 
@@ -37,33 +29,9 @@ def test_sustained_overload_cuts_the_relay_retries_then_locks(board: Board, mete
     assert len(over) == 2  # the spike (not cut) and the start of the sustained overload
 
 
-@pytest.fixture
-def ota_site(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A plain file server for manifests and firmware bundles."""
-    site = tmp_path / "site"
-    site.mkdir()
-    handler = partial(SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *a: None  # type: ignore[method-assign, attr-defined]
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield site, f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-
-
-def publish(site: Path, base: str, version: str, sha256: str | None = None) -> str:
-    """Put a bundle that changes report.py and its manifest on the site."""
-    bundle = json.dumps({"files": {"report.py": f"# firmware {version}\nVERSION = '{version}'\n"}})
-    (site / f"fw-{version}.json").write_text(bundle)
-    digest = sha256 or hashlib.sha256(bundle.encode()).hexdigest()
-    manifest = {"version": version, "url": f"{base}/fw-{version}.json", "sha256": digest}
-    (site / "manifest.json").write_text(json.dumps(manifest))
-    return f"{base}/manifest.json"
-
-
 def test_ota_with_a_wrong_hash_is_refused(board: Board, meter, ota_site) -> None:  # type: ignore[no-untyped-def]
     site, base = ota_site
-    url = publish(site, base, "0.2.0", sha256="0" * 64)
+    url = serve_manifest(site, bundle_for(site, base, "0.2.0"), sha256="0" * 64)
     emulator = meter(itertools.repeat(load(60.0)))
     before = (board.flash / "report.py").read_text()
     board.configure(
@@ -86,7 +54,7 @@ def test_ota_with_the_right_hash_is_applied_and_the_board_resets(
     ota_site,  # type: ignore[no-untyped-def]
 ) -> None:
     site, base = ota_site
-    url = publish(site, base, "0.2.0")
+    url = serve_manifest(site, bundle_for(site, base, "0.2.0"))
     emulator = meter(itertools.repeat(load(60.0)))
     board.configure(
         server=NOWHERE,
