@@ -201,3 +201,26 @@ def test_readings_must_move_forward_in_time() -> None:
         simulate(home, state, np.array([MONDAY_MS], np.int64))
     with pytest.raises(ValueError, match="positive"):
         step(home, state, 0)
+
+
+def test_a_grid_surge_raises_the_voltage_without_a_load_and_is_in_the_ground_truth(four_weeks) -> None:  # type: ignore[no-untyped-def]
+    frame, events = four_weeks
+    surges = [e for e in events if e.appliance == "grid"]
+    starts = [e for e in surges if e.state == "on"]
+    assert 4 <= len(starts) <= 40  # a few a week
+    by_ts = frame.set_index("ts")
+    seen = 0
+    ends = {e.ts for e in surges if e.state == "off"}
+    for event in starts:
+        before_ts = event.ts - event.ts % 10_000
+        if not any(end > before_ts + 10_000 for end in ends if end > event.ts and end - event.ts < 130_000):
+            continue  # over before the next reading
+        switched = [e for e in events if e.appliance != "grid" and before_ts <= e.ts <= before_ts + 10_000]
+        if switched:
+            continue  # an appliance switched in the same interval: not a clean surge
+        before, after = by_ts.loc[before_ts], by_ts.loc[before_ts + 10_000]
+        assert after["voltage"] - before["voltage"] > 5.0
+        # only the resistive loads draw a little more with the higher voltage
+        assert abs(after["power"] - before["power"]) < 0.15 * before["power"] + 5.0
+        seen += 1
+    assert seen >= 3

@@ -5,7 +5,8 @@ the evening peak when the whole feeder is loaded) plus slow random drift. The vo
 the meter is that minus the drop across the service cable and transformer, the source
 impedance R + jX: ΔV ≈ (R·P + X·Q) / V. A 2 kW kettle on 0.4 Ω sags the supply by about
 3.5 V, which is what lets a detector tell a load switching on (P up, V down) from a grid
-surge (V up with no load change).
+surge (V up with no load change). Surges come from the feeder: a few a week, 6–15 V for
+5 s to 2 min, at random hours, reported in the ground truth as appliance ``grid``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wattwise.devices.simulator.noise import FloatArray, IntArray, smooth_noise, stream_id
+from wattwise.devices.simulator.noise import FloatArray, IntArray, smooth_noise, stream_id, uniform_pair
+from wattwise.devices.simulator.schedule import ApplianceEvent
 
 _V_SLOW = stream_id("grid.voltage.slow")
 _V_FAST = stream_id("grid.voltage.fast")
 _F_SLOW = stream_id("grid.frequency.slow")
 _F_FAST = stream_id("grid.frequency.fast")
+_SURGE = stream_id("grid.surge")
+_SURGE_SLOT_MS = 3_600_000
+_SURGE_MIN_MS, _SURGE_MAX_MS = 5_000, 120_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +38,40 @@ class Supply:
     resistance_ohm: float = 0.4
     reactance_ohm: float = 0.12
     wander_hz: float = 0.05
+    surges_per_day: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Surge:
+    """The supply stands ``rise_v`` higher during [start, end) (UTC ms)."""
+
+    start: int
+    end: int
+    rise_v: float
+
+
+def surges_between(supply: Supply, seed: int, t0: int, t1: int) -> list[Surge]:
+    """Surges on at some instant of [t0, t1]: at most one per clock hour, drawn from (seed, hour)."""
+    slots = np.arange((t0 - _SURGE_SLOT_MS) // _SURGE_SLOT_MS, t1 // _SURGE_SLOT_MS + 1, dtype=np.int64)
+    occurs, when = uniform_pair(seed, _SURGE, slots)
+    length, rise = uniform_pair(seed, _SURGE + 1, slots)
+    found = []
+    for i in np.nonzero(occurs < supply.surges_per_day / 24.0)[0]:
+        start = int(slots[i]) * _SURGE_SLOT_MS + int(when[i] * (_SURGE_SLOT_MS - _SURGE_MAX_MS))
+        end = start + _SURGE_MIN_MS + int(length[i] * (_SURGE_MAX_MS - _SURGE_MIN_MS))
+        if end > t0 and start <= t1:
+            found.append(Surge(start, end, 6.0 + 9.0 * float(rise[i])))
+    return found
+
+
+def surge_events(supply: Supply, seed: int, t0: int, t1: int) -> list[ApplianceEvent]:
+    """Ground truth of surges starting or ending in (t0, t1]: appliance ``grid``, no ΔP."""
+    events = []
+    for surge in surges_between(supply, seed, t0, t1):
+        for ts, state in ((surge.start, "on"), (surge.end, "off")):
+            if t0 < ts <= t1:
+                events.append(ApplianceEvent(ts=ts, appliance="grid", state=state, phase="surge", delta_w=0.0))
+    return events
 
 
 def _bump(hour: FloatArray, centre: float, width: float) -> FloatArray:
@@ -53,6 +92,8 @@ def open_circuit_voltage(supply: Supply, seed: int, ts: IntArray, local_hour: Fl
     drift = supply.drift_v * smooth_noise(seed, _V_SLOW, ts, 20 * 60_000)
     flicker = 0.3 * supply.drift_v * smooth_noise(seed, _V_FAST, ts, 90_000)
     volts: FloatArray = supply.nominal_v + supply.offset_v + daily + drift + flicker
+    for surge in surges_between(supply, seed, int(ts[0]), int(ts[-1])):
+        volts[np.searchsorted(ts, surge.start) : np.searchsorted(ts, surge.end)] += surge.rise_v
     return volts
 
 

@@ -324,6 +324,8 @@ def simulate(
     voltage = supply_voltage(household, state.ts, ts, load)
     new_state, samples = read_meter(household, household, state, ts, load, voltage)
     events = events_between(runs, household.appliances, state.ts, int(ts[-1]))
+    events.extend(grid.surge_events(household.supply, household.seed, state.ts, int(ts[-1])))
+    events.sort(key=lambda e: e.ts)
     return new_state, samples, events
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from wattwise.devices.simulator.grid import surge_events
 from wattwise.devices.simulator.household import (
     Household,
     HouseholdState,
@@ -73,12 +74,13 @@ def simulate_site(
     voltage = supply_voltage(site.main, after, ts, total)
 
     results = []
-    every_event = events_between(common_runs, site.main.appliances, after, end)
+    surges = surge_events(site.main.supply, site.main.seed, after, end)  # every meter sees them
+    every_event = events_between(common_runs, site.main.appliances, after, end) + surges
     for member, state, (load, runs) in zip(site.members, states[1:], loads, strict=True):
         new_state, samples = read_meter(member, site.main, state, ts, load, voltage)
-        events = events_between(runs, member.appliances, after, end)
-        every_event.extend(events)
-        results.append((new_state, samples, events))
+        switched = events_between(runs, member.appliances, after, end)
+        every_event.extend(switched)
+        results.append((new_state, samples, sorted(switched + surges, key=lambda e: e.ts)))
     main_state, main_samples = read_meter(site.main, site.main, states[0], ts, total, voltage)
     every_event.sort(key=lambda e: e.ts)
     return [(main_state, main_samples, every_event), *results]
