@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from ui.browser_support import Installation, keep_screenshot
+from ui.browser_support import Installation, crash, keep_screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -160,7 +160,7 @@ def test_when_the_server_goes_away_the_page_says_so_and_recovers(installation: I
     world = installation.world
     signed_in(installation, page, "/", "admin")
     expect(page.locator(f'[data-meter="{world.meter_a}"]')).to_be_visible()
-    installation.server.stop(crash=True)
+    crash(installation.server)
     expect(page.get_by_text("Connection lost.")).to_be_visible(timeout=15_000)
     installation.server.start()
     expect(page.get_by_text("Connection lost.")).to_be_hidden(timeout=30_000)
