@@ -34,16 +34,26 @@ def event_row(device: str, event: ApplianceEvent) -> dict[str, str | int | float
 
 
 class EventWriter:
-    """Appends events to a CSV or JSONL file, flushing after each batch."""
+    """Appends events to a CSV or JSONL file, flushing after each batch.
+
+    An existing file is continued, so the ground truth of a database that keeps its
+    history (a demo run again) stays complete; delete the file to start afresh.
+    """
 
     def __init__(self, path: Path) -> None:
         suffix = path.suffix.lower()
         if suffix not in _JSONL | {".csv"}:
             raise ValueError(f"events file {path}: use a .csv or .jsonl name, not {suffix!r}")
         self._jsonl = suffix in _JSONL
-        self._file: IO[str] = path.open("w", encoding="utf-8", newline="")
+        fresh = not path.exists() or path.stat().st_size == 0
+        if not fresh and not self._jsonl:
+            with path.open(encoding="utf-8") as existing:
+                header = existing.readline().strip()
+            if header != ",".join(FIELDS):
+                raise ValueError(f"events file {path} exists with other columns ({header!r}); choose another name")
+        self._file: IO[str] = path.open("a", encoding="utf-8", newline="")
         self._csv = None if self._jsonl else csv.DictWriter(self._file, fieldnames=FIELDS)
-        if self._csv is not None:
+        if self._csv is not None and fresh:
             self._csv.writeheader()
         self.count = 0
 
