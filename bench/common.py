@@ -74,7 +74,7 @@ def server(database: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
+        deadline = time.time() + 120  # imports and migrations are slow on a busy machine
         while True:
             try:
                 if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
