@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import Connection
@@ -20,6 +20,7 @@ from wattwise.accounting.site import account_of, get_site, site_of_account
 from wattwise.analysis.billing import Payment
 from wattwise.analysis.billing.serialize import payment_from_dict
 from wattwise.analysis.billing.webhooks import (
+    ZERO_DECIMAL,
     ProviderPayment,
     WebhookError,
     razorpay_payment,
@@ -56,6 +57,11 @@ def webhook_secret(settings: Settings, provider: Provider) -> str:
     return secret
 
 
+def minor_units(amount: Decimal, currency: str) -> Decimal:
+    """Money as it is written in its currency: 1490 rupees is 1490.00, 500 yen is 500."""
+    return amount.quantize(Decimal(1) if currency in ZERO_DECIMAL else Decimal("0.01"))
+
+
 def _record(
     conn: Connection, site_id: int, payment: Payment, *, event_id: str | None, by: str
 ) -> tuple[StoredPayment, bool]:
@@ -65,7 +71,7 @@ def _record(
             id=payment.id,
             site_id=site_id,
             account=payment.account,
-            amount=payment.amount,
+            amount=minor_units(payment.amount, payment.currency),
             currency=payment.currency,
             paid_at_ms=payment.paid_at_ms,
             method=payment.method,
@@ -99,15 +105,6 @@ def record_manual(conn: Connection, site_id: int, body: dict[str, Any], by: str)
     return _record(conn, site_id, payment, event_id=None, by=by)
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookOutcome:
-    """What a verified event did: recorded a payment, found it recorded already, or was not one."""
-
-    event: str
-    payment: StoredPayment | None
-    created: bool
-
-
 def verified_payment(
     provider: Provider, body: bytes, signature: str, secret: str, now_s: int
 ) -> tuple[str, ProviderPayment | None]:
@@ -119,13 +116,8 @@ def verified_payment(
     return str(event.get("type", "")), stripe_payment(event)
 
 
-def record_webhook(
-    conn: Connection, provider: Provider, body: bytes, signature: str, secret: str, now_s: int
-) -> WebhookOutcome:
-    """Verify the event, then record its payment once against the site its account names."""
-    kind, paid = verified_payment(provider, body, signature, secret, now_s)
-    if paid is None:
-        return WebhookOutcome(kind, None, False)
+def place(conn: Connection, provider: Provider, paid: ProviderPayment) -> int:
+    """The site a verified payment is for; Unplaceable if its account or currency is not one of ours."""
     site_id = site_of_account(paid.account or "")
     if site_id is None:
         raise Unplaceable(
@@ -141,5 +133,11 @@ def record_webhook(
             f"{provider} payment {paid.payment_id} is in {paid.currency}; site {site.name!r} keeps accounts in "
             f"{site.currency}"
         )
-    stored, created = _record(conn, site_id, paid.to_payment(), event_id=paid.event_id, by=f"webhook:{provider}")
-    return WebhookOutcome(kind, stored, created)
+    return site_id
+
+
+def record_provider_payment(
+    conn: Connection, provider: Provider, site_id: int, paid: ProviderPayment
+) -> tuple[StoredPayment, bool]:
+    """Record a verified, placed payment once (the provider's payment id is its id)."""
+    return _record(conn, site_id, paid.to_payment(), event_id=paid.event_id, by=f"webhook:{provider}")

@@ -256,7 +256,10 @@ def record_payment(conn: Connection, p: StoredPayment) -> tuple[StoredPayment, b
     """
     values = {**asdict(p), "amount": str(p.amount)}
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    created = conn.execute(dialect_insert(payments).values(**values).on_conflict_do_nothing()).rowcount == 1
+    inserted = conn.execute(
+        dialect_insert(payments).values(**values).on_conflict_do_nothing().returning(payments.c.id)
+    ).first()
+    created = inserted is not None
     row = conn.execute(select(payments).where(payments.c.id == p.id)).one()
     stored = _payment(row)
     if not created and (stored.amount, stored.currency, stored.site_id) != (p.amount, p.currency, p.site_id):

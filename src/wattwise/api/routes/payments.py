@@ -86,23 +86,26 @@ async def _webhook(request: Request, services: Services, provider: payment_ops.P
         secret = payment_ops.webhook_secret(services.settings, provider)
     except payment_ops.NotConfigured as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
-    signature = request.headers.get(header, "")
     try:
-        outcome = await services.writer.submit(  # serialised with ingest, like every write from async code
-            lambda conn: payment_ops.record_webhook(conn, provider, body, signature, secret, int(time.time()))
+        kind, paid = payment_ops.verified_payment(
+            provider, body, request.headers.get(header, ""), secret, int(time.time())
         )
-    except payment_ops.Unplaceable as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
     except WebhookError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
+    if paid is None:
+        return {"event": kind, "recorded": False, "duplicate": False, "payment": None}
+    with services.engine.connect() as conn:
+        try:
+            site_id = payment_ops.place(conn, provider, paid)
+        except payment_ops.Unplaceable as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    try:
+        stored, created = await services.writer.submit(  # serialised with ingest, like every write from async code
+            lambda conn: payment_ops.record_provider_payment(conn, provider, site_id, paid)
+        )
     except Conflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    return {
-        "event": outcome.event,
-        "recorded": outcome.created,
-        "duplicate": outcome.payment is not None and not outcome.created,
-        "payment": None if outcome.payment is None else payment_out(outcome.payment),
-    }
+    return {"event": kind, "recorded": created, "duplicate": not created, "payment": payment_out(stored)}
 
 
 @router.post("/api/v1/webhooks/razorpay", summary="Razorpay webhook (payment.captured)")
