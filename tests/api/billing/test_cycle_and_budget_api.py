@@ -79,7 +79,8 @@ def test_a_budget_in_money_or_kwh_says_on_track_at_risk_or_over_and_when_it_is_c
     assert budget_status(bw.services, bw.site_a, ts_to_ms(AS_OF, 0)) is None
 
 
-def test_budget_and_settings_are_checked_and_only_writers_change_them(bw: World) -> None:
+def test_budget_and_settings_are_checked_and_only_writers_change_them(bw_sqlite: World) -> None:
+    bw = bw_sqlite  # answers that do not depend on the database
     url = f"/api/v1/sites/{bw.site_a}"
     bad = bw.client.put(f"{url}/budget", json={"limit": "-5"}, headers=bw.auth())
     assert bad.status_code == 422 and "limit" in str(bad.json()["detail"])
@@ -96,7 +97,8 @@ def test_budget_and_settings_are_checked_and_only_writers_change_them(bw: World)
     assert bw.client.get(f"/api/v1/sites/{bw.site_b}/billing/current", headers=viewer).status_code == 404
 
 
-def test_tariffs_presets_and_the_users_own_with_clear_errors(bw: World) -> None:
+def test_tariffs_presets_and_the_users_own_with_clear_errors(bw_sqlite: World) -> None:
+    bw = bw_sqlite  # answers that do not depend on the database
     presets = bw.client.get("/api/v1/tariffs/presets", headers=bw.auth()).json()
     assert {"in-tn-domestic", "in-kl-domestic", "in-dl-domestic", "us-pge-e-tou-c"} <= {p["id"] for p in presets}
     tn = bw.client.get("/api/v1/tariffs/presets/in-tn-domestic", headers=bw.auth()).json()
