@@ -30,6 +30,7 @@ from wattwise.analysis.billing import (
     cycle_overview,
     load_preset,
     parse_tariff,
+    preset_ids,
     tariff_from_dict,
 )
 from wattwise.analysis.billing import (
@@ -70,8 +71,9 @@ def site_of_account(account: str) -> int | None:
 
 def tariff_of(stored: StoredTariff) -> Tariff:
     """The tariff in force: a preset as shipped now, or the user's own as validated then."""
-    if stored.preset is not None:
+    if stored.preset is not None and stored.preset in preset_ids():
         return load_preset(stored.preset)
+    # the user's own, or a preset this version no longer ships: as it was when it was put
     return tariff_from_dict(json.loads(stored.tariff_json), f"site {stored.site_id} tariff")
 
 

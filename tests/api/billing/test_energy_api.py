@@ -9,7 +9,7 @@ from wattwise.store.sites import create_site
 from wattwise.store.users import grant
 
 
-def test_a_day_across_the_spring_dst_change_has_23_hours_and_the_hours_add_up(bw: World) -> None:
+def test_days_across_dst_changes_have_23_or_25_hours_and_the_hours_add_up(bw: World) -> None:
     with bw.services.engine.begin() as conn:
         site = create_site(conn, "London flat", timezone="Europe/London", currency="GBP")
         meter = create_device(conn, site_id=site.id, name="main")
@@ -28,6 +28,12 @@ def test_a_day_across_the_spring_dst_change_has_23_hours_and_the_hours_add_up(bw
     periods = hours.json()["periods"]
     assert len(periods) == 23 and periods[1]["start"] == "2025-03-30T02:00:00+01:00"  # 01:00 never happened
     assert round(sum(p["kwh"] for p in periods), 6) == 2.3
+
+    # … and back on 26 October: a 25-hour day
+    post_readings(bw, readings(utc(2025, 10, 25, 0, 30), 72, lambda ts: 100.0), meter.key)
+    autumn = {"period": "day", "start": "2025-10-26", "end": "2025-10-27"}
+    (day,) = bw.client.get(url, params=autumn, headers=bw.auth()).json()["periods"]
+    assert (day["hours"], day["kwh"]) == (25.0, 2.5)
 
 
 def test_meter_and_site_energy_per_week_month_and_cycle_in_the_site_zone(bw: World) -> None:
