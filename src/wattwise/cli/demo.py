@@ -89,6 +89,8 @@ def demo(
         ]
         main_id = issued[0].device.id
         device_store.set_role(conn, main_id, role="main")
+        for sub_meter in issued[1:]:  # the main meter reads the rooms plus common loads
+            device_store.set_role(conn, sub_meter.device.id, role="sub", parent_id=main_id)
     keys_file.write_text("".join(f"{i.device.id} {i.key}\n" for i in issued))
     keys_file.chmod(0o600)
     cli_state.close()
@@ -99,7 +101,7 @@ def demo(
     def start_simulator() -> None:
         _wait_until_up(url)
         args = [sys.executable, "-m", "wattwise.cli", "simulate", "--server", url, "--keys-file", str(keys_file),
-                "--interval", "2", "--seed", "7", "--timezone", "Asia/Kolkata",
+                "--interval", "2", "--seed", "7", "--timezone", "Asia/Kolkata", "--main-meter",
                 "--events", str(data_dir / "demo-events.csv")]
         if first_run and backfill_days > 0:
             args += ["--backfill", str(backfill_days)]
