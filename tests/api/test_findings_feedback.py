@@ -10,7 +10,7 @@ it repeats) and home B's is raised again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -25,15 +25,31 @@ DAY = 86_400_000
 HOUR = 3_600_000
 MIDNIGHT_UTC = 1_763_942_400_000  # 2025-11-24 00:00 UTC
 KOLKATA = 19_800_000  # site A is in Asia/Kolkata (UTC+05:30)
-SETTINGS = DetectorSettings(theft_min_days=7, anomaly_min_rows=500)
+# each test fits only the model it is about (fitting forests is what takes time here)
+THEFT_ONLY = DetectorSettings(theft_min_days=7, anomaly_min_rows=10**9)
+ANOMALY_ONLY = DetectorSettings(theft_min_days=10**6, anomaly_min_rows=500)
 
 
-def homes(world: World) -> list[tuple[int, str, int, str]]:
-    """(meter, key, local midnight in UTC ms, the owner's verdict) of both homes."""
-    return [
-        (world.meter_a, world.key_a, MIDNIGHT_UTC - KOLKATA, "ignore"),
-        (world.meter_b, world.key_b, MIDNIGHT_UTC, "raise"),
-    ]
+class Home(NamedTuple):
+    meter: int
+    key: str
+    start: int  # local midnight of the first day, UTC ms
+    verdict: str  # what its owner answers
+    frame: pd.DataFrame  # its readings, from the simulator
+
+
+def homes(world: World, days: int, interval_s: float, seed: int) -> list[Home]:
+    """Home A (Asia/Kolkata, its owner ignores) and home B (UTC, its owner raises)."""
+    out = []
+    for i, (meter, key, start, verdict) in enumerate(
+        (
+            (world.meter_a, world.key_a, MIDNIGHT_UTC - KOLKATA, "ignore"),
+            (world.meter_b, world.key_b, MIDNIGHT_UTC, "raise"),
+        )
+    ):
+        frame = household_frame(start, start + days * DAY, interval_s, seed=seed + i)
+        out.append(Home(meter, key, start, verdict, frame))
+    return out
 
 
 def readings(
@@ -65,37 +81,34 @@ def test_theft_days_ignored_once_are_not_raised_again_and_raised_ones_are(servic
     def tampered(part: pd.DataFrame) -> pd.DataFrame:
         return part.assign(power=part["power"] * 0.3)  # the meter under-reports by 70 %
 
-    with live_world(services, SETTINGS) as live:
-        plan = []
-        for seed, (meter, key, start, verdict) in enumerate(homes(live.world)):
-            frame = household_frame(start, start + 11 * DAY, 300, seed=seed + 3)
-            live.post(readings(frame, start, start + 8 * DAY), key=key)
-            plan.append((meter, key, start, verdict, frame))
+    with live_world(services, THEFT_ONLY) as live:
+        plan = homes(live.world, 11, 600, seed=3)
+        for h in plan:
+            live.post(readings(h.frame, h.start, h.start + 8 * DAY), key=h.key)
         live.detectors.refresh()  # eight honest days: each meter's forest is trained
 
-        firsts = {}
-        for meter, key, start, verdict, frame in plan:
-            live.post(readings(frame, start + 8 * DAY, start + 9 * DAY + HOUR, tampered), key=key)
+        for h in plan:
+            live.post(readings(h.frame, h.start + 8 * DAY, h.start + 9 * DAY + HOUR, tampered), key=h.key)
         live.detectors.flush()
-        for meter, key, start, verdict, frame in plan:
-            (first,) = kind_between(live, meter, "theft", start + 8 * DAY, start + 9 * DAY - 1)
-            assert first["status"] == "open" and first["start_ts"] == start + 8 * DAY
+        firsts = {}
+        for h in plan:
+            (first,) = kind_between(live, h.meter, "theft", h.start + 8 * DAY, h.start + 9 * DAY)
+            assert first["status"] == "open" and first["start_ts"] == h.start + 8 * DAY
             assert "looks like tampering" in first["reason"] and "%" in first["reason"]
-            judge(live, first, verdict)
-            firsts[meter] = first
+            judge(live, first, h.verdict)
+            firsts[h.meter] = first
         live.detectors.refresh()  # the forests retrain with the verdicts
 
-        for meter, key, start, verdict, frame in plan:
-            live.post(readings(frame, start + 9 * DAY + HOUR, start + 10 * DAY + HOUR, tampered), key=key)
+        for h in plan:
+            live.post(readings(h.frame, h.start + 9 * DAY + HOUR, h.start + 10 * DAY + HOUR, tampered), key=h.key)
         live.detectors.flush()
-        for meter, key, start, verdict, frame in plan:
-            (second,) = kind_between(live, meter, "theft", start + 9 * DAY, start + 10 * DAY - 1)
-            if verdict == "ignore":
-                assert second["status"] == "ignored" and second["suppressed_by"] == firsts[meter]["id"]
+        for h in plan:
+            (second,) = kind_between(live, h.meter, "theft", h.start + 9 * DAY, h.start + 10 * DAY)
+            if h.verdict == "ignore":
+                assert second["status"] == "ignored" and second["suppressed_by"] == firsts[h.meter]["id"]
             else:
                 assert second["status"] == "open" and second["suppressed_by"] is None
-        open_ids = {f["id"] for f in live.get("/api/v1/findings", kind="theft", status="open")}
-        assert len(open_ids) == 1
+        assert len(live.get("/api/v1/findings", kind="theft", status="open")) == 1
 
 
 def test_an_ignored_anomaly_pattern_is_not_raised_again_and_a_raised_one_is(services: Services) -> None:
@@ -106,33 +119,31 @@ def test_an_ignored_anomaly_pattern_is_not_raised_again_and_a_raised_one_is(serv
 
         return change
 
-    with live_world(services, SETTINGS) as live:
-        plan = []
-        for seed, (meter, key, start, verdict) in enumerate(homes(live.world)):
-            frame = household_frame(start, start + 5 * DAY, 60, seed=seed + 11)
-            live.post(readings(frame, start, start + 3 * DAY), key=key)
-            plan.append((meter, key, start, verdict, frame))
+    with live_world(services, ANOMALY_ONLY) as live:
+        plan = homes(live.world, 5, 120, seed=11)
+        for h in plan:
+            live.post(readings(h.frame, h.start, h.start + 3 * DAY), key=h.key)
         live.detectors.refresh()  # three days of history: each meter's anomaly model is fitted
 
         firsts = {}
-        for meter, key, start, verdict, frame in plan:
-            at = start + 3 * DAY + 2 * HOUR  # 02:00 local: a 3 kW heater left on at night
-            live.post(readings(frame, start + 3 * DAY, start + 4 * DAY, night_heater(at)), key=key)
+        for h in plan:
+            at = h.start + 3 * DAY + 2 * HOUR  # 02:00 local: a 3 kW heater left on at night
+            live.post(readings(h.frame, h.start + 3 * DAY, h.start + 4 * DAY, night_heater(at)), key=h.key)
             live.detectors.flush()
-            found = kind_between(live, meter, "anomaly", at, at + 40 * 60_000)
+            found = kind_between(live, h.meter, "anomaly", at, at + 40 * 60_000)
             assert found and found[0]["status"] == "open"
-            assert "kW" in found[0]["reason"] or "W" in found[0]["reason"]
-            judge(live, found[0], verdict)
-            firsts[meter] = found[0]
+            assert "W" in found[0]["reason"]
+            judge(live, found[0], h.verdict)
+            firsts[h.meter] = found[0]
         live.detectors.refresh()
 
-        for meter, key, start, verdict, frame in plan:
-            at = start + 4 * DAY + 2 * HOUR + 5 * 60_000  # the next night, same heater
-            live.post(readings(frame, start + 4 * DAY, start + 5 * DAY, night_heater(at)), key=key)
+        for h in plan:
+            at = h.start + 4 * DAY + 2 * HOUR + 5 * 60_000  # the next night, same heater
+            live.post(readings(h.frame, h.start + 4 * DAY, h.start + 5 * DAY, night_heater(at)), key=h.key)
             live.detectors.flush()
-            again = kind_between(live, meter, "anomaly", at, at + 40 * 60_000)
+            again = kind_between(live, h.meter, "anomaly", at, at + 40 * 60_000)
             assert again
-            if verdict == "ignore":
-                assert all(f["status"] == "ignored" and f["suppressed_by"] == firsts[meter]["id"] for f in again)
+            if h.verdict == "ignore":
+                assert all(f["status"] == "ignored" and f["suppressed_by"] == firsts[h.meter]["id"] for f in again)
             else:
                 assert any(f["status"] == "open" for f in again)
