@@ -1,8 +1,9 @@
-"""A real Wattwise server in a subprocess, for end-to-end tests of gateway and firmware.
+"""A real Wattwise server for end-to-end tests of gateway and firmware.
 
-It runs the ``wattwise`` command exactly as a user would (``device add``, ``serve``) on a
-SQLite file, can be stopped and started again on the same port, and reads back what it
-stored straight from the database file.
+What ``wattwise serve`` runs — the app from ``create_app`` under uvicorn, on a real port, with
+its SQLite file and (optionally) its MQTT listener — but in a thread of the test process, so
+that stopping it for an outage and starting it again costs a second, not a fresh import of
+the whole application. Stored readings are read back straight from the database file.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ import os
 import random
 import socket
 import sqlite3
-import subprocess
-import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from sqlalchemy import update
 
+from wattwise.api.app import create_app
 from wattwise.config import Settings
 from wattwise.runtime import Services, start_services
 from wattwise.store.devices import create_device
@@ -28,7 +30,6 @@ from wattwise.store.schema import devices
 from wattwise.store.sites import create_site
 from wattwise.store.users import create_token, create_user
 
-REPO = Path(__file__).resolve().parents[2]
 METRICS = ("voltage", "current", "power", "energy", "frequency", "pf")
 
 
@@ -43,24 +44,13 @@ class LiveServer:
     db_path: Path
     port: int = field(default_factory=free_port)
     mqtt: str | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
     _tokens: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def _cmd(self, *args: str) -> list[str]:
-        code = "from wattwise.cli.main import app; app()"
-        return [sys.executable, "-c", code, "--database", f"sqlite:///{self.db_path}", *args]
-
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
-        # A group of its own, so servers of other test runs on the broker take none of ours.
-        env["WATTWISE_MQTT_SHARED_GROUP"] = f"test-{os.getpid()}-{self.port}"
-        return env
 
     def _services(self) -> Services:
         return start_services(Settings(database=f"sqlite:///{self.db_path}", data_dir=self.db_path.parent))
@@ -119,32 +109,32 @@ class LiveServer:
         assert response.status_code == 200, response.text
 
     def start(self) -> None:
-        args = ["serve", "--port", str(self.port)]
-        if self.mqtt:
-            args += ["--mqtt", self.mqtt]
-        self.log_path = self.db_path.with_suffix(".log")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self._cmd(*args), stdout=log, stderr=subprocess.STDOUT, env=self._env())
+        """Serve until ``stop``; returns once the port answers."""
+        settings = Settings(
+            database=f"sqlite:///{self.db_path}",
+            data_dir=self.db_path.parent,
+            port=self.port,
+            mqtt=self.mqtt or "",
+            # A group of its own, so servers of other test runs on the broker take none of ours.
+            mqtt_shared_group=f"test-{os.getpid()}-{self.port}",
+        )
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name=f"wattwise-{self.port}", daemon=True)
+        self._thread.start()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{self.url}/openapi.json", timeout=1)
-                return
-            except httpx.HTTPError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}") from None
-                time.sleep(0.1)
-        raise RuntimeError("server did not come up within 60 s")
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server on port {self.port} did not start")
+            time.sleep(0.02)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        """Shut the server down (connections refused until ``start``)."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=30)
+        self._server = None
+        self._thread = None
 
     def readings(self, device_id: int) -> list[dict[str, float]]:
         """Every stored reading of one meter, oldest first."""
