@@ -153,7 +153,7 @@ def test_relabel_rename_and_merge_keep_events_and_library_in_step(services: Serv
         assert other.status_code == 404
 
 
-def test_appliances_need_sign_in(services: Services) -> None:
-    with live_world(services) as live:
+def test_appliances_need_sign_in(sqlite_services: Services) -> None:
+    with live_world(sqlite_services) as live:
         for path in ("/api/v1/devices/1/appliances", "/api/v1/devices/1/appliance-events"):
             assert live.world.client.get(path).status_code == 401

@@ -111,7 +111,7 @@ def test_theft_days_ignored_once_are_not_raised_again_and_raised_ones_are(servic
         assert len(live.get("/api/v1/findings", kind="theft", status="open")) == 1
 
 
-def test_an_ignored_anomaly_pattern_is_not_raised_again_and_a_raised_one_is(services: Services) -> None:
+def test_an_ignored_anomaly_pattern_is_not_raised_again_and_a_raised_one_is(sqlite_services: Services) -> None:
     def night_heater(at: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
         def change(part: pd.DataFrame) -> pd.DataFrame:
             on = (part["ts"] >= at) & (part["ts"] < at + 40 * 60_000)
@@ -119,7 +119,7 @@ def test_an_ignored_anomaly_pattern_is_not_raised_again_and_a_raised_one_is(serv
 
         return change
 
-    with live_world(services, ANOMALY_ONLY) as live:
+    with live_world(sqlite_services, ANOMALY_ONLY) as live:
         plan = homes(live.world, 5, 120, seed=11)
         for h in plan:
             live.post(readings(h.frame, h.start, h.start + 3 * DAY), key=h.key)

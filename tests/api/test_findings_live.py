@@ -108,8 +108,8 @@ def grid_readings() -> list[dict[str, Any]]:
     return rows
 
 
-def test_grid_events_and_a_surge_are_told_from_a_load_switching_on(services: Services) -> None:
-    with live_world(services) as live:
+def test_grid_events_and_a_surge_are_told_from_a_load_switching_on(sqlite_services: Services) -> None:
+    with live_world(sqlite_services) as live:
         w = live.world
         rows = grid_readings()
         for i in range(0, len(rows), 37):  # as a gateway would, in small uneven batches
