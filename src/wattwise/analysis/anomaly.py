@@ -133,15 +133,14 @@ def _sustained(
     all_ts = np.concatenate([np.array([t for t, _ in before], dtype="int64"), ts])
     all_dev = np.concatenate([np.array([d for _, d in before], dtype="float64"), deviation])
     offset = len(before)
-    out = np.empty(len(ts))
-    lo = 0
-    for i in range(len(ts)):
-        j = offset + i
-        if segment_start[i] or (j > 0 and all_ts[j] <= all_ts[j - 1]):
-            lo = j
-        while all_ts[lo] <= all_ts[j] - SUSTAIN_MS:
-            lo += 1
-        out[i] = float(np.median(all_dev[lo : j + 1]))
+    # Blocks restart where a new segment begins or the clock goes backwards.
+    restart = np.zeros(len(all_ts), dtype=bool)
+    restart[offset:] |= segment_start
+    restart[1:] |= all_ts[1:] <= all_ts[:-1]
+    block = np.cumsum(restart)
+    series = pd.Series(all_dev, index=pd.to_datetime(all_ts, unit="ms"))
+    rolled = series.groupby(block).rolling(pd.Timedelta(milliseconds=SUSTAIN_MS)).median()
+    out = rolled.to_numpy()[offset:]
     keep = all_ts > (all_ts[-1] - SUSTAIN_MS if all_ts.size else 0)
     window = tuple((int(t), float(d)) for t, d in zip(all_ts[keep], all_dev[keep], strict=True))
     return out, window
@@ -178,6 +177,7 @@ def _features(
     prev_ts, prev = carry.ts, dict(carry.values)
     on, start, wh = carry.on, carry.run_start, carry.run_wh
     recent = list(carry.recent_runs)
+    recent_median = float(np.median(recent)) if recent else 0.0
     ratio = np.ones(n)
     segment_start = _segment_starts(frame)
     for i in range(n):
@@ -188,13 +188,14 @@ def _features(
         if fresh or now_on != on:
             if on and not fresh and prev_ts is not None:
                 recent = [*recent, (prev_ts - start) / 1000.0][-RECENT_RUNS:]
+                recent_median = float(np.median(recent))
             on, start, wh = now_on, t, 0.0
         elif now_on and gap is not None:
             wh += p * gap / 3_600_000.0
         run_s[i] = (t - start) / 1000.0 if now_on else 0.0
         run_wh[i] = wh
         if typical_run_s > 0 and len(recent) == RECENT_RUNS:
-            ratio[i] = float(np.median(recent)) / typical_run_s
+            ratio[i] = recent_median / typical_run_s
         dp[i] = 0.0 if fresh else p - prev.get("power", p)
         for m in metrics:
             v = float(values[m][i])
@@ -334,7 +335,7 @@ def fit_anomaly_model(
         c for c in feats.columns if (seasonal or c not in SEASONAL_FEATURES) and (cycling or c not in RUN_FEATURES)
     )
     matrix = feats[list(names)].to_numpy(dtype="float64")
-    forest = IsolationForest(n_estimators=200, random_state=random_state, n_jobs=1)
+    forest = IsolationForest(n_estimators=100, random_state=random_state, n_jobs=1)
     forest.fit(matrix)
     scores = -forest.score_samples(matrix)
     return AnomalyModel(
@@ -473,7 +474,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     slots = _slots(ts, model.tz, model.weekly)
     z = feats["sustained"].to_numpy()
     out_of_range = (power < model.power_floor) | (power > model.power_ceiling)
-    by_baseline = out_of_range | (~cycling & ((z > model.z_high) | (z < model.z_low)))
+    by_baseline = out_of_range | ((not cycling) & ((z > model.z_high) | (z < model.z_low)))
     flagged = (score > 1.0) | by_rule | by_baseline
     reasons = []
     for i in range(len(frame)):

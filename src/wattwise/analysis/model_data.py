@@ -301,14 +301,18 @@ def load_ucr(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def household_meters(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
     """Every whole-house and sub-meter power series of IHEPC, AMPds2 and REFIT as
-    ``name: (ts, power W, holiday country)`` — the honest consumption theft is injected into."""
+    ``name: (ts, power W, holiday country)`` — the honest consumption theft is injected into.
+    Sets missing from ``data_dir`` are skipped."""
     meters: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
     sets = (
-        ("ihepc", load_ihepc(data_dir), ("power", "kitchen", "laundry", "heater_ac"), "FR"),
-        ("ampds2", load_ampds2(data_dir), ("power", "dishwasher", "fridge", "basement", "heat_pump"), "CA"),
-        ("refit", load_refit(data_dir), ("power", "fridge", "washing_machine", "dishwasher", "microwave"), "GB"),
+        ("ihepc", IHEPC, load_ihepc, ("power", "kitchen", "laundry", "heater_ac"), "FR"),
+        ("ampds2", AMPDS2, load_ampds2, ("power", "dishwasher", "fridge", "basement", "heat_pump"), "CA"),
+        ("refit", REFIT, load_refit, ("power", "fridge", "washing_machine", "dishwasher", "microwave"), "GB"),
     )
-    for name, frame, columns, country in sets:
+    for name, folder, loader, columns, country in sets:
+        if not (data_dir / folder).is_dir():
+            continue
+        frame = loader(data_dir)
         for column in columns:
             meters[f"{name}/{column}"] = (
                 frame["ts"].to_numpy(dtype="int64"),

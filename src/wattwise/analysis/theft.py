@@ -294,7 +294,7 @@ def fit_theft_model(x: np.ndarray, y: np.ndarray, *, threshold: float = 0.5, ran
     y = np.asarray(y, dtype="int64")
     if len(set(y.tolist())) < 2:
         raise ValueError("training needs both honest and theft days")
-    forest = RandomForestClassifier(n_estimators=300, min_samples_leaf=2, random_state=random_state, n_jobs=1)
+    forest = RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=random_state, n_jobs=1)
     forest.fit(x, y)
     spread = np.quantile(x, 0.9, axis=0) - np.quantile(x, 0.1, axis=0)
     return TheftModel(forest, threshold, x, y, np.where(spread > 1e-9, spread, 1.0))
@@ -338,7 +338,7 @@ def record_verdict(model: TheftModel, verdict: Verdict, *, random_state: int = 0
     x = np.vstack([model.train_x, fx])
     y = np.concatenate([model.train_y, fy])
     weights = np.concatenate([np.ones(len(model.train_y)), np.full(len(fy), model.feedback_weight)])
-    forest = RandomForestClassifier(n_estimators=300, min_samples_leaf=2, random_state=random_state, n_jobs=1)
+    forest = RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=random_state, n_jobs=1)
     forest.fit(x, y, sample_weight=weights)
     return TheftModel(
         forest,
