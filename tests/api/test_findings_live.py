@@ -35,13 +35,15 @@ def add_subs(live: LiveWorld, main: int, site: int, names: tuple[str, ...]) -> l
     return [(s.device.id, s.key) for s in subs]
 
 
-def site_readings(loss: float, hours: int, seed: int) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+def site_readings(
+    loss: float, hours: int, seed: int, first_hour: int = 0
+) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
     """A main meter and two sub-meters every minute; the main reads an unmetered 100 W base,
     plus ``loss`` of its own energy from the second hour on (a hooked line)."""
     rng = np.random.default_rng(seed)
     n = hours * 60
-    ts = T0 + MINUTE * np.arange(1, n + 1)
-    minute = np.arange(n)
+    minute = np.arange(first_hour * 60, first_hour * 60 + n)
+    ts = T0 + MINUTE * (minute + 1)
     subs = [
         500 + 300 * np.sin(minute / 37.0) ** 2 + rng.normal(0, 10, n),
         300 + 200 * (minute % 90 < 40) + rng.normal(0, 8, n),
@@ -86,6 +88,18 @@ def test_energy_balance_flags_a_persistent_loss_and_stays_quiet_when_it_adds_up(
         )
         assert denied.status_code == 403
         assert w.client.get("/api/v1/findings", params={"kind": "nonsense"}, headers=w.auth()).status_code == 422
+
+        # the owner knows: it is the water pump on the roof, not metered. Ignore teaches the
+        # balance that this surplus is the site's normal base; the same surplus stays quiet.
+        answer = w.client.post(f"/api/v1/findings/{loss['id']}/feedback", json={"verdict": "ignore"}, headers=w.auth())
+        assert answer.status_code == 200 and answer.json()["status"] == "ignored"
+        live.detectors.flush()
+        main_rows, sub_rows = site_readings(0.20, hours=3, seed=3, first_hour=4)
+        live.post(main_rows, key=w.key_a)
+        for (_, key), rows in zip(lossy, sub_rows, strict=True):
+            live.post(rows, key=key)
+        live.detectors.flush()
+        assert findings_of(live, w.meter_a, kind="balance_loss", status="open") == []
 
 
 def grid_readings() -> list[dict[str, Any]]:

@@ -9,7 +9,9 @@ statistic is back to zero. The statistic is capped at twice the alarm level so t
 finding ends soon after the loss does.
 
 A person's Ignore on such a finding says "that surplus is ours" (an unmetered load): the
-base is relearned from the finding's own intervals. Raise changes nothing: it keeps raising.
+base is relearned from the finding's own intervals, and a later loss of about the same
+share of the main meter (within 25 %) is stored as ignored rather than raised. Raise
+changes nothing: it keeps raising.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from wattwise.analysis.nilm.signatures import local_hour
 from wattwise.analysis.theft import BalanceModel, balance_cusum, describe_loss, fit_balance
 from wattwise.detectors.report import Report
 
@@ -52,7 +53,7 @@ class BalanceState:
     def engine_model(self) -> BalanceModel | None:
         return None if self.model is None else BalanceModel(**self.model)
 
-    def step(self, start: int, width: int, main_wh: float, subs_wh: float, utc_offset_s: int) -> Report | None:
+    def step(self, start: int, width: int, main_wh: float, subs_wh: float) -> Report | None:
         """Take one complete interval; a report while the loss is beyond the alarm level."""
         model = self.engine_model()
         if model is None:
@@ -82,8 +83,9 @@ class BalanceState:
             end_ts=start + width,
             score=self.stat / model.limit,
             reason=describe_loss(model, mains, subs),
-            level=missing,
-            hour=local_hour(first, utc_offset_s),
+            # what a verdict matches on: the share of the main meter the sub-meters do not see
+            level=float(mains.sum() - subs.sum()) / max(float(mains.sum()), 1e-9),
+            hour=0.0,
             detail={
                 "missing_wh": missing,
                 "main_wh": float(mains.sum()),
@@ -97,7 +99,16 @@ class BalanceState:
         )
 
     def accept_surplus(self, mean_residual_wh: float) -> None:
-        """Ignore: the surplus of the ignored finding is the meter's normal unmetered base."""
-        if self.model is not None:
+        """Ignore: the surplus of the ignored finding is the site's normal unmetered base.
+
+        The base and its wobble are relearned from the finding's own intervals when there
+        are enough of them (a load that varies gets a wider wobble), otherwise the base
+        takes the finding's mean surplus.
+        """
+        if len(self.episode) >= 10:
+            mains = np.array([e[1] for e in self.episode])
+            subs = np.array([e[2] for e in self.episode])
+            self.model = asdict(fit_balance(mains, subs))
+        elif self.model is not None:
             self.model["base_wh"] = mean_residual_wh
         self.stat, self.episode, self.alarmed = 0.0, [], False

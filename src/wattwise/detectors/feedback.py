@@ -1,11 +1,12 @@
 """People's Ignore/Raise verdicts, turned into "is this new finding a pattern they already judged?".
 
 A finding carries a small *signature*: its level (the power of an anomaly, the extreme of a
-sag, the voltage step of a surge) and the local hour it began. A new finding of the same
-kind on the same meter is *like* a judged one when its level is within 25 % and its hour
-within two hours. It is ignored from the start when it is like an ignored finding and no
-raised finding is nearer; a Raise therefore always wins over an Ignore of the same
-pattern. (Theft has its own, feature-space rule in the engine; see ``detectors.theft``.)
+sag, the voltage step of a surge, the share of a main meter its sub-meters do not see) and
+the local hour it began (0 for a balance loss). A new finding of the same kind on the same
+meter is *like* a judged one when its level is within 25 % and its hour within two hours.
+It is ignored from the start when it is like an ignored finding and no raised finding is
+nearer; a Raise therefore always wins over an Ignore of the same pattern. (Theft has its
+own, feature-space rule in the engine; see ``detectors.theft``.)
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ PATTERN_KINDS = (
     "over_frequency",
     "grid_surge",
     "grid_dip",
+    "balance_loss",
 )
 DAY_MS = 86_400_000
 _STOP = ("stop",)
@@ -458,7 +459,7 @@ class Detectors:
             if any(start not in wh[m] for m in group.members):
                 continue
             subs = sum(wh[m][start] for m in group.members[1:])
-            report = state.step(start, width, wh[group.main][start], subs, utc_offset_s(main.tz, start))
+            report = state.step(start, width, wh[group.main][start], subs)
             if report is not None:
                 reports.append(report)
         state.next_start = complete_until
