@@ -76,6 +76,7 @@ class App:
         if cfg["transport"] == "mqtt":
             m = cfg["mqtt"]
             self.link = uplink.MqttLink(m["host"], m["port"], cfg["device_id"], cfg["key"], m["keepalive"])
+            self.link.retry_ms = ms(cfg["retry_s"])
         else:
             self.link = uplink.HttpLink(cfg["server"], cfg["key"], cfg["http_timeout_s"])
         self.state = self._load_state()

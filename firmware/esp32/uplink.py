@@ -1,6 +1,7 @@
 # The two ways to Wattwise, one interface: send(batch) -> (delivered, commands),
 # report(id, result) -> bool, poll() -> (commands, manifests). Contracts: see docs/devices.md.
 import json
+import time
 
 import httpc
 
@@ -47,6 +48,8 @@ class MqttLink:
         )
         self.client.on_message = self._message
         self.connected = False
+        self.retry_ms = 5000
+        self.next_try = None  # after a failure, no reconnect before this (ticks_ms)
         self.commands = []
         self.manifests = []
 
@@ -62,10 +65,13 @@ class MqttLink:
 
     def _ensure(self):
         if not self.connected:
+            if self.next_try is not None and time.ticks_diff(self.next_try, time.ticks_ms()) > 0:
+                raise OSError("broker unreachable, next try later")
             self.client.connect(clean=False)
             self.client.subscribe(self.base + "/commands", 1)
             self.client.subscribe(self.base + "/ota", 1)
             self.connected = True
+            self.next_try = None
 
     def _guard(self, fn):
         try:
@@ -74,6 +80,8 @@ class MqttLink:
             return True
         except OSError:
             self.client.close()
+            if self.connected or self.next_try is None or time.ticks_diff(self.next_try, time.ticks_ms()) <= 0:
+                self.next_try = time.ticks_add(time.ticks_ms(), self.retry_ms)
             self.connected = False
             return False
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from firmware.board import wait_until
-from firmware.live_server import LiveServer
+from firmware.live_server import LiveServer, PrivateBroker
 from support import need_service
 from wattwise.devices.emulator import EmulatedMeter, PzemEmulator
 from wattwise.devices.gateway import Gateway, GatewayConfig, HttpUplink, MeterLink, MqttUplink
@@ -97,3 +98,42 @@ def test_over_mqtt_the_served_readings_are_stored_and_a_command_is_done_once(
     served = [tuple(getattr(m, k) for k in METRICS) for _, m in kettle.served]
     stored = [tuple(r[k] for k in METRICS) for r in server.readings(device_id)]
     assert stored == served
+
+
+def is_in_order_within(part: list[tuple[float, ...]], whole: list[tuple[float, ...]]) -> bool:
+    """Whether ``part`` is ``whole`` with some items left out (order kept, none added)."""
+    rest = iter(whole)
+    return all(any(item == other for other in rest) for item in part)
+
+
+@pytest.mark.parametrize("outage", ["server", "broker"])
+def test_over_mqtt_an_outage_loses_and_doubles_nothing(tmp_path: Path, kettle: PzemEmulator, outage: str) -> None:
+    need_service("127.0.0.1", 1883, "Mosquitto")
+    broker = PrivateBroker(tmp_path)
+    broker.start()
+    server = LiveServer(tmp_path / "wattwise.db", mqtt=broker.address)
+    [(device_id, key)] = server.add_devices("kettle")
+    server.start()
+    link = MeterLink(3, key, device_id=device_id)
+    cfg = config(kettle.url, link, tmp_path / "q.db")
+    cfg.retry_max_s = 0.5
+    gateway = Gateway(cfg, MqttUplink(broker.address, [link], publish_timeout_s=1.0))
+    try:
+        stop, thread = running(gateway)
+        wait_until(lambda: len(server.readings(device_id)) >= 5)
+        down = server if outage == "server" else broker
+        down.stop()  # readings published now reach nobody: the gateway must keep them
+        wait_until(lambda: gateway.stats["send_failures"] >= 3 and len(gateway.queue) >= 5)
+        down.start()
+        wait_until(lambda: len(gateway.queue) < 3 and gateway.stats["send_failures"] >= 3)
+        stop.set()
+        thread.join()
+        wait_until(lambda: len(server.readings(device_id)) == gateway.stats["polled"])
+        time.sleep(0.5)  # a doubled reading would show up now
+        stored = [tuple(r[k] for k in METRICS) for r in server.readings(device_id)]
+    finally:
+        gateway.close()
+        server.stop()
+        broker.stop()
+    assert len(stored) == gateway.stats["polled"]
+    assert is_in_order_within(stored, [tuple(getattr(m, k) for k in METRICS) for _, m in kettle.served])

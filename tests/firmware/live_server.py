@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -145,3 +147,37 @@ class LiveServer:
                 (device_id,),
             ).fetchall()
         return [dict(r) for r in rows]
+
+
+@dataclass
+class PrivateBroker:
+    """A Mosquitto of our own on a free port, which a test may stop and start (an outage)."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        conf = self.workdir / f"mosquitto-{self.port}.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mosquitto did not start on port {self.port}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+            self._proc = None

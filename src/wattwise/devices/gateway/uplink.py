@@ -19,10 +19,14 @@ from typing import Any, Protocol
 import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 log = logging.getLogger(__name__)
 
 TOPIC_PREFIX = "wattwise"
+SESSION_EXPIRY_S = 7 * 24 * 3600
+NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT v5 PUBACK reason code
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,8 @@ class MqttUplink:
         self._inbox: dict[int, queue.Queue[dict[str, Any]]] = {}
         self._clients: dict[int, mqtt.Client] = {}
         self._connected: dict[int, threading.Event] = {}
+        self._acks: dict[int, Any] = {}
+        self._acked = threading.Condition()
         for meter in meters:
             if meter.device_id is None:
                 raise ValueError(f"meter at address {meter.address}: MQTT needs its device id (ADDR=ID:KEY)")
@@ -166,7 +172,7 @@ class MqttUplink:
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"wattwise-gateway-{meter.device_id}",
-            clean_session=False,  # commands sent while we were away are kept for us
+            protocol=mqtt.MQTTv5,  # v5: a PUBACK says whether anyone subscribed
         )
         client.username_pw_set(str(meter.device_id), meter.key)
         topic = f"{TOPIC_PREFIX}/{meter.device_id}/commands"
@@ -190,11 +196,19 @@ class MqttUplink:
             for command in valid_commands(raw if isinstance(raw, list) else [raw]):
                 inbox.put(command)
 
+        def on_publish(_c: mqtt.Client, _u: object, mid: int, rc: Any, _p: object) -> None:
+            with self._acked:
+                self._acks[mid] = rc
+                self._acked.notify_all()
+
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_message = on_message
+        client.on_publish = on_publish
         client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.connect_async(host, port, keepalive=30)
+        session = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        session.SessionExpiryInterval = SESSION_EXPIRY_S  # commands sent while away are kept
+        client.connect_async(host, port, keepalive=30, clean_start=False, properties=session)
         client.loop_start()
         return client
 
@@ -205,14 +219,25 @@ class MqttUplink:
             client.loop_stop()
 
     def _publish(self, meter: MeterLink, topic: str, body: object) -> bool:
+        """Publish with QoS 1; True once the broker acknowledged it *and* someone subscribed.
+
+        A broker accepts readings nobody listens to (the server stopped, its session gone)
+        and drops them; MQTT v5 says so in the PUBACK ("no matching subscribers"), and then
+        the readings stay queued here like in any other outage.
+        """
         if not self._connected[meter.address].wait(timeout=self.publish_timeout_s):
             return False
-        info = self._clients[meter.address].publish(topic, json.dumps(body), qos=1)
-        try:
-            info.wait_for_publish(timeout=self.publish_timeout_s)
-        except (RuntimeError, ValueError):
+        with self._acked:
+            info = self._clients[meter.address].publish(topic, json.dumps(body), qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return False
+            if not self._acked.wait_for(lambda: info.mid in self._acks, timeout=self.publish_timeout_s):
+                return False
+            rc = self._acks.pop(info.mid)
+        if rc.is_failure or rc.value == NO_MATCHING_SUBSCRIBERS:
+            log.info("meter %d: broker answered %s to %s; kept", meter.address, rc, topic)
             return False
-        return info.is_published()
+        return True
 
     def send(self, meter: MeterLink, bodies: list[dict[str, Any]]) -> Delivery:
         """Publish one batch; stored once the broker acknowledged it (PUBACK)."""
