@@ -156,10 +156,45 @@ def read_tariff(*, preset: str | None = None, toml: str | None = None, data: obj
     return tariff_from_dict(data, "tariff"), "json", json.dumps(data, indent=2)
 
 
+def from_day(earlier: Tariff, later: Tariff, day: date) -> Tariff:
+    """``earlier`` until ``day``, then ``later``: one tariff whose versions change on ``day``.
+
+    This is how a switch of tariff (say from a preset to the user's own) keeps its dates: the
+    days before ``day`` are still priced by the versions that were in force then. The version
+    of ``later`` in force on ``day`` starts on ``day``; its later versions follow.
+    """
+    if later.currency != earlier.currency:
+        raise TariffError("tariff", [f"currency: {later.currency} cannot follow {earlier.currency} in one tariff"])
+    if later.versions[0].effective_from > day:
+        raise TariffError(
+            "tariff",
+            [
+                f"effective_from: the new tariff has no version in force on {day}; its first starts on "
+                f"{later.versions[0].effective_from}"
+            ],
+        )
+    before = [v.model_dump(mode="json") for v in earlier.versions if v.effective_from < day]
+    first = later.version_on(day).model_copy(update={"effective_from": day})
+    after = [v.model_dump(mode="json") for v in later.versions if v.effective_from > day]
+    data = later.model_dump(mode="json") | {"versions": [*before, first.model_dump(mode="json"), *after]}
+    return tariff_from_dict(data, f"{earlier.id} until {day}, then {later.id}")
+
+
 def set_tariff(
-    conn: Connection, site_id: int, by: str, *, preset: str | None = None, toml: str | None = None, data: object = None
+    conn: Connection,
+    site_id: int,
+    by: str,
+    *,
+    preset: str | None = None,
+    toml: str | None = None,
+    data: object = None,
+    effective_from: date | None = None,
 ) -> tuple[StoredTariff, Tariff]:
-    """Put a tariff in force for the site; TariffError names what is wrong with it."""
+    """Put a tariff in force for the site; TariffError names what is wrong with it.
+
+    With ``effective_from``, only from that day: the tariff in force until then keeps pricing
+    the days before it (the two are stored as one tariff of dated versions).
+    """
     site = get_site(conn, site_id)
     tariff, fmt, text = read_tariff(preset=preset, toml=toml, data=data)
     if tariff.currency != site.currency:
@@ -167,6 +202,12 @@ def set_tariff(
             "tariff",
             [f"currency: the tariff is in {tariff.currency} but site {site.name!r} keeps accounts in {site.currency}"],
         )
+    if effective_from is not None:
+        earlier = _current_tariff(conn, site_id)
+        if earlier is None:
+            raise TariffError("tariff", ["effective_from: the site has no tariff yet for the days before it"])
+        tariff = from_day(earlier, tariff, effective_from)
+        preset, fmt, text = None, "json", json.dumps(json.loads(tariff.model_dump_json()), indent=2)
     stored = billing_store.add_tariff(
         conn,
         site_id,

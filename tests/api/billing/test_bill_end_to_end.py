@@ -153,3 +153,17 @@ def test_a_tariff_change_mid_cycle_is_billed_part_by_part_with_slabs_weighted_by
     amounts = [(ln["part"], ln["group"], ln["amount"]) for ln in bill["bill"]["lines"] if ln["amount"] != "0.00"]
     assert amounts == [(0, "energy", "30.97"), (0, "fixed", "20.00"), (1, "energy", "81.29"), (1, "fixed", "63.00")]
     assert bill["bill"]["total"] == str(Decimal("30.97") + Decimal("20.00") + Decimal("81.29") + Decimal("63.00"))
+
+    # The same change entered as a switch: the old tariff alone, then the new one from 11 January.
+    old, new = (
+        {**tariff, "id": name, "versions": [v]} for name, v in zip(("old", "new"), tariff["versions"], strict=True)
+    )
+    assert bw.client.put(f"{site}/tariff", json={"tariff": old}, headers=bw.auth()).is_success
+    new["versions"] = [{**new["versions"][0], "effective_from": "2020-01-01"}]
+    switch = bw.client.put(f"{site}/tariff", json={"tariff": new, "effective_from": "2025-01-11"}, headers=bw.auth())
+    assert switch.status_code == 200, switch.text
+    assert [v["effective_from"] for v in switch.json()["tariff"]["versions"]] == ["2024-01-01", "2025-01-11"]
+    again = bw.client.post(
+        f"{site}/bills", json={"cycle_start": "2025-01-01", "reason": "tariff entered as a switch"}, headers=bw.auth()
+    ).json()
+    assert (again["revision"], again["bill"]["total"]) == (2, bill["bill"]["total"])

@@ -55,6 +55,9 @@ class TariffIn(BaseModel):
     preset: str | None = Field(default=None, examples=["in-tn-domestic"])
     toml: str | None = None
     tariff: dict[str, Any] | None = None
+    effective_from: date | None = Field(
+        default=None, description="only from this local day: the tariff in force until then keeps the days before"
+    )
 
 
 @router.get("/api/v1/tariffs/presets", summary="The tariffs shipped with Wattwise")
@@ -107,7 +110,15 @@ def put_tariff(site_id: int, body: TariffIn, access: AccessDep, services: Servic
     """
     with services.engine.begin() as conn, answering():
         site_for(conn, access, site_id, write=True)
-        site_ops.set_tariff(conn, site_id, access.user.username, preset=body.preset, toml=body.toml, data=body.tariff)
+        site_ops.set_tariff(
+            conn,
+            site_id,
+            access.user.username,
+            preset=body.preset,
+            toml=body.toml,
+            data=body.tariff,
+            effective_from=body.effective_from,
+        )
         return _site_tariff(conn, site_id)
 
 
