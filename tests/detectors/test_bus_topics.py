@@ -7,6 +7,7 @@ from typing import Any
 
 from detectors.live_world import live_world
 from wattwise.bus import Message
+from wattwise.detectors import Detectors
 from wattwise.runtime import Services
 
 T0 = 1_763_942_400_000
@@ -59,3 +60,22 @@ def test_events_and_findings_are_published_after_they_are_stored(sqlite_services
         live.detectors()  # detached: readings are still stored, but nobody detects any more
         live.post(readings(T0 + 600_000, 120))
         assert live.get(f"/api/v1/devices/{w.meter_a}/appliance-events") == stored
+
+
+def test_a_run_that_began_before_a_restart_is_closed_after_it(sqlite_services: Services) -> None:
+    rows = readings(T0, 120)
+    with live_world(sqlite_services) as live:
+        w = live.world
+        live.post(rows[:45])  # the kettle is on when the service stops
+        live.detectors.flush()
+        live.detectors()
+        restarted = Detectors(sqlite_services).start()
+        try:
+            live.post(rows[45:])
+            restarted.flush()
+        finally:
+            restarted()
+        (run,) = live.get(f"/api/v1/devices/{w.meter_a}/appliance-runs")
+        assert run["closed"] and 55 <= run["duration_s"] <= 65
+        on, off = (live.get(f"/api/v1/devices/{w.meter_a}/appliance-events", limit=10)[i] for i in (1, 0))
+        assert (run["on_event_id"], run["off_event_id"]) == (on["id"], off["id"])

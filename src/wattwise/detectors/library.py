@@ -26,6 +26,7 @@ from wattwise.store.detector_models import load_model, save_model
 from wattwise.store.errors import NotFound
 
 KIND = "nilm"
+STATE_KIND = "nilm_state"
 #: Topic the REST edits publish on so live detectors reload the meter's model.
 CHANGED_TOPIC = "appliances"
 
@@ -42,6 +43,16 @@ def load_nilm(conn: Connection, device_id: int) -> NilmModel | None:
 
 def save_nilm(conn: Connection, device_id: int, model: NilmModel) -> None:
     save_model(conn, device_id, KIND, json.dumps(model.to_dict()).encode())
+
+
+def load_state(conn: Connection, device_id: int) -> dict[str, Any] | None:
+    """The live detector's saved state (see ``MeterNilm.state``), if any."""
+    stored = load_model(conn, device_id, STATE_KIND)
+    return None if stored is None else dict(json.loads(stored.data))
+
+
+def save_state(conn: Connection, device_id: int, state: dict[str, Any]) -> None:
+    save_model(conn, device_id, STATE_KIND, json.dumps(state).encode())
 
 
 def event_of(stored: StoredEvent) -> Event:

@@ -10,6 +10,7 @@ can name the events it pairs and a person's label can reach an event still open.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -41,8 +42,22 @@ class MeterNilm:
     _ids: dict[int, int] = field(default_factory=dict)  # id(engine event) -> stored id
 
     @classmethod
-    def start(cls, model: NilmModel) -> MeterNilm:
-        return cls(LiveNilm(model))
+    def start(cls, model: NilmModel, state: dict[str, Any] | None = None) -> MeterNilm:
+        """A meter's live NILM, resumed from :meth:`state` when one was saved."""
+        if state is None:
+            return cls(LiveNilm(model))
+        live = LiveNilm.from_dict(model, state["live"])
+        meter = cls(live, last_ts=int(state["last_ts"]))
+        meter._ids = {id(e): int(i) for e, i in zip(live.open_on, state["open_ids"], strict=True)}
+        return meter
+
+    def state(self) -> dict[str, Any]:
+        """What a restart needs: the detector's samples, the open ON events and their ids."""
+        open_ids = [self._ids.get(id(e)) for e in self.live.open_on]
+        live = self.live.to_dict()
+        keep = [i for i, stored in enumerate(open_ids) if stored is not None]
+        live["open_on"] = [live["open_on"][i] for i in keep]
+        return {"live": live, "open_ids": [open_ids[i] for i in keep], "last_ts": self.last_ts}
 
     def use_model(self, model: NilmModel) -> None:
         """Identify from now on with a new library (after a label); detection state is kept."""

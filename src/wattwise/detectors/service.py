@@ -192,6 +192,7 @@ class Detectors:
         while True:
             item = self._queue.get()
             if item == _STOP:
+                self._save_states()
                 return
             try:
                 self._handle(item)
@@ -217,6 +218,7 @@ class Detectors:
             self._install(item[1], item[2], item[3])
         elif what == "devices":
             self._update_devices(item[1], item[2])
+            self._save_states()
 
     def _meter(self, device_id: int) -> _Meter | None:
         meter = self._meters.get(device_id)
@@ -230,13 +232,19 @@ class Detectors:
                 return None
             tz = site_timezones(conn).get(device.site_id, "UTC")
             model = library.load_nilm(conn, device_id)
+            nilm_state = library.load_state(conn, device_id)
             stored_anomaly = load_model(conn, device_id, anomaly.KIND)
             stored_theft = load_model(conn, device_id, theft.KIND)
         offset = utc_offset_s(tz)
         if model is None:
             model = library.new_model(offset)
             self.services.writer.run(lambda c: library.save_nilm(c, device_id, model))
-        meter = _Meter(device=device, tz=tz, nilm=MeterNilm.start(model), grid=grid.MeterGrid(utc_offset_s=offset))
+        try:
+            nilm = MeterNilm.start(model, nilm_state)
+        except (KeyError, ValueError, TypeError):
+            log.warning("meter %s: saved NILM state unreadable; starting afresh", device_id)
+            nilm = MeterNilm.start(model)
+        meter = _Meter(device=device, tz=tz, nilm=nilm, grid=grid.MeterGrid(utc_offset_s=offset))
         if stored_anomaly is not None:
             meter.anomaly = anomaly.MeterAnomaly(
                 load_engine_model(stored_anomaly.data, AnomalyModel), self.settings.anomaly_merge_ms, offset
@@ -246,6 +254,21 @@ class Detectors:
         self._meters[device_id] = meter
         self._load_judged(meter)
         return meter
+
+    def _save_states(self) -> None:
+        """Keep each meter's live NILM state (at every model refresh and when detaching)."""
+        states = {device_id: m.nilm.state() for device_id, m in self._meters.items()}
+        if not states:
+            return
+
+        def work(conn: Connection) -> None:
+            for device_id, state in states.items():
+                library.save_state(conn, device_id, state)
+
+        try:
+            self.services.writer.run(work)
+        except Exception:
+            log.exception("saving the live NILM state failed")
 
     def _load_judged(self, meter: _Meter) -> None:
         with self.services.engine.connect() as conn:
