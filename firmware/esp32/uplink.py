@@ -42,6 +42,7 @@ class MqttLink:
     def __init__(self, host, port, device_id, key, keepalive=30):
         import mqttc
 
+        self.nobody = mqttc.NO_MATCHING_SUBSCRIBERS
         self.base = "%s/%s" % (PREFIX, device_id)
         self.client = mqttc.Client(
             "wattwise-esp32-%s" % device_id, host, port, user=str(device_id), password=key, keepalive=keepalive
@@ -85,14 +86,25 @@ class MqttLink:
             self.connected = False
             return False
 
+    def _publish(self, topic, body):
+        """True once the broker took it and someone (the server) subscribed."""
+        reason = []
+        if not self._guard(lambda: reason.append(self.client.publish(topic, json.dumps(body), 1))):
+            return False, "offline"
+        if reason[0] == self.nobody:
+            return False, "no subscriber: the server is not listening"
+        if reason[0] >= 0x80:
+            return False, "broker refused (reason %d)" % reason[0]
+        return True, "PUBACK"
+
     def send(self, batch):
-        ok = self._guard(lambda: self.client.publish(self.base + "/readings", json.dumps(batch), 1))
-        return ok, [], "PUBACK" if ok else "offline"
+        ok, detail = self._publish(self.base + "/readings", batch)
+        return ok, [], detail
 
     def report(self, command_id, result):
         body = dict(result)
         body["id"] = command_id
-        return self._guard(lambda: self.client.publish(self.base + "/commands/result", json.dumps(body), 1))
+        return self._publish(self.base + "/commands/result", body)[0]
 
     def poll(self):
         self._guard(self.client.check_msg)

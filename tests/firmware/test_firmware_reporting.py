@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from firmware.board import Board, events_of, load, wait_until
-from firmware.live_server import LiveServer
+from firmware.live_server import LiveServer, PrivateBroker
+from support import need_service
 
 
 @pytest.fixture
@@ -105,3 +106,44 @@ def test_full_buffer_drops_the_oldest_counts_them_and_survives_a_reboot(
     assert events_of(online, "boot")[0]["buffered"] == 5
     stored = [r["power"] for r in server.readings(device_id)]
     assert stored[:5] == [r["power"] for r in reports[-5:]]
+
+
+def test_over_mqtt_readings_the_server_missed_are_kept_and_replayed(
+    board: Board,
+    meter,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    need_service("127.0.0.1", 1883, "Mosquitto")
+    broker = PrivateBroker(tmp_path)
+    broker.start()
+    server = LiveServer(tmp_path / "mqtt.db", mqtt=broker.address)
+    [(device_id, key)] = server.add_devices("esp32")
+    server.start()
+    emulator = meter(load(100.0 + 20 * (i % 40)) for i in itertools.count())
+    board.configure(
+        transport="mqtt",
+        device_id=device_id,
+        key=key,
+        mqtt={"host": "127.0.0.1", "port": broker.port},
+        pzem={"tcp": emulator.url.removeprefix("socket://")},
+        buffer={"max_records": 1000, "batch": 10},
+    )
+    try:
+        board.start()
+        wait_until(lambda: len(server.readings(device_id)) >= 5)
+        server.stop()  # the broker stays up, but nobody listens to the meter's readings
+        served = len(emulator.served)
+        wait_until(lambda: len(emulator.served) >= served + 15)
+        server.start()
+        wait_until(lambda: len(server.readings(device_id)) >= 30)
+        code, events = board.interrupt()
+        stored = server.readings(device_id)
+    finally:
+        server.stop()
+        broker.stop()
+    assert code == 0
+    assert any("no subscriber" in e["detail"] for e in events_of(events, "offline"))
+    reports = events_of(events, "report")
+    left = events_of(events, "stopped")[0]["buffered"]
+    assert len(stored) >= len(reports) - left
+    assert [r["power"] for r in stored] == [r["power"] for r in reports[: len(stored)]]
