@@ -9,6 +9,7 @@ from api.billing.meter_data import post_readings, readings, utc
 from support import World
 from wattwise.accounting.site import budget_status
 from wattwise.ingest.parse import ts_to_ms
+from wattwise.store.users import grant
 
 AS_OF = "2025-02-15T12:00:00+05:30"
 
@@ -95,6 +96,10 @@ def test_budget_and_settings_are_checked_and_only_writers_change_them(bw_sqlite:
     no_tariff = bw.client.get(f"{url}/billing/current", headers=viewer)
     assert no_tariff.status_code == 409 and "tariff" in no_tariff.json()["detail"]
     assert bw.client.get(f"/api/v1/sites/{bw.site_b}/billing/current", headers=viewer).status_code == 404
+    with bw.services.engine.begin() as conn:
+        grant(conn, 2, bw.site_b, "member")  # the viewer of A is a member of B: may set B's budget
+    member = bw.client.put(f"/api/v1/sites/{bw.site_b}/budget", json={"limit": "500"}, headers=viewer)
+    assert member.status_code == 200 and member.json()["budget"] == {"limit": "500", "unit": "money"}
 
 
 def test_tariffs_presets_and_the_users_own_with_clear_errors(bw_sqlite: World) -> None:
