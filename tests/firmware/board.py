@@ -82,7 +82,7 @@ class Board:
                 events.append(json.loads(line))
             except ValueError:
                 events.append({"event": "text", "line": line})
-        if self.proc.returncode not in (0, 3):
+        if self.proc.returncode not in (0, 3, 4):  # ended, reset after OTA, reset by the watchdog
             raise AssertionError(f"firmware exited {self.proc.returncode}:\n{out[-3000:]}")
         return self.proc.returncode, events
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 
 from firmware.board import Board, bundle_for, events_of, load, serve_manifest
 
@@ -67,3 +68,24 @@ def test_ota_with_the_right_hash_is_applied_and_the_board_resets(
     assert events_of(events, "ota") == [{"event": "ota", "outcome": "applied", "detail": "0.2.0"}]
     assert (board.flash / "report.py").read_text().startswith("# firmware 0.2.0")
     assert json.loads((board.flash / "version.json").read_text())["version"] == "0.2.0"
+
+
+def test_a_loop_stuck_on_a_silent_server_is_reset_by_the_watchdog(board: Board, meter) -> None:  # type: ignore[no-untyped-def]
+    # A server that accepts the connection and never answers: each post blocks for the
+    # HTTP timeout (1 s here), longer than the watchdog allows (0.5 s).
+    silent = socket.create_server(("127.0.0.1", 0))
+    emulator = meter(itertools.repeat(load(60.0)))
+    board.configure(
+        server=f"http://127.0.0.1:{silent.getsockname()[1]}",
+        http_timeout_s=1,
+        watchdog_ms=500,
+        run_s=10,
+        pzem={"tcp": emulator.url.removeprefix("socket://")},
+    )
+    try:
+        code, events = board.run()
+    finally:
+        silent.close()
+    assert code == 4
+    assert events[-1] == {"event": "watchdog_reset"}
+    assert events_of(events, "report")  # it was working until the server went silent
