@@ -25,9 +25,11 @@ from wattwise.analysis.billing import (
     Budget,
     BudgetStatus,
     CycleOverview,
+    DayCost,
     Tariff,
     TariffError,
     cycle_overview,
+    daily_costs,
     load_preset,
     parse_tariff,
     preset_ids,
@@ -284,6 +286,18 @@ def overview(services: Services, site_id: int, as_of_ms: int) -> tuple[SiteBilli
         sb.budget,
     )
     return sb, result
+
+
+def today(services: Services, site_id: int, as_of_ms: int) -> tuple[SiteBilling, DayCost]:
+    """Today's units and what they added to the bill, and the bill so far — without a projection."""
+    with services.engine.connect() as conn:
+        sb = load_site_billing(conn, site_id)
+        meters = site_meters(conn, site_id)
+    cycle = sb.cycle_at(as_of_ms)
+    start_ms, end_ms = sb.cycle_ms(cycle)
+    series = load_series(services, meters, start_ms, min(as_of_ms, end_ms))
+    days = daily_costs(sb.tariff, cycle, series, as_of_ms, sb.zone, sb.supply)
+    return sb, days[-1]
 
 
 def budget_status(services: Services, site_id: int, now_ms: int) -> BudgetStatus | None:

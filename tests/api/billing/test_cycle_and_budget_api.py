@@ -40,6 +40,8 @@ def test_today_the_bill_to_date_and_the_projected_bill_with_its_range(bw: World)
     assert (p["bill_to_date"]["kwh"], p["bill_to_date"]["total"]) == ("346.926", "925.55")
     # Today (15 Feb from local midnight, 18:30 UTC): 3.666 kWh, all in the 4.70 slab → 17.23.
     assert (p["today"]["day"], p["today"]["kwh"], p["today"]["cost"]) == ("2025-02-15", "3.666", "17.23")
+    tile = bw.client.get(f"/api/v1/sites/{bw.site_a}/billing/today", params={"as_of": AS_OF}, headers=bw.auth())
+    assert tile.json() == {"site_id": bw.site_a, "currency": "INR", "cycle": body["cycle"], **p["today"]}
     # The household is regular, so the projection lands near the cycle's real 449.472 kWh / 1486.67.
     low, total, high = (Decimal(x) for x in (p["range"]["low"], p["projected"]["total"], p["range"]["high"]))
     assert low <= total <= high and abs(total - Decimal("1486.67")) < 15

@@ -19,7 +19,13 @@ from sqlalchemy import Connection
 from wattwise.accounting import bills as bill_ops
 from wattwise.accounting import site as site_ops
 from wattwise.analysis.billing import Budget, Tariff, load_preset, preset_ids
-from wattwise.analysis.billing.serialize import bill_as_dict, budget_as_dict, overview_as_dict
+from wattwise.analysis.billing.serialize import (
+    bill_as_dict,
+    budget_as_dict,
+    cycle_as_dict,
+    day_as_dict,
+    overview_as_dict,
+)
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.billing_access import answering, instant, site_for
 from wattwise.store import billing as billing_store
@@ -242,6 +248,24 @@ def current_cycle(
         "tariff": {"id": sb.tariff.id, "name": sb.tariff.name},
         **overview_as_dict(view),
     }
+
+
+@router.get("/api/v1/sites/{site_id}/billing/today", summary="Today's units and cost, and the bill so far")
+def today(
+    site_id: int,
+    access: AccessDep,
+    services: ServicesDep,
+    as_of: str | None = Query(None, description="RFC 3339 or Unix s/ms; default: now"),
+) -> dict[str, Any]:
+    """Cheap enough for a tile that refreshes often: no projection. ``cost`` is what today's units
+    added to the cycle's bill (on a slab tariff, later days cost more per unit)."""
+    with services.engine.connect() as conn:
+        site = site_for(conn, access, site_id)
+    with answering():
+        at = instant("as_of", as_of, now_ms(), ZoneInfo(site.timezone))
+        sb, day = site_ops.today(services, site_id, at)
+    cycle = sb.cycle_at(at)
+    return {"site_id": site_id, "currency": sb.tariff.currency, "cycle": cycle_as_dict(cycle), **day_as_dict(day)}
 
 
 # -- bills ------------------------------------------------------------------------------
