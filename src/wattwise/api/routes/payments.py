@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from wattwise.accounting import payments as payment_ops
 from wattwise.accounting.bills import payment_of, statement_of
@@ -94,11 +95,15 @@ async def _webhook(request: Request, services: Services, provider: payment_ops.P
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
     if paid is None:
         return {"event": kind, "recorded": False, "duplicate": False, "payment": None}
-    with services.engine.connect() as conn:
-        try:
-            site_id = payment_ops.place(conn, provider, paid)
-        except payment_ops.Unplaceable as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+
+    def place() -> int:
+        with services.engine.connect() as conn:
+            return payment_ops.place(conn, provider, paid)
+
+    try:
+        site_id = await run_in_threadpool(place)  # a read; keep the event loop free
+    except payment_ops.Unplaceable as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
     try:
         stored, created = await services.writer.submit(  # serialised with ingest, like every write from async code
             lambda conn: payment_ops.record_provider_payment(conn, provider, site_id, paid)
