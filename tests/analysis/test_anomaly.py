@@ -131,3 +131,14 @@ def test_metrics_count_events_and_delay() -> None:
     assert m["events"] == 2 and m["events_detected"] == 1
     assert m["delay_s"] == 60.0
     assert m["false_alarm_runs"] == 1
+
+
+def test_a_voltage_never_seen_on_this_meter_is_flagged_and_named() -> None:
+    ihepc = model_data.load_ihepc(DATA)[["ts", "power", "voltage", "current"]]
+    model = anomaly.fit_anomaly_model(ihepc.iloc[:5000])
+    later = ihepc.iloc[5000:5200].copy()
+    later.loc[later.index[100:110], "voltage"] = 205.0
+    scored, _ = anomaly.score_frame(model, later)
+    assert scored["anomalous"].iloc[100:110].all()
+    assert scored["reason"].iloc[100].startswith("voltage 205 V is far outside its usual range")
+    assert scored["anomalous"].sum() <= 12

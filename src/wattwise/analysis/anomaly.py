@@ -36,6 +36,7 @@ from wattwise.domain.readings import Reading
 
 #: Electrical quantities used as features when the meter reports them.
 OPTIONAL_METRICS = ("voltage", "current", "pf", "frequency")
+UNITS = {"voltage": " V", "current": " A", "frequency": " Hz", "pf": ""}
 WEEKLY_AFTER_MS = 21 * 86_400_000
 #: A gap longer than this breaks an on-run (the meter was silent; we do not know).
 MAX_GAP_MS = 15 * 60_000
@@ -77,6 +78,7 @@ class AnomalyModel:
     z_high: float
     power_floor: float  # below this a never-off meter is dead or bypassed (0 when it cycles)
     power_ceiling: float  # above this the power is beyond anything in the history
+    metric_bounds: dict[str, tuple[float, float]]  # V, I, PF, f: the history's range, widened
     on_threshold: float
     metrics: tuple[str, ...]
     feature_names: tuple[str, ...]
@@ -258,6 +260,14 @@ def _seasonal_baseline(power: np.ndarray, slots: np.ndarray, size: int) -> tuple
     return baseline, np.maximum(spread, floor)
 
 
+def _widened_range(values: np.ndarray) -> tuple[float, float]:
+    """The history's 0.1–99.9 % range widened by half its width on each side."""
+    finite = values[np.isfinite(values)]
+    low, high = (float(q) for q in np.quantile(finite, [0.001, 0.999]))
+    margin = 0.5 * max(high - low, 1e-3 * max(abs(high), 1.0))
+    return low - margin, high + margin
+
+
 def _completed_runs(ts: np.ndarray, power: np.ndarray, on_threshold: float, segment_start: np.ndarray) -> np.ndarray:
     """Durations (s) of the on-runs that start and end inside the history; a gap breaks a run."""
     durations = []
@@ -345,6 +355,7 @@ def fit_anomaly_model(
         spread=spread,
         power_floor=0.0 if cycling else 0.5 * float(np.quantile(power, 0.001)),
         power_ceiling=1.2 * float(power.max()),
+        metric_bounds={m: _widened_range(frame[m].to_numpy(dtype="float64")) for m in metrics},
         z_low=float(np.quantile(feats["sustained"], contamination / 2)),
         z_high=float(np.quantile(feats["sustained"], 1.0 - contamination / 2)),
         on_threshold=on_threshold,
@@ -428,7 +439,7 @@ def _forest_reason(model: AnomalyModel, row: np.ndarray, ts: int) -> str:
             return f"power {format_watts(power)} is {power / usual:.1f}× the usual for {when} ({format_watts(usual)})"
         return f"power {format_watts(power)} is unusual for {when} (usually {format_watts(usual)})"
     metric = top.removesuffix("_change")
-    unit = {"voltage": " V", "current": " A", "frequency": " Hz", "pf": ""}[metric]
+    unit = UNITS[metric]
     typical = float(model.typical[names.index(metric)])
     if top.endswith("_change"):
         return f"{metric} changed by {value:+.2f}{unit} in one step (usual level {typical:.2f}{unit})"
@@ -475,7 +486,12 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     z = feats["sustained"].to_numpy()
     out_of_range = (power < model.power_floor) | (power > model.power_ceiling)
     by_baseline = out_of_range | ((not cycling) & ((z > model.z_high) | (z < model.z_low)))
-    flagged = (score > 1.0) | by_rule | by_baseline
+    strange_metric = np.full(len(frame), "", dtype=object)
+    for metric, (low, high) in model.metric_bounds.items():
+        values = feats[metric].to_numpy()
+        strange_metric[(strange_metric == "") & ((values < low) | (values > high))] = metric
+    by_metric = strange_metric != ""
+    flagged = (score > 1.0) | by_rule | by_baseline | by_metric
     reasons = []
     for i in range(len(frame)):
         if not flagged[i]:
@@ -484,6 +500,14 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
             reasons.append(_rule_reason(model, float(run_s[i]), float(ratio[i]), float(power[i])))
         elif by_baseline[i]:
             reasons.append(_baseline_reason(model, float(power[i]), int(slots[i])))
+        elif by_metric[i]:
+            metric = str(strange_metric[i])
+            low, high = model.metric_bounds[metric]
+            quarter = (high - low) / 4  # the bounds are the history's range widened by half
+            reasons.append(
+                f"{metric} {feats[metric].iloc[i]:.4g}{UNITS[metric]} is far outside its usual range "
+                f"({low + quarter:.4g}–{high - quarter:.4g}{UNITS[metric]} in its history)"
+            )
         else:
             reasons.append(_forest_reason(model, matrix[i], int(ts[i])))
     out = pd.DataFrame({"ts": ts, "score": score, "anomalous": flagged, "reason": reasons})
