@@ -127,11 +127,12 @@ def typical_powers(
     appliances: Mapping[str, FloatArray],
     on_w: Mapping[str, float],
     reactive: Mapping[str, FloatArray] | None = None,
+    levels: int = 2,
     spread: float = 0.3,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]] | None]:
     """ON level(s) of each appliance (W, and var when its Q is known): its median while
-    on, or the medians of its lower and upper halves when it runs at clearly different
-    powers (fan speeds, dimmers, chargers)."""
+    on, or, when it runs at clearly different powers (fan speeds, dimmers, chargers), the
+    medians of ``levels`` equal-count bands of its ON power."""
     power: dict[str, list[float]] = {}
     var: dict[str, list[float]] = {}
     for n, v in appliances.items():
@@ -140,10 +141,11 @@ def typical_powers(
             continue
         q = reactive[n] if reactive is not None and n in reactive else np.zeros(v.size)
         q1, med, q3 = (float(x) for x in np.percentile(v[on], [25, 50, 75]))
-        if (q3 - q1) > spread * med:
-            low, high = on & (v <= med), on & (v > med)
-            power[n] = [float(np.median(v[low])), float(np.median(v[high]))]
-            var[n] = [float(np.median(q[low])), float(np.median(q[high]))]
+        if levels > 1 and (q3 - q1) > spread * med:
+            edges = np.percentile(v[on], np.linspace(0, 100, levels + 1))
+            bands = [on & (v >= a) & (v <= b) for a, b in itertools.pairwise(edges)]
+            power[n] = [float(np.median(v[m])) for m in bands]
+            var[n] = [float(np.median(q[m])) for m in bands]
         else:
             power[n] = [med]
             var[n] = [float(np.median(q[on]))]

@@ -630,7 +630,7 @@ def fit_model(
     return model, labelled
 
 
-def fit_states(spec: SetSpec, det: DetectorConfig) -> StateModel:
+def fit_states(spec: SetSpec, det: DetectorConfig, levels: int = 2) -> StateModel:
     """Joint-decoding levels from the training sub-meters; base load = what they miss."""
     apps = {a: np.concatenate([r.appliances[a] for r in spec.train]) for a in spec.appliances}
     agg = np.concatenate([r.aggregate for r in spec.train])
@@ -642,8 +642,8 @@ def fit_states(spec: SetSpec, det: DetectorConfig) -> StateModel:
         apps_q = {a: np.concatenate([r.appliances_q[a] for r in spec.train]) for a in spec.appliances}
         agg_q = np.concatenate([r.reactive() for r in spec.train])
         base_var = float(np.median(agg_q - sum(apps_q.values())))
-    levels, var = typical_powers(apps, {a: spec.on_w(a) for a in spec.appliances}, apps_q)
-    return StateModel(levels, var, base_w=base, base_var=base_var, noise_w=max(2.0, det.tol_abs_w))
+    watts, var = typical_powers(apps, {a: spec.on_w(a) for a in spec.appliances}, apps_q, levels)
+    return StateModel(watts, var, base_w=base, base_var=base_var, noise_w=max(2.0, det.tol_abs_w))
 
 
 def evaluate_model(spec: SetSpec, model: NilmModel) -> dict[str, Any]:
@@ -733,29 +733,46 @@ def relative_mae(spec: SetSpec, scores: Mapping[str, Any]) -> float:
     return float(np.mean([scores["appliances"][a]["mae_w"] / max(zero[a]["mae_w"], 1e-9) for a in spec.appliances]))
 
 
-def tuned(model: NilmModel, min_confidence: float, noise_var: float) -> NilmModel:
-    """A copy of ``model`` with the two settings chosen on the hold-out."""
-    states = None if model.states is None else replace(model.states, noise_var=noise_var)
-    return replace(model, classifier=replace(model.classifier, min_confidence=min_confidence), states=states)
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What is chosen on the training hold-out."""
+
+    min_confidence: float = 0.5
+    noise_var: float = 5.0
+    levels: int = 2
+
+
+def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
+    """A copy of ``model`` with ``settings`` (its decoding levels refitted on ``spec``)."""
+    states = None
+    if model.states is not None:
+        states = replace(fit_states(spec, model.detector, settings.levels), noise_var=settings.noise_var)
+    classifier = replace(model.classifier, min_confidence=settings.min_confidence)
+    return replace(model, classifier=classifier, states=states)
 
 
 def choose_settings(
     spec: SetSpec,
     confidences: Sequence[float] = (0.5, 0.6, 0.7),
     noise_vars: Sequence[float] = (2.0, 5.0, 10.0, 20.0),
-) -> tuple[float, float]:
-    """Identification threshold and ΔQ noise of the joint decoding, chosen by the lowest
-    relative MAE on a hold-out of the training part (the test part is never seen)."""
+    levels: Sequence[int] = (2, 3, 4),
+) -> Settings:
+    """Identification threshold and, for the joint decoding, ΔQ noise and levels per
+    appliance: the lowest relative MAE on a hold-out of the training part (the test part
+    is never seen)."""
     val = holdout_split(spec)
     model, _ = fit_model(val)
-    grid = [(c, v) for c in confidences for v in (noise_vars if model.states is not None else noise_vars[:1])]
-    return min(grid, key=lambda cv: relative_mae(val, evaluate_model(val, tuned(model, *cv))))
+    if model.states is None:
+        grid = [Settings(c) for c in confidences]
+    else:
+        grid = [Settings(c, v, k) for c in confidences for v in noise_vars for k in levels]
+    return min(grid, key=lambda g: relative_mae(val, evaluate_model(val, tuned(model, val, g))))
 
 
 def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
     """Our model, "predict 0 W" and the learning curve for one set."""
     model, _ = fit_model(spec)
-    model = tuned(model, *choose_settings(spec))
+    model = tuned(model, spec, choose_settings(spec))
     ours = evaluate_model(spec, model)
     out: dict[str, Any] = {
         "set": spec.name,
