@@ -54,6 +54,7 @@ from wattwise.store.sites import list_sites
 log = logging.getLogger(__name__)
 
 FEEDBACK_TOPIC = "feedback"
+#: Finding kinds whose verdicts are matched by signature (``detectors.feedback``); theft is the other kind.
 PATTERN_KINDS = (
     "anomaly",
     "sag",

@@ -21,25 +21,15 @@ from pydantic import BaseModel, Field
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.appliances import edit, may_edit
 from wattwise.api.routes.devices import visible_device
-from wattwise.detectors.service import FEEDBACK_TOPIC
+from wattwise.detectors.service import FEEDBACK_TOPIC, PATTERN_KINDS
+from wattwise.detectors.theft import KIND as THEFT
 from wattwise.store import devices as device_store
 from wattwise.store import findings as finding_store
 from wattwise.store.errors import NotFound
 
 router = APIRouter(tags=["findings"])
 
-KINDS = (
-    "anomaly",
-    "sag",
-    "swell",
-    "interruption",
-    "under_frequency",
-    "over_frequency",
-    "grid_surge",
-    "grid_dip",
-    "balance_loss",
-    "theft",
-)
+KINDS = (*PATTERN_KINDS, THEFT)
 STATUSES = (finding_store.OPEN, finding_store.IGNORED, finding_store.CONFIRMED)
 
 
