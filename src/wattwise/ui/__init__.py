@@ -20,9 +20,9 @@ from nicegui.nicegui import _shutdown, _startup
 from nicegui.storage import Storage
 
 from wattwise.config import Settings
-from wattwise.ui import account, context, login, meter, overview, sites
+from wattwise.ui import account, context, energy, login, meter, overview, sites
 
-PAGES = (login, overview, meter, sites, account)
+PAGES = (login, overview, meter, sites, account, energy)
 SECRET_FILE = "ui-storage-secret"
 
 

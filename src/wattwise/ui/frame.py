@@ -15,7 +15,12 @@ from nicegui import app, ui
 from wattwise.store.users import Access
 from wattwise.ui import context
 
-NAV = (("Overview", "/", "dashboard"), ("Sites & meters", "/sites", "tune"), ("Account", "/account", "person"))
+NAV = (
+    ("Overview", "/", "dashboard"),
+    ("Energy", "/energy", "bar_chart"),
+    ("Sites & meters", "/sites", "tune"),
+    ("Account", "/account", "person"),
+)
 _DARK_ICONS = {None: "brightness_auto", False: "light_mode", True: "dark_mode"}
 _NEXT_DARK: dict[bool | None, bool | None] = {None: False, False: True, True: None}
 

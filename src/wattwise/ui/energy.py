@@ -1,0 +1,327 @@
+"""The Energy page: a site's kWh and cost per day, months side by side, and its budget gauge.
+
+Numbers come from the same accounting calls as the REST API (``/sites/{id}/energy``,
+``/billing/current``, ``/budget``): nothing about tariffs or energy is worked out here.
+``BudgetGauge`` is a component of its own, so other pages (the overview) can show it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from wattwise.accounting import energy as accounting
+from wattwise.accounting import site as site_ops
+from wattwise.analysis.billing import Budget, BudgetStatus, CycleOverview, TariffError
+from wattwise.analysis.energy import PeriodEnergy
+from wattwise.runtime import Services
+from wattwise.store import billing as billing_store
+from wattwise.store.clock import now_ms
+from wattwise.store.errors import Conflict
+from wattwise.store.sites import Site
+from wattwise.ui.energy_charts import daily_options, gauge_options, months_options
+from wattwise.ui.site_pages import (
+    SitePage,
+    begin_and,
+    in_thread,
+    kwh,
+    money,
+    open_site_page,
+    site_picker,
+    tariff_chooser,
+    tariff_problem,
+)
+
+PATH = "/energy"
+DAY_MS = 86_400_000
+STATES = {"on_track": ("On track", "positive"), "at_risk": ("At risk", "warning"), "over": ("Over budget", "negative")}
+
+
+def register() -> None:
+    ui.page(PATH, title="Energy · Wattwise")(energy_page)
+
+
+# -- what the page shows, loaded in a thread ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayBar:
+    day: date
+    kwh: float
+    cost: float | None  # None without a tariff
+
+
+@dataclass(frozen=True)
+class EnergyView:
+    site: Site
+    has_meters: bool
+    days: list[DayBar]
+    months: list[PeriodEnergy]
+    overview: CycleOverview | None  # None without a tariff (or one that cannot price yet)
+    tariff_name: str | None
+    budget: Budget | None
+    problem: str | None = None  # why a tariff that is set cannot price the cycle
+
+
+def load_energy(services: Services, site: Site, at_ms: int) -> EnergyView:
+    """The site's current cycle (with a tariff) or last 30 days, and about a year of months."""
+    zone = ZoneInfo(site.timezone)
+    with services.engine.connect() as conn:
+        meters = accounting.site_meters(conn, site.id)
+        rule = site_ops.cycle_rule(conn, site.id)
+        stored = billing_store.current_tariff(conn, site.id)
+    start = accounting.default_start("month", at_ms, zone, rule[1])
+    months = accounting.energy_table(services, meters, zone, "month", start, at_ms, rule) if meters else []
+    problem = None
+    if stored is not None:
+        try:
+            sb, overview = site_ops.overview(services, site.id, at_ms)
+        except (TariffError, ValueError, Conflict) as exc:  # e.g. a fixed charge per kW without the kW
+            problem = str(exc)
+    if stored is None or problem is not None:
+        start = accounting.default_start("day", at_ms, zone, rule[1])
+        table = accounting.energy_table(services, meters, zone, "day", start, at_ms, rule) if meters else []
+        days = [DayBar(p.start.date(), p.kwh, None) for p in table]
+        return EnergyView(site, bool(meters), days, months, None, None, None, problem)
+    days = [DayBar(d.day, float(d.kwh), float(d.cost)) for d in overview.days]
+    return EnergyView(site, bool(meters), days, months, overview, sb.tariff.name, sb.budget)
+
+
+def load_budget(services: Services, site_id: int) -> BudgetStatus | None:
+    """Where the site's current cycle stands against its budget (None: no budget or no tariff)."""
+    return site_ops.budget_status(services, site_id, now_ms())
+
+
+def month_comparison(months: list[PeriodEnergy], at_ms: int) -> str | None:
+    """This month so far against last month, per day (a month still running is not yet comparable whole)."""
+    current = next((i for i, p in enumerate(months) if p.start_ms <= at_ms < p.end_ms), None)
+    if current is None or current == 0:
+        return None
+    this, last = months[current], months[current - 1]
+    elapsed = max((at_ms - this.start_ms) / DAY_MS, 1 / 24)
+    per_day, last_per_day = this.kwh / elapsed, last.kwh / ((last.end_ms - last.start_ms) / DAY_MS)
+    text = (
+        f"{this.start:%B} so far: {kwh(this.kwh)} ({kwh(per_day)} a day) · "
+        f"{last.start:%B}: {kwh(last.kwh)} ({kwh(last_per_day)} a day)"
+    )
+    if last_per_day > 0:
+        change = (per_day - last_per_day) / last_per_day * 100
+        text += f" · {'+' if change >= 0 else '−'}{abs(change):.0f} % a day"
+    return text
+
+
+# -- the budget gauge (reusable) ---------------------------------------------------------------
+
+
+class BudgetGauge:
+    """A card with the budget this cycle: used so far, the projection and its high end, the state.
+
+    Reusable on any page: ``gauge = BudgetGauge(currency)`` draws it (empty), then
+    ``await gauge.load(services, site_id)`` fills it without blocking the event loop, or
+    ``gauge.show(status)`` with a status you already have.
+    """
+
+    def __init__(self, currency: str) -> None:
+        self.currency = currency
+        with ui.card().classes("w-full gap-1").props('data-testid="budget"') as self.card:
+            with ui.row().classes("w-full items-center no-wrap"):
+                ui.label("Budget this cycle").classes("text-subtitle2")
+                ui.space()
+                self.badge = ui.badge("…").props('data-testid="budget-state"').mark("budget-state")
+            self.chart = ui.echart(gauge_options(0, 1, 0, "on_track", "")).classes("w-full").style("height: 170px")
+            self.chart.props('data-chart="budget"')
+            self.used = ui.label().classes("text-subtitle1 ww-num").props('data-testid="budget-used"')
+            self.projected = ui.label().classes("ww-muted")
+            self.crossing = ui.label().classes("ww-muted")
+            self.empty = ui.label().classes("ww-muted")
+        self._visible(False)
+        self.empty.set_text("Loading…")
+
+    def _visible(self, shown: bool) -> None:
+        for element in (self.chart, self.used, self.projected, self.crossing):
+            element.set_visibility(shown)
+        self.badge.set_visibility(shown)
+        self.empty.set_visibility(not shown)
+
+    def _amount(self, value: Decimal, unit: str) -> str:
+        return kwh(value) if unit == "kWh" else money(value, unit)
+
+    def show(self, status: BudgetStatus | None) -> None:
+        if status is None:
+            self._visible(False)
+            self.empty.set_text("No budget set yet (a budget needs a tariff, in money or in kWh).")
+            return
+        self._visible(True)
+        text, color = STATES[status.state]
+        self.badge.set_text(text)
+        self.badge.props(f"color={color}")
+        amount = self._amount
+        self.chart.options.update(
+            gauge_options(float(status.used), float(status.limit), float(status.projected), status.state, status.unit)
+        )
+        self.chart.update()
+        self.used.set_text(
+            f"{amount(status.used, status.unit)} of {amount(status.limit, status.unit)} "
+            f"({status.fraction_used * 100:.0f} %)"
+        )
+        self.projected.set_text(
+            f"Projected {amount(status.projected, status.unit)}, up to {amount(status.projected_high, status.unit)}"
+            f" · {status.probability_over * 100:.0f} % chance of going over"
+        )
+        if status.crossing is None:
+            self.crossing.set_text("Not expected to cross the budget this cycle.")
+        elif status.state == "over":
+            self.crossing.set_text(f"Crossed on {status.crossing:%d %b %Y}.")
+        else:
+            self.crossing.set_text(f"At this pace it is crossed on {status.crossing:%d %b %Y}.")
+
+    async def load(self, services: Services, site_id: int) -> None:
+        self.show(await in_thread(load_budget, services, site_id))
+
+
+def put_budget(services: Services, site_id: int, budget: Budget | None) -> None:
+    begin_and(services, lambda conn: site_ops.set_budget(conn, site_id, budget))
+
+
+# -- the page ----------------------------------------------------------------------------------
+
+
+async def energy_page(request: Request, site: int | None = None) -> RedirectResponse | None:
+    page = await open_site_page(request, "Energy", site)
+    if isinstance(page, RedirectResponse):
+        return page
+    with ui.column().classes("ww-page gap-3"):
+        with ui.row().classes("w-full items-center gap-2"):
+            ui.label(page.site.name if page.site else "Energy").classes("text-h6")
+            ui.space()
+            site_picker(page, PATH)
+        body = ui.column().classes("w-full gap-3")
+    if page.site is not None:
+        await EnergySection(page, body).draw()
+    return None
+
+
+class EnergySection:
+    """The page below its heading; redrawn whole after the user sets a tariff or a budget."""
+
+    def __init__(self, page: SitePage, body: ui.column) -> None:
+        assert page.site is not None
+        self.page = page
+        self.site = page.site
+        self.body = body
+
+    async def draw(self) -> None:
+        at = now_ms()
+        view = await in_thread(load_energy, self.page.services, self.site, at)
+        self.body.clear()
+        with self.body:
+            if view.problem is not None:
+                tariff_problem(self.site.id, view.problem)
+            elif view.overview is None:
+                tariff_chooser(self.page, self.draw)
+            if not view.has_meters:
+                with ui.card().classes("w-full"):
+                    ui.label("No meters yet: energy appears here once a meter reports.").classes("text-subtitle1")
+            self.headline(view)
+            with ui.element("div").classes("ww-split"):
+                with ui.column().classes("gap-3 min-w-0"):
+                    gauge = BudgetGauge(self.site.currency)
+                    gauge.show(view.overview.budget if view.overview else None)
+                    if view.overview is not None and self.page.may_write():
+                        self.budget_form(view.budget)
+                with ui.column().classes("gap-3 min-w-0"):
+                    self.daily(view)
+                    self.monthly(view, at)
+
+    def headline(self, view: EnergyView) -> None:
+        o = view.overview
+        if o is None:
+            return
+        p = o.projection
+        with ui.element("div").classes("ww-tiles"):
+            for title, big, small, testid in (
+                ("Today", money(p.today.cost, p.currency), kwh(p.today.kwh), "today"),
+                (
+                    f"This cycle ({o.cycle.start:%d %b} – {o.cycle.end:%d %b})",
+                    money(p.bill_to_date.total, p.currency),
+                    f"{kwh(p.bill_to_date.kwh)} · bill to date, fixed charges included",
+                    "cycle",
+                ),
+            ):
+                with ui.card().classes("gap-0").props(f'data-testid="{testid}"'):
+                    ui.label(title).classes("ww-muted")
+                    ui.label(big).classes("ww-big")
+                    ui.label(small).classes("ww-muted")
+        ui.label(f"Tariff: {view.tariff_name}").classes("ww-muted")
+
+    def daily(self, view: EnergyView) -> None:
+        with ui.card().classes("w-full"):
+            title = "This cycle, day by day" if view.overview is not None else "The last 30 days"
+            ui.label(title).classes("text-subtitle2")
+            if not any(d.kwh for d in view.days):
+                ui.label("No energy measured yet in this period.").classes("ww-muted").props(
+                    'data-testid="daily-empty"'
+                )
+            costs = None if view.overview is None else [round(d.cost or 0.0, 2) for d in view.days]
+            ui.echart(
+                daily_options(
+                    [f"{d.day:%d %b}" for d in view.days],
+                    [round(d.kwh, 3) for d in view.days],
+                    costs,
+                    self.site.currency,
+                )
+            ).classes("w-full h-56").props('data-chart="daily"')
+
+    def monthly(self, view: EnergyView, at: int) -> None:
+        with ui.card().classes("w-full"):
+            ui.label("Month by month").classes("text-subtitle2")
+            comparison = month_comparison(view.months, at)
+            if comparison:
+                ui.label(comparison).classes("ww-num").style("white-space: normal").mark("month-comparison")
+            elif view.has_meters:
+                ui.label("The comparison starts once there is a month before this one.").classes("ww-muted")
+            current = next((i for i, p in enumerate(view.months) if p.start_ms <= at < p.end_ms), None)
+            ui.echart(
+                months_options(
+                    [f"{p.start:%b %y}" for p in view.months], [round(p.kwh, 2) for p in view.months], current
+                )
+            ).classes("w-full h-56").props('data-chart="months"')
+
+    def budget_form(self, budget: Budget | None) -> None:
+        with ui.expansion("Set the budget", icon="savings").classes("w-full").props('dense data-testid="budget-form"'):
+            with ui.row().classes("w-full items-end gap-2"):
+                limit = (
+                    ui.input("Limit per cycle", value="" if budget is None else str(budget.limit))
+                    .props('dense outlined inputmode=decimal data-testid="budget-limit"')
+                    .mark("budget-limit")
+                    .classes("w-28")
+                )
+                unit = ui.toggle(
+                    {"money": self.site.currency, "kwh": "kWh"}, value="money" if budget is None else budget.unit
+                ).props("dense no-caps")
+
+            async def save() -> None:
+                try:
+                    new = Budget(Decimal(str(limit.value).replace(",", "").strip()), str(unit.value))  # type: ignore[arg-type]
+                except (InvalidOperation, ValueError) as exc:
+                    ui.notify(f"Budget: {exc if isinstance(exc, ValueError) else 'give a number'}", type="negative")
+                    return
+                await in_thread(put_budget, self.page.services, self.site.id, new)
+                ui.notify("Budget saved", type="positive")
+                await self.draw()
+
+            async def remove() -> None:
+                await in_thread(put_budget, self.page.services, self.site.id, None)
+                ui.notify("Budget removed")
+                await self.draw()
+
+            with ui.row().classes("gap-2"):
+                ui.button("Save", icon="check", on_click=save).props("unelevated")
+                if budget is not None:
+                    ui.button("Remove", icon="delete", on_click=remove).props("flat")
