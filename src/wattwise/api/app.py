@@ -9,7 +9,20 @@ from fastapi import FastAPI
 
 from wattwise import __version__
 from wattwise.api import live
-from wattwise.api.routes import accounts, auth, commands, devices, ingest, legacy, meter_roles, series, sessions
+from wattwise.api.routes import (
+    accounts,
+    auth,
+    billing,
+    commands,
+    devices,
+    energy,
+    ingest,
+    legacy,
+    meter_roles,
+    payments,
+    series,
+    sessions,
+)
 from wattwise.config import Settings
 from wattwise.ingest.mqtt import MqttIngest
 from wattwise.runtime import Services, start_services
@@ -44,7 +57,21 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 svc.close()
 
     app = FastAPI(title="Wattwise", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    for module in (ingest, legacy, series, devices, commands, auth, sessions, accounts, meter_roles):
+    routes = (
+        ingest,
+        legacy,
+        series,
+        devices,
+        commands,
+        auth,
+        sessions,
+        accounts,
+        meter_roles,
+        energy,
+        billing,
+        payments,
+    )
+    for module in routes:
         app.include_router(module.router)
     app.include_router(live.router)
 

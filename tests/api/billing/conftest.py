@@ -12,7 +12,6 @@ from sqlalchemy import insert
 
 from support import World
 from wattwise.api.app import create_app
-from wattwise.api.routes import billing, energy, payments
 from wattwise.runtime import Services
 from wattwise.store.clock import now_ms
 from wattwise.store.devices import create_device
@@ -22,15 +21,8 @@ from wattwise.store.users import create_token, grant
 
 
 def app_with_billing(services: Services) -> FastAPI:
-    """The app with our routers in front of the dashboard's catch-all (as app.py will wire them)."""
-    app = create_app(services=services)
-    before = len(app.router.routes)
-    for module in (energy, billing, payments):
-        app.include_router(module.router)
-    added = app.router.routes[before:]
-    del app.router.routes[before:]
-    app.router.routes[0:0] = added
-    return app
+    """The app as served: the energy, billing and payment routers come before the dashboard."""
+    return create_app(services=services)
 
 
 @pytest.fixture(scope="session")
