@@ -92,21 +92,16 @@ def import_file(
 def _batches(
     frame: pd.DataFrame, mapping: dict[str, str], scale: dict[str, float], timezone: str, batch: int
 ) -> Iterator[tuple[list[dict[str, object]], int]]:
-    ts = timestamps_ms(frame[mapping["ts"]], timezone)
-    columns = {
-        ours: pd.to_numeric(frame[theirs], errors="coerce").to_numpy(dtype="float64") * scale.get(ours, 1.0)
-        for ours, theirs in mapping.items()
-        if ours != "ts"
-    }
-    for start in range(0, len(frame), batch):
-        stop = min(start + batch, len(frame))
-        items: list[dict[str, object]] = []
-        for i in range(start, stop):
-            item: dict[str, object] = {"ts": int(ts[i]) if ts[i] >= 0 else None}
-            for name, values in columns.items():
-                value = values[i]
-                item[name] = None if np.isnan(value) else float(value)
-            if item["ts"] is None:
-                item["ts"] = "unreadable"
-            items.append(item)
-        yield items, start
+    """Items as a meter would send them; an unreadable time becomes a rejection, NaN "not measured"."""
+    stamps = timestamps_ms(frame[mapping["ts"]], timezone).tolist()
+    names = [ours for ours in mapping if ours != "ts"]
+    columns = []
+    for ours in names:
+        values = pd.to_numeric(frame[mapping[ours]], errors="coerce").to_numpy(dtype="float64") * scale.get(ours, 1.0)
+        columns.append([None if v != v else v for v in values.tolist()])  # v != v: NaN
+    rows = [
+        {"ts": ts if ts >= 0 else "unreadable", **dict(zip(names, values, strict=True))}
+        for ts, *values in zip(stamps, *columns, strict=True)
+    ]
+    for start in range(0, len(rows), batch):
+        yield rows[start : start + batch], start
