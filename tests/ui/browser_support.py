@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from firmware.live_server import LiveServer
 from support import IN_CI, World
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,16 +27,52 @@ def need_chromium() -> None:
     absent(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium){' (CI=true: required)' * IN_CI}")
 
 
-def crash(server: LiveServer) -> None:
-    """Kill the server as a power cut would (no graceful shutdown)."""
-    assert server.proc is not None
-    server.proc.kill()
-    server.stop()
+@dataclass
+class Server:
+    """``wattwise serve`` in a process of its own (NiceGUI is one app per process: the pytest
+    process keeps its own for the simulated-user tests), on a database the test seeded."""
+
+    data_dir: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "wattwise.cli", "--data-dir", str(self.data_dir), "serve"]
+        with (self.data_dir / "server.log").open("ab") as log:
+            self.proc = subprocess.Popen([*command, "--port", str(self.port)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                httpx.get(f"{self.url}/api/v1/health", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the server did not start: {(self.data_dir / 'server.log').read_text()[-2000:]}")
+
+    def stop(self, *, crash: bool = False) -> None:
+        """Shut down, or (``crash``) kill the process as a power cut would."""
+        if self.proc is None:
+            return
+        if crash:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
 
 
 @dataclass
 class Installation:
-    server: LiveServer
+    server: Server
     world: World
     sessions: dict[str, Any] = field(default_factory=dict)  # username → the browser's cookies
 

@@ -8,9 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from nicegui.testing import User, general_fixtures, user_plugin
 
-from firmware.live_server import LiveServer
 from support import World, build_world, free_port
-from ui.browser_support import BROWSER_ARGS, CHROMIUM, Installation, need_chromium
+from ui.browser_support import BROWSER_ARGS, CHROMIUM, Installation, Server, need_chromium
 from wattwise.api.deps import SESSION_COOKIE
 from wattwise.config import Settings
 from wattwise.runtime import Services, start_services
@@ -73,7 +72,7 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
     world = build_world(services)
     services.pipeline.ingest_blocking(world.meter_a, two_days_of_minutes(now_ms()))
     services.close()
-    server = LiveServer(db_path=data_dir / "wattwise.db", port=free_port())
+    server = Server(data_dir=data_dir, port=free_port())
     server.start()
     yield Installation(server=server, world=world)
     server.stop()

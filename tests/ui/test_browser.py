@@ -12,7 +12,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from ui.browser_support import Installation, crash, keep_screenshot
+from ui.browser_support import Installation, keep_screenshot
+from wattwise.api.deps import SESSION_COOKIE
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +56,18 @@ def signed_in(installation: Installation, page: Page, path: str, username: str) 
         page.goto(url)
         return
     sign_in(page, url, username, f"{username}-password")
-    installation.sessions[username] = page.context.cookies()
+    installation.sessions[username] = [c for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
+
+
+def phone_screenshot(browser: Browser, installation: Installation, path: str, name: str, *, dark: bool = False) -> None:
+    """Open ``path`` as the admin on a 360 px wide screen and keep a screenshot of it."""
+    context = browser.new_context(viewport=PHONE, color_scheme="dark" if dark else "light")  # type: ignore[arg-type]
+    page = context.new_page()
+    signed_in(installation, page, path, "admin")
+    expect(page.locator("[data-meter]").first).to_be_visible()
+    page.wait_for_timeout(600)  # let charts finish their first draw
+    keep_screenshot(page, name)
+    context.close()
 
 
 @pytest.fixture
@@ -67,7 +79,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def test_sign_in_and_a_posted_reading_shows_on_the_overview_within_two_seconds(
-    installation: Installation, page: Page
+    installation: Installation, page: Page, browser: Browser
 ) -> None:
     world = installation.world
     for name, watts in (("water heater", 1980.0), ("fridge", 96.0)):
@@ -82,16 +94,19 @@ def test_sign_in_and_a_posted_reading_shows_on_the_overview_within_two_seconds(
     expect(page.locator(f'[data-site-total="{world.site_a}"]')).to_have_text("2.51 kW")
 
     keep_screenshot(page, "overview-desktop")
-    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    expect(tile).to_be_visible()
-    keep_screenshot(page, "overview-phone")
+    phone_screenshot(browser, installation, "/", "overview-phone")
+    phone_screenshot(browser, installation, "/", "overview-phone-dark", dark=True)
+
+
+def test_dark_mode_follows_the_system_and_can_be_chosen(installation: Installation, page: Page) -> None:
+    signed_in(installation, page, "/", "admin")
+    expect(page.locator("body.body--dark")).to_have_count(0)
     page.get_by_role("button", name="Light or dark").click()  # auto → light
     page.get_by_role("button", name="Light or dark").click()  # light → dark
     expect(page.locator("body.body--dark")).to_have_count(1)
-    keep_screenshot(page, "overview-phone-dark")
 
 
-def test_the_history_chart_answers_a_zoom(installation: Installation, page: Page) -> None:
+def test_the_history_chart_answers_a_zoom(installation: Installation, page: Page, browser: Browser) -> None:
     world = installation.world
     signed_in(installation, page, f"/meters/{world.meter_a}", "admin")
     caption = page.get_by_test_id("history-caption")
@@ -107,9 +122,7 @@ def test_the_history_chart_answers_a_zoom(installation: Installation, page: Page
     expect(caption).not_to_contain_text("5 min buckets", timeout=5000)
     expect(page.get_by_test_id("history-empty")).to_be_hidden()
 
-    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    expect(chart).to_be_visible()
-    keep_screenshot(page, "meter-phone")
+    phone_screenshot(browser, installation, f"/meters/{world.meter_a}", "meter-phone")
 
 
 def test_a_viewer_cannot_see_another_sites_meters_in_the_ui_the_api_or_the_websocket(
@@ -160,7 +173,7 @@ def test_when_the_server_goes_away_the_page_says_so_and_recovers(installation: I
     world = installation.world
     signed_in(installation, page, "/", "admin")
     expect(page.locator(f'[data-meter="{world.meter_a}"]')).to_be_visible()
-    crash(installation.server)
+    installation.server.stop(crash=True)
     expect(page.get_by_text("Connection lost.")).to_be_visible(timeout=15_000)
     installation.server.start()
     expect(page.get_by_text("Connection lost.")).to_be_hidden(timeout=30_000)

@@ -20,9 +20,9 @@ from nicegui.nicegui import _shutdown, _startup
 from nicegui.storage import Storage
 
 from wattwise.config import Settings
-from wattwise.ui import account, context, energy, login, meter, overview, sites
+from wattwise.ui import account, appliances, context, energy, login, meter, overview, sites
 
-PAGES = (login, overview, meter, sites, account, energy)
+PAGES = (login, overview, meter, sites, account, energy, appliances)
 SECRET_FILE = "ui-storage-secret"
 
 
@@ -61,6 +61,7 @@ def mount_ui(app: FastAPI, settings: Settings | None = None) -> None:
             reconnect_timeout=5.0,
             storage_secret=storage_secret(settings),
             show_welcome_message=False,
+            tailwind=False,  # its runtime re-scans the page on every live update: seconds of delay at 50 meters
         )
         return
     app.mount("/", core.app)

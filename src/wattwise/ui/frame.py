@@ -18,16 +18,30 @@ from wattwise.ui import context
 NAV = (
     ("Overview", "/", "dashboard"),
     ("Energy", "/energy", "bar_chart"),
+    ("Appliances", "/appliances", "kitchen"),
     ("Sites & meters", "/sites", "tune"),
     ("Account", "/account", "person"),
 )
 _DARK_ICONS = {None: "brightness_auto", False: "light_mode", True: "dark_mode"}
 _NEXT_DARK: dict[bool | None, bool | None] = {None: False, False: True, True: None}
 
+# The few utility classes the pages use (NiceGUI's Tailwind runtime is off, see mount_ui).
 CSS = """
+.w-full { width: 100%; } .min-w-0 { min-width: 0; } .min-w-200 { min-width: 200px; } .m-0 { margin: 0; }
+.gap-0 { gap: 0 !important; } .gap-1 { gap: .25rem !important; } .gap-2 { gap: .5rem !important; }
+.gap-3 { gap: .75rem !important; }
+.h-56 { height: 14rem; } .h-80 { height: 20rem; } .w-44 { width: 11rem; } .w-28 { width: 7rem; }
+.font-semibold { font-weight: 600; } .text-lg { font-size: 1.125rem; } .rounded { border-radius: .25rem; }
+.ww-hover:hover { background: rgba(128, 128, 128, .12); }
+.ww-rule { border-bottom: 1px solid rgba(128, 128, 128, .2); }
+.ww-split { display: grid; grid-template-columns: 1fr; gap: .75rem; width: 100%; }
+@media (min-width: 1024px) { .ww-split { grid-template-columns: 1fr 2fr; } }
 .ww-tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 12px; width: 100%; }
 .ww-big { font-size: 2rem; font-weight: 600; line-height: 1.1; font-variant-numeric: tabular-nums; }
 .ww-num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.ww-cells { display: grid; grid-template-columns: 1fr 1fr; column-gap: 12px; }
+.ww-cell { display: flex; justify-content: space-between; gap: 6px; white-space: nowrap; }
+.ww-wide { grid-column: span 2; }
 .ww-link { color: inherit; text-decoration: none; }
 .ww-link:hover { text-decoration: underline; }
 .ww-muted { opacity: .7; font-size: .85rem; }
@@ -48,7 +62,7 @@ def frame(access: Access, title: str) -> None:
     with drawer:
         for label, target, icon in NAV:
             link = ui.link(target=target).classes("ww-link w-full")
-            with link, ui.row().classes("items-center gap-3 q-pa-sm rounded hover:bg-gray-500/10 w-full"):
+            with link, ui.row().classes("items-center gap-3 q-pa-sm rounded ww-hover w-full"):
                 ui.icon(icon)
                 ui.label(label)
 

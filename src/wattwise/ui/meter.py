@@ -71,9 +71,9 @@ async def meter_page(request: Request, device_id: int) -> RedirectResponse | Non
                 .props('dense outlined data-testid="metric"')
                 .classes("w-44")
             )
-        with ui.element("div").classes("w-full grid gap-3 grid-cols-1 md:grid-cols-3"):
+        with ui.element("div").classes("ww-split"):
             tile = MeterTile(device, latest[-1] if latest else None, today.get(device.id, 0.0), link=False)
-            with ui.card().classes("md:col-span-2"):
+            with ui.card():
                 ui.label("Last 10 minutes").classes("text-subtitle2")
                 live = LiveChart(rows, "power")
         with ui.card().classes("w-full"):

@@ -73,7 +73,11 @@ def site_total_power(power: dict[int, float | None], roles: dict[int, str], live
 
 
 class MeterTile:
-    """One meter's card: live power, V, I, PF, f, today's energy, last seen and a state badge."""
+    """One meter's card: live power, V, I, PF, f, today's energy, last seen and a state badge.
+
+    The numbers are one HTML element, so a reading costs the browser one element update
+    rather than one per number (50 meters every 2 s stay cheap on a phone).
+    """
 
     def __init__(
         self, device: Device, latest: dict[str, float | int | None] | None, today_wh: float, *, link: bool = True
@@ -81,60 +85,70 @@ class MeterTile:
         self.device = device
         self.last_seen = device.last_seen_ms
         self.today_wh = today_wh
-        self.power: float | None = None
+        self.values: dict[str, float | None] = {}
+        self.state = ""
         with ui.card().classes("q-pa-md gap-1").props(f'data-meter="{device.id}"') as self.card:
             with ui.row().classes("w-full items-center no-wrap"):
-                with ui.link(target=f"/meters/{device.id}").classes(
-                    "ww-link text-subtitle1 text-weight-medium ellipsis"
-                ):
+                title = ui.link(target=f"/meters/{device.id}") if link else ui.element("div")
+                with title.classes("ww-link text-subtitle1 text-weight-medium ellipsis"):
                     ui.label(device.name)
                 if device.role != "meter":
                     ui.badge(device.role, color="secondary").props("outline")
                 ui.space()
                 self.badge = ui.badge()
-            self.power_label = ui.label("—").classes("ww-big").props('data-field="power"')
-            with ui.grid(columns=2).classes("w-full gap-x-3 gap-y-0"):
-                self.labels = {}
-                for name in TILE_METRICS:
-                    with ui.row().classes("justify-between no-wrap"):
-                        ui.label(SHORT[name]).classes("ww-muted")
-                        self.labels[name] = ui.label("—").classes("ww-num").props(f'data-field="{name}"')
-                with ui.row().classes("justify-between no-wrap col-span-2"):
-                    ui.label("Today").classes("ww-muted")
-                    self.today_label = ui.label().classes("ww-num").props('data-field="today"')
+            self.numbers = ui.html().classes("w-full")
             self.seen_label = ui.label().classes("ww-muted")
             self.hint = ui.label("Never reported. Send its first reading to POST /api/v1/ingest with its key.").classes(
                 "ww-muted"
             )
         if latest:
-            self._show(latest)
-        self.today_label.set_text(fmt.energy_kwh(today_wh))
+            self.values = {
+                m: None if latest.get(m) is None else float(latest[m] or 0) for m in ("power", *TILE_METRICS)
+            }
+        self._draw()
         self.refresh_state(now_ms())
 
-    def _show(self, values: dict[str, float | int | None]) -> None:
-        power = values.get("power")
-        self.power = None if power is None else float(power)
-        self.power_label.set_text(fmt.power(self.power))
-        for name, label in self.labels.items():
-            value = values.get(name)
-            label.set_text(fmt.metric(name, None if value is None else float(value)))
+    @property
+    def power(self) -> float | None:
+        return self.values.get("power")
+
+    def _draw(self) -> None:
+        cells = "".join(
+            f'<div class="ww-cell"><span class="ww-muted">{SHORT[m]}</span>'
+            f'<span class="ww-num" data-field="{m}">{fmt.metric(m, self.values.get(m))}</span></div>'
+            for m in TILE_METRICS
+        )
+        self.numbers.set_content(
+            f'<div class="ww-big" data-field="power">{fmt.power(self.power)}</div>'
+            f'<div class="ww-cells">{cells}<div class="ww-cell ww-wide"><span class="ww-muted">Today</span>'
+            f'<span class="ww-num" data-field="today">{fmt.energy_kwh(self.today_wh)}</span></div></div>'
+        )
 
     def update(self, item: StoredReading) -> None:
         r = item.reading
-        self._show({"power": r.power, **{m: r.value(m) for m in TILE_METRICS}})
+        self.values = {m: r.value(m) for m in ("power", *TILE_METRICS)}
         self.today_wh += item.wh
-        self.today_label.set_text(fmt.energy_kwh(self.today_wh))
         self.last_seen = max(self.last_seen or 0, r.ts)
-        self.refresh_state(now_ms())
+        self._draw()
+        self.refresh_state(now_ms(), ages=False)
 
-    def refresh_state(self, at_ms: int) -> None:
+    def reset_today(self, wh: float) -> None:
+        self.today_wh = wh
+        self._draw()
+
+    def refresh_state(self, at_ms: int, *, ages: bool = True) -> None:
+        """Badge and hints from the last-seen time; ``ages`` also rewrites "… s ago" (on the tick only,
+        so a reading costs the browser as few element updates as possible)."""
         state = fmt.state(self.last_seen, at_ms)
-        text, color = fmt.STATE_BADGE[state]
-        self.badge.set_text(text)
-        self.badge.props(f"color={color}")
-        self.seen_label.set_text(f"Last reading {fmt.ago(self.last_seen, at_ms)}")
-        self.seen_label.set_visibility(state != "never")
-        self.hint.set_visibility(state == "never")
+        if state != self.state:
+            self.state = state
+            text, color = fmt.STATE_BADGE[state]
+            self.badge.set_text(text)
+            self.badge.props(f"color={color}")
+            self.seen_label.set_visibility(state != "never")
+            self.hint.set_visibility(state == "never")
+        if ages:
+            self.seen_label.set_text(f"Last reading {fmt.ago(self.last_seen, at_ms)}")
 
 
 class SiteSection:
@@ -190,8 +204,7 @@ class SiteSection:
                     conn, list(self.tiles), since_ms=today_start_ms(self.view.site.timezone, at_ms), now_ms=at_ms
                 )
             for device_id, tile in self.tiles.items():
-                tile.today_wh = today.get(device_id, 0.0)
-                tile.today_label.set_text(fmt.energy_kwh(tile.today_wh))
+                tile.reset_today(today.get(device_id, 0.0))
 
 
 def register() -> None:

@@ -43,7 +43,7 @@ class SitesPage(context.SignedIn):
     def new_site_card(self) -> None:
         expansion = ui.expansion("New site", icon="add_home").classes("w-full").props("dense")
         with expansion, ui.row().classes("w-full items-end gap-3"):
-            name = ui.input("Name").props('outlined dense data-testid="site-name"').classes("min-w-[200px]")
+            name = ui.input("Name").props('outlined dense data-testid="site-name"').classes("min-w-200")
             zone = ui.select(ZONES, value="UTC", label="Time zone", with_input=True).props("outlined dense")
             currency = ui.input("Currency", value="INR").props("outlined dense maxlength=8").classes("w-28")
 
@@ -101,7 +101,7 @@ class SitesPage(context.SignedIn):
         for device in devices:
             state = fmt.state(device.last_seen_ms, at)
             text, color = fmt.STATE_BADGE[state]
-            with ui.row().classes("w-full items-center gap-2 q-py-xs border-b border-gray-500/20 no-wrap"):
+            with ui.row().classes("w-full items-center gap-2 q-py-xs ww-rule no-wrap"):
                 with ui.column().classes("gap-0 min-w-0 col"):
                     with ui.row().classes("items-center gap-2"):
                         ui.link(device.name, f"/meters/{device.id}").classes("ww-link text-weight-medium")

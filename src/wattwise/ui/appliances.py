@@ -1,0 +1,304 @@
+"""The Appliances page (NILM) of a meter: ON/OFF events on its power chart, the queue of
+unidentified events with one-click labelling, and each appliance's runs and energy.
+
+Reads and edits go through the same store and library calls as the appliances REST routes;
+a label is one writer transaction, then the live detector is told on the bus (topic
+"appliances") so the next switching of that appliance is identified. New events the live
+detector stores (bus topic "events") redraw the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import Client, background_tasks, ui
+
+from wattwise.analysis.nilm.signatures import UNIDENTIFIED
+from wattwise.detectors import library
+from wattwise.runtime import Services
+from wattwise.store import detections
+from wattwise.store.clock import now_ms
+from wattwise.store.detections import StoredEvent, StoredRun, Window
+from wattwise.store.devices import Device, list_devices
+from wattwise.store.errors import NotFound
+from wattwise.store.history import fresh_series
+from wattwise.store.series import Series
+from wattwise.store.sites import list_sites
+from wattwise.store.users import Access
+from wattwise.ui import context, fmt
+from wattwise.ui.chart_options import history_options
+from wattwise.ui.frame import frame
+from wattwise.ui.site_pages import in_thread, kwh
+
+PATH = "/appliances"
+HOUR_MS = 3_600_000
+RANGES = {"6 h": 6 * HOUR_MS, "24 h": 24 * HOUR_MS, "7 d": 7 * 24 * HOUR_MS}
+QUEUE_LIMIT = 50
+RUNS_SHOWN = 10
+CHIPS = 8  # known appliances offered as one-click labels
+ON_COLOR, OFF_COLOR = "#16a34a", "#dc2626"
+
+
+def register() -> None:
+    ui.page(PATH, title="Appliances · Wattwise")(appliances_page)
+
+
+# -- what the page shows, loaded in a thread ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplianceView:
+    series: Series
+    events: list[StoredEvent]  # in the chart's range
+    queue: list[StoredEvent]  # unidentified, newest first
+    appliances: list[dict[str, Any]]  # as GET /devices/{id}/appliances
+    runs: dict[str, list[StoredRun]]  # newest runs per appliance
+
+
+def load_view(services: Services, device_id: int, start: int, end: int) -> ApplianceView:
+    series = fresh_series(services.engine, services.writer, device_id, metric="power", start=start, end=end, points=600)
+    with services.engine.connect() as conn:
+        events = detections.list_events(conn, device_id, Window(since=start, until=end, limit=1000))
+        queue = detections.list_events(conn, device_id, Window(label=UNIDENTIFIED, limit=QUEUE_LIMIT))
+        apps = library.appliances(conn, device_id)
+        runs = {
+            a["name"]: detections.list_runs(conn, device_id, Window(label=a["name"], limit=RUNS_SHOWN)) for a in apps
+        }
+    return ApplianceView(series, events, queue, apps, runs)
+
+
+def visible_meters(services: Services, access: Access) -> tuple[list[Device], dict[int, str]]:
+    """The meters the user may see, and each site's time zone (times read in the site's zone)."""
+    with services.engine.connect() as conn:
+        zones = {s.id: s.timezone for s in list_sites(conn, access.site_ids())}
+        return list_devices(conn, access.site_ids()), zones
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def event_words(e: StoredEvent) -> str:
+    """``ON +1,200 W`` or ``OFF −1,180 W``."""
+    sign = "+" if e.delta_p > 0 else "−"
+    return f"{'ON' if e.delta_p > 0 else 'OFF'} {sign}{abs(e.delta_p):,.0f} W"
+
+
+def chart_options(view: ApplianceView, extent: tuple[int, int]) -> dict[str, Any]:
+    """The meter's power (mean over a min–max band) with each event as a marker: ▲ on, ▼ off."""
+    options = history_options(view.series, extent, (0.0, 100.0), "W")
+    options["tooltip"] = {"trigger": "item"}
+    for name, color, symbol, on in (("on", ON_COLOR, "triangle", True), ("off", OFF_COLOR, "pin", False)):
+        options["series"].append(
+            {
+                "name": name,
+                "type": "scatter",
+                "symbol": symbol,
+                "symbolSize": 11,
+                "color": color,
+                "data": [
+                    {"value": [e.ts, e.level_after], "name": f"{e.label}: {event_words(e)}"}
+                    for e in view.events
+                    if (e.delta_p > 0) == on
+                ],
+            }
+        )
+    return options
+
+
+# -- the page ----------------------------------------------------------------------------------
+
+
+async def appliances_page(request: Request, meter: int | None = None) -> RedirectResponse | None:
+    services = context.services()
+    access = await in_thread(context.signed_in, request)
+    if access is None:
+        return context.to_sign_in(request)
+    meters, zones = await in_thread(visible_meters, services, access)
+    frame(access, "Appliances")
+    device = next((d for d in meters if d.id == meter), meters[0] if meters else None)
+    with ui.column().classes("ww-page gap-3"):
+        with ui.row().classes("w-full items-center gap-2"):
+            ui.label("Appliances" if device is None else f"{device.site_name} › {device.name}").classes("text-h6")
+            ui.space()
+            if len(meters) > 1 and device is not None:
+                ui.select(
+                    {d.id: f"{d.site_name} › {d.name}" for d in meters},
+                    value=device.id,
+                    label="Meter",
+                    on_change=lambda e: ui.navigate.to(f"{PATH}?meter={e.value}"),
+                ).props('dense outlined data-testid="meter"').classes("min-w-200")
+        if device is None:
+            with ui.card().classes("w-full"):
+                ui.label("No meters yet.").classes("text-subtitle1")
+                ui.label("Appliances are found in a meter's power; add a meter under Sites & meters.")
+            return None
+        section = AppliancesSection(services, device, zones[device.site_id], access.can_operate(device.site_id))
+    await section.draw()
+    section.follow(ui.context.client)
+    return None
+
+
+class AppliancesSection:
+    """Everything below the heading for one meter; redrawn after a label and when events land."""
+
+    def __init__(self, services: Services, device: Device, timezone: str, may_label: bool) -> None:
+        self.services = services
+        self.device = device
+        self.may_label = may_label
+        self.zone = timezone
+        self.span = RANGES["24 h"]
+        with ui.card().classes("w-full"):
+            with ui.row().classes("w-full items-center gap-2"):
+                ui.label("Power and events").classes("text-subtitle2")
+                ui.space()
+                ui.toggle(list(RANGES), value="24 h", on_change=self._on_range).props("dense no-caps")
+            self.chart = ui.echart(history_options(Series("power", 0, 1, 1, "raw"), (0, 1), (0, 100), "W"))
+            self.chart.classes("w-full h-80").props('data-chart="appliance-events"')
+            self.chart_note = ui.label().classes("ww-muted").mark("chart-note")
+        self.body = ui.element("div").classes("ww-split")
+
+    async def _on_range(self, event: Any) -> None:
+        self.span = RANGES[str(event.value)]
+        await self.draw()
+
+    async def draw(self) -> None:
+        end = now_ms()
+        extent = (end - self.span, end)
+        view = await in_thread(load_view, self.services, self.device.id, *extent)
+        self.chart.options.clear()
+        self.chart.options.update(chart_options(view, extent))
+        self.chart.update()
+        ons = sum(1 for e in view.events if e.delta_p > 0)
+        self.chart_note.set_text(
+            f"{len(view.events)} events in this range ({ons} on, {len(view.events) - ons} off) · ▲ on, ▼ off"
+            if view.events
+            else "No events yet: appliances switching on and off on this meter appear here as they are detected."
+        )
+        self.body.clear()
+        with self.body:
+            with ui.column().classes("gap-3 min-w-0"):
+                self.queue(view)
+            with ui.column().classes("gap-3 min-w-0"):
+                self.appliances(view)
+
+    def queue(self, view: ApplianceView) -> None:
+        with ui.card().classes("w-full gap-2").props('data-testid="queue"'):
+            with ui.row().classes("w-full items-center"):
+                ui.label("Unidentified").classes("text-subtitle2")
+                ui.space()
+                ui.badge(str(len(view.queue)), color="accent" if view.queue else "grey")
+            if not view.queue:
+                ui.label("Nothing waiting for a name.").classes("ww-muted")
+                return
+            if self.may_label:
+                ui.label("Name an event once: the meter learns it and names the next one itself.").classes("ww-muted")
+            else:
+                ui.label("Viewers may look but not label; the site's owner or a member can.").classes("ww-muted")
+            names = [a["name"] for a in view.appliances][:CHIPS]
+            for event in view.queue:
+                self.queue_row(event, names)
+
+    def queue_row(self, event: StoredEvent, names: list[str]) -> None:
+        with ui.column().classes("w-full gap-1 q-py-xs ww-rule").props(f'data-event="{event.id}"'):
+            with ui.row().classes("w-full items-center gap-2 no-wrap"):
+                ui.icon("arrow_upward" if event.delta_p > 0 else "arrow_downward").style(
+                    f"color: {ON_COLOR if event.delta_p > 0 else OFF_COLOR}"
+                )
+                ui.label(event_words(event)).classes("ww-num text-weight-medium")
+                ui.space()
+                ui.label(fmt.local_time(event.ts, self.zone)).classes("ww-muted ww-num")
+            if not self.may_label:
+                return
+            with ui.row().classes("w-full items-center gap-1"):
+                for name in names:
+                    ui.button(name, on_click=lambda _, n=name: self.label(event.id, n)).props(
+                        "outline dense no-caps size=sm"
+                    ).mark(f"label-{event.id}-{name}")
+                new = (
+                    ui.input(placeholder="New appliance")
+                    .props("dense outlined maxlength=100")
+                    .classes("w-28")
+                    .mark(f"new-name-{event.id}")
+                )
+                ui.button(icon="sell", on_click=lambda: self.label(event.id, str(new.value or ""))).props(
+                    "flat dense round aria-label='Label'"
+                ).mark(f"label-{event.id}").tooltip("Label")
+
+    async def label(self, event_id: int, name: str) -> None:
+        """Name the appliance behind an event (and its run's other event); the library learns it at once."""
+        if not name.strip():
+            ui.notify("Type the appliance's name first", type="warning")
+            return
+        try:
+            await self.services.writer.submit(lambda conn: library.label_event(conn, event_id, name))
+        except (NotFound, ValueError) as exc:
+            ui.notify(f"Could not label: {exc}", type="negative")
+            return
+        self.services.bus.publish(library.CHANGED_TOPIC, {"device_id": self.device.id})
+        ui.notify(f"Labelled {name.strip()}", type="positive")
+        await self.draw()
+
+    def appliances(self, view: ApplianceView) -> None:
+        with ui.card().classes("w-full gap-2").props('data-testid="appliances"'):
+            ui.label("Appliances").classes("text-subtitle2")
+            if not view.appliances:
+                ui.label("No appliances named yet: label an event from the queue and they appear here.").classes(
+                    "ww-muted"
+                )
+                return
+            for app in sorted(view.appliances, key=lambda a: -float(a["energy_wh"])):
+                self.appliance(app, view.runs.get(app["name"], []))
+
+    def appliance(self, app: dict[str, Any], runs: list[StoredRun]) -> None:
+        typical = f"{app['typical_power_w']:,.0f} W" if app.get("typical_power_w") else "—"
+        if app.get("typical_duration_s"):
+            typical += f" for {minutes(float(app['typical_duration_s']))}"
+        title = f"{app['name']} · {app['runs']} runs · {kwh(float(app['energy_wh']) / 1000)}"
+        with ui.expansion(title, icon="power").classes("w-full").props(f'dense data-appliance="{app["name"]}"'):
+            ui.label(f"Typically {typical} · learnt from {app['labelled_events']} labelled events").classes("ww-muted")
+            if not runs:
+                ui.label("No runs yet.").classes("ww-muted")
+            for run in runs:
+                length = (run.end_ts - run.start_ts) // 1000
+                energy = run.power_w * length / 3600 / 1000
+                estimated = "" if run.off_event_id is not None else " (end estimated)"
+                with ui.row().classes("w-full items-center gap-2 no-wrap ww-rule"):
+                    ui.label(fmt.local_time(run.start_ts, self.zone)[:16]).classes("ww-num")
+                    ui.space()
+                    ui.label(f"{minutes(length)}{estimated}").classes("ww-muted ww-num")
+                    ui.label(f"{run.power_w:,.0f} W").classes("ww-num")
+                    ui.label(kwh(energy)).classes("ww-num")
+
+    def follow(self, client: Client) -> None:
+        """Redraw when the live detector stores events of this meter; stop when the tab is gone."""
+        subscription = self.services.bus.subscribe("events")
+
+        async def run() -> None:
+            try:
+                async for message in subscription:
+                    if client._deleted:
+                        break
+                    if not any(item.get("device_id") == self.device.id for item in message.payload or []):
+                        continue
+                    await asyncio.sleep(1.0)  # let a burst of events land, then draw once
+                    while not subscription.queue.empty():
+                        subscription.queue.get_nowait()
+                    with client:
+                        await self.draw()
+            finally:
+                self.services.bus.unsubscribe(subscription)
+
+        task = background_tasks.create(run(), name="wattwise appliance events")
+
+        def stop() -> None:
+            with contextlib.suppress(Exception):
+                self.services.bus.unsubscribe(subscription)
+            task.cancel()
+
+        client.on_disconnect(stop)
