@@ -26,7 +26,7 @@ def run_in_background(args: list[str]) -> tuple[threading.Thread, list[object]]:
 def test_emulate_serves_the_recording_over_tcp(tmp_path: Path) -> None:
     port = free_port()
     thread, out = run_in_background(
-        ["emulate", "--csv", str(LAMP), "--tcp", f"127.0.0.1:{port}", "--duration", "3", "--idle-current", "-1"]
+        ["emulate", "--csv", str(LAMP), "--tcp", f"127.0.0.1:{port}", "--duration", "1.5", "--idle-current", "-1"]
     )
     bus = None
     for _ in range(100):
@@ -49,7 +49,7 @@ def test_emulate_serves_the_recording_over_tcp(tmp_path: Path) -> None:
 def test_emulate_on_a_pty_answers_only_its_addresses(tmp_path: Path) -> None:
     link = tmp_path / "pzem0"
     thread, out = run_in_background(
-        ["emulate", "--csv", str(LAMP), "--csv", str(LAMP), "--pty", str(link), "--duration", "2"]
+        ["emulate", "--csv", str(LAMP), "--csv", str(LAMP), "--pty", str(link), "--duration", "1.2"]
     )
     for _ in range(200):
         if link.exists():

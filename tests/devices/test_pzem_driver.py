@@ -38,7 +38,7 @@ def bus_of(request: pytest.FixtureRequest) -> Iterator[object]:
         *meters: EmulatedMeter,
         faults: FaultInjector | None = None,
         retries: int = 0,
-        timeout_s: float = 0.2,
+        timeout_s: float = 0.1,
     ) -> tuple[PzemEmulator, PzemBus]:
         emulator = PzemEmulator(meters, faults=faults, refresh_s=None)
         url = emulator.serve_pty() if request.param == "pty" else emulator.serve_tcp()
@@ -124,7 +124,7 @@ FAULT_ERRORS = [
 
 @pytest.mark.parametrize(("fault", "error"), FAULT_ERRORS, ids=[f for f, _ in FAULT_ERRORS])
 def test_each_injected_fault_raises_its_typed_error(bus_of, fault, error) -> None:  # type: ignore[no-untyped-def]
-    faults = FaultInjector(slow_s=0.4, seed=3)
+    faults = FaultInjector(slow_s=0.25, seed=3)
     _, bus = bus_of(EmulatedMeter(address=1, source=steady(500.0)), faults=faults)
     faults.script(fault)
     with pytest.raises(error):
@@ -137,7 +137,7 @@ def test_each_injected_fault_raises_its_typed_error(bus_of, fault, error) -> Non
 
 @pytest.mark.parametrize("fault", [f for f, _ in FAULT_ERRORS], ids=str)
 def test_retries_with_back_off_ride_out_each_fault(bus_of, fault) -> None:  # type: ignore[no-untyped-def]
-    faults = FaultInjector(slow_s=0.4, seed=5)
+    faults = FaultInjector(slow_s=0.25, seed=5)
     _, bus = bus_of(EmulatedMeter(address=1, source=steady(42.0)), faults=faults, retries=2)
     faults.script(fault, fault)
     assert bus.read(1).power == 42.0

@@ -17,9 +17,9 @@ def test_sustained_overload_cuts_the_relay_retries_then_locks(board: Board, mete
     emulator = meter(samples)
     board.configure(
         server=NOWHERE,
-        run_s=3.5,
+        run_s=2.5,
         pzem={"tcp": emulator.url.removeprefix("socket://")},
-        relay={"max_power_w": 1000, "hold_s": 0.35, "window_s": 0.5, "retries": 1},
+        relay={"max_power_w": 1000, "hold_s": 0.25, "window_s": 0.35, "retries": 1},
     )
     code, events = board.run()
     assert code == 0

@@ -30,7 +30,7 @@ def test_reports_by_exception_with_heartbeat(board: Board, meter, server: LiveSe
         device_id=device_id,
         key=key,
         server=server.url,
-        run_s=3.5,
+        run_s=2.5,
         pzem={"tcp": emulator.url.removeprefix("socket://")},
         report={"power_w": 5.0, "power_pct": 5.0, "heartbeat_s": 1.0},
     )
@@ -41,7 +41,7 @@ def test_reports_by_exception_with_heartbeat(board: Board, meter, server: LiveSe
     assert [r["power"] for r in reports[:2]] == [100.0, 2100.0]
     assert {r["why"] for r in reports[2:]} == {"heartbeat"}
     assert len(reports) >= 3  # a heartbeat a second for the rest of the run
-    assert len(reports) < len(emulator.served) / 4
+    assert len(emulator.served) > 10 + len(reports)  # the wobble and the steady load: not sent
     stored = server.readings(device_id)
     assert [(r["power"], r["energy"]) for r in stored] == [(r["power"], r["energy"]) for r in reports]
 

@@ -69,8 +69,7 @@ class PzemExceptionReply(PzemError):
         self.code = code
         self.name = mf.EXCEPTION_NAMES.get(code, "unknown exception")
         super().__init__(
-            f"meter {address}: function 0x{function:02X} refused with exception "
-            f"0x{code:02X} ({self.name})"
+            f"meter {address}: function 0x{function:02X} refused with exception 0x{code:02X} ({self.name})"
         )
 
 
@@ -204,8 +203,7 @@ class PzemBus:
         reply = self.transact(address, function, request)
         if reply[2] != 2 * count:
             raise PzemLengthError(
-                f"meter {address}: {reply[2]} data bytes for {count} registers "
-                f"(expected {2 * count})"
+                f"meter {address}: {reply[2]} data bytes for {count} registers (expected {2 * count})"
             )
         return mf.registers_of(reply)
 
@@ -246,9 +244,7 @@ class PzemBus:
             raise PzemLengthError(f"meter {address}: answer cut after 1 byte")
         if head[1] & 0x7F != function:
             self._drain()
-            raise PzemBadFrame(
-                f"meter {address}: answer has function 0x{head[1]:02X}, asked 0x{function:02X}"
-            )
+            raise PzemBadFrame(f"meter {address}: answer has function 0x{head[1]:02X}, asked 0x{function:02X}")
         if head[1] & 0x80 == 0 and function in (mf.READ_HOLDING, mf.READ_INPUT):
             head += self._read_until(1, deadline)
         expected = mf.reply_length(head)
@@ -256,9 +252,7 @@ class PzemBus:
             raise PzemLengthError(f"meter {address}: answer cut after {len(head)} bytes")
         frame = head + self._read_until(expected - len(head), deadline)
         if len(frame) < expected:
-            raise PzemLengthError(
-                f"meter {address}: answer cut after {len(frame)} of {expected} bytes"
-            )
+            raise PzemLengthError(f"meter {address}: answer cut after {len(frame)} of {expected} bytes")
         if not mf.crc_ok(frame):
             self._drain()
             raise PzemCrcError(f"meter {address}: bad CRC in {frame.hex(' ')}")

@@ -205,7 +205,7 @@ class MqttUplink:
         client.on_disconnect = on_disconnect
         client.on_message = on_message
         client.on_publish = on_publish
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=1, max_delay=8)  # a broker on the LAN: back soon
         session = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         session.SessionExpiryInterval = SESSION_EXPIRY_S  # commands sent while away are kept
         client.connect_async(host, port, keepalive=30, clean_start=False, properties=session)
