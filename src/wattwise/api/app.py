@@ -19,6 +19,7 @@ from wattwise.api.routes import (
     ingest,
     legacy,
     meter_roles,
+    metrics,
     payments,
     series,
     sessions,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         energy,
         billing,
         payments,
+        metrics,
     )
     for module in routes:
         app.include_router(module.router)

@@ -1,0 +1,80 @@
+"""GET /metrics — Prometheus exposition of every meter the token's owner may see.
+
+Base units and names follow Prometheus conventions: ``wattwise_power_watts``,
+``wattwise_voltage_volts``, … and ``wattwise_energy_joules_total``, a counter, so
+``rate(wattwise_energy_joules_total[5m])`` is the mean power in watts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.concurrency import run_in_threadpool
+
+from wattwise.api.deps import AccessDep, ServicesDep
+from wattwise.runtime import Services
+from wattwise.store import rollups
+from wattwise.store.devices import Device, list_devices
+from wattwise.store.latest import MeterState, meter_state
+from wattwise.store.users import Access
+
+router = APIRouter(tags=["integrations"])
+
+GAUGES = (
+    ("voltage", "wattwise_voltage_volts", "RMS voltage"),
+    ("current", "wattwise_current_amperes", "RMS current"),
+    ("power", "wattwise_power_watts", "Active power (negative: export)"),
+    ("frequency", "wattwise_frequency_hertz", "Grid frequency"),
+    ("pf", "wattwise_power_factor_ratio", "Power factor"),
+)
+LABELS = ["device_id", "device", "site"]
+
+
+class _Meters(Collector):
+    def __init__(self, states: list[tuple[Device, MeterState]]) -> None:
+        self._states = states
+
+    def collect(self) -> Iterator[Metric]:
+        families = {key: GaugeMetricFamily(name, doc, labels=LABELS) for key, name, doc in GAUGES}
+        seen = GaugeMetricFamily(
+            "wattwise_last_reading_timestamp_seconds", "Time of the meter's last reading", labels=LABELS
+        )
+        energy = CounterMetricFamily(
+            "wattwise_energy_joules", "Energy consumed since the meter's first reading", labels=LABELS
+        )
+        for device, state in self._states:
+            labels = [str(device.id), device.name, device.site_name]
+            for key, family in families.items():
+                value = state.values.get(key)
+                if value is not None:
+                    family.add_metric(labels, value)
+            if state.ts is not None:
+                seen.add_metric(labels, state.ts / 1000)
+            energy.add_metric(labels, state.energy_wh * 3600)
+        yield from families.values()
+        yield seen
+        yield energy
+
+
+def _exposition(services: Services, access: Access) -> bytes:
+    with services.engine.connect() as conn:
+        devices = list_devices(conn, access.site_ids())
+        pending = any(rollups.pending(conn, d.id, 0, 2**62) for d in devices)
+    if pending:
+        services.writer.flush()
+    with services.engine.connect() as conn:
+        states = [(d, meter_state(conn, d.id)) for d in devices]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Meters(states))
+    return generate_latest(registry)
+
+
+@router.get("/metrics", summary="Prometheus metrics of the meters you may see")
+async def metrics(access: AccessDep, services: ServicesDep) -> Response:
+    """Scrape with ``authorization: {credentials: <personal API token>}`` in prometheus.yml."""
+    body = await run_in_threadpool(_exposition, services, access)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

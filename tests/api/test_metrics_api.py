@@ -1,0 +1,58 @@
+"""Prometheus scrapes /metrics with a personal token and sees only the meters its owner may see."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from support import World
+
+
+def samples(text: str) -> dict[tuple[str, str], float]:
+    return {
+        (sample.name, sample.labels["device_id"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_carry_live_values_and_energy_in_joules(world: World) -> None:
+    world.ingest(
+        [
+            {
+                "ts": 1_764_000_000_000,
+                "voltage": 229.5,
+                "current": 4.35,
+                "power": 1000.0,
+                "energy": 5000.0,
+                "frequency": 50.02,
+                "pf": 0.99,
+            },
+            {
+                "ts": 1_764_000_060_000,
+                "voltage": 230.5,
+                "current": 8.7,
+                "power": 2000.0,
+                "energy": 5030.0,
+                "frequency": 49.98,
+                "pf": 0.97,
+            },
+        ]
+    )
+    response = world.client.get("/metrics", headers=world.auth())
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    got = samples(response.text)
+    meter = str(world.meter_a)
+    assert got[("wattwise_power_watts", meter)] == 2000.0
+    assert got[("wattwise_voltage_volts", meter)] == 230.5
+    assert got[("wattwise_power_factor_ratio", meter)] == 0.97
+    assert got[("wattwise_last_reading_timestamp_seconds", meter)] == 1_764_000_060
+    assert got[("wattwise_energy_joules_total", meter)] == 30 * 3600  # 30 Wh from the counter
+
+
+def test_metrics_need_a_token_and_hide_other_sites(world: World) -> None:
+    assert world.client.get("/metrics").status_code == 401
+    world.ingest({"power": 5.0}, key=world.key_b)
+    seen = {
+        device for _name, device in samples(world.client.get("/metrics", headers=world.auth(world.viewer_token)).text)
+    }
+    assert str(world.meter_b) not in seen
