@@ -9,6 +9,7 @@ import typer
 from wattwise.cli.context import CliState
 from wattwise.cli.demo import demo
 from wattwise.cli.devices_admin import device_app, site_app
+from wattwise.cli.evaluate_models import anomaly_command, classify_command, theft_command
 from wattwise.cli.evaluate_nilm import nilm
 from wattwise.cli.importing import import_
 from wattwise.cli.mqtt_files import mqtt_app
@@ -62,3 +63,6 @@ app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(tariff_app, name="tariff")
 app.add_typer(evaluate_app, name="evaluate")
 evaluate_app.command("nilm")(nilm)
+evaluate_app.command("anomaly")(anomaly_command)
+evaluate_app.command("theft")(theft_command)
+evaluate_app.command("classify")(classify_command)
