@@ -716,14 +716,16 @@ def learning_curve(
     return out
 
 
-def holdout_split(spec: SetSpec, learn: float = 0.75) -> SetSpec:
-    """The training part cut in time: the first ``learn`` of each recording to learn, the
-    rest to validate (for choosing settings without touching the test part)."""
+def holdout_split(spec: SetSpec, fold: int = 0) -> SetSpec:
+    """The training part cut in time, for choosing settings without touching the test
+    part: fold 0 learns on the first half of each training recording and validates on
+    the second, fold 1 the other way round."""
     train, val = [], []
     for r in spec.train:
-        cut = r.ts[0] + learn * (r.ts[-1] - r.ts[0])
-        train.append(r.slice(r.ts < cut, r.name + " (learn)"))
-        val.append(r.slice(r.ts >= cut, r.name + " (validate)"))
+        first = r.ts < r.ts[0] + 0.5 * (r.ts[-1] - r.ts[0])
+        learn = first if fold == 0 else ~first
+        train.append(r.slice(learn, r.name + " (learn)"))
+        val.append(r.slice(~learn, r.name + " (validate)"))
     return replace(spec, train=train, test=val)
 
 
@@ -758,15 +760,21 @@ def choose_settings(
     levels: Sequence[int] = (2, 3, 4),
 ) -> Settings:
     """Identification threshold and, for the joint decoding, ΔQ noise and levels per
-    appliance: the lowest relative MAE on a hold-out of the training part (the test part
-    is never seen)."""
-    val = holdout_split(spec)
-    model, _ = fit_model(val)
-    if model.states is None:
+    appliance: the lowest relative MAE, averaged over two folds of the training part (the
+    test part is never seen)."""
+    folds = [holdout_split(spec, k) for k in (0, 1)]
+    models = [fit_model(f)[0] for f in folds]
+    if models[0].states is None:
         grid = [Settings(c) for c in confidences]
     else:
         grid = [Settings(c, v, k) for c in confidences for v in noise_vars for k in levels]
-    return min(grid, key=lambda g: relative_mae(val, evaluate_model(val, tuned(model, val, g))))
+
+    def score(g: Settings) -> float:
+        return float(
+            np.mean([relative_mae(f, evaluate_model(f, tuned(m, f, g))) for f, m in zip(folds, models, strict=True)])
+        )
+
+    return min(grid, key=score)
 
 
 def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
