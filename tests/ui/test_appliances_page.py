@@ -1,0 +1,102 @@
+"""The Appliances page through NiceGUI's simulated user: events on the chart, the unidentified
+queue labelled in one click, each appliance's runs and energy, and who may label."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nicegui import ui
+from nicegui.testing import User
+
+from support import World
+from wattwise.store import detections
+from wattwise.store.clock import now_ms
+from wattwise.store.detections import NewEvent, NewRun
+
+SignIn = Callable[[str], None]
+MINUTE = 60_000
+
+
+def kettle_run(world: World, start: int, minutes: int = 3, watts: float = 1800.0) -> tuple[int, int]:
+    """A switching the detector could not name: an ON, an OFF and the run between them, as stored."""
+    end = start + minutes * MINUTE
+    with world.services.engine.begin() as conn:
+        on, off = detections.insert_events(
+            conn,
+            world.meter_a,
+            [
+                NewEvent(start, watts, None, watts * 1.1, 2000, 120.0, 120.0 + watts, "unidentified", 0.3),
+                NewEvent(
+                    start + minutes * MINUTE, -watts, None, watts, 2000, 120.0 + watts, 120.0, "unidentified", 0.3
+                ),
+            ],
+        )
+        detections.insert_runs(conn, world.meter_a, [NewRun(start, end, watts, "unidentified", on, off)])
+    return on, off
+
+
+def power(world: World, start: int, end: int) -> None:
+    world.ingest([{"ts": t, "power": 120.0} for t in range(start, end, MINUTE)])
+
+
+async def test_no_events_yet_says_so(user: User, dashboard: World, sign_in: SignIn) -> None:
+    sign_in("admin")
+    await user.open(f"/appliances?meter={dashboard.meter_a}")
+    await user.should_see("No events yet")
+    await user.should_see("Nothing waiting for a name.")
+    await user.should_see("No appliances named yet")
+
+
+async def test_an_unidentified_event_is_named_and_becomes_an_appliance(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    t = now_ms() - 2 * 3_600_000
+    power(dashboard, t - 10 * MINUTE, t + 20 * MINUTE)
+    on, _ = kettle_run(dashboard, t)
+    sign_in("admin")
+    await user.open(f"/appliances?meter={dashboard.meter_a}")
+    await user.should_see("ON +1,800 W")
+    await user.should_see("OFF −1,800 W")
+    chart = next(e for e in user.find(ui.echart).elements if e.props.get("data-chart") == "appliance-events")
+    markers = {s["name"]: s["data"] for s in chart.options["series"] if s["type"] == "scatter"}  # type: ignore[attr-defined]
+    assert [m["value"][0] for m in markers["on"]] == [t]
+    user.find(marker=f"new-name-{on}").type("kettle")
+    user.find(marker=f"label-{on}").click()
+    await user.should_see("kettle · 1 runs · 0.09 kWh")  # 1.8 kW for 3 minutes
+    await user.should_see("Nothing waiting for a name.")  # the run's OFF event was named with it
+
+
+async def test_a_known_appliance_is_one_click_away(user: User, dashboard: World, sign_in: SignIn) -> None:
+    t = now_ms() - 3 * 3_600_000
+    first, _ = kettle_run(dashboard, t)
+    second, _ = kettle_run(dashboard, t + 30 * MINUTE)
+    sign_in("admin")
+    await user.open(f"/appliances?meter={dashboard.meter_a}")
+    user.find(marker=f"new-name-{first}").type("kettle")
+    user.find(marker=f"label-{first}").click()
+    await user.should_see("kettle · 1 runs")
+    user.find(marker=f"label-{second}-kettle").click()
+    await user.should_see("kettle · 2 runs")
+    with dashboard.services.engine.connect() as conn:
+        labelled = detections.get_event(conn, second)
+    assert (labelled.label, labelled.source) == ("kettle", "user")
+
+
+async def test_a_viewer_sees_the_queue_but_cannot_label(user: User, dashboard: World, sign_in: SignIn) -> None:
+    on, _ = kettle_run(dashboard, now_ms() - 3_600_000)
+    sign_in("viewer")
+    await user.open("/appliances")
+    await user.should_see("ON +1,800 W")
+    await user.should_see("Viewers may look but not label")
+    await user.should_not_see(marker=f"label-{on}")
+
+
+async def test_events_the_detector_stores_appear_without_reloading(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    sign_in("admin")
+    await user.open(f"/appliances?meter={dashboard.meter_a}")
+    await user.should_see("Nothing waiting for a name.")
+    kettle_run(dashboard, now_ms() - 30 * MINUTE)
+    dashboard.services.bus.publish("events", [{"type": "event", "device_id": dashboard.meter_a}])
+    await user.should_see("ON +1,800 W", retries=30)
