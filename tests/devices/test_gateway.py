@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,30 @@ def test_commands_in_the_ingest_answer_are_carried_out_once(tmp_path: Path) -> N
     assert ("c-1", reset) in receiver.results
     relay = [body for command_id, body in receiver.results if command_id == "c-2"]
     assert relay == [{"ok": False, "relay": "on", "detail": "a PZEM on a serial gateway has no relay"}]
+
+
+def test_gateway_rides_out_the_serial_line_going_away(tmp_path: Path) -> None:
+    """A USB adapter unplugged and plugged back (here: the TCP-serial bridge restarted)."""
+    load = Reading(device_id=0, ts=0, voltage=230.0, power=500.0)
+    first = PzemEmulator([EmulatedMeter(address=1, source=itertools.repeat(load))], refresh_s=None)
+    url = first.serve_tcp()
+    port = int(url.rsplit(":", 1)[1])
+    with CommandServer() as server:
+        cfg = GatewayConfig(
+            port=url, meters=[MeterLink(1, "wwd_k")], queue_path=tmp_path / "q.db", interval_s=0.05, reopen_s=0.1
+        )
+        gateway = Gateway(cfg, HttpUplink(server.url))
+        assert gateway.poll_once() == 1
+        first.stop()  # unplugged
+        assert gateway.poll_once() == 0
+        assert gateway.poll_once() == 0
+        second = PzemEmulator([EmulatedMeter(address=1, source=itertools.repeat(load))], refresh_s=None)
+        second.serve_tcp(port=port)  # plugged back
+        try:
+            assert gateway.poll_once() == 1
+            assert gateway.flush_once()
+        finally:
+            second.stop()
+            gateway.close()
+    assert gateway.stats["port_errors"] >= 2
+    assert [r["power"] for batch in server.batches for r in batch] == [500.0, 500.0]
