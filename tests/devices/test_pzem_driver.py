@@ -158,3 +158,13 @@ def test_retries_give_up_after_the_last_try(bus_of) -> None:  # type: ignore[no-
     with pytest.raises(PzemCrcError):
         bus.read(1)
     assert len(faults.injected) == 3
+
+
+def test_at_wire_speed_an_answer_takes_longer_than_a_too_short_timeout(bus_of) -> None:  # type: ignore[no-untyped-def]
+    # 8 + 25 bytes at 9600 Bd take 34 ms: a 20 ms timeout can never be met by a real PZEM.
+    emulator, bus = bus_of(EmulatedMeter(address=1, source=steady(42.0)), timeout_s=0.02)
+    emulator.wire_speed = True
+    with pytest.raises(PzemTimeout):
+        bus.read(1)
+    bus.timeout_s = 2.0
+    assert bus.read(1).power == 42.0

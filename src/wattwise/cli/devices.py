@@ -73,6 +73,7 @@ def emulate(
         IDLE_CURRENT_A, help="Current shown with no load (A); negative: the source's own"
     ),
     alarm: int = typer.Option(DEFAULT_ALARM_W, help="Power-alarm threshold at start (W)"),
+    wire_speed: bool = typer.Option(False, help="Answer no faster than 9600 Bd would carry the bytes"),
     duration: float = typer.Option(None, help="Stop after this many seconds"),
 ) -> None:
     """Emulate PZEM-004T meters on a serial line until interrupted.
@@ -101,6 +102,8 @@ def emulate(
         faults=FaultInjector(parse_faults(faults), slow_s=slow, seed=seed),
         tick_s=tick,
         refresh_s=tick,
+        keep_served=1000,
+        wire_speed=wire_speed,
     )
     if pty is not None:
         where = emulator.serve_pty(pty)
@@ -113,7 +116,7 @@ def emulate(
         _wait(duration)
     finally:
         emulator.stop()
-        typer.echo(f"served {len(emulator.served)} readings, injected {len(emulator.faults.injected)} faults")
+        typer.echo(f"served {emulator.served_total} readings, injected {len(emulator.faults.injected)} faults")
 
 
 @app.command()

@@ -40,6 +40,7 @@ START_POWER_W = 0.4  # the datasheet's starting power: below it the meter reads 
 IDLE_CURRENT_A = 0.03  # what real PZEMs report with no load (see pzem-idle-logs)
 DEFAULT_ALARM_W = 2300
 SILENCE_S = 0.02  # a request's bytes arrive together; a gap this long ends a frame
+BYTE_TIME_S = 10 / 9600  # start + 8 data + stop bits at 9600 Bd
 
 
 # -- sources -----------------------------------------------------------------------------
@@ -253,13 +254,18 @@ class PzemEmulator:
         tick_s: float = 1.0,
         refresh_s: float | None = 1.0,
         advance_per_read: bool = False,
+        keep_served: int | None = None,
+        wire_speed: bool = False,
     ) -> None:
         self.meters = list(meters)
         self.faults = faults or FaultInjector()
         self.tick_s = tick_s  # meter time each refresh stands for (energy integration)
         self.refresh_s = refresh_s  # wall time between refreshes while serving; None: manual
         self.advance_per_read = advance_per_read  # tests: one sample per poll, not per second
-        self.served: list[tuple[int, Measurement]] = []  # intact 0x04 replies, in order
+        # Intact 0x04 replies, in order (the last ``keep_served`` of them; None: all).
+        self.served: deque[tuple[int, Measurement]] = deque(maxlen=keep_served)
+        self.served_total = 0
+        self.wire_speed = wire_speed  # answer no faster than 9600 Bd carries the bytes
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -351,9 +357,13 @@ class PzemEmulator:
         if request[1] == mf.READ_INPUT and len(reply) == 25:
             if fault is Fault.NONE:
                 self.served.append((reply[0], mf.decode_measurement(mf.registers_of(reply))))
+                self.served_total += 1
             if self.advance_per_read:
                 self.advance()
-        return out, (self.faults.slow_s if fault is Fault.SLOW else 0.0)
+        delay = self.faults.slow_s if fault is Fault.SLOW else 0.0
+        if self.wire_speed and out is not None:
+            delay += (len(request) + len(out)) * BYTE_TIME_S
+        return out, delay
 
     # -- transports --------------------------------------------------------------------
 
