@@ -67,6 +67,7 @@ PATTERN_KINDS = (
     "balance_loss",
 )
 DAY_MS = 86_400_000
+COALESCE_MAX = 20_000  # readings handled in one step at most
 _STOP = ("stop",)
 
 
@@ -190,15 +191,33 @@ class Detectors:
     # ------------------------------------------------------------------ worker thread
 
     def _work(self) -> None:
+        pending: tuple[Any, ...] | None = None
         while True:
-            item = self._queue.get()
+            item = pending if pending is not None else self._queue.get()
+            pending = None
             if item == _STOP:
                 self._save_states()
                 return
+            if item[0] == "readings":
+                item, pending = self._coalesce(item)
             try:
                 self._handle(item)
             except Exception:
                 log.exception("detector step %s failed; the next batch is handled as usual", item[0])
+
+    def _coalesce(self, first: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+        """Join the batches that queued up behind ``first`` (a busy worker then catches up in
+        fewer, larger steps); returns the joined batch and the first item that is not readings."""
+        readings = list(first[1])
+        while len(readings) < COALESCE_MAX:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return ("readings", readings), None
+            if item[0] != "readings":
+                return ("readings", readings), item
+            readings.extend(item[1])
+        return ("readings", readings), None
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         what = item[0]
