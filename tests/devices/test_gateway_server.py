@@ -137,3 +137,25 @@ def test_over_mqtt_an_outage_loses_and_doubles_nothing(tmp_path: Path, kettle: P
         broker.stop()
     assert len(stored) == gateway.stats["polled"]
     assert is_in_order_within(stored, [tuple(getattr(m, k) for k in METRICS) for _, m in kettle.served])
+
+
+def test_a_refused_key_keeps_that_meters_readings_and_blocks_no_other(tmp_path: Path) -> None:
+    load = itertools.repeat(Reading(device_id=0, ts=0, voltage=230.0, power=100.0))
+    meters = [EmulatedMeter(address=a, source=load) for a in (1, 2)]
+    server = LiveServer(tmp_path / "wattwise.db")
+    [(device_id, key)] = server.add_devices("good")
+    server.start()
+    with PzemEmulator(meters, refresh_s=None) as emulator:
+        links = [MeterLink(2, "wwd_not_a_key_of_this_server"), MeterLink(1, key)]
+        cfg = GatewayConfig(port=emulator.serve_tcp(), meters=links, queue_path=tmp_path / "q.db")
+        gateway = Gateway(cfg, HttpUplink(server.url))
+        try:
+            for _ in range(3):
+                gateway.poll_once()
+            assert gateway.flush_once() is False  # not everything could be delivered
+            assert [q.body["power"] for q in gateway.queue.batch(2, 10)] == [100.0] * 3  # kept
+            assert gateway.queue.batch(1, 10) == []
+        finally:
+            gateway.close()
+            server.stop()
+    assert len(server.readings(device_id)) == 3

@@ -112,6 +112,7 @@ class Gateway:
         self.queue = DiskQueue(self.config.queue_path, max_rows=self.config.max_queue)
         self.links = {link.address: link for link in self.config.meters}
         self.bus: PzemBus | None = None
+        self._bus_lock = threading.Lock()  # the poller and the sender (commands) both open it
         self.batch_size = self.config.batch_size
 
     def close(self) -> None:
@@ -125,6 +126,10 @@ class Gateway:
     # -- polling -------------------------------------------------------------------------
 
     def _open_bus(self) -> PzemBus | None:
+        with self._bus_lock:
+            return self._open_bus_locked()
+
+    def _open_bus_locked(self) -> PzemBus | None:
         if self.bus is None:
             try:
                 self.bus = PzemBus(
@@ -179,30 +184,34 @@ class Gateway:
 
     def flush_once(self) -> bool:
         """Send everything queued and every pending result; False when the server failed."""
+        all_sent = True
         for address in self.queue.meters():
             link = self.links.get(address)
             if link is None:
                 log.warning("readings queued for meter %d, which is not configured", address)
                 continue
-            if not self._flush_meter(link):
-                return False
+            outcome = self._flush_meter(link)
+            if outcome is Outcome.RETRY:
+                return False  # the server is away: the other meters would fail alike
+            all_sent = all_sent and outcome is Outcome.STORED
         for link in self.links.values():
             for command in self.uplink.commands(link):
                 self._carry_out(link, command)
-        return self._report_results()
+        return self._report_results() and all_sent
 
-    def _flush_meter(self, link: MeterLink) -> bool:
+    def _flush_meter(self, link: MeterLink) -> Outcome:
+        """Deliver one meter's queue: STORED when it is empty, else why it stopped."""
         while True:
             batch = self.queue.batch(link.address, self.batch_size)
             if not batch:
-                return True
+                return Outcome.STORED
             delivery = self.uplink.send(link, [q.body for q in batch])
             if delivery.outcome is Outcome.TOO_BIG and self.batch_size > 1:
                 self.batch_size = max(1, self.batch_size // 2)
                 continue
             if delivery.outcome not in (Outcome.STORED, Outcome.REFUSED):
                 log.info("meter %d: %d readings kept: %s", link.address, len(batch), delivery.detail)
-                return False
+                return delivery.outcome if delivery.outcome is Outcome.UNAUTHORIZED else Outcome.RETRY
             self.queue.ack(batch)
             self.stats["sent"] += len(batch)
             if delivery.rejected:

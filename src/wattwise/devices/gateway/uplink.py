@@ -45,6 +45,7 @@ class Outcome(enum.Enum):
     REFUSED = "refused"  # the server will never take these readings: drop them, count them
     TOO_BIG = "too_big"  # send fewer at a time
     RETRY = "retry"  # server unreachable or failing: keep them, try again later
+    UNAUTHORIZED = "unauthorized"  # this meter's key is refused: keep them, go on with the others
 
 
 @dataclass(slots=True)
@@ -131,6 +132,7 @@ class HttpUplink:
             )
         if code in (401, 403):
             log.error("meter %d: the server refuses its key (%d); keeping readings", meter.address, code)
+            return Delivery(Outcome.UNAUTHORIZED, f"HTTP {code}: key refused")
         return Delivery(Outcome.RETRY, f"HTTP {code}")
 
     def report(self, meter: MeterLink, command_id: str, result: dict[str, Any]) -> bool:
