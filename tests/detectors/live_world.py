@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from support import World, build_world
+from wattwise.api.app import create_app
 from wattwise.api.routes import appliances, findings
 from wattwise.detectors import Detectors, DetectorSettings
 from wattwise.runtime import Services
@@ -33,14 +36,22 @@ class LiveWorld:
         return response.json()
 
 
+def app_without_detectors(services: Services) -> FastAPI:
+    """The app with its own detectors off (the test attaches its own, to flush and refresh
+    them), and the appliances and findings routes served whether or not create_app has them."""
+    app = create_app(settings=services.settings.model_copy(update={"detectors": False}), services=services)
+    paths = {getattr(route, "path", "") for route in app.router.routes}
+    for module in (appliances, findings):
+        if not any(getattr(route, "path", None) in paths for route in module.router.routes):
+            app.include_router(module.router)
+    # the dashboard's catch-all mount stays last, as in create_app
+    app.router.routes.sort(key=lambda route: isinstance(route, Mount))
+    return app
+
+
 @contextmanager
 def live_world(services: Services, settings: DetectorSettings | None = None) -> Iterator[LiveWorld]:
-    world = build_world(services)
-    app = world.client.app
-    app.include_router(appliances.router)  # type: ignore[attr-defined]
-    app.include_router(findings.router)  # type: ignore[attr-defined]
-    # the dashboard's catch-all mount stays last, as in create_app
-    app.router.routes.sort(key=lambda route: isinstance(route, Mount))  # type: ignore[attr-defined]
+    world = replace(build_world(services), client=TestClient(app_without_detectors(services)))
     detectors = Detectors(services, settings).start()
     try:
         with world.client:
