@@ -39,6 +39,9 @@ CSS = """
 .ww-tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 12px; width: 100%; }
 .ww-big { font-size: 2rem; font-weight: 600; line-height: 1.1; font-variant-numeric: tabular-nums; }
 .ww-num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.ww-tile-head { display: flex; align-items: center; gap: 6px; margin-bottom: 4px; }
+.ww-tile-name { font-size: 1rem; font-weight: 500; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.ww-space { flex: 1; } .ww-foot { margin-top: 4px; }
 .ww-cells { display: grid; grid-template-columns: 1fr 1fr; column-gap: 12px; }
 .ww-cell { display: flex; justify-content: space-between; gap: 6px; white-space: nowrap; }
 .ww-wide { grid-column: span 2; }
