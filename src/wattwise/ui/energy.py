@@ -12,8 +12,6 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
-from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from wattwise.accounting import energy as accounting
@@ -27,13 +25,13 @@ from wattwise.store.errors import Conflict
 from wattwise.store.sites import Site
 from wattwise.ui.energy_charts import daily_options, gauge_options, months_options
 from wattwise.ui.site_pages import (
-    SitePage,
+    SiteSection,
     begin_and,
+    days,
     in_thread,
     kwh,
     money,
-    open_site_page,
-    site_picker,
+    site_page,
     tariff_chooser,
     tariff_problem,
 )
@@ -44,7 +42,7 @@ STATES = {"on_track": ("On track", "positive"), "at_risk": ("At risk", "warning"
 
 
 def register() -> None:
-    ui.page(PATH, title="Energy · Wattwise")(energy_page)
+    ui.page(PATH, title="Energy · Wattwise")(site_page("Energy", PATH, EnergySection))
 
 
 # -- what the page shows, loaded in a thread ---------------------------------------------------
@@ -192,29 +190,8 @@ def put_budget(services: Services, site_id: int, budget: Budget | None) -> None:
 # -- the page ----------------------------------------------------------------------------------
 
 
-async def energy_page(request: Request, site: int | None = None) -> RedirectResponse | None:
-    page = await open_site_page(request, "Energy", site)
-    if isinstance(page, RedirectResponse):
-        return page
-    with ui.column().classes("ww-page gap-3"):
-        with ui.row().classes("w-full items-center gap-2"):
-            ui.label(page.site.name if page.site else "Energy").classes("text-h6")
-            ui.space()
-            site_picker(page, PATH)
-        body = ui.column().classes("w-full gap-3")
-    if page.site is not None:
-        await EnergySection(page, body).draw()
-    return None
-
-
-class EnergySection:
+class EnergySection(SiteSection):
     """The page below its heading; redrawn whole after the user sets a tariff or a budget."""
-
-    def __init__(self, page: SitePage, body: ui.column) -> None:
-        assert page.site is not None
-        self.page = page
-        self.site = page.site
-        self.body = body
 
     async def draw(self) -> None:
         at = now_ms()
@@ -248,7 +225,7 @@ class EnergySection:
             for title, big, small, testid in (
                 ("Today", money(p.today.cost, p.currency), kwh(p.today.kwh), "today"),
                 (
-                    f"This cycle ({o.cycle.start:%d %b} – {o.cycle.end:%d %b})",
+                    f"This cycle ({days(o.cycle.start, o.cycle.end)})",
                     money(p.bill_to_date.total, p.currency),
                     f"{kwh(p.bill_to_date.kwh)} · bill to date, fixed charges included",
                     "cycle",

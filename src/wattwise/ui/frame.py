@@ -18,6 +18,8 @@ from wattwise.ui import context
 NAV = (
     ("Overview", "/", "dashboard"),
     ("Energy", "/energy", "bar_chart"),
+    ("Bill", "/bill", "receipt_long"),
+    ("Payments", "/payments", "payments"),
     ("Appliances", "/appliances", "kitchen"),
     ("Sites & meters", "/sites", "tune"),
     ("Account", "/account", "person"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
@@ -47,6 +48,12 @@ def kwh(value: Decimal | float | None) -> str:
         return "—"
     v = float(value)
     return f"{v:,.0f} kWh" if abs(v) >= 1000 else f"{v:,.2f} kWh"
+
+
+def days(start: date, end: date) -> str:
+    """A cycle ``[start, end)`` as people read it, by its first and last day: "1 Oct – 31 Oct 2026"."""
+    last = end - timedelta(days=1)
+    return f"{start.day} {start:%b} – {last.day} {last:%b %Y}"
 
 
 async def in_thread(work: Callable[..., T], *args: object) -> T:
@@ -100,6 +107,43 @@ def site_picker(page: SitePage, path: str) -> None:
         label="Site",
         on_change=lambda e: ui.navigate.to(f"{path}?site={e.value}"),
     ).props('dense outlined data-testid="site"').classes("w-44")
+
+
+class SiteSection:
+    """A per-site page's content below its heading; ``draw`` (re)builds it inside ``body``."""
+
+    split = False  # two columns side by side on a desktop (one on a phone)
+
+    def __init__(self, page: SitePage, body: ui.element) -> None:
+        assert page.site is not None
+        self.page = page
+        self.site: Site = page.site
+        self.body = body
+
+    async def draw(self) -> None:
+        raise NotImplementedError
+
+
+def site_page(
+    title: str, path: str, section: type[SiteSection]
+) -> Callable[[Request, int | None], Awaitable[RedirectResponse | None]]:
+    """A page handler: the frame, a heading with the site picker (``?site=``), then ``section`` drawn for the site."""
+
+    async def handler(request: Request, site: int | None = None) -> RedirectResponse | None:
+        page = await open_site_page(request, title, site)
+        if isinstance(page, RedirectResponse):
+            return page
+        with ui.column().classes("ww-page gap-3"):
+            with ui.row().classes("w-full items-center gap-2"):
+                ui.label(page.site.name if page.site else title).classes("text-h6")
+                ui.space()
+                site_picker(page, path)
+            body = ui.element("div").classes("ww-split") if section.split else ui.column().classes("w-full gap-3")
+        if page.site is not None:
+            await section(page, body).draw()
+        return None
+
+    return handler
 
 
 def presets_for(currency: str) -> dict[str, str]:
