@@ -79,3 +79,20 @@ def test_a_run_that_began_before_a_restart_is_closed_after_it(sqlite_services: S
         assert run["closed"] and 55 <= run["duration_s"] <= 65
         on, off = (live.get(f"/api/v1/devices/{w.meter_a}/appliance-events", limit=10)[i] for i in (1, 0))
         assert (run["on_event_id"], run["off_event_id"]) == (on["id"], off["id"])
+
+
+def test_the_live_channel_pushes_appliance_events_and_findings(sqlite_services: Services) -> None:
+    """Needs ``api/live.py`` to forward the "events" and "findings" topics (the lead's wiring)."""
+    with live_world(sqlite_services) as live:
+        w = live.world
+        with w.client.websocket_connect(f"/api/v1/live?token={w.viewer_token}") as ws:
+            live.post(readings(T0, 120))
+            live.detectors.flush()
+            pushed: dict[str, list[dict[str, Any]]] = {}
+            while not {"events", "findings"} <= set(pushed):
+                message = ws.receive_json()
+                pushed.setdefault(message["type"], []).extend(message["data"])
+        kinds = [f["kind"] for f in pushed["findings"]]
+        assert kinds == ["sag"]
+        assert {e["type"] for e in pushed["events"]} >= {"event"}
+        assert all(e["device_id"] == w.meter_a for e in pushed["events"])
