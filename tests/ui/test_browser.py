@@ -82,6 +82,11 @@ def test_sign_in_and_a_posted_reading_shows_on_the_overview_within_two_seconds(
     installation: Installation, page: Page, browser: Browser
 ) -> None:
     world = installation.world
+    elsewhere: list[str] = []  # every script, font and style must come from the server itself
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith((installation.server.url, "data:", "blob:")) else elsewhere.append(r.url),
+    )
     for name, watts in (("water heater", 1980.0), ("fridge", 96.0)):
         post(installation, add_meter(installation, world.site_a, name), {"power": watts, "voltage": 229.4, "pf": 0.99})
     signed_in(installation, page, "/", "admin")
@@ -94,6 +99,7 @@ def test_sign_in_and_a_posted_reading_shows_on_the_overview_within_two_seconds(
     expect(page.locator(f'[data-site-total="{world.site_a}"]')).to_have_text("2.51 kW")
 
     keep_screenshot(page, "overview-desktop")
+    assert elsewhere == []
     phone_screenshot(browser, installation, "/", "overview-phone")
     phone_screenshot(browser, installation, "/", "overview-phone-dark", dark=True)
 
