@@ -18,9 +18,9 @@ import time
 
 import httpx
 import orjson
+from common import add_meters, fresh_database, server
 from sqlalchemy import text
 
-from common import add_meters, fresh_database, server
 from wattwise.store.engine import open_engine
 
 METERS = 100

@@ -15,8 +15,8 @@ import statistics
 import time
 
 import numpy as np
-
 from common import fresh_database
+
 from wattwise.devices.simulator.frame import household_frame
 from wattwise.store import rollups
 from wattwise.store.devices import create_device

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     energy_max_gap_s: int = 300
     energy_max_power_w: float = 25_000.0
     sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
+    detectors: bool = True  # live NILM, anomaly, grid, balance and theft detection on every meter
     raw_retention_days: int = 0  # 0 keeps raw readings for ever
     minute_retention_days: int = 0
 

@@ -11,11 +11,13 @@ from wattwise import __version__
 from wattwise.api import live
 from wattwise.api.routes import (
     accounts,
+    appliances,
     auth,
     billing,
     commands,
     devices,
     energy,
+    findings,
     ingest,
     legacy,
     meter_roles,
@@ -25,6 +27,7 @@ from wattwise.api.routes import (
     sessions,
 )
 from wattwise.config import Settings
+from wattwise.detectors import attach as attach_detectors
 from wattwise.ingest.mqtt import MqttIngest
 from wattwise.runtime import Services, start_services
 from wattwise.ui import mount_ui
@@ -49,11 +52,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         mqtt = MqttIngest.from_settings(svc) if settings.mqtt else None
         if mqtt is not None:
             mqtt.start()
+        detach = attach_detectors(svc) if settings.detectors else None
         try:
             yield
         finally:
             if mqtt is not None:
                 mqtt.stop()
+            if detach is not None:
+                detach()  # saves each meter's live state: needs the writer still running
             if own:
                 svc.close()
 
@@ -72,6 +78,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         billing,
         payments,
         metrics,
+        appliances,
+        findings,
     )
     for module in routes:
         app.include_router(module.router)

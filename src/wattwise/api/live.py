@@ -57,8 +57,8 @@ def _wanted(raw: str | None) -> set[int] | None:
 async def live(websocket: WebSocket) -> None:
     """Authenticate with ``?token=`` (or the session cookie); optional ``?devices=1,2``.
 
-    Each message is ``{"type": "readings", "data": [reading, …]}``; ``"dropped": n`` appears
-    when the client was too slow and missed n batches.
+    Each message is ``{"type": "readings" | "events" | "findings", "data": [item, …]}``;
+    ``"dropped": n`` appears when the client was too slow and missed n messages.
     """
     services: Services = websocket.app.state.services
     access = access_for_token(services, user_token(websocket))
@@ -67,15 +67,18 @@ async def live(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     visibility = _Visibility(services, access, _wanted(websocket.query_params.get("devices")))
-    subscription = services.bus.subscribe("readings")
+    subscription = services.bus.subscribe("readings", "events", "findings")
 
     async def send() -> None:
         reported = 0
         async for message in subscription:
-            data = [reading_out(s) for s in _readings(message) if visibility.allows(s.reading.device_id)]
+            if message.topic == "readings":
+                data = [reading_out(s) for s in _readings(message) if visibility.allows(s.reading.device_id)]
+            else:  # appliance events/runs and findings, as their REST endpoints show them
+                data = [item for item in message.payload if visibility.allows(int(item["device_id"]))]
             if not data:
                 continue
-            out: dict[str, Any] = {"type": "readings", "data": data}
+            out: dict[str, Any] = {"type": message.topic, "data": data}
             if subscription.dropped != reported:
                 out["dropped"] = subscription.dropped - reported
                 reported = subscription.dropped
