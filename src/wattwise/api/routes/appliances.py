@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
@@ -31,6 +31,16 @@ Since = Annotated[int | None, Query(description="From this time (Unix ms, inclus
 Until = Annotated[int | None, Query(description="Before this time (Unix ms)")]
 Limit = Annotated[int, Query(ge=1, le=5000, description="At most this many, newest first")]
 LabelFilter = Annotated[str | None, Query(description="Only this appliance (or 'unidentified')")]
+
+
+def window(
+    since: Since = None, until: Until = None, label: LabelFilter = None, limit: Limit = 500
+) -> detections.Window:
+    """Which events or runs to list, from the query string."""
+    return detections.Window(since, until, label, limit)
+
+
+WindowDep = Annotated[detections.Window, Depends(window)]
 
 
 class LabelIn(BaseModel):
@@ -74,38 +84,22 @@ def list_appliances(device_id: int, access: AccessDep, services: ServicesDep) ->
 
 
 @router.get("/api/v1/devices/{device_id}/appliance-events", summary="ON/OFF events of a meter")
-def list_events(
-    device_id: int,
-    access: AccessDep,
-    services: ServicesDep,
-    since: Since = None,
-    until: Until = None,
-    label: LabelFilter = None,
-    limit: Limit = 500,
-) -> list[dict[str, Any]]:
+def list_events(device_id: int, access: AccessDep, services: ServicesDep, query: WindowDep) -> list[dict[str, Any]]:
     """Events newest first, each with its label, confidence and who labelled it
     (``detector`` or ``user``). ``?label=unidentified`` lists what is waiting for a name."""
     with services.engine.connect() as conn:
         visible_device(conn, access, device_id)
-        found = detections.list_events(conn, device_id, detections.Window(since, until, label, limit))
+        found = detections.list_events(conn, device_id, query)
     return [e.to_dict() for e in found]
 
 
 @router.get("/api/v1/devices/{device_id}/appliance-runs", summary="Appliance runs of a meter")
-def list_runs(
-    device_id: int,
-    access: AccessDep,
-    services: ServicesDep,
-    since: Since = None,
-    until: Until = None,
-    label: LabelFilter = None,
-    limit: Limit = 500,
-) -> list[dict[str, Any]]:
+def list_runs(device_id: int, access: AccessDep, services: ServicesDep, query: WindowDep) -> list[dict[str, Any]]:
     """Runs (an appliance on, then off) newest first, with duration, power and energy;
     ``closed`` is false when the end was estimated from the appliance's usual run length."""
     with services.engine.connect() as conn:
         visible_device(conn, access, device_id)
-        found = detections.list_runs(conn, device_id, detections.Window(since, until, label, limit))
+        found = detections.list_runs(conn, device_id, query)
     return [r.to_dict() for r in found]
 
 
