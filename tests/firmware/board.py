@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,20 +72,37 @@ class Board:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self._reader.start()
 
-    def wait(self, timeout: float = 60) -> tuple[int, list[dict[str, Any]]]:
-        """Wait for the run to end: exit code and the events it printed."""
-        assert self.proc is not None
-        out, _ = self.proc.communicate(timeout=timeout)
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def events(self) -> list[dict[str, Any]]:
+        """What the board printed so far, as events (a line that is not JSON as "text")."""
         events = []
-        for line in out.splitlines():
+        for line in list(self.lines):
             try:
                 events.append(json.loads(line))
             except ValueError:
                 events.append({"event": "text", "line": line})
-        if self.proc.returncode not in (0, 3, 4):  # ended, reset after OTA, reset by the watchdog
-            raise AssertionError(f"firmware exited {self.proc.returncode}:\n{out[-3000:]}")
-        return self.proc.returncode, events
+        return events
+
+    def seen(self, name: str) -> int:
+        """How many events of this kind the board has printed so far."""
+        return len(events_of(self.events(), name))
+
+    def wait(self, timeout: float = 60) -> tuple[int, list[dict[str, Any]]]:
+        """Wait for the run to end: exit code and the events it printed."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        if code not in (0, 3, 4):  # ended, reset after OTA, reset by the watchdog
+            raise AssertionError(f"firmware exited {code}:\n" + "\n".join(self.lines[-40:]))
+        return code, self.events()
 
     def interrupt(self, timeout: float = 60) -> tuple[int, list[dict[str, Any]]]:
         """Ctrl-C: the loop ends after its current step; the events of the whole run."""

@@ -45,10 +45,14 @@ def test_a_command_repeated_after_a_reboot_is_not_carried_out_again(board: Board
     emulator = meter(load(300.0 + 20 * (i % 2)) for i in itertools.count())
     with CommandServer() as server:
         server.issue("cmd-on", "relay_on")
-        board.configure(server=server.url, run_s=1.0, pzem={"tcp": emulator.url.removeprefix("socket://")})
-        board.run()
+        board.configure(server=server.url, pzem={"tcp": emulator.url.removeprefix("socket://")})
+        board.start()
+        wait_until(lambda: server.results)
+        board.interrupt()
         server.issue("cmd-on", "relay_on")  # the server lost the result and asks again
-        _, events = board.run()
+        board.start()  # a reboot
+        wait_until(lambda: len(server.results) == 2)
+        _, events = board.interrupt()
     assert events_of(events, "command") == []  # not done twice
     assert [r[0] for r in server.results] == ["cmd-on", "cmd-on"]  # the result, again
 
