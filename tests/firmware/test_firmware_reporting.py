@@ -30,17 +30,18 @@ def test_reports_by_exception_with_heartbeat(board: Board, meter, server: LiveSe
         device_id=device_id,
         key=key,
         server=server.url,
-        run_s=3.5,
         pzem={"tcp": emulator.url.removeprefix("socket://")},
         report={"power_w": 5.0, "power_pct": 5.0, "heartbeat_s": 1.5},
     )
-    code, events = board.run()
+    board.start()
+    wait_until(lambda: board.seen("report") >= 4 and board.seen("sent") >= 4)
+    code, events = board.interrupt()
     assert code == 0
     reports = events_of(events, "report")
     assert [r["why"] for r in reports[:2]] == ["first", "power"]
     assert [r["power"] for r in reports[:2]] == [100.0, 2100.0]
     assert {r["why"] for r in reports[2:]} == {"heartbeat"}
-    assert len(reports) >= 3  # heartbeats for the rest of the run
+    assert len(reports) >= 4  # heartbeats for the rest of the run
     assert len(emulator.served) > 10 + len(reports)  # the wobble and the steady load: not sent
     stored = server.readings(device_id)
     assert [(r["power"], r["energy"]) for r in stored] == [(r["power"], r["energy"]) for r in reports]
@@ -89,11 +90,12 @@ def test_full_buffer_drops_the_oldest_counts_them_and_survives_a_reboot(
         device_id=device_id,
         key=key,
         server=server.url,
-        run_s=2.0,
         pzem={"tcp": emulator.url.removeprefix("socket://")},
         buffer={"max_records": 5, "batch": 10},
     )
-    _, offline = board.run()
+    board.start()
+    wait_until(lambda: board.seen("buffer_dropped") >= 3)
+    _, offline = board.interrupt()
     reports = events_of(offline, "report")
     stopped = events_of(offline, "stopped")[0]
     assert stopped["buffered"] == 5
@@ -101,8 +103,10 @@ def test_full_buffer_drops_the_oldest_counts_them_and_survives_a_reboot(
     assert events_of(offline, "buffer_dropped")
 
     server.start()
-    board.configure(run_s=0.5, report={"heartbeat_s": 3600, "power_w": 1e6})
-    _, online = board.run()  # power cycle: the flash ring is still there
+    board.configure(report={"heartbeat_s": 3600, "power_w": 1e6})
+    board.start()  # power cycle: the flash ring is still there
+    wait_until(lambda: len(server.readings(device_id)) >= 5)
+    _, online = board.interrupt()
     assert events_of(online, "boot")[0]["buffered"] == 5
     stored = [r["power"] for r in server.readings(device_id)]
     assert stored[:5] == [r["power"] for r in reports[-5:]]
