@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.devices import visible_device
@@ -64,6 +65,23 @@ def may_edit(conn: Connection, access: Access, device_id: int) -> Device:
     return device
 
 
+async def read(services: Services, work: Callable[[Connection], T]) -> T:
+    """Run a short read (an access check) in a worker thread, off the event loop."""
+
+    def run() -> T:
+        with services.engine.connect() as conn:
+            return work(conn)
+
+    return await run_in_threadpool(run)
+
+
+def event_device(conn: Connection, event_id: int) -> int:
+    try:
+        return detections.get_event(conn, event_id).device_id
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+
+
 async def edit(services: Services, work: Callable[[Connection], T]) -> T:
     """Run an edit in the writer, turning the store's errors into 404 / 422."""
     try:
@@ -110,16 +128,10 @@ async def label_event(event_id: int, body: LabelIn, access: AccessDep, services:
     The meter's signature library learns it at once, so the next similar switching is
     identified; relabelling takes back what the old label taught.
     """
-    with services.engine.connect() as conn:
-        try:
-            device_id = detections.get_event(conn, event_id).device_id
-        except NotFound as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-        may_edit(conn, access, device_id)
+    device_id = await read(services, lambda c: may_edit(c, access, event_device(c, event_id)).id)
     changed = await edit(services, lambda c: library.label_event(c, event_id, body.name))
     services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
-    with services.engine.connect() as conn:
-        events = [e.to_dict() for e in detections.get_events(conn, changed["events"])]
+    events = await read(services, lambda c: [e.to_dict() for e in detections.get_events(c, changed["events"])])
     return {"events": events, "run_id": changed["run"]}
 
 
@@ -128,8 +140,7 @@ async def rename_appliance(
     device_id: int, name: str, body: RenameIn, access: AccessDep, services: ServicesDep
 ) -> dict[str, Any]:
     """Give an appliance a new name; its events and runs follow. 422 if the name is taken (merge instead)."""
-    with services.engine.connect() as conn:
-        may_edit(conn, access, device_id)
+    await read(services, lambda c: may_edit(c, access, device_id))
     changed = await edit(services, lambda c: library.rename_appliance(c, device_id, name, body.name, merge=False))
     services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
     return {"name": body.name.strip(), "events_relabelled": changed}
@@ -138,8 +149,7 @@ async def rename_appliance(
 @router.post("/api/v1/devices/{device_id}/appliances/merge", summary="Merge two appliances")
 async def merge_appliances(device_id: int, body: MergeIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Two names for one appliance: ``source``'s signatures, events and runs become ``into``'s."""
-    with services.engine.connect() as conn:
-        may_edit(conn, access, device_id)
+    await read(services, lambda c: may_edit(c, access, device_id))
     changed = await edit(services, lambda c: library.rename_appliance(c, device_id, body.source, body.into, merge=True))
     services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
     return {"name": body.into.strip(), "events_relabelled": changed}

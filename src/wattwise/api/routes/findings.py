@@ -17,9 +17,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
 from wattwise.api.deps import AccessDep, ServicesDep
-from wattwise.api.routes.appliances import edit, may_edit
+from wattwise.api.routes.appliances import edit, may_edit, read
 from wattwise.api.routes.devices import visible_device
 from wattwise.detectors.service import FEEDBACK_TOPIC, PATTERN_KINDS
 from wattwise.detectors.theft import KIND as THEFT
@@ -37,6 +38,13 @@ class FeedbackIn(BaseModel):
     verdict: Literal["ignore", "raise"] = Field(
         description="ignore: normal for us, do not raise this pattern again; raise: yes, a real problem"
     )
+
+
+def finding_or_404(conn: Connection, finding_id: int) -> finding_store.Finding:
+    try:
+        return finding_store.get_finding(conn, finding_id)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
 
 
 @router.get("/api/v1/findings", summary="List findings")
@@ -70,10 +78,7 @@ def list_findings(
 @router.get("/api/v1/findings/{finding_id}", summary="One finding")
 def get_finding(finding_id: int, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        try:
-            found = finding_store.get_finding(conn, finding_id)
-        except NotFound as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+        found = finding_or_404(conn, finding_id)
         visible_device(conn, access, found.device_id)
     return found.to_dict()
 
@@ -81,12 +86,7 @@ def get_finding(finding_id: int, access: AccessDep, services: ServicesDep) -> di
 @router.post("/api/v1/findings/{finding_id}/feedback", summary="Ignore or Raise a finding")
 async def give_feedback(finding_id: int, body: FeedbackIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Store your verdict; the meter's detectors learn from it (see the module description)."""
-    with services.engine.connect() as conn:
-        try:
-            found = finding_store.get_finding(conn, finding_id)
-        except NotFound as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-        may_edit(conn, access, found.device_id)
+    await read(services, lambda c: may_edit(c, access, finding_or_404(c, finding_id).device_id))
     by = access.user.username
     judged = await edit(services, lambda c: finding_store.give_verdict(c, finding_id, body.verdict, by=by))
     out = judged.to_dict()
