@@ -3,12 +3,19 @@ queue labelled in one click, each appliance's runs and energy, and who may label
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
+from playwright.sync_api import Browser
 
 from support import World
+from ui.browser_support import Installation
+from ui.conftest import two_days_of_minutes
+from ui.test_energy_pages import screenshots, serve
+from wattwise.detectors import library
+from wattwise.runtime import Services
 from wattwise.store import detections
 from wattwise.store.clock import now_ms
 from wattwise.store.detections import NewEvent, NewRun
@@ -100,3 +107,28 @@ async def test_events_the_detector_stores_appear_without_reloading(
     kettle_run(dashboard, now_ms() - 30 * MINUTE)
     dashboard.services.bus.publish("events", [{"type": "event", "device_id": dashboard.meter_a}])
     await user.should_see("ON +1,800 W", retries=30)
+
+
+# ---- in a real browser: a screenshot at desktop width and at 360 px ---------------------------
+
+
+def seed_switchings(services: Services, world: World) -> None:
+    """Two days of a household's minutes (a geyser runs 9 minutes in every 97) with its switchings
+    as the detector would store them; the older ones named, the last three runs left to name."""
+    end = now_ms()
+    readings = two_days_of_minutes(end)
+    services.pipeline.ingest_blocking(world.meter_a, readings)
+    starts = [int(r["ts"]) for r in readings if (int(r["ts"]) // MINUTE) % 97 == 0 and r["ts"] > end - 86_400_000]
+    first_ids = [kettle_run(world, t, minutes=9, watts=1400.0)[0] for t in starts[:-1]]
+    for i, event_id in enumerate(first_ids[:-3]):
+        services.writer.run(lambda c, e=event_id, n=("geyser" if i % 4 else "water pump"): library.label_event(c, e, n))
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
+    yield from serve(tmp_path_factory, seed_switchings)
+
+
+@pytest.mark.browser
+def test_the_appliances_page_in_a_browser(installation: Installation, browser: Browser) -> None:
+    screenshots(browser, installation, "/appliances", "appliances", "Unidentified")

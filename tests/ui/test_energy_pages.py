@@ -3,18 +3,25 @@ chosen from the page, costs and budget, bills and payments recorded from the pag
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
+from playwright.sync_api import Browser, expect
 
-from support import World
+from support import World, build_world, free_port
+from ui.browser_support import Installation, Server, keep_screenshot, need_chromium
+from ui.test_browser import DESKTOP, PHONE, signed_in
 from wattwise.accounting import bills as bill_ops
+from wattwise.accounting import payments as payment_ops
 from wattwise.accounting import site as site_ops
 from wattwise.analysis.billing import Budget
+from wattwise.config import Settings
+from wattwise.runtime import Services, start_services
 from wattwise.store import billing as billing_store
 from wattwise.store.billing import StoredBill
 from wattwise.store.clock import now_ms
@@ -112,9 +119,9 @@ async def test_a_site_without_meters_says_energy_appears_once_one_reports(
     await user.should_see("No energy measured yet in this period.")
 
 
-def monthly(world: World) -> None:
-    """The site's tariff with monthly cycles from the 1st."""
-    with_tariff(world)
+def monthly(world: World, budget: Budget | None = None) -> None:
+    """The site's tariff with monthly cycles from the 1st (and ``budget``)."""
+    with_tariff(world, budget)
     with world.services.engine.begin() as conn:
         site_ops.set_cycle_and_supply(
             conn,
@@ -215,3 +222,86 @@ async def test_a_viewer_sees_the_ledger_but_records_nothing(user: User, dashboar
     await user.open("/payments")
     await user.should_see("Unpaid")
     await user.should_not_see("Record a payment")
+
+
+# ---- in a real browser: one screenshot per page at desktop width and at 360 px ----------------
+
+
+def evening_heavy(ts: int) -> float:
+    """Wh used in an hour: a base load, more in the evening, more at weekends (days differ, as homes do)."""
+    hour = (ts // HOUR_MS + 5) % 24  # roughly India's clock
+    weekend = (ts // (24 * HOUR_MS) + 4) % 7 >= 5
+    return 180.0 + (650.0 if 18 <= hour <= 22 else 0.0) + (120.0 if weekend else 0.0) + (ts // HOUR_MS) % 7 * 15
+
+
+def seed_money(services: Services, world: World) -> None:
+    """40 days of an hourly energy counter, a tariff with monthly cycles, a budget, last month
+    billed and partly paid."""
+    end = now_ms() // HOUR_MS * HOUR_MS
+    counter, body = 2_000_000.0, []
+    for ts in range(end - 40 * 24 * HOUR_MS, end + 1, HOUR_MS):
+        counter += evening_heavy(ts)
+        body.append({"ts": ts, "energy": counter, "power": evening_heavy(ts)})
+    services.pipeline.ingest_blocking(world.meter_a, body)
+    monthly(world, Budget(Decimal("2500")))
+    row = bill_ops.close(services, world.site_a, by="admin", now_ms=now_ms())
+    with services.engine.begin() as conn:
+        half = (row.total / 2).quantize(Decimal("1"))
+        payment_ops.record_manual(
+            conn, world.site_a, {"amount": str(half), "method": "UPI", "reference": "UPI 4411"}, "admin"
+        )
+
+
+def serve(tmp_path_factory: pytest.TempPathFactory, seed: Callable[[Services, World], None]) -> Iterator[Installation]:
+    """A seeded database served by ``wattwise serve`` in its own process (as conftest's ``installation``)."""
+    need_chromium()
+    data_dir = tmp_path_factory.mktemp("pages")
+    services = start_services(Settings(data_dir=data_dir))
+    world = build_world(services)
+    seed(services, world)
+    services.close()
+    server = Server(data_dir=data_dir, port=free_port())
+    server.start()
+    yield Installation(server=server, world=world)
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
+    yield from serve(tmp_path_factory, seed_money)
+
+
+def screenshots(browser: Browser, installation: Installation, path: str, name: str, ready: str) -> None:
+    """Open ``path`` as the admin at desktop width and at 360 px; keep ``<name>-desktop`` and ``<name>-phone``."""
+    for suffix, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+        page = context.new_page()
+        signed_in(installation, page, path, "admin")
+        expect(page.get_by_text(ready).first).to_be_visible(timeout=15_000)
+        page.wait_for_timeout(600)  # let charts finish their first draw
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow} px wider than a {viewport['width']} px screen"
+        keep_screenshot(page, f"{name}-{suffix}")
+        context.close()
+
+
+@pytest.mark.browser
+def test_the_energy_page_in_a_browser(installation: Installation, browser: Browser) -> None:
+    screenshots(browser, installation, "/energy", "energy", "Budget this cycle")
+
+
+@pytest.mark.browser
+def test_the_bill_page_in_a_browser(installation: Installation, browser: Browser) -> None:
+    screenshots(browser, installation, "/bill", "bill", "Projected at the cycle's end")
+
+
+@pytest.mark.browser
+def test_the_payments_page_in_a_browser_and_its_printable_bill(installation: Installation, browser: Browser) -> None:
+    screenshots(browser, installation, "/payments", "payments", "Partly paid")
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    page = context.new_page()
+    signed_in(installation, page, "/bill", "admin")
+    with context.expect_page() as printed:
+        page.get_by_text("Print").first.click()
+    expect(printed.value.get_by_text("Electricity bill")).to_be_visible()
+    context.close()

@@ -178,22 +178,24 @@ class BillSection(SiteSection):
 
     def bill_row(self, row: StoredBill, settled: BillBalance | None) -> None:
         number = bill_ops.issued_of(row).number
-        with ui.row().classes("w-full items-center gap-2 q-py-xs ww-rule").props(f'data-bill="{row.id}"'):
-            with ui.column().classes("gap-0 min-w-0 col"):
+        issued = fmt.local_time(row.issued_at_ms, self.site.timezone)[:10]
+        with ui.column().classes("w-full gap-0 q-py-xs ww-rule").props(f'data-bill="{row.id}"'):
+            with ui.row().classes("w-full items-center no-wrap gap-2"):
                 ui.label(days(row.cycle_start, row.cycle_end)).classes("text-weight-medium")
-                detail = (
-                    f"{number} · {kwh(row.kwh)} · issued {fmt.local_time(row.issued_at_ms, self.site.timezone)[:10]}"
-                )
-                ui.label(detail).classes("ww-muted").style("white-space: normal")
-                if row.reason:
-                    ui.label(f"Revision {row.revision}: {row.reason}").classes("ww-muted")
-            ui.label(money(row.total, row.currency)).classes("ww-num text-weight-medium")
-            if settled is None:
-                ui.badge("Superseded", color="grey").props("outline")
-            else:
-                text, color = STATUS[settled.status]
-                ui.badge(text if settled.due <= 0 else f"{text} · {money(settled.due, row.currency)} due", color=color)
-            ui.link("Print", print_url(self.site.id, row.id), new_tab=True).mark(f"print-{row.id}")
+                ui.space()
+                ui.label(money(row.total, row.currency)).classes("ww-num text-weight-medium")
+            ui.label(f"{number} · {kwh(row.kwh)} · issued {issued}").classes("ww-muted").style("white-space: normal")
+            if row.reason:
+                ui.label(f"Revision {row.revision}: {row.reason}").classes("ww-muted")
+            with ui.row().classes("w-full items-center gap-2"):
+                if settled is None:
+                    ui.badge("Superseded", color="grey").props("outline")
+                else:
+                    text, color = STATUS[settled.status]
+                    due = f" · {money(settled.due, row.currency)} due" if settled.due > 0 else ""
+                    ui.badge(text + due, color=color)
+                ui.space()
+                ui.link("Print", print_url(self.site.id, row.id), new_tab=True).mark(f"print-{row.id}")
 
     async def close(self) -> None:
         try:
