@@ -41,8 +41,22 @@ def storage_secret(settings: Settings) -> str:
     return secret
 
 
+RUN_OPTIONS: dict[str, Any] = {
+    "title": "Wattwise",
+    "favicon": "⚡",
+    "dark": None,  # follow the device; the header button overrides it per browser
+    "reconnect_timeout": 5.0,
+    "show_welcome_message": False,
+    "tailwind": False,  # its runtime re-scans the page on every live update: seconds of delay at 50 meters
+}
+
+
 def _nicegui_configured() -> bool:
     return any(getattr(m, "cls", None) is RedirectWithPrefixMiddleware for m in core.app.user_middleware)
+
+
+def _pages_registered() -> bool:
+    return any(getattr(route, "path", None) == "/login" for route in core.app.routes)
 
 
 def mount_ui(app: FastAPI, settings: Settings | None = None) -> None:
@@ -53,17 +67,22 @@ def mount_ui(app: FastAPI, settings: Settings | None = None) -> None:
     if not _nicegui_configured():
         for page in PAGES:
             page.register()
-        ui.run_with(
-            app,
-            title="Wattwise",
-            favicon="⚡",
-            dark=None,
-            reconnect_timeout=5.0,
-            storage_secret=storage_secret(settings),
-            show_welcome_message=False,
-            tailwind=False,  # its runtime re-scans the page on every live update: seconds of delay at 50 meters
-        )
+        ui.run_with(app, storage_secret=storage_secret(settings), **RUN_OPTIONS)
         return
+    # NiceGUI already serves another app of this process, or its test fixtures reset part of it.
+    if not _pages_registered():
+        for page in PAGES:
+            page.register()
+    if not core.app.config.has_run_config:
+        core.app.config.add_run_config(
+            reload=False,
+            viewport="width=device-width, initial-scale=1",
+            language="en-US",
+            binding_refresh_interval=0.1,
+            message_history_length=1000,
+            prod_js=True,
+            **RUN_OPTIONS,
+        )
     app.mount("/", core.app)
     inner = app.router.lifespan_context
 
