@@ -81,7 +81,8 @@ def forget(library: SignatureLibrary, name: str, features: Features) -> None:
     library.version += 1
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
+    """The name as stored, or ValueError naming what is wrong with it."""
     name = name.strip()
     if not name or name == UNIDENTIFIED or len(name) > 100:
         raise ValueError(f"name: must be 1-100 characters and not {UNIDENTIFIED!r}, got {name!r}")
@@ -95,7 +96,7 @@ def label_event(conn: Connection, event_id: int, name: str) -> dict[str, Any]:
     so the next switching of the same appliance is identified. A relabel first takes back
     what the old label taught. Returns the changed event ids and run id.
     """
-    name = _check_name(name)
+    name = check_name(name)
     stored = detections.get_event(conn, event_id)
     model = load_nilm(conn, stored.device_id) or new_model()
     run = detections.run_of_event(conn, event_id)
@@ -118,14 +119,21 @@ def label_event(conn: Connection, event_id: int, name: str) -> dict[str, Any]:
     return {"device_id": stored.device_id, "events": sorted(ids), "run": None if run is None else run.id}
 
 
-def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, merge: bool) -> int:
-    """Rename ``old`` to ``new`` (``merge`` allows ``new`` to exist); returns the events relabelled."""
-    new = _check_name(new)
+def check_rename(conn: Connection, device_id: int, old: str, new: str, *, merge: bool) -> NilmModel:
+    """The meter's model if ``old`` may become ``new``; NotFound or ValueError saying why not."""
+    new = check_name(new)
     model = load_nilm(conn, device_id)
     if model is None or old not in model.library.appliances:
         raise NotFound(f"meter {device_id} has no appliance named {old!r}")
     if new in model.library.appliances and not merge and new != old:
         raise ValueError(f"name: the meter already has an appliance named {new!r}; merge them instead")
+    return model
+
+
+def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, merge: bool) -> int:
+    """Rename ``old`` to ``new`` (``merge`` allows ``new`` to exist); returns the events relabelled."""
+    model = check_rename(conn, device_id, old, new, merge=merge)
+    new = check_name(new)
     model.library.merge(old, new)
     save_nilm(conn, device_id, model)
     return detections.rename_label(conn, device_id, old, new)

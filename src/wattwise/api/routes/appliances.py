@@ -72,7 +72,12 @@ async def read(services: Services, work: Callable[[Connection], T]) -> T:
         with services.engine.connect() as conn:
             return work(conn)
 
-    return await run_in_threadpool(run)
+    try:
+        return await run_in_threadpool(run)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
 
 
 def event_device(conn: Connection, event_id: int) -> int:
@@ -83,7 +88,8 @@ def event_device(conn: Connection, event_id: int) -> int:
 
 
 async def edit(services: Services, work: Callable[[Connection], T]) -> T:
-    """Run an edit in the writer, turning the store's errors into 404 / 422."""
+    """Run an edit in the writer, turning the store's errors into 404 / 422 (checked first
+    with :func:`read`, so these only happen when a concurrent edit got there first)."""
     try:
         return await services.writer.submit(work)
     except NotFound as exc:
@@ -129,6 +135,7 @@ async def label_event(event_id: int, body: LabelIn, access: AccessDep, services:
     identified; relabelling takes back what the old label taught.
     """
     device_id = await read(services, lambda c: may_edit(c, access, event_device(c, event_id)).id)
+    await read(services, lambda _: library.check_name(body.name))  # bad input never reaches the writer
     changed = await edit(services, lambda c: library.label_event(c, event_id, body.name))
     services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
     events = await read(services, lambda c: [e.to_dict() for e in detections.get_events(c, changed["events"])])
@@ -141,6 +148,7 @@ async def rename_appliance(
 ) -> dict[str, Any]:
     """Give an appliance a new name; its events and runs follow. 422 if the name is taken (merge instead)."""
     await read(services, lambda c: may_edit(c, access, device_id))
+    await read(services, lambda c: library.check_rename(c, device_id, name, body.name, merge=False))
     changed = await edit(services, lambda c: library.rename_appliance(c, device_id, name, body.name, merge=False))
     services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
     return {"name": body.name.strip(), "events_relabelled": changed}
@@ -150,6 +158,7 @@ async def rename_appliance(
 async def merge_appliances(device_id: int, body: MergeIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Two names for one appliance: ``source``'s signatures, events and runs become ``into``'s."""
     await read(services, lambda c: may_edit(c, access, device_id))
+    await read(services, lambda c: library.check_rename(c, device_id, body.source, body.into, merge=True))
     changed = await edit(services, lambda c: library.rename_appliance(c, device_id, body.source, body.into, merge=True))
     services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
     return {"name": body.into.strip(), "events_relabelled": changed}
