@@ -116,9 +116,9 @@ def seed_switchings(services: Services, world: World) -> None:
     """Two days of a household's minutes (a geyser runs 9 minutes in every 97) with its switchings
     as the detector would store them; the older ones named, the last three runs left to name."""
     end = now_ms()
-    readings = two_days_of_minutes(end)
+    readings = [r for r in two_days_of_minutes(end) if r["ts"] > end - 25 * 3_600_000]  # the chart shows 24 h
     services.pipeline.ingest_blocking(world.meter_a, readings)
-    starts = [int(r["ts"]) for r in readings if (int(r["ts"]) // MINUTE) % 97 == 0 and r["ts"] > end - 86_400_000]
+    starts = [int(r["ts"]) for r in readings if (int(r["ts"]) // MINUTE) % 97 == 0]
     first_ids = [kettle_run(world, t, minutes=9, watts=1400.0)[0] for t in starts[:-1]]
     for i, event_id in enumerate(first_ids[:-3]):
         services.writer.run(lambda c, e=event_id, n=("geyser" if i % 4 else "water pump"): library.label_event(c, e, n))

@@ -26,6 +26,7 @@ from wattwise.store import billing as billing_store
 from wattwise.store.billing import StoredBill
 from wattwise.store.clock import now_ms
 from wattwise.store.users import create_user
+from wattwise.ui.energy import BudgetGauge
 from wattwise.ui.site_pages import money
 
 SignIn = Callable[[str], None]
@@ -87,6 +88,20 @@ async def test_energy_shows_cost_and_the_budget_gauge(user: User, dashboard: Wor
     daily = charts["daily"].options  # type: ignore[attr-defined]
     assert sum(daily["series"][0]["data"]) > 0  # kWh per day
     assert len(daily["series"]) == 2  # and the cost line
+
+
+async def test_the_budget_gauge_works_on_any_page(user: User, dashboard: World) -> None:
+    """How the overview (or any page) shows it: draw the component, then load it off the event loop."""
+    hourly_counter(dashboard, 24)
+    with_tariff(dashboard, Budget(Decimal("20"), "kwh"))
+
+    @ui.page("/gauge-elsewhere")
+    async def elsewhere() -> None:
+        gauge = BudgetGauge("INR")
+        await gauge.load(dashboard.services, dashboard.site_a)
+
+    await user.open("/gauge-elsewhere")
+    await user.should_see("of 20.00 kWh")
 
 
 async def test_a_member_sets_a_budget_from_the_page(user: User, dashboard: World, sign_in: SignIn) -> None:
@@ -271,10 +286,14 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
     yield from serve(tmp_path_factory, seed_money)
 
 
-def screenshots(browser: Browser, installation: Installation, path: str, name: str, ready: str) -> None:
-    """Open ``path`` as the admin at desktop width and at 360 px; keep ``<name>-desktop`` and ``<name>-phone``."""
-    for suffix, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+def screenshots(
+    browser: Browser, installation: Installation, path: str, name: str, ready: str, *, dark: bool = False
+) -> None:
+    """Open ``path`` as the admin at desktop width and at 360 px; keep ``<name>-desktop`` and ``<name>-phone``
+    (and, with ``dark``, ``<name>-phone-dark`` in a browser that prefers dark)."""
+    shots = [("desktop", DESKTOP, "light"), ("phone", PHONE, "light")] + [("phone-dark", PHONE, "dark")] * dark
+    for suffix, viewport, scheme in shots:
+        context = browser.new_context(viewport=viewport, color_scheme=scheme)  # type: ignore[arg-type]
         page = context.new_page()
         signed_in(installation, page, path, "admin")
         expect(page.get_by_text(ready).first).to_be_visible(timeout=15_000)
@@ -287,7 +306,7 @@ def screenshots(browser: Browser, installation: Installation, path: str, name: s
 
 @pytest.mark.browser
 def test_the_energy_page_in_a_browser(installation: Installation, browser: Browser) -> None:
-    screenshots(browser, installation, "/energy", "energy", "Budget this cycle")
+    screenshots(browser, installation, "/energy", "energy", "Budget this cycle", dark=True)
 
 
 @pytest.mark.browser

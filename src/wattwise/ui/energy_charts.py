@@ -32,7 +32,7 @@ def daily_options(days: list[str], kwh: list[float], cost: list[float] | None, c
         **_BASE,
         "grid": {"left": 8, "right": 8, "top": 36, "bottom": 8, "containLabel": True},
         "tooltip": {"trigger": "axis"},
-        "legend": {"top": 0, "right": 0},
+        "legend": {"top": 0, "right": 0, "textStyle": {"color": "#94a3b8"}},  # readable light and dark
         "xAxis": {"type": "category", "data": days, "axisLabel": {"hideOverlap": True}},
         "yAxis": y_axes,
         "series": series,
