@@ -48,7 +48,9 @@ def fresh_database(kind: str, name: str) -> Iterator[str]:
 def wattwise(database: str, *args: str) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "wattwise.cli", "--database", database, *args],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout
 
@@ -65,12 +67,14 @@ def add_meters(database: str, count: int, site: str = "bench") -> list[str]:
 
 
 @contextlib.contextmanager
-def server(database: str) -> Iterator[str]:
+def server(database: str, *, detectors: bool = True) -> Iterator[str]:
     """``wattwise serve`` in a subprocess on a free port; yields its base URL."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "wattwise.cli", "--database", database, "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "WATTWISE_DETECTORS": "1" if detectors else "0"},
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -35,20 +35,37 @@ def batches(batch: int, total: int) -> list[tuple[int, list[Row]]]:
     out = []
     for k in range(total // batch):
         meter, first = k % METERS + 1, (k // METERS) * batch
-        out.append((meter, [
-            (meter, T0 + (first + j) * 1000, 230.0 + j % 7 * 0.1, 1.5, 345.0 + j % 13, 1000.0 + (first + j) * 0.1,
-             50.0, 0.98, 0.1)
-            for j in range(batch)
-        ]))
+        out.append(
+            (
+                meter,
+                [
+                    (
+                        meter,
+                        T0 + (first + j) * 1000,
+                        230.0 + j % 7 * 0.1,
+                        1.5,
+                        345.0 + j % 13,
+                        1000.0 + (first + j) * 0.1,
+                        50.0,
+                        0.98,
+                        0.1,
+                    )
+                    for j in range(batch)
+                ],
+            )
+        )
     return out
 
 
 def raw_rate(database: str, batch: int, total: int) -> float:
     engine = open_engine(database)
     with engine.begin() as conn:
-        conn.execute(text(
-            "CREATE TABLE raw_readings (device_id INTEGER, ts BIGINT, voltage FLOAT, current FLOAT, "
-            "power FLOAT, energy FLOAT, frequency FLOAT, pf FLOAT, wh FLOAT, PRIMARY KEY (device_id, ts))"))
+        conn.execute(
+            text(
+                "CREATE TABLE raw_readings (device_id INTEGER, ts BIGINT, voltage FLOAT, current FLOAT, "
+                "power FLOAT, energy FLOAT, frequency FLOAT, pf FLOAT, wh FLOAT, PRIMARY KEY (device_id, ts))"
+            )
+        )
     data = batches(batch, total)
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO raw_readings VALUES ({', '.join([mark] * 9)})"
@@ -69,21 +86,26 @@ def _client(args: tuple[str, list[str], int, int, int, int]) -> int:
     url, keys, batch, total, worker, workers = args
     bodies = []
     for meter, chunk in batches(batch, total)[worker::workers]:
-        body = [{"ts": ts, "voltage": v, "current": c, "power": p, "energy": e, "frequency": f, "pf": pf}
-                for (_d, ts, v, c, p, e, f, pf, _wh) in chunk]
+        body = [
+            {"ts": ts, "voltage": v, "current": c, "power": p, "energy": e, "frequency": f, "pf": pf}
+            for (_d, ts, v, c, p, e, f, pf, _wh) in chunk
+        ]
         bodies.append((keys[meter - 1], orjson.dumps(body if batch > 1 else body[0])))
     accepted = 0
     with httpx.Client(timeout=60) as client:
         for key, body in bodies:
-            r = client.post(url + "/api/v1/ingest", content=body,
-                            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+            r = client.post(
+                url + "/api/v1/ingest",
+                content=body,
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
             accepted += r.json()["accepted"]
     return accepted
 
 
-def ours_rate(database: str, keys: list[str], batch: int, total: int) -> float:
+def ours_rate(database: str, keys: list[str], batch: int, total: int, detectors: bool) -> float:
     workers = 8 if batch == 1 else 4
-    with server(database) as url, multiprocessing.Pool(2) as pool:
+    with server(database, detectors=detectors) as url, multiprocessing.Pool(2) as pool:
         started = time.perf_counter()
         accepted = sum(pool.map(_client, [(url, keys, batch, total, w, workers) for w in range(workers)]))
         elapsed = time.perf_counter() - started
@@ -95,8 +117,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--readings", type=int, default=30_000, help="readings per batch size (batch 1: a tenth)")
+    parser.add_argument(
+        "--detectors",
+        action="store_true",
+        help="keep the live detectors (NILM, anomaly, …) running in the server, as in production",
+    )
     args = parser.parse_args()
-    print(f"database: {args.database}; {METERS} meters; client processes share the 2 cores with the server")
+    print(
+        f"database: {args.database}; {METERS} meters; client processes share the 2 cores with the server; "
+        f"live detectors {'on' if args.detectors else 'off'}"
+    )
     print(f"{'batch':>6} {'readings':>9} {'raw rows/s':>12} {'ingest rows/s':>14} {'ratio':>6}")
     for batch in (1, 100, 1000):
         total = args.readings // 10 if batch == 1 else args.readings
@@ -104,7 +134,7 @@ def main() -> None:
             raw = raw_rate(url, batch, total)
         with fresh_database(args.database, f"api{batch}") as url:
             keys = add_meters(url, METERS)
-            ours = ours_rate(url, keys, batch, total)
+            ours = ours_rate(url, keys, batch, total, args.detectors)
         print(f"{batch:>6} {total:>9} {raw:>12,.0f} {ours:>14,.0f} {ours / raw:>6.2f}", flush=True)
 
 
