@@ -89,6 +89,25 @@ async def test_a_known_appliance_is_one_click_away(user: User, dashboard: World,
     assert (labelled.label, labelled.source) == ("kettle", "user")
 
 
+async def test_a_misspelt_appliance_is_merged_and_another_renamed(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    t = now_ms() - 3 * 3_600_000
+    for i, name in enumerate(("kettle", "ketle")):
+        on, _ = kettle_run(dashboard, t + i * 30 * MINUTE)
+        dashboard.services.writer.run(lambda c, e=on, n=name: library.label_event(c, e, n))
+    sign_in("admin")
+    await user.open(f"/appliances?meter={dashboard.meter_a}")
+    await user.should_see("ketle · 1 runs")
+    user.find(marker="rename-ketle").type("kettle")
+    user.find(marker="rename-button-ketle").click()
+    await user.should_see("ketle merged into kettle")
+    await user.should_see("kettle · 2 runs")
+    user.find(marker="rename-kettle").type("electric kettle")
+    user.find(marker="rename-button-kettle").click()
+    await user.should_see("electric kettle · 2 runs")
+
+
 async def test_a_viewer_sees_the_queue_but_cannot_label(user: User, dashboard: World, sign_in: SignIn) -> None:
     on, _ = kettle_run(dashboard, now_ms() - 3_600_000)
     sign_in("viewer")

@@ -152,6 +152,7 @@ class AppliancesSection:
         self.device = device
         self.may_label = may_label
         self.zone = timezone
+        self.known: set[str] = set()  # the meter's appliance names, as last drawn
         self.span = RANGES["24 h"]
         with ui.card().classes("w-full"):
             with ui.row().classes("w-full items-center gap-2"):
@@ -245,6 +246,7 @@ class AppliancesSection:
         await self.draw()
 
     def appliances(self, view: ApplianceView) -> None:
+        self.known = {str(a["name"]) for a in view.appliances}
         with ui.card().classes("w-full gap-2").props('data-testid="appliances"'):
             ui.label("Appliances").classes("text-subtitle2")
             if not view.appliances:
@@ -265,15 +267,45 @@ class AppliancesSection:
             if not runs:
                 ui.label("No runs yet.").classes("ww-muted")
             for run in runs:
-                length = (run.end_ts - run.start_ts) // 1000
-                energy = run.power_w * length / 3600 / 1000
-                estimated = "" if run.off_event_id is not None else " (end estimated)"
+                shown = run.to_dict()  # duration and energy as the REST API gives them
+                estimated = "" if shown["closed"] else " (end estimated)"
                 with ui.row().classes("w-full items-center gap-2 no-wrap ww-rule"):
                     ui.label(fmt.local_time(run.start_ts, self.zone)[:16]).classes("ww-num")
                     ui.space()
-                    ui.label(f"{minutes(length)}{estimated}").classes("ww-muted ww-num")
+                    ui.label(f"{minutes(shown['duration_s'])}{estimated}").classes("ww-muted ww-num")
                     ui.label(f"{run.power_w:,.0f} W").classes("ww-num")
-                    ui.label(kwh(energy)).classes("ww-num")
+                    ui.label(kwh(shown["energy_wh"] / 1000)).classes("ww-num")
+            if self.may_label:
+                self.rename_form(app["name"])
+
+    def rename_form(self, name: str) -> None:
+        """Rename the appliance; a name the meter already knows merges the two (one appliance, two names)."""
+        with ui.row().classes("w-full items-center gap-2 q-mt-sm"):
+            new = (
+                ui.input(placeholder="New name or one to merge into")
+                .props("dense outlined maxlength=100")
+                .classes("min-w-200")
+                .mark(f"rename-{name}")
+            )
+
+            async def rename() -> None:
+                target = str(new.value or "").strip()
+                if not target or target == name:
+                    ui.notify("Type a different name first", type="warning")
+                    return
+                merge = target in self.known
+                try:
+                    await self.services.writer.submit(
+                        lambda conn: library.rename_appliance(conn, self.device.id, name, target, merge=merge)
+                    )
+                except (NotFound, ValueError) as exc:
+                    ui.notify(f"Could not rename: {exc}", type="negative")
+                    return
+                self.services.bus.publish(library.CHANGED_TOPIC, {"device_id": self.device.id})
+                ui.notify(f"{name} merged into {target}" if merge else f"{name} is now {target}", type="positive")
+                await self.draw()
+
+            ui.button("Rename", icon="edit", on_click=rename).props("flat dense no-caps").mark(f"rename-button-{name}")
 
     def follow(self, client: Client) -> None:
         """Redraw when the live detector stores events of this meter; stop when the tab is gone."""
