@@ -151,12 +151,27 @@ class HttpUplink:
 
 
 class MqttUplink:
-    """One MQTT session per meter (user = device id, password = key), QoS 1 throughout."""
+    """One MQTT session per meter (user = device id, password = key), QoS 1 throughout.
 
-    def __init__(self, broker: str, meters: list[MeterLink], *, publish_timeout_s: float = 10.0) -> None:
+    A batch counts as stored only when the server itself confirmed it on
+    ``wattwise/<id>/ingest/result`` (accepted + duplicates + rejected = the batch), as the
+    HTTP answer does: a broker's PUBACK alone does not survive the server stopping with the
+    batch in flight.
+    """
+
+    def __init__(
+        self,
+        broker: str,
+        meters: list[MeterLink],
+        *,
+        publish_timeout_s: float = 10.0,
+        confirm_timeout_s: float = 10.0,
+    ) -> None:
         host, _, port = broker.rpartition(":") if ":" in broker else (broker, "", "1883")
         self.publish_timeout_s = publish_timeout_s
+        self.confirm_timeout_s = confirm_timeout_s
         self._inbox: dict[int, queue.Queue[dict[str, Any]]] = {}
+        self._answers: dict[int, queue.Queue[dict[str, Any]]] = {}
         self._clients: dict[int, mqtt.Client] = {}
         self._connected: dict[int, threading.Event] = {}
         self._acks: dict[int, Any] = {}
@@ -168,8 +183,10 @@ class MqttUplink:
 
     def _connect(self, meter: MeterLink, host: str, port: int) -> mqtt.Client:
         inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        answers: queue.Queue[dict[str, Any]] = queue.Queue()
         connected = threading.Event()
         self._inbox[meter.address] = inbox
+        self._answers[meter.address] = answers
         self._connected[meter.address] = connected
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -178,10 +195,11 @@ class MqttUplink:
         )
         client.username_pw_set(str(meter.device_id), meter.key)
         topic = f"{TOPIC_PREFIX}/{meter.device_id}/commands"
+        answer_topic = f"{TOPIC_PREFIX}/{meter.device_id}/ingest/result"
 
         def on_connect(c: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
             if not rc.is_failure:
-                c.subscribe(topic, qos=1)
+                c.subscribe([(topic, 1), (answer_topic, 1)])
                 connected.set()
             else:
                 log.error("meter %d: broker refused the login: %s", meter.address, rc)
@@ -193,7 +211,11 @@ class MqttUplink:
             try:
                 raw = json.loads(msg.payload)
             except ValueError:
-                log.warning("meter %d: command that is not JSON: %r", meter.address, msg.payload)
+                log.warning("meter %d: message that is not JSON: %r", meter.address, msg.payload)
+                return
+            if msg.topic == answer_topic:
+                if isinstance(raw, dict):
+                    answers.put(raw)
                 return
             for command in valid_commands(raw if isinstance(raw, list) else [raw]):
                 inbox.put(command)
@@ -242,11 +264,24 @@ class MqttUplink:
         return True
 
     def send(self, meter: MeterLink, bodies: list[dict[str, Any]]) -> Delivery:
-        """Publish one batch; stored once the broker acknowledged it (PUBACK)."""
+        """Publish one batch; stored once the server confirmed every reading of it."""
+        answers = self._answers[meter.address]
+        while not answers.empty():  # a late answer to an earlier try: that batch is resent anyway
+            answers.get_nowait()
         topic = f"{TOPIC_PREFIX}/{meter.device_id}/readings"
-        if self._publish(meter, topic, bodies):
-            return Delivery(Outcome.STORED, "PUBACK")
-        return Delivery(Outcome.RETRY, "broker unreachable")
+        if not self._publish(meter, topic, bodies):
+            return Delivery(Outcome.RETRY, "broker unreachable or server not subscribed")
+        try:
+            answer = answers.get(timeout=self.confirm_timeout_s)
+        except queue.Empty:
+            return Delivery(Outcome.RETRY, "the server did not confirm the batch")
+        rejected = answer.get("rejected") or []
+        counted = int(answer.get("accepted") or 0) + int(answer.get("duplicates") or 0) + len(rejected)
+        if counted != len(bodies):
+            return Delivery(Outcome.RETRY, f"the server's answer counts {counted} of {len(bodies)} readings")
+        for item in rejected:
+            log.warning("meter %d: reading refused: %s", meter.address, item)
+        return Delivery(Outcome.STORED, f"confirmed: {answer}", rejected=len(rejected))
 
     def report(self, meter: MeterLink, command_id: str, result: dict[str, Any]) -> bool:
         """Publish a command's result with its id."""
