@@ -74,6 +74,7 @@ class SitePage:
     access: Access
     sites: list[Site]
     site: Site | None
+    presets: dict[str, str]  # shipped tariffs in the site's currency: id → name
 
     def may_write(self) -> bool:
         """Owners and members change a site's billing (as the REST routes allow); viewers only look."""
@@ -89,7 +90,8 @@ async def open_site_page(request: Request, title: str, site_id: int | None) -> S
     sites = await in_thread(visible_sites, services, access)
     frame(access, title)
     chosen = next((s for s in sites if s.id == site_id), sites[0] if sites else None)
-    return SitePage(services, access, sites, chosen)
+    presets = await in_thread(presets_for, chosen.currency) if chosen else {}  # TOML files: read off the loop
+    return SitePage(services, access, sites, chosen, presets)
 
 
 def site_picker(page: SitePage, path: str) -> None:
@@ -174,7 +176,7 @@ def tariff_chooser(page: SitePage, reload: Callable[[], Awaitable[None]]) -> Non
         if not page.may_write():
             ui.label("The site's owner or a member can set it.").classes("ww-muted")
             return
-        options = presets_for(site.currency)
+        options = page.presets
         if not options:
             ui.label(f"No preset is in {site.currency}; put your own tariff through the API.").classes("text-warning")
             return
