@@ -77,6 +77,7 @@ class App:
             m = cfg["mqtt"]
             self.link = uplink.MqttLink(m["host"], m["port"], cfg["device_id"], cfg["key"], m["keepalive"])
             self.link.retry_ms = ms(cfg["retry_s"])
+            self.link.confirm_ms = min(ms(cfg["http_timeout_s"]), cfg["watchdog_ms"] // 3)
         else:
             self.link = uplink.HttpLink(cfg["server"], cfg["key"], cfg["http_timeout_s"])
         self.state = self._load_state()

@@ -168,6 +168,16 @@ class Client:
         if reason > 2:
             raise MQTTError("SUBACK refused %s (reason %d)" % (topic, reason))
 
+    def wait_msg(self, timeout_ms):
+        """Handle one incoming packet if it comes within ``timeout_ms``; whether one came."""
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        if not poller.poll(timeout_ms):
+            return False
+        kind, body = self._read_packet()
+        self._handle(kind, body)
+        return True
+
     def check_msg(self):
         """Handle whatever has arrived, without waiting; ping when the keepalive is due."""
         poller = select.poll()

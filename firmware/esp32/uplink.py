@@ -53,13 +53,17 @@ class MqttLink:
         self.next_try = None  # after a failure, no reconnect before this (ticks_ms)
         self.commands = []
         self.manifests = []
+        self.answers = []  # the server's confirmations of our batches
+        self.confirm_ms = 3000
 
     def _message(self, topic, payload):
         try:
             data = json.loads(payload)
         except ValueError:
             return
-        if topic == self.base + "/commands":
+        if topic == self.base + "/ingest/result":
+            self.answers.append(data)
+        elif topic == self.base + "/commands":
             self.commands.extend(data if isinstance(data, list) else [data])
         elif topic == self.base + "/ota":
             self.manifests.append(data)
@@ -71,6 +75,7 @@ class MqttLink:
             self.client.connect(clean=False)
             self.client.subscribe(self.base + "/commands", 1)
             self.client.subscribe(self.base + "/ota", 1)
+            self.client.subscribe(self.base + "/ingest/result", 1)
             self.connected = True
             self.next_try = None
 
@@ -98,8 +103,24 @@ class MqttLink:
         return True, "PUBACK"
 
     def send(self, batch):
+        """Delivered once the server confirmed the batch on ingest/result, as over HTTP:
+        a PUBACK is the broker's word only, and a server stopping loses what it had in flight."""
+        self.answers = []
         ok, detail = self._publish(self.base + "/readings", batch)
-        return ok, [], detail
+        if not ok:
+            return False, [], detail
+        deadline = time.ticks_add(time.ticks_ms(), self.confirm_ms)
+        while not self.answers:
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if left <= 0:
+                return False, [], "the server did not confirm the batch"
+            if not self._guard(lambda: self.client.wait_msg(min(left, 100))):
+                return False, [], "offline"
+        answer = self.answers.pop(0)
+        counted = (answer.get("accepted") or 0) + (answer.get("duplicates") or 0) + len(answer.get("rejected") or [])
+        if counted != len(batch):
+            return False, [], "the server's answer counts %d of %d readings" % (counted, len(batch))
+        return True, [], "confirmed"
 
     def report(self, command_id, result):
         body = dict(result)
