@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from wattwise.ui.chart_options import history_options
 from wattwise.ui.frame import frame
 from wattwise.ui.site_pages import in_thread, kwh
 
+log = logging.getLogger(__name__)
 PATH = "/appliances"
 HOUR_MS = 3_600_000
 RANGES = {"6 h": 6 * HOUR_MS, "24 h": 24 * HOUR_MS, "7 d": 7 * 24 * HOUR_MS}
@@ -321,8 +323,11 @@ class AppliancesSection:
                     await asyncio.sleep(1.0)  # let a burst of events land, then draw once
                     while not subscription.queue.empty():
                         subscription.queue.get_nowait()
-                    with client:
-                        await self.draw()
+                    try:
+                        with client:
+                            await self.draw()
+                    except Exception:  # one failed redraw must not end the tab's live view
+                        log.exception("appliance page redraw failed")
             finally:
                 self.services.bus.unsubscribe(subscription)
 
