@@ -48,8 +48,12 @@ def load(database: str, days: int) -> int:
         assert raw is not None
         for lo in range(0, len(frame), 200_000):
             hi = lo + 200_000
-            chunk = zip([device] * (min(hi, len(frame)) - lo), *(c[lo:hi].tolist() for c in columns),
-                        wh[lo:hi].tolist(), strict=True)
+            chunk = zip(
+                [device] * (min(hi, len(frame)) - lo),
+                *(c[lo:hi].tolist() for c in columns),
+                wh[lo:hi].tolist(),
+                strict=True,
+            )
             raw.cursor().executemany(sql, list(chunk))
             raw.commit()
     print(f"stored in {time.perf_counter() - started:.1f} s", flush=True)
@@ -83,13 +87,21 @@ def main() -> None:
         with engine.connect() as conn:
             for name, span in (("year", args.days * DAY), ("month", 30 * DAY), ("day", DAY)):
                 lo = end - span
-                ms, series = timed(lambda lo=lo: query_series(conn, device, metric="power", start=lo, end=end,
-                                                              points=1000), 5)
-                raw_ms, raw = timed(lambda lo=lo: query_series(conn, device, metric="power", start=lo, end=end,
-                                                               points=1000, tier="raw"), 1 if name != "day" else 5)
+                ms, series = timed(
+                    lambda lo=lo: query_series(conn, device, metric="power", start=lo, end=end, points=1000), 5
+                )
+                raw_ms, raw = timed(
+                    lambda lo=lo: query_series(
+                        conn, device, metric="power", start=lo, end=end, points=1000, tier="raw"
+                    ),
+                    1 if name != "day" else 5,
+                )
                 assert series.ts == raw.ts and series.count == raw.count  # type: ignore[attr-defined]
-                print(f"{name:>6} {series.tier:>5} {len(series.ts):>6} {ms:>8.1f} {raw_ms:>12.1f} "  # type: ignore[attr-defined]
-                      f"{raw_ms / ms:>8.0f}×", flush=True)
+                print(
+                    f"{name:>6} {series.tier:>5} {len(series.ts):>6} {ms:>8.1f} {raw_ms:>12.1f} "  # type: ignore[attr-defined]
+                    f"{raw_ms / ms:>8.0f}×",
+                    flush=True,
+                )
         engine.dispose()
 
 

@@ -100,9 +100,25 @@ def demo(
 
     def start_simulator() -> None:
         _wait_until_up(url)
-        args = [sys.executable, "-m", "wattwise.cli", "simulate", "--server", url, "--keys-file", str(keys_file),
-                "--interval", "2", "--seed", "7", "--timezone", "Asia/Kolkata", "--main-meter",
-                "--events", str(data_dir / "demo-events.csv")]
+        args = [
+            sys.executable,
+            "-m",
+            "wattwise.cli",
+            "simulate",
+            "--server",
+            url,
+            "--keys-file",
+            str(keys_file),
+            "--interval",
+            "2",
+            "--seed",
+            "7",
+            "--timezone",
+            "Asia/Kolkata",
+            "--main-meter",
+            "--events",
+            str(data_dir / "demo-events.csv"),
+        ]
         if first_run and backfill_days > 0:
             args += ["--backfill", str(backfill_days)]
         simulator.append(subprocess.Popen(args, stdout=subprocess.DEVNULL))
@@ -110,8 +126,10 @@ def demo(
         typer.echo("  login:       admin")
         typer.echo(f"  password:    {password}")
         typer.echo(f"  device key:  {issued[1].key}   (meter {issued[1].device.id}, '{issued[1].device.name}')")
-        typer.echo(f"  try:         curl -X POST {url}/api/v1/ingest -H 'Authorization: Bearer {issued[1].key}' "
-                   "-d '{\"power\": 100, \"voltage\": 230}'")
+        typer.echo(
+            f"  try:         curl -X POST {url}/api/v1/ingest -H 'Authorization: Bearer {issued[1].key}' "
+            '-d \'{"power": 100, "voltage": 230}\''
+        )
         typer.echo(f"  API docs:    {url}/docs      data: {data_dir.resolve()}      stop: Ctrl+C\n")
 
     threading.Thread(target=start_simulator, daemon=True).start()
