@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from support import IN_CI, World
+from support import IN_CI, World, build_world, free_port
+from wattwise.config import Settings
+from wattwise.runtime import Services, start_services
 
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--no-sandbox", "--disable-background-networking"]
@@ -84,3 +87,23 @@ def keep_screenshot(page: Any, name: str) -> None:
     """Save a full-page screenshot under docs/screenshots/ (kept in the repository)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def serve_seeded(tmp_path: Path, seed: Callable[[Services, World], None]) -> Iterator[Installation]:
+    """The World (two sites, meters, admin, viewer) plus what ``seed`` adds, served by its own process.
+
+    For module-scoped ``installation`` fixtures: ``yield from serve_seeded(tmp_path_factory.mktemp(...), seed)``.
+    """
+    need_chromium()
+    services = start_services(Settings(data_dir=tmp_path))
+    try:
+        world = build_world(services)
+        seed(services, world)
+    finally:
+        services.close()
+    server = Server(data_dir=tmp_path, port=free_port())
+    server.start()
+    try:
+        yield Installation(server=server, world=world)
+    finally:
+        server.stop()

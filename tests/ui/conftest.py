@@ -8,11 +8,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from nicegui.testing import User, general_fixtures, user_plugin
 
-from support import World, build_world, free_port
-from ui.browser_support import BROWSER_ARGS, CHROMIUM, Installation, Server, need_chromium
+from support import World, build_world
+from ui.browser_support import BROWSER_ARGS, CHROMIUM, Installation, serve_seeded
 from wattwise.api.deps import SESSION_COOKIE
-from wattwise.config import Settings
-from wattwise.runtime import Services, start_services
+from wattwise.runtime import Services
 from wattwise.store.clock import now_ms
 from wattwise.store.tokens import SESSION_TOKEN_NAME
 from wattwise.store.users import create_token, get_user_by_name
@@ -65,17 +64,12 @@ def two_days_of_minutes(end: int) -> list[dict[str, float]]:
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
-    """Seed a database (two sites, meters, admin, viewer), then serve it from a real process."""
-    need_chromium()
-    data_dir = tmp_path_factory.mktemp("dashboard")
-    services = start_services(Settings(data_dir=data_dir))
-    world = build_world(services)
-    services.pipeline.ingest_blocking(world.meter_a, two_days_of_minutes(now_ms()))
-    services.close()
-    server = Server(data_dir=data_dir, port=free_port())
-    server.start()
-    yield Installation(server=server, world=world)
-    server.stop()
+    """The World with two days of history on meter A, served by a real ``wattwise serve`` process."""
+
+    def history(services: Services, world: World) -> None:
+        services.pipeline.ingest_blocking(world.meter_a, two_days_of_minutes(now_ms()))
+
+    yield from serve_seeded(tmp_path_factory.mktemp("dashboard"), history)
 
 
 @pytest.fixture(scope="module")
