@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 import typer
 import uvicorn
 
 from wattwise.api.app import create_app
-from wattwise.cli.context import state
+from wattwise.cli.context import state, transaction
+from wattwise.store.users import count_users, create_user
 
 
 def serve(
@@ -36,6 +38,13 @@ def serve(
         if v is not None
     }
     settings = settings.model_copy(update=updates)
+    with transaction(ctx) as conn:
+        if count_users(conn) == 0:  # the first run creates the administrator
+            password = secrets.token_urlsafe(12)
+            create_user(conn, "admin", password, is_admin=True)
+            typer.secho(f"First run: created the administrator 'admin' with password {password}", bold=True)
+            typer.echo("Change it under Account once signed in; it is not shown again.")
+    state(ctx).close()  # the app opens its own services
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         create_app(settings),
