@@ -18,6 +18,7 @@ from wattwise.store.series import recent_readings
 from wattwise.store.sites import Site, list_sites
 from wattwise.store.users import Access
 from wattwise.ui import context, fmt
+from wattwise.ui.energy import BudgetGauge
 from wattwise.ui.frame import framed
 from wattwise.ui.live_feed import LiveFeed
 
@@ -146,6 +147,9 @@ class MeterTile:
         self._draw()
 
 
+BUDGET_REFRESH_S = 300.0
+
+
 class SiteSection:
     """A site's heading with its total live power, and its meters' tiles."""
 
@@ -172,6 +176,10 @@ class SiteSection:
         with ui.element("div").classes("ww-tiles"):
             for device in view.devices:
                 self.tiles[device.id] = MeterTile(device, view.latest.get(device.id), view.today_wh.get(device.id, 0.0))
+            gauge = BudgetGauge(view.site.currency)  # the cycle's budget, beside the meters
+        services = context.services()
+        ui.timer(0, lambda: gauge.load(services, view.site.id), once=True)
+        ui.timer(BUDGET_REFRESH_S, lambda: gauge.load(services, view.site.id))
         self.refresh_total(now_ms())
 
     def update(self, item: StoredReading) -> None:
