@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     mqtt_username: str = ""
     mqtt_password: str = ""
     mqtt_shared_group: str = "wattwise"
+    # A stable id keeps the broker's session (and the QoS 1 readings queued in it) across a
+    # restart; each server process needs its own. Empty: derived from group, host and port.
+    mqtt_client_id: str = ""
+    mqtt_session_expiry_s: int = 86_400
     max_body_bytes: int = 4 * 1024 * 1024
     energy_max_gap_s: int = 300
     energy_max_power_w: float = 25_000.0

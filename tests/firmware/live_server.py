@@ -48,6 +48,9 @@ class LiveServer:
     db_path: Path
     port: int = field(default_factory=free_port)
     mqtt: str | None = None
+    # The broker keeps the server's session (and readings for it) this long after it stops;
+    # short, so test runs do not leave sessions behind on a shared broker. 0: no session.
+    mqtt_session_expiry_s: int = 120
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     _tokens: list[str] = field(default_factory=list)
@@ -121,6 +124,7 @@ class LiveServer:
             mqtt=self.mqtt or "",
             # A group of its own, so servers of other test runs on the broker take none of ours.
             mqtt_shared_group=f"test-{os.getpid()}-{self.port}",
+            mqtt_session_expiry_s=self.mqtt_session_expiry_s,
         )
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)

@@ -158,3 +158,21 @@ def test_a_command_reaches_the_meter_over_mqtt_and_its_result_is_recorded_once(w
         meter.disconnect()
     (done,) = world.client.get(f"/api/v1/devices/{world.meter_a}/commands", headers=world.auth()).json()
     assert (done["status"], done["relay"], done["detail"]) == ("done", "off", "relay switched off")
+
+
+def test_readings_published_while_the_server_is_down_arrive_when_it_is_back(world: World, broker: int) -> None:
+    settings = world.services.settings.model_copy(
+        update={"mqtt": f"127.0.0.1:{broker}", "mqtt_username": "wattwise-server", "mqtt_password": SERVER_PASSWORD}
+    )
+    world.services.settings = settings
+    testclient = __import__("fastapi.testclient").testclient
+    with testclient.TestClient(create_app(services=world.services)):
+        time.sleep(1.0)  # the server's session and subscription exist on the broker
+    meter = publisher(broker, str(world.meter_a), world.key_a)
+    batch = [{"ts": 1_764_100_000_000 + i * 1000, "power": 50.0 + i} for i in range(20)]
+    meter.publish(f"wattwise/{world.meter_a}/readings", orjson.dumps(batch), qos=1).wait_for_publish()
+    meter.loop_stop()
+    meter.disconnect()
+    assert count(world, world.meter_a) == 0  # nobody was listening
+    with testclient.TestClient(create_app(services=world.services)):
+        assert wait_for(lambda: count(world, world.meter_a) == 20)

@@ -8,6 +8,8 @@ import typer
 
 from wattwise.cli.context import CliState
 from wattwise.cli.demo import demo
+from wattwise.cli.devices import app as devices_app
+from wattwise.cli.devices import gateway
 from wattwise.cli.devices_admin import device_app, site_app
 from wattwise.cli.evaluate_models import anomaly_command, classify_command, theft_command
 from wattwise.cli.evaluate_nilm import nilm
@@ -56,6 +58,8 @@ app.command("serve")(serve)
 app.command("import")(import_)
 app.command("demo")(demo)
 app.command("simulate")(simulate)
+app.command("gateway")(gateway)
+app.add_typer(devices_app, name="devices")
 app.add_typer(device_app, name="device")
 app.add_typer(site_app, name="site")
 app.add_typer(user_app, name="user")

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from concurrent.futures import Future
 from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from wattwise.ingest.pipeline import IngestResult
 from wattwise.runtime import Services
@@ -69,15 +72,18 @@ class MqttIngest:
         username: str = "",
         password: str = "",
         group: str = "wattwise",
+        client_id: str = "",
+        session_expiry_s: int = 86_400,
     ) -> None:
         self._services = services
         self._host, self._port = host, port
         self._group = group
+        self._session_expiry_s = session_expiry_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._known: set[int] = set()
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"wattwise-server-{id(self):x}",
+            client_id=client_id or f"wattwise-server-{id(self):x}",
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
@@ -98,13 +104,19 @@ class MqttIngest:
             username=s.mqtt_username,
             password=s.mqtt_password,
             group=s.mqtt_shared_group,
+            client_id=s.mqtt_client_id or f"wattwise-{s.mqtt_shared_group}-{socket.gethostname()}-{s.port}",
+            session_expiry_s=s.mqtt_session_expiry_s,
         )
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._services.bus.on("commands", lambda m: self._send_commands(m.payload.device_id, [m.payload]))
         self._services.bus.on("ota", lambda m: self._send_manifest(m.payload))
-        self.client.connect_async(self._host, self._port, keepalive=30)
+        # A persistent session: readings published while this server is down wait in the
+        # broker (QoS 1) and arrive, unacknowledged until stored, when it is back.
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self._session_expiry_s
+        self.client.connect_async(self._host, self._port, keepalive=30, clean_start=False, properties=properties)
         self.client.loop_start()
 
     def stop(self) -> None:
