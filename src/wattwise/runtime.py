@@ -16,6 +16,7 @@ from wattwise.domain.energy import EnergyRules
 from wattwise.ingest.pipeline import Pipeline
 from wattwise.store import rollups
 from wattwise.store.clock import now_ms
+from wattwise.store.commands import PendingDevices
 from wattwise.store.engine import migrate, open_engine
 from wattwise.store.retention import Retention, prune
 from wattwise.store.writer import Writer
@@ -29,6 +30,7 @@ class Services:
     bus: Bus
     pipeline: Pipeline
     retention: Retention
+    pending_commands: PendingDevices
 
     def close(self) -> None:
         self.writer.close()
@@ -52,4 +54,12 @@ def start_services(settings: Settings) -> Services:
     writer = Writer(engine, maintenance=maintenance)
     bus = Bus()
     pipeline = Pipeline(engine, writer, bus, energy_rules(settings), retention)
-    return Services(settings=settings, engine=engine, writer=writer, bus=bus, pipeline=pipeline, retention=retention)
+    return Services(
+        settings=settings,
+        engine=engine,
+        writer=writer,
+        bus=bus,
+        pipeline=pipeline,
+        retention=retention,
+        pending_commands=PendingDevices(engine),
+    )

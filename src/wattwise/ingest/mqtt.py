@@ -199,6 +199,8 @@ class MqttIngest:
         except NotFound:
             log.warning("MQTT: meter %s reported on unknown command %s", device_id, command_id)
             return
+        if recorded:
+            self._services.pending_commands.changed()
         if recorded and self._loop is not None:
             self._loop.call_soon_threadsafe(self._services.bus.publish, "command_results", command)
 

@@ -8,16 +8,49 @@ wins and later copies are acknowledged without changing anything.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from wattwise.store.clock import now_ms
 from wattwise.store.errors import NotFound
 from wattwise.store.schema import commands, firmware_manifests
 
 ACTIONS = ("relay_off", "relay_on", "reset_energy")
+PENDING_REFRESH_S = 2.0
+
+
+class PendingDevices:
+    """Which meters have unanswered commands, known without a query on every upload.
+
+    Ingest asks this on each request; the answer is refreshed from the table at most every
+    ``PENDING_REFRESH_S`` (commands issued by another server process show up that late) and
+    at once when this process issues or settles a command.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._devices: frozenset[int] = frozenset()
+        self._refreshed = 0.0
+        self._lock = threading.Lock()
+
+    def may_have(self, device_id: int) -> bool:
+        if time.monotonic() - self._refreshed > PENDING_REFRESH_S:
+            self.refresh()
+        return device_id in self._devices
+
+    def refresh(self) -> None:
+        with self._lock, self._engine.connect() as conn:
+            rows = conn.execute(select(commands.c.device_id).where(commands.c.status == "pending").distinct())
+            self._devices = frozenset(int(r.device_id) for r in rows)
+            self._refreshed = time.monotonic()
+
+    def changed(self) -> None:
+        """A command was issued or answered here: look again at the next upload."""
+        self._refreshed = 0.0
 
 
 @dataclass(frozen=True, slots=True)

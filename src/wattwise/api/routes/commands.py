@@ -65,6 +65,7 @@ async def issue_command(device_id: int, body: CommandIn, access: AccessDep, serv
     await run_in_threadpool(check)
     who = access.user.username
     command = await services.writer.submit(lambda c: command_store.issue(c, device_id, body.action, who))
+    services.pending_commands.changed()
     services.bus.publish("commands", command)
     return command_out(command)
 
@@ -89,6 +90,7 @@ async def report_result(command_id: int, body: ResultIn, device_id: DeviceDep, s
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     if recorded:
+        services.pending_commands.changed()
         services.bus.publish("command_results", command)
     return {"recorded": recorded, **command_out(command)}
 

@@ -110,6 +110,8 @@ async def ingest(request: Request, device_id: DeviceDep, services: ServicesDep) 
 
 async def hand_over_commands(services: Services, device_id: int) -> list[dict[str, str]]:
     """The meter's unanswered commands, marked as delivered (re-sent until it reports)."""
+    if not services.pending_commands.may_have(device_id):
+        return []
     with services.engine.connect() as conn:
         waiting = command_store.pending(conn, device_id)
     if not waiting:
