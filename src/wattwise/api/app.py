@@ -81,9 +81,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         appliances,
         findings,
     )
-    for module in routes:
-        app.include_router(module.router)
-    app.include_router(live.router)
+    # The routes join the app's own list rather than through include_router: this FastAPI
+    # wraps each included router in a matcher that costs ~70 µs per router per request, which
+    # with 17 routers was most of the time of a single-reading upload. Our routers carry no
+    # include-time options (prefixes and tags are set on the routes themselves).
+    for module in (*routes, live):
+        app.router.routes.extend(module.router.routes)
 
     @app.get("/api/v1/health", tags=["operations"])
     def health() -> dict[str, str]:

@@ -12,7 +12,11 @@ from wattwise.store.users import Access, access_for, user_for_token
 SESSION_COOKIE = "wattwise_session"
 
 
-def get_services(request: Request) -> Services:
+# Dependencies are ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a worker
+# thread, and two thread hops per upload cost more than the work (a cached key lookup).
+
+
+async def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
@@ -25,7 +29,7 @@ def bearer(header: str | None) -> str | None:
     return None
 
 
-def device_for_request(request: Request, services: ServicesDep) -> int:
+async def device_for_request(request: Request, services: ServicesDep) -> int:
     """The meter whose key is in ``Authorization: Bearer``, ``X-Device-Key`` or ``?key=``."""
     key = (
         bearer(request.headers.get("authorization"))
