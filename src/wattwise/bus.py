@@ -59,6 +59,10 @@ class Bus:
     def on(self, topic: str, handler: Callable[[Message], None]) -> None:
         self._handlers.append((frozenset((topic,)), handler))
 
+    def off(self, topic: str, handler: Callable[[Message], None]) -> None:
+        """Stop calling ``handler`` for ``topic`` (a consumer that detaches)."""
+        self._handlers = [(t, h) for t, h in self._handlers if not (topic in t and h == handler)]
+
     def publish(self, topic: str, payload: Any) -> None:
         """Deliver to everyone interested; must be called from the event loop's thread."""
         message = Message(topic, payload)

@@ -135,10 +135,14 @@ class Detectors:
         return self
 
     def __call__(self) -> None:
-        """Detach: the bus handlers become inert and both threads finish their queue and stop."""
+        """Detach: leave the bus, and both threads finish their queue and stop."""
         if not self._active:
             return
         self._active = False
+        bus = self.services.bus
+        bus.off("readings", self._on_readings)
+        bus.off(library.CHANGED_TOPIC, self._on_changed)
+        bus.off(FEEDBACK_TOPIC, self._on_feedback)
         self._jobs.put(_STOP)
         self._queue.put(_STOP)
         self._refresher.join(timeout=60)
