@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import Client, background_tasks, ui
 
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
-from wattwise.detectors import library
+from wattwise.detectors import edits, library
 from wattwise.runtime import Services
 from wattwise.store import detections
 from wattwise.store.clock import now_ms
@@ -239,11 +239,10 @@ class AppliancesSection:
             ui.notify("Type the appliance's name first", type="warning")
             return
         try:
-            await self.services.writer.submit(lambda conn: library.label_event(conn, event_id, name))
+            await edits.label_event(self.services, self.device.id, event_id, name)
         except (NotFound, ValueError) as exc:
             ui.notify(f"Could not label: {exc}", type="negative")
             return
-        self.services.bus.publish(library.CHANGED_TOPIC, {"device_id": self.device.id})
         ui.notify(f"Labelled {name.strip()}", type="positive")
         await self.draw()
 
@@ -297,13 +296,10 @@ class AppliancesSection:
                     return
                 merge = target in self.known
                 try:
-                    await self.services.writer.submit(
-                        lambda conn: library.rename_appliance(conn, self.device.id, name, target, merge=merge)
-                    )
+                    await edits.rename_appliance(self.services, self.device.id, name, target, merge=merge)
                 except (NotFound, ValueError) as exc:
                     ui.notify(f"Could not rename: {exc}", type="negative")
                     return
-                self.services.bus.publish(library.CHANGED_TOPIC, {"device_id": self.device.id})
                 ui.notify(f"{name} merged into {target}" if merge else f"{name} is now {target}", type="positive")
                 await self.draw()
 

@@ -8,7 +8,7 @@ live detector (bus topic "appliances") so the next event is identified with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.devices import visible_device
-from wattwise.detectors import library
+from wattwise.detectors import edits, library
 from wattwise.runtime import Services
 from wattwise.store import detections
 from wattwise.store.devices import Device
@@ -87,11 +87,11 @@ def event_device(conn: Connection, event_id: int) -> int:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
 
 
-async def edit(services: Services, work: Callable[[Connection], T]) -> T:
-    """Run an edit in the writer, turning the store's errors into 404 / 422 (checked first
-    with :func:`read`, so these only happen when a concurrent edit got there first)."""
+async def edit(change: Awaitable[T]) -> T:
+    """Await an edit, turning the store's errors into 404 / 422 (checked first with
+    :func:`read`, so these only happen when a concurrent edit got there first)."""
     try:
-        return await services.writer.submit(work)
+        return await change
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except (ValueError, KeyError) as exc:
@@ -136,8 +136,7 @@ async def label_event(event_id: int, body: LabelIn, access: AccessDep, services:
     """
     device_id = await read(services, lambda c: may_edit(c, access, event_device(c, event_id)).id)
     await read(services, lambda _: library.check_name(body.name))  # bad input never reaches the writer
-    changed = await edit(services, lambda c: library.label_event(c, event_id, body.name))
-    services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
+    changed = await edit(edits.label_event(services, device_id, event_id, body.name))
     events = await read(services, lambda c: [e.to_dict() for e in detections.get_events(c, changed["events"])])
     return {"events": events, "run_id": changed["run"]}
 
@@ -149,8 +148,7 @@ async def rename_appliance(
     """Give an appliance a new name; its events and runs follow. 422 if the name is taken (merge instead)."""
     await read(services, lambda c: may_edit(c, access, device_id))
     await read(services, lambda c: library.check_rename(c, device_id, name, body.name, merge=False))
-    changed = await edit(services, lambda c: library.rename_appliance(c, device_id, name, body.name, merge=False))
-    services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
+    changed = await edit(edits.rename_appliance(services, device_id, name, body.name, merge=False))
     return {"name": body.name.strip(), "events_relabelled": changed}
 
 
@@ -159,6 +157,5 @@ async def merge_appliances(device_id: int, body: MergeIn, access: AccessDep, ser
     """Two names for one appliance: ``source``'s signatures, events and runs become ``into``'s."""
     await read(services, lambda c: may_edit(c, access, device_id))
     await read(services, lambda c: library.check_rename(c, device_id, body.source, body.into, merge=True))
-    changed = await edit(services, lambda c: library.rename_appliance(c, device_id, body.source, body.into, merge=True))
-    services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
+    changed = await edit(edits.rename_appliance(services, device_id, body.source, body.into, merge=True))
     return {"name": body.into.strip(), "events_relabelled": changed}
