@@ -13,6 +13,7 @@ from wattwise.store.clock import now_ms
 from wattwise.store.errors import Conflict, NotFound
 from wattwise.store.schema import api_tokens, memberships, sites, users
 from wattwise.store.secrets import new_secret, sha256_hex
+from wattwise.store.sites import Site, create_site
 
 SITE_ROLES = ("owner", "member", "viewer")
 _hasher = PasswordHasher()
@@ -129,3 +130,10 @@ def create_token(conn: Connection, user_id: int, name: str) -> str:
 def user_for_token(conn: Connection, token: str) -> User | None:
     row = conn.execute(select(api_tokens.c.user_id).where(api_tokens.c.token_hash == sha256_hex(token))).first()
     return None if row is None else get_user(conn, int(row.user_id))
+
+
+def create_owned_site(conn: Connection, user_id: int, name: str, *, timezone: str, currency: str) -> Site:
+    """Create a site whose creator becomes its owner (the dashboard and the REST API alike)."""
+    site = create_site(conn, name, timezone=timezone, currency=currency)
+    grant(conn, user_id, site.id, "owner")
+    return site

@@ -13,8 +13,8 @@ from wattwise.store import members as member_store
 from wattwise.store.clock import now_ms
 from wattwise.store.devices import Device
 from wattwise.store.errors import Conflict
-from wattwise.store.sites import Site, create_site, list_sites
-from wattwise.store.users import SITE_ROLES, Access, access_for, get_user_by_name, grant
+from wattwise.store.sites import Site, list_sites
+from wattwise.store.users import SITE_ROLES, Access, access_for, create_owned_site, get_user_by_name, grant
 from wattwise.ui import context, dialogs, fmt
 from wattwise.ui.frame import framed
 
@@ -53,8 +53,9 @@ class SitesPage(context.SignedIn):
                     return
 
                 def work(conn: Connection) -> None:
-                    site = create_site(conn, name.value.strip(), timezone=zone.value, currency=currency.value)
-                    grant(conn, self.access.user.id, site.id, "owner")
+                    create_owned_site(
+                        conn, self.access.user.id, name.value.strip(), timezone=zone.value, currency=currency.value
+                    )
 
                 if dialogs.run_store(self.services, "Could not create the site", work):
                     ui.notify(f"Site {name.value.strip()!r} created; you are its owner", type="positive")

@@ -13,7 +13,7 @@ from wattwise.store import devices as device_store
 from wattwise.store import sites as site_store
 from wattwise.store.devices import Device
 from wattwise.store.errors import Conflict, NotFound
-from wattwise.store.users import Access, grant
+from wattwise.store.users import Access, create_owned_site
 
 router = APIRouter(tags=["devices and sites"])
 
@@ -81,8 +81,7 @@ def create_site(body: SiteIn, access: AccessDep, services: ServicesDep) -> dict[
     """Create a site; its creator becomes its owner."""
     try:
         with services.engine.begin() as conn:
-            site = site_store.create_site(conn, body.name, timezone=body.timezone, currency=body.currency)
-            grant(conn, access.user.id, site.id, "owner")
+            site = create_owned_site(conn, access.user.id, body.name, timezone=body.timezone, currency=body.currency)
     except ValueError as exc:  # Conflict is a ValueError too
         code = status.HTTP_409_CONFLICT if isinstance(exc, Conflict) else 422
         raise HTTPException(code, detail=str(exc)) from exc
