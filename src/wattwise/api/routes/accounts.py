@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from wattwise.api.deps import AccessDep, ServicesDep
+from wattwise.api.errors import store_errors
 from wattwise.runtime import Services
 from wattwise.store import members as member_store
 from wattwise.store import tokens as token_store
-from wattwise.store.errors import Conflict, NotFound
+from wattwise.store.errors import NotFound
 from wattwise.store.users import Access, authenticate, create_token, get_user_by_name, grant, set_password
 
 router = APIRouter(tags=["accounts"])
@@ -23,15 +24,8 @@ router = APIRouter(tags=["accounts"])
 @contextmanager
 def writing(services: Services) -> Iterator[Connection]:
     """A transaction whose store errors become clear HTTP answers (404, 409, 422)."""
-    try:
-        with services.engine.begin() as conn:
-            yield conn
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except Conflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    with store_errors(), services.engine.begin() as conn:
+        yield conn
 
 
 def require_admin(access: Access) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from wattwise.accounting.site import get_site
 from wattwise.analysis.billing import TariffError
 from wattwise.analysis.energy import local_midnight_ms
+from wattwise.api.errors import http_error
 from wattwise.api.routes.series import parse_time
 from wattwise.store.errors import Conflict, NotFound
 from wattwise.store.sites import Site
@@ -50,12 +51,8 @@ def answering() -> Iterator[None]:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail={"message": f"{exc.source}: invalid tariff", "problems": exc.problems},
         ) from exc
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except Conflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    except (NotFound, Conflict, ValueError) as exc:
+        raise http_error(exc) from exc
 
 
 def instant(name: str, value: str | None, default: int, zone: ZoneInfo) -> int:
