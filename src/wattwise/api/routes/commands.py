@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from wattwise.api.deps import AccessDep, DeviceDep, ServicesDep
+from wattwise.api.errors import store_errors
 from wattwise.api.routes.devices import visible_device
 from wattwise.store import commands as command_store
 from wattwise.store.errors import NotFound
@@ -101,10 +102,8 @@ async def put_manifest(body: ManifestIn, access: AccessDep, services: ServicesDe
     if not access.user.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only an administrator may publish firmware")
     manifest = command_store.Manifest(version=body.version, url=body.url, sha256=body.sha256)
-    try:
+    with store_errors():
         await services.writer.submit(lambda c: command_store.publish_manifest(c, manifest))
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
     services.bus.publish("ota", manifest)
     return manifest.as_json()
 

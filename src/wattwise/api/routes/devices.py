@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from wattwise.api.deps import AccessDep, ServicesDep
+from wattwise.api.errors import store_errors
 from wattwise.store import devices as device_store
 from wattwise.store import sites as site_store
 from wattwise.store.devices import Device
-from wattwise.store.errors import Conflict, NotFound
+from wattwise.store.errors import NotFound
 from wattwise.store.users import Access, create_owned_site
 
 router = APIRouter(tags=["devices and sites"])
@@ -79,12 +80,8 @@ def list_sites(access: AccessDep, services: ServicesDep) -> list[dict[str, Any]]
 @router.post("/api/v1/sites", status_code=201)
 def create_site(body: SiteIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Create a site; its creator becomes its owner."""
-    try:
-        with services.engine.begin() as conn:
-            site = create_owned_site(conn, access.user.id, body.name, timezone=body.timezone, currency=body.currency)
-    except ValueError as exc:  # Conflict is a ValueError too
-        code = status.HTTP_409_CONFLICT if isinstance(exc, Conflict) else 422
-        raise HTTPException(code, detail=str(exc)) from exc
+    with store_errors(), services.engine.begin() as conn:
+        site = create_owned_site(conn, access.user.id, body.name, timezone=body.timezone, currency=body.currency)
     return {"id": site.id, "name": site.name, "timezone": site.timezone, "currency": site.currency}
 
 
@@ -105,11 +102,8 @@ def create_device(body: DeviceIn, access: AccessDep, services: ServicesDep) -> d
     """Add a meter; the answer holds its key, which is never shown again."""
     if not access.can_manage(body.site_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the site's owner may add meters")
-    try:
-        with services.engine.begin() as conn:
-            issued = device_store.create_device(conn, site_id=body.site_id, name=body.name)
-    except Conflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    with store_errors(), services.engine.begin() as conn:
+        issued = device_store.create_device(conn, site_id=body.site_id, name=body.name)
     return {**device_out(issued.device), "key": issued.key}
 
 
