@@ -13,15 +13,14 @@ from nicegui import ui
 from nicegui.testing import User
 from playwright.sync_api import Browser, expect
 
-from support import World, build_world, free_port
-from ui.browser_support import Installation, Server, keep_screenshot, need_chromium
+from support import World
+from ui.browser_support import Installation, keep_screenshot, serve_seeded
 from ui.test_browser import DESKTOP, PHONE, signed_in
 from wattwise.accounting import bills as bill_ops
 from wattwise.accounting import payments as payment_ops
 from wattwise.accounting import site as site_ops
 from wattwise.analysis.billing import Budget
-from wattwise.config import Settings
-from wattwise.runtime import Services, start_services
+from wattwise.runtime import Services
 from wattwise.store import billing as billing_store
 from wattwise.store.billing import StoredBill
 from wattwise.store.clock import now_ms
@@ -262,23 +261,9 @@ def seed_money(services: Services, world: World) -> None:
         )
 
 
-def serve(tmp_path_factory: pytest.TempPathFactory, seed: Callable[[Services, World], None]) -> Iterator[Installation]:
-    """A seeded database served by ``wattwise serve`` in its own process (as conftest's ``installation``)."""
-    need_chromium()
-    data_dir = tmp_path_factory.mktemp("pages")
-    services = start_services(Settings(data_dir=data_dir))
-    world = build_world(services)
-    seed(services, world)
-    services.close()
-    server = Server(data_dir=data_dir, port=free_port())
-    server.start()
-    yield Installation(server=server, world=world)
-    server.stop()
-
-
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
-    yield from serve(tmp_path_factory, seed_money)
+    yield from serve_seeded(tmp_path_factory.mktemp("pages"), seed_money)
 
 
 def screenshots(
