@@ -22,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from wattwise.ingest import command_results
 from wattwise.ingest.pipeline import IngestResult
 from wattwise.runtime import Services
 from wattwise.store import commands as command_store
@@ -192,17 +193,15 @@ class MqttIngest:
             return
         relay = body.get("relay") if body.get("relay") in ("on", "off") else None
         detail = str(body.get("detail", ""))
+        assert self._loop is not None
+        stored = asyncio.run_coroutine_threadsafe(
+            command_results.record(self._services, command_id, device_id, ok=ok, relay=relay, detail=detail),
+            self._loop,
+        )
         try:
-            command, recorded = self._services.writer.run(
-                lambda c: command_store.record_result(c, command_id, device_id, ok=ok, relay=relay, detail=detail)
-            )
+            stored.result()  # acknowledged only once stored, like readings
         except NotFound:
             log.warning("MQTT: meter %s reported on unknown command %s", device_id, command_id)
-            return
-        if recorded:
-            self._services.pending_commands.changed()
-        if recorded and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._services.bus.publish, "command_results", command)
 
     def _resend_waiting(self, device_id: int) -> None:
         """Commands not yet answered go out again (devices carry out each id once)."""

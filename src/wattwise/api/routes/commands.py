@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from wattwise.api.deps import AccessDep, DeviceDep, ServicesDep
 from wattwise.api.errors import store_errors
 from wattwise.api.routes.devices import visible_device
+from wattwise.ingest import command_results
 from wattwise.store import commands as command_store
-from wattwise.store.errors import NotFound
 
 router = APIRouter(tags=["commands"])
 
@@ -82,17 +82,10 @@ def list_commands(device_id: int, access: AccessDep, services: ServicesDep) -> l
 @router.post("/api/v1/commands/{command_id}/result")
 async def report_result(command_id: int, body: ResultIn, device_id: DeviceDep, services: ServicesDep) -> dict[str, Any]:
     """A device reports what it did; the first report counts, repeats change nothing."""
-    try:
-        command, recorded = await services.writer.submit(
-            lambda c: command_store.record_result(
-                c, command_id, device_id, ok=body.ok, relay=body.relay, detail=body.detail
-            )
+    with store_errors():
+        command, recorded = await command_results.record(
+            services, command_id, device_id, ok=body.ok, relay=body.relay, detail=body.detail
         )
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    if recorded:
-        services.pending_commands.changed()
-        services.bus.publish("command_results", command)
     return {"recorded": recorded, **command_out(command)}
 
 
