@@ -88,7 +88,9 @@ async def give_feedback(finding_id: int, body: FeedbackIn, access: AccessDep, se
     """Store your verdict; the meter's detectors learn from it (see the module description)."""
     await read(services, lambda c: may_edit(c, access, finding_or_404(c, finding_id).device_id))
     by = access.user.username
-    judged = await edit(services, lambda c: finding_store.give_verdict(c, finding_id, body.verdict, by=by))
+    judged = await edit(
+        services.writer.submit(lambda c: finding_store.give_verdict(c, finding_id, body.verdict, by=by))
+    )
     out = judged.to_dict()
     services.bus.publish(FEEDBACK_TOPIC, out)
     services.bus.publish("findings", [out])
