@@ -11,9 +11,9 @@ from nicegui.testing import User
 from playwright.sync_api import Browser
 
 from support import World
-from ui.browser_support import Installation
+from ui.browser_support import Installation, serve_seeded
 from ui.conftest import two_days_of_minutes
-from ui.test_energy_pages import screenshots, serve
+from ui.test_energy_pages import screenshots
 from wattwise.detectors import library
 from wattwise.runtime import Services
 from wattwise.store import detections
@@ -145,7 +145,7 @@ def seed_switchings(services: Services, world: World) -> None:
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
-    yield from serve(tmp_path_factory, seed_switchings)
+    yield from serve_seeded(tmp_path_factory.mktemp("appliances"), seed_switchings)
 
 
 @pytest.mark.browser
