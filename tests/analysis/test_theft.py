@@ -35,6 +35,8 @@ def test_a_persistent_loss_between_main_and_sub_meters_is_flagged_and_none_is_in
     )
     # Measured on this excerpt: no alarm without loss; 20 % found after 180 s, 5 % after 600 s.
     assert math.isnan(result["false_alarm_after_s"])
+    assert result["steady"] == 1.0
+    assert result["min_detectable_share"] < 0.05
     assert result["delay_s_loss_20pct"] <= 300
     assert result["delay_s_loss_5pct"] <= 900
     assert result["delay_s_loss_5pct"] > result["delay_s_loss_20pct"]
@@ -48,6 +50,7 @@ def test_meter_error_within_half_a_percent_never_raises_an_alarm() -> None:
     drifted = subs * 1.004 + 50.0  # a main meter reading 0.4 % high, within its class
     assert theft.first_alarm(theft.balance_cusum(model, drifted, subs), model.limit) is None
     assert "kWh" in theft.describe_loss(model, main * 1.1, subs)
+    assert theft.balance_verdict(model).startswith("Watching for losses")
 
 
 def test_the_forest_ranks_injected_theft_above_honest_days_on_meters_it_never_saw(
@@ -102,3 +105,21 @@ def test_christmas_day_counts_as_a_public_holiday_for_a_french_meter() -> None:
     holiday = x[:, theft.FEATURE_NAMES.index("holiday")]
     dates = [d.date().isoformat() for d in days.index]
     assert holiday.sum() == sum(d.endswith("12-25") for d in dates)
+
+
+def test_a_house_whose_unmetered_loads_swing_is_told_so_instead_of_false_alarms() -> None:
+    # IHEPC: the three sub-meters see about a third of the house; the rest (lights, heating,
+    # sockets) swings from ~100 Wh to ~500 Wh per quarter hour over the day.
+    ihepc = model_data.load_ihepc(DATA)
+    result = theft.evaluate_balance(
+        ihepc["ts"].to_numpy(),
+        ihepc["power"].to_numpy(),
+        ihepc[["kitchen", "laundry", "heater_ac"]].sum(axis=1).to_numpy(),
+        interval="15min",
+    )
+    assert result["steady"] == 0.0
+    assert math.isnan(result["false_alarm_after_s"])
+    assert result["coverage"] < 0.6
+    subs = ihepc[["kitchen", "laundry", "heater_ac"]].sum(axis=1).to_numpy()[:2000]
+    model = theft.fit_balance(ihepc["power"].to_numpy()[:2000] / 60, subs / 60)
+    assert theft.balance_verdict(model).startswith("Not watching for losses")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -27,43 +27,74 @@ from sklearn.ensemble import RandomForestClassifier
 from wattwise.analysis.features import holiday_flags, season_of
 
 METER_ACCURACY = 0.005
+#: A balance that could not see this share of the main meter going missing is not worth
+#: its false alarms: its base swings too much to watch.
+MAX_UNSEEN_LOSS = 0.10
 
 # --------------------------------------------------------------------------- energy balance
 
 
 @dataclass(frozen=True)
 class BalanceModel:
-    """Unmetered base (Wh per interval), its usual wobble, and the CUSUM settings."""
+    """Unmetered base (Wh per interval), its usual wobble, the CUSUM settings, and whether
+    the base held still while it was learned (``steady``)."""
 
     base_wh: float
     sigma_wh: float
     accuracy: float = METER_ACCURACY
     slack: float = 0.5  # in sigmas: shifts smaller than ~2×slack σ are not chased
     limit: float = 8.0  # in sigmas: the alarm level of the cumulative sum
+    steady: bool = True
+    coverage: float = 1.0  # share of the main meter's energy the sub-meters saw while learning
+    min_detectable_share: float = 0.0  # smallest persistent loss (share of main) the CUSUM climbs on
 
 
 def fit_balance(main_wh: np.ndarray, subs_wh: np.ndarray, **settings: float) -> BalanceModel:
     """Learn the unmetered base and its wobble from a period assumed free of loss.
 
     Robust statistics (median, MAD) so that a few switching lags between meters do not
-    inflate the base.
+    inflate the base. The learning period is then replayed through the CUSUM: if the
+    statistic would have alarmed there, the unmetered loads swing more than any constant
+    base can describe (heating, lights and sockets no sub-meter sees), and a loss could not
+    be told from them; likewise when only a loss above :data:`MAX_UNSEEN_LOSS` of the main
+    meter would make the CUSUM climb. Such a model is not ``steady`` and never alarms — a false alarm
+    every evening teaches people to ignore the real one — and :func:`balance_verdict` says
+    why in plain words.
     """
-    residual = np.asarray(main_wh, dtype="float64") - np.asarray(subs_wh, dtype="float64")
+    main = np.asarray(main_wh, dtype="float64")
+    subs = np.asarray(subs_wh, dtype="float64")
+    residual = main - subs
     if residual.size < 10:
         raise ValueError(f"need at least 10 intervals to learn the base, got {residual.size}")
     base = float(np.median(residual))
     mad = float(np.median(np.abs(residual - base))) * 1.4826
-    floor = METER_ACCURACY * float(np.median(np.abs(main_wh))) + 1e-6
-    return BalanceModel(base_wh=base, sigma_wh=max(mad, floor), **settings)
+    floor = METER_ACCURACY * float(np.median(np.abs(main))) + 1e-6
+    model = BalanceModel(base_wh=base, sigma_wh=max(mad, floor), **settings)  # type: ignore[arg-type]
+    main_total = float(np.sum(np.abs(main)))
+    mean_main = main_total / main.size
+    # A loss share L adds L·main to the surplus; the CUSUM climbs once that beats the meter
+    # tolerance plus the slack.
+    tolerance = model.accuracy * float(np.mean(np.abs(main) + np.abs(subs)))
+    detectable = (model.slack * model.sigma_wh + tolerance) / mean_main if mean_main > 0 else float("inf")
+    in_sample = balance_cusum(model, main, subs)
+    return replace(
+        model,
+        steady=first_alarm(in_sample, model.limit) is None and detectable <= MAX_UNSEEN_LOSS,
+        coverage=float(np.sum(np.abs(subs))) / main_total if main_total > 0 else 0.0,
+        min_detectable_share=min(detectable, 1e6),
+    )
 
 
 def balance_cusum(model: BalanceModel, main_wh: np.ndarray, subs_wh: np.ndarray, start: float = 0.0) -> np.ndarray:
     """The CUSUM statistic after each interval (in sigmas); an alarm is ``> model.limit``.
 
-    ``start`` carries the statistic over from the previous chunk for live use.
+    ``start`` carries the statistic over from the previous chunk for live use. A model
+    that is not ``steady`` gives zeros: it cannot tell a loss from the house's own swings.
     """
     main = np.asarray(main_wh, dtype="float64")
     subs = np.asarray(subs_wh, dtype="float64")
+    if not model.steady:
+        return np.zeros(main.size, dtype="float64")
     tolerance = model.accuracy * (np.abs(main) + np.abs(subs))
     excess = main - subs - model.base_wh
     # Meter error may explain up to ``tolerance`` of the surplus; never count that part.
@@ -75,6 +106,21 @@ def balance_cusum(model: BalanceModel, main_wh: np.ndarray, subs_wh: np.ndarray,
         s = max(0.0, s + float(value))
         out[i] = s
     return np.asarray(out, dtype="float64")
+
+
+def balance_verdict(model: BalanceModel) -> str:
+    """What the balance can promise this site, in plain words."""
+    covered = f"the sub-meters see {100 * model.coverage:.0f} % of the main meter's energy"
+    if not model.steady:
+        return (
+            f"Not watching for losses: {covered} and the rest swings more than a steady base "
+            f"(±{model.sigma_wh:.0f} Wh per interval around {model.base_wh:.0f} Wh), so a loss "
+            "could not be told from unmetered loads. Put the largest unmetered loads on sub-meters."
+        )
+    return (
+        f"Watching for losses: {covered}; a persistent loss above "
+        f"{100 * model.min_detectable_share:.1f} % of the main meter is flagged, sooner the larger it is."
+    )
 
 
 def first_alarm(statistic: np.ndarray, limit: float) -> int | None:
@@ -487,6 +533,9 @@ def evaluate_balance(
         "false_alarm_after_s": float("nan") if quiet is None else (quiet + 1) * hours * 3600.0,
         "base_wh": model.base_wh,
         "sigma_wh": model.sigma_wh,
+        "steady": float(model.steady),
+        "coverage": model.coverage,
+        "min_detectable_share": model.min_detectable_share,
     }
     for loss in losses:
         lossy = main.copy()

@@ -16,13 +16,16 @@ changes nothing: it keeps raising.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from wattwise.analysis.theft import BalanceModel, balance_cusum, describe_loss, fit_balance
+from wattwise.analysis.theft import BalanceModel, balance_cusum, balance_verdict, describe_loss, fit_balance
 from wattwise.detectors.report import Report
+
+log = logging.getLogger(__name__)
 
 KIND = "balance_loss"
 MODEL_KIND = "balance"
@@ -35,7 +38,7 @@ class BalanceState:
     learn: int
     learn_main: list[float] = field(default_factory=list)
     learn_subs: list[float] = field(default_factory=list)
-    model: dict[str, float] | None = None
+    model: dict[str, Any] | None = None
     next_start: int | None = None  # start of the next interval to look at
     stat: float = 0.0
     episode: list[tuple[int, float, float]] = field(default_factory=list)  # (start, main, subs)
@@ -60,7 +63,9 @@ class BalanceState:
             self.learn_main.append(main_wh)
             self.learn_subs.append(subs_wh)
             if len(self.learn_main) >= max(self.learn, 10):
-                self.model = asdict(fit_balance(np.array(self.learn_main), np.array(self.learn_subs)))
+                learned = fit_balance(np.array(self.learn_main), np.array(self.learn_subs))
+                log.info("energy balance learned: %s", balance_verdict(learned))
+                self.model = asdict(learned)
                 self.learn_main, self.learn_subs = [], []
             return None
         s = float(balance_cusum(model, np.array([main_wh]), np.array([subs_wh]), start=self.stat)[0])
