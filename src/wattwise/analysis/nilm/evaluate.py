@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from wattwise.analysis.nilm.classify import ClassifierConfig
+from wattwise.analysis.nilm.cycles import CycleModel, learn_cycle
 from wattwise.analysis.nilm.decode import StateModel, typical_powers
 from wattwise.analysis.nilm.events import (
     DetectorConfig,
@@ -195,6 +196,40 @@ def clip_glitches(rec: Recording, limit_w: float = 20000.0) -> Recording:
     return replace(rec, appliances=apps)
 
 
+def logger_gaps(rec: Recording, frozen_s: float = 600.0, jump_s: float = 300.0) -> npt.NDArray[np.bool_]:
+    """Samples the logger did not really record: the aggregate repeating the very same
+    value for ``frozen_s`` or more (a live house meter always moves by a watt or two;
+    REFIT's cleaning forward-filled its outages, e.g. 13 h at exactly 2,729 W on
+    2015-01-05), and the first sample after a time jump of ``jump_s`` or more."""
+    p = rec.aggregate
+    new = np.r_[True, p[1:] != p[:-1]]
+    starts = np.flatnonzero(new)
+    lens = np.diff(np.r_[starts, p.size])
+    secs = lens * rec.interval_s
+    run_id = np.cumsum(new) - 1
+    gap = (secs >= frozen_s)[run_id]
+    gap[1:] |= np.diff(rec.ts) >= jump_s * 1000.0
+    return np.asarray(gap, dtype=bool)
+
+
+def split_at_gaps(recs: Sequence[Recording], min_piece_s: float = 1800.0) -> list[Recording]:
+    """Each recording cut into its stretches without logger gaps (shorter than
+    ``min_piece_s`` dropped): learning from or scoring on an outage teaches levels and
+    run lengths no appliance has."""
+    out: list[Recording] = []
+    for rec in recs:
+        gap = logger_gaps(rec)
+        if not gap.any():
+            out.append(rec)
+            continue
+        piece = np.cumsum(gap)
+        for k in np.unique(piece[~gap]):
+            mask = (piece == k) & ~gap
+            if mask.sum() * rec.interval_s >= min_piece_s:
+                out.append(rec.slice(mask, f"{rec.name} part {len(out) + 1}"))
+    return out
+
+
 def load_refit_house2(path: Path) -> SetSpec:
     rec = clip_glitches(read_refit_layout(path, "refit-house2"))
     day = (rec.ts - rec.ts[0]) // 86_400_000
@@ -332,7 +367,8 @@ def load_sets(data_dir: Path, names: Sequence[str] | None = None) -> list[SetSpe
         path = data_dir / rel
         if not path.exists():
             raise FileNotFoundError(f"{path} not found (needed for set {key!r})")
-        out.append(loader(path))
+        spec = loader(path)
+        out.append(replace(spec, train=split_at_gaps(spec.train), test=split_at_gaps(spec.test)))
     return out
 
 
@@ -627,7 +663,30 @@ def fit_model(
                 model.teach(e, name, dur)
     if not has_unmetered_loads(spec) and len(spec.appliances) <= 6:
         model.states = fit_states(spec, model.detector)
+    else:
+        model.cyclers = learn_cyclers(spec, labelled)
     return model, labelled
+
+
+def learn_cyclers(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, CycleModel]:
+    """The rhythm (ON and OFF durations, step size) of each appliance that cycles
+    regularly on its own in the training part, from its sub-meter and the aggregate
+    events matched to it."""
+    out: dict[str, CycleModel] = {}
+    for name in spec.appliances:
+        on_s: list[float] = []
+        off_s: list[float] = []
+        for rec in spec.train:
+            evs = [t for t in true_events(rec, spec.event_min_w) if t.appliance == name]
+            for a, b in itertools.pairwise(evs):
+                if a.on != b.on:
+                    (on_s if a.on else off_s).append((b.ts - a.ts) / 1000.0)
+        steps = [e.delta_p for lab in labelled for e, n in zip(lab.events, lab.labels, strict=True) if n == name]
+        span_s = sum(r.ts.size * r.interval_s for r in spec.train)
+        cm = learn_cycle(on_s, off_s, steps, span_s)
+        if cm is not None:
+            out[name] = cm
+    return out
 
 
 def fit_states(spec: SetSpec, det: DetectorConfig, levels: int = 2) -> StateModel:

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
+from wattwise.analysis.nilm.cycles import CycleModel, decode_cycles
 from wattwise.analysis.nilm.decode import StateModel, decode
 from wattwise.analysis.nilm.energy import power_series
 from wattwise.analysis.nilm.events import DetectorConfig, Event, detect_events, reactive_from_pf
@@ -53,6 +54,8 @@ class NilmModel:
     standby_w: dict[str, float] = field(default_factory=dict)
     #: where one meter sees every load: decode all appliances' states jointly
     states: StateModel | None = None
+    #: appliances that cycle on their own (a fridge): their runs come from their rhythm
+    cyclers: dict[str, CycleModel] = field(default_factory=dict)
 
     def hour(self, ts: int) -> float | None:
         return local_hour(ts, self.utc_offset_s) if self.use_hour else None
@@ -118,7 +121,31 @@ class NilmModel:
         typical, longest = self.durations()
         runs = pair_events(events, self.pairing, typical, longest, until_ts)
         runs = one_at_a_time(self.identify_runs(runs))
+        runs = self.rhythm_runs(events, runs, until_ts)
         return NilmResult(events, one_at_a_time(runs + self.cycle_fill(runs)))
+
+    def rhythm_runs(self, events: Sequence[Event], runs: Sequence[Run], until_ts: int | None) -> list[Run]:
+        """Replace each self-cycling appliance's runs by the chain its rhythm explains
+        best; its events outside the chain become unidentified."""
+        out = list(runs)
+        for name, cm in self.cyclers.items():
+            pool = [e for e in events if e.label in (name, UNIDENTIFIED) or e.label not in self.cyclers]
+            chain = decode_cycles(pool, cm)
+            chosen = {id(e) for pair in chain for e in pair if e is not None}
+            for e in events:
+                if e.label == name and id(e) not in chosen:
+                    e.label = UNIDENTIFIED
+            out = [r for r in out if r.label != name and id(r.on) not in chosen and id(r.off) not in chosen]
+            for on, off in chain:
+                on.label = name
+                end = off.ts if off is not None else on.ts + int(cm.on_s * 1000)
+                if off is not None:
+                    off.label = name
+                elif until_ts is not None:
+                    end = min(end, until_ts)
+                power = 0.5 * (on.delta_p - off.delta_p) if off is not None else on.delta_p
+                out.append(Run(on.ts, end, power, name, on, off))
+        return sorted(out, key=lambda r: r.start)
 
     def cycle_fill(self, runs: Sequence[Run]) -> list[Run]:
         """Runs for the low-power phases between two runs of the same multi-phase
@@ -179,6 +206,7 @@ class NilmModel:
             "cycles": {k: list(v) for k, v in self.cycles.items()},
             "standby_w": dict(self.standby_w),
             "states": None if self.states is None else asdict(self.states),
+            "cyclers": {k: asdict(v) for k, v in self.cyclers.items()},
         }
 
     @classmethod
@@ -193,4 +221,5 @@ class NilmModel:
             {k: (float(v[0]), float(v[1])) for k, v in data.get("cycles", {}).items()},
             {k: float(v) for k, v in data.get("standby_w", {}).items()},
             None if data.get("states") is None else StateModel(**data["states"]),
+            {k: CycleModel(**v) for k, v in data.get("cyclers", {}).items()},
         )

@@ -1,0 +1,150 @@
+"""Appliances that cycle on their own (a fridge's compressor): decode their runs as a chain.
+
+A fridge switches on and off all day at a rhythm its thermostat sets: ON for roughly
+the same time, OFF for roughly the same time. One event alone (+85 W) looks like many
+other loads in a house, so the signature library often cannot tell; the rhythm can. The
+decoder chooses, among the events of about the right size, the chain of alternating
+ON and OFF events whose sizes and ON/OFF durations best fit what the training part
+showed (a dynamic programme over events, like a semi-Markov model), and the chain's
+ON→OFF pairs become the appliance's runs. A missed event breaks the chain, at a cost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from wattwise.analysis.nilm.events import Event
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleModel:
+    """What a self-cycling appliance's rhythm looks like (all learnt from training).
+
+    ``power_w``: median |ΔP| of its steps in the aggregate; ``on_s``/``off_s``: median
+    ON and OFF durations and ``on_log_sd``/``off_log_sd`` their spread (natural log).
+    """
+
+    power_w: float
+    on_s: float
+    on_log_sd: float
+    off_s: float
+    off_log_sd: float
+    rel_tol: float = 0.2
+    event_bonus: float = 2.0
+    duration_bonus: float = 2.0
+    break_cost: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.power_w <= 0 or self.on_s <= 0 or self.off_s <= 0:
+            raise ValueError("power and durations of a cycling appliance must be > 0")
+
+
+def learn_cycle(
+    on_s: Sequence[float],
+    off_s: Sequence[float],
+    step_w: Sequence[float],
+    span_s: float,
+    min_cycles: int = 8,
+    max_log_sd: float = 0.6,
+    min_coverage: float = 0.5,
+) -> CycleModel | None:
+    """A :class:`CycleModel` when the training runs are many, regular and go on all day
+    (their cycles cover ``min_coverage`` of the ``span_s`` seconds learnt from), else
+    None: a kettle has no rhythm, and a dishwasher's heater cycles only within a wash."""
+    if min(len(on_s), len(off_s)) < min_cycles or not step_w:
+        return None
+    lon, loff = np.log(np.asarray(on_s, dtype=float)), np.log(np.asarray(off_s, dtype=float))
+    sd_on, sd_off = _robust_sd(lon), _robust_sd(loff)
+    period = float(np.exp(np.median(lon)) + np.exp(np.median(loff)))
+    if max(sd_on, sd_off) > max_log_sd or len(on_s) * period < min_coverage * span_s:
+        return None
+    return CycleModel(
+        float(np.median(np.abs(step_w))),
+        float(np.exp(np.median(lon))),
+        max(0.35, sd_on),
+        float(np.exp(np.median(loff))),
+        max(0.35, sd_off),
+    )
+
+
+def _robust_sd(x: FloatArray) -> float:
+    """Spread that a few odd cycles (a defrost, a door left open) do not inflate."""
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def _size_score(e: Event, m: CycleModel) -> float:
+    z = (abs(e.delta_p) - m.power_w) / (m.rel_tol * m.power_w)
+    return m.event_bonus - 0.5 * z * z
+
+
+def _duration_score(seconds: float, median_s: float, log_sd: float, m: CycleModel) -> float:
+    if seconds <= 0:
+        return -math.inf
+    z = (math.log(seconds) - math.log(median_s)) / log_sd
+    return m.duration_bonus - 0.5 * z * z
+
+
+def decode_cycles(events: Sequence[Event], m: CycleModel) -> list[tuple[Event, Event | None]]:
+    """The best sequence of chains of alternating ON/OFF events, one at a time (an
+    appliance has one rhythm), as (ON, OFF) pairs in time order (OFF None where a chain
+    breaks after an ON)."""
+    cand = [e for e in sorted(events, key=lambda e: e.ts) if _size_score(e, m) > 0]
+    n = len(cand)
+    if n == 0:
+        return []
+    best = np.full(n, -math.inf)
+    prev = np.full(n, -1, dtype=np.int64)
+    linked = np.zeros(n, dtype=bool)
+    horizon = {True: m.on_s * math.exp(3 * m.on_log_sd), False: m.off_s * math.exp(3 * m.off_log_sd)}
+    widest = max(horizon.values())
+    run_max, run_arg = 0.0, -1  # best score of any sequence ending before j
+    for j, e in enumerate(cand):
+        if j > 0 and best[j - 1] > run_max:
+            run_max, run_arg = float(best[j - 1]), j - 1
+        own = _size_score(e, m)
+        best[j], prev[j] = own - m.break_cost + run_max, run_arg
+        for i in range(j - 1, -1, -1):
+            a = cand[i]
+            gap = (e.ts - a.ts) / 1000.0
+            if gap > widest:
+                break
+            if a.is_on == e.is_on or gap > horizon[a.is_on]:
+                continue
+            med, sd = (m.on_s, m.on_log_sd) if a.is_on else (m.off_s, m.off_log_sd)
+            s = best[i] + _duration_score(gap, med, sd, m) + own
+            if s > best[j]:
+                best[j], prev[j], linked[j] = s, i, True
+    out: list[tuple[Event, Event | None]] = []
+    for chain in _backtrack(best, prev, linked):
+        out.extend(_pairs([cand[k] for k in chain]))
+    return sorted(out, key=lambda p: p[0].ts)
+
+
+def _backtrack(best: FloatArray, prev: npt.NDArray[np.int64], linked: npt.NDArray[np.bool_]) -> list[list[int]]:
+    """The chains of the best sequence, walked back from its last event."""
+    k = int(np.argmax(best))
+    if best[k] <= 0:
+        return []
+    chains: list[list[int]] = [[]]
+    while k >= 0:
+        chains[-1].append(k)
+        if not linked[k]:
+            chains.append([])
+        k = int(prev[k])
+    return [c[::-1] for c in chains[::-1] if c]
+
+
+def _pairs(chain: Sequence[Event]) -> list[tuple[Event, Event | None]]:
+    out: list[tuple[Event, Event | None]] = []
+    for a, b in itertools.zip_longest(chain, chain[1:]):
+        if a is not None and a.is_on:
+            out.append((a, b if b is not None and not b.is_on else None))
+    return out

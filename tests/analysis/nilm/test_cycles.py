@@ -1,0 +1,58 @@
+"""A fridge's rhythm picks its runs out of a house's events; logger outages are not learnt."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wattwise.analysis.nilm.cycles import CycleModel, decode_cycles, learn_cycle
+from wattwise.analysis.nilm.evaluate import Recording, split_at_gaps
+from wattwise.analysis.nilm.events import Event
+
+MIN = 60_000
+
+
+def _event(minute: float, dp: float) -> Event:
+    return Event(int(minute * MIN), dp, None, dp, 0, 0.0, dp)
+
+
+def _fridge() -> CycleModel:
+    return CycleModel(power_w=90.0, on_s=30 * 60.0, on_log_sd=0.25, off_s=60 * 60.0, off_log_sd=0.25)
+
+
+def test_a_regular_fridge_is_learnt_and_an_occasional_load_is_not() -> None:
+    fridge = learn_cycle([1800.0] * 20, [3600.0] * 20, [90.0] * 40, span_s=20 * 5400.0)
+    assert fridge is not None and abs(fridge.on_s - 1800.0) < 1 and abs(fridge.power_w - 90.0) < 1
+    # the same cycles over ten times as long a recording: it does not run all day
+    assert learn_cycle([1800.0] * 20, [3600.0] * 20, [90.0] * 40, span_s=200 * 5400.0) is None
+    assert learn_cycle([60.0, 3000.0] * 10, [3600.0] * 20, [90.0] * 40, span_s=20 * 5400.0) is None
+
+
+def test_the_rhythm_keeps_the_fridge_runs_and_leaves_a_lookalike_load_out() -> None:
+    fridge = [_event(90 * k, 88.0) for k in range(6)] + [_event(90 * k + 30, -86.0) for k in range(6)]
+    # a 95 W load switched on for 5 minutes in the middle of a fridge OFF period
+    lookalike = [_event(150, 95.0), _event(155, -95.0)]
+    kettle = [_event(100, 2000.0), _event(103, -2000.0)]
+    pairs = decode_cycles(fridge + lookalike + kettle, _fridge())
+    assert [(on.ts // MIN, off.ts // MIN if off else None) for on, off in pairs] == [
+        (90 * k, 90 * k + 30) for k in range(6)
+    ]
+
+
+def test_a_missed_off_event_breaks_the_chain_without_losing_the_rest() -> None:
+    events = [_event(90 * k, 88.0) for k in range(5)] + [_event(90 * k + 30, -86.0) for k in range(5) if k != 2]
+    pairs = decode_cycles(events, _fridge())
+    assert len(pairs) == 5
+    assert sum(off is None for _, off in pairs) == 1
+
+
+def test_a_frozen_logger_stretch_is_cut_out_of_a_recording() -> None:
+    n = 3 * 450  # three hours at 8 s
+    ts = np.arange(n, dtype=np.int64) * 8000
+    rng = np.random.default_rng(0)
+    agg = 400.0 + rng.normal(0, 3, n).round()
+    agg[450:900] = 2729.0  # one hour repeating the same reading: an outage, forward-filled
+    rec = Recording(ts, agg, {"fridge": np.zeros(n)})
+    pieces = split_at_gaps([rec])
+    assert [p.ts.size for p in pieces] == [450, 450]
+    assert all(not np.any(p.aggregate == 2729.0) for p in pieces)
+    assert split_at_gaps([rec.slice(np.arange(n) < 450)])[0].ts.size == 450
