@@ -53,6 +53,131 @@ SUSTAIN_MS = 10 * 60_000
 SEASONAL_FEATURES = ("vs_usual", "sustained", "hour_sin", "hour_cos")
 
 
+# --------------------------------------------------------------------------- cycle model
+
+
+@dataclass
+class CycleModel:
+    """How long one cycle of a cycling load (a fridge, a freezer) lasts, given how long it was off.
+
+    A thermostat-driven load runs longer after a longer rest, so the expected length of a
+    cycle is a straight line in the two preceding off times (learned from the history). A
+    fault that makes every cycle run long (a leaking door seal, a tired compressor) shifts
+    cycles by less than their natural scatter, so one long cycle proves little; a CUSUM of
+    the cycles' excess (in units of the scatter) adds the evidence up and raises the alarm
+    when it passes ``alarm`` — the highest value it ever reached on a history day it had not
+    learned from. While the alarm stands, minutes past a cycle's expected length are flagged
+    as they happen; when it is first raised, the excess minutes of the cycles that built it
+    up are flagged retrospectively (``earlier`` in :func:`score_frame`'s answer).
+    """
+
+    coef: np.ndarray  # intercept, off before (s), off before that (s) -> cycle length (s)
+    scatter_s: float  # residual standard deviation of the cycle length
+    step_s: float  # the meter's usual interval between readings
+    bridge_s: float  # an off spell this short is a stutter inside one cycle, not a new cycle
+    slack: float  # CUSUM allowance per cycle, in scatters
+    alarm: float  # CUSUM level that raises the alarm (from leave-one-day-out on the history)
+    typical_s: float  # median cycle length (for the reason text)
+
+
+@dataclass
+class CycleCarry:
+    """Where the cycle model stands between chunks: the current cycle and the CUSUM."""
+
+    start: int | None = None
+    last_on: int | None = None
+    offs: tuple[float, ...] = ()
+    cusum: float = 0.0
+    excess: tuple[float, ...] = ()  # excess (s) of the cycles since the CUSUM last stood at 0
+    pending: tuple[tuple[int, int], ...] = ()  # their excess minutes, not yet flagged
+
+
+@dataclass(frozen=True)
+class CycleVerdicts:
+    """Per reading: flagged as it happens, the expected cycle length, and spans decided later."""
+
+    flagged: np.ndarray
+    expected_s: np.ndarray
+    elapsed_s: np.ndarray
+    excess_s: np.ndarray  # mean excess of the cycles behind the alarm (for the reason)
+    earlier: list[tuple[tuple[int, int], ...]]
+
+
+CYCLE_SLACK = 0.5
+#: Fewer complete cycles than this in the history and no cycle model is fitted.
+MIN_CYCLES = 20
+
+
+def _expected_cycle_s(coef: np.ndarray, offs: tuple[float, ...]) -> float:
+    if len(offs) < 2:
+        return float("nan")
+    return float(coef[0] + coef[1] * offs[-1] + coef[2] * offs[-2])
+
+
+def _cycle_pass(
+    model: CycleModel,
+    ts: np.ndarray,
+    power: np.ndarray,
+    on_threshold: float,
+    segment_start: np.ndarray,
+    carry: CycleCarry,
+) -> tuple[CycleVerdicts, CycleCarry, list[tuple[float, float, float]]]:
+    """Walk the readings once, closing cycles and keeping the CUSUM; chunks join seamlessly.
+
+    Also returns each completed cycle after two known off spells as ``(off before, off
+    before that, length)`` in seconds: the rows the fit learns from.
+    """
+    n = len(ts)
+    flagged = np.zeros(n, dtype=bool)
+    expected = np.full(n, np.nan)
+    elapsed = np.zeros(n)
+    excess_mean = np.zeros(n)
+    earlier: list[tuple[tuple[int, int], ...]] = [() for _ in range(n)]
+    done: list[tuple[float, float, float]] = []
+    start, last_on, offs = carry.start, carry.last_on, carry.offs
+    cusum, excess, pending = carry.cusum, carry.excess, carry.pending
+    half = model.step_s * 500.0  # half a step, in ms
+    for i in range(n):
+        t = int(ts[i])
+        if segment_start[i] or (last_on is not None and t <= last_on):
+            start, last_on, offs = None, None, ()
+        if start is not None and last_on is not None and t - last_on > model.bridge_s * 1000:
+            # The cycle has ended (this reading is past the stutter allowance): judge it.
+            guess = _expected_cycle_s(model.coef, offs)
+            length = (last_on - start) / 1000.0 + model.step_s
+            if len(offs) == 2:
+                done.append((offs[-1], offs[-2], length))
+            if np.isfinite(guess):
+                alarmed = cusum > model.alarm
+                cusum = max(0.0, cusum + (length - guess) / model.scatter_s - model.slack)
+                cut = start + int(round(guess / model.step_s) * model.step_s * 1000)
+                if cusum <= 0:
+                    excess, pending = (), ()
+                elif not alarmed:
+                    excess = (*excess, length - guess)
+                    pending = (*pending, (cut, last_on)) if cut <= last_on else pending
+                    if cusum > model.alarm:
+                        earlier[i], pending = pending, ()
+                else:
+                    excess = (*excess, length - guess)[-RECENT_RUNS:]
+            start = None
+        if not power[i] > on_threshold:
+            continue
+        if start is None:
+            if last_on is not None:
+                offs = (*offs, (t - last_on) / 1000.0)[-2:]
+            start = t
+        last_on = t
+        guess = _expected_cycle_s(model.coef, offs)
+        expected[i] = guess
+        elapsed[i] = (t - start) / 1000.0
+        if cusum > model.alarm and excess:
+            excess_mean[i] = float(np.mean(excess))
+            flagged[i] = (t - start) + half > guess * 1000
+    verdicts = CycleVerdicts(flagged, expected, elapsed, excess_mean, earlier)
+    return verdicts, CycleCarry(start, last_on, offs, cusum, excess, pending), done
+
+
 @dataclass
 class Carry:
     """What scoring remembers between chunks of one meter: the previous reading and the run."""
@@ -64,6 +189,7 @@ class Carry:
     run_wh: float = 0.0
     recent_runs: tuple[float, ...] = ()
     recent_deviation: tuple[tuple[int, float], ...] = ()
+    cycle: CycleCarry = field(default_factory=CycleCarry)
 
 
 @dataclass
@@ -94,6 +220,11 @@ class AnomalyModel:
     trained_until: int
     n_train: int
     version: int = MODEL_VERSION
+    cycles: CycleModel | None = None  # cycle lengths of a cycling load (None otherwise)
+
+
+#: The columns of :func:`score_frame`'s answer.
+SCORE_COLUMNS = ("ts", "score", "anomalous", "reason", "earlier", "earlier_reason")
 
 
 @dataclass(frozen=True)
@@ -285,6 +416,79 @@ def _completed_runs(ts: np.ndarray, power: np.ndarray, on_threshold: float, segm
     return np.asarray(durations, dtype="float64")
 
 
+def _cycle_folds(frame: pd.DataFrame) -> np.ndarray:
+    """Which held-out part each reading belongs to: its recording, or its day if only one."""
+    if "segment" in frame.columns and frame["segment"].nunique() >= 3:
+        return np.asarray(pd.factorize(frame["segment"])[0], dtype="int64")
+    return np.asarray(frame["ts"].to_numpy(dtype="int64") // 86_400_000, dtype="int64")
+
+
+def _bridge_s(ts: np.ndarray, power: np.ndarray, on_threshold: float, step_s: float) -> float:
+    """Half the shortest usual rest between cycles (5 % quantile), at least two readings."""
+    on_ts = ts[power > on_threshold]
+    rests = np.diff(on_ts) / 1000.0
+    rests = rests[rests > 1.5 * step_s]
+    if rests.size == 0:
+        return 2 * step_s
+    return max(2 * step_s, 0.5 * float(np.quantile(rests, 0.05)))
+
+
+def _line_fit(rows: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares cycle length from the two preceding rests, and the residual scatter."""
+    design = np.column_stack([np.ones(len(rows)), rows[:, 0], rows[:, 1]])
+    coef = np.linalg.lstsq(design, rows[:, 2], rcond=None)[0]
+    return coef, float(np.std(rows[:, 2] - design @ coef))
+
+
+def _worst_cusum(rows: np.ndarray, coef: np.ndarray, scatter: float, slack: float) -> float:
+    worst, cusum = 0.0, 0.0
+    for off1, off2, length in rows:
+        guess = coef[0] + coef[1] * off1 + coef[2] * off2
+        cusum = max(0.0, cusum + (length - guess) / scatter - slack)
+        worst = max(worst, cusum)
+    return worst
+
+
+def fit_cycle_model(frame: pd.DataFrame, on_threshold: float) -> CycleModel | None:
+    """Learn a cycling load's cycle lengths; None when the history has too few cycles or parts.
+
+    The alarm level is chosen without any fault: each history day (or recording) in turn is
+    held out, the line is learned from the others, and the highest CUSUM the held-out day
+    reaches is the level that a normal day can reach; the alarm is the highest of those.
+    """
+    ts = frame["ts"].to_numpy(dtype="int64")
+    power = frame["power"].to_numpy(dtype="float64")
+    if len(ts) < 2:
+        return None
+    step_s = float(np.median(np.diff(ts))) / 1000.0
+    folds = _cycle_folds(frame)
+    segment_start = _segment_starts(frame) | np.concatenate([[False], folds[1:] != folds[:-1]])
+    probe = CycleModel(np.zeros(3), 1.0, step_s, _bridge_s(ts, power, on_threshold, step_s), CYCLE_SLACK, np.inf, 0.0)
+    per_fold = []
+    for fold in np.unique(folds):
+        part = folds == fold
+        _, _, rows = _cycle_pass(probe, ts[part], power[part], on_threshold, segment_start[part], CycleCarry())
+        per_fold.append(np.asarray(rows, dtype="float64").reshape(-1, 3))
+    every = np.vstack(per_fold)
+    usable = [rows for rows in per_fold if len(rows)]
+    if len(every) < MIN_CYCLES or len(usable) < 3:
+        return None
+    worst = 0.0
+    for k, held_out in enumerate(usable):
+        coef, scatter = _line_fit(np.vstack([r for j, r in enumerate(usable) if j != k]))
+        worst = max(worst, _worst_cusum(held_out, coef, max(scatter, step_s / 2), CYCLE_SLACK))
+    coef, scatter = _line_fit(every)
+    return CycleModel(
+        coef=coef,
+        scatter_s=max(scatter, step_s / 2),
+        step_s=step_s,
+        bridge_s=probe.bridge_s,
+        slack=CYCLE_SLACK,
+        alarm=max(worst, 1.0),
+        typical_s=float(np.median(every[:, 2])),
+    )
+
+
 def fit_anomaly_model(
     history: pd.DataFrame,
     *,
@@ -341,8 +545,11 @@ def fit_anomaly_model(
         metrics=metrics,
         typical_run_s=typical_run,
     )
+    cycles = fit_cycle_model(frame, on_threshold) if cycling else None
+    # With a cycle model the run features are judged there, where in the cycle it matters.
+    use_runs = cycling and cycles is None
     names = tuple(
-        c for c in feats.columns if (seasonal or c not in SEASONAL_FEATURES) and (cycling or c not in RUN_FEATURES)
+        c for c in feats.columns if (seasonal or c not in SEASONAL_FEATURES) and (use_runs or c not in RUN_FEATURES)
     )
     matrix = feats[list(names)].to_numpy(dtype="float64")
     forest = IsolationForest(n_estimators=100, random_state=random_state, n_jobs=1)
@@ -372,6 +579,7 @@ def fit_anomaly_model(
         trained_from=int(ts.min()),
         trained_until=int(ts.max()),
         n_train=len(frame),
+        cycles=cycles,
     )
 
 
@@ -385,6 +593,25 @@ def _rule_reason(model: AnomalyModel, run_s: float, ratio: float, power: float) 
         f"its last {RECENT_RUNS} cycles ran {ratio:.1f}× as long as usual "
         f"({format_duration(ratio * model.typical_run_s)} against {format_duration(model.typical_run_s)}), "
         f"and this one is {format_duration(run_s)} in"
+    )
+
+
+def _cycle_reason(cycles: CycleModel, verdicts: CycleVerdicts, i: int) -> str:
+    return (
+        f"on for {format_duration(verdicts.elapsed_s[i] + cycles.step_s)} in this cycle; after its rest, "
+        f"a cycle usually lasts {format_duration(verdicts.expected_s[i])}, and its recent cycles have each "
+        f"run about {format_duration(verdicts.excess_s[i])} longer than expected (worn seal, compressor "
+        "or thermostat?)"
+    )
+
+
+def _earlier_reason(cycles: CycleModel | None, spans: tuple[tuple[int, int], ...]) -> str:
+    if cycles is None or not spans:
+        return ""
+    minutes = sum((b - a) / 1000.0 + cycles.step_s for a, b in spans)
+    return (
+        f"its last {len(spans)} cycles each ran past their expected length (together "
+        f"{format_duration(minutes)} longer); more than its normal days ever added up to"
     )
 
 
@@ -456,7 +683,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     have all been longer than the history ever showed. Pass the returned :class:`Carry` with the next chunk.
     """
     if frame.empty:
-        return pd.DataFrame(columns=["ts", "score", "anomalous", "reason"]), carry or Carry()
+        return pd.DataFrame(columns=list(SCORE_COLUMNS)), carry or Carry()
     for m in model.metrics:
         if m not in frame.columns:
             frame = frame.assign(**{m: np.nan})
@@ -491,11 +718,21 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
         values = feats[metric].to_numpy()
         strange_metric[(strange_metric == "") & ((values < low) | (values > high))] = metric
     by_metric = strange_metric != ""
-    flagged = (score > 1.0) | by_rule | by_baseline | by_metric
+    cycle_carry = (carry or Carry()).cycle
+    verdicts = None
+    if model.cycles is not None:
+        verdicts, cycle_carry = _cycle_pass(
+            model.cycles, ts, power, model.on_threshold, _segment_starts(frame.reset_index(drop=True)), cycle_carry
+        )[:2]
+    by_cycle = verdicts.flagged if verdicts is not None else np.zeros(len(frame), dtype=bool)
+    new_carry.cycle = cycle_carry
+    flagged = (score > 1.0) | by_rule | by_baseline | by_metric | by_cycle
     reasons = []
     for i in range(len(frame)):
         if not flagged[i]:
             reasons.append("")
+        elif by_cycle[i] and verdicts is not None and model.cycles is not None:
+            reasons.append(_cycle_reason(model.cycles, verdicts, i))
         elif by_rule[i]:
             reasons.append(_rule_reason(model, float(run_s[i]), float(ratio[i]), float(power[i])))
         elif by_baseline[i]:
@@ -510,7 +747,17 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
             )
         else:
             reasons.append(_forest_reason(model, matrix[i], int(ts[i])))
-    out = pd.DataFrame({"ts": ts, "score": score, "anomalous": flagged, "reason": reasons})
+    earlier = verdicts.earlier if verdicts is not None else [() for _ in range(len(frame))]
+    out = pd.DataFrame(
+        {
+            "ts": ts,
+            "score": score,
+            "anomalous": flagged,
+            "reason": reasons,
+            "earlier": pd.Series(earlier, dtype=object),
+            "earlier_reason": [_earlier_reason(model.cycles, spans) for spans in earlier],
+        }
+    )
     return out, new_carry
 
 
@@ -566,12 +813,32 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def detection_metrics(labels: np.ndarray, flags: np.ndarray, ts: np.ndarray) -> dict[str, float]:
+def decided_at(scored: pd.DataFrame) -> np.ndarray:
+    """When each reading was known to be anomalous (epoch ms; -1 when never).
+
+    A reading flagged as it arrives is decided at its own time; a reading inside an
+    ``earlier`` span is decided when the span was reported (the retrospective verdict of
+    the cycle model), so delays computed from this are honest.
+    """
+    ts = scored["ts"].to_numpy(dtype="int64")
+    decided = np.where(scored["anomalous"].to_numpy(dtype=bool), ts, -1)
+    for when, spans in zip(ts, scored["earlier"], strict=True):
+        for first, last in spans:
+            inside = (ts >= first) & (ts <= last) & (decided < 0)
+            decided[inside] = when
+    return decided
+
+
+def detection_metrics(
+    labels: np.ndarray, flags: np.ndarray, ts: np.ndarray, decided: np.ndarray | None = None
+) -> dict[str, float]:
     """Per-reading precision, recall and F1, plus per-event recall and detection delay.
 
     An event is a run of consecutive labelled readings; it is detected when a reading inside
     it is flagged, and its delay is the time from its first reading to the first flag.
     ``delay_s`` is the median delay over detected events (NaN when none is detected).
+    ``decided`` (epoch ms per reading, see :func:`decided_at`) makes the delay count from
+    when a retrospective flag was actually raised rather than from the flagged reading.
     """
     y = np.asarray(labels).astype(bool)
     f = np.asarray(flags).astype(bool)
@@ -586,7 +853,8 @@ def detection_metrics(labels: np.ndarray, flags: np.ndarray, ts: np.ndarray) -> 
     for start, end in events:
         hits = np.flatnonzero(f[start:end])
         if hits.size:
-            delays.append((int(ts[start + hits[0]]) - int(ts[start])) / 1000.0)
+            first = int(ts[start + hits[0]]) if decided is None else int(decided[start:end][hits].min())
+            delays.append((first - int(ts[start])) / 1000.0)
     false_alarm_runs = sum(1 for a, b in _runs(f) if not y[a:b].any())
     return {
         "precision": precision,
@@ -669,20 +937,22 @@ def compare_on_split(train: pd.DataFrame, tests: list[pd.DataFrame], *, tz: str 
     """
     ours = fit_anomaly_model(train, tz=tz)
     seed = fit_raw_power_forest(train)
-    labels, mine, theirs, stamps = [], [], [], []
+    labels, mine, theirs, stamps, decided = [], [], [], [], []
     offset = 0
     for test in tests:
         scored, _ = score_frame(ours, test)
         labels.append(test["label"].to_numpy())
-        mine.append(scored["anomalous"].to_numpy())
+        when = decided_at(scored)
+        mine.append(when >= 0)
         theirs.append(flag_raw_power(seed, test))
         ts = test["ts"].to_numpy(dtype="int64")
         # Frames are laid end to end (an hour apart) so no event or delay crosses two frames.
         stamps.append(ts - ts.min() + offset)
+        decided.append(np.where(when >= 0, when - ts.min() + offset, -1))
         offset = int(stamps[-1].max()) + 3_600_000
     y, t = np.concatenate(labels), np.concatenate(stamps)
     return {
-        "ours": detection_metrics(y, np.concatenate(mine), t),
+        "ours": detection_metrics(y, np.concatenate(mine), t, np.concatenate(decided)),
         "seed_raw_power_forest": detection_metrics(y, np.concatenate(theirs), t),
     }
 
