@@ -56,3 +56,16 @@ def test_a_frozen_logger_stretch_is_cut_out_of_a_recording() -> None:
     assert [p.ts.size for p in pieces] == [450, 450]
     assert all(not np.any(p.aggregate == 2729.0) for p in pieces)
     assert split_at_gaps([rec.slice(np.arange(n) < 450)])[0].ts.size == 450
+
+
+def test_an_over_confident_posterior_is_mapped_to_how_often_it_was_right() -> None:
+    from wattwise.analysis.nilm.calibration import apply_calibration, isotonic_fit
+
+    # posteriors near 0.9 that were right only half of the time, and sure ones that were right
+    conf = [0.9] * 40 + [0.99] * 40
+    right = [True, False] * 20 + [True] * 40
+    knots = isotonic_fit(conf, right)
+    assert abs(apply_calibration(knots, 0.9) - 0.5) < 1e-9
+    assert apply_calibration(knots, 0.99) == 1.0
+    assert isotonic_fit(conf[:5], right[:5]) == []  # too few events: left as it is
+    assert apply_calibration([], 0.7) == 0.7

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from wattwise.analysis.nilm.calibration import isotonic_fit
 from wattwise.analysis.nilm.classify import ClassifierConfig
 from wattwise.analysis.nilm.cycles import CycleModel, learn_cycle
 from wattwise.analysis.nilm.decode import StateModel, typical_powers
@@ -730,8 +731,8 @@ def evaluate_model(spec: SetSpec, model: NilmModel) -> dict[str, Any]:
     return out
 
 
-def calibration(events: Sequence[Sequence[Event]], spec: SetSpec) -> dict[str, float]:
-    """Expected calibration error of the confidence on matched test events (10 bins)."""
+def confidence_outcomes(events: Sequence[Sequence[Event]], spec: SetSpec) -> tuple[list[float], list[bool]]:
+    """The confidence of each matched test event and whether its label was right."""
     conf: list[float] = []
     right: list[bool] = []
     for rec, evs in zip(spec.test, events, strict=True):
@@ -739,6 +740,12 @@ def calibration(events: Sequence[Sequence[Event]], spec: SetSpec) -> dict[str, f
         for i, j in match_events(evs, truth, spec.tol_s()).items():
             conf.append(evs[i].confidence)
             right.append(evs[i].label == truth[j].appliance)
+    return conf, right
+
+
+def calibration(events: Sequence[Sequence[Event]], spec: SetSpec) -> dict[str, float]:
+    """Expected calibration error of the confidence on matched test events (10 bins)."""
+    conf, right = confidence_outcomes(events, spec)
     if not conf:
         return {"ece": math.nan, "mean_confidence": math.nan, "accuracy": math.nan}
     c, r = np.array(conf), np.array(right, dtype=float)
@@ -836,10 +843,27 @@ def choose_settings(
     return min(grid, key=score)
 
 
+def fit_calibration(spec: SetSpec, settings: Settings) -> list[tuple[float, float]]:
+    """The confidence map, from the events of the two training folds' validation halves
+    (each scored by a model learnt on the other half, with the chosen settings)."""
+    conf: list[float] = []
+    right: list[bool] = []
+    for k in (0, 1):
+        fold = holdout_split(spec, k)
+        model = tuned(fit_model(fold)[0], fold, settings)
+        events = [model.disaggregate(r.ts, r.aggregate, r.second)[0].events for r in fold.test]
+        c, r = confidence_outcomes(events, fold)
+        conf += c
+        right += r
+    return isotonic_fit(conf, right)
+
+
 def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
     """Our model, "predict 0 W" and the learning curve for one set."""
     model, _ = fit_model(spec)
-    model = tuned(model, spec, choose_settings(spec))
+    settings = choose_settings(spec)
+    model = tuned(model, spec, settings)
+    model.calibration = fit_calibration(spec, settings)
     ours = evaluate_model(spec, model)
     out: dict[str, Any] = {
         "set": spec.name,
@@ -849,6 +873,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "on_thresholds_w": {a: spec.on_w(a) for a in spec.appliances},
         "detector": model.detector.to_dict(),
         "min_confidence": model.classifier.min_confidence,
+        "confidence_map": model.calibration,
         "decoding": None if model.states is None else asdict(model.states),
         "methods": {"wattwise": ours, "predict_0w": zero_baseline(spec)},
     }

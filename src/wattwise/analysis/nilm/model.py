@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from wattwise.analysis.nilm.calibration import apply_calibration
 from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
 from wattwise.analysis.nilm.cycles import CycleModel, decode_cycles
 from wattwise.analysis.nilm.decode import StateModel, decode
@@ -56,6 +57,8 @@ class NilmModel:
     states: StateModel | None = None
     #: appliances that cycle on their own (a fridge): their runs come from their rhythm
     cyclers: dict[str, CycleModel] = field(default_factory=dict)
+    #: isotonic map (raw posterior, calibrated confidence) fitted on held-out events
+    calibration: list[tuple[float, float]] = field(default_factory=list)
 
     def hour(self, ts: int) -> float | None:
         return local_hour(ts, self.utc_offset_s) if self.use_hour else None
@@ -78,8 +81,12 @@ class NilmModel:
         clf = Classifier(self.library, self.classifier)
         ids = clf.identify([self.features(e) for e in events])
         for e, (label, conf, scores) in zip(events, ids, strict=True):
-            e.label, e.confidence, e.scores = label, conf, scores
+            e.label, e.confidence, e.scores = label, self.calibrated(conf), scores
         return list(events)
+
+    def calibrated(self, posterior: float) -> float:
+        """The confidence reported for a posterior (decisions use the posterior)."""
+        return apply_calibration(self.calibration, posterior)
 
     def identify_runs(self, runs: Sequence[Run]) -> list[Run]:
         """Re-identify closed runs with their duration; both events take the run's label."""
@@ -100,7 +107,7 @@ class NilmModel:
                 label = names[best] if ok else UNIDENTIFIED
                 assert r.off is not None
                 for e in (r.on, r.off):
-                    e.label, e.confidence = label, conf
+                    e.label, e.confidence = label, self.calibrated(conf)
                 out.append(Run(r.start, r.end, r.power_w, label, r.on, r.off))
         return sorted(out, key=lambda r: r.start)
 
@@ -184,7 +191,7 @@ class NilmModel:
             for e, label in zip(events, labels, strict=True):
                 if e.label == UNIDENTIFIED:  # the joint decoding decides what the signature could not
                     e.label = label
-                    e.confidence = e.scores.get(label, 0.0)
+                    e.confidence = self.calibrated(e.scores.get(label, 0.0))
             typical, longest = self.durations()
             runs = pair_events(events, self.pairing, typical, longest, int(t[-1]) if t.size else None)
             return NilmResult(events, runs), series
@@ -207,6 +214,7 @@ class NilmModel:
             "standby_w": dict(self.standby_w),
             "states": None if self.states is None else asdict(self.states),
             "cyclers": {k: asdict(v) for k, v in self.cyclers.items()},
+            "calibration": [list(k) for k in self.calibration],
         }
 
     @classmethod
@@ -222,4 +230,5 @@ class NilmModel:
             {k: float(v) for k, v in data.get("standby_w", {}).items()},
             None if data.get("states") is None else StateModel(**data["states"]),
             {k: CycleModel(**v) for k, v in data.get("cyclers", {}).items()},
+            [(float(a), float(b)) for a, b in data.get("calibration", [])],
         )
