@@ -69,3 +69,19 @@ def test_an_over_confident_posterior_is_mapped_to_how_often_it_was_right() -> No
     assert apply_calibration(knots, 0.99) == 1.0
     assert isotonic_fit(conf[:5], right[:5]) == []  # too few events: left as it is
     assert apply_calibration([], 0.7) == 0.7
+
+
+def test_microwave_pulses_are_found_sample_by_sample_and_a_long_load_is_not() -> None:
+    from wattwise.analysis.nilm.bursts import BurstModel, burst_series, learn_burst
+
+    mw = learn_burst([16.0, 40.0, 48.0], [1330.0, -1340.0, 1350.0], draw_w=1110.0)
+    assert mw == BurstModel(1340.0, 1110.0, 72.0)
+    assert learn_burst([16.0, 40.0, 48.0], [90.0, -90.0], draw_w=85.0) is None  # weak: not a burst
+    assert learn_burst([16.0, 4000.0, 48.0], [1330.0], draw_w=1110.0) is None  # runs for an hour
+    agg = np.full(60, 500.0)
+    agg[10:12] = 1840.0  # two-sample pulse
+    agg[14] = 1845.0  # one-sample pulse: a step detector sees a spike
+    agg[30:50] = 1840.0  # same size, 160 s long: an oven or a kettle, not the microwave
+    est = burst_series(np.arange(60, dtype=np.int64) * 8000, agg, mw)
+    assert np.flatnonzero(est).tolist() == [10, 11, 14]
+    assert est[10] == 1110.0

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from wattwise.analysis.nilm.bursts import BurstModel, learn_burst
 from wattwise.analysis.nilm.calibration import isotonic_fit
 from wattwise.analysis.nilm.classify import ClassifierConfig
 from wattwise.analysis.nilm.cycles import CycleModel, learn_cycle
@@ -666,7 +667,37 @@ def fit_model(
         model.states = fit_states(spec, model.detector)
     else:
         model.cyclers = learn_cyclers(spec, labelled)
+        model.bursts = learn_bursts(spec, labelled)
     return model, labelled
+
+
+def _true_durations(spec: SetSpec, name: str) -> tuple[list[float], list[float]]:
+    """ON and OFF durations (s) of one appliance's sub-meter in the training part."""
+    on_s: list[float] = []
+    off_s: list[float] = []
+    for rec in spec.train:
+        evs = [t for t in true_events(rec, spec.event_min_w) if t.appliance == name]
+        for a, b in itertools.pairwise(evs):
+            if a.on != b.on:
+                (on_s if a.on else off_s).append((b.ts - a.ts) / 1000.0)
+    return on_s, off_s
+
+
+def _steps(labelled: Sequence[Labelled], name: str) -> list[float]:
+    return [e.delta_p for lab in labelled for e, n in zip(lab.events, lab.labels, strict=True) if n == name]
+
+
+def learn_bursts(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, BurstModel]:
+    """Appliances whose every training run is short, with their step and draw."""
+    out: dict[str, BurstModel] = {}
+    for name in spec.appliances:
+        sub = np.concatenate([r.appliances[name] for r in spec.train])
+        on = sub > spec.on_w(name)
+        draw = float(np.median(sub[on])) if on.any() else 0.0
+        bm = learn_burst(_true_durations(spec, name)[0], _steps(labelled, name), draw)
+        if bm is not None:
+            out[name] = bm
+    return out
 
 
 def learn_cyclers(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, CycleModel]:
@@ -674,17 +705,10 @@ def learn_cyclers(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, Cycl
     regularly on its own in the training part, from its sub-meter and the aggregate
     events matched to it."""
     out: dict[str, CycleModel] = {}
+    span_s = sum(r.ts.size * r.interval_s for r in spec.train)
     for name in spec.appliances:
-        on_s: list[float] = []
-        off_s: list[float] = []
-        for rec in spec.train:
-            evs = [t for t in true_events(rec, spec.event_min_w) if t.appliance == name]
-            for a, b in itertools.pairwise(evs):
-                if a.on != b.on:
-                    (on_s if a.on else off_s).append((b.ts - a.ts) / 1000.0)
-        steps = [e.delta_p for lab in labelled for e, n in zip(lab.events, lab.labels, strict=True) if n == name]
-        span_s = sum(r.ts.size * r.interval_s for r in spec.train)
-        cm = learn_cycle(on_s, off_s, steps, span_s)
+        on_s, off_s = _true_durations(spec, name)
+        cm = learn_cycle(on_s, off_s, _steps(labelled, name), span_s)
         if cm is not None:
             out[name] = cm
     return out

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from wattwise.analysis.nilm.bursts import BurstModel, burst_series
 from wattwise.analysis.nilm.calibration import apply_calibration
 from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
 from wattwise.analysis.nilm.cycles import CycleModel, decode_cycles
@@ -59,6 +60,8 @@ class NilmModel:
     cyclers: dict[str, CycleModel] = field(default_factory=dict)
     #: isotonic map (raw posterior, calibrated confidence) fitted on held-out events
     calibration: list[tuple[float, float]] = field(default_factory=list)
+    #: short, strong appliances (a microwave): their power comes from bursts, per sample
+    bursts: dict[str, BurstModel] = field(default_factory=dict)
 
     def hour(self, ts: int) -> float | None:
         return local_hour(ts, self.utc_offset_s) if self.use_hour else None
@@ -197,6 +200,8 @@ class NilmModel:
             return NilmResult(events, runs), series
         res = self.process(ts, power, second)
         series = power_series(res.runs, t, self.library.names())
+        for name, bm in self.bursts.items():
+            series[name] = burst_series(t, power, bm)
         for name, watts in self.standby_w.items():
             if name in series:
                 series[name] = series[name] + watts
@@ -215,6 +220,7 @@ class NilmModel:
             "states": None if self.states is None else asdict(self.states),
             "cyclers": {k: asdict(v) for k, v in self.cyclers.items()},
             "calibration": [list(k) for k in self.calibration],
+            "bursts": {k: asdict(v) for k, v in self.bursts.items()},
         }
 
     @classmethod
@@ -231,4 +237,5 @@ class NilmModel:
             None if data.get("states") is None else StateModel(**data["states"]),
             {k: CycleModel(**v) for k, v in data.get("cyclers", {}).items()},
             [(float(a), float(b)) for a, b in data.get("calibration", [])],
+            {k: BurstModel(**v) for k, v in data.get("bursts", {}).items()},
         )
