@@ -76,7 +76,9 @@ def fit_balance(main_wh: np.ndarray, subs_wh: np.ndarray, **settings: float) -> 
     # tolerance plus the slack.
     tolerance = model.accuracy * float(np.mean(np.abs(main) + np.abs(subs)))
     detectable = (model.slack * model.sigma_wh + tolerance) / mean_main if mean_main > 0 else float("inf")
-    in_sample = balance_cusum(model, main, subs)
+    # Replayed with each interval's share capped: one odd interval (a partial first one, a
+    # meter that reported late) must not condemn the base; a drift that lasts does.
+    in_sample = balance_cusum(model, main, subs, cap=model.limit / 4)
     return replace(
         model,
         steady=first_alarm(in_sample, model.limit) is None and detectable <= MAX_UNSEEN_LOSS,
@@ -85,10 +87,13 @@ def fit_balance(main_wh: np.ndarray, subs_wh: np.ndarray, **settings: float) -> 
     )
 
 
-def balance_cusum(model: BalanceModel, main_wh: np.ndarray, subs_wh: np.ndarray, start: float = 0.0) -> np.ndarray:
+def balance_cusum(
+    model: BalanceModel, main_wh: np.ndarray, subs_wh: np.ndarray, start: float = 0.0, cap: float | None = None
+) -> np.ndarray:
     """The CUSUM statistic after each interval (in sigmas); an alarm is ``> model.limit``.
 
-    ``start`` carries the statistic over from the previous chunk for live use. A model
+    ``start`` carries the statistic over from the previous chunk for live use; ``cap``
+    bounds what one interval may add (in sigmas). A model
     that is not ``steady`` gives zeros: it cannot tell a loss from the house's own swings.
     """
     main = np.asarray(main_wh, dtype="float64")
@@ -100,6 +105,8 @@ def balance_cusum(model: BalanceModel, main_wh: np.ndarray, subs_wh: np.ndarray,
     # Meter error may explain up to ``tolerance`` of the surplus; never count that part.
     unexplained = np.sign(excess) * np.maximum(np.abs(excess) - tolerance, 0.0)
     z = unexplained / model.sigma_wh - model.slack
+    if cap is not None:
+        z = np.minimum(z, cap)
     out = np.empty_like(z)
     s = start
     for i, value in enumerate(z):
