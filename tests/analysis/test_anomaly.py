@@ -155,6 +155,28 @@ def test_a_dead_meter_is_explained_as_such() -> None:
     assert "below anything in its history" in scored["reason"].iloc[60]
 
 
+def test_a_dead_meter_is_caught_even_when_the_history_has_zero_filled_gaps() -> None:
+    ihepc = model_data.load_ihepc(DATA)[["ts", "power"]]
+    history = ihepc.iloc[:4000].copy()
+    history.loc[history.index[1000:1020], "power"] = 0.0  # a recorder's zero-filled gap (as in REFIT)
+    model = anomaly.fit_anomaly_model(history)
+    later = ihepc.iloc[4000:4100].copy()
+    later.loc[later.index[50:80], "power"] = 0.0
+    scored, _ = anomaly.score_frame(model, later)
+    assert scored["anomalous"].iloc[50:80].all()
+    assert "below anything in its history" in scored["reason"].iloc[60]
+
+
+def test_a_recorder_holding_one_value_for_hours_does_not_teach_the_usual_levels() -> None:
+    ihepc = model_data.load_ihepc(DATA)[["ts", "power"]].iloc[:5000]
+    stuck = ihepc.copy()
+    stuck.loc[stuck.index[2000:2400], "power"] = 2730.0  # forward-filled for almost 7 hours
+    clean_model = anomaly.fit_anomaly_model(ihepc.drop(ihepc.index[2000:2400]))
+    stuck_model = anomaly.fit_anomaly_model(stuck)
+    np.testing.assert_allclose(stuck_model.baseline, clean_model.baseline)
+    assert stuck_model.n_train == clean_model.n_train
+
+
 def test_refresh_is_due_when_the_history_doubles_or_a_week_passes(fridge_model: anomaly.AnomalyModel) -> None:
     until = fridge_model.trained_until
     assert not anomaly.needs_refresh(fridge_model, until + 3_600_000, fridge_model.n_train + 10)

@@ -391,6 +391,50 @@ def _seasonal_baseline(power: np.ndarray, slots: np.ndarray, size: int) -> tuple
     return baseline, np.maximum(spread, floor)
 
 
+#: The same non-zero power for this long is a recorder filling a gap, not a household.
+FILL_MS = 15 * 60_000
+
+
+def _without_fills(frame: pd.DataFrame) -> pd.DataFrame:
+    """The history without stretches where a power above the on level repeats unchanged for
+    :data:`FILL_MS` or more (a recorder forward-filling a gap: REFIT holds one 2.7 kW
+    value for 13 hours). Learning from them would teach the model that a house can draw
+    2.7 kW all night. A standby level that never changes (an appliance's 2 W) is kept.
+    What remains is split into segments at each removed stretch."""
+    power = frame["power"].to_numpy(dtype="float64")
+    ts = frame["ts"].to_numpy(dtype="int64")
+    repeat = np.concatenate([[False], (power[1:] == power[:-1]) & (power[1:] > _on_threshold(power))])
+    fill = np.zeros(len(frame), dtype=bool)
+    for start, end in _runs(repeat):
+        if ts[end - 1] - ts[start - 1] >= FILL_MS:
+            fill[start - 1 : end] = True
+    if not fill.any() or fill.all():
+        return frame
+    base = frame["segment"].to_numpy() if "segment" in frame.columns else np.zeros(len(frame), dtype="int64")
+    pieces = np.cumsum(np.concatenate([[False], fill[1:] & ~fill[:-1]]))
+    combined = pd.factorize(pd.Series(base))[0] * (int(pieces.max()) + 1) + pieces
+    kept = frame.assign(segment=pd.factorize(pd.Series(combined))[0])
+    return kept[~fill].reset_index(drop=True)
+
+
+#: A never-off meter's history may hold this share of zero readings and still count as never off.
+ZERO_GAP_SHARE = 0.01
+
+
+def _power_floor(power: np.ndarray) -> float:
+    """Half the lowest level (0.1 % quantile) a never-off meter reads: below it, it is dead.
+
+    A few zero readings in the history are gaps a recorder filled with zeros (REFIT does this
+    for gaps over five minutes), not a house drawing nothing, so when they are under
+    :data:`ZERO_GAP_SHARE` of the history they are left out; otherwise 0 W is usual here
+    and the floor is 0.
+    """
+    positive = power[power > 0]
+    if positive.size == 0 or 1.0 - positive.size / power.size >= ZERO_GAP_SHARE:
+        return 0.5 * float(np.quantile(power, 0.001))
+    return 0.5 * float(np.quantile(positive, 0.001))
+
+
 def _widened_range(values: np.ndarray) -> tuple[float, float]:
     """The history's 0.1–99.9 % range widened by half its width on each side."""
     finite = values[np.isfinite(values)]
@@ -511,7 +555,7 @@ def fit_anomaly_model(
     if not 0 < contamination < 0.5:
         raise ValueError(f"contamination must be in (0, 0.5), got {contamination}")
     order = ["segment", "ts"] if "segment" in history.columns else ["ts"]
-    frame = history.sort_values(order, kind="stable").reset_index(drop=True)
+    frame = _without_fills(history.sort_values(order, kind="stable").reset_index(drop=True))
     ts = frame["ts"].to_numpy(dtype="int64")
     power = frame["power"].to_numpy(dtype="float64")
     weekly = int(ts.max() - ts.min()) >= WEEKLY_AFTER_MS
@@ -560,7 +604,7 @@ def fit_anomaly_model(
         weekly=weekly,
         baseline=baseline,
         spread=spread,
-        power_floor=0.0 if cycling else 0.5 * float(np.quantile(power, 0.001)),
+        power_floor=0.0 if cycling else _power_floor(power),
         power_ceiling=1.2 * float(power.max()),
         metric_bounds={m: _widened_range(frame[m].to_numpy(dtype="float64")) for m in metrics},
         z_low=float(np.quantile(feats["sustained"], contamination / 2)),
