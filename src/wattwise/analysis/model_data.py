@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wattwise.analysis import classify
+
 ANOMALY_SET = "appliance-anomaly-1min"
 IHEPC = "ihepc-1min"
 REFIT = "refit-house2-8s"
@@ -247,11 +249,46 @@ def load_ompm(data_dir: Path) -> pd.DataFrame:
     )
     for name, file in OMPM_METERS.items():
         sub = pd.read_csv(folder / f"{file}.csv")
-        sub_frame = pd.DataFrame({"ts": to_epoch_ms(sub["timestamp_est"]), name: sub["active_power_W"]}).sort_values(
-            "ts"
-        )
+        sub_frame = pd.DataFrame(
+            {
+                "ts": to_epoch_ms(sub["timestamp_est"]),
+                name: sub["active_power_W"],
+                f"{name}_current": sub["current_A"],
+            }
+        ).sort_values("ts")
         frame = pd.merge_asof(frame.sort_values("ts"), sub_frame, on="ts", direction="nearest", tolerance=2000)
     return frame.dropna().reset_index(drop=True)
+
+
+#: The laptop's own switching steps are 4.5–9.6 W; its sub-meter moves by at most 3.6 W
+#: when another appliance switches.
+OMPM_LAPTOP_STEP_W = 4.0
+#: Sub-meter current (31-reading median) at and above which the LED lamp and the monitor
+#: are on: the middle of the gap between what each picks up from its neighbours while off
+#: (LED ≤ 0.05 A, monitor ≤ 0.08 A) and its own draw when on (≥ 0.09 A, ≥ 0.13 A).
+OMPM_ON_CURRENT_A = {"led_lamp": 0.07, "monitor": 0.105}
+
+
+def ompm_on_states(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each OMPM appliance's on/off, from its own sub-meter only (see
+    ``docs/evaluation/classify.md``, "What counts as on").
+
+    The fan and the incandescent lamp read 0 W when off: above 5 W is on. The laptop is
+    never at 0 W: its "off" draw creeps from 1 to 13 W while it charges, so it is on from
+    each rise of its own power of at least 4 W until its next fall. The LED lamp's and the
+    monitor's sub-meters pick up part of the other loads' current (they read 3–25 W with
+    their own appliance off), so they are judged by their own current, whose on level
+    stays clear of what they pick up (:data:`OMPM_ON_CURRENT_A`).
+    """
+    ts = frame["ts"].to_numpy()
+    states = {
+        "fan": frame["fan"].to_numpy() > 5.0,
+        "laptop": classify.on_by_steps(ts, frame["laptop"].to_numpy(), OMPM_LAPTOP_STEP_W),
+        "incandescent_lamp": frame["incandescent_lamp"].to_numpy() > 5.0,
+    }
+    for name, amps in OMPM_ON_CURRENT_A.items():
+        states[name] = classify.on_by_smoothed_level(frame[f"{name}_current"].to_numpy(), amps)
+    return pd.DataFrame(states)[list(OMPM_METERS)]
 
 
 LAB_COLUMNS = {

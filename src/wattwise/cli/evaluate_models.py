@@ -195,8 +195,10 @@ def classify_command(data: DataOpt = None, json_path: JsonOpt = None) -> None:
     if _present(root, model_data.OMPM, figures):
         ompm = model_data.load_ompm(root)
         cut = int(ompm["ts"].min()) + (3_600_000 if _days(ompm) > 1.5 / 24 else int(_days(ompm) * 0.55 * 86_400_000))
+        truth = model_data.ompm_on_states(ompm)
+        first = (ompm["ts"] < cut).to_numpy()
         figures["ompm_first_hour_vs_rest"] = classify.evaluate_split(
-            ompm[ompm["ts"] < cut], ompm[ompm["ts"] >= cut], list(model_data.OMPM_METERS)
+            ompm[first], ompm[~first], list(model_data.OMPM_METERS), truth=(truth[first], truth[~first])
         )
     if _present(root, model_data.LAB, figures):
         for session in ("2combi_kettle+vacuum", "3combi_kettle+vacuum+wheater"):

@@ -1,0 +1,322 @@
+"""Which combination of appliances is on, tracked through the meter's switching events.
+
+A forest over single readings names a combination by its absolute level, so it fails as
+soon as a load drifts (an LED driver warming up, a charging laptop) or a combination is
+met that training never showed whole. A person reading the meter instead follows the
+steps: "+26 W at unity power factor: the fan came on". This module does that:
+
+* the aggregate is cut into steady segments at switching events (the NILM detector,
+  :func:`wattwise.analysis.nilm.events.detect_events`);
+* from the training part and its sub-meter labels it learns, per appliance, the step in
+  active and reactive power when it switches on and when it switches off, and the power it
+  adds while on (with how much that drifts);
+* a Viterbi pass over the segments picks the sequence of on/off combinations whose steps
+  and levels best explain what the meter saw. Every parameter is a mean or a spread
+  measured on the training part, and each appliance only needs to have been seen switching
+  — not every combination.
+
+The step terms do not care where the level has drifted to, which is what lets drifting
+loads be followed; the level terms keep the path honest between events.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.linear_model import LinearRegression
+
+from wattwise.analysis.nilm.events import DetectorConfig, Event, detect_events, reactive_from_pf, suggest_config
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Above this many appliances the 2^n joint states get too many to decode exhaustively.
+MAX_APPLIANCES = 10
+#: A misfit beyond this many spreads is treated as unexplained rather than as evidence.
+OUTLIER_SIGMA = 3.0
+#: Flicker below this (W) is the meter's own noise.
+FLICKER_FLOOR_W = 0.3
+#: A steady stretch must last this many readings before it is an event's far side.
+MIN_SEGMENT = 3
+#: Segments shorter than this many readings teach no level (mostly the middle of a switch).
+MIN_LEARN = 10
+
+
+def meter_channels(frame: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
+    """Active and reactive power from what the meter gives (Q measured, else from PF, else V·I)."""
+    p = frame["power"].to_numpy(dtype="float64")
+    if "reactive" in frame.columns:
+        q = frame["reactive"].to_numpy(dtype="float64")
+    elif "pf" in frame.columns:
+        q = reactive_from_pf(p, frame["pf"].to_numpy(dtype="float64"))
+    elif {"voltage", "current"} <= set(frame.columns):
+        s = frame["voltage"].to_numpy(dtype="float64") * frame["current"].to_numpy(dtype="float64")
+        q = np.sqrt(np.maximum(s**2 - p**2, 0.0))
+    else:
+        q = np.zeros_like(p)
+    return p, np.nan_to_num(q)
+
+
+def event_steps(ts: npt.NDArray[np.int64], events: list[Event]) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Where each steady segment after the first begins, and the (ΔP, ΔQ) step into it.
+
+    The step is the detector's, between the settled levels either side of the switch, so
+    it does not depend on how far a drifting load wanders afterwards; readings in the
+    middle of a switch (inrush, or appliances switched a few seconds apart) are in neither.
+    """
+    cuts = np.searchsorted(ts, [e.ts for e in events]).astype(np.int64)
+    steps = np.array([[e.delta_p, e.delta_q or 0.0] for e in events], dtype="float64").reshape(-1, 2)
+    return cuts, steps
+
+
+def segment_medians(x: FloatArray, cuts: npt.NDArray[np.int64]) -> FloatArray:
+    bounds = np.r_[0, cuts, x.size]
+    return np.array([float(np.median(x[a:b])) if b > a else np.nan for a, b in itertools.pairwise(bounds)])
+
+
+def flicker(x: FloatArray) -> float:
+    """How much a steady stretch flickers: the 95th percentile of the readings' distance
+    from their 9-reading running median. Some drivers (LED lamps) add spikes of several
+    watts that no level or step shows, which tells them from an equally large load."""
+    x = x[2:-2]  # the edges still carry the switch
+    if x.size < 3:
+        return 0.0
+    smooth = pd.Series(x).rolling(9, center=True, min_periods=1).median().to_numpy()
+    return float(np.quantile(np.abs(x - smooth), 0.95))
+
+
+def segment_levels(p: FloatArray, cuts: npt.NDArray[np.int64]) -> FloatArray:
+    """Per segment: median active power and flicker (segments × 2).
+
+    Only active power adds up across appliances whatever they are. The meter's Q (from
+    its power factor, P/S) is mostly harmonic current for switch-mode supplies, and the
+    harmonics of several such supplies partly cancel: in the OMPM first hour the laptop
+    alone adds 24 var but beside the LED lamp or the monitor only 1–3 var. So Q is used
+    in the steps (where it tells a motor or a lamp from a switch-mode supply) and not in
+    the levels of combinations.
+    """
+    bounds = np.r_[0, cuts, p.size]
+    rough = [flicker(p[a:b]) for a, b in itertools.pairwise(bounds)]
+    return np.stack([segment_medians(p, cuts), np.asarray(rough)], axis=1)
+
+
+def segment_states(states: BoolArray, cuts: npt.NDArray[np.int64]) -> BoolArray:
+    """The on/off combination held by most readings of each segment."""
+    bounds = np.r_[0, cuts, states.shape[0]]
+    rows = [
+        states[a:b].mean(axis=0) > 0.5 if b > a else np.zeros(states.shape[1], bool)
+        for a, b in itertools.pairwise(bounds)
+    ]
+    return np.array(rows, dtype=bool).reshape(len(rows), states.shape[1])
+
+
+@dataclass(frozen=True)
+class StateTracker:
+    """What was learned, per appliance: the step when it switches on and off, the level it
+    adds while on, and how much each wanders (variances), beside the meter's own noise.
+
+    Levels are (appliances × 2): active power (W) and flicker (W); steps are
+    (appliances × 2): ΔP (W) and ΔQ (var). ``flip_cost[k]`` is the price of an event at
+    which k appliances switch together (−log of how often that happened in training).
+    """
+
+    appliances: tuple[str, ...]
+    detector: DetectorConfig
+    base: FloatArray
+    level: FloatArray
+    level_var: FloatArray
+    noise_var: FloatArray
+    step_on: FloatArray
+    step_off: FloatArray
+    step_var: FloatArray  # (2 × appliances) × 2: when it switches, then while it stays on
+    step_noise_var: FloatArray
+    flip_cost: FloatArray
+
+
+def _least_squares(design: FloatArray, target: FloatArray) -> FloatArray:
+    """Coefficients per column of ``design`` (columns never used stay 0)."""
+    used = design.any(axis=0)
+    coef = np.zeros((design.shape[1], target.shape[1]))
+    if used.any() and target.shape[0]:
+        coef[used] = np.linalg.lstsq(design[:, used], target, rcond=None)[0]
+    return coef
+
+
+def _shrunk(design: FloatArray, target: FloatArray, noise_var: FloatArray, prior_var: FloatArray) -> FloatArray:
+    """Per channel, the most likely offsets given Gaussian noise and a Gaussian prior around 0.
+
+    A switch seen once, or only ever together with others, stays close to its prior
+    unless that appliance is known to wander (``prior_var`` columns × channels): a
+    resistive lamp's off-step is minus its level, an LED driver's may be anything near it.
+    """
+    k, ch = design.shape[1], target.shape[1]
+    out = np.zeros((k, ch))
+    if target.shape[0] == 0:
+        return out
+    for j in range(ch):
+        gram = design.T @ design + np.diag(noise_var[j] / prior_var[:, j])
+        out[:, j] = np.linalg.solve(gram, design.T @ target[:, j])
+    return out
+
+
+def _variances(design: FloatArray, resid: FloatArray, floor: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Split the residuals' variance into the meter's own noise and each appliance's share.
+
+    Squared residuals are regressed, non-negatively, on which appliances are involved:
+    a steady fan adds almost nothing, a drifting LED driver a lot, so each is trusted as
+    much as it deserves. Residuals are clipped at five robust spreads first so that a
+    segment still holding part of a switch does not dominate.
+    """
+    n, ch = design.shape[1], resid.shape[1]
+    if resid.shape[0] < 2:
+        return floor**2, np.zeros((n, ch))
+    spread = np.maximum(1.4826 * np.median(np.abs(resid), axis=0), floor)
+    sq = np.minimum(np.abs(resid), 5.0 * spread) ** 2
+    noise = np.empty(ch)
+    per = np.zeros((n, ch))
+    used = design.any(axis=0)
+    for j in range(ch):
+        fit = LinearRegression(positive=True).fit(design[:, used], sq[:, j])
+        noise[j] = max(float(fit.intercept_), float(floor[j]) ** 2)
+        per[used, j] = fit.coef_
+    return noise, per
+
+
+def _unseen_residuals(design: FloatArray, target: FloatArray) -> FloatArray:
+    """Residuals of each segment predicted from the *other* combinations only.
+
+    The test will show combinations training never saw whole, so what matters is how well
+    the levels add up, not how well they fit what was seen: a channel that does not add up
+    (the meter's Q of several switch-mode supplies, whose harmonic currents partly cancel)
+    gets large residuals here and so little weight. Where leaving a combination out leaves
+    an appliance unseen, the ordinary residual is used.
+    """
+    full = design @ _least_squares(design, target)
+    out = target - full
+    combos, which = np.unique(design, axis=0, return_inverse=True)
+    for k in range(combos.shape[0]):
+        rest = which.reshape(-1) != k
+        if not np.array_equal(design[rest].any(axis=0), design.any(axis=0)):
+            continue
+        here = ~rest
+        out[here] = target[here] - design[here] @ _least_squares(design[rest], target[rest])
+    return out
+
+
+def _flip_costs(flips: npt.NDArray[np.int64], n: int) -> FloatArray:
+    """−log of how often k appliances switched at one event (add-one smoothed)."""
+    counts = np.bincount(flips, minlength=n + 1)[: n + 1].astype("float64") + 1.0
+    return np.asarray(-np.log(counts / counts.sum()), dtype="float64")
+
+
+def fit_state_tracker(
+    ts: npt.ArrayLike, frame: pd.DataFrame, states: pd.DataFrame, *, detector: DetectorConfig | None = None
+) -> StateTracker:
+    """Learn steps and levels from a training stretch and its per-appliance on/off labels."""
+    if states.shape[1] > MAX_APPLIANCES:
+        raise ValueError(f"at most {MAX_APPLIANCES} appliances can be tracked jointly, got {states.shape[1]}")
+    t = np.asarray(ts, dtype=np.int64)
+    p, q = meter_channels(frame)
+    on = states.to_numpy(dtype=bool)
+    cfg = detector or _detector_for(p, on)
+    cuts, deltas = event_steps(t, detect_events(t, p, q, cfg))
+    seg_on = segment_states(on, cuts)
+    n = on.shape[1]
+    levels = segment_levels(p, cuts)
+    long = np.diff(np.r_[0, cuts, p.size]) >= MIN_LEARN
+    idle = long & ~seg_on.any(axis=1)
+    base = np.median(levels[idle], axis=0) if idle.any() else np.zeros(levels.shape[1])
+    design = seg_on[long].astype("float64")
+    coef = _least_squares(design, levels[long] - base)
+    floor = np.array([cfg.tol_abs_w, FLICKER_FLOOR_W])
+    noise_var, level_var = _variances(design, _unseen_residuals(design, levels[long] - base), floor)
+
+    # steps: each boundary between two segments, explained by who switched on and who off
+    before, after = seg_on[:-1], seg_on[1:]
+    ups, downs = (after & ~before), (before & ~after)
+    step_design = np.hstack([ups, downs]).astype("float64")
+    # prior for each step: ± the appliance's level in P (as far as that level wanders);
+    # in Q nothing is known beforehand, so 0 give or take the spread of all ΔQ seen
+    prior = np.hstack([np.vstack([coef[:, :1], -coef[:, :1]]), np.zeros((2 * n, 1))])
+    p_var = np.vstack([level_var[:, :1], level_var[:, :1]]) + floor[0] ** 2
+    q_var = np.full((2 * n, 1), max(float(np.var(deltas[:, 1])), 1.0) if deltas.size else 1.0)
+    step_coef = prior + _shrunk(
+        step_design, deltas - step_design @ prior, np.r_[noise_var[0], noise_var[0]], np.hstack([p_var, q_var])
+    )
+    flipped = (ups | downs).astype("float64")
+    steady_on = (before & after).astype("float64")
+    step_floor = np.array([cfg.tol_abs_w, cfg.tol_abs_w])
+    step_noise, step_var = _variances(np.hstack([flipped, steady_on]), deltas - step_design @ step_coef, step_floor)
+    return StateTracker(
+        appliances=tuple(states.columns),
+        detector=cfg,
+        base=base,
+        level=coef,
+        level_var=level_var,
+        noise_var=noise_var,
+        step_on=step_coef[:n],
+        step_off=step_coef[n:],
+        step_var=step_var,
+        step_noise_var=step_noise,
+        flip_cost=_flip_costs(flipped.sum(axis=1).astype(np.int64), n),
+    )
+
+
+def _detector_for(p: FloatArray, on: BoolArray) -> DetectorConfig:
+    """Event threshold from the signal's own noise and the smallest appliance's level."""
+    design = on.astype("float64")
+    coef = _least_squares(design, p[:, None])
+    seen = coef[design.any(axis=0), 0]
+    smallest = float(np.min(np.abs(seen))) if seen.size else None
+    cfg = suggest_config(p, smallest_load_w=smallest, second="q")
+    return DetectorConfig(
+        min_step_w=cfg.min_step_w, tol_abs_w=cfg.tol_abs_w, tol_rel=cfg.tol_rel, min_steady=MIN_SEGMENT, level_n=5
+    )
+
+
+def _cost(x: FloatArray, mean: FloatArray, var: FloatArray) -> FloatArray:
+    """Negative log-likelihood under N(mean, var), summed over channels, with each channel's
+    misfit capped at ``OUTLIER_SIGMA`` spreads: a spike the model has no name for (a driver's
+    flicker, an unmetered gadget) costs a fixed price instead of bending the whole path."""
+    z2 = np.minimum((x - mean) ** 2 / var, OUTLIER_SIGMA**2)
+    out: FloatArray = np.asarray(0.5 * (z2 + np.log(var)), dtype="float64").sum(axis=-1)
+    return out
+
+
+def track_states(model: StateTracker, ts: npt.ArrayLike, frame: pd.DataFrame) -> BoolArray:
+    """On/off of every appliance at every reading (rows × appliances)."""
+    t = np.asarray(ts, dtype=np.int64)
+    p, q = meter_channels(frame)
+    n = len(model.appliances)
+    if p.size == 0:
+        return np.zeros((0, n), dtype=bool)
+    cuts, deltas = event_steps(t, detect_events(t, p, q, model.detector))
+    levels = segment_levels(p, cuts)
+    combos = np.array(list(itertools.product([False, True], repeat=n)), dtype=bool)
+    c = combos.astype("float64")
+    mean_level = model.base + c @ model.level
+    var_level = model.noise_var + c @ model.level_var
+    ups = (~combos[:, None, :] & combos[None, :, :]).astype("float64")  # [from, to, appliance]
+    downs = (combos[:, None, :] & ~combos[None, :, :]).astype("float64")
+    mean_step = ups @ model.step_on + downs @ model.step_off
+    stays = (combos[:, None, :] & combos[None, :, :]).astype("float64")
+    step_var = model.step_noise_var + (ups + downs) @ model.step_var[:n] + stays @ model.step_var[n:]
+    switch = model.flip_cost[(ups + downs).sum(axis=2).astype(np.int64)]
+
+    cost = _cost(levels[0], mean_level, var_level)
+    back = []
+    for k in range(1, levels.shape[0]):
+        trans = cost[:, None] + switch + _cost(deltas[k - 1], mean_step, step_var)
+        arg = np.argmin(trans, axis=0)
+        back.append(arg)
+        cost = trans[arg, np.arange(combos.shape[0])] + _cost(levels[k], mean_level, var_level)
+    path = [int(np.argmin(cost))]
+    for arg in reversed(back):
+        path.append(int(arg[path[-1]]))
+    path.reverse()
+    lengths = np.diff(np.r_[0, cuts, p.size])
+    return np.repeat(combos[path], lengths, axis=0)
