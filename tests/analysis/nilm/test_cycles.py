@@ -16,15 +16,19 @@ def _event(minute: float, dp: float) -> Event:
 
 
 def _fridge() -> CycleModel:
-    return CycleModel(power_w=90.0, on_s=30 * 60.0, on_log_sd=0.25, off_s=60 * 60.0, off_log_sd=0.25)
+    return CycleModel(
+        on_w=90.0, off_w=86.0, rel_tol=0.2, on_s=30 * 60.0, on_log_sd=0.25, off_s=60 * 60.0, off_log_sd=0.25
+    )
 
 
 def test_a_regular_fridge_is_learnt_and_an_occasional_load_is_not() -> None:
-    fridge = learn_cycle([1800.0] * 20, [3600.0] * 20, [90.0] * 40, span_s=20 * 5400.0)
-    assert fridge is not None and abs(fridge.on_s - 1800.0) < 1 and abs(fridge.power_w - 90.0) < 1
+    steps = [95.0, -80.0] * 20  # a compressor starts higher than it stops
+    fridge = learn_cycle([1800.0] * 20, [3600.0] * 20, steps, span_s=20 * 5400.0)
+    assert fridge is not None and abs(fridge.on_s - 1800.0) < 1
+    assert (fridge.on_w, fridge.off_w) == (95.0, 80.0)
     # the same cycles over ten times as long a recording: it does not run all day
-    assert learn_cycle([1800.0] * 20, [3600.0] * 20, [90.0] * 40, span_s=200 * 5400.0) is None
-    assert learn_cycle([60.0, 3000.0] * 10, [3600.0] * 20, [90.0] * 40, span_s=20 * 5400.0) is None
+    assert learn_cycle([1800.0] * 20, [3600.0] * 20, steps, span_s=200 * 5400.0) is None
+    assert learn_cycle([60.0, 3000.0] * 10, [3600.0] * 20, steps, span_s=20 * 5400.0) is None
 
 
 def test_the_rhythm_keeps_the_fridge_runs_and_leaves_a_lookalike_load_out() -> None:

@@ -28,23 +28,27 @@ FloatArray = npt.NDArray[np.float64]
 class CycleModel:
     """What a self-cycling appliance's rhythm looks like (all learnt from training).
 
-    ``power_w``: median |ΔP| of its steps in the aggregate; ``on_s``/``off_s``: median
-    ON and OFF durations and ``on_log_sd``/``off_log_sd`` their spread (natural log).
+    ``on_w``/``off_w``: median |ΔP| of its ON and of its OFF steps in the aggregate (a
+    compressor starts higher than it stops), ``rel_tol`` their relative spread;
+    ``on_s``/``off_s``: median ON and OFF durations, ``on_log_sd``/``off_log_sd``
+    their spread (natural log).
     """
 
-    power_w: float
+    on_w: float
+    off_w: float
+    rel_tol: float
     on_s: float
     on_log_sd: float
     off_s: float
     off_log_sd: float
-    rel_tol: float = 0.2
     event_bonus: float = 2.0
     duration_bonus: float = 2.0
     break_cost: float = 4.0
+    signature_weight: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.power_w <= 0 or self.on_s <= 0 or self.off_s <= 0:
-            raise ValueError("power and durations of a cycling appliance must be > 0")
+        if min(self.on_w, self.off_w, self.rel_tol, self.on_s, self.off_s) <= 0:
+            raise ValueError("step sizes, spread and durations of a cycling appliance must be > 0")
 
 
 def learn_cycle(
@@ -55,6 +59,8 @@ def learn_cycle(
     min_cycles: int = 8,
     max_log_sd: float = 0.6,
     min_coverage: float = 0.5,
+    min_rel_tol: float = 0.2,
+    min_log_sd: float = 0.35,
 ) -> CycleModel | None:
     """A :class:`CycleModel` when the training runs are many, regular and go on all day
     (their cycles cover ``min_coverage`` of the ``span_s`` seconds learnt from), else
@@ -66,12 +72,20 @@ def learn_cycle(
     period = float(np.exp(np.median(lon)) + np.exp(np.median(loff)))
     if max(sd_on, sd_off) > max_log_sd or len(on_s) * period < min_coverage * span_s:
         return None
+    steps = np.asarray(step_w, dtype=float)
+    ups, downs = steps[steps > 0], -steps[steps < 0]
+    if ups.size < 2 or downs.size < 2:
+        return None
+    on_w, off_w = float(np.median(ups)), float(np.median(downs))
+    spread = max(_robust_sd(ups) / on_w, _robust_sd(downs) / off_w, min_rel_tol)
     return CycleModel(
-        float(np.median(np.abs(step_w))),
+        on_w,
+        off_w,
+        spread,
         float(np.exp(np.median(lon))),
-        max(0.35, sd_on),
+        max(min_log_sd, sd_on),
         float(np.exp(np.median(loff))),
-        max(0.35, sd_off),
+        max(min_log_sd, sd_off),
     )
 
 
@@ -81,8 +95,16 @@ def _robust_sd(x: FloatArray) -> float:
 
 
 def _size_score(e: Event, m: CycleModel) -> float:
-    z = (abs(e.delta_p) - m.power_w) / (m.rel_tol * m.power_w)
+    typical = m.on_w if e.is_on else m.off_w
+    z = (abs(e.delta_p) - typical) / (m.rel_tol * typical)
     return m.event_bonus - 0.5 * z * z
+
+
+def _signature_score(e: Event, name: str, m: CycleModel) -> float:
+    if not name or not e.scores:
+        return 0.0
+    p = min(max(e.scores.get(name, 0.0), 0.02), 0.98)
+    return m.signature_weight * math.log(p / (1.0 - p))
 
 
 def _duration_score(seconds: float, median_s: float, log_sd: float, m: CycleModel) -> float:
@@ -92,10 +114,11 @@ def _duration_score(seconds: float, median_s: float, log_sd: float, m: CycleMode
     return m.duration_bonus - 0.5 * z * z
 
 
-def decode_cycles(events: Sequence[Event], m: CycleModel) -> list[tuple[Event, Event | None]]:
+def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> list[tuple[Event, Event | None]]:
     """The best sequence of chains of alternating ON/OFF events, one at a time (an
     appliance has one rhythm), as (ON, OFF) pairs in time order (OFF None where a chain
-    breaks after an ON)."""
+    breaks after an ON). With ``name``, an event's signature score for that appliance
+    (``Event.scores``, when identified) adds its say."""
     cand = [e for e in sorted(events, key=lambda e: e.ts) if _size_score(e, m) > 0]
     n = len(cand)
     if n == 0:
@@ -109,7 +132,7 @@ def decode_cycles(events: Sequence[Event], m: CycleModel) -> list[tuple[Event, E
     for j, e in enumerate(cand):
         if j > 0 and best[j - 1] > run_max:
             run_max, run_arg = float(best[j - 1]), j - 1
-        own = _size_score(e, m)
+        own = _size_score(e, m) + _signature_score(e, name, m)
         best[j], prev[j] = own - m.break_cost + run_max, run_arg
         for i in range(j - 1, -1, -1):
             a = cand[i]

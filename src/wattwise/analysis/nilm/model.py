@@ -140,7 +140,7 @@ class NilmModel:
         out = list(runs)
         for name, cm in self.cyclers.items():
             pool = [e for e in events if e.label in (name, UNIDENTIFIED) or e.label not in self.cyclers]
-            chain = decode_cycles(pool, cm)
+            chain = decode_cycles(pool, cm, name)
             chosen = {id(e) for pair in chain for e in pair if e is not None}
             for e in events:
                 if e.label == name and id(e) not in chosen:
