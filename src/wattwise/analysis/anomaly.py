@@ -49,6 +49,8 @@ RUN_FEATURES = ("on_run_s", "on_run_wh", "recent_runs")
 REGULAR_RUNS_CV = 1.0
 #: The window over which a deviation from the usual power must last to count as sustained.
 SUSTAIN_MS = 10 * 60_000
+#: A step larger than this share of the power starts a new level (a program's next phase).
+LEVEL_STEP = 0.25
 #: Features that describe the time of day; left out with ``seasonal=False``.
 SEASONAL_FEATURES = ("vs_usual", "sustained", "hour_sin", "hour_cos")
 
@@ -186,6 +188,7 @@ class Carry:
     values: dict[str, float] = field(default_factory=dict)
     on: bool = False
     run_start: int = 0
+    level_start: int = 0
     run_wh: float = 0.0
     recent_runs: tuple[float, ...] = ()
     recent_deviation: tuple[tuple[int, float], ...] = ()
@@ -309,6 +312,8 @@ def _features(
     values = {m: frame[m].to_numpy(dtype="float64") for m in metrics}
     prev_ts, prev = carry.ts, dict(carry.values)
     on, start, wh = carry.on, carry.run_start, carry.run_wh
+    level_start = carry.level_start
+    level_s = np.zeros(n)
     recent = list(carry.recent_runs)
     recent_median = float(np.median(recent)) if recent else 0.0
     ratio = np.ones(n)
@@ -326,6 +331,10 @@ def _features(
         elif now_on and gap is not None:
             wh += p * gap / 3_600_000.0
         run_s[i] = (t - start) / 1000.0 if now_on else 0.0
+        last = prev.get("power", p)
+        if fresh or t == start or abs(p - last) > LEVEL_STEP * max(abs(p), abs(last)):
+            level_start = t
+        level_s[i] = (t - level_start) / 1000.0
         run_wh[i] = wh
         if typical_run_s > 0 and len(recent) == RECENT_RUNS:
             ratio[i] = recent_median / typical_run_s
@@ -352,6 +361,7 @@ def _features(
             "on_run_s": run_s,
             "on_run_wh": run_wh,
             "recent_runs": ratio,
+            "level_s": level_s,
             "hour_sin": np.sin(angle),
             "hour_cos": np.cos(angle),
         }
@@ -364,6 +374,7 @@ def _features(
         values=prev,
         on=on,
         run_start=start,
+        level_start=level_start,
         run_wh=wh,
         recent_runs=tuple(recent),
         recent_deviation=window,
@@ -460,6 +471,11 @@ def _completed_runs(ts: np.ndarray, power: np.ndarray, on_threshold: float, segm
     return np.asarray(durations, dtype="float64")
 
 
+def _step_s(ts: np.ndarray) -> float:
+    """The meter's usual interval between readings, in seconds."""
+    return float(np.median(np.diff(ts))) / 1000.0 if len(ts) > 1 else 60.0
+
+
 def _cycle_folds(frame: pd.DataFrame) -> np.ndarray:
     """Which held-out part each reading belongs to: its recording, or its day if only one."""
     if "segment" in frame.columns and frame["segment"].nunique() >= 3:
@@ -504,7 +520,7 @@ def fit_cycle_model(frame: pd.DataFrame, on_threshold: float) -> CycleModel | No
     power = frame["power"].to_numpy(dtype="float64")
     if len(ts) < 2:
         return None
-    step_s = float(np.median(np.diff(ts))) / 1000.0
+    step_s = _step_s(ts)
     folds = _cycle_folds(frame)
     segment_start = _segment_starts(frame) | np.concatenate([[False], folds[1:] != folds[:-1]])
     probe = CycleModel(np.zeros(3), 1.0, step_s, _bridge_s(ts, power, on_threshold, step_s), CYCLE_SLACK, np.inf, 0.0)
@@ -593,7 +609,9 @@ def fit_anomaly_model(
     # With a cycle model the run features are judged there, where in the cycle it matters.
     use_runs = cycling and cycles is None
     names = tuple(
-        c for c in feats.columns if (seasonal or c not in SEASONAL_FEATURES) and (use_runs or c not in RUN_FEATURES)
+        c
+        for c in feats.columns
+        if (seasonal or c not in SEASONAL_FEATURES) and (use_runs or c not in RUN_FEATURES) and c != "level_s"
     )
     matrix = feats[list(names)].to_numpy(dtype="float64")
     forest = IsolationForest(n_estimators=100, random_state=random_state, n_jobs=1)
@@ -748,8 +766,12 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     run_s = feats["on_run_s"].to_numpy()
     ratio = feats["recent_runs"].to_numpy()
     cycling = model.typical_run_s > 0
+    # Past the longest run, only the level that was on when it got there is flagged: a
+    # program that ran one phase too long and then carried on normally is wrong in that phase.
+    in_long_level = run_s - feats["level_s"].to_numpy() <= model.longest_run_s
     by_rule = cycling & (
-        (run_s > model.longest_run_s) | ((ratio > model.recent_runs_fence) & (run_s > model.typical_run_s))
+        ((run_s > model.longest_run_s) & in_long_level)
+        | ((ratio > model.recent_runs_fence) & (run_s > model.typical_run_s))
     )
     ts = frame["ts"].to_numpy(dtype="int64")
     power = feats["power"].to_numpy()
