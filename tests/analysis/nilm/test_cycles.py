@@ -87,5 +87,17 @@ def test_microwave_pulses_are_found_sample_by_sample_and_a_long_load_is_not() ->
     agg[14] = 1845.0  # one-sample pulse: a step detector sees a spike
     agg[30:50] = 1840.0  # same size, 160 s long: an oven or a kettle, not the microwave
     est = burst_series(np.arange(60, dtype=np.int64) * 8000, agg, mw)
-    assert np.flatnonzero(est).tolist() == [10, 11, 14]
+    assert np.flatnonzero(est > 500).tolist() == [10, 11, 14]
     assert est[10] == 1110.0
+
+
+def test_a_pulse_caught_half_way_through_a_sample_is_credited_with_its_part() -> None:
+    from wattwise.analysis.nilm.bursts import BurstModel, burst_series
+
+    mw = BurstModel(step_w=1340.0, draw_w=1110.0, max_s=72.0)
+    agg = np.full(30, 500.0)
+    agg[10:12] = 1840.0
+    agg[12] = 500.0 + 670.0  # the microwave stopped half-way through this 8 s sample
+    est = burst_series(np.arange(30, dtype=np.int64) * 8000, agg, mw)
+    assert np.flatnonzero(est).tolist() == [10, 11, 12]
+    assert abs(est[12] - 555.0) < 1.0

@@ -30,6 +30,7 @@ class BurstModel:
     draw_w: float
     max_s: float
     rel_tol: float = 0.1
+    min_part: float = 0.25
 
 
 def learn_burst(
@@ -61,4 +62,11 @@ def burst_series(ts: npt.ArrayLike, aggregate: npt.ArrayLike, m: BurstModel) -> 
     after = p[::-1].rolling(w, min_periods=1).min()[::-1]
     excess = (p - np.maximum(before, after)).to_numpy(np.float64)
     on = np.abs(excess - m.step_w) <= m.rel_tol * m.step_w
-    return np.where(on, m.draw_w, 0.0)
+    # a sample the appliance was on for part of (it switched inside the interval) shows
+    # part of the step, right next to a full one: credit that part
+    beside = np.zeros(on.size, dtype=bool)
+    beside[1:] |= on[:-1]
+    beside[:-1] |= on[1:]
+    part = beside & ~on & (excess >= m.min_part * m.step_w) & (excess < m.step_w)
+    scale = m.draw_w / m.step_w
+    return np.where(on, m.draw_w, np.where(part, excess * scale, 0.0))
