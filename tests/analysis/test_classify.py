@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wattwise.analysis import classify, model_data
+from wattwise.analysis import classify, classify_states, model_data
 
 DATA = Path(__file__).parents[1] / "fixtures" / "anomaly" / "data"
+OMPM_WHOLE = Path(__file__).parents[1] / "fixtures" / "anomaly" / "ompm-whole"
 LAB = "2combi_kettle+vacuum"
 
 
@@ -18,19 +19,88 @@ def test_kettle_and_vacuum_are_named_in_a_session_recorded_weeks_later() -> None
     train = model_data.load_lab(DATA, LAB, "train")  # recorded 2022-11-14
     test = model_data.load_lab(DATA, LAB, "test")  # recorded 2022-09-27
     result = classify.evaluate_split(train, test, ["kettle", "vacuum"])
-    # Measured: 99.7 % of all readings, 100 % of steady ones.
-    assert result["accuracy"] >= 0.98
-    assert result["accuracy_steady"] >= 0.99
+    # Measured: 99.7 % of all readings, 100 % of steady ones, for both engines.
+    for engine in ("", "tracker_"):
+        assert result[f"{engine}accuracy"] >= 0.98
+        assert result[f"{engine}accuracy_steady"] >= 0.99
 
 
-def test_pzem_appliance_combinations_are_named_from_the_aggregate_meter() -> None:
-    ompm = model_data.load_ompm(DATA)
-    cut = int(ompm["ts"].min()) + 10 * 60_000
-    result = classify.evaluate_split(ompm[ompm["ts"] < cut], ompm[ompm["ts"] >= cut], list(model_data.OMPM_METERS))
-    # Measured on this 18-minute excerpt: 82 % of combinations, fan 91 %, lamp 87 %.
-    assert result["accuracy"] >= 0.75
-    assert result["accuracy_fan"] >= 0.85
-    assert result["accuracy_incandescent_lamp"] >= 0.8
+def _ompm_split() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    ompm = model_data.load_ompm(OMPM_WHOLE)
+    truth = model_data.ompm_on_states(ompm)
+    first = (ompm["ts"] < int(ompm["ts"].min()) + 3_600_000).to_numpy()
+    return ompm[first], ompm[~first], truth[first], truth[~first]
+
+
+def test_ompm_truth_follows_each_sub_meter_not_a_fixed_level() -> None:
+    ompm = model_data.load_ompm(OMPM_WHOLE)
+    truth = model_data.ompm_on_states(ompm)
+    minute = ((ompm["ts"] - ompm["ts"].min()) / 60_000).to_numpy()
+
+    def running(at: float) -> set[str]:
+        row = truth.iloc[int(np.searchsorted(minute, at))]
+        return {name for name in truth.columns if row[name]}
+
+    # the 32 combinations were switched in counting order (fan = 1, laptop = 2, lamp = 4, ...)
+    assert running(2.0) == {"fan"}
+    assert running(6.5) == {"laptop"}  # its sub-meter reads 9 W; 1 W "off" before
+    assert running(12.0) == {"incandescent_lamp"}  # laptop back to a 4 W standby
+    assert running(23.0) == {"led_lamp"}
+    assert running(47.5) == {"monitor"}  # the LED lamp's sub-meter still reads 6 W
+    assert running(72.0) == {"led_lamp", "monitor"}
+    assert running(92.5) == set(truth.columns)
+    assert running(100.0) == set()
+    # the laptop switched on 10 times (twice for a few seconds, seen by the aggregate too)
+    # although its "off" draw crept from 1 W to 13 W
+    assert int(np.sum(np.diff(truth["laptop"].to_numpy().astype(int)) == 1)) == 10
+
+
+def test_switching_events_name_combinations_the_first_hour_never_showed() -> None:
+    train, test, s_train, s_test = _ompm_split()
+    result = classify.evaluate_split(train, test, list(model_data.OMPM_METERS), truth=(s_train, s_test))
+    # Measured: 11 of the second part's combinations were never seen whole in the first hour
+    # (the LED lamp and the monitor are never on together there); the forest names 15 % of
+    # readings, the event tracker 88 %, each appliance 93-99 %.
+    assert result["combinations_test_unseen"] >= 8
+    assert result["tracker_accuracy"] >= 0.85
+    assert result["tracker_accuracy"] >= result["accuracy"] + 0.5
+    for name in model_data.OMPM_METERS:
+        assert result[f"tracker_accuracy_{name}"] >= 0.9, name
+
+
+def _two_loads(plan: list[tuple[int, bool, bool]], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A steady 25 W fan and an LED driver that starts at 40 W and sinks 3 W a minute
+    (to at least 20 W) for as long as it stays on; 1 reading a second."""
+    rng = np.random.default_rng(seed)
+    states = np.vstack([np.array([[fan, led]] * n) for n, fan, led in plan])
+    led_w = np.zeros(len(states))
+    for i in range(len(states)):
+        was_on = i > 0 and states[i - 1, 1]
+        led_w[i] = 0.0 if not states[i, 1] else (max(20.0, led_w[i - 1] - 0.05) if was_on else 40.0)
+    power = 25.0 * states[:, 0] + led_w + rng.normal(0.0, 0.3, len(states))
+    frame = pd.DataFrame({"ts": np.arange(len(states), dtype=np.int64) * 1000, "power": power})
+    return frame, pd.DataFrame(states, columns=["fan", "led_lamp"])
+
+
+def test_a_drifting_load_is_followed_through_its_steps() -> None:
+    """After ten minutes on, the LED draws 22 W; the fan joins, and the total (47 W) is what
+    the LED alone drew when it came on, the trap for any reading-by-reading classifier."""
+    train, s_train = _two_loads([(120, False, False), (120, True, False), (120, False, False), (300, False, True)], 0)
+    test, s_test = _two_loads([(120, True, False), (120, False, False), (600, False, True), (120, True, True)], 1)
+    model = classify_states.fit_state_tracker(train["ts"].to_numpy(), train, s_train)
+    tracked = classify_states.track_states(model, test["ts"].to_numpy(), test)
+    assert classify.combination_accuracy(s_test.to_numpy(), tracked) >= 0.97
+    assert tracked[-100:].all()  # fan + LED, not the LED alone
+
+
+def test_on_by_steps_follows_a_standby_that_creeps() -> None:
+    standby = np.linspace(1.0, 13.0, 600)
+    on = np.zeros(600, dtype=bool)
+    on[100:200] = on[300:400] = True
+    power = standby + 8.0 * on
+    ts = np.arange(600, dtype=np.int64) * 1000
+    assert classify.on_by_steps(ts, power, 4.0).tolist() == on.tolist()
+    assert classify.on_by_steps(ts[150:], power[150:], 4.0).tolist() == on[150:].tolist()
 
 
 def test_what_is_running_is_said_in_words() -> None:
