@@ -10,6 +10,14 @@ history's own scores. Each flagged reading gets the one reason that stands out m
 "power 2.4 kW is 5× the usual for Tuesday 14:00" or "on for 47 min without a break; the
 longest run in its history is 25 min".
 
+A load that cycles by thermostat (a fridge) also gets a cycle model (:class:`CycleModel`):
+each cycle's expected length from the rests before it, and a CUSUM that adds up cycles
+running long until the evidence is stronger than any normal history day ever gave. It
+then flags the minutes past each cycle's expected length as they happen, and once, when
+the alarm is first raised, the excess minutes of the cycles that raised it (the
+``earlier`` spans of :func:`score_frame`; :func:`decided_at` gives when each reading was
+known to be anomalous, so delays stay honest).
+
 Live use: fit once from history (:func:`fit_anomaly_model`), keep the model and a
 :class:`Carry` per meter, and call :func:`score_frame` on each chunk (or
 :func:`score_reading` on each reading); chunked scoring gives the same result as scoring
@@ -742,7 +750,13 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     the model's threshold — above 1), by the seasonal baseline (further from its slot's
     usual power than all but ``contamination`` of the history), or by the run rules: on
     longer than any run in the history, or past its typical length while the recent cycles
-    have all been longer than the history ever showed. Pass the returned :class:`Carry` with the next chunk.
+    have all been longer than the history ever showed; or by the cycle model (past the
+    cycle's expected length while its cycles have been running long). Pass the returned
+    :class:`Carry` with the next chunk.
+
+    ``earlier`` holds, on the reading where the cycle model first raised its alarm, the
+    spans ``(first_ts, last_ts)`` of earlier readings (possibly in earlier chunks) now known
+    to be anomalous, with ``earlier_reason`` in plain words; elsewhere it is empty.
     """
     if frame.empty:
         return pd.DataFrame(columns=list(SCORE_COLUMNS)), carry or Carry()
@@ -902,7 +916,8 @@ def detection_metrics(
 
     An event is a run of consecutive labelled readings; it is detected when a reading inside
     it is flagged, and its delay is the time from its first reading to the first flag.
-    ``delay_s`` is the median delay over detected events (NaN when none is detected).
+    ``delay_s`` is the median delay over detected events (NaN when none is detected) and
+    ``delay_s_p90`` its 90th percentile (the slow tail: faults only a run of cycles reveals).
     ``decided`` (epoch ms per reading, see :func:`decided_at`) makes the delay count from
     when a retrospective flag was actually raised rather than from the flagged reading.
     """
@@ -927,6 +942,7 @@ def detection_metrics(
         "recall": recall,
         "f1": f1,
         "delay_s": float(np.median(delays)) if delays else float("nan"),
+        "delay_s_p90": float(np.quantile(delays, 0.9)) if delays else float("nan"),
         "events": float(len(events)),
         "events_detected": float(len(delays)),
         "event_recall": len(delays) / len(events) if events else float("nan"),
