@@ -147,3 +147,17 @@ def test_shape_classifier_tells_a_fridge_from_a_dishwasher_on_unseen_days() -> N
 def test_transients_are_not_steady() -> None:
     power = pd.Series([100.0, 100.5, 2100.0, 2101.0, 2100.0, 100.0]).to_numpy()
     assert classify.steady_mask(power).tolist() == [True, False, False, True, False, False]
+
+
+def test_the_tracker_names_what_is_wrong_with_its_input() -> None:
+    frame = pd.DataFrame({"ts": np.arange(50, dtype=np.int64) * 1000, "power": np.r_[np.zeros(25), np.full(25, 100.0)]})
+    kettle = pd.DataFrame({"kettle": np.r_[np.zeros(25, bool), np.ones(25, bool)]})
+    with pytest.raises(ValueError, match="10 label rows for 50 readings"):
+        classify_states.fit_state_tracker(frame["ts"].to_numpy(), frame, kettle[:10])
+    many = pd.DataFrame({f"a{i}": kettle["kettle"] for i in range(11)})
+    with pytest.raises(ValueError, match="at most 10 appliances"):
+        classify_states.fit_state_tracker(frame["ts"].to_numpy(), frame, many)
+    model = classify_states.fit_state_tracker(frame["ts"].to_numpy(), frame, kettle)
+    assert (
+        classify_states.track_states(model, frame["ts"].to_numpy(), frame)[:, 0].tolist() == kettle["kettle"].tolist()
+    )

@@ -8,8 +8,8 @@ steps: "+26 W at unity power factor: the fan came on". This module does that:
 * the aggregate is cut into steady segments at switching events (the NILM detector,
   :func:`wattwise.analysis.nilm.events.detect_events`);
 * from the training part and its sub-meter labels it learns, per appliance, the step in
-  active and reactive power when it switches on and when it switches off, and the power it
-  adds while on (with how much that drifts);
+  active and reactive power when it switches on and when it switches off, and the active
+  power and flicker it adds while on, each with how much it wanders;
 * a Viterbi pass over the segments picks the sequence of on/off combinations whose steps
   and levels best explain what the meter saw. Every parameter is a mean or a spread
   measured on the training part, and each appliance only needs to have been seen switching
@@ -74,6 +74,7 @@ def event_steps(ts: npt.NDArray[np.int64], events: list[Event]) -> tuple[npt.NDA
 
 
 def segment_medians(x: FloatArray, cuts: npt.NDArray[np.int64]) -> FloatArray:
+    """Median of ``x`` over each segment (robust to the inrush at its start)."""
     bounds = np.r_[0, cuts, x.size]
     return np.array([float(np.median(x[a:b])) if b > a else np.nan for a, b in itertools.pairwise(bounds)])
 
@@ -179,6 +180,8 @@ def _variances(design: FloatArray, resid: FloatArray, floor: FloatArray) -> tupl
     noise = np.empty(ch)
     per = np.zeros((n, ch))
     used = design.any(axis=0)
+    if not used.any():
+        return np.maximum(sq.mean(axis=0), floor**2), per
     for j in range(ch):
         fit = LinearRegression(positive=True).fit(design[:, used], sq[:, j])
         noise[j] = max(float(fit.intercept_), float(floor[j]) ** 2)
@@ -190,10 +193,9 @@ def _unseen_residuals(design: FloatArray, target: FloatArray) -> FloatArray:
     """Residuals of each segment predicted from the *other* combinations only.
 
     The test will show combinations training never saw whole, so what matters is how well
-    the levels add up, not how well they fit what was seen: a channel that does not add up
-    (the meter's Q of several switch-mode supplies, whose harmonic currents partly cancel)
-    gets large residuals here and so little weight. Where leaving a combination out leaves
-    an appliance unseen, the ordinary residual is used.
+    the levels add up, not how well they fit what was seen: an appliance whose share does
+    not add up (or drifts) gets large residuals here and so a wide tolerance. Where leaving
+    a combination out leaves an appliance unseen, the ordinary residual is used.
     """
     full = design @ _least_squares(design, target)
     out = target - full
@@ -213,6 +215,51 @@ def _flip_costs(flips: npt.NDArray[np.int64], n: int) -> FloatArray:
     return np.asarray(-np.log(counts / counts.sum()), dtype="float64")
 
 
+@dataclass(frozen=True)
+class _Levels:
+    base: FloatArray
+    level: FloatArray
+    level_var: FloatArray
+    noise_var: FloatArray
+
+
+def _fit_levels(levels: FloatArray, seg_on: BoolArray, long: BoolArray, floor: FloatArray) -> _Levels:
+    """What each appliance adds to the segment levels while on, and how much that wanders
+    when predicting combinations not seen whole."""
+    idle = long & ~seg_on.any(axis=1)
+    base = np.median(levels[idle], axis=0) if idle.any() else np.zeros(levels.shape[1])
+    design = seg_on[long].astype("float64")
+    coef = _least_squares(design, levels[long] - base)
+    noise_var, level_var = _variances(design, _unseen_residuals(design, levels[long] - base), floor)
+    return _Levels(base, coef, level_var, noise_var)
+
+
+def _fit_steps(
+    deltas: FloatArray, seg_on: BoolArray, lv: _Levels, floor_w: float
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per appliance, (ΔP, ΔQ) when it switches on and when off; the variances of a step by
+    who switches and by who stays on across it; and how often k switched at once.
+
+    Each event is explained by the segments' labels on either side. The ΔP of a switch is
+    expected to be ± the appliance's level, as far as that level is known to wander, so a
+    switch seen once, or only ever together with others, stays near it. In ΔQ nothing is
+    known beforehand: 0 give or take the spread of all ΔQ seen.
+    """
+    n = seg_on.shape[1]
+    before, after = seg_on[:-1], seg_on[1:]
+    ups, downs = after & ~before, before & ~after
+    design = np.hstack([ups, downs]).astype("float64")
+    prior = np.hstack([np.vstack([lv.level[:, :1], -lv.level[:, :1]]), np.zeros((2 * n, 1))])
+    p_var = np.vstack([lv.level_var[:, :1], lv.level_var[:, :1]]) + floor_w**2
+    q_var = np.full((2 * n, 1), max(float(np.var(deltas[:, 1])), 1.0) if deltas.size else 1.0)
+    noise = np.r_[lv.noise_var[0], lv.noise_var[0]]
+    coef = prior + _shrunk(design, deltas - design @ prior, noise, np.hstack([p_var, q_var]))
+    flipped = (ups | downs).astype("float64")
+    involved = np.hstack([flipped, (before & after).astype("float64")])
+    step_noise, step_var = _variances(involved, deltas - design @ coef, np.array([floor_w, floor_w]))
+    return coef, step_var, step_noise, _flip_costs(flipped.sum(axis=1).astype(np.int64), n)
+
+
 def fit_state_tracker(
     ts: npt.ArrayLike, frame: pd.DataFrame, states: pd.DataFrame, *, detector: DetectorConfig | None = None
 ) -> StateTracker:
@@ -222,47 +269,27 @@ def fit_state_tracker(
     t = np.asarray(ts, dtype=np.int64)
     p, q = meter_channels(frame)
     on = states.to_numpy(dtype=bool)
+    if on.shape[0] != p.size:
+        raise ValueError(f"{on.shape[0]} label rows for {p.size} readings")
     cfg = detector or _detector_for(p, on)
     cuts, deltas = event_steps(t, detect_events(t, p, q, cfg))
     seg_on = segment_states(on, cuts)
-    n = on.shape[1]
-    levels = segment_levels(p, cuts)
     long = np.diff(np.r_[0, cuts, p.size]) >= MIN_LEARN
-    idle = long & ~seg_on.any(axis=1)
-    base = np.median(levels[idle], axis=0) if idle.any() else np.zeros(levels.shape[1])
-    design = seg_on[long].astype("float64")
-    coef = _least_squares(design, levels[long] - base)
-    floor = np.array([cfg.tol_abs_w, FLICKER_FLOOR_W])
-    noise_var, level_var = _variances(design, _unseen_residuals(design, levels[long] - base), floor)
-
-    # steps: each boundary between two segments, explained by who switched on and who off
-    before, after = seg_on[:-1], seg_on[1:]
-    ups, downs = (after & ~before), (before & ~after)
-    step_design = np.hstack([ups, downs]).astype("float64")
-    # prior for each step: ± the appliance's level in P (as far as that level wanders);
-    # in Q nothing is known beforehand, so 0 give or take the spread of all ΔQ seen
-    prior = np.hstack([np.vstack([coef[:, :1], -coef[:, :1]]), np.zeros((2 * n, 1))])
-    p_var = np.vstack([level_var[:, :1], level_var[:, :1]]) + floor[0] ** 2
-    q_var = np.full((2 * n, 1), max(float(np.var(deltas[:, 1])), 1.0) if deltas.size else 1.0)
-    step_coef = prior + _shrunk(
-        step_design, deltas - step_design @ prior, np.r_[noise_var[0], noise_var[0]], np.hstack([p_var, q_var])
-    )
-    flipped = (ups | downs).astype("float64")
-    steady_on = (before & after).astype("float64")
-    step_floor = np.array([cfg.tol_abs_w, cfg.tol_abs_w])
-    step_noise, step_var = _variances(np.hstack([flipped, steady_on]), deltas - step_design @ step_coef, step_floor)
+    lv = _fit_levels(segment_levels(p, cuts), seg_on, long, np.array([cfg.tol_abs_w, FLICKER_FLOOR_W]))
+    step, step_var, step_noise, flip_cost = _fit_steps(deltas, seg_on, lv, cfg.tol_abs_w)
+    n = on.shape[1]
     return StateTracker(
         appliances=tuple(states.columns),
         detector=cfg,
-        base=base,
-        level=coef,
-        level_var=level_var,
-        noise_var=noise_var,
-        step_on=step_coef[:n],
-        step_off=step_coef[n:],
+        base=lv.base,
+        level=lv.level,
+        level_var=lv.level_var,
+        noise_var=lv.noise_var,
+        step_on=step[:n],
+        step_off=step[n:],
         step_var=step_var,
         step_noise_var=step_noise,
-        flip_cost=_flip_costs(flipped.sum(axis=1).astype(np.int64), n),
+        flip_cost=flip_cost,
     )
 
 
