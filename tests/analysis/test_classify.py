@@ -91,6 +91,7 @@ def test_a_drifting_load_is_followed_through_its_steps() -> None:
     tracked = classify_states.track_states(model, test["ts"].to_numpy(), test)
     assert classify.combination_accuracy(s_test.to_numpy(), tracked) >= 0.97
     assert tracked[-100:].all()  # fan + LED, not the LED alone
+    assert classify.describe_running(model, tracked[-1]) == "fan + led lamp"
 
 
 def test_on_by_steps_follows_a_standby_that_creeps() -> None:

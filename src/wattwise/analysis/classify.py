@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 
-from wattwise.analysis.classify_states import fit_state_tracker, track_states
+from wattwise.analysis.classify_states import StateTracker, fit_state_tracker, track_states
 from wattwise.analysis.nilm.events import DetectorConfig, detect_events
 
 HARMONICS = ("h3", "h5", "h7", "h9")
@@ -120,7 +120,7 @@ def predict_states(model: LoadClassifier, features: pd.DataFrame) -> np.ndarray:
     return np.asarray(pred, dtype=bool).reshape(len(features), len(model.appliances))
 
 
-def describe_running(model: LoadClassifier, row: np.ndarray) -> str:
+def describe_running(model: LoadClassifier | StateTracker, row: np.ndarray) -> str:
     """Plain words for one on/off row: ``fan + incandescent lamp`` or ``nothing``."""
     names = [a.replace("_", " ") for a, on in zip(model.appliances, row, strict=True) if on]
     return " + ".join(names) if names else "nothing"
