@@ -3,12 +3,18 @@
 Fitting happens on the background task (:func:`fit`); scoring each chunk of readings is
 light and runs on the detectors' worker. Consecutive flagged readings (closer than
 ``merge_ms``) are one finding whose end, score and reason follow the worst reading so far.
+
+When the engine's cycle model decides, after enough evidence, that earlier cycles already
+ran long, each of those earlier spans becomes a finding of its own, dated where it
+happened, with ``detail.decided_ts`` saying when it was found out: a fridge whose cycles
+crept longer for an hour shows that hour, not just the minute the alarm rose.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from wattwise.analysis.anomaly import AnomalyModel, Carry, fit_anomaly_model, score_frame
@@ -51,6 +57,7 @@ class MeterAnomaly:
         all_ts = scored["ts"].to_numpy(dtype="int64")
         all_scores = scored["score"].to_numpy(dtype="float64")
         all_reasons = scored["reason"].tolist()
+        reports += self._earlier(scored, power)
         for i in flagged.nonzero()[0]:
             ts = int(all_ts[i])
             score = float(all_scores[i])
@@ -76,4 +83,25 @@ class MeterAnomaly:
                     continues=joins,
                 )
             )
+        return reports
+
+    def _earlier(self, scored: pd.DataFrame, power: np.ndarray) -> list[Report]:
+        """Findings for spans the engine judged anomalous after the fact (see module doc)."""
+        reports = []
+        for i in (scored["earlier"].map(len) > 0).to_numpy().nonzero()[0]:
+            decided = int(scored["ts"].iloc[i])
+            for first, last in scored["earlier"].iloc[i]:
+                reports.append(
+                    Report(
+                        kind=KIND,
+                        start_ts=int(first),
+                        end_ts=int(last),
+                        score=float(scored["score"].iloc[i]),
+                        reason=str(scored["earlier_reason"].iloc[i]),
+                        level=float(power[i]),
+                        hour=local_hour(int(first), self.utc_offset_s),
+                        detail={"power_w": float(power[i]), "decided_ts": decided},
+                        retrospective=True,
+                    )
+                )
         return reports

@@ -12,7 +12,8 @@ class Report:
 
     ``level`` and ``hour`` make the signature that people's verdicts are matched on;
     ``continues`` asks to extend the meter's open finding of the same kind (an anomaly
-    that lasts) rather than to open a new one.
+    that lasts) rather than to open a new one; a ``retrospective`` finding (about a past
+    span, judged later) is never the one later reports extend.
     """
 
     kind: str
@@ -24,3 +25,4 @@ class Report:
     hour: float
     detail: dict[str, Any] = field(default_factory=dict)
     continues: bool = False
+    retrospective: bool = False

@@ -400,7 +400,8 @@ class Detectors:
                     device_id, r.kind, r.start_ts, r.end_ts, r.score, r.reason, detail, suppressed_by=repeats
                 )
                 found = finding_store.add_finding(conn, new)
-                open_ids[r.kind] = found.id
+                if not r.retrospective:
+                    open_ids[r.kind] = found.id
                 out.append(found)
             return out
 
