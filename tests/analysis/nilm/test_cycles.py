@@ -101,3 +101,16 @@ def test_a_pulse_caught_half_way_through_a_sample_is_credited_with_its_part() ->
     est = burst_series(np.arange(30, dtype=np.int64) * 8000, agg, mw)
     assert np.flatnonzero(est).tolist() == [10, 11, 12]
     assert abs(est[12] - 555.0) < 1.0
+
+
+def test_the_steps_that_open_and_close_a_burst_are_named_after_it() -> None:
+    from wattwise.analysis.nilm.bursts import BurstModel, burst_edges, burst_series
+
+    mw = BurstModel(step_w=1340.0, draw_w=1110.0, max_s=72.0)
+    agg = np.full(30, 500.0)
+    agg[10:14] = 1840.0
+    ts = np.arange(30, dtype=np.int64) * 8000
+    on, off, kettle = _event(0, 1335.0), _event(0, -1338.0), _event(0, 2500.0)
+    on.ts, off.ts, kettle.ts = int(ts[10]), int(ts[14]), int(ts[20])
+    edges = burst_edges([on, off, kettle], ts, burst_series(ts, agg, mw), mw)
+    assert edges == [on, off]

@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from wattwise.analysis.nilm.events import Event
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -70,3 +72,19 @@ def burst_series(ts: npt.ArrayLike, aggregate: npt.ArrayLike, m: BurstModel) -> 
     part = beside & ~on & (excess >= m.min_part * m.step_w) & (excess < m.step_w)
     scale = m.draw_w / m.step_w
     return np.where(on, m.draw_w, np.where(part, excess * scale, 0.0))
+
+
+def burst_edges(events: Sequence[Event], ts: npt.ArrayLike, series: FloatArray, m: BurstModel) -> list[Event]:
+    """The events that start or end one of the bursts in ``series`` (a step of about
+    the appliance's size, at the burst's first or right after its last sample)."""
+    t = np.asarray(ts, dtype=np.int64)
+    on = series > 0
+    out: list[Event] = []
+    for e in events:
+        if abs(abs(e.delta_p) - m.step_w) > 2 * m.rel_tol * m.step_w:
+            continue
+        i = int(np.searchsorted(t, e.ts))
+        near = range(i, min(i + 2, on.size)) if e.is_on else range(max(i - 2, 0), i)
+        if any(on[k] for k in near):
+            out.append(e)
+    return out

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from wattwise.analysis.nilm.bursts import BurstModel, burst_series
+from wattwise.analysis.nilm.bursts import BurstModel, burst_edges, burst_series
 from wattwise.analysis.nilm.calibration import apply_calibration
 from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
 from wattwise.analysis.nilm.cycles import CycleModel, decode_cycles
@@ -136,15 +136,13 @@ class NilmModel:
 
     def rhythm_runs(self, events: Sequence[Event], runs: Sequence[Run], until_ts: int | None) -> list[Run]:
         """Replace each self-cycling appliance's runs by the chain its rhythm explains
-        best; its events outside the chain become unidentified."""
+        best (its events outside the chain keep their label: the chain may have missed
+        them, and their signature still says what they are)."""
         out = list(runs)
         for name, cm in self.cyclers.items():
             pool = [e for e in events if e.label in (name, UNIDENTIFIED) or e.label not in self.cyclers]
             chain = decode_cycles(pool, cm, name)
             chosen = {id(e) for pair in chain for e in pair if e is not None}
-            for e in events:
-                if e.label == name and id(e) not in chosen:
-                    e.label = UNIDENTIFIED
             out = [r for r in out if r.label != name and id(r.on) not in chosen and id(r.off) not in chosen]
             for on, off in chain:
                 on.label = name
@@ -202,6 +200,8 @@ class NilmModel:
         series = power_series(res.runs, t, self.library.names())
         for name, bm in self.bursts.items():
             series[name] = burst_series(t, power, bm)
+            for e in burst_edges(res.events, t, series[name], bm):
+                e.label = name
         for name, watts in self.standby_w.items():
             if name in series:
                 series[name] = series[name] + watts
