@@ -86,6 +86,7 @@ def test_microwave_pulses_are_found_sample_by_sample_and_a_long_load_is_not() ->
     agg[10:12] = 1840.0  # two-sample pulse
     agg[14] = 1845.0  # one-sample pulse: a step detector sees a spike
     agg[30:50] = 1840.0  # same size, 160 s long: an oven or a kettle, not the microwave
+    agg[55:57] = [3500.0, 1840.0]  # a 3 kW kettle caught half-way through switching off
     est = burst_series(np.arange(60, dtype=np.int64) * 8000, agg, mw)
     assert np.flatnonzero(est > 500).tolist() == [10, 11, 14]
     assert est[10] == 1110.0

@@ -64,6 +64,12 @@ def burst_series(ts: npt.ArrayLike, aggregate: npt.ArrayLike, m: BurstModel) -> 
     after = p[::-1].rolling(w, min_periods=1).min()[::-1]
     excess = (p - np.maximum(before, after)).to_numpy(np.float64)
     on = np.abs(excess - m.step_w) <= m.rel_tol * m.step_w
+    # next to a sample well above the step it is a bigger load caught mid-switch
+    big = excess > (1.0 + 3.0 * m.rel_tol) * m.step_w
+    near_big = np.zeros(on.size, dtype=bool)
+    near_big[1:] |= big[:-1]
+    near_big[:-1] |= big[1:]
+    on &= ~near_big
     # a sample the appliance was on for part of (it switched inside the interval) shows
     # part of the step, right next to a full one: credit that part
     beside = np.zeros(on.size, dtype=bool)
