@@ -235,29 +235,28 @@ def _fit_levels(levels: FloatArray, seg_on: BoolArray, long: BoolArray, floor: F
 
 
 def _fit_steps(
-    deltas: FloatArray, seg_on: BoolArray, lv: _Levels, floor_w: float
+    deltas: FloatArray, seg_on: BoolArray, lv: _Levels, q_lv: _Levels, floor_w: float
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Per appliance, (ΔP, ΔQ) when it switches on and when off; the variances of a step by
     who switches and by who stays on across it; and how often k switched at once.
 
-    Each event is explained by the segments' labels on either side. The ΔP of a switch is
-    expected to be ± the appliance's level, as far as that level is known to wander, so a
-    switch seen once, or only ever together with others, stays near it. In ΔQ nothing is
-    known beforehand: 0 give or take the spread of all ΔQ seen.
+    Each event is explained by the segments' labels on either side. A switch's step is
+    expected to be ± what the appliance adds to the level (``lv`` in P, ``q_lv`` in Q), give
+    or take how far that is known to wander, so a switch seen once, or only ever together
+    with others, stays near it instead of taking an arbitrary share of a joint step.
     """
-    n = seg_on.shape[1]
     before, after = seg_on[:-1], seg_on[1:]
     ups, downs = after & ~before, before & ~after
     design = np.hstack([ups, downs]).astype("float64")
-    prior = np.hstack([np.vstack([lv.level[:, :1], -lv.level[:, :1]]), np.zeros((2 * n, 1))])
-    p_var = np.vstack([lv.level_var[:, :1], lv.level_var[:, :1]]) + floor_w**2
-    q_var = np.full((2 * n, 1), max(float(np.var(deltas[:, 1])), 1.0) if deltas.size else 1.0)
-    noise = np.r_[lv.noise_var[0], lv.noise_var[0]]
-    coef = prior + _shrunk(design, deltas - design @ prior, noise, np.hstack([p_var, q_var]))
+    own = np.hstack([lv.level[:, :1], q_lv.level])
+    prior = np.vstack([own, -own])
+    own_var = np.hstack([lv.level_var[:, :1], q_lv.level_var]) + floor_w**2
+    noise = np.r_[lv.noise_var[0], q_lv.noise_var[0]]
+    coef = prior + _shrunk(design, deltas - design @ prior, noise, np.vstack([own_var, own_var]))
     flipped = (ups | downs).astype("float64")
     involved = np.hstack([flipped, (before & after).astype("float64")])
     step_noise, step_var = _variances(involved, deltas - design @ coef, np.array([floor_w, floor_w]))
-    return coef, step_var, step_noise, _flip_costs(flipped.sum(axis=1).astype(np.int64), n)
+    return coef, step_var, step_noise, _flip_costs(flipped.sum(axis=1).astype(np.int64), seg_on.shape[1])
 
 
 def fit_state_tracker(
@@ -276,7 +275,9 @@ def fit_state_tracker(
     seg_on = segment_states(on, cuts)
     long = np.diff(np.r_[0, cuts, p.size]) >= MIN_LEARN
     lv = _fit_levels(segment_levels(p, cuts), seg_on, long, np.array([cfg.tol_abs_w, FLICKER_FLOOR_W]))
-    step, step_var, step_noise, flip_cost = _fit_steps(deltas, seg_on, lv, cfg.tol_abs_w)
+    # Q levels do not add up well enough to decode with, but they say what a step should be
+    q_lv = _fit_levels(segment_medians(q, cuts)[:, None], seg_on, long, np.array([cfg.tol_abs_w]))
+    step, step_var, step_noise, flip_cost = _fit_steps(deltas, seg_on, lv, q_lv, cfg.tol_abs_w)
     n = on.shape[1]
     return StateTracker(
         appliances=tuple(states.columns),
