@@ -34,8 +34,9 @@ from wattwise.analysis.nilm.events import DetectorConfig, Event, detect_events, 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Above this many appliances the 2^n joint states get too many to decode exhaustively.
-MAX_APPLIANCES = 10
+#: Above this many appliances the 2^n joint states, and the 4^n switches between them that
+#: each step is scored against, get too many to decode exhaustively (8: 65,536 switches).
+MAX_APPLIANCES = 8
 #: A misfit beyond this many spreads is treated as unexplained rather than as evidence.
 OUTLIER_SIGMA = 3.0
 #: Flicker below this (W) is the meter's own noise.
