@@ -71,7 +71,9 @@ def event_steps(ts: npt.NDArray[np.int64], events: list[Event]) -> tuple[npt.NDA
     """
     cuts = np.searchsorted(ts, [e.ts for e in events]).astype(np.int64)
     steps = np.array([[e.delta_p, e.delta_q or 0.0] for e in events], dtype="float64").reshape(-1, 2)
-    return cuts, steps
+    previous = np.r_[0, cuts[:-1]]
+    keep = (cuts > previous) & (cuts < ts.size)  # every segment holds at least one reading
+    return cuts[keep], steps[keep]
 
 
 def segment_medians(x: FloatArray, cuts: npt.NDArray[np.int64]) -> FloatArray:
@@ -316,8 +318,32 @@ def _cost(x: FloatArray, mean: FloatArray, var: FloatArray) -> FloatArray:
     return out
 
 
+@dataclass(frozen=True)
+class _Switches:
+    """Every switch between two joint states [from, to]: expected step, its variance, price."""
+
+    mean: FloatArray
+    var: FloatArray
+    price: FloatArray
+
+
+def _switches(model: StateTracker, combos: BoolArray) -> _Switches:
+    n = combos.shape[1]
+    ups = (~combos[:, None, :] & combos[None, :, :]).astype("float64")  # [from, to, appliance]
+    downs = (combos[:, None, :] & ~combos[None, :, :]).astype("float64")
+    stays = (combos[:, None, :] & combos[None, :, :]).astype("float64")
+    flips = ups + downs
+    return _Switches(
+        mean=ups @ model.step_on + downs @ model.step_off,
+        var=model.step_noise_var + flips @ model.step_var[:n] + stays @ model.step_var[n:],
+        price=model.flip_cost[flips.sum(axis=2).astype(np.int64)],
+    )
+
+
 def track_states(model: StateTracker, ts: npt.ArrayLike, frame: pd.DataFrame) -> BoolArray:
-    """On/off of every appliance at every reading (rows × appliances)."""
+    """On/off of every appliance at every reading (rows × appliances): the Viterbi path over
+    the steady segments between events, each segment scored by its level and each event by
+    its step, given the joint state either side."""
     t = np.asarray(ts, dtype=np.int64)
     p, q = meter_channels(frame)
     n = len(model.appliances)
@@ -329,17 +355,12 @@ def track_states(model: StateTracker, ts: npt.ArrayLike, frame: pd.DataFrame) ->
     c = combos.astype("float64")
     mean_level = model.base + c @ model.level
     var_level = model.noise_var + c @ model.level_var
-    ups = (~combos[:, None, :] & combos[None, :, :]).astype("float64")  # [from, to, appliance]
-    downs = (combos[:, None, :] & ~combos[None, :, :]).astype("float64")
-    mean_step = ups @ model.step_on + downs @ model.step_off
-    stays = (combos[:, None, :] & combos[None, :, :]).astype("float64")
-    step_var = model.step_noise_var + (ups + downs) @ model.step_var[:n] + stays @ model.step_var[n:]
-    switch = model.flip_cost[(ups + downs).sum(axis=2).astype(np.int64)]
+    sw = _switches(model, combos)
 
     cost = _cost(levels[0], mean_level, var_level)
     back = []
     for k in range(1, levels.shape[0]):
-        trans = cost[:, None] + switch + _cost(deltas[k - 1], mean_step, step_var)
+        trans = cost[:, None] + sw.price + _cost(deltas[k - 1], sw.mean, sw.var)
         arg = np.argmin(trans, axis=0)
         back.append(arg)
         cost = trans[arg, np.arange(combos.shape[0])] + _cost(levels[k], mean_level, var_level)
