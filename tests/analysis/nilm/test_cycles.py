@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from wattwise.analysis.nilm.cycles import CycleModel, decode_cycles, learn_cycle
@@ -115,3 +117,19 @@ def test_the_steps_that_open_and_close_a_burst_are_named_after_it() -> None:
     on.ts, off.ts, kettle.ts = int(ts[10]), int(ts[14]), int(ts[20])
     edges = burst_edges([on, off, kettle], ts, burst_series(ts, agg, mw), mw)
     assert edges == [on, off]
+
+
+def test_where_the_meter_gives_q_a_lamp_of_the_fridges_watts_is_told_apart() -> None:
+    steps = [95.0, -80.0] * 20
+    fridge = learn_cycle([1800.0] * 20, [3600.0] * 20, steps, span_s=20 * 5400.0, step_var=[6.0, 3.0] * 20)
+    assert fridge is not None and (fridge.on_var, fridge.off_var) == (6.0, 3.0)
+    events = [_event(90 * k, 95.0) for k in (0, 1, 3)] + [_event(90 * k + 30, -80.0) for k in (0, 1, 3)]
+    for e in events:
+        e.delta_q = 6.0 if e.is_on else -3.0
+    # a lamp of the same watts, switched exactly when the fridge would have run
+    lamp_on, lamp_off = _event(180, 95.0), _event(210, -80.0)
+    lamp_on.delta_q, lamp_off.delta_q = 60.0, -60.0
+    pairs = decode_cycles([*events, lamp_on, lamp_off], fridge)
+    assert [on.ts // MIN for on, _ in pairs] == [0, 90, 270]
+    blind = replace(fridge, on_var=None, off_var=None)  # without Q the lamp passes for the fridge
+    assert [on.ts // MIN for on, _ in decode_cycles([*events, lamp_on, lamp_off], blind)] == [0, 90, 180, 270]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,11 @@ class CycleModel:
     on_log_sd: float
     off_s: float
     off_log_sd: float
+    #: median ΔQ (var, signed to move with ΔP) of its ON and OFF steps, and its spread,
+    #: where the meter gives Q: a fridge's compressor and a lamp of the same watts differ
+    on_var: float | None = None
+    off_var: float | None = None
+    var_tol: float = 5.0
     event_bonus: float = 2.0
     duration_bonus: float = 2.0
     break_cost: float = 4.0
@@ -61,6 +66,8 @@ def learn_cycle(
     min_coverage: float = 0.5,
     min_rel_tol: float = 0.2,
     min_log_sd: float = 0.35,
+    step_var: Sequence[float | None] = (),
+    min_var_tol: float = 5.0,
 ) -> CycleModel | None:
     """A :class:`CycleModel` when the training runs are many, regular and go on all day
     (their cycles cover ``min_coverage`` of the ``span_s`` seconds learnt from), else
@@ -78,7 +85,7 @@ def learn_cycle(
         return None
     on_w, off_w = float(np.median(ups)), float(np.median(downs))
     spread = max(_robust_sd(ups) / on_w, _robust_sd(downs) / off_w, min_rel_tol)
-    return CycleModel(
+    rhythm = CycleModel(
         on_w,
         off_w,
         spread,
@@ -87,6 +94,13 @@ def learn_cycle(
         float(np.exp(np.median(loff))),
         max(min_log_sd, sd_off),
     )
+    known = [(w, q) for w, q in zip(steps, step_var, strict=False) if q is not None]
+    q_up = np.array([q for w, q in known if w > 0])
+    q_down = np.array([q for w, q in known if w < 0])
+    if q_up.size < 2 or q_down.size < 2:
+        return rhythm
+    q_tol = max(_robust_sd(q_up), _robust_sd(q_down), min_var_tol)
+    return replace(rhythm, on_var=float(np.median(q_up)), off_var=float(np.median(q_down)), var_tol=q_tol)
 
 
 def _robust_sd(x: FloatArray) -> float:
@@ -97,6 +111,11 @@ def _robust_sd(x: FloatArray) -> float:
 def _size_score(e: Event, m: CycleModel) -> float:
     typical = m.on_w if e.is_on else m.off_w
     z = (abs(e.delta_p) - typical) / (m.rel_tol * typical)
+    var = m.on_var if e.is_on else m.off_var
+    if var is not None and e.delta_q is not None:
+        along = e.delta_q if e.is_on else -e.delta_q
+        zq = (along - var) / m.var_tol
+        return m.event_bonus - 0.5 * (z * z + zq * zq)
     return m.event_bonus - 0.5 * z * z
 
 

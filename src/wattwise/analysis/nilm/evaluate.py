@@ -708,7 +708,10 @@ def learn_cyclers(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, Cycl
     span_s = sum(r.ts.size * r.interval_s for r in spec.train)
     for name in spec.appliances:
         on_s, off_s = _true_durations(spec, name)
-        cm = learn_cycle(on_s, off_s, _steps(labelled, name), span_s)
+        mine = [e for lab in labelled for e, n in zip(lab.events, lab.labels, strict=True) if n == name]
+        steps = [e.delta_p for e in mine]
+        step_var = [None if e.delta_q is None else e.delta_q * (1 if e.is_on else -1) for e in mine]
+        cm = learn_cycle(on_s, off_s, steps, span_s, step_var=step_var)
         if cm is not None:
             out[name] = cm
     return out
