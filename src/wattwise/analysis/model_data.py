@@ -260,7 +260,7 @@ def load_ompm(data_dir: Path) -> pd.DataFrame:
     return frame.dropna().reset_index(drop=True)
 
 
-#: The laptop's own switching steps are 4.5–9.6 W; its sub-meter moves by at most 3.6 W
+#: The laptop's own switching steps are 4.5–9.5 W; its sub-meter moves by at most 3.6 W
 #: when another appliance switches.
 OMPM_LAPTOP_STEP_W = 4.0
 #: Sub-meter current (31-reading median) at and above which the LED lamp and the monitor
