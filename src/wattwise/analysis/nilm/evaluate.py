@@ -836,8 +836,6 @@ class Settings:
     min_confidence: float = 0.5
     noise_var: float = 5.0
     levels: int = 2
-    #: a rhythm chain's reward per event that fits by size and per duration that fits
-    rhythm_bonus: tuple[float, float] = (2.0, 2.0)
 
 
 def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
@@ -846,9 +844,7 @@ def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
     if model.states is not None:
         states = replace(fit_states(spec, model.detector, settings.levels), noise_var=settings.noise_var)
     classifier = replace(model.classifier, min_confidence=settings.min_confidence)
-    event_bonus, duration_bonus = settings.rhythm_bonus
-    cyclers = {k: replace(c, event_bonus=event_bonus, duration_bonus=duration_bonus) for k, c in model.cyclers.items()}
-    return replace(model, classifier=classifier, states=states, cyclers=cyclers)
+    return replace(model, classifier=classifier, states=states)
 
 
 def choose_settings(
@@ -856,17 +852,14 @@ def choose_settings(
     confidences: Sequence[float] = (0.5, 0.6, 0.7),
     noise_vars: Sequence[float] = (2.0, 5.0, 10.0, 20.0),
     levels: Sequence[int] = (2, 3, 4),
-    rhythm_bonuses: Sequence[tuple[float, float]] = ((2.0, 2.0), (1.0, 1.0), (2.0, 0.0), (1.0, 0.0)),
 ) -> Settings:
     """Identification threshold and, for the joint decoding, ΔQ noise and levels per
-    appliance, or for rhythm chains how much an event and a duration that fit are worth:
-    the lowest relative MAE, averaged over two folds of the training part (the test part
-    is never seen)."""
+    appliance: the lowest relative MAE, averaged over two folds of the training part (the
+    test part is never seen)."""
     folds = [holdout_split(spec, k) for k in (0, 1)]
     models = [fit_model(f)[0] for f in folds]
     if models[0].states is None:
-        bonuses = rhythm_bonuses if any(m.cyclers for m in models) else rhythm_bonuses[:1]
-        grid = [Settings(c, rhythm_bonus=b) for c in confidences for b in bonuses]
+        grid = [Settings(c) for c in confidences]
     else:
         grid = [Settings(c, v, k) for c in confidences for v in noise_vars for k in levels]
 
@@ -908,7 +901,6 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "on_thresholds_w": {a: spec.on_w(a) for a in spec.appliances},
         "detector": model.detector.to_dict(),
         "min_confidence": model.classifier.min_confidence,
-        "rhythm_bonus": settings.rhythm_bonus,
         "confidence_map": model.calibration,
         "decoding": None if model.states is None else asdict(model.states),
         "methods": {"wattwise": ours, "predict_0w": zero_baseline(spec)},
