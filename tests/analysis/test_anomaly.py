@@ -55,17 +55,21 @@ def test_the_reason_for_a_long_fridge_cycle_is_in_plain_words(fridge_model: anom
     assert not any(scored.loc[~scored["anomalous"], "reason"])
 
 
+def _score_in_chunks(model: anomaly.AnomalyModel, frame: pd.DataFrame, size: int) -> pd.DataFrame:
+    carry = None
+    parts = []
+    for start in range(0, len(frame), size):
+        part, carry = anomaly.score_frame(model, frame.iloc[start : start + size], carry)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
 def test_scoring_chunk_by_chunk_or_reading_by_reading_gives_the_same_answer(
     fridge_model: anomaly.AnomalyModel,
 ) -> None:
     _, frame = _fault_days("Faulty_Compressor")[1]
     whole, _ = anomaly.score_frame(fridge_model, frame)
-    carry = None
-    parts = []
-    for start in range(0, len(frame), 97):
-        part, carry = anomaly.score_frame(fridge_model, frame.iloc[start : start + 97], carry)
-        parts.append(part)
-    chunked = pd.concat(parts, ignore_index=True)
+    chunked = _score_in_chunks(fridge_model, frame, 97)
     assert chunked["anomalous"].tolist() == whole["anomalous"].tolist()
     assert chunked["earlier"].tolist() == whole["earlier"].tolist()
     assert chunked["reason"].tolist() == whole["reason"].tolist()
@@ -134,15 +138,63 @@ def test_household_anomalies_are_found_without_crying_wolf_on_normal_days() -> N
     ihepc = model_data.load_ihepc(DATA)
     result = anomaly.evaluate_injected(ihepc, train_days=4, count=12, seed=1)
     ours, seed = result["ours"], result["seed_raw_power_forest"]
-    # Measured: ours F1 0.55 at precision 0.96; the seed forest F1 0.34 at precision 0.23.
-    assert ours["precision"] >= 0.85
-    assert ours["f1"] >= 0.45
-    assert ours["f1"] > seed["f1"]
+    # Measured: ours F1 0.69 at precision 0.69 (0.55 at 0.96 before blocks of extra load were
+    # looked for); the seed forest F1 0.34 at precision 0.23.
+    assert ours["precision"] >= 0.6
+    assert ours["f1"] >= 0.6
+    assert ours["f1"] > seed["f1"] + 0.2
 
     cut = int(ihepc["ts"].min()) + 4 * 86_400_000
     model = anomaly.fit_anomaly_model(ihepc[ihepc["ts"] < cut][["ts", "power"]])
     clean, _ = anomaly.score_frame(model, ihepc[ihepc["ts"] >= cut][["ts", "power"]])
     assert clean["anomalous"].mean() <= 0.01
+    # The price of the block finder: two real 26-30 min blocks of 1-2 kW on the clean days
+    # are reported after the fact (1.9 % of the readings).
+    assert (anomaly.decided_at(clean) >= 0).mean() <= 0.025
+
+
+def _household_with_block(extra_w: float, minutes: int) -> tuple[anomaly.AnomalyModel, pd.DataFrame, int, int]:
+    """IHEPC: learn from 4 days; add ``extra_w`` for ``minutes`` at 03:00 on the 5th day."""
+    ihepc = model_data.load_ihepc(DATA)[["ts", "power"]]
+    cut = int(ihepc["ts"].min()) + 4 * 86_400_000
+    model = anomaly.fit_anomaly_model(ihepc[ihepc["ts"] < cut])
+    test = ihepc[ihepc["ts"] >= cut].reset_index(drop=True)
+    hours = pd.to_datetime(test["ts"], unit="ms").dt.hour.to_numpy()
+    first = int(np.flatnonzero(hours == 3)[0])
+    power = test["power"].to_numpy(dtype="float64").copy()
+    power[first : first + minutes] += extra_w
+    ts = test["ts"].to_numpy(dtype="int64")
+    return model, test.assign(power=power), int(ts[first]), int(ts[first + minutes - 1])
+
+
+def test_a_block_of_extra_load_is_reported_when_it_ends_with_its_span_and_reason() -> None:
+    model, frame, first, last = _household_with_block(1500.0, 40)
+    scored, _ = anomaly.score_frame(model, frame)
+    decided = anomaly.decided_at(scored)
+    ts = frame["ts"].to_numpy(dtype="int64")
+    inside = (ts >= first) & (ts <= last)
+    assert (decided[inside] >= 0).all()
+    # Known only at the step down, the first reading after the block.
+    assert decided[inside].min() == int(ts[np.flatnonzero(inside)[-1] + 1])
+    row = scored[scored["earlier"].map(lambda spans: (first, last) in spans)]
+    assert len(row) == 1
+    reason = str(row["earlier_reason"].iloc[0])
+    assert "rose by 1.5 kW" in reason and "40 min" in reason
+
+
+def test_a_short_appliance_run_is_not_a_block() -> None:
+    model, frame, first, last = _household_with_block(1500.0, 10)
+    scored, _ = anomaly.score_frame(model, frame)
+    assert not any((first, last) in spans for spans in scored["earlier"])
+
+
+def test_blocks_are_found_the_same_chunk_by_chunk() -> None:
+    model, frame, _, _ = _household_with_block(1500.0, 40)
+    whole, _ = anomaly.score_frame(model, frame)
+    chunked = _score_in_chunks(model, frame, 53)
+    assert chunked["earlier"].tolist() == whole["earlier"].tolist()
+    assert chunked["earlier_reason"].tolist() == whole["earlier_reason"].tolist()
+    assert chunked["anomalous"].tolist() == whole["anomalous"].tolist()
 
 
 @pytest.mark.parametrize("zero_filled_gap_in_history", [False, True])

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
+from wattwise.analysis.anomaly_steps import StepCarry, block_reason, find_blocks
 from wattwise.analysis.features import (
     calendar_frame,
     format_duration,
@@ -201,6 +202,7 @@ class Carry:
     recent_runs: tuple[float, ...] = ()
     recent_deviation: tuple[tuple[int, float], ...] = ()
     cycle: CycleCarry = field(default_factory=CycleCarry)
+    steps: StepCarry = field(default_factory=StepCarry)
 
 
 @dataclass
@@ -232,6 +234,7 @@ class AnomalyModel:
     n_train: int
     version: int = MODEL_VERSION
     cycles: CycleModel | None = None  # cycle lengths of a cycling load (None otherwise)
+    blocks: bool = False  # look for blocks of extra load (a never-off, whole-house meter)
 
 
 #: The columns of :func:`score_frame`'s answer.
@@ -650,6 +653,7 @@ def fit_anomaly_model(
         trained_until=int(ts.max()),
         n_train=len(frame),
         cycles=cycles,
+        blocks=not cycling,
     )
 
 
@@ -799,11 +803,10 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
         strange_metric[(strange_metric == "") & ((values < low) | (values > high))] = metric
     by_metric = strange_metric != ""
     cycle_carry = (carry or Carry()).cycle
+    segment_start = _segment_starts(frame.reset_index(drop=True))
     verdicts = None
     if model.cycles is not None:
-        verdicts, cycle_carry = _cycle_pass(
-            model.cycles, ts, power, model.on_threshold, _segment_starts(frame.reset_index(drop=True)), cycle_carry
-        )[:2]
+        verdicts, cycle_carry = _cycle_pass(model.cycles, ts, power, model.on_threshold, segment_start, cycle_carry)[:2]
     by_cycle = verdicts.flagged if verdicts is not None else np.zeros(len(frame), dtype=bool)
     new_carry.cycle = cycle_carry
     flagged = (score > 1.0) | by_rule | by_baseline | by_metric | by_cycle
@@ -827,7 +830,16 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
             )
         else:
             reasons.append(_forest_reason(model, matrix[i], int(ts[i])))
-    earlier = verdicts.earlier if verdicts is not None else [() for _ in range(len(frame))]
+    earlier: list[tuple[tuple[int, int], ...]] = (
+        verdicts.earlier if verdicts is not None else [() for _ in range(len(frame))]
+    )
+    earlier_reasons = [_earlier_reason(model.cycles, spans) for spans in earlier]
+    if getattr(model, "blocks", False):
+        blocks, new_carry.steps = find_blocks(ts, power, segment_start, (carry or Carry()).steps)
+        step_s = model.cycles.step_s if model.cycles is not None else _step_s(ts)
+        for i in (k for k, found in enumerate(blocks) if found):
+            earlier[i] = (*earlier[i], *((b.first_ts, b.last_ts) for b in blocks[i]))
+            earlier_reasons[i] = "; ".join(r for r in (earlier_reasons[i], block_reason(blocks[i], step_s)) if r)
     out = pd.DataFrame(
         {
             "ts": ts,
@@ -835,7 +847,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
             "anomalous": flagged,
             "reason": reasons,
             "earlier": pd.Series(earlier, dtype=object),
-            "earlier_reason": [_earlier_reason(model.cycles, spans) for spans in earlier],
+            "earlier_reason": earlier_reasons,
         }
     )
     return out, new_carry
