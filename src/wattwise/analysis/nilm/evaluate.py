@@ -903,6 +903,8 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "min_confidence": model.classifier.min_confidence,
         "confidence_map": model.calibration,
         "decoding": None if model.states is None else asdict(model.states),
+        "rhythm": {k: asdict(v) for k, v in model.cyclers.items()},
+        "bursts": {k: asdict(v) for k, v in model.bursts.items()},
         "methods": {"wattwise": ours, "predict_0w": zero_baseline(spec)},
     }
     if curve:
