@@ -115,6 +115,10 @@ class CycleVerdicts:
 
 
 CYCLE_SLACK = 0.5
+#: Cycles further than this many robust scatters from the fitted line are left out of it.
+CYCLE_TRIM = 4.0
+#: No single cycle adds more than this many scatters to the CUSUM.
+CYCLE_CLIP = 3.0
 #: Fewer complete cycles than this in the history and no cycle model is fitted.
 MIN_CYCLES = 20
 
@@ -160,7 +164,7 @@ def _cycle_pass(
                 done.append((offs[-1], offs[-2], length))
             if np.isfinite(guess):
                 alarmed = cusum > model.alarm
-                cusum = max(0.0, cusum + (length - guess) / model.scatter_s - model.slack)
+                cusum = max(0.0, cusum + _cycle_evidence(length - guess, model.scatter_s) - model.slack)
                 cut = start + int(round(guess / model.step_s) * model.step_s * 1000)
                 if cusum <= 0:
                     excess, pending = (), ()
@@ -505,17 +509,35 @@ def _bridge_s(ts: np.ndarray, power: np.ndarray, on_threshold: float, step_s: fl
 
 
 def _line_fit(rows: np.ndarray) -> tuple[np.ndarray, float]:
-    """Least-squares cycle length from the two preceding rests, and the residual scatter."""
+    """Cycle length from the two preceding rests, and the scatter around that line.
+
+    Robust: a few cycles far off the line (a water heater's long run while a bath fills)
+    would otherwise set both the line and the scatter, and a scatter of minutes hides a
+    fault that adds one minute to each cycle. Cycles further than :data:`CYCLE_TRIM`
+    robust scatters from the line are left out and the line is fitted again; the scatter
+    is the robust spread (1.4826 × MAD) of what is left.
+    """
     design = np.column_stack([np.ones(len(rows)), rows[:, 0], rows[:, 1]])
-    coef = np.linalg.lstsq(design, rows[:, 2], rcond=None)[0]
-    return coef, float(np.std(rows[:, 2] - design @ coef))
+    keep = np.ones(len(rows), dtype=bool)
+    coef, scatter = np.zeros(3), 0.0
+    for _ in range(3):
+        coef = np.linalg.lstsq(design[keep], rows[keep, 2], rcond=None)[0]
+        residual = rows[:, 2] - design @ coef
+        scatter = 1.4826 * float(np.median(np.abs(residual[keep] - np.median(residual[keep]))))
+        keep = np.abs(residual) <= CYCLE_TRIM * max(scatter, 1e-9)
+    return coef, scatter
+
+
+def _cycle_evidence(excess_s: float, scatter_s: float) -> float:
+    """One cycle's excess in scatters, capped: one very long cycle is one unusual use, not a fault."""
+    return min(excess_s / scatter_s, CYCLE_CLIP)
 
 
 def _worst_cusum(rows: np.ndarray, coef: np.ndarray, scatter: float, slack: float) -> float:
     worst, cusum = 0.0, 0.0
     for off1, off2, length in rows:
         guess = coef[0] + coef[1] * off1 + coef[2] * off2
-        cusum = max(0.0, cusum + (length - guess) / scatter - slack)
+        cusum = max(0.0, cusum + _cycle_evidence(length - guess, scatter) - slack)
         worst = max(worst, cusum)
     return worst
 
