@@ -138,19 +138,17 @@ def test_household_anomalies_are_found_without_crying_wolf_on_normal_days() -> N
     ihepc = model_data.load_ihepc(DATA)
     result = anomaly.evaluate_injected(ihepc, train_days=4, count=12, seed=1)
     ours, seed = result["ours"], result["seed_raw_power_forest"]
-    # Measured: ours F1 0.69 at precision 0.69 (0.55 at 0.96 before blocks of extra load were
+    # Measured: ours F1 0.74 at precision 0.80 (0.55 at 0.96 before blocks of extra load were
     # looked for); the seed forest F1 0.34 at precision 0.23.
-    assert ours["precision"] >= 0.6
-    assert ours["f1"] >= 0.6
-    assert ours["f1"] > seed["f1"] + 0.2
+    assert ours["precision"] >= 0.7
+    assert ours["f1"] >= 0.65
+    assert ours["f1"] > seed["f1"] + 0.3
 
     cut = int(ihepc["ts"].min()) + 4 * 86_400_000
     model = anomaly.fit_anomaly_model(ihepc[ihepc["ts"] < cut][["ts", "power"]])
     clean, _ = anomaly.score_frame(model, ihepc[ihepc["ts"] >= cut][["ts", "power"]])
-    assert clean["anomalous"].mean() <= 0.01
-    # The price of the block finder: two real 26-30 min blocks of 1-2 kW on the clean days
-    # are reported after the fact (1.9 % of the readings).
-    assert (anomaly.decided_at(clean) >= 0).mean() <= 0.025
+    # Counting the blocks reported after the fact too (0.2 % measured).
+    assert (anomaly.decided_at(clean) >= 0).mean() <= 0.01
 
 
 def _household_with_block(extra_w: float, minutes: int) -> tuple[anomaly.AnomalyModel, pd.DataFrame, int, int]:
