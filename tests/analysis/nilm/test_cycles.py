@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from wattwise.analysis.nilm.cycles import CycleModel, decode_cycles, learn_cycle
-from wattwise.analysis.nilm.evaluate import Recording, split_at_gaps
+from wattwise.analysis.nilm.evaluate import Recording, SetSpec, evaluate_model, fit_model, split_at_gaps
 from wattwise.analysis.nilm.events import Event
 
 MIN = 60_000
@@ -133,3 +133,24 @@ def test_where_the_meter_gives_q_a_lamp_of_the_fridges_watts_is_told_apart() -> 
     assert [on.ts // MIN for on, _ in pairs] == [0, 90, 270]
     blind = replace(fridge, on_var=None, off_var=None)  # without Q the lamp passes for the fridge
     assert [on.ts // MIN for on, _ in decode_cycles([*events, lamp_on, lamp_off], blind)] == [0, 90, 180, 270]
+
+
+def test_on_a_real_refit_evening_the_rhythm_finds_the_fridge_runs(refit_set: SetSpec) -> None:
+    """The rhythm learnt from REFIT's four training days (docs/evaluation/nilm.md), on
+    the 12 h test excerpt: fridge runs found well beyond what the signatures alone give."""
+    model, _ = fit_model(refit_set)
+    alone = evaluate_model(refit_set, model)["appliances"]["fridge"]
+    model.cyclers = {
+        "fridge": CycleModel(
+            on_w=95.0, off_w=80.5, rel_tol=0.2, on_s=1968.0, on_log_sd=0.35, off_s=3392.0, off_log_sd=0.35
+        )
+    }
+    with_rhythm = evaluate_model(refit_set, model)["appliances"]["fridge"]
+    assert with_rhythm["on_off_f1"] >= 0.7 > alone["on_off_f1"]
+    assert with_rhythm["mae_w"] < alone["mae_w"]
+
+
+def test_on_a_real_refit_evening_the_microwave_bursts_are_found(refit_set: SetSpec) -> None:
+    model, _ = fit_model(refit_set)
+    assert "microwave" in model.bursts
+    assert evaluate_model(refit_set, model)["appliances"]["microwave"]["on_off_f1"] >= 0.75
