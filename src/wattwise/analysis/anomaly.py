@@ -112,6 +112,7 @@ class CycleVerdicts:
     elapsed_s: np.ndarray
     excess_s: np.ndarray  # mean excess of the cycles behind the alarm (for the reason)
     earlier: list[tuple[tuple[int, int], ...]]
+    tail_excess_s: np.ndarray  # where ``earlier`` holds a cycle's last minutes: its usual excess
 
 
 CYCLE_SLACK = 0.5
@@ -127,6 +128,26 @@ def _expected_cycle_s(coef: np.ndarray, offs: tuple[float, ...]) -> float:
     if len(offs) < 2:
         return float("nan")
     return float(coef[0] + coef[1] * offs[-1] + coef[2] * offs[-2])
+
+
+def _usual_excess_span(
+    model: CycleModel, start: int, last_on: int, cut: int, own_excess: float, excess: tuple[float, ...]
+) -> tuple[tuple[int, int], ...]:
+    """While the alarm stands: the last minutes of a cycle that ran long, as many as its
+    recent cycles typically ran over (median excess), where they begin before the cycle's
+    expected end (minutes past it were flagged as they came).
+
+    A fault adds about the same running time to every cycle, at its end; a cycle whose
+    normal length happened to be shorter than the line predicts hides part of that extra
+    time before the expected end, and only the cycle's end shows how long it really ran.
+    """
+    step_ms = int(model.step_s * 1000)
+    minutes = round(float(np.median(excess)) / model.step_s)
+    if minutes <= 0 or own_excess <= 0:
+        return ()
+    first = max(start, last_on - (minutes - 1) * step_ms)
+    last = min(cut - step_ms, last_on)
+    return ((first, last),) if first <= last else ()
 
 
 def _cycle_pass(
@@ -147,6 +168,7 @@ def _cycle_pass(
     expected = np.full(n, np.nan)
     elapsed = np.zeros(n)
     excess_mean = np.zeros(n)
+    tail_excess = np.zeros(n)
     earlier: list[tuple[tuple[int, int], ...]] = [() for _ in range(n)]
     done: list[tuple[float, float, float]] = []
     start, last_on, offs = carry.start, carry.last_on, carry.offs
@@ -175,6 +197,8 @@ def _cycle_pass(
                         earlier[i], pending = pending, ()
                 else:
                     excess = (*excess, length - guess)[-RECENT_RUNS:]
+                    earlier[i] = _usual_excess_span(model, start, last_on, cut, length - guess, excess)
+                    tail_excess[i] = float(np.median(excess)) if earlier[i] else 0.0
             start = None
         if not power[i] > on_threshold:
             continue
@@ -189,7 +213,7 @@ def _cycle_pass(
         if cusum > model.alarm and excess:
             excess_mean[i] = float(np.mean(excess))
             flagged[i] = (t - start) + half > guess * 1000
-    verdicts = CycleVerdicts(flagged, expected, elapsed, excess_mean, earlier)
+    verdicts = CycleVerdicts(flagged, expected, elapsed, excess_mean, earlier, tail_excess)
     return verdicts, CycleCarry(start, last_on, offs, cusum, excess, pending), done
 
 
@@ -701,6 +725,17 @@ def _cycle_reason(cycles: CycleModel, verdicts: CycleVerdicts, i: int) -> str:
     )
 
 
+def _tail_reason(cycles: CycleModel | None, spans: tuple[tuple[int, int], ...], excess_s: float) -> str:
+    if cycles is None or not spans:
+        return ""
+    minutes = sum((b - a) / 1000.0 + cycles.step_s for a, b in spans)
+    return (
+        f"this cycle ran past its expected length, as its recent cycles have (each by about "
+        f"{format_duration(excess_s)}): its last {format_duration(minutes)}, before the expected end, "
+        "are counted as that extra running"
+    )
+
+
 def _earlier_reason(cycles: CycleModel | None, spans: tuple[tuple[int, int], ...]) -> str:
     if cycles is None or not spans:
         return ""
@@ -855,7 +890,11 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     earlier: list[tuple[tuple[int, int], ...]] = (
         verdicts.earlier if verdicts is not None else [() for _ in range(len(frame))]
     )
-    earlier_reasons = [_earlier_reason(model.cycles, spans) for spans in earlier]
+    tails = verdicts.tail_excess_s if verdicts is not None else np.zeros(len(frame))
+    earlier_reasons = [
+        _tail_reason(model.cycles, spans, tail) if tail > 0 else _earlier_reason(model.cycles, spans)
+        for spans, tail in zip(earlier, tails, strict=True)
+    ]
     if getattr(model, "blocks", False):
         blocks, new_carry.steps = find_blocks(ts, power, segment_start, (carry or Carry()).steps)
         step_s = model.cycles.step_s if model.cycles is not None else _step_s(ts)
