@@ -725,24 +725,21 @@ def _cycle_reason(cycles: CycleModel, verdicts: CycleVerdicts, i: int) -> str:
     )
 
 
-def _tail_reason(cycles: CycleModel | None, spans: tuple[tuple[int, int], ...], excess_s: float) -> str:
+def _earlier_reason(cycles: CycleModel | None, spans: tuple[tuple[int, int], ...], tail_excess_s: float = 0.0) -> str:
+    """Why earlier spans are anomalous: the alarm's cycles, or (``tail_excess_s`` > 0) one
+    cycle's last minutes judged at its end."""
     if cycles is None or not spans:
         return ""
-    minutes = sum((b - a) / 1000.0 + cycles.step_s for a, b in spans)
-    return (
-        f"this cycle ran past its expected length, as its recent cycles have (each by about "
-        f"{format_duration(excess_s)}): its last {format_duration(minutes)}, before the expected end, "
-        "are counted as that extra running"
-    )
-
-
-def _earlier_reason(cycles: CycleModel | None, spans: tuple[tuple[int, int], ...]) -> str:
-    if cycles is None or not spans:
-        return ""
-    minutes = sum((b - a) / 1000.0 + cycles.step_s for a, b in spans)
+    minutes = format_duration(sum((b - a) / 1000.0 + cycles.step_s for a, b in spans))
+    if tail_excess_s > 0:
+        return (
+            f"this cycle ran past its expected length, as its recent cycles have (each by about "
+            f"{format_duration(tail_excess_s)}): its last {minutes}, before the expected end, "
+            "are counted as that extra running"
+        )
     return (
         f"its last {len(spans)} cycles each ran past their expected length (together "
-        f"{format_duration(minutes)} longer); more than its normal days ever added up to"
+        f"{minutes} longer); more than its normal days ever added up to"
     )
 
 
@@ -892,8 +889,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     )
     tails = verdicts.tail_excess_s if verdicts is not None else np.zeros(len(frame))
     earlier_reasons = [
-        _tail_reason(model.cycles, spans, tail) if tail > 0 else _earlier_reason(model.cycles, spans)
-        for spans, tail in zip(earlier, tails, strict=True)
+        _earlier_reason(model.cycles, spans, float(tail)) for spans, tail in zip(earlier, tails, strict=True)
     ]
     if getattr(model, "blocks", False):
         blocks, new_carry.steps = find_blocks(ts, power, segment_start, (carry or Carry()).steps)
