@@ -17,6 +17,10 @@ def _event(minute: float, dp: float) -> Event:
     return Event(int(minute * MIN), dp, None, dp, 0, 0.0, dp)
 
 
+def _minute(e: Event | None) -> int | None:
+    return None if e is None else e.ts // MIN
+
+
 def _fridge() -> CycleModel:
     return CycleModel(
         on_w=90.0, off_w=86.0, rel_tol=0.2, on_s=30 * 60.0, on_log_sd=0.25, off_s=60 * 60.0, off_log_sd=0.25
@@ -39,9 +43,7 @@ def test_the_rhythm_keeps_the_fridge_runs_and_leaves_a_lookalike_load_out() -> N
     lookalike = [_event(150, 95.0), _event(155, -95.0)]
     kettle = [_event(100, 2000.0), _event(103, -2000.0)]
     pairs = decode_cycles(fridge + lookalike + kettle, _fridge())
-    assert [(on.ts // MIN, off.ts // MIN if off else None) for on, off in pairs] == [
-        (90 * k, 90 * k + 30) for k in range(6)
-    ]
+    assert [(_minute(on), _minute(off)) for on, off in pairs] == [(90 * k, 90 * k + 30) for k in range(6)]
 
 
 def test_a_missed_off_event_breaks_the_chain_without_losing_the_rest() -> None:
@@ -49,6 +51,13 @@ def test_a_missed_off_event_breaks_the_chain_without_losing_the_rest() -> None:
     pairs = decode_cycles(events, _fridge())
     assert len(pairs) == 5
     assert sum(off is None for _, off in pairs) == 1
+
+
+def test_a_chain_that_starts_with_an_off_keeps_the_run_before_it() -> None:
+    # the first ON happened before the data starts (or the detector missed it)
+    events = [_event(30, -86.0)] + [_event(90 * k, 88.0) for k in (1, 2)] + [_event(90 * k + 30, -86.0) for k in (1, 2)]
+    pairs = decode_cycles(events, _fridge())
+    assert [(_minute(on), _minute(off)) for on, off in pairs] == [(None, 30), (90, 120), (180, 210)]
 
 
 def test_a_frozen_logger_stretch_is_cut_out_of_a_recording() -> None:
@@ -130,9 +139,9 @@ def test_where_the_meter_gives_q_a_lamp_of_the_fridges_watts_is_told_apart() -> 
     lamp_on, lamp_off = _event(180, 95.0), _event(210, -80.0)
     lamp_on.delta_q, lamp_off.delta_q = 60.0, -60.0
     pairs = decode_cycles([*events, lamp_on, lamp_off], fridge)
-    assert [on.ts // MIN for on, _ in pairs] == [0, 90, 270]
+    assert [_minute(on) for on, _ in pairs] == [0, 90, 270]
     blind = replace(fridge, on_var=None, off_var=None)  # without Q the lamp passes for the fridge
-    assert [on.ts // MIN for on, _ in decode_cycles([*events, lamp_on, lamp_off], blind)] == [0, 90, 180, 270]
+    assert [_minute(on) for on, _ in decode_cycles([*events, lamp_on, lamp_off], blind)] == [0, 90, 180, 270]
 
 
 def test_on_a_real_refit_evening_the_rhythm_finds_the_fridge_runs(refit_set: SetSpec) -> None:

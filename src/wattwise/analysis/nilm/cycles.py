@@ -22,6 +22,8 @@ import numpy.typing as npt
 from wattwise.analysis.nilm.events import Event
 
 FloatArray = npt.NDArray[np.float64]
+#: an ON event and the OFF event that ends it; either may be missing, never both
+Pair = tuple[Event | None, Event | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +135,12 @@ def _duration_score(seconds: float, median_s: float, log_sd: float, m: CycleMode
     return m.duration_bonus - 0.5 * z * z
 
 
-def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> list[tuple[Event, Event | None]]:
+def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> list[Pair]:
     """The best sequence of chains of alternating ON/OFF events, one at a time (an
     appliance has one rhythm), as (ON, OFF) pairs in time order (OFF None where a chain
-    breaks after an ON). With ``name``, an event's signature score for that appliance
-    (``Event.scores``, when identified) adds its say."""
+    breaks after an ON, ON None where it starts with an OFF). With ``name``, an event's
+    signature score for that appliance (``Event.scores``, when identified) adds its
+    say."""
     cand = [e for e in sorted(events, key=lambda e: e.ts) if _size_score(e, m) > 0]
     n = len(cand)
     if n == 0:
@@ -164,10 +167,15 @@ def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> lis
             s = best[i] + _duration_score(gap, med, sd, m) + own
             if s > best[j]:
                 best[j], prev[j], linked[j] = s, i, True
-    out: list[tuple[Event, Event | None]] = []
+    out: list[Pair] = []
     for chain in _backtrack(best, prev, linked):
         out.extend(_pairs([cand[k] for k in chain]))
-    return sorted(out, key=lambda p: p[0].ts)
+    return sorted(out, key=_pair_ts)
+
+
+def _pair_ts(pair: Pair) -> int:
+    first = pair[0] if pair[0] is not None else pair[1]
+    return first.ts if first is not None else 0
 
 
 def _backtrack(best: FloatArray, prev: npt.NDArray[np.int64], linked: npt.NDArray[np.bool_]) -> list[list[int]]:
@@ -184,8 +192,12 @@ def _backtrack(best: FloatArray, prev: npt.NDArray[np.int64], linked: npt.NDArra
     return [c[::-1] for c in chains[::-1] if c]
 
 
-def _pairs(chain: Sequence[Event]) -> list[tuple[Event, Event | None]]:
-    out: list[tuple[Event, Event | None]] = []
+def _pairs(chain: Sequence[Event]) -> list[Pair]:
+    """ON→OFF pairs of one chain; a chain that starts with an OFF (its ON was missed)
+    gives that OFF a pair of its own."""
+    out: list[Pair] = []
+    if chain and not chain[0].is_on:
+        out.append((None, chain[0]))
     for a, b in itertools.zip_longest(chain, chain[1:]):
         if a is not None and a.is_on:
             out.append((a, b if b is not None and not b.is_on else None))

@@ -145,15 +145,29 @@ class NilmModel:
             chosen = {id(e) for pair in chain for e in pair if e is not None}
             out = [r for r in out if r.label != name and id(r.on) not in chosen and id(r.off) not in chosen]
             for on, off in chain:
-                on.label = name
-                end = off.ts if off is not None else on.ts + int(cm.on_s * 1000)
-                if off is not None:
-                    off.label = name
-                elif until_ts is not None:
-                    end = min(end, until_ts)
-                power = 0.5 * (on.delta_p - off.delta_p) if off is not None else on.delta_p
-                out.append(Run(on.ts, end, power, name, on, off))
+                out.append(self._rhythm_run(name, cm, on, off, out, until_ts))
         return sorted(out, key=lambda r: r.start)
+
+    @staticmethod
+    def _rhythm_run(
+        name: str, cm: CycleModel, on: Event | None, off: Event | None, earlier: Sequence[Run], until_ts: int | None
+    ) -> Run:
+        """One run of a rhythm chain. A missing OFF ends it at the typical ON time; a
+        missing ON starts it the typical ON time before its OFF (not before the
+        appliance's previous run ended), and the run then carries its OFF event as
+        ``on`` as well."""
+        for e in (on, off):
+            if e is not None:
+                e.label = name
+        if on is None:
+            assert off is not None
+            before = [r.end for r in earlier if r.label == name and r.end <= off.ts]
+            start = max([off.ts - int(cm.on_s * 1000), *before])
+            return Run(start, off.ts, -off.delta_p, name, off, off)
+        if off is None:
+            end = on.ts + int(cm.on_s * 1000)
+            return Run(on.ts, end if until_ts is None else min(end, until_ts), on.delta_p, name, on, None)
+        return Run(on.ts, off.ts, 0.5 * (on.delta_p - off.delta_p), name, on, off)
 
     def cycle_fill(self, runs: Sequence[Run]) -> list[Run]:
         """Runs for the low-power phases between two runs of the same multi-phase
