@@ -64,6 +64,7 @@ def test_energy_balance_flags_a_persistent_loss_and_stays_quiet_when_it_adds_up(
         lossy = add_subs(live, w.meter_a, w.site_a, ("kitchen", "rooms"))
         balanced = add_subs(live, w.meter_b, w.site_b, ("kitchen", "rooms"))
         live.detectors.refresh()  # the detectors learn the new main/sub roles
+        assert live.get(f"/api/v1/devices/{w.meter_b}/balance")["state"] == "not_started"
 
         for main_key, subs, loss, seed in ((w.key_a, lossy, 0.20, 1), (w.key_b, balanced, 0.0, 2)):
             main_rows, sub_rows = site_readings(loss, hours=4, seed=seed)
@@ -79,6 +80,14 @@ def test_energy_balance_flags_a_persistent_loss_and_stays_quiet_when_it_adds_up(
         share = loss["detail"]["missing_wh"] / loss["detail"]["main_wh"]
         assert 0.15 < share < 0.22
         assert findings_of(live, w.meter_b, kind="balance_loss") == []
+        watching = live.get(f"/api/v1/devices/{w.meter_b}/balance")
+        assert watching["state"] == "watching"
+        assert watching["reason"].startswith("Watching for losses: the sub-meters see 9")
+        assert watching["min_detectable_share"] < 0.05
+        lossy_balance = live.get(f"/api/v1/devices/{w.meter_a}/balance", token=w.viewer_token)
+        assert lossy_balance["state"] == "watching" and lossy_balance["alarmed"] is True
+        not_main = w.client.get(f"/api/v1/devices/{balanced[0][0]}/balance", headers=w.auth())
+        assert not_main.status_code == 409 and "not a main meter" in not_main.json()["detail"]
 
         # the site's viewer sees it; the other site's meter is not theirs
         assert live.get("/api/v1/findings", token=w.viewer_token, kind="balance_loss") == [loss]
@@ -100,6 +109,27 @@ def test_energy_balance_flags_a_persistent_loss_and_stays_quiet_when_it_adds_up(
             live.post(rows, key=key)
         live.detectors.flush()
         assert findings_of(live, w.meter_a, kind="balance_loss", status="open") == []
+
+
+def test_a_site_whose_unmetered_loads_swing_is_told_the_balance_cannot_watch(services: Services) -> None:
+    with live_world(services, BALANCE) as live:
+        w = live.world
+        subs = add_subs(live, w.meter_a, w.site_a, ("kitchen", "rooms"))
+        live.detectors.refresh()
+        main_rows, sub_rows = site_readings(0.0, hours=4, seed=5)
+        rng = np.random.default_rng(5)
+        heater = np.repeat(rng.choice([0.0, 1500.0, 3000.0], size=len(main_rows) // 10 + 1), 10)
+        for row, extra in zip(main_rows, heater, strict=False):
+            row["power"] = round(row["power"] + float(extra), 1)  # an unmetered heater, on and off
+        live.post(main_rows, key=w.key_a)
+        for (_, key), rows in zip(subs, sub_rows, strict=True):
+            live.post(rows, key=key)
+        live.detectors.flush()
+
+        answer = live.get(f"/api/v1/devices/{w.meter_a}/balance")
+        assert answer["state"] == "not_watching"
+        assert "Put the largest unmetered loads on sub-meters" in answer["reason"]
+        assert findings_of(live, w.meter_a, kind="balance_loss") == []
 
 
 def grid_readings() -> list[dict[str, Any]]:

@@ -117,3 +117,24 @@ class BalanceState:
         elif self.model is not None:
             self.model["base_wh"] = mean_residual_wh
         self.stat, self.episode, self.alarmed = 0.0, [], False
+
+
+def balance_status(state: BalanceState | None) -> dict[str, Any]:
+    """What a person asks of a main meter's balance: is it watching, and if not, why."""
+    if state is None:
+        return {"state": "not_started", "reason": "No interval has been complete on every meter of the group yet."}
+    model = state.engine_model()
+    if model is None:
+        return {
+            "state": "learning",
+            "reason": f"Learning the unmetered base: {len(state.learn_main)} of {max(state.learn, 10)} intervals.",
+        }
+    return {
+        "state": "watching" if model.steady else "not_watching",
+        "reason": balance_verdict(model),
+        "coverage": model.coverage,
+        "min_detectable_share": model.min_detectable_share,
+        "base_wh_per_interval": model.base_wh,
+        "statistic": state.stat / model.limit,  # 1.0 is the alarm level
+        "alarmed": state.alarmed,
+    }

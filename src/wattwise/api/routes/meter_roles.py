@@ -1,15 +1,19 @@
-"""PUT /api/v1/devices/{id}/role — a site's main meter and its sub-meters, for the energy balance."""
+"""PUT /api/v1/devices/{id}/role — a site's main meter and its sub-meters, for the energy balance;
+GET /api/v1/devices/{id}/balance — whether that balance is watching, and if not, why."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
 from wattwise.api.deps import AccessDep, ServicesDep
-from wattwise.api.routes.devices import _managed_device, device_out
+from wattwise.api.routes.devices import _managed_device, device_out, visible_device
+from wattwise.detectors import balance
 from wattwise.store import devices as device_store
+from wattwise.store.detector_models import load_model
 from wattwise.store.errors import NotFound
 
 router = APIRouter(tags=["devices and sites"])
@@ -31,3 +35,18 @@ def set_role(device_id: int, body: RoleIn, access: AccessDep, services: Services
         code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFound) else status.HTTP_422_UNPROCESSABLE_CONTENT
         raise HTTPException(code, detail=str(exc)) from exc
     return device_out(device)
+
+
+@router.get("/api/v1/devices/{device_id}/balance", summary="Is the energy balance of a main meter watching?")
+def get_balance(device_id: int, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
+    """``state``: not_started, learning, watching or not_watching, with ``reason`` in plain words
+    (a sub-metered share too small or an unmetered remainder that swings gives not_watching)."""
+    with services.engine.connect() as conn:
+        device = visible_device(conn, access, device_id)
+        if device.role != "main":
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, detail=f"meter {device_id} is not a main meter (its role is {device.role!r})"
+            )
+        stored = load_model(conn, device_id, balance.MODEL_KIND)
+    state = None if stored is None else balance.BalanceState.from_dict(json.loads(stored.data))
+    return {"device_id": device_id, **balance.balance_status(state)}
