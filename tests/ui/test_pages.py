@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import asdict, replace
 
+import numpy as np
 from nicegui import ui
 from nicegui.testing import User
 
 from support import World
+from wattwise.analysis.theft import fit_balance
+from wattwise.detectors.balance import MODEL_KIND, BalanceState
 from wattwise.store.clock import now_ms
+from wattwise.store.detector_models import save_model
+from wattwise.store.devices import set_role
 from wattwise.store.sites import create_site
 
 SignIn = Callable[[str], None]
@@ -134,3 +141,22 @@ async def test_the_shown_history_downloads_as_csv(user: User, dashboard: World, 
     lines = response.text.splitlines()
     assert lines[0] == "time_utc,ts_ms,bucket_ms,power_min,power_mean,power_max,count"
     assert lines[1].split(",")[3:] == ["250.0", "250.0", "250.0", "1"]
+
+
+async def test_a_main_meters_page_says_whether_its_energy_balance_is_watching(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    with dashboard.services.engine.begin() as conn:
+        set_role(conn, dashboard.meter_a, role="main")
+    sign_in("viewer")
+    await user.open(f"/meters/{dashboard.meter_a}")
+    await user.should_see("Energy balance against the sub-meters")
+    await user.should_see("No interval has been complete on every meter of the group yet.")
+
+    swinging = BalanceState(
+        learn=96, model=asdict(replace(fit_balance(np.full(20, 500.0), np.full(20, 200.0)), steady=False, coverage=0.4))
+    )
+    with dashboard.services.engine.begin() as conn:
+        save_model(conn, dashboard.meter_a, MODEL_KIND, json.dumps(swinging.to_dict()).encode())
+    await user.open(f"/meters/{dashboard.meter_a}")
+    await user.should_see("Not watching for losses: the sub-meters see 40 %")

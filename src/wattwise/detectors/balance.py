@@ -16,14 +16,17 @@ changes nothing: it keeps raising.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Connection
 
 from wattwise.analysis.theft import BalanceModel, balance_cusum, balance_verdict, describe_loss, fit_balance
 from wattwise.detectors.report import Report
+from wattwise.store.detector_models import load_model
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,12 @@ class BalanceState:
         elif self.model is not None:
             self.model["base_wh"] = mean_residual_wh
         self.stat, self.episode, self.alarmed = 0.0, [], False
+
+
+def stored_status(conn: Connection, main_id: int) -> dict[str, Any]:
+    """:func:`balance_status` of the main meter's balance as the detectors last saved it."""
+    stored = load_model(conn, main_id, MODEL_KIND)
+    return balance_status(None if stored is None else BalanceState.from_dict(json.loads(stored.data)))
 
 
 def balance_status(state: BalanceState | None) -> dict[str, Any]:

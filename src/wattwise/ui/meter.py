@@ -6,6 +6,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from wattwise.detectors.balance import stored_status
 from wattwise.domain.readings import METRICS, StoredReading
 from wattwise.store.clock import now_ms
 from wattwise.store.devices import Device, get_device
@@ -58,6 +59,7 @@ async def meter_page(request: Request, device_id: int) -> RedirectResponse | Non
         latest = recent_readings(conn, device.id, 1)
         today = energy_since(conn, [device.id], since_ms=today_start_ms(site.timezone, at), now_ms=at)
         first = first_reading_ms(conn, device.id)
+        balance = stored_status(conn, device.id) if device.role == "main" else None
 
     frame(access, device.name)
     with ui.column().classes("ww-page gap-3"):
@@ -76,6 +78,10 @@ async def meter_page(request: Request, device_id: int) -> RedirectResponse | Non
             with ui.card():
                 ui.label("Last 10 minutes").classes("text-subtitle2")
                 live = LiveChart(rows, "power")
+        if balance is not None:
+            with ui.card().classes("w-full").props('data-testid="balance"'):
+                ui.label("Energy balance against the sub-meters").classes("text-subtitle2")
+                ui.label(balance["reason"])
         with ui.card().classes("w-full"):
             ui.label("History").classes("text-subtitle2")
             if first is None:

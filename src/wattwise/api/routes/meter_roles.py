@@ -3,7 +3,6 @@ GET /api/v1/devices/{id}/balance — whether that balance is watching, and if no
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
@@ -13,7 +12,6 @@ from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.devices import _managed_device, device_out, visible_device
 from wattwise.detectors import balance
 from wattwise.store import devices as device_store
-from wattwise.store.detector_models import load_model
 from wattwise.store.errors import NotFound
 
 router = APIRouter(tags=["devices and sites"])
@@ -47,6 +45,4 @@ def get_balance(device_id: int, access: AccessDep, services: ServicesDep) -> dic
             raise HTTPException(
                 status.HTTP_409_CONFLICT, detail=f"meter {device_id} is not a main meter (its role is {device.role!r})"
             )
-        stored = load_model(conn, device_id, balance.MODEL_KIND)
-    state = None if stored is None else balance.BalanceState.from_dict(json.loads(stored.data))
-    return {"device_id": device_id, **balance.balance_status(state)}
+        return {"device_id": device_id, **balance.stored_status(conn, device_id)}
