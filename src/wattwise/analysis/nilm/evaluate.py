@@ -836,6 +836,8 @@ class Settings:
     min_confidence: float = 0.5
     noise_var: float = 5.0
     levels: int = 2
+    #: what breaking a rhythm chain costs (a missed event against an odd duration)
+    break_cost: float = 4.0
 
 
 def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
@@ -844,7 +846,8 @@ def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
     if model.states is not None:
         states = replace(fit_states(spec, model.detector, settings.levels), noise_var=settings.noise_var)
     classifier = replace(model.classifier, min_confidence=settings.min_confidence)
-    return replace(model, classifier=classifier, states=states)
+    cyclers = {k: replace(c, break_cost=settings.break_cost) for k, c in model.cyclers.items()}
+    return replace(model, classifier=classifier, states=states, cyclers=cyclers)
 
 
 def choose_settings(
@@ -852,14 +855,16 @@ def choose_settings(
     confidences: Sequence[float] = (0.5, 0.6, 0.7),
     noise_vars: Sequence[float] = (2.0, 5.0, 10.0, 20.0),
     levels: Sequence[int] = (2, 3, 4),
+    break_costs: Sequence[float] = (2.0, 4.0),
 ) -> Settings:
     """Identification threshold and, for the joint decoding, ΔQ noise and levels per
-    appliance: the lowest relative MAE, averaged over two folds of the training part (the
-    test part is never seen)."""
+    appliance, or for rhythm chains what a break costs: the lowest relative MAE, averaged
+    over two folds of the training part (the test part is never seen)."""
     folds = [holdout_split(spec, k) for k in (0, 1)]
     models = [fit_model(f)[0] for f in folds]
     if models[0].states is None:
-        grid = [Settings(c) for c in confidences]
+        costs = break_costs if any(m.cyclers for m in models) else (Settings().break_cost,)
+        grid = [Settings(c, break_cost=b) for c in confidences for b in costs]
     else:
         grid = [Settings(c, v, k) for c in confidences for v in noise_vars for k in levels]
 
@@ -901,6 +906,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "on_thresholds_w": {a: spec.on_w(a) for a in spec.appliances},
         "detector": model.detector.to_dict(),
         "min_confidence": model.classifier.min_confidence,
+        "rhythm_break_cost": settings.break_cost,
         "confidence_map": model.calibration,
         "decoding": None if model.states is None else asdict(model.states),
         "rhythm": {k: asdict(v) for k, v in model.cyclers.items()},
