@@ -13,10 +13,15 @@ longest run in its history is 25 min".
 A load that cycles by thermostat (a fridge) also gets a cycle model (:class:`CycleModel`):
 each cycle's expected length from the rests before it, and a CUSUM that adds up cycles
 running long until the evidence is stronger than any normal history day ever gave. It
-then flags the minutes past each cycle's expected length as they happen, and once, when
-the alarm is first raised, the excess minutes of the cycles that raised it (the
+then flags the minutes past each cycle's expected length as they happen, and after the
+fact the excess minutes of the cycles that raised it (once, when the alarm is first
+raised) and, while it stands, the last minutes of each cycle that ran long (the
 ``earlier`` spans of :func:`score_frame`; :func:`decided_at` gives when each reading was
 known to be anomalous, so delays stay honest).
+
+A whole-house meter is also watched for blocks of extra load (a step up of 1 kW or more,
+the same step down 20-120 minutes later; :mod:`wattwise.analysis.anomaly_steps`), reported
+as ``earlier`` spans when the block ends.
 
 Live use: fit once from history (:func:`fit_anomaly_model`), keep the model and a
 :class:`Carry` per meter, and call :func:`score_frame` on each chunk (or
@@ -812,9 +817,11 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     cycle's expected length while its cycles have been running long). Pass the returned
     :class:`Carry` with the next chunk.
 
-    ``earlier`` holds, on the reading where the cycle model first raised its alarm, the
-    spans ``(first_ts, last_ts)`` of earlier readings (possibly in earlier chunks) now known
-    to be anomalous, with ``earlier_reason`` in plain words; elsewhere it is empty.
+    ``earlier`` holds, on the reading where a verdict was reached after the fact (the cycle
+    model's alarm, a long cycle's end while the alarm stands, or the step down that closes
+    a block of extra load), the spans ``(first_ts, last_ts)`` of earlier readings (possibly
+    in earlier chunks) now known to be anomalous, with ``earlier_reason`` in plain words;
+    elsewhere it is empty.
     """
     if frame.empty:
         return pd.DataFrame(columns=list(SCORE_COLUMNS)), carry or Carry()
