@@ -2,8 +2,11 @@
 
 Events are first identified from their own features; ON and OFF events are then paired
 into runs, and each closed run is identified again with its duration, its label going
-to both of its events. :class:`NilmModel` is plain data (JSON) and learns from labels
-through its :class:`SignatureLibrary` with no retraining step.
+to both of its events. An appliance that cycles on its own (a fridge) then takes its
+runs from its rhythm (:mod:`.cycles`), and a short, strong one (a microwave) its power
+from bursts in the aggregate (:mod:`.bursts`); reported confidences go through the
+site's calibration map (:mod:`.calibration`). :class:`NilmModel` is plain data (JSON)
+and learns from labels through its :class:`SignatureLibrary` with no retraining step.
 """
 
 from __future__ import annotations

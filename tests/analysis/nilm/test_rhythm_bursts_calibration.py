@@ -1,4 +1,5 @@
-"""A fridge's rhythm picks its runs out of a house's events; logger outages are not learnt."""
+"""A fridge's rhythm picks its runs out of a house's events; a microwave shows as bursts;
+confidence is calibrated; logger outages are not learnt."""
 
 from __future__ import annotations
 
