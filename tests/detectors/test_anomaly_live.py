@@ -3,12 +3,14 @@ see tests/fixtures/anomaly/NOTICE.md): what a person finds among the meter's fin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from wattwise.analysis import anomaly, model_data
-from wattwise.detectors.anomaly import MeterAnomaly
+from wattwise.analysis.features import dump_model
+from wattwise.detectors.anomaly import MeterAnomaly, stored
 from wattwise.domain.readings import Reading
 
 DATA = Path(__file__).parents[1] / "fixtures" / "anomaly" / "data"
@@ -36,3 +38,12 @@ def test_cycles_found_long_after_the_fact_are_reported_where_they_happened() -> 
         assert not r.continues
     labelled = fault.loc[fault["label"] == 1, "ts"]
     assert any(((labelled >= r.start_ts) & (labelled <= r.end_ts)).any() for r in past)
+
+
+def test_a_model_stored_by_an_older_version_is_fitted_again_rather_than_trusted() -> None:
+    days = model_data.load_anomaly_normal(DATA, FRIDGE)
+    model = anomaly.fit_anomaly_model(pd.concat([d.frame.assign(segment=d.day) for d in days]))
+    assert stored(dump_model(model)) is not None
+    assert stored(dump_model(replace(model, version=anomaly.MODEL_VERSION - 1))) is None
+    # a model whose class moved or vanished since it was written
+    assert stored(dump_model(model).replace(b"wattwise.analysis.anomaly", b"wattwise.analysis.anomalx")) is None

@@ -10,7 +10,7 @@ the delay counts from that moment.
 
 The settings were chosen on training days only: each training day of the IHEPC and REFIT
 recordings was held out in turn, blocks of the four injected kinds were put into it
-(:func:`wattwise.analysis.anomaly.inject_anomalies`, other seeds than the test's), and the
+(:func:`wattwise.analysis.anomaly_evaluation.inject_anomalies`, other seeds than the test's), and the
 finder's F1 on those days compared over step sizes 0.7 / 1 / 1.3 kW, shortest blocks of 15
 and 20 minutes and a step down within 5-30 % of the step up. 1 kW, 20 minutes and 10 %
 were best or tied on both houses (15 minutes tied on F1 but flagged more of the clean

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from wattwise.analysis import anomaly, classify, grid_events, model_data, theft
+from wattwise.analysis import anomaly_evaluation, classify, grid_events, model_data, theft
 
 DataOpt = Annotated[
     Path | None,
@@ -53,7 +53,7 @@ def anomaly_command(
         raise typer.BadParameter("--train and --test go together")
     if train is not None and test is not None:
         try:
-            result = anomaly.compare_on_split(
+            result = anomaly_evaluation.compare_on_split(
                 model_data.read_power_csv(train), [model_data.read_power_csv(test, need_label=True)]
             )
         except (model_data.DataFormatError, ValueError) as err:
@@ -70,7 +70,7 @@ def anomaly_command(
             faults = [(d.day, d.frame) for d in model_data.load_anomaly_faults(root, appliance)]
             if not normal or not any(day not in train_set for day, _ in faults):
                 continue
-            figures[f"fault_set/{appliance}"] = anomaly.evaluate_fault_set(normal, faults, train_set)
+            figures[f"fault_set/{appliance}"] = anomaly_evaluation.evaluate_fault_set(normal, faults, train_set)
             evaluated.append(appliance)
     pooled = {
         method: _pool([figures[f"fault_set/{a}"][method] for a in evaluated])
@@ -81,10 +81,10 @@ def anomaly_command(
     if _present(root, model_data.IHEPC, figures):
         ihepc = model_data.load_ihepc(root)
         days = min(6.0, _days(ihepc) * 0.6)
-        figures["injected/ihepc"] = anomaly.evaluate_injected(ihepc, train_days=days, count=40, seed=1)
+        figures["injected/ihepc"] = anomaly_evaluation.evaluate_injected(ihepc, train_days=days, count=40, seed=1)
         figures["grid_steps/ihepc"] = _grid_ihepc(ihepc)
     if _present(root, model_data.REFIT, figures):
-        figures["injected/refit"] = anomaly.evaluate_injected(
+        figures["injected/refit"] = anomaly_evaluation.evaluate_injected(
             model_data.load_refit(root), train_days=4, count=30, seed=1
         )
     if _present(root, model_data.OMPM, figures):

@@ -12,16 +12,19 @@ crept longer for an hour shows that hour, not just the minute the alarm rose.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from wattwise.analysis.anomaly import AnomalyModel, Carry, fit_anomaly_model, score_frame
-from wattwise.analysis.features import readings_frame
+from wattwise.analysis.anomaly import MODEL_VERSION, AnomalyModel, Carry, fit_anomaly_model, score_frame
+from wattwise.analysis.features import load_model, readings_frame
 from wattwise.analysis.nilm.signatures import local_hour
 from wattwise.detectors.report import Report
 from wattwise.domain.readings import Reading
+
+log = logging.getLogger(__name__)
 
 KIND = "anomaly"
 
@@ -29,6 +32,17 @@ KIND = "anomaly"
 def fit(history: pd.DataFrame, tz: str) -> AnomalyModel:
     """The meter's model from its own history (``ts``, ``power`` and any of V, I, PF, f)."""
     return fit_anomaly_model(history, tz=tz)
+
+
+def stored(data: bytes) -> AnomalyModel | None:
+    """A stored model this version can score with; None (fit again) for one an older version
+    wrote, whose fields or classes may have changed since."""
+    try:
+        model = load_model(data, AnomalyModel)
+    except (AttributeError, ImportError, TypeError, ValueError, EOFError) as exc:
+        log.warning("stored anomaly model unreadable (%s); fitting a new one", exc)
+        return None
+    return model if getattr(model, "version", 0) == MODEL_VERSION else None
 
 
 @dataclass(slots=True)

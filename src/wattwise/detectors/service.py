@@ -31,9 +31,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from wattwise.analysis.anomaly import AnomalyModel, needs_refresh
+from wattwise.analysis.anomaly import needs_refresh
 from wattwise.analysis.features import dump_model
-from wattwise.analysis.features import load_model as load_engine_model
 from wattwise.analysis.theft import Verdict
 from wattwise.bus import Message
 from wattwise.detectors import anomaly, balance, grid, library, theft
@@ -269,10 +268,9 @@ class Detectors:
             log.warning("meter %s: saved NILM state unreadable; starting afresh", device_id)
             nilm = MeterNilm.start(model)
         meter = _Meter(device=device, tz=tz, nilm=nilm, grid=grid.MeterGrid(utc_offset_s=offset))
-        if stored_anomaly is not None:
-            meter.anomaly = anomaly.MeterAnomaly(
-                load_engine_model(stored_anomaly.data, AnomalyModel), self.settings.anomaly_merge_ms, offset
-            )
+        anomaly_model = None if stored_anomaly is None else anomaly.stored(stored_anomaly.data)
+        if anomaly_model is not None:
+            meter.anomaly = anomaly.MeterAnomaly(anomaly_model, self.settings.anomaly_merge_ms, offset)
         if stored_theft is not None:
             meter.theft = theft.MeterTheft.from_bytes(stored_theft.data)
         self._meters[device_id] = meter
@@ -589,10 +587,9 @@ class Detectors:
             stored = load_model(conn, device_id, anomaly.KIND)
         if rows < self.settings.anomaly_min_rows:
             return
-        if stored is not None:
-            current = load_engine_model(stored.data, AnomalyModel)
-            if not needs_refresh(current, last, rows):
-                return
+        current = None if stored is None else anomaly.stored(stored.data)
+        if current is not None and not needs_refresh(current, last, rows):
+            return
         with engine.connect() as conn:
             history = history_frame(conn, device_id, since, last + 1)
         model = anomaly.fit(history, tz)
