@@ -13,12 +13,13 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast, get_args
 
 import typer
 
 from wattwise.analysis.nilm.evaluate import (
     LOADERS,
+    OmpmTruth,
     SetSpec,
     evaluate_set,
     load_sets,
@@ -108,6 +109,13 @@ def nilm(
     peer_python: Annotated[Path, typer.Option(help="python of the NILMTK venv")] = DEFAULT_PEER_PYTHON,
     seeds: Annotated[str, typer.Option(help="seeds for the random peers (CO, FHMM)")] = "0,1,2",
     curve: Annotated[bool, typer.Option(help="also measure the learning curve")] = True,
+    ompm_truth: Annotated[
+        str,
+        typer.Option(
+            help="OMPM truth: 'states' (on/off from each sub-meter, 0 W where off) or "
+            "'sub-meter-watts' (the raw sub-meter watts, as before 2026-11-24)"
+        ),
+    ] = "states",
 ) -> None:
     """Evaluate appliance detection: events, identification, on/off F1, MAE, FTE."""
     specs: list[SetSpec]
@@ -134,7 +142,9 @@ def nilm(
         unknown = set(wanted) - set(LOADERS)
         if unknown:
             raise typer.BadParameter(f"unknown sets {sorted(unknown)}; known: {list(LOADERS)}")
-        specs = load_sets(folder, wanted)
+        if ompm_truth not in get_args(OmpmTruth):
+            raise typer.BadParameter(f"--ompm-truth must be one of {', '.join(get_args(OmpmTruth))}")
+        specs = load_sets(folder, wanted, cast(OmpmTruth, ompm_truth))
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     results = []
     for spec in specs:

@@ -23,12 +23,13 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from wattwise.analysis import model_data
 from wattwise.analysis.nilm.bursts import BurstModel, learn_burst
 from wattwise.analysis.nilm.calibration import isotonic_fit
 from wattwise.analysis.nilm.classify import ClassifierConfig
@@ -77,6 +78,9 @@ class Recording:
     name: str = ""
     #: sub-meter reactive power (var), where the sub-meters measure it
     appliances_q: dict[str, FloatArray] = field(default_factory=dict)
+    #: each appliance's on/off where its sub-meter's watts alone cannot tell (OMPM: some
+    #: sub-meters pick up their neighbours' current); ``appliances`` is then 0 W where off
+    on_states: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.ts.size
@@ -99,6 +103,7 @@ class Recording:
             self.second_kind,
             name or self.name,
             {k: v[mask] for k, v in self.appliances_q.items()},
+            {k: v[mask] for k, v in self.on_states.items()},
         )
 
     def reactive(self) -> FloatArray | None:
@@ -315,8 +320,20 @@ OMPM_METERS = {
 }
 
 
-def load_ompm(folder: Path) -> SetSpec:
-    """OMPM: sub-meters aligned to the aggregate on the reconstructed timestamps."""
+#: How OMPM's truth is taken: ``states`` — each appliance's on/off from its own sub-meter
+#: (:func:`wattwise.analysis.model_data.ompm_on_states`), its power 0 W where off;
+#: ``sub-meter-watts`` — the raw sub-meter watts with 3 W thresholds (before 2026-11-24).
+OmpmTruth = Literal["states", "sub-meter-watts"]
+
+
+def load_ompm(folder: Path, truth: OmpmTruth = "states") -> SetSpec:
+    """OMPM: sub-meters aligned to the aggregate on the reconstructed timestamps.
+
+    The laptop, LED lamp and monitor sub-meters read 1-25 W while their appliance is off
+    (they pick up part of the other loads' current, which the aggregate does not see), so
+    by default each appliance's truth is its on/off from its own sub-meter and its power
+    the sub-meter's where on, 0 W where off.
+    """
     csv = folder / "csv_export"
 
     def read(stem: str) -> pd.DataFrame:
@@ -325,20 +342,29 @@ def load_ompm(folder: Path) -> SetSpec:
         return d.sort_values("t").reset_index(drop=True)
 
     agg = read("meter1_aggregate")
-    apps, apps_q = {}, {}
+    apps, apps_q, amps = {}, {}, {}
     for stem, name in OMPM_METERS.items():
-        sub = read(stem)[["t", "active_power_W", "pf"]]
+        sub = read(stem)[["t", "active_power_W", "pf", "current_A"]]
         m = pd.merge_asof(agg[["t"]], sub, on="t", direction="nearest", tolerance=3000).ffill().fillna(0.0)
         apps[name] = m["active_power_W"].to_numpy(np.float64)
         apps_q[name] = reactive_from_pf(apps[name], m["pf"].to_numpy(np.float64))
+        amps[f"{name}_current"] = m["current_A"].to_numpy(np.float64)
+    ts = agg["t"].to_numpy(np.int64)
+    states: dict[str, npt.NDArray[np.bool_]] = {}
+    if truth == "states":
+        on = model_data.ompm_on_states(pd.DataFrame({"ts": ts, **apps, **amps}))
+        states = {name: on[name].to_numpy(bool) for name in apps}
+        apps = {name: np.where(states[name], p, 0.0) for name, p in apps.items()}
+        apps_q = {name: np.where(states[name], q, 0.0) for name, q in apps_q.items()}
     rec = Recording(
-        agg["t"].to_numpy(np.int64),
+        ts,
         agg["active_power_W"].to_numpy(np.float64),
         apps,
         agg["pf"].to_numpy(np.float64),
         "pf",
         "ompm",
         apps_q,
+        states,
     )
     first_hour = rec.ts - rec.ts[0] < 3_600_000
     return SetSpec(
@@ -361,7 +387,7 @@ LOADERS: dict[str, tuple[str, Callable[[Path], SetSpec]]] = {
 }
 
 
-def load_sets(data_dir: Path, names: Sequence[str] | None = None) -> list[SetSpec]:
+def load_sets(data_dir: Path, names: Sequence[str] | None = None, ompm_truth: OmpmTruth = "states") -> list[SetSpec]:
     out = []
     for key, (rel, loader) in LOADERS.items():
         if names and key not in names:
@@ -369,7 +395,7 @@ def load_sets(data_dir: Path, names: Sequence[str] | None = None) -> list[SetSpe
         path = data_dir / rel
         if not path.exists():
             raise FileNotFoundError(f"{path} not found (needed for set {key!r})")
-        spec = loader(path)
+        spec = load_ompm(path, ompm_truth) if key == "ompm" else loader(path)
         out.append(replace(spec, train=split_at_gaps(spec.train), test=split_at_gaps(spec.test)))
     return out
 
@@ -397,9 +423,33 @@ def true_events(rec: Recording, event_min_w: float) -> list[TrueEvent]:
     )
     out = []
     for name, p in rec.appliances.items():
+        if name in rec.on_states:
+            out += state_events(rec.ts, p, rec.on_states[name], name)
+            continue
         for e in detect_events(rec.ts, p, None, cfg):
             out.append(TrueEvent(e.ts, e.delta_p > 0, name, e.delta_p))
     return sorted(out, key=lambda e: e.ts)
+
+
+def state_events(
+    ts: IntArray, power: FloatArray, on: npt.NDArray[np.bool_], name: str, settle: int = 5
+) -> list[TrueEvent]:
+    """One true event per change of an appliance's on/off state, its ΔP the appliance's
+    power over ``settle`` samples after the change less that over as many before (a lamp
+    that warms up in a ramp or a fan that steps through its speeds switched once)."""
+    out = []
+    for i in np.flatnonzero(on[1:] != on[:-1]) + 1:
+        before = power[max(0, i - settle) : i]
+        after = power[i : i + settle]
+        out.append(TrueEvent(int(ts[i]), bool(on[i]), name, float(np.median(after) - np.median(before))))
+    return out
+
+
+def true_on(rec: Recording, name: str, threshold_w: float) -> npt.NDArray[np.bool_]:
+    """The appliance's true on/off per sample: its known states, else its power above the threshold."""
+    if name in rec.on_states:
+        return rec.on_states[name]
+    return np.asarray(rec.appliances[name] > threshold_w, dtype=bool)
 
 
 def match_events(detected: Sequence[Event], truth: Sequence[TrueEvent], tolerance_s: float) -> dict[int, int]:
@@ -435,8 +485,9 @@ def prf(tp: int, n_pred: int, n_true: int) -> tuple[float, float, float]:
     return p, r, f
 
 
-def on_off_f1(truth: FloatArray, pred: FloatArray, threshold_w: float) -> float:
-    t, p = truth > threshold_w, pred > threshold_w
+def on_off_f1(truth: npt.NDArray[np.bool_], pred: FloatArray, threshold_w: float) -> float:
+    """Per-sample F1 of the predicted power above ``threshold_w`` against the true states."""
+    t, p = truth, pred > threshold_w
     tp = int(np.sum(t & p))
     return prf(tp, int(p.sum()), int(t.sum()))[2]
 
@@ -474,9 +525,10 @@ def power_metrics(
     """On/off F1 and MAE per appliance and FTE, pooled over the test recordings."""
     truth = {a: np.concatenate([r.appliances[a] for r in recs]) for a in spec.appliances}
     pred = {a: np.concatenate([p[a] for p in preds]) for a in spec.appliances}
+    states = {a: np.concatenate([true_on(r, a, spec.on_w(a)) for r in recs]) for a in spec.appliances}
     per = {
         a: {
-            "on_off_f1": on_off_f1(truth[a], pred[a], spec.on_w(a)),
+            "on_off_f1": on_off_f1(states[a], pred[a], spec.on_w(a)),
             "mae_w": float(np.mean(np.abs(truth[a] - pred[a]))),
         }
         for a in spec.appliances
@@ -904,6 +956,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "tolerance_s": spec.tol_s(),
         "event_min_w": spec.event_min_w,
         "on_thresholds_w": {a: spec.on_w(a) for a in spec.appliances},
+        "truth_states": sorted({a for r in spec.test for a in r.on_states}),
         "detector": model.detector.to_dict(),
         "min_confidence": model.classifier.min_confidence,
         "rhythm_break_cost": settings.break_cost,
