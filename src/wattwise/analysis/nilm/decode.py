@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +42,13 @@ class StateModel:
     rel_noise: float = 0.05
     switch_cost: float = 4.0
     max_appliances: int = 10
+    #: segments shorter than this (samples) are the middle of a switch (a fan stepping
+    #: through its speeds, loads switched a second apart): their level is not scored
+    min_segment: int = 1
+    #: times the ON levels are re-fitted to the decoded recording itself and it is
+    #: decoded again (a charger, a warming LED driver, a monitor's brightness drift away
+    #: from the levels learnt)
+    adapt: int = 0
 
     def __post_init__(self) -> None:
         if len(self.power_w) > self.max_appliances:
@@ -72,12 +79,15 @@ def decode(
     totals = model.base_w + combos.sum(axis=1)
     cuts = np.searchsorted(t, [e.ts for e in events]).astype(np.int64)
     levels = _segment_levels(p, cuts)
+    short = np.diff(np.r_[0, cuts, p.size]) < model.min_segment
+    levels[short] = np.nan
     use_q = reactive is not None and model.reactive_var is not None
     if use_q:
         assert model.reactive_var is not None
         q_opts = [[0.0, *model.reactive_var[n]] for n in names]
         q_totals = model.base_var + np.array(list(itertools.product(*q_opts))).sum(axis=1)
         q_levels = _segment_levels(np.asarray(reactive, dtype=np.float64), cuts)
+        q_levels[short] = np.nan
     else:
         q_totals = np.zeros(totals.size)
         q_levels = np.full(levels.size, np.nan)
@@ -104,6 +114,11 @@ def decode(
     for arg in reversed(back):
         path.append(int(arg[path[-1]]))
     path.reverse()
+    if model.adapt > 0:
+        steady = np.diff(np.r_[0, cuts, p.size]) >= 3  # not the middle of a switch
+        scale = _level_scale(combos[path], np.where(steady, levels, np.nan) - model.base_w)
+        refitted = {n: [w * float(scale[j]) for w in model.power_w[n]] for j, n in enumerate(names)}
+        return decode(t, p, events, replace(model, power_w=refitted, adapt=model.adapt - 1), reactive)
 
     bounds = np.r_[0, cuts, p.size]
     out = {n: np.zeros(p.size) for n in names}
@@ -121,6 +136,18 @@ def decode(
         j = min(changed, key=lambda j: abs(e.delta_p - (after[j] - before[j])))
         labels.append(names[j])
     return out, labels
+
+
+def _level_scale(assigned: FloatArray, levels: FloatArray, shrink: float = 0.1) -> FloatArray:
+    """Per appliance, the factor by which its decoded levels best explain the segments'
+    levels (least squares over scored segments, shrunk towards 1 and kept within ×0.5–2):
+    a load that drifts away from its learnt level drifts for the whole of a run."""
+    use = ~np.isnan(levels) & (assigned > 0).any(axis=1)
+    x, y = assigned[use], levels[use]
+    gram = x.T @ x
+    lam = shrink * float(np.mean(np.diag(gram))) + 1e-9
+    scale = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), x.T @ y + lam)
+    return np.asarray(np.clip(scale, 0.5, 2.0), dtype=np.float64)
 
 
 def typical_powers(
@@ -150,3 +177,21 @@ def typical_powers(
             power[n] = [med]
             var[n] = [float(np.median(q[on]))]
     return power, (var if reactive is not None else None)
+
+
+def switch_events(t: npt.NDArray[np.int64], events: Sequence[Event], series: Mapping[str, FloatArray]) -> list[Event]:
+    """The decoded switchings: at each event, one event per appliance that the decoding
+    turned on or off there, its ΔP that appliance's own step; an event at which nothing
+    turned on or off (a fan changing speed, a lamp's warm-up ramp, a charger's drift) is
+    not a switching and is left out. Several appliances switching within a second give
+    one aggregate step but as many switchings."""
+    out: list[Event] = []
+    cuts = np.searchsorted(t, [e.ts for e in events])
+    for e, c in zip(events, cuts, strict=True):
+        if c <= 0 or c >= t.size:
+            continue
+        for name, p in series.items():
+            before, after = float(p[c - 1]), float(p[c])
+            if (before > 0) != (after > 0):
+                out.append(replace(e, delta_p=after - before, label=name, scores=dict(e.scores)))
+    return out

@@ -23,7 +23,7 @@ from wattwise.analysis.nilm.bursts import BurstModel, burst_edges, burst_series
 from wattwise.analysis.nilm.calibration import apply_calibration
 from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
 from wattwise.analysis.nilm.cycles import CycleModel, decode_cycles
-from wattwise.analysis.nilm.decode import StateModel, decode
+from wattwise.analysis.nilm.decode import StateModel, decode, switch_events
 from wattwise.analysis.nilm.energy import power_series
 from wattwise.analysis.nilm.events import DetectorConfig, Event, detect_events, reactive_from_pf
 from wattwise.analysis.nilm.pairing import PairingConfig, Run, one_at_a_time, pair_events
@@ -65,6 +65,9 @@ class NilmModel:
     calibration: list[tuple[float, float]] = field(default_factory=list)
     #: short, strong appliances (a microwave): their power comes from bursts, per sample
     bursts: dict[str, BurstModel] = field(default_factory=dict)
+    #: with the joint decoding, report only its switchings (one event per appliance that
+    #: turned on or off), not every step the detector saw
+    switches_only: bool = False
 
     def hour(self, ts: int) -> float | None:
         return local_hour(ts, self.utc_offset_s) if self.use_hour else None
@@ -210,6 +213,10 @@ class NilmModel:
                 if e.label == UNIDENTIFIED:  # the joint decoding decides what the signature could not
                     e.label = label
                     e.confidence = self.calibrated(e.scores.get(label, 0.0))
+            if self.switches_only:
+                events = switch_events(t, events, series)
+                for e in events:
+                    e.confidence = self.calibrated(e.scores.get(e.label or UNIDENTIFIED, 0.0))
             typical, longest = self.durations()
             runs = pair_events(events, self.pairing, typical, longest, int(t[-1]) if t.size else None)
             return NilmResult(events, runs), series
@@ -238,6 +245,7 @@ class NilmModel:
             "cyclers": {k: asdict(v) for k, v in self.cyclers.items()},
             "calibration": [list(k) for k in self.calibration],
             "bursts": {k: asdict(v) for k, v in self.bursts.items()},
+            "switches_only": self.switches_only,
         }
 
     @classmethod
@@ -255,4 +263,5 @@ class NilmModel:
             {k: CycleModel(**v) for k, v in data.get("cyclers", {}).items()},
             [(float(a), float(b)) for a, b in data.get("calibration", [])],
             {k: BurstModel(**v) for k, v in data.get("bursts", {}).items()},
+            bool(data.get("switches_only", False)),
         )
