@@ -453,7 +453,9 @@ def true_on(rec: Recording, name: str, threshold_w: float) -> npt.NDArray[np.boo
 
 
 def match_events(detected: Sequence[Event], truth: Sequence[TrueEvent], tolerance_s: float) -> dict[int, int]:
-    """Detected index → true index, one-to-one, same sign, nearest first in time order."""
+    """Detected index → true index, one-to-one, same sign, nearest first in time order;
+    among detections equally near in time (several switchings reported at one step), the
+    one whose ΔP is nearest the true step's."""
     tol = tolerance_s * 1000.0
     det_ts = np.array([e.ts for e in detected], dtype=np.int64)
     det_on = np.array([e.delta_p > 0 for e in detected], dtype=bool)
@@ -462,11 +464,11 @@ def match_events(detected: Sequence[Event], truth: Sequence[TrueEvent], toleranc
     for j, t in enumerate(truth):
         lo = int(np.searchsorted(det_ts, t.ts - tol, side="left"))
         hi = int(np.searchsorted(det_ts, t.ts + tol, side="right"))
-        best, best_d = -1, math.inf
+        best, best_d = -1, (math.inf, math.inf)
         for i in range(lo, hi):
             if used[i] or det_on[i] != t.on:
                 continue
-            d = abs(int(det_ts[i]) - t.ts)
+            d = (abs(int(det_ts[i]) - t.ts), abs(detected[i].delta_p - t.delta_w))
             if d < best_d:
                 best, best_d = i, d
         if best >= 0:
