@@ -113,3 +113,23 @@ def test_gateway_rides_out_the_serial_line_going_away(tmp_path: Path) -> None:
             gateway.close()
     assert gateway.stats["port_errors"] >= 2
     assert [r["power"] for batch in server.batches for r in batch] == [500.0, 500.0]
+
+
+def test_reads_within_one_millisecond_or_after_the_clock_steps_back_are_each_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load = itertools.repeat(Reading(device_id=0, ts=0, voltage=230.0, power=100.0))
+    with PzemEmulator([EmulatedMeter(address=1, source=load)], refresh_s=None) as emulator:
+        cfg = GatewayConfig(port=emulator.serve_tcp(), meters=[MeterLink(1, "k")], queue_path=tmp_path / "q.db")
+        gateway = Gateway(cfg, HttpUplink("http://127.0.0.1:9"))
+        try:
+            clock = [1_700_000_000.0005, 1_700_000_000.0005, 1_699_999_999.0]  # same ms, then back 1 s
+            monkeypatch.setattr(
+                "wattwise.devices.gateway.service.time.time", lambda: clock.pop(0) if len(clock) > 1 else clock[0]
+            )
+            for _ in range(3):
+                gateway.poll_once()
+            stamps = [item.body["ts"] for item in gateway.queue.batch(1, 10)]
+        finally:
+            gateway.close()
+    assert stamps == [1_700_000_000_000, 1_700_000_000_001, 1_700_000_000_002]

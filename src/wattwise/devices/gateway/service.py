@@ -114,6 +114,7 @@ class Gateway:
         self.bus: PzemBus | None = None
         self._bus_lock = threading.Lock()  # the poller and the sender (commands) both open it
         self.batch_size = self.config.batch_size
+        self._last_ts: dict[int, int] = {}  # per meter: the server keeps one reading per (meter, ts)
 
     def close(self) -> None:
         """Release the port, the uplink and the queue file."""
@@ -149,7 +150,9 @@ class Gateway:
             return 0
         read = 0
         for address in self.links:
-            ts_ms = int(time.time() * 1000)
+            # Strictly increasing per meter: two reads in the same millisecond, or the clock
+            # stepping back, would otherwise make the server drop one as a duplicate.
+            ts_ms = max(int(time.time() * 1000), self._last_ts.get(address, -1) + 1)
             try:
                 measurement = bus.read(address)
             except PzemError as exc:
@@ -162,6 +165,7 @@ class Gateway:
                 bus.close()
                 self.bus = None
                 return read
+            self._last_ts[address] = ts_ms
             dropped = self.queue.put(address, reading_body(measurement, ts_ms))
             if dropped:
                 log.warning("queue full: dropped %d oldest readings", dropped)
