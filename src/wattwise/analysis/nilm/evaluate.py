@@ -454,7 +454,7 @@ def true_on(rec: Recording, name: str, threshold_w: float) -> npt.NDArray[np.boo
 
 def match_events(detected: Sequence[Event], truth: Sequence[TrueEvent], tolerance_s: float) -> dict[int, int]:
     """Detected index → true index, one-to-one, same sign, nearest first in time order;
-    among detections equally near in time (several switchings reported at one step), the
+    among detections at the very same time (several switchings reported at one step), the
     one whose ΔP is nearest the true step's."""
     tol = tolerance_s * 1000.0
     det_ts = np.array([e.ts for e in detected], dtype=np.int64)
@@ -464,12 +464,13 @@ def match_events(detected: Sequence[Event], truth: Sequence[TrueEvent], toleranc
     for j, t in enumerate(truth):
         lo = int(np.searchsorted(det_ts, t.ts - tol, side="left"))
         hi = int(np.searchsorted(det_ts, t.ts + tol, side="right"))
-        best, best_d = -1, (math.inf, math.inf)
+        best, best_d = -1, math.inf
         for i in range(lo, hi):
             if used[i] or det_on[i] != t.on:
                 continue
-            d = (abs(int(det_ts[i]) - t.ts), abs(detected[i].delta_p - t.delta_w))
-            if d < best_d:
+            d = abs(int(det_ts[i]) - t.ts)
+            tie = best >= 0 and d == best_d and det_ts[i] == det_ts[best]
+            if d < best_d or (tie and abs(detected[i].delta_p - t.delta_w) < abs(detected[best].delta_p - t.delta_w)):
                 best, best_d = i, d
         if best >= 0:
             used[best] = True
