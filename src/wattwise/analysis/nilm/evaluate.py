@@ -5,14 +5,16 @@ Everything here reads files and arrays and returns numbers; nothing runs other p
 Definitions (also in docs/evaluation/nilm.md):
 
 - *True events* are the steps of at least ``event_min_w`` in each sub-meter, found with
-  the same steady-segment rule as the detector on that clean single-appliance signal.
+  the same steady-segment rule as the detector on that clean single-appliance signal;
+  where a recording carries each appliance's on/off states (OMPM), the state changes.
 - A detected event *matches* a true event of the same sign within ``tolerance_s``
   (one-to-one, greedy in time order: each true event takes the nearest unmatched
   detected event). Precision, recall, F1 follow.
 - *Identification* is scored on detected events that match a true event: the label
   must be that appliance ("unidentified" and other labels are errors). Accuracy and
   macro-F1 over the sub-metered appliances.
-- *On/off F1*: per sample, state = power > threshold; *MAE* in W; *FTE* as in
+- *On/off F1*: per sample, state = power > threshold (true state: the known states where
+  given); *MAE* in W; *FTE* as in
   Kolter & Johnson / NILMTK: Σₙ min(share of true energy, share of estimated energy).
 """
 
