@@ -906,6 +906,8 @@ class Settings:
     adapt: int = 0
     #: how far (scale units) an event may lie from every exemplar before it is unknown
     reject_sigma: float = 3.0
+    #: the library's ΔQ scale as a multiple of the one from the meter's Q noise
+    q_noise_factor: float = 1.0
 
 
 def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
@@ -918,7 +920,12 @@ def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
             min_segment=settings.min_segment,
             adapt=settings.adapt,
         )
-    classifier = replace(model.classifier, min_confidence=settings.min_confidence, reject_sigma=settings.reject_sigma)
+    classifier = replace(
+        model.classifier,
+        min_confidence=settings.min_confidence,
+        reject_sigma=settings.reject_sigma,
+        noise_q=model.classifier.noise_q * settings.q_noise_factor,
+    )
     cyclers = {k: replace(c, break_cost=settings.break_cost) for k, c in model.cyclers.items()}
     return replace(model, classifier=classifier, states=states, cyclers=cyclers, switches_only=settings.switches_only)
 
@@ -951,7 +958,7 @@ def choose_settings(
     best = min(grid, key=score)
     if models[0].states is None:
         return best
-    return choose_rejection(folds, models, choose_switching(folds, models, best))
+    return choose_library(folds, models, choose_switching(folds, models, best))
 
 
 def choose_switching(folds: Sequence[SetSpec], models: Sequence[NilmModel], best: Settings) -> Settings:
@@ -969,13 +976,18 @@ def choose_switching(folds: Sequence[SetSpec], models: Sequence[NilmModel], best
     return options[int(np.argmax([round(f1(g), 9) for g in options]))]  # the first of equals
 
 
-def choose_rejection(
-    folds: Sequence[SetSpec], models: Sequence[NilmModel], best: Settings, sigmas: Sequence[float] = (3.0, 5.0, 8.0)
+def choose_library(
+    folds: Sequence[SetSpec],
+    models: Sequence[NilmModel],
+    best: Settings,
+    sigmas: Sequence[float] = (3.0, 5.0, 8.0),
+    q_factors: Sequence[float] = (1.0, 2.5, 5.0),
 ) -> Settings:
     """With the joint decoding, the library's only job is naming events from a user's
-    labels: how far an event may lie from every labelled one before it is "unknown" is
-    chosen by the folds' learning curve (mean identification macro-F1 after 1, 3, 5 and
-    10 labels, three draws); the first of equals."""
+    labels: how far an event may lie from every labelled one before it is "unknown", and
+    how much a small load's ΔQ (from the meter's PF) may scatter, are chosen by the
+    folds' learning curve (mean identification macro-F1 after 1, 3, 5 and 10 labels,
+    three draws); the first of equals."""
 
     def curve(g: Settings) -> float:
         scores = [
@@ -985,7 +997,7 @@ def choose_rejection(
         ]
         return round(float(np.mean(scores)), 9)
 
-    options = [replace(best, reject_sigma=r) for r in sigmas]
+    options = [replace(best, reject_sigma=r, q_noise_factor=q) for r in sigmas for q in q_factors]
     return options[int(np.argmax([curve(g) for g in options]))]
 
 
@@ -1025,6 +1037,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "min_segment": settings.min_segment,
         "adapt": settings.adapt,
         "reject_sigma": settings.reject_sigma,
+        "q_noise_factor": settings.q_noise_factor,
         "confidence_map": model.calibration,
         "decoding": None if model.states is None else asdict(model.states),
         "rhythm": {k: asdict(v) for k, v in model.cyclers.items()},
