@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import typer
 from typer.testing import CliRunner, Result
 
+from wattwise.analysis.nilm.evaluate import read_refit_layout
 from wattwise.cli.evaluate_nilm import nilm
 
 app = typer.Typer()
@@ -46,3 +48,12 @@ def test_a_csv_without_aggregate_column_is_refused_by_name(tmp_path: Path, lab_c
     res = _evaluate((bad, lab_csvs[1]), "--no-peers")
     assert res.exit_code != 0
     assert "aggregate" in str(res.exception) + res.output
+
+
+def test_timestamps_in_epoch_seconds_are_read_as_such(tmp_path: Path, lab_csvs: tuple[Path, Path]) -> None:
+    as_text = read_refit_layout(lab_csvs[0])
+    frame = pd.read_csv(lab_csvs[0])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"]).astype("int64") // 10**9
+    numeric = tmp_path / "epoch_seconds.csv"
+    frame.to_csv(numeric, index=False)
+    assert (read_refit_layout(numeric).ts == as_text.ts).all()

@@ -160,13 +160,8 @@ def read_refit_layout(path: str | Path, name: str = "") -> Recording:
     return _frame_to_recording(df, ts_col, name or Path(path).stem)
 
 
-def _epoch_ms(col: pd.Series) -> IntArray:
-    t = pd.to_datetime(col, utc=True, format="mixed")
-    return np.asarray(t.astype("int64") // 10**6, dtype=np.int64)
-
-
 def _frame_to_recording(df: pd.DataFrame, ts_col: str, name: str) -> Recording:
-    ts = _epoch_ms(df[ts_col])
+    ts = model_data.to_epoch_ms(df[ts_col])
     second, kind = None, "none"
     for col, k in (("aggregate_q", "q"), ("aggregate_pf", "pf")):
         if col in df.columns:
@@ -272,7 +267,7 @@ _LAB_COLS = {"Active (W)": "p", "Reactive (W)": "q"}
 def _lab_session(folder: Path, name: str) -> Recording:
     files = {f.name.split(".")[0]: f for f in folder.glob("*.csv")}
     main = pd.read_csv(files.pop("main"))
-    ts = _epoch_ms(main["Timestamp"])
+    ts = model_data.to_epoch_ms(main["Timestamp"])
     apps, apps_q = {}, {}
     for k, f in sorted(files.items()):
         d = pd.read_csv(f)
@@ -313,13 +308,8 @@ def load_lab(folder: Path) -> SetSpec:
     )
 
 
-OMPM_METERS = {
-    "meter2_fan": "fan",
-    "meter3_laptop_computer": "laptop",
-    "meter4_incandescent_lamp": "incandescent_lamp",
-    "meter5_LED_lamp": "led_lamp",
-    "meter6_fryer": "monitor",
-}
+#: sub-meter file stem -> appliance, as in :data:`model_data.OMPM_METERS`
+OMPM_METERS = {stem: name for name, stem in model_data.OMPM_METERS.items()}
 
 
 #: How OMPM's truth is taken: ``states`` — each appliance's on/off from its own sub-meter
@@ -340,7 +330,7 @@ def load_ompm(folder: Path, truth: OmpmTruth = "states") -> SetSpec:
 
     def read(stem: str) -> pd.DataFrame:
         d = pd.read_csv(csv / f"{stem}.csv")
-        d["t"] = _epoch_ms(d["timestamp_est"])
+        d["t"] = model_data.to_epoch_ms(d["timestamp_est"])
         return d.sort_values("t").reset_index(drop=True)
 
     agg = read("meter1_aggregate")
