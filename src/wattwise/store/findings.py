@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -43,23 +43,7 @@ class Finding:
     updated_ms: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "device_id": self.device_id,
-            "kind": self.kind,
-            "start_ts": self.start_ts,
-            "end_ts": self.end_ts,
-            "score": self.score,
-            "reason": self.reason,
-            "detail": self.detail,
-            "status": self.status,
-            "suppressed_by": self.suppressed_by,
-            "verdict": self.verdict,
-            "verdict_by": self.verdict_by,
-            "verdict_ms": self.verdict_ms,
-            "created_ms": self.created_ms,
-            "updated_ms": self.updated_ms,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

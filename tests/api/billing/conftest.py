@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 from argon2 import PasswordHasher
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
@@ -18,11 +17,6 @@ from wattwise.store.devices import create_device
 from wattwise.store.schema import users
 from wattwise.store.sites import create_site
 from wattwise.store.users import create_token, grant
-
-
-def app_with_billing(services: Services) -> FastAPI:
-    """The app as served: the energy, billing and payment routers come before the dashboard."""
-    return create_app(services=services)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +42,7 @@ def billing_world(services: Services, password_hash: str) -> World:
         grant(conn, ids[1], a.id, "viewer")
         admin_token, viewer_token = (create_token(conn, uid, "tests") for uid in ids)
     return World(
-        client=TestClient(app_with_billing(services)),
+        client=TestClient(create_app(services=services)),
         services=services,
         site_a=a.id,
         site_b=b.id,
