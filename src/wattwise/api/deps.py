@@ -29,6 +29,11 @@ def bearer(header: str | None) -> str | None:
     return None
 
 
+def unauthorized(detail: str) -> HTTPException:
+    """401 with the challenge every client library understands."""
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
 async def device_for_request(request: Request, services: ServicesDep) -> int:
     """The meter whose key is in ``Authorization: Bearer``, ``X-Device-Key`` or ``?key=``."""
     key = (
@@ -37,18 +42,10 @@ async def device_for_request(request: Request, services: ServicesDep) -> int:
         or request.query_params.get("key")
     )
     if not key:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="missing device key: send 'Authorization: Bearer <device key>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorized("missing device key: send 'Authorization: Bearer <device key>'")
     device_id = services.pipeline.authenticate(key)
     if device_id is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="unknown or revoked device key",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorized("unknown or revoked device key")
     return device_id
 
 
@@ -75,11 +72,7 @@ def user_token(request: Request | WebSocket) -> str | None:
 def current_access(request: Request, services: ServicesDep) -> Access:
     access = access_for_token(services, user_token(request))
     if access is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="sign in: send 'Authorization: Bearer <API token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorized("sign in: send 'Authorization: Bearer <API token>'")
     return access
 
 
