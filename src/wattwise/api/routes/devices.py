@@ -30,7 +30,7 @@ def visible_device(conn: Connection, access: Access, device_id: int) -> Device:
     return device
 
 
-def _managed_device(conn: Connection, access: Access, device_id: int) -> Device:
+def managed_device(conn: Connection, access: Access, device_id: int) -> Device:
     device = visible_device(conn, access, device_id)
     if not access.can_manage(device.site_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the site's owner may do this")
@@ -111,7 +111,7 @@ def create_device(body: DeviceIn, access: AccessDep, services: ServicesDep) -> d
 def rotate_key(device_id: int, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Issue a new key; the old one stops working at once."""
     with services.engine.begin() as conn:
-        _managed_device(conn, access, device_id)
+        managed_device(conn, access, device_id)
         issued = device_store.rotate_key(conn, device_id)
     services.pipeline.forget_keys()
     return {**device_out(issued.device), "key": issued.key}
@@ -121,7 +121,7 @@ def rotate_key(device_id: int, access: AccessDep, services: ServicesDep) -> dict
 def revoke_key(device_id: int, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Refuse the meter's uploads from now on; its history stays."""
     with services.engine.begin() as conn:
-        _managed_device(conn, access, device_id)
+        managed_device(conn, access, device_id)
         device = device_store.revoke_key(conn, device_id)
     services.pipeline.forget_keys()
     return device_out(device)

@@ -9,10 +9,10 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
 from wattwise.api.deps import AccessDep, ServicesDep
-from wattwise.api.routes.devices import _managed_device, device_out, visible_device
+from wattwise.api.errors import store_errors
+from wattwise.api.routes.devices import device_out, managed_device, visible_device
 from wattwise.detectors import balance
 from wattwise.store import devices as device_store
-from wattwise.store.errors import NotFound
 
 router = APIRouter(tags=["devices and sites"])
 
@@ -25,13 +25,9 @@ class RoleIn(BaseModel):
 @router.put("/api/v1/devices/{device_id}/role", summary="Mark a meter as main or sub-meter")
 def set_role(device_id: int, body: RoleIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """``main``: the site's incoming meter; ``sub``: a meter under ``parent_id``; ``meter``: neither."""
-    try:
-        with services.engine.begin() as conn:
-            _managed_device(conn, access, device_id)
-            device = device_store.set_role(conn, device_id, role=body.role, parent_id=body.parent_id)
-    except (ValueError, NotFound) as exc:
-        code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFound) else status.HTTP_422_UNPROCESSABLE_CONTENT
-        raise HTTPException(code, detail=str(exc)) from exc
+    with store_errors(), services.engine.begin() as conn:
+        managed_device(conn, access, device_id)
+        device = device_store.set_role(conn, device_id, role=body.role, parent_id=body.parent_id)
     return device_out(device)
 
 
