@@ -49,7 +49,7 @@ class BalanceModel:
     min_detectable_share: float = 0.0  # smallest persistent loss (share of main) the CUSUM climbs on
 
 
-def fit_balance(main_wh: np.ndarray, subs_wh: np.ndarray, **settings: float) -> BalanceModel:
+def fit_balance(main_wh: np.ndarray, subs_wh: np.ndarray) -> BalanceModel:
     """Learn the unmetered base and its wobble from a period assumed free of loss.
 
     Robust statistics (median, MAD) so that a few switching lags between meters do not
@@ -69,7 +69,7 @@ def fit_balance(main_wh: np.ndarray, subs_wh: np.ndarray, **settings: float) -> 
     base = float(np.median(residual))
     mad = float(np.median(np.abs(residual - base))) * 1.4826
     floor = METER_ACCURACY * float(np.median(np.abs(main))) + 1e-6
-    model = BalanceModel(base_wh=base, sigma_wh=max(mad, floor), **settings)  # type: ignore[arg-type]
+    model = BalanceModel(base_wh=base, sigma_wh=max(mad, floor))
     main_total = float(np.sum(np.abs(main)))
     mean_main = main_total / main.size
     # A loss share L adds L·main to the surplus; the CUSUM climbs once that beats the meter
@@ -136,10 +136,15 @@ def first_alarm(statistic: np.ndarray, limit: float) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
+def missing_wh(model: BalanceModel, main_wh: np.ndarray, subs_wh: np.ndarray) -> float:
+    """Energy over a stretch of intervals that neither the sub-meters nor the base explain."""
+    return float(np.sum(main_wh)) - float(np.sum(subs_wh)) - model.base_wh * len(main_wh)
+
+
 def describe_loss(model: BalanceModel, main_wh: np.ndarray, subs_wh: np.ndarray) -> str:
     """Plain words for the unexplained energy over a stretch of intervals."""
     main_total = float(np.sum(main_wh))
-    missing = main_total - float(np.sum(subs_wh)) - model.base_wh * len(main_wh)
+    missing = missing_wh(model, main_wh, subs_wh)
     share = 100.0 * missing / main_total if main_total else 0.0
     return (
         f"{missing / 1000:.2f} kWh ({share:.1f} % of the main meter) is not accounted for by the "

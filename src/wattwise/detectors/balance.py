@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from wattwise.analysis.theft import BalanceModel, balance_cusum, balance_verdict, describe_loss, fit_balance
+from wattwise.analysis.theft import (
+    BalanceModel,
+    balance_cusum,
+    balance_verdict,
+    describe_loss,
+    fit_balance,
+    missing_wh,
+)
 from wattwise.detectors.report import Report
 from wattwise.store.detector_models import load_model
 
@@ -84,7 +91,6 @@ class BalanceState:
         mains = np.array([e[1] for e in self.episode])
         subs = np.array([e[2] for e in self.episode])
         first = int(self.episode[0][0])
-        missing = float(mains.sum() - subs.sum() - model.base_wh * len(mains))
         return Report(
             kind=KIND,
             start_ts=first,
@@ -95,7 +101,7 @@ class BalanceState:
             level=float(mains.sum() - subs.sum()) / max(float(mains.sum()), 1e-9),
             hour=0.0,
             detail={
-                "missing_wh": missing,
+                "missing_wh": missing_wh(model, mains, subs),
                 "main_wh": float(mains.sum()),
                 "subs_wh": float(subs.sum()),
                 "base_wh_per_interval": model.base_wh,
