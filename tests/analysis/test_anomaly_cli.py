@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
-from wattwise.cli.evaluate_models import app
+from wattwise.cli.main import app
 
 DATA = Path(__file__).parents[1] / "fixtures" / "anomaly" / "data"
 FRIDGE = DATA / "appliance-anomaly-1min" / "data" / "Fridge" / "Fridge_1"
@@ -35,7 +35,9 @@ def test_any_csv_with_timestamps_power_and_labels_can_be_scored(tmp_path: Path) 
     ).to_csv(train_csv, index=False)
     test_csv = FRIDGE / "anomaly_Faulty_Compressor" / "fridge_1_day6_ANOMALIES.csv"
     out = tmp_path / "figures.json"
-    result = runner.invoke(app, ["anomaly", "--train", str(train_csv), "--test", str(test_csv), "--json", str(out)])
+    result = runner.invoke(
+        app, ["evaluate", "anomaly", "--train", str(train_csv), "--test", str(test_csv), "--json", str(out)]
+    )
     assert result.exit_code == 0, result.output
     figures = json.loads(out.read_text())
     assert {"precision", "recall", "f1", "delay_s"} <= set(figures)
@@ -45,7 +47,7 @@ def test_any_csv_with_timestamps_power_and_labels_can_be_scored(tmp_path: Path) 
 
 def test_a_test_file_without_labels_is_refused_with_the_reason(tmp_path: Path) -> None:
     normal = FRIDGE / "Normal" / "fridge_1_day1.csv"
-    result = runner.invoke(app, ["anomaly", "--train", str(normal), "--test", str(normal)])
+    result = runner.invoke(app, ["evaluate", "anomaly", "--train", str(normal), "--test", str(normal)])
     assert result.exit_code != 0
     assert "label" in result.output
 
@@ -53,13 +55,13 @@ def test_a_test_file_without_labels_is_refused_with_the_reason(tmp_path: Path) -
 def test_a_file_without_power_names_the_columns_it_found(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,watts_maybe\n2024-01-01 00:00,5\n")
-    result = runner.invoke(app, ["anomaly", "--train", str(bad), "--test", str(bad)])
+    result = runner.invoke(app, ["evaluate", "anomaly", "--train", str(bad), "--test", str(bad)])
     assert result.exit_code != 0
     assert "watts_maybe" in result.output
 
 
 def test_anomaly_figures_on_the_labelled_set(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["anomaly", "--data", str(_only(tmp_path, "appliance-anomaly-1min"))])
+    result = runner.invoke(app, ["evaluate", "anomaly", "--data", str(_only(tmp_path, "appliance-anomaly-1min"))])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
     assert figures["f1"] >= 0.6
@@ -67,7 +69,7 @@ def test_anomaly_figures_on_the_labelled_set(tmp_path: Path) -> None:
 
 
 def test_theft_energy_balance_figures(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["theft", "--data", str(_only(tmp_path, "ompm-pzem004t-1hz"))])
+    result = runner.invoke(app, ["evaluate", "theft", "--data", str(_only(tmp_path, "ompm-pzem004t-1hz"))])
     assert result.exit_code == 0, result.output
     balance = json.loads(result.output)["balance_ompm_30s"]
     assert balance["false_alarm_after_s"] is None
@@ -77,6 +79,6 @@ def test_theft_energy_balance_figures(tmp_path: Path) -> None:
 def test_classification_figures(tmp_path: Path) -> None:
     root = _only(tmp_path, "lab-1hz-kettle-vacuum-waterheater")
     out = tmp_path / "classify.json"
-    result = runner.invoke(app, ["classify", "--data", str(root), "--json", str(out)])
+    result = runner.invoke(app, ["evaluate", "classify", "--data", str(root), "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["lab/2combi_kettle+vacuum"]["accuracy"] >= 0.98

@@ -211,9 +211,3 @@ def classify_command(data: DataOpt = None, json_path: JsonOpt = None) -> None:
     if _present(root, model_data.UCR, figures):
         figures["ucr/ACSF1"] = classify.evaluate_shape(*model_data.load_ucr(root, "ACSF1"))
     _emit(figures, json_path)
-
-
-app = typer.Typer(help="Evaluate the anomaly, theft and classification models on real data.")
-app.command("anomaly")(anomaly_command)
-app.command("theft")(theft_command)
-app.command("classify")(classify_command)
