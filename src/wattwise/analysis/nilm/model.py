@@ -79,12 +79,6 @@ class NilmModel:
         """A user's label: the library (and so every later identification) learns it now."""
         return self.library.label(event, name, self.hour(event.ts), duration_s)
 
-    def teach_run(self, run: Run, name: str) -> None:
-        """Label both events of a run, with the run's duration as a feature."""
-        self.teach(run.on, name, run.duration_s if run.closed else None)
-        if run.off is not None:
-            self.teach(run.off, name, run.duration_s)
-
     def identify(self, events: Sequence[Event]) -> list[Event]:
         """Label each event in place from its own features (no duration yet)."""
         clf = Classifier(self.library, self.classifier)
