@@ -281,12 +281,6 @@ def sum_periods(per_meter: Sequence[Sequence[PeriodEnergy]]) -> list[PeriodEnerg
     ]
 
 
-def daily_profile(series: EnergySeries, day: date, tz: ZoneInfo) -> npt.NDArray[np.float64]:
-    """Energy in each local hour of ``day`` (23, 24 or 25 values)."""
-    a, b = local_midnight_ms(day, tz), local_midnight_ms(day + timedelta(days=1), tz)
-    return np.diff(series.cumulative_at(np.arange(a, b + 1, HOUR_MS)))
-
-
 def _local(ms: int, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz)
 

@@ -25,7 +25,6 @@ import serial
 
 from wattwise.devices import modbus_frames as mf
 from wattwise.devices.modbus_frames import Measurement
-from wattwise.domain.readings import Reading
 
 log = logging.getLogger(__name__)
 
@@ -93,20 +92,6 @@ def open_port(url: str, *, baudrate: int = BAUDRATE) -> Port:
         url, baudrate=baudrate, bytesize=8, parity="N", stopbits=1, timeout=DEFAULT_TIMEOUT_S
     )
     return port
-
-
-def measurement_to_reading(m: Measurement, *, device_id: int, ts: int) -> Reading:
-    """A wattwise Reading of one measurement (the alarm flag is the meter's own business)."""
-    return Reading(
-        device_id=device_id,
-        ts=ts,
-        voltage=m.voltage,
-        current=m.current,
-        power=m.power,
-        energy=m.energy,
-        frequency=m.frequency,
-        pf=m.pf,
-    )
 
 
 def _check_address(address: int, *, allow_general: bool = True) -> None:

@@ -7,7 +7,6 @@ The pydantic model is also the published contract: it is what the OpenAPI docume
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -124,8 +123,3 @@ def parse_reading(item: Any, device_id: int, now_ms: int) -> Reading | list[str]
     if errors:
         return errors
     return Reading(device_id=device_id, ts=ts, **values)
-
-
-def as_items(payload: Any) -> Sequence[Any]:
-    """A body may be one reading or an array of them."""
-    return payload if isinstance(payload, list) else [payload]
