@@ -64,6 +64,17 @@ class Board:
                 self.config[key] = value
         (self.flash / "config.json").write_text(json.dumps(self.config))
 
+    def configure_mqtt(self, device_id: int, key: str, pzem_url: str, port: int = 1883, **overrides: Any) -> None:
+        """Report over MQTT to a broker on this machine, reading the PZEM emulator at ``pzem_url``."""
+        self.configure(
+            transport="mqtt",
+            device_id=device_id,
+            key=key,
+            mqtt={"host": "127.0.0.1", "port": port},
+            pzem={"tcp": pzem_url.removeprefix("socket://")},
+            **overrides,
+        )
+
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [micropython(), "main.py"],

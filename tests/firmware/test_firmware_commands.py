@@ -87,13 +87,7 @@ def test_mqtt_relay_command_is_carried_out_once_and_answered_once(board: Board, 
     device_id = random.randrange(10**6, 10**7)  # a topic no other test run uses
     broker = Broker(device_id)
     emulator = meter(load(300.0 + 20 * (i % 2)) for i in itertools.count())
-    board.configure(
-        transport="mqtt",
-        device_id=device_id,
-        key="wwd_test",
-        mqtt={"host": "127.0.0.1", "port": 1883},
-        pzem={"tcp": emulator.url.removeprefix("socket://")},
-    )
+    board.configure_mqtt(device_id, "wwd_test", emulator.url)
     board.start()
     wait_until(lambda: broker.on("readings"))
     command = json.dumps({"id": "mq-1", "action": "relay_off"})

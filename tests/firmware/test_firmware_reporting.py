@@ -125,14 +125,7 @@ def test_over_mqtt_readings_the_server_missed_are_kept_and_replayed(
     [(device_id, key)] = server.add_devices("esp32")
     server.start()
     emulator = meter(load(100.0 + 20 * (i % 40)) for i in itertools.count())
-    board.configure(
-        transport="mqtt",
-        device_id=device_id,
-        key=key,
-        mqtt={"host": "127.0.0.1", "port": broker.port},
-        pzem={"tcp": emulator.url.removeprefix("socket://")},
-        buffer={"max_records": 1000, "batch": 10},
-    )
+    board.configure_mqtt(device_id, key, emulator.url, port=broker.port, buffer={"max_records": 1000, "batch": 10})
     try:
         board.start()
         wait_until(lambda: len(server.readings(device_id)) >= 5)

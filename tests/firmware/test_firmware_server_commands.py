@@ -57,13 +57,7 @@ def test_over_mqtt_the_firmware_switches_off_once_and_the_result_is_recorded_onc
         [(device_id, key)] = server.add_devices("esp32-mqtt")
         server.start()
         emulator = meter(load(300.0 + 20 * (i % 2)) for i in itertools.count())
-        board.configure(
-            transport="mqtt",
-            device_id=device_id,
-            key=key,
-            mqtt={"host": "127.0.0.1", "port": 1883},
-            pzem={"tcp": emulator.url.removeprefix("socket://")},
-        )
+        board.configure_mqtt(device_id, key, emulator.url)
         board.start()
         wait_until(lambda: server.readings(device_id))
         command_id = server.issue(device_id, "relay_off")

@@ -63,13 +63,7 @@ def test_over_mqtt_the_retained_manifest_with_a_wrong_hash_is_refused(
     try:
         server.publish_manifest({**bundle_for(site, base, "0.3.0"), "sha256": "cd" * 32})
         emulator = meter(load(300.0 + 20 * (i % 2)) for i in itertools.count())  # reports each poll
-        board.configure(
-            transport="mqtt",
-            device_id=device_id,
-            key=key,
-            mqtt={"host": "127.0.0.1", "port": 1883},
-            pzem={"tcp": emulator.url.removeprefix("socket://")},
-        )
+        board.configure_mqtt(device_id, key, emulator.url)
         board.start()
         wait_until(lambda: len(server.readings(device_id)) >= 3)  # subscribed, several loops done
         code, events = board.interrupt()
