@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from wattwise.analysis import classify
+from wattwise.domain.timestamps import timestamps_ms
 
 ANOMALY_SET = "appliance-anomaly-1min"
 IHEPC = "ihepc-1min"
@@ -38,21 +39,6 @@ def default_data_dir() -> Path:
     return Path("..") / "shared" / "data"
 
 
-def to_epoch_ms(values: pd.Series) -> np.ndarray:
-    """Timestamps as int64 epoch ms: numbers are taken as epoch (s or ms), text is parsed.
-
-    Time-zone-aware text is converted to UTC; naive text keeps its wall clock.
-    """
-    if pd.api.types.is_numeric_dtype(values):
-        arr = values.to_numpy(dtype="float64")
-        # Epoch seconds are below 1e11 until the year 5138; epoch ms are above it after 1973.
-        return np.where(arr < 1e11, arr * 1000.0, arr).astype("int64")
-    parsed = pd.to_datetime(values, utc=False, format="mixed")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return np.asarray(parsed.astype("datetime64[ms]").astype("int64"))
-
-
 def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path) -> str:
     norm = {re.sub(r"[^a-z0-9]", "_", c.strip().lower()).strip("_"): c for c in columns}
     for name in wanted:
@@ -73,7 +59,7 @@ def read_power_csv(path: Path, *, need_label: bool = False) -> pd.DataFrame:
     pcol = _pick(cols, POWER_COLUMNS, "power (W)", path)
     out = pd.DataFrame(
         {
-            "ts": to_epoch_ms(raw[tcol]),
+            "ts": timestamps_ms(raw[tcol]),
             "power": pd.to_numeric(raw[pcol], errors="coerce").to_numpy(dtype="float64"),
         }
     )
@@ -128,7 +114,7 @@ def load_anomaly_normal(data_dir: Path, appliance: str) -> list[AnomalyDay]:
     days = []
     for path in sorted(folder.glob("*.csv"), key=_day_number):
         raw = pd.read_csv(path, encoding="utf-8-sig")
-        frame = pd.DataFrame({"ts": to_epoch_ms(raw["ctime"]), "power": raw["activePower"].astype("float64")})
+        frame = pd.DataFrame({"ts": timestamps_ms(raw["ctime"]), "power": raw["activePower"].astype("float64")})
         days.append(AnomalyDay(appliance, _day_number(path), "normal", frame))
     return days
 
@@ -149,7 +135,7 @@ def load_anomaly_faults(data_dir: Path, appliance: str) -> list[AnomalyDay]:
             raw = pd.read_csv(path)
             frame = pd.DataFrame(
                 {
-                    "ts": to_epoch_ms(raw["ctime"]),
+                    "ts": timestamps_ms(raw["ctime"]),
                     "power": raw["activePower"].astype("float64"),
                     "label": raw["label"].astype("int64"),
                 }
@@ -195,7 +181,7 @@ def load_refit(data_dir: Path) -> pd.DataFrame:
     """
     raw = pd.read_csv(data_dir / REFIT / "REFIT_HF_validation.csv")
     frame = raw.rename(columns={"aggregate": "power"})
-    frame["ts"] = to_epoch_ms(raw["timestamp"])
+    frame["ts"] = timestamps_ms(raw["timestamp"])
     return frame.drop(columns=["timestamp"])[["ts", "power", "fridge", "washing_machine", "dishwasher", "microwave"]]
 
 
@@ -212,7 +198,7 @@ def load_ampds2(data_dir: Path) -> pd.DataFrame:
                 "heat pump": "heat_pump",
             }
         )
-        part["ts"] = to_epoch_ms(raw["timestamp"])
+        part["ts"] = timestamps_ms(raw["timestamp"])
         parts.append(part.drop(columns=["timestamp"]))
     return pd.concat(parts).sort_values("ts").reset_index(drop=True)
 
@@ -239,7 +225,7 @@ def load_ompm(data_dir: Path) -> pd.DataFrame:
     agg = pd.read_csv(folder / "meter1_aggregate.csv")
     frame = pd.DataFrame(
         {
-            "ts": to_epoch_ms(agg["timestamp_est"]),
+            "ts": timestamps_ms(agg["timestamp_est"]),
             "voltage": agg["voltage_V"],
             "current": agg["current_A"],
             "power": agg["active_power_W"],
@@ -251,7 +237,7 @@ def load_ompm(data_dir: Path) -> pd.DataFrame:
         sub = pd.read_csv(folder / f"{file}.csv")
         sub_frame = pd.DataFrame(
             {
-                "ts": to_epoch_ms(sub["timestamp_est"]),
+                "ts": timestamps_ms(sub["timestamp_est"]),
                 name: sub["active_power_W"],
                 f"{name}_current": sub["current_A"],
             }
@@ -319,7 +305,7 @@ def load_lab(data_dir: Path, session: str, split: str) -> pd.DataFrame:
     for name, path in sorted(files.items()):
         sub = pd.read_csv(path)
         frame[name] = sub["Active (W)"].to_numpy()[: len(frame)]
-    frame["ts"] = to_epoch_ms(frame.pop("Timestamp"))
+    frame["ts"] = timestamps_ms(frame.pop("Timestamp"))
     return frame.dropna().reset_index(drop=True)
 
 

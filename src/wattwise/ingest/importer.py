@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from wattwise.domain.limits import MAX_BATCH
 from wattwise.domain.readings import METRICS
+from wattwise.domain.timestamps import timestamps_ms
 from wattwise.ingest.pipeline import Pipeline
 
 
@@ -50,19 +50,6 @@ def read_table(path: Path, columns: list[str], sep: str | None) -> pd.DataFrame:
             header = handle.readline()
         sep = max((",", ";", "\t"), key=header.count)
     return pd.read_csv(path, sep=sep, usecols=columns, na_values=["?", "", "NaN", "nan"], low_memory=False)
-
-
-def timestamps_ms(column: pd.Series, timezone: str) -> np.ndarray:
-    """Epoch ms from epoch seconds/ms or date strings (naive ones are in ``timezone``)."""
-    if pd.api.types.is_numeric_dtype(column):
-        values = column.to_numpy(dtype="float64")
-        scale = np.where(np.abs(values) >= 1e11, 1.0, 1000.0)
-        return np.round(values * scale).astype("int64")
-    parsed = pd.to_datetime(column, utc=False, format="mixed")
-    if parsed.dt.tz is None:
-        parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    parsed = parsed.dt.tz_convert("UTC")
-    return (parsed.astype("int64") // 1_000_000).to_numpy()
 
 
 def import_file(

@@ -47,6 +47,7 @@ from wattwise.analysis.nilm.events import (
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import PairingConfig
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED, SignatureLibrary
+from wattwise.domain.timestamps import timestamps_ms
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -161,7 +162,7 @@ def read_refit_layout(path: str | Path, name: str = "") -> Recording:
 
 
 def _frame_to_recording(df: pd.DataFrame, ts_col: str, name: str) -> Recording:
-    ts = model_data.to_epoch_ms(df[ts_col])
+    ts = timestamps_ms(df[ts_col])
     second, kind = None, "none"
     for col, k in (("aggregate_q", "q"), ("aggregate_pf", "pf")):
         if col in df.columns:
@@ -267,7 +268,7 @@ _LAB_COLS = {"Active (W)": "p", "Reactive (W)": "q"}
 def _lab_session(folder: Path, name: str) -> Recording:
     files = {f.name.split(".")[0]: f for f in folder.glob("*.csv")}
     main = pd.read_csv(files.pop("main"))
-    ts = model_data.to_epoch_ms(main["Timestamp"])
+    ts = timestamps_ms(main["Timestamp"])
     apps, apps_q = {}, {}
     for k, f in sorted(files.items()):
         d = pd.read_csv(f)
@@ -330,7 +331,7 @@ def load_ompm(folder: Path, truth: OmpmTruth = "states") -> SetSpec:
 
     def read(stem: str) -> pd.DataFrame:
         d = pd.read_csv(csv / f"{stem}.csv")
-        d["t"] = model_data.to_epoch_ms(d["timestamp_est"])
+        d["t"] = timestamps_ms(d["timestamp_est"])
         return d.sort_values("t").reset_index(drop=True)
 
     agg = read("meter1_aggregate")

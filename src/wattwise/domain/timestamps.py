@@ -1,0 +1,27 @@
+"""Timestamps as people's files carry them, turned into the project's epoch milliseconds.
+
+One rule for every reader (the CSV/Parquet importer, the evaluation loaders): numbers are
+epoch seconds or milliseconds, told apart by size; text is parsed, and text without a zone
+is wall-clock time in ``timezone``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Epoch seconds stay below this until the year 5138; epoch milliseconds pass it in 1973.
+SECONDS_BELOW = 1e11
+
+
+def timestamps_ms(column: pd.Series, timezone: str = "UTC") -> np.ndarray:
+    """Epoch ms (int64) from epoch seconds/ms or date strings (naive ones are in ``timezone``)."""
+    if pd.api.types.is_numeric_dtype(column):
+        values = column.to_numpy(dtype="float64")
+        scale = np.where(np.abs(values) >= SECONDS_BELOW, 1.0, 1000.0)
+        return np.round(values * scale).astype("int64")
+    parsed = pd.to_datetime(column, utc=False, format="mixed")
+    if parsed.dt.tz is None:
+        parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    parsed = parsed.dt.tz_convert("UTC")
+    return np.asarray(parsed.astype("int64") // 1_000_000)
