@@ -33,6 +33,7 @@ from typing import Any
 from wattwise.devices import modbus_frames as mf
 from wattwise.devices.modbus_frames import Measurement
 from wattwise.domain.readings import Reading
+from wattwise.domain.timestamps import epoch_ms
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _parse_time(text: str) -> int | None:
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=UTC)
         return int(stamp.timestamp() * 1000)
-    return int(number if number > 1e11 else number * 1000)
+    return epoch_ms(number)
 
 
 def readings_from_csv(path: str | Path, *, device_id: int = 0) -> Iterator[Reading]:

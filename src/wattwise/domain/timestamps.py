@@ -14,6 +14,11 @@ import pandas as pd
 SECONDS_BELOW = 1e11
 
 
+def epoch_ms(number: float) -> int:
+    """One Unix time, in seconds or milliseconds, as epoch ms."""
+    return round(number) if abs(number) >= SECONDS_BELOW else round(number * 1000)
+
+
 def timestamps_ms(column: pd.Series, timezone: str = "UTC") -> np.ndarray:
     """Epoch ms (int64) from epoch seconds/ms or date strings (naive ones are in ``timezone``)."""
     if pd.api.types.is_numeric_dtype(column):

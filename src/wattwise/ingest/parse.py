@@ -14,8 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from wattwise.domain.limits import MAX_FUTURE_MS, RANGES, check_ts, check_values
 from wattwise.domain.readings import METRICS, Reading
-
-_MS_THRESHOLD = 100_000_000_000  # below: Unix seconds (until year 5138); above: milliseconds
+from wattwise.domain.timestamps import epoch_ms
 
 
 class ReadingIn(BaseModel):
@@ -62,7 +61,7 @@ def ts_to_ms(value: int | float | str | None, now_ms: int) -> int:
         return int(parsed.timestamp() * 1000)
     if not math.isfinite(value):
         raise ValueError(f"ts: {value} is not a finite number")
-    return round(value) if abs(value) >= _MS_THRESHOLD else round(value * 1000)
+    return epoch_ms(value)
 
 
 def _plain(item: dict[str, Any], device_id: int, now_ms: int) -> Reading | None:
@@ -90,7 +89,7 @@ def _plain(item: dict[str, Any], device_id: int, now_ms: int) -> Reading | None:
     elif type(ts) is int or type(ts) is float:
         if not -1e15 < ts < 1e15:
             return None
-        ts_ms = round(ts) if abs(ts) >= _MS_THRESHOLD else round(ts * 1000)
+        ts_ms = epoch_ms(ts)
     else:
         return None
     if not 0 <= ts_ms <= now_ms + MAX_FUTURE_MS:
