@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 
 from wattwise.analysis.classify_states import StateTracker, fit_state_tracker, track_states
+from wattwise.analysis.classify_validation import validate
 from wattwise.analysis.nilm.events import DetectorConfig, detect_events
 
 HARMONICS = ("h3", "h5", "h7", "h9")
@@ -204,7 +205,9 @@ def evaluate_split(
     """Learn on ``train``, test on ``test``, with both engines in the same run: the
     per-reading forest (``accuracy*``, the baseline) and the event-tracking state decoder
     (``tracker_accuracy*``). Combination accuracy on every reading and on the steady ones,
-    and each appliance's on/off accuracy. Labels are ``truth`` (train, test) when given,
+    and each appliance's on/off accuracy; ``tracker_validation_*`` are the tracker's checks
+    inside the training part alone (:mod:`classify_validation`), the figures its design is
+    chosen on. Labels are ``truth`` (train, test) when given,
     else each sub-meter above 5 W or a tenth of its high level (:func:`on_states`)."""
     s_train, s_test = truth if truth is not None else (on_states(train[appliances]), on_states(test[appliances]))
     f_train, f_test = steady_features(train), steady_features(test)
@@ -215,9 +218,11 @@ def evaluate_split(
     labels = s_test.to_numpy(dtype=bool)
     steady = steady_mask(f_test["power"].to_numpy())
     seen = {tuple(r) for r in s_train.to_numpy().tolist()}
+    checks = validate(train["ts"].to_numpy(), train, s_train)
     return {
         **_scores(labels, pred, steady, appliances, ""),
         **_scores(labels, tracked, steady, appliances, "tracker_"),
+        **{f"tracker_validation_{name}": value for name, value in checks.items()},
         "test_readings": float(len(test)),
         "combinations_train": float(len(seen)),
         "combinations_test_unseen": float(len({tuple(r) for r in labels.tolist()} - seen)),
