@@ -947,9 +947,9 @@ def choose_settings(
         )
 
     best = min(grid, key=score)
-    if models[0].states is None:
-        return best
-    return choose_library(folds, models, choose_switching(folds, models, best))
+    if models[0].states is not None:
+        best = choose_switching(folds, models, best)
+    return choose_library(folds, models, best)
 
 
 def choose_switching(folds: Sequence[SetSpec], models: Sequence[NilmModel], best: Settings) -> Settings:
@@ -974,11 +974,12 @@ def choose_library(
     sigmas: Sequence[float] = (3.0, 5.0, 8.0),
     q_factors: Sequence[float] = (1.0, 2.5, 5.0),
 ) -> Settings:
-    """With the joint decoding, the library's only job is naming events from a user's
-    labels: how far an event may lie from every labelled one before it is "unknown", and
-    how much a small load's ΔQ (from the meter's PF) may scatter, are chosen by the
-    folds' learning curve (mean identification macro-F1 after 1, 3, 5 and 10 labels,
-    three draws); the first of equals."""
+    """How far an event may lie from every labelled one before it is "unknown", and how
+    much a load's ΔQ may scatter, are chosen by the folds' learning curve (mean
+    identification macro-F1 after 1, 3, 5 and 10 labels, three draws): a library that
+    holds a few labels must name events from them (with the joint decoding that is the
+    library's only job); the first of equals. Without a reactive channel the ΔQ scale
+    has nothing to act on and stays 1."""
 
     def curve(g: Settings) -> float:
         scores = [
@@ -988,6 +989,8 @@ def choose_library(
         ]
         return round(float(np.mean(scores)), 9)
 
+    if all(r.second is None for f in folds for r in f.train):
+        q_factors = (1.0,)
     options = [replace(best, reject_sigma=r, q_noise_factor=q) for r in sigmas for q in q_factors]
     return options[int(np.argmax([curve(g) for g in options]))]
 
