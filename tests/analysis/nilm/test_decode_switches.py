@@ -50,3 +50,11 @@ def test_a_load_drawing_more_than_it_did_in_training_is_followed_after_refitting
         np.abs(series["monitor"] + series["lamp"] - p).mean()
         < np.abs(sum(decode(t, p, events, learnt)[0].values()) - p).mean()
     )
+
+
+def test_a_one_sample_spike_switches_nothing_off_and_back_on() -> None:
+    # fan and lamp on throughout; a 1 s spike the decoding leaves unscored (shorter than
+    # its 3-sample minimum) must not become "fan off, fan on" (OMPM's test part had three)
+    p = np.r_[np.full(30, 74.0), [88.0], np.full(30, 74.0)]
+    model = StateModel({"fan": [26.0], "lamp": [48.0]}, noise_w=2.0, min_segment=3)
+    assert _switchings(p, model) == []
