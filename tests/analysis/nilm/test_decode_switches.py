@@ -1,5 +1,6 @@
 """The joint decoding's switchings: speed steps are not switchings, joint steps are several,
-and a load that drifts from its learnt level is still followed."""
+a load that drifts from its learnt level is still followed, and a spike nobody switched is
+no switching."""
 
 from __future__ import annotations
 
