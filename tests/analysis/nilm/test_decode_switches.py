@@ -1,14 +1,19 @@
 """The joint decoding's switchings: speed steps are not switchings, joint steps are several,
-and a load that drifts from its learnt level is still followed."""
+a load that drifts from its learnt level is still followed, and a spike nobody switched is
+no switching."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from wattwise.analysis.nilm.decode import StateModel, decode, switch_events
-from wattwise.analysis.nilm.events import DetectorConfig, detect_events
+from wattwise.analysis.nilm.evaluate import read_refit_layout
+from wattwise.analysis.nilm.events import DetectorConfig, detect_events, reactive_from_pf
 
 DET = DetectorConfig(min_step_w=6.0, tol_abs_w=0.5, min_steady=1, second="none")
+OMPM_EXCERPT = Path(__file__).resolve().parents[2] / "fixtures" / "nilm" / "ompm_2023-02-16_1336.csv"
 
 
 def _ts(n: int) -> np.ndarray:
@@ -50,3 +55,37 @@ def test_a_load_drawing_more_than_it_did_in_training_is_followed_after_refitting
         np.abs(series["monitor"] + series["lamp"] - p).mean()
         < np.abs(sum(decode(t, p, events, learnt)[0].values()) - p).mean()
     )
+
+
+def test_a_one_sample_spike_switches_nothing_off_and_back_on() -> None:
+    # fan and lamp on throughout; a 1 s spike the decoding leaves unscored (shorter than
+    # its 3-sample minimum) must not become "fan off, fan on" (OMPM's test part had three)
+    p = np.r_[np.full(30, 74.0), [88.0], np.full(30, 74.0)]
+    model = StateModel({"fan": [26.0], "lamp": [48.0]}, noise_w=2.0, min_segment=3)
+    assert _switchings(p, model) == []
+
+
+def test_on_a_real_ompm_stretch_a_spike_is_no_switching_and_the_fan_still_is() -> None:
+    # 7 minutes of OMPM's test part (every appliance on; see tests/fixtures/nilm/NOTICE.md),
+    # decoded with the levels, base and settings the evaluation learns from the first hour
+    rec = read_refit_layout(OMPM_EXCERPT)
+    det = DetectorConfig(min_step_w=9.0, tol_abs_w=0.5, min_steady=1, second="pf")
+    model = StateModel(
+        {"fan": [25.7], "laptop": [12.7], "lamp": [48.4], "led": [6.1, 10.4, 17.5, 23.5], "monitor": [19.3]},
+        {"fan": [0.0], "laptop": [13.6], "lamp": [0.0], "led": [22.6, 24.0, 31.2, 36.0], "monitor": [24.9]},
+        base_w=9.1,
+        base_var=9.9,
+        noise_w=2.0,
+        noise_var=20.0,
+        min_segment=3,
+        adapt=2,
+    )
+    assert rec.second is not None
+    events = detect_events(rec.ts, rec.aggregate, rec.second, det)
+    series, _ = decode(rec.ts, rec.aggregate, events, model, reactive_from_pf(rec.aggregate, rec.second))
+    got = [(int((e.ts - rec.ts[0]) // 1000), e.delta_p > 0) for e in switch_events(rec.ts, events, series)]
+    # a +14 W spike for one second at 358 s: nobody switched (it used to be "fan off, fan on")
+    assert not [s for s, _ in got if 355 <= s <= 362]
+    # the fan on at 231 s, off at 303 s, on at 341 s: each a switching of that sign
+    for when, on in ((231, True), (303, False), (341, True)):
+        assert [o for s, o in got if abs(s - when) <= 3] == [on]

@@ -92,8 +92,11 @@ def decode(
         q_totals = np.zeros(totals.size)
         q_levels = np.full(levels.size, np.nan)
     flips = (combos[:, None, :] != combos[None, :, :]).sum(axis=2)
-    # an event must change something: staying in the same combination costs as a switch
-    step_cost = model.switch_cost * np.where(flips == 0, 1.0, flips)
+    # an event must change something: staying in the same combination costs as a switch,
+    # but a hair less, so that of two equally good paths the one that switches less wins
+    # (combinations are numbered with every appliance off first: an exact tie used to go
+    # to switching a load off and back on across a segment too short to be scored)
+    step_cost = model.switch_cost * np.where(flips == 0, 1.0 - 1e-6, flips)
 
     def emission(seg: int) -> FloatArray:
         out = np.zeros(totals.size)
