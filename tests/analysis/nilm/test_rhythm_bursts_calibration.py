@@ -164,3 +164,20 @@ def test_on_a_real_refit_evening_the_microwave_bursts_are_found(refit_set: SetSp
     model, _ = fit_model(refit_set)
     assert "microwave" in model.bursts
     assert evaluate_model(refit_set, model)["appliances"]["microwave"]["on_off_f1"] >= 0.75
+
+
+def test_a_long_window_finds_a_two_minute_use_but_not_a_rise_that_never_comes_back() -> None:
+    from wattwise.analysis.nilm.bursts import BurstModel, burst_series
+
+    mw = BurstModel(step_w=1340.0, draw_w=1110.0, max_s=300.0)
+    agg = np.full(200, 500.0)
+    agg[20:35] = 1840.0  # the microwave on for two minutes
+    # a washing machine heats at 2 kW from sample 80 to 150; halfway through, 1.34 kW
+    # more for a minute (another of its loads, or a second load) that ends with the heat
+    agg[80:150] = 2500.0
+    agg[120:150] = 3840.0
+    est = burst_series(np.arange(200, dtype=np.int64) * 8000, agg, mw)
+    assert np.flatnonzero(est > 0).tolist() == list(range(20, 35))
+    # without the check that both sides' levels agree, the rise in the heating is a burst
+    loose = burst_series(np.arange(200, dtype=np.int64) * 8000, agg, replace(mw, level_tol=10.0))
+    assert np.any(loose[120:150] > 0)

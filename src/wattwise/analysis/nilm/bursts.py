@@ -5,8 +5,10 @@ A microwave runs for seconds to a few minutes and pulses on and off inside one u
 (its magnetron cycles; on an 8 s meter a pulse is one or two samples). A step detector
 that asks for steady levels on both sides misses the one-sample pulses and pairs the
 rest badly. Here a sample belongs to a burst when the aggregate stands about the
-appliance's step above the level *on both sides* of it, within the appliance's longest
-run: a load that stays on longer raises one of the two sides as well and is left out.
+appliance's step above the level *on both sides* of it, within a window of a few
+minutes, and the two sides' levels agree: a load that stays on longer raises one of the
+two sides as well and is left out, and a step that does not come back down to where it
+started (a 1.3 kW rise in the middle of a washing machine's heating) is not a burst.
 """
 
 from __future__ import annotations
@@ -26,14 +28,17 @@ FloatArray = npt.NDArray[np.float64]
 @dataclass(frozen=True, slots=True)
 class BurstModel:
     """``step_w``: its step in the aggregate; ``draw_w``: what it draws while on (its
-    own meter's reading, which is what it is credited with); ``max_s``: the longest
-    burst looked for (1.5× its usual run)."""
+    own meter's reading, which is what it is credited with); ``max_s``: how far each
+    side's level is looked for (the longest burst found; 1.5× its usual run unless
+    chosen otherwise); ``level_tol``: how far the levels before and after may differ,
+    as a share of the step."""
 
     step_w: float
     draw_w: float
     max_s: float
     rel_tol: float = 0.1
     min_part: float = 0.25
+    level_tol: float = 0.5
 
 
 def learn_burst(
@@ -64,10 +69,12 @@ def burst_series(ts: npt.ArrayLike, aggregate: npt.ArrayLike, m: BurstModel) -> 
         return np.zeros(t.size)
     step_s = float(np.median(np.diff(t))) / 1000.0
     w = max(2, round(m.max_s / max(step_s, 1e-9)) + 1)
-    before = p.rolling(w, min_periods=1).min()
-    after = p[::-1].rolling(w, min_periods=1).min()[::-1]
-    excess = (p - np.maximum(before, after)).to_numpy(np.float64)
+    before = p.rolling(w, min_periods=1).min().to_numpy(np.float64)
+    after = p[::-1].rolling(w, min_periods=1).min()[::-1].to_numpy(np.float64)
+    excess = p.to_numpy(np.float64) - np.maximum(before, after)
     on = np.abs(excess - m.step_w) <= m.rel_tol * m.step_w
+    # a burst comes back down to the level it rose from; a long window is then safe
+    on &= np.abs(before - after) <= m.level_tol * m.step_w
     # next to a sample well above the step it is a bigger load caught mid-switch
     big = excess > (1.0 + 3.0 * m.rel_tol) * m.step_w
     near_big = np.zeros(on.size, dtype=bool)
