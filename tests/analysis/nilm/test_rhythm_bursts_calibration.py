@@ -181,3 +181,16 @@ def test_a_long_window_finds_a_two_minute_use_but_not_a_rise_that_never_comes_ba
     # without the check that both sides' levels agree, the rise in the heating is a burst
     loose = burst_series(np.arange(200, dtype=np.int64) * 8000, agg, replace(mw, level_tol=10.0))
     assert np.any(loose[120:150] > 0)
+
+
+def test_a_fridge_switching_in_the_same_minute_as_another_load_keeps_its_chain() -> None:
+    # six fridge cycles; its third ON falls in the same sample as a 400 W load's ON
+    events = [_event(90 * k, 88.0) for k in range(6) if k != 2] + [_event(90 * k + 30, -86.0) for k in range(6)]
+    events.append(_event(180, 88.0 + 400.0))
+    plain = decode_cycles(events, _fridge())
+    assert (180, 210) not in [(_minute(on), _minute(off)) for on, off in plain]
+    pairs = decode_cycles(events, replace(_fridge(), composite_cost=0.0))
+    assert [(_minute(on), _minute(off)) for on, off in pairs] == [(90 * k, 90 * k + 30) for k in range(6)]
+    on = pairs[2][0]
+    assert on is not None and on.delta_p == 90.0  # the fridge's own share of the step
+    assert all(e.delta_p != 90.0 for e in events)  # the 488 W step itself is left as it was
