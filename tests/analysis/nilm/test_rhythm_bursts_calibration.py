@@ -246,3 +246,16 @@ def test_on_a_real_ampds2_day_steps_shared_with_other_loads_extend_the_fridge_ch
         scores[cost] = evaluate_model(ampds2_set, model)["appliances"]["fridge"]
     assert scores[0.0]["on_off_f1"] >= 0.55 > scores[None]["on_off_f1"] + 0.05
     assert scores[0.0]["mae_w"] < scores[None]["mae_w"] - 2.0
+
+
+def test_the_settings_chosen_on_the_folds_reach_the_bursts_and_the_rhythm(refit_set: SetSpec) -> None:
+    from wattwise.analysis.nilm.evaluate import Settings, tuned
+
+    model, _ = fit_model(refit_set)
+    model.cyclers = {"fridge": _fridge()}
+    learnt = model.bursts["microwave"].max_s
+    same = tuned(model, refit_set, Settings())
+    assert same.bursts["microwave"].max_s == learnt and same.cyclers["fridge"].composite_cost is None
+    chosen = tuned(model, refit_set, Settings(burst_window_s=300.0, composite_cost=0.0))
+    assert chosen.bursts["microwave"].max_s == 300.0
+    assert chosen.cyclers["fridge"].composite_cost == 0.0
