@@ -5,8 +5,10 @@ A microwave runs for seconds to a few minutes and pulses on and off inside one u
 (its magnetron cycles; on an 8 s meter a pulse is one or two samples). A step detector
 that asks for steady levels on both sides misses the one-sample pulses and pairs the
 rest badly. Here a sample belongs to a burst when the aggregate stands about the
-appliance's step above the level *on both sides* of it, within the appliance's longest
-run: a load that stays on longer raises one of the two sides as well and is left out.
+appliance's step above the level *on both sides* of it, within a window of up to a few
+minutes, and the two sides' levels agree: a load that stays on longer raises one of the
+two sides as well and is left out, and a step that does not come back down to where it
+started (a 1.3 kW rise in the middle of a washing machine's heating) is not a burst.
 """
 
 from __future__ import annotations
@@ -26,14 +28,17 @@ FloatArray = npt.NDArray[np.float64]
 @dataclass(frozen=True, slots=True)
 class BurstModel:
     """``step_w``: its step in the aggregate; ``draw_w``: what it draws while on (its
-    own meter's reading, which is what it is credited with); ``max_s``: the longest
-    burst looked for (1.5× its usual run)."""
+    own meter's reading, which is what it is credited with); ``max_s``: how far each
+    side's level is looked for (the longest burst found; 1.5× its usual run unless
+    chosen otherwise); ``level_tol``: how far the levels before and after may differ,
+    as a share of the step."""
 
     step_w: float
     draw_w: float
     max_s: float
     rel_tol: float = 0.1
     min_part: float = 0.25
+    level_tol: float = 0.5
 
 
 def learn_burst(
@@ -56,32 +61,51 @@ def learn_burst(
     return BurstModel(float(np.median(np.abs(step_w))), draw_w, 1.5 * usual)
 
 
+#: the windows tried, as shares of ``BurstModel.max_s``: a burst at any of them counts
+#: (a long window alone takes a lower level from a load that switched off minutes
+#: before, a short one alone misses a long use)
+SCALES = (0.25, 0.5, 1.0)
+
+
 def burst_series(ts: npt.ArrayLike, aggregate: npt.ArrayLike, m: BurstModel) -> FloatArray:
     """The appliance's estimated power at each sample."""
     t = np.asarray(ts, dtype=np.int64)
     p = pd.Series(np.asarray(aggregate, dtype=np.float64))
     if t.size < 3:
         return np.zeros(t.size)
-    step_s = float(np.median(np.diff(t))) / 1000.0
-    w = max(2, round(m.max_s / max(step_s, 1e-9)) + 1)
-    before = p.rolling(w, min_periods=1).min()
-    after = p[::-1].rolling(w, min_periods=1).min()[::-1]
-    excess = (p - np.maximum(before, after)).to_numpy(np.float64)
-    on = np.abs(excess - m.step_w) <= m.rel_tol * m.step_w
-    # next to a sample well above the step it is a bigger load caught mid-switch
-    big = excess > (1.0 + 3.0 * m.rel_tol) * m.step_w
-    near_big = np.zeros(on.size, dtype=bool)
-    near_big[1:] |= big[:-1]
-    near_big[:-1] |= big[1:]
-    on &= ~near_big
+    step_s = max(float(np.median(np.diff(t))) / 1000.0, 1e-9)
+    found = [_bursts_within(p, max(2, round(share * m.max_s / step_s) + 1), m) for share in SCALES]
+    on = np.logical_or.reduce([f[0] for f in found])
     # a sample the appliance was on for part of (it switched inside the interval) shows
-    # part of the step, right next to a full one: credit that part
-    beside = np.zeros(on.size, dtype=bool)
-    beside[1:] |= on[:-1]
-    beside[:-1] |= on[1:]
-    part = beside & ~on & (excess >= m.min_part * m.step_w) & (excess < m.step_w)
-    scale = m.draw_w / m.step_w
-    return np.where(on, m.draw_w, np.where(part, excess * scale, 0.0))
+    # part of the step, right next to a full one: credit that part (the shortest window
+    # that found the full one says how much)
+    credit = np.zeros(on.size)
+    for full, excess in found:
+        part = _beside(full) & ~on & (credit == 0) & (excess >= m.min_part * m.step_w) & (excess < m.step_w)
+        credit = np.where(part, excess * (m.draw_w / m.step_w), credit)
+    return np.where(on, m.draw_w, credit)
+
+
+def _bursts_within(p: pd.Series, w: int, m: BurstModel) -> tuple[npt.NDArray[np.bool_], FloatArray]:
+    """Samples standing the step above the level on both sides within ``w`` samples,
+    and each sample's excess over the higher of the two levels."""
+    before = p.rolling(w, min_periods=1).min().to_numpy(np.float64)
+    after = p[::-1].rolling(w, min_periods=1).min()[::-1].to_numpy(np.float64)
+    excess = p.to_numpy(np.float64) - np.maximum(before, after)
+    on = np.abs(excess - m.step_w) <= m.rel_tol * m.step_w
+    # a burst comes back down to the level it rose from
+    on &= np.abs(before - after) <= m.level_tol * m.step_w
+    # next to a sample well above the step it is a bigger load caught mid-switch
+    on &= ~_beside(excess > (1.0 + 3.0 * m.rel_tol) * m.step_w)
+    return on, excess
+
+
+def _beside(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Samples right next to one in ``mask``."""
+    out = np.zeros(mask.size, dtype=bool)
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    return out
 
 
 def burst_edges(events: Sequence[Event], ts: npt.ArrayLike, series: FloatArray, m: BurstModel) -> list[Event]:

@@ -52,6 +52,9 @@ class CycleModel:
     duration_bonus: float = 2.0
     break_cost: float = 4.0
     signature_weight: float = 0.5
+    #: what taking a bigger step as this appliance's switching plus another load's
+    #: costs (at 1 min another load often switches in the same sample); None: never
+    composite_cost: float | None = None
 
     def __post_init__(self) -> None:
         if min(self.on_w, self.off_w, self.rel_tol, self.on_s, self.off_s) <= 0:
@@ -141,7 +144,7 @@ def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> lis
     breaks after an ON, ON None where it starts with an OFF). With ``name``, an event's
     signature score for that appliance (``Event.scores``, when identified) adds its
     say."""
-    cand = [e for e in sorted(events, key=lambda e: e.ts) if _size_score(e, m) > 0]
+    cand = [e for e in sorted(events, key=lambda e: e.ts) if _size_score(e, m) > 0 or _composite(e, m)]
     n = len(cand)
     if n == 0:
         return []
@@ -154,7 +157,7 @@ def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> lis
     for j, e in enumerate(cand):
         if j > 0 and best[j - 1] > run_max:
             run_max, run_arg = float(best[j - 1]), j - 1
-        own = _size_score(e, m) + _signature_score(e, name, m)
+        own = -float(m.composite_cost or 0.0) if _composite(e, m) else _size_score(e, m) + _signature_score(e, name, m)
         best[j], prev[j] = own - m.break_cost + run_max, run_arg
         for i in range(j - 1, -1, -1):
             a = cand[i]
@@ -169,8 +172,23 @@ def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> lis
                 best[j], prev[j], linked[j] = s, i, True
     out: list[Pair] = []
     for chain in _backtrack(best, prev, linked):
-        out.extend(_pairs([cand[k] for k in chain]))
+        out.extend(_pairs([_own_part(cand[k], m) for k in chain]))
     return sorted(out, key=_pair_ts)
+
+
+def _composite(e: Event, m: CycleModel) -> bool:
+    """A step clearly bigger than this appliance's, which may hold its switching."""
+    typical = m.on_w if e.is_on else m.off_w
+    return m.composite_cost is not None and abs(e.delta_p) > (1.0 + 2.0 * m.rel_tol) * typical
+
+
+def _own_part(e: Event, m: CycleModel) -> Event:
+    """The event itself, or for a composite step this appliance's typical share of it
+    (a new event: the step itself keeps its own label)."""
+    if not _composite(e, m):
+        return e
+    dp = m.on_w if e.is_on else -m.off_w
+    return replace(e, delta_p=dp, delta_q=None, peak_w=dp, level_after=e.level_before + dp, scores={})
 
 
 def _pair_ts(pair: Pair) -> int:

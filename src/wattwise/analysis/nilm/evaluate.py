@@ -899,6 +899,11 @@ class Settings:
     reject_sigma: float = 3.0
     #: the library's ΔQ scale as a multiple of the one from the meter's Q noise
     q_noise_factor: float = 1.0
+    #: how far a burst appliance's level is looked for on each side (s); None: as learnt
+    burst_window_s: float | None = None
+    #: rhythm chains: what taking a bigger step as the appliance's plus another load's
+    #: costs (None: never)
+    composite_cost: float | None = None
 
 
 def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
@@ -917,8 +922,20 @@ def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
         reject_sigma=settings.reject_sigma,
         noise_q=model.classifier.noise_q * settings.q_noise_factor,
     )
-    cyclers = {k: replace(c, break_cost=settings.break_cost) for k, c in model.cyclers.items()}
-    return replace(model, classifier=classifier, states=states, cyclers=cyclers, switches_only=settings.switches_only)
+    cyclers = {
+        k: replace(c, break_cost=settings.break_cost, composite_cost=settings.composite_cost)
+        for k, c in model.cyclers.items()
+    }
+    window = settings.burst_window_s
+    bursts = {k: b if window is None else replace(b, max_s=window) for k, b in model.bursts.items()}
+    return replace(
+        model,
+        classifier=classifier,
+        states=states,
+        cyclers=cyclers,
+        bursts=bursts,
+        switches_only=settings.switches_only,
+    )
 
 
 def choose_settings(
@@ -928,16 +945,29 @@ def choose_settings(
     levels: Sequence[int] = (2, 3, 4),
     break_costs: Sequence[float] = (2.0, 4.0),
     adapts: Sequence[int] = (0, 2),
+    burst_windows: Sequence[float | None] = (None, 150.0, 300.0, 600.0),
+    composite_costs: Sequence[float | None] = (None, 0.0, 2.0),
 ) -> Settings:
     """Identification threshold and, for the joint decoding, ΔQ noise, levels per
     appliance and whether to re-fit them to the decoded recording, or for rhythm chains
-    what a break costs: the lowest relative MAE, averaged
-    over two folds of the training part (the test part is never seen)."""
+    what a break costs and whether (at what cost) they may take a bigger step as the
+    appliance's plus another's, and for bursts how far their level is looked for: the
+    lowest relative MAE, averaged over two folds of the training part (the test part is
+    never seen)."""
     folds = [holdout_split(spec, k) for k in (0, 1)]
     models = [fit_model(f)[0] for f in folds]
     if models[0].states is None:
-        costs = break_costs if any(m.cyclers for m in models) else (Settings().break_cost,)
-        grid = [Settings(c, break_cost=b) for c in confidences for b in costs]
+        rhythm = any(m.cyclers for m in models)
+        costs = break_costs if rhythm else (Settings().break_cost,)
+        composites = composite_costs if rhythm else (None,)
+        windows = burst_windows if any(m.bursts for m in models) else (None,)
+        grid = [
+            Settings(c, break_cost=b, burst_window_s=w, composite_cost=x)
+            for c in confidences
+            for b in costs
+            for w in windows
+            for x in composites
+        ]
     else:
         grid = [Settings(c, v, k, adapt=a) for c in confidences for v in noise_vars for k in levels for a in adapts]
 
@@ -1027,6 +1057,8 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "detector": model.detector.to_dict(),
         "min_confidence": model.classifier.min_confidence,
         "rhythm_break_cost": settings.break_cost,
+        "burst_window_s": settings.burst_window_s,
+        "rhythm_composite_cost": settings.composite_cost,
         "switches_only": settings.switches_only,
         "min_segment": settings.min_segment,
         "adapt": settings.adapt,
