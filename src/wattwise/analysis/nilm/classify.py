@@ -8,6 +8,15 @@ known" density, equal to the kernel at ``reject_sigma`` scaled units, competes w
 appliances, so an event far from every signature gets a low confidence and is reported
 as ``unidentified``. Confidence is the posterior of the chosen appliance. The classifier
 reads the library on every call, so a label added to the library counts at once.
+
+How far is "far" depends on how much the library knows. An appliance with a handful of
+labels (a new user's) has not shown its spread, and an event must be accepted further
+from those few exemplars (``few_label_sigma``); one with dozens of exemplars has, and is
+held to the strict distance (``reject_sigma``). An appliance holding at most
+``few_labels`` exemplars counts as few-label; the "nothing known" density at an event is
+each appliance's own one, weighted by its share of the appliances' density there. So a
+library that grows from a user's labels moves from one regime to the other appliance by
+appliance, and a stored model without ``few_label_sigma`` behaves as before.
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class ClassifierConfig:
-    """Feature scales (W, var, hours, log-seconds) and the decision threshold."""
+    """Feature scales (W, var, hours, log-seconds), the "unknown" distances (scale units)
+    and the decision threshold."""
 
     rel_p: float = 0.10
     noise_w: float = 5.0
@@ -36,8 +46,28 @@ class ClassifierConfig:
     duration_log_scale: float = 1.0
     missing_penalty: float = 2.0
     k_nearest: int = 5
+    #: unknown distance for an appliance holding more than ``few_labels`` exemplars
     reject_sigma: float = 3.0
     min_confidence: float = 0.5
+    #: unknown distance for an appliance holding at most ``few_labels`` exemplars
+    #: (None: ``reject_sigma``, one regime, as models stored before it existed)
+    few_label_sigma: float | None = None
+    few_labels: int = 10
+
+    def unknown_sigma(self, counts: npt.NDArray[np.int64]) -> FloatArray:
+        """The unknown distance of appliances holding ``counts`` exemplars."""
+        few = self.reject_sigma if self.few_label_sigma is None else self.few_label_sigma
+        return np.where(counts <= self.few_labels, few, self.reject_sigma).astype(np.float64)
+
+
+def unknown_density(dens: FloatArray, sigma: FloatArray) -> FloatArray:
+    """The "nothing known" density at each query (rows of ``dens``, the appliances'
+    densities): each appliance's kernel at its own unknown distance ``sigma``, weighted
+    by the appliance's share of the density there (evenly where no appliance has any)."""
+    total = dens.sum(axis=1, keepdims=True)
+    share = np.divide(dens, total, out=np.full_like(dens, 1.0 / dens.shape[1]), where=total > 0)
+    out: FloatArray = share @ np.exp(-0.5 * sigma**2)
+    return out
 
 
 def _column(feats: Sequence[Features], name: str) -> FloatArray:
@@ -129,7 +159,7 @@ class Classifier:
             kc = k[:, cls == i]
             top = min(c.k_nearest, kc.shape[1])
             dens[:, i] = np.sort(kc, axis=1)[:, -top:].mean(axis=1)
-        dens[:, -1] = np.exp(-0.5 * c.reject_sigma**2)
+        dens[:, -1] = unknown_density(dens[:, :-1], c.unknown_sigma(np.bincount(cls, minlength=len(names))))
         return names, dens / dens.sum(axis=1, keepdims=True)
 
     def identify(self, queries: Sequence[Features]) -> list[tuple[str, float, dict[str, float]]]:

@@ -895,8 +895,10 @@ class Settings:
     min_segment: int = 1
     #: joint decoding: times the levels are re-fitted to the decoded recording
     adapt: int = 0
-    #: how far (scale units) an event may lie from every exemplar before it is unknown
+    #: how far (scale units) an event may lie from every exemplar before it is unknown,
+    #: for an appliance with more than a few labels, and for one with a few
     reject_sigma: float = 3.0
+    few_label_sigma: float = 3.0
     #: the library's ΔQ scale as a multiple of the one from the meter's Q noise
     q_noise_factor: float = 1.0
     #: how far a burst appliance's level is looked for on each side (s); None: as learnt
@@ -920,6 +922,7 @@ def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
         model.classifier,
         min_confidence=settings.min_confidence,
         reject_sigma=settings.reject_sigma,
+        few_label_sigma=settings.few_label_sigma,
         noise_q=model.classifier.noise_q * settings.q_noise_factor,
     )
     cyclers = {
@@ -1004,25 +1007,34 @@ def choose_library(
     sigmas: Sequence[float] = (3.0, 5.0, 8.0),
     q_factors: Sequence[float] = (1.0, 2.5, 5.0),
 ) -> Settings:
-    """How far an event may lie from every labelled one before it is "unknown", and how
-    much a load's ΔQ may scatter, are chosen by the folds' learning curve (mean
-    identification macro-F1 after 1, 3, 5 and 10 labels, three draws): a library that
-    holds a few labels must name events from them (with the joint decoding that is the
-    library's only job); the first of equals. Without a reactive channel the ΔQ scale
-    has nothing to act on and stays 1."""
+    """How far an event may lie from every labelled one before it is "unknown", in the
+    two regimes of a library, and how much a load's ΔQ may scatter.
 
-    def curve(g: Settings) -> float:
-        scores = [
-            v["macro_f1"]
-            for f, m in zip(folds, models, strict=True)
-            for v in learning_curve(f, tuned(m, f, g), (1, 3, 5, 10), (0, 1, 2)).values()
-        ]
-        return round(float(np.mean(scores)), 9)
+    An appliance with a few labels (at most the classifier's ``few_labels``): the
+    distance and the ΔQ scale with the best learning curve on the folds (mean
+    identification macro-F1 after 1, 3, 5 and 10 labels, three draws) — a library that
+    holds a few labels must name events from them (with the joint decoding that is the
+    library's only job). Without a reactive channel the ΔQ scale has nothing to act on
+    and stays 1. An appliance with more labels: the distance with the lowest relative
+    MAE of the full model on the folds, the criterion the full model's other settings
+    are chosen by; the few-label distance unless another is strictly better (a fold
+    library with no such appliance cannot tell them apart). The first of equals."""
+
+    def mean_over_folds(g: Settings, score: Callable[[SetSpec, NilmModel], float]) -> float:
+        return round(float(np.mean([score(f, tuned(m, f, g)) for f, m in zip(folds, models, strict=True)])), 9)
+
+    def curve(f: SetSpec, m: NilmModel) -> float:
+        return float(np.mean([v["macro_f1"] for v in learning_curve(f, m, (1, 3, 5, 10), (0, 1, 2)).values()]))
+
+    def power(f: SetSpec, m: NilmModel) -> float:
+        return relative_mae(f, evaluate_model(f, m))
 
     if all(r.second is None for f in folds for r in f.train):
         q_factors = (1.0,)
-    options = [replace(best, reject_sigma=r, q_noise_factor=q) for r in sigmas for q in q_factors]
-    return options[int(np.argmax([curve(g) for g in options]))]
+    few = [replace(best, reject_sigma=r, few_label_sigma=r, q_noise_factor=q) for r in sigmas for q in q_factors]
+    chosen = few[int(np.argmax([mean_over_folds(g, curve) for g in few]))]
+    strict = [replace(chosen, reject_sigma=r) for r in sorted(sigmas, key=lambda r: r != chosen.few_label_sigma)]
+    return min(strict, key=lambda g: mean_over_folds(g, power))
 
 
 def fit_calibration(spec: SetSpec, settings: Settings) -> list[tuple[float, float]]:
@@ -1063,6 +1075,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "min_segment": settings.min_segment,
         "adapt": settings.adapt,
         "reject_sigma": settings.reject_sigma,
+        "few_label_sigma": settings.few_label_sigma,
         "q_noise_factor": settings.q_noise_factor,
         "confidence_map": model.calibration,
         "decoding": None if model.states is None else asdict(model.states),
