@@ -55,13 +55,17 @@ WEEKLY_AFTER_MS = 21 * 86_400_000
 #: A gap longer than this breaks an on-run (the meter was silent; we do not know).
 MAX_GAP_MS = 15 * 60_000
 #: Bumped whenever a fitted model's shape changes: a stored model of another version is refitted.
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 #: How many completed on-runs make "recent" when judging whether cycles are getting longer.
 RECENT_RUNS = 5
 #: Features about on-runs; left out for a meter whose load does not cycle (a whole house).
 RUN_FEATURES = ("on_run_s", "on_run_wh", "recent_runs")
 #: Runs are "regular" (a cycling appliance) when their lengths vary less than this (std/mean).
 REGULAR_RUNS_CV = 1.0
+#: At or below this a meter reads standby (an appliance that is off).
+STANDBY_W = 5.0
+#: A meter at standby less than this share of its history is never off (a whole house).
+NEVER_OFF_SHARE = 0.2
 #: The window over which a deviation from the usual power must last to count as sustained.
 SUSTAIN_MS = 10 * 60_000
 #: A step larger than this share of the power starts a new level (a program's next phase).
@@ -634,6 +638,9 @@ def fit_anomaly_model(
     if not 0 < contamination < 0.5:
         raise ValueError(f"contamination must be in (0, 0.5), got {contamination}")
     order = ["segment", "ts"] if "segment" in history.columns else ["ts"]
+    # A row without a power value is a gap, not a reading: one such row in the history made
+    # every quantile NaN and the on level fall to its 5 W floor (the washing machine's day 3).
+    history = history[np.isfinite(history["power"].to_numpy(dtype="float64"))]
     frame = _without_fills(history.sort_values(order, kind="stable").reset_index(drop=True))
     ts = frame["ts"].to_numpy(dtype="int64")
     power = frame["power"].to_numpy(dtype="float64")
@@ -651,6 +658,9 @@ def fit_anomaly_model(
         and float(np.std(runs) / max(np.mean(runs), 1e-9)) <= REGULAR_RUNS_CV
     )
     typical_run = float(np.median(runs)) if cycling else 0.0
+    # A whole house is never off; one appliance's meter is at standby most of the time, even
+    # when its runs are too irregular to count as cycling (a washing machine's programs).
+    never_off = float(np.mean(power <= STANDBY_W)) < NEVER_OFF_SHARE
     metrics = tuple(
         m
         for m in OPTIONAL_METRICS
@@ -685,7 +695,7 @@ def fit_anomaly_model(
         weekly=weekly,
         baseline=baseline,
         spread=spread,
-        power_floor=0.0 if cycling else _power_floor(power),
+        power_floor=_power_floor(power) if never_off else 0.0,
         power_ceiling=1.2 * float(power.max()),
         metric_bounds={m: _widened_range(frame[m].to_numpy(dtype="float64")) for m in metrics},
         z_low=float(np.quantile(feats["sustained"], contamination / 2)),
@@ -705,7 +715,7 @@ def fit_anomaly_model(
         trained_until=int(ts.max()),
         n_train=len(frame),
         cycles=cycles,
-        blocks=not cycling,
+        blocks=never_off,
     )
 
 
@@ -855,16 +865,17 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     # days held out in turn both flagged almost only normal readings (a fridge's defrost
     # heater, a water heater switching on); see docs/evaluation/anomaly.md.
     judged_by_cycles = model.cycles is not None
-    by_rule = cycling & (
-        ((run_s > model.longest_run_s) & in_long_level)
-        | ((ratio > model.recent_runs_fence) & (run_s > model.typical_run_s) & (not judged_by_cycles))
+    # "Longer than any run in its history" holds for any appliance, regular or not.
+    appliance = not getattr(model, "blocks", not cycling)
+    by_rule = (appliance & (run_s > model.longest_run_s) & in_long_level) | (
+        cycling & (ratio > model.recent_runs_fence) & (run_s > model.typical_run_s) & (not judged_by_cycles)
     )
     ts = frame["ts"].to_numpy(dtype="int64")
     power = feats["power"].to_numpy()
     slots = _slots(ts, model.tz, model.weekly)
     z = feats["sustained"].to_numpy()
     out_of_range = (power < model.power_floor) | (power > model.power_ceiling)
-    by_baseline = out_of_range | ((not cycling) & ((z > model.z_high) | (z < model.z_low)))
+    by_baseline = out_of_range | (getattr(model, "blocks", not cycling) & ((z > model.z_high) | (z < model.z_low)))
     strange_metric = np.full(len(frame), "", dtype=object)
     for metric, (low, high) in model.metric_bounds.items():
         values = feats[metric].to_numpy()

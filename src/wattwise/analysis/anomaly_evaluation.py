@@ -149,21 +149,30 @@ def compare_on_split(train: pd.DataFrame, tests: list[pd.DataFrame], *, tz: str 
 
     Metrics are pooled over the test frames (events never span two frames).
     """
-    ours = fit_anomaly_model(train, tz=tz)
-    seed = fit_raw_power_forest(train)
+    return compare_on_folds([(train, tests)], tz=tz)
+
+
+def compare_on_folds(
+    folds: list[tuple[pd.DataFrame, list[pd.DataFrame]]], *, tz: str = "UTC"
+) -> dict[str, dict[str, float]]:
+    """For each ``(train, tests)`` fold, fit ours and the seed's forest on its training part and
+    score its labelled test frames; metrics are pooled over every test frame of every fold."""
     labels, mine, theirs, stamps, decided = [], [], [], [], []
     offset = 0
-    for test in tests:
-        scored, _ = score_frame(ours, test)
-        labels.append(test["label"].to_numpy())
-        when = decided_at(scored)
-        mine.append(when >= 0)
-        theirs.append(flag_raw_power(seed, test))
-        ts = test["ts"].to_numpy(dtype="int64")
-        # Frames are laid end to end (an hour apart) so no event or delay crosses two frames.
-        stamps.append(ts - ts.min() + offset)
-        decided.append(np.where(when >= 0, when - ts.min() + offset, -1))
-        offset = int(stamps[-1].max()) + 3_600_000
+    for train, tests in folds:
+        ours = fit_anomaly_model(train, tz=tz)
+        seed = fit_raw_power_forest(train)
+        for test in tests:
+            scored, _ = score_frame(ours, test)
+            labels.append(test["label"].to_numpy())
+            when = decided_at(scored)
+            mine.append(when >= 0)
+            theirs.append(flag_raw_power(seed, test))
+            ts = test["ts"].to_numpy(dtype="int64")
+            # Frames are laid end to end (an hour apart) so no event or delay crosses two frames.
+            stamps.append(ts - ts.min() + offset)
+            decided.append(np.where(when >= 0, when - ts.min() + offset, -1))
+            offset = int(stamps[-1].max()) + 3_600_000
     y, t = np.concatenate(labels), np.concatenate(stamps)
     return {
         "ours": detection_metrics(y, np.concatenate(mine), t, np.concatenate(decided)),
@@ -180,6 +189,26 @@ def evaluate_fault_set(
     train = pd.concat([d.assign(segment=i) for i, d in enumerate(normal_days)], ignore_index=True)
     tests = [frame for day, frame in fault_days if day not in train_days]
     return compare_on_split(train, tests)
+
+
+def evaluate_fault_set_held_out(
+    normal_days: dict[int, pd.DataFrame], fault_days: list[tuple[int, pd.DataFrame]], groups: list[set[int]]
+) -> dict[str, dict[str, float]]:
+    """Each group of days held out in turn: learn from the other normal days in
+    ``normal_days``, test on the fault files of the group's days; pooled over the groups.
+
+    Two uses: *validation* inside the training part (normal days 1-5 only, one day held out
+    at a time, so settings can be compared without the test days), and the *rotation*
+    protocol (all ten days, two held out at a time: eight days of history, every fault file
+    tested once), which shows how much of the error comes from a history of five days.
+    A fault file's own day is never in its fold's history.
+    """
+    folds = []
+    for group in groups:
+        history = [frame for day, frame in sorted(normal_days.items()) if day not in group]
+        train = pd.concat([d.assign(segment=i) for i, d in enumerate(history)], ignore_index=True)
+        folds.append((train, [frame for day, frame in fault_days if day in group]))
+    return compare_on_folds(folds)
 
 
 def evaluate_injected(
