@@ -60,7 +60,8 @@ MODEL_VERSION = 3
 RECENT_RUNS = 5
 #: Features about on-runs; left out for a meter whose load does not cycle (a whole house).
 RUN_FEATURES = ("on_run_s", "on_run_wh", "recent_runs")
-#: Runs are "regular" (a cycling appliance) when their lengths vary less than this (std/mean).
+#: Runs are "regular" (a cycling appliance) when their lengths vary less than this (robust
+#: spread over median, :func:`_robust_cv`).
 REGULAR_RUNS_CV = 1.0
 #: At or below this a meter reads standby (an appliance that is off).
 STANDBY_W = 5.0
@@ -520,6 +521,17 @@ def _completed_runs(ts: np.ndarray, power: np.ndarray, on_threshold: float, segm
     return np.asarray(durations, dtype="float64")
 
 
+def _robust_cv(runs: np.ndarray) -> float:
+    """How much run lengths vary: robust spread (1.4826 × MAD) over the median.
+
+    Robust because a water heater's few long runs while a bath fills (54 min against its
+    usual 5-7) made the plain std/mean pass 1 on eight days of history, and the heater lost
+    its cycle model; its thermostat runs are as regular as ever.
+    """
+    median = float(np.median(runs))
+    return 1.4826 * float(np.median(np.abs(runs - median))) / max(median, 1e-9)
+
+
 def _step_s(ts: np.ndarray) -> float:
     """The meter's usual interval between readings, in seconds."""
     return float(np.median(np.diff(ts))) / 1000.0 if len(ts) > 1 else 60.0
@@ -650,17 +662,18 @@ def fit_anomaly_model(
     baseline, spread = _seasonal_baseline(power, slots, size)
     on_threshold = _on_threshold(power)
     runs = _completed_runs(ts, power, on_threshold, _segment_starts(frame))
-    # Run rules only make sense for a load that cycles on and off (a fridge, a heater), not
-    # for a whole house that is never off: there ``typical_run_s`` stays 0 and they are idle.
-    cycling = (
-        runs.size >= 3
-        and float(np.mean(power <= on_threshold)) >= 0.2
-        and float(np.std(runs) / max(np.mean(runs), 1e-9)) <= REGULAR_RUNS_CV
-    )
-    typical_run = float(np.median(runs)) if cycling else 0.0
     # A whole house is never off; one appliance's meter is at standby most of the time, even
     # when its runs are too irregular to count as cycling (a washing machine's programs).
+    # The cycling rules (typical run, recent runs, cycle model) need a load that cycles on
+    # and off regularly (a fridge, a heater); elsewhere ``typical_run_s`` stays 0.
     never_off = float(np.mean(power <= STANDBY_W)) < NEVER_OFF_SHARE
+    cycling = (
+        runs.size >= 3
+        and not never_off
+        and float(np.mean(power <= on_threshold)) >= 0.2
+        and _robust_cv(runs) <= REGULAR_RUNS_CV
+    )
+    typical_run = float(np.median(runs)) if cycling else 0.0
     metrics = tuple(
         m
         for m in OPTIONAL_METRICS
