@@ -9,11 +9,13 @@ measuring, and the measuring can only use what the engine offers a meter.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
+from wattwise.analysis import model_data
 from wattwise.analysis.anomaly import decided_at, fit_anomaly_model, index_runs, score_frame
 from wattwise.analysis.features import calendar_frame
 
@@ -206,8 +208,12 @@ def evaluate_fault_set_held_out(
     folds = []
     for group in groups:
         history = [frame for day, frame in sorted(normal_days.items()) if day not in group]
-        train = pd.concat([d.assign(segment=i) for i, d in enumerate(history)], ignore_index=True)
-        folds.append((train, [frame for day, frame in fault_days if day in group]))
+        tests = [frame for day, frame in fault_days if day in group]
+        if history and tests:
+            train = pd.concat([d.assign(segment=i) for i, d in enumerate(history)], ignore_index=True)
+            folds.append((train, tests))
+    if not folds:
+        raise ValueError("no group of held-out days has both a history and fault files")
     return compare_on_folds(folds)
 
 
@@ -220,3 +226,30 @@ def evaluate_injected(
     train = frame[frame["ts"] < cut][["ts", "power"]]
     test = inject_anomalies(frame[frame["ts"] >= cut][["ts", "power"]], count=count, seed=seed)
     return compare_on_split(train, [test], tz=tz)
+
+
+#: Days held out in turn on the appliance-anomaly set (ten normal days per appliance).
+#: ``validation``: inside the training days 1-5, one day at a time (four days of history);
+#: ``rotation``: all ten days, two at a time (eight days of history).
+HELD_OUT_PROTOCOLS: dict[str, tuple[tuple[int, ...], list[set[int]]]] = {
+    "validation": ((1, 2, 3, 4, 5), [{d} for d in range(1, 6)]),
+    "rotation": (tuple(range(1, 11)), [{d, d + 1} for d in range(1, 11, 2)]),
+}
+
+
+def fault_set_held_out_figures(data_dir: Path, protocol: str) -> dict[str, dict[str, float]]:
+    """Our per-reading and per-event figures for each appliance of the appliance-anomaly set
+    under a :data:`HELD_OUT_PROTOCOLS` protocol, and ``all`` pooled from their counts."""
+    days, groups = HELD_OUT_PROTOCOLS[protocol]
+    figures: dict[str, dict[str, float]] = {}
+    for appliance in model_data.anomaly_appliances(data_dir):
+        normal = {d.day: d.frame for d in model_data.load_anomaly_normal(data_dir, appliance) if d.day in days}
+        faults = [(d.day, d.frame) for d in model_data.load_anomaly_faults(data_dir, appliance)]
+        if any(day in group for day, _ in faults for group in groups):
+            figures[appliance] = evaluate_fault_set_held_out(normal, faults, groups)["ours"]
+    tp, fp, fn = (sum(f[k] for f in figures.values()) for k in ("tp", "fp", "fn"))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    figures["all"] = {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+    return figures
