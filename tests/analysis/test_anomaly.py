@@ -60,6 +60,28 @@ def test_the_rotation_protocol_reports_each_appliance_and_their_pooled_counts() 
         anomaly_evaluation.evaluate_fault_set_held_out({1: _fault_days("Minor_7.50")[0][1]}, [], [{1}])
 
 
+def test_errors_are_split_into_the_clean_days_own_and_those_beside_a_fault() -> None:
+    normal = {d.day: d.frame for d in model_data.load_anomaly_normal(DATA, FRIDGE)}
+    day = normal[5].assign(label=0)
+    # A fault file the way the data set builds one: two minutes inserted at a cycle's end.
+    on = day["power"].to_numpy() > 30
+    end = int(np.flatnonzero(on[:-1] & ~on[1:])[3])
+    inserted = day.iloc[[end, end]].assign(label=1)
+    fault = pd.concat([day.iloc[: end + 1], inserted, day.iloc[end + 1 :]], ignore_index=True)
+    fault["ts"] = day["ts"].iloc[0] + 60_000 * np.arange(len(fault))
+    split = anomaly_evaluation.fault_set_error_split(normal, [(5, fault)], [{5}])
+    assert split["tp"] + split["fn"] == 2
+    assert split["clean_readings"] == len(day)
+    scored, _ = anomaly.score_frame(
+        anomaly.fit_anomaly_model(pd.concat([f.assign(segment=d) for d, f in normal.items() if d != 5])), fault
+    )
+    flagged_normal = int(((anomaly.decided_at(scored) >= 0) & (fault["label"].to_numpy() == 0)).sum())
+    assert split["fp_clean"] + split["fp_beside"] == flagged_normal
+    assert split["fp_clean"] <= split["clean_flagged"]
+    with pytest.raises(ValueError, match="more normal readings"):
+        anomaly_evaluation.fault_set_error_split(normal, [(5, pd.concat([fault, fault.tail(3)]))], [{5}])
+
+
 def test_a_fridge_with_a_failing_compressor_is_caught_and_the_seed_method_is_not_enough() -> None:
     ours, seed = _ours_and_seed("Faulty_Compressor")
     # Measured on this excerpt: F1 0.95 (precision 0.95, recall 0.95); seed forest F1 0.35.

@@ -253,3 +253,42 @@ def fault_set_held_out_figures(data_dir: Path, protocol: str) -> dict[str, dict[
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     figures["all"] = {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
     return figures
+
+
+def fault_set_error_split(
+    normal_days: dict[int, pd.DataFrame], fault_days: list[tuple[int, pd.DataFrame]], groups: list[set[int]]
+) -> dict[str, float]:
+    """Where the errors of the appliance-anomaly protocol come from, per group of held-out days.
+
+    A fault file is its normal day with minutes inserted, so its unlabelled readings are the
+    normal day's readings in order (some files stop a reading or a few before the day does).
+    A false positive there is either one the clean day itself raises (``fp_clean``: the
+    normal behaviour is new to the model, counted again in every fault file of that day) or
+    one raised only beside the inserted minutes (``fp_beside``: the detector placing a
+    fault's minutes wrongly). ``clean_flagged`` and
+    ``clean_readings`` count the clean held-out days themselves.
+    """
+    out = dict.fromkeys(("tp", "fn", "fp_clean", "fp_beside", "clean_flagged", "clean_readings"), 0.0)
+    for group in groups:
+        history = [frame for day, frame in sorted(normal_days.items()) if day not in group]
+        model = fit_anomaly_model(pd.concat([d.assign(segment=i) for i, d in enumerate(history)], ignore_index=True))
+        clean = {}
+        for day in group & normal_days.keys():
+            clean[day] = decided_at(score_frame(model, normal_days[day])[0]) >= 0
+            out["clean_flagged"] += float(clean[day].sum())
+            out["clean_readings"] += float(len(clean[day]))
+        for day, frame in fault_days:
+            if day not in clean:
+                continue
+            flags = decided_at(score_frame(model, frame)[0]) >= 0
+            label = frame["label"].to_numpy().astype(bool)
+            kept = int((~label).sum())
+            if kept > len(clean[day]):
+                raise ValueError(f"a fault file of day {day} holds more normal readings than its day")
+            on_clean = np.zeros(len(label), dtype=bool)
+            on_clean[~label] = clean[day][:kept]  # some fault files stop a reading or more early
+            out["tp"] += float((flags & label).sum())
+            out["fn"] += float((~flags & label).sum())
+            out["fp_clean"] += float((flags & ~label & on_clean).sum())
+            out["fp_beside"] += float((flags & ~label & ~on_clean).sum())
+    return out
