@@ -9,11 +9,13 @@ measuring, and the measuring can only use what the engine offers a meter.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
+from wattwise.analysis import model_data
 from wattwise.analysis.anomaly import decided_at, fit_anomaly_model, index_runs, score_frame
 from wattwise.analysis.features import calendar_frame
 
@@ -149,21 +151,30 @@ def compare_on_split(train: pd.DataFrame, tests: list[pd.DataFrame], *, tz: str 
 
     Metrics are pooled over the test frames (events never span two frames).
     """
-    ours = fit_anomaly_model(train, tz=tz)
-    seed = fit_raw_power_forest(train)
+    return compare_on_folds([(train, tests)], tz=tz)
+
+
+def compare_on_folds(
+    folds: list[tuple[pd.DataFrame, list[pd.DataFrame]]], *, tz: str = "UTC"
+) -> dict[str, dict[str, float]]:
+    """For each ``(train, tests)`` fold, fit ours and the seed's forest on its training part and
+    score its labelled test frames; metrics are pooled over every test frame of every fold."""
     labels, mine, theirs, stamps, decided = [], [], [], [], []
     offset = 0
-    for test in tests:
-        scored, _ = score_frame(ours, test)
-        labels.append(test["label"].to_numpy())
-        when = decided_at(scored)
-        mine.append(when >= 0)
-        theirs.append(flag_raw_power(seed, test))
-        ts = test["ts"].to_numpy(dtype="int64")
-        # Frames are laid end to end (an hour apart) so no event or delay crosses two frames.
-        stamps.append(ts - ts.min() + offset)
-        decided.append(np.where(when >= 0, when - ts.min() + offset, -1))
-        offset = int(stamps[-1].max()) + 3_600_000
+    for train, tests in folds:
+        ours = fit_anomaly_model(train, tz=tz)
+        seed = fit_raw_power_forest(train)
+        for test in tests:
+            scored, _ = score_frame(ours, test)
+            labels.append(test["label"].to_numpy())
+            when = decided_at(scored)
+            mine.append(when >= 0)
+            theirs.append(flag_raw_power(seed, test))
+            ts = test["ts"].to_numpy(dtype="int64")
+            # Frames are laid end to end (an hour apart) so no event or delay crosses two frames.
+            stamps.append(ts - ts.min() + offset)
+            decided.append(np.where(when >= 0, when - ts.min() + offset, -1))
+            offset = int(stamps[-1].max()) + 3_600_000
     y, t = np.concatenate(labels), np.concatenate(stamps)
     return {
         "ours": detection_metrics(y, np.concatenate(mine), t, np.concatenate(decided)),
@@ -182,6 +193,30 @@ def evaluate_fault_set(
     return compare_on_split(train, tests)
 
 
+def evaluate_fault_set_held_out(
+    normal_days: dict[int, pd.DataFrame], fault_days: list[tuple[int, pd.DataFrame]], groups: list[set[int]]
+) -> dict[str, dict[str, float]]:
+    """Each group of days held out in turn: learn from the other normal days in
+    ``normal_days``, test on the fault files of the group's days; pooled over the groups.
+
+    Two uses: *validation* inside the training part (normal days 1-5 only, one day held out
+    at a time, so settings can be compared without the test days), and the *rotation*
+    protocol (all ten days, two held out at a time: eight days of history, every fault file
+    tested once), which shows how much of the error comes from a history of five days.
+    A fault file's own day is never in its fold's history.
+    """
+    folds = []
+    for group in groups:
+        history = [frame for day, frame in sorted(normal_days.items()) if day not in group]
+        tests = [frame for day, frame in fault_days if day in group]
+        if history and tests:
+            train = pd.concat([d.assign(segment=i) for i, d in enumerate(history)], ignore_index=True)
+            folds.append((train, tests))
+    if not folds:
+        raise ValueError("no group of held-out days has both a history and fault files")
+    return compare_on_folds(folds)
+
+
 def evaluate_injected(
     frame: pd.DataFrame, *, train_days: float, count: int, seed: int = 0, tz: str = "UTC"
 ) -> dict[str, dict[str, float]]:
@@ -191,3 +226,69 @@ def evaluate_injected(
     train = frame[frame["ts"] < cut][["ts", "power"]]
     test = inject_anomalies(frame[frame["ts"] >= cut][["ts", "power"]], count=count, seed=seed)
     return compare_on_split(train, [test], tz=tz)
+
+
+#: Days held out in turn on the appliance-anomaly set (ten normal days per appliance).
+#: ``validation``: inside the training days 1-5, one day at a time (four days of history);
+#: ``rotation``: all ten days, two at a time (eight days of history).
+HELD_OUT_PROTOCOLS: dict[str, tuple[tuple[int, ...], list[set[int]]]] = {
+    "validation": ((1, 2, 3, 4, 5), [{d} for d in range(1, 6)]),
+    "rotation": (tuple(range(1, 11)), [{d, d + 1} for d in range(1, 11, 2)]),
+}
+
+
+def fault_set_held_out_figures(data_dir: Path, protocol: str) -> dict[str, dict[str, float]]:
+    """Our per-reading and per-event figures for each appliance of the appliance-anomaly set
+    under a :data:`HELD_OUT_PROTOCOLS` protocol, and ``all`` pooled from their counts."""
+    days, groups = HELD_OUT_PROTOCOLS[protocol]
+    figures: dict[str, dict[str, float]] = {}
+    for appliance in model_data.anomaly_appliances(data_dir):
+        normal = {d.day: d.frame for d in model_data.load_anomaly_normal(data_dir, appliance) if d.day in days}
+        faults = [(d.day, d.frame) for d in model_data.load_anomaly_faults(data_dir, appliance)]
+        if any(day in group for day, _ in faults for group in groups):
+            figures[appliance] = evaluate_fault_set_held_out(normal, faults, groups)["ours"]
+    tp, fp, fn = (sum(f[k] for f in figures.values()) for k in ("tp", "fp", "fn"))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    figures["all"] = {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+    return figures
+
+
+def fault_set_error_split(
+    normal_days: dict[int, pd.DataFrame], fault_days: list[tuple[int, pd.DataFrame]], groups: list[set[int]]
+) -> dict[str, float]:
+    """Where the errors of the appliance-anomaly protocol come from, per group of held-out days.
+
+    A fault file is its normal day with minutes inserted, so its unlabelled readings are the
+    normal day's readings in order (some files stop a reading or a few before the day does).
+    A false positive there is either one the clean day itself raises (``fp_clean``: the
+    normal behaviour is new to the model, counted again in every fault file of that day) or
+    one raised only beside the inserted minutes (``fp_beside``: the detector placing a
+    fault's minutes wrongly). ``clean_flagged`` and
+    ``clean_readings`` count the clean held-out days themselves.
+    """
+    out = dict.fromkeys(("tp", "fn", "fp_clean", "fp_beside", "clean_flagged", "clean_readings"), 0.0)
+    for group in groups:
+        history = [frame for day, frame in sorted(normal_days.items()) if day not in group]
+        model = fit_anomaly_model(pd.concat([d.assign(segment=i) for i, d in enumerate(history)], ignore_index=True))
+        clean = {}
+        for day in group & normal_days.keys():
+            clean[day] = decided_at(score_frame(model, normal_days[day])[0]) >= 0
+            out["clean_flagged"] += float(clean[day].sum())
+            out["clean_readings"] += float(len(clean[day]))
+        for day, frame in fault_days:
+            if day not in clean:
+                continue
+            flags = decided_at(score_frame(model, frame)[0]) >= 0
+            label = frame["label"].to_numpy().astype(bool)
+            kept = int((~label).sum())
+            if kept > len(clean[day]):
+                raise ValueError(f"a fault file of day {day} holds more normal readings than its day")
+            on_clean = np.zeros(len(label), dtype=bool)
+            on_clean[~label] = clean[day][:kept]  # some fault files stop a reading or more early
+            out["tp"] += float((flags & label).sum())
+            out["fn"] += float((~flags & label).sum())
+            out["fp_clean"] += float((flags & ~label & on_clean).sum())
+            out["fp_beside"] += float((flags & ~label & ~on_clean).sum())
+    return out
