@@ -82,3 +82,24 @@ def test_classification_figures(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", "classify", "--data", str(root), "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["lab/2combi_kettle+vacuum"]["accuracy"] >= 0.98
+
+
+def test_the_held_out_days_protocols_score_the_fault_set_without_its_test_split(tmp_path: Path) -> None:
+    root = _only(tmp_path, "appliance-anomaly-1min")
+    out = tmp_path / "rotation.json"
+    result = runner.invoke(
+        app, ["evaluate", "anomaly", "--data", str(root), "--protocol", "rotation", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())
+    assert figures["protocol"] == "rotation"
+    assert figures["tp"] > 0
+    assert {"precision", "recall", "f1"} <= set(figures)
+    assert figures["details"]["all"]["f1"] == figures["f1"]
+    assert figures["tp"] == sum(f["tp"] for name, f in figures["details"].items() if name != "all")
+
+
+def test_an_unknown_protocol_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["evaluate", "anomaly", "--data", str(DATA), "--protocol", "weekly"])
+    assert result.exit_code != 0
+    assert "rotation" in result.output

@@ -8,6 +8,8 @@ measuring, and the measuring can only use what the engine offers a meter.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,37 @@ def flag_raw_power(model: RawPowerForest, frame: pd.DataFrame) -> np.ndarray:
 # --------------------------------------------------------------------------- evaluation
 
 
+def precision_recall_f1(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
+    """From counts; 0 where nothing was flagged or nothing was there to find."""
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def pool_metrics(parts: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """:func:`detection_metrics` of several appliances pooled from their counts (an
+    appliance with many readings weighs more); the delay is the median of their medians."""
+    tp, fp, fn = (sum(p[k] for p in parts) for k in ("tp", "fp", "fn"))
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
+    delays = [p["delay_s"] for p in parts if not math.isnan(p["delay_s"])]
+    events = sum(p["events"] for p in parts)
+    detected = sum(p["events_detected"] for p in parts)
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "delay_s": float(np.median(delays)) if delays else float("nan"),
+        "events": events,
+        "events_detected": detected,
+        "event_recall": detected / events if events else float("nan"),
+        "false_alarm_runs": sum(p["false_alarm_runs"] for p in parts),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+    }
+
+
 def detection_metrics(
     labels: np.ndarray, flags: np.ndarray, ts: np.ndarray, decided: np.ndarray | None = None
 ) -> dict[str, float]:
@@ -60,9 +93,7 @@ def detection_metrics(
     tp = int((y & f).sum())
     fp = int((~y & f).sum())
     fn = int((y & ~f).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
     events = index_runs(y)
     delays = []
     for start, end in events:
@@ -247,11 +278,7 @@ def fault_set_held_out_figures(data_dir: Path, protocol: str) -> dict[str, dict[
         faults = [(d.day, d.frame) for d in model_data.load_anomaly_faults(data_dir, appliance)]
         if any(day in group for day, _ in faults for group in groups):
             figures[appliance] = evaluate_fault_set_held_out(normal, faults, groups)["ours"]
-    tp, fp, fn = (sum(f[k] for f in figures.values()) for k in ("tp", "fp", "fn"))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    figures["all"] = {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+    figures["all"] = pool_metrics(list(figures.values()))
     return figures
 
 

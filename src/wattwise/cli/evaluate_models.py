@@ -47,10 +47,27 @@ def anomaly_command(
     test: Annotated[Path | None, typer.Option(help="CSV to score (timestamp, power in W, label 0/1).")] = None,
     json_path: JsonOpt = None,
     train_days: Annotated[int, typer.Option(help="Anomaly set: normal days 1..N train, faults of the rest test.")] = 5,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="Anomaly set only: 'split' (days 1..N learn, the rest test), 'validation' "
+            "(each of days 1-5 held out in turn; no test day used) or 'rotation' (two of "
+            "the ten days held out at a time, eight days of history)."
+        ),
+    ] = "split",
 ) -> None:
     """Anomaly detection: precision, recall, F1 and delay, beside the seed's raw-power forest."""
     if (train is None) != (test is None):
         raise typer.BadParameter("--train and --test go together")
+    if protocol != "split":
+        if protocol not in anomaly_evaluation.HELD_OUT_PROTOCOLS:
+            raise typer.BadParameter(f"--protocol: unknown '{protocol}'; known: split, validation, rotation")
+        root = data or model_data.default_data_dir()
+        if not (root / model_data.ANOMALY_SET).is_dir():
+            raise typer.BadParameter(f"the appliance-anomaly set is not in {root}; pass --data DIR")
+        held_out = anomaly_evaluation.fault_set_held_out_figures(root, protocol)
+        _emit({**held_out["all"], "protocol": protocol, "details": held_out}, json_path)
+        return
     if train is not None and test is not None:
         try:
             result = anomaly_evaluation.compare_on_split(
@@ -73,7 +90,7 @@ def anomaly_command(
             figures[f"fault_set/{appliance}"] = anomaly_evaluation.evaluate_fault_set(normal, faults, train_set)
             evaluated.append(appliance)
     pooled = {
-        method: _pool([figures[f"fault_set/{a}"][method] for a in evaluated])
+        method: anomaly_evaluation.pool_metrics([figures[f"fault_set/{a}"][method] for a in evaluated])
         for method in ("ours", "seed_raw_power_forest")
     }
     if evaluated:
@@ -105,32 +122,6 @@ def _present(root: Path, folder: str, figures: dict[str, Any]) -> bool:
 
 def _days(frame: Any) -> float:
     return float(frame["ts"].max() - frame["ts"].min()) / 86_400_000
-
-
-def _pool(parts: list[dict[str, float]]) -> dict[str, float]:
-    """Per-reading metrics pooled over appliances (from their counts), delay as the median."""
-    tp = sum(p["tp"] for p in parts)
-    fp = sum(p["fp"] for p in parts)
-    fn = sum(p["fn"] for p in parts)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    delays = [p["delay_s"] for p in parts if not math.isnan(p["delay_s"])]
-    events = sum(p["events"] for p in parts)
-    detected = sum(p["events_detected"] for p in parts)
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "delay_s": float(np.median(delays)) if delays else float("nan"),
-        "events": events,
-        "events_detected": detected,
-        "event_recall": detected / events if events else float("nan"),
-        "false_alarm_runs": sum(p["false_alarm_runs"] for p in parts),
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-    }
 
 
 def _grid_ihepc(ihepc: Any) -> dict[str, Any]:
