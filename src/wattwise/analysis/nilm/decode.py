@@ -49,6 +49,9 @@ class StateModel:
     #: decoded again (a charger, a warming LED driver, a monitor's brightness drift away
     #: from the levels learnt)
     adapt: int = 0
+    #: how the decoded levels become each sample's watts (:mod:`.apportion`): "none"
+    #: keeps the levels; "share", "edges" or "runs" follow the aggregate
+    apportion: str = "none"
 
     def __post_init__(self) -> None:
         if len(self.power_w) > self.max_appliances:

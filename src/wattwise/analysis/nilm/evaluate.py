@@ -32,6 +32,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from wattwise.analysis import model_data
+from wattwise.analysis.nilm.apportion import MODES
 from wattwise.analysis.nilm.bursts import BurstModel, learn_burst
 from wattwise.analysis.nilm.calibration import isotonic_fit
 from wattwise.analysis.nilm.classify import ClassifierConfig
@@ -899,6 +900,8 @@ class Settings:
     reject_sigma: float = 3.0
     #: the library's ΔQ scale as a multiple of the one from the meter's Q noise
     q_noise_factor: float = 1.0
+    #: joint decoding: how the decoded levels become watts (see :mod:`.apportion`)
+    apportion: str = "none"
 
 
 def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
@@ -910,6 +913,7 @@ def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
             noise_var=settings.noise_var,
             min_segment=settings.min_segment,
             adapt=settings.adapt,
+            apportion=settings.apportion,
         )
     classifier = replace(
         model.classifier,
@@ -930,9 +934,10 @@ def choose_settings(
     adapts: Sequence[int] = (0, 2),
 ) -> Settings:
     """Identification threshold and, for the joint decoding, ΔQ noise, levels per
-    appliance and whether to re-fit them to the decoded recording, or for rhythm chains
-    what a break costs: the lowest relative MAE, averaged
-    over two folds of the training part (the test part is never seen)."""
+    appliance and whether to re-fit them to the decoded recording, then how the decoded
+    levels become watts (:mod:`.apportion`), or for rhythm chains what a break costs: the
+    lowest relative MAE, averaged over two folds of the training part (the test part is
+    never seen)."""
     folds = [holdout_split(spec, k) for k in (0, 1)]
     models = [fit_model(f)[0] for f in folds]
     if models[0].states is None:
@@ -948,6 +953,7 @@ def choose_settings(
 
     best = min(grid, key=score)
     if models[0].states is not None:
+        best = min((replace(best, apportion=m) for m in MODES), key=score)  # the first of equals: "none"
         best = choose_switching(folds, models, best)
     return choose_library(folds, models, best)
 
@@ -1030,6 +1036,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "switches_only": settings.switches_only,
         "min_segment": settings.min_segment,
         "adapt": settings.adapt,
+        "apportion": settings.apportion,
         "reject_sigma": settings.reject_sigma,
         "q_noise_factor": settings.q_noise_factor,
         "confidence_map": model.calibration,
