@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from wattwise.analysis import model_data
-from wattwise.analysis.nilm.apportion import MODES
+from wattwise.analysis.nilm.apportion import MODES, learn_gains
 from wattwise.analysis.nilm.bursts import BurstModel, learn_burst
 from wattwise.analysis.nilm.calibration import isotonic_fit
 from wattwise.analysis.nilm.classify import ClassifierConfig
@@ -779,7 +779,10 @@ def fit_states(spec: SetSpec, det: DetectorConfig, levels: int = 2) -> StateMode
         agg_q = np.concatenate([r.reactive() for r in spec.train])
         base_var = float(np.median(agg_q - sum(apps_q.values())))
     watts, var = typical_powers(apps, {a: spec.on_w(a) for a in spec.appliances}, apps_q, levels)
-    return StateModel(watts, var, base_w=base, base_var=base_var, noise_w=max(2.0, det.tol_abs_w))
+    gains, gain_base = learn_gains(apps, agg)
+    return StateModel(
+        watts, var, base_w=base, base_var=base_var, noise_w=max(2.0, det.tol_abs_w), gains=gains, gain_base_w=gain_base
+    )
 
 
 def evaluate_model(spec: SetSpec, model: NilmModel) -> dict[str, Any]:
@@ -934,10 +937,10 @@ def choose_settings(
     adapts: Sequence[int] = (0, 2),
 ) -> Settings:
     """Identification threshold and, for the joint decoding, ΔQ noise, levels per
-    appliance and whether to re-fit them to the decoded recording, then how the decoded
-    levels become watts (:mod:`.apportion`), or for rhythm chains what a break costs: the
-    lowest relative MAE, averaged over two folds of the training part (the test part is
-    never seen)."""
+    appliance and whether to re-fit them to the decoded recording, or for rhythm chains
+    what a break costs: the lowest relative MAE, averaged over two folds of the training
+    part (the test part is never seen); for the joint decoding, after its switching
+    options, how its levels become watts (:mod:`.apportion`) by the same measure."""
     folds = [holdout_split(spec, k) for k in (0, 1)]
     models = [fit_model(f)[0] for f in folds]
     if models[0].states is None:
@@ -953,8 +956,9 @@ def choose_settings(
 
     best = min(grid, key=score)
     if models[0].states is not None:
-        best = min((replace(best, apportion=m) for m in MODES), key=score)  # the first of equals: "none"
         best = choose_switching(folds, models, best)
+        # with the segments the decoding will score (the switching choice sets them)
+        best = min((replace(best, apportion=m) for m in MODES), key=score)  # the first of equals: "none"
     return choose_library(folds, models, best)
 
 

@@ -204,8 +204,7 @@ class NilmModel:
             if q is not None and self.detector.second == "pf":
                 q = reactive_from_pf(np.asarray(power, dtype=np.float64), q)
             decoded, labels = decode(t, power, events, self.states, q)
-            st = self.states
-            series = apportion(t, power, events, decoded, st.base_w, st.apportion, st.noise_w, st.rel_noise)
+            series = apportion(t, power, events, decoded, self.states)
             for e, label in zip(events, labels, strict=True):
                 if e.label == UNIDENTIFIED:  # the joint decoding decides what the signature could not
                     e.label = label
