@@ -19,8 +19,10 @@ whole steady segment. Where one meter sees every load, the aggregate itself says
   reads the water heater 0.7 % high and the vacuum 0.5 % low), so the split follows
   what each load's own meter would read.
 
-Each step is a pure function of the recording and the decoded states, so it serves the
-offline path and a live meter alike.
+Each step is a pure function of the recording, the decoded states and what was learnt
+from the training part (no test labels, no state between calls): it runs wherever the
+joint decoding does — today the offline path (`NilmModel.disaggregate`), later a live
+meter that decodes a window jointly.
 """
 
 from __future__ import annotations
