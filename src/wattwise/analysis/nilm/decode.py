@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,13 @@ class StateModel:
     #: decoded again (a charger, a warming LED driver, a monitor's brightness drift away
     #: from the levels learnt)
     adapt: int = 0
+    #: how the decoded levels become each sample's watts (:mod:`.apportion`): "none"
+    #: keeps the levels; "share", "edges" or "runs" follow the aggregate
+    apportion: str = "none"
+    #: for "gain": each appliance's gain as the aggregate sees it against its own
+    #: sub-meter, and the base load under those gains (learnt from the training part)
+    gains: dict[str, float] = field(default_factory=dict)
+    gain_base_w: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.power_w) > self.max_appliances:

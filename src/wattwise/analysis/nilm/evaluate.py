@@ -32,6 +32,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from wattwise.analysis import model_data
+from wattwise.analysis.nilm.apportion import MODES, learn_gains
 from wattwise.analysis.nilm.bursts import BurstModel, learn_burst
 from wattwise.analysis.nilm.calibration import isotonic_fit
 from wattwise.analysis.nilm.classify import ClassifierConfig
@@ -778,7 +779,10 @@ def fit_states(spec: SetSpec, det: DetectorConfig, levels: int = 2) -> StateMode
         agg_q = np.concatenate([r.reactive() for r in spec.train])
         base_var = float(np.median(agg_q - sum(apps_q.values())))
     watts, var = typical_powers(apps, {a: spec.on_w(a) for a in spec.appliances}, apps_q, levels)
-    return StateModel(watts, var, base_w=base, base_var=base_var, noise_w=max(2.0, det.tol_abs_w))
+    gains, gain_base = learn_gains(apps, agg)
+    return StateModel(
+        watts, var, base_w=base, base_var=base_var, noise_w=max(2.0, det.tol_abs_w), gains=gains, gain_base_w=gain_base
+    )
 
 
 def evaluate_model(spec: SetSpec, model: NilmModel) -> dict[str, Any]:
@@ -906,6 +910,8 @@ class Settings:
     #: rhythm chains: what taking a bigger step as the appliance's plus another load's
     #: costs (None: never)
     composite_cost: float | None = None
+    #: joint decoding: how the decoded levels become watts (see :mod:`.apportion`)
+    apportion: str = "none"
 
 
 def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
@@ -917,6 +923,7 @@ def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
             noise_var=settings.noise_var,
             min_segment=settings.min_segment,
             adapt=settings.adapt,
+            apportion=settings.apportion,
         )
     classifier = replace(
         model.classifier,
@@ -956,7 +963,8 @@ def choose_settings(
     what a break costs and whether (at what cost) they may take a bigger step as the
     appliance's plus another's, and for bursts how far their level is looked for: the
     lowest relative MAE, averaged over two folds of the training part (the test part is
-    never seen)."""
+    never seen); for the joint decoding, after its switching options, how its levels
+    become watts (:mod:`.apportion`) by the same measure."""
     folds = [holdout_split(spec, k) for k in (0, 1)]
     models = [fit_model(f)[0] for f in folds]
     if models[0].states is None:
@@ -982,6 +990,8 @@ def choose_settings(
     best = min(grid, key=score)
     if models[0].states is not None:
         best = choose_switching(folds, models, best)
+        # with the segments the decoding will score (the switching choice sets them)
+        best = min((replace(best, apportion=m) for m in MODES), key=score)  # the first of equals: "none"
     return choose_library(folds, models, best)
 
 
@@ -1074,6 +1084,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "switches_only": settings.switches_only,
         "min_segment": settings.min_segment,
         "adapt": settings.adapt,
+        "apportion": settings.apportion,
         "reject_sigma": settings.reject_sigma,
         "few_label_sigma": settings.few_label_sigma,
         "q_noise_factor": settings.q_noise_factor,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from wattwise.analysis.nilm.apportion import apportion
 from wattwise.analysis.nilm.bursts import BurstModel, burst_edges, burst_series
 from wattwise.analysis.nilm.calibration import apply_calibration
 from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
@@ -202,13 +203,14 @@ class NilmModel:
             q = None if second is None else np.asarray(second, dtype=np.float64)
             if q is not None and self.detector.second == "pf":
                 q = reactive_from_pf(np.asarray(power, dtype=np.float64), q)
-            series, labels = decode(t, power, events, self.states, q)
+            decoded, labels = decode(t, power, events, self.states, q)
+            series = apportion(t, power, events, decoded, self.states)
             for e, label in zip(events, labels, strict=True):
                 if e.label == UNIDENTIFIED:  # the joint decoding decides what the signature could not
                     e.label = label
                     e.confidence = self.calibrated(e.scores.get(label, 0.0))
             if self.switches_only:
-                events = switch_events(t, events, series)
+                events = switch_events(t, events, decoded)
                 for e in events:
                     e.confidence = self.calibrated(e.scores.get(e.label or UNIDENTIFIED, 0.0))
             typical, longest = self.durations()
