@@ -38,9 +38,10 @@ BoolArray = npt.NDArray[np.bool_]
 #: each step is scored against, get too many to decode exhaustively (8: 65,536 switches).
 MAX_APPLIANCES = 8
 #: Degrees of freedom of the Student-t each misfit is scored under (see :func:`_cost`).
-#: Chosen on the training part alone (``classify_validation``): 2 scored 77.0 %, against
-#: 76.1 % for 1.5, 75.6 % for 3 and 4, 76.8 % for 8 and 72.4 % for a Gaussian capped at
-#: 3 spreads (the cost used before).
+#: Chosen on the checks inside the training part (``classify_validation``): 2 scored
+#: 77.0 %, against 76.1 % for 1.5, 75.6 % for 3 and 4, 76.8 % for 8 and 72.4 % for a
+#: Gaussian capped at 3 spreads (the cost used before). The test figure was printed
+#: beside the checks in those runs (``docs/evaluation/classify.md`` says so).
 T_DOF = 2.0
 #: Flicker below this (W) is the meter's own noise.
 FLICKER_FLOOR_W = 0.3

@@ -33,7 +33,9 @@ class BurstModel:
     chosen otherwise); ``level_tol``: how far the levels before and after may differ,
     as a share of the step; ``window_shares``: the windows looked in, as shares of
     ``max_s``, a burst in any of them counting (a long window alone takes a lower level
-    from a load that switched off minutes before, a short one alone misses a long use)."""
+    from a load that switched off minutes before, a short one alone misses a long use;
+    neutral on REFIT's training part, these shares were kept after seeing the test
+    figure, as ``docs/evaluation/nilm.md`` says)."""
 
     step_w: float
     draw_w: float
