@@ -121,9 +121,10 @@ def test_a_pulse_caught_half_way_through_a_sample_is_credited_with_its_part() ->
     assert abs(est[12] - 555.0) < 1.0
 
 
-def test_a_burst_model_saved_as_json_reads_back_the_same() -> None:
+def test_a_burst_model_saved_as_json_or_given_its_windows_in_any_order_is_the_same() -> None:
     mw = BurstModel(step_w=1340.0, draw_w=1110.0, max_s=72.0)
     assert BurstModel(**json.loads(json.dumps(asdict(mw)))) == mw
+    assert replace(mw, window_shares=(1.0, 0.25, 0.5)) == mw  # the same windows in any order
 
 
 def test_the_steps_that_open_and_close_a_burst_are_named_after_it() -> None:

@@ -46,8 +46,9 @@ class BurstModel:
     window_shares: tuple[float, ...] = (0.25, 0.5, 1.0)
 
     def __post_init__(self) -> None:
-        # a model read back from JSON brings the shares as a list
-        object.__setattr__(self, "window_shares", tuple(self.window_shares))
+        # shortest first (the shortest window that found a full burst says how much of
+        # the step a sample beside it shows); a model read back from JSON brings a list
+        object.__setattr__(self, "window_shares", tuple(sorted(self.window_shares)))
 
 
 def learn_burst(
@@ -81,7 +82,7 @@ def burst_series(ts: npt.ArrayLike, aggregate: npt.ArrayLike, m: BurstModel) -> 
     on = np.logical_or.reduce([full for full, _ in found])
     # a sample the appliance was on for part of (it switched inside the interval) shows
     # part of the step, right next to a full one: credit that part (the shortest window
-    # that found the full one says how much)
+    # that found the full one says how much: the shares run shortest first)
     credit = np.zeros(on.size)
     for full, excess in found:
         part = _beside(full) & ~on & (credit == 0) & (excess >= m.min_part * m.step_w) & (excess < m.step_w)
