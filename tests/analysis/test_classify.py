@@ -147,6 +147,8 @@ def test_validation_hides_pairs_never_seen_together_and_stretches_of_time() -> N
     assert len(pairs) == 1 and pairs[0].sum() == 100  # only appliances 0 and 1 were on together
     windows = classify_validation.window_masks(np.arange(3600, dtype=np.int64) * 1000, minutes=(10,))
     assert len(windows) == 6 and all(w.sum() == 600 for w in windows)
+    tail = classify_validation.window_masks(np.arange(3630, dtype=np.int64) * 1000, minutes=(10,))
+    assert len(tail) == 6  # the last 30 s are too few readings to score
     assert classify_validation.window_masks(np.arange(600, dtype=np.int64) * 1000, minutes=(10,)) == []  # all of it
 
 

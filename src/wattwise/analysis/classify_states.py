@@ -38,9 +38,10 @@ BoolArray = npt.NDArray[np.bool_]
 #: each step is scored against, get too many to decode exhaustively (8: 65,536 switches).
 MAX_APPLIANCES = 8
 #: Degrees of freedom of the Student-t each misfit is scored under (see :func:`_cost`).
-#: Chosen on the training part alone (``classify_validation``): 2 scored 77.0 %, against
-#: 76.1 % for 1.5, 75.6 % for 3 and 4, 76.8 % for 8 and 72.4 % for a Gaussian capped at
-#: 3 spreads (the cost used before).
+#: Chosen on the checks inside the training part (``classify_validation``): 2 scored
+#: 77.0 %, against 76.1 % for 1.5, 75.6 % for 3 and 4, 76.8 % for 8 and 72.4 % for a
+#: Gaussian capped at 3 spreads (the cost used before). The test figure was printed
+#: beside the checks in those runs (``docs/evaluation/classify.md`` says so).
 T_DOF = 2.0
 #: Flicker below this (W) is the meter's own noise.
 FLICKER_FLOOR_W = 0.3
@@ -229,14 +230,14 @@ class _Levels:
     noise_var: FloatArray
 
 
-def _fit_levels(levels: FloatArray, seg_on: BoolArray, long: BoolArray, floor: FloatArray) -> _Levels:
+def _fit_levels(levels: FloatArray, seg_on: BoolArray, usable: BoolArray, floor: FloatArray) -> _Levels:
     """What each appliance adds to the segment levels while on, and how much that wanders
-    when predicting combinations not seen whole."""
-    idle = long & ~seg_on.any(axis=1)
+    when predicting combinations not seen whole (from the ``usable`` segments only)."""
+    idle = usable & ~seg_on.any(axis=1)
     base = np.median(levels[idle], axis=0) if idle.any() else np.zeros(levels.shape[1])
-    design = seg_on[long].astype("float64")
-    coef = _least_squares(design, levels[long] - base)
-    noise_var, level_var = _variances(design, _unseen_residuals(design, levels[long] - base), floor)
+    design = seg_on[usable].astype("float64")
+    coef = _least_squares(design, levels[usable] - base)
+    noise_var, level_var = _variances(design, _unseen_residuals(design, levels[usable] - base), floor)
     return _Levels(base, coef, level_var, noise_var)
 
 
@@ -286,18 +287,18 @@ def fit_state_tracker(
     on = states.to_numpy(dtype=bool)
     if on.shape[0] != p.size:
         raise ValueError(f"{on.shape[0]} label rows for {p.size} readings")
-    told = np.ones(p.size, dtype=bool) if known is None else np.asarray(known, dtype=bool)
-    cfg = detector or _detector_for(p, on, told)
+    labelled = np.ones(p.size, dtype=bool) if known is None else np.asarray(known, dtype=bool)
+    cfg = detector or _detector_for(p, on, labelled)
     cuts, deltas = event_steps(t, detect_events(t, p, q, cfg))
     seg_on = segment_states(on, cuts)
-    seg_told = segment_states(told[:, None], cuts)[:, 0]
-    long = (np.diff(np.r_[0, cuts, p.size]) >= MIN_LEARN) & seg_told
-    lv = _fit_levels(segment_levels(p, cuts), seg_on, long, np.array([cfg.tol_abs_w, FLICKER_FLOOR_W]))
+    seg_labelled = segment_states(labelled[:, None], cuts)[:, 0]
+    teaches_level = (np.diff(np.r_[0, cuts, p.size]) >= MIN_LEARN) & seg_labelled
+    lv = _fit_levels(segment_levels(p, cuts), seg_on, teaches_level, np.array([cfg.tol_abs_w, FLICKER_FLOOR_W]))
     # Q levels do not add up well enough to decode with, but they say what a step should be
-    q_lv = _fit_levels(segment_medians(q, cuts)[:, None], seg_on, long, np.array([cfg.tol_abs_w]))
-    edges = seg_told[:-1] & seg_told[1:]
+    q_lv = _fit_levels(segment_medians(q, cuts)[:, None], seg_on, teaches_level, np.array([cfg.tol_abs_w]))
+    teaches_step = seg_labelled[:-1] & seg_labelled[1:]  # events between two labelled segments
     step, step_var, step_noise, flip_cost = _fit_steps(
-        deltas[edges], seg_on[:-1][edges], seg_on[1:][edges], lv, q_lv, cfg.tol_abs_w
+        deltas[teaches_step], seg_on[:-1][teaches_step], seg_on[1:][teaches_step], lv, q_lv, cfg.tol_abs_w
     )
     n = on.shape[1]
     return StateTracker(
@@ -315,11 +316,11 @@ def fit_state_tracker(
     )
 
 
-def _detector_for(p: FloatArray, on: BoolArray, told: BoolArray) -> DetectorConfig:
+def _detector_for(p: FloatArray, on: BoolArray, labelled: BoolArray) -> DetectorConfig:
     """Event threshold from the signal's own noise and the smallest appliance's level
-    (from the readings whose labels are ``told``)."""
-    design = on[told].astype("float64")
-    coef = _least_squares(design, p[told][:, None])
+    (from the ``labelled`` readings only: hidden labels teach nothing, this threshold included)."""
+    design = on[labelled].astype("float64")
+    coef = _least_squares(design, p[labelled][:, None])
     seen = coef[design.any(axis=0), 0]
     smallest = float(np.min(np.abs(seen))) if seen.size else None
     cfg = suggest_config(p, smallest_load_w=smallest, second="q")

@@ -3,13 +3,23 @@ confidence is calibrated; logger outages are not learnt."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 
 import numpy as np
-import pytest
 
+from wattwise.analysis.nilm.bursts import BurstModel, burst_edges, burst_series, learn_burst
+from wattwise.analysis.nilm.calibration import apply_calibration, isotonic_fit
 from wattwise.analysis.nilm.cycles import CycleModel, decode_cycles, learn_cycle
-from wattwise.analysis.nilm.evaluate import Recording, SetSpec, evaluate_model, fit_model, split_at_gaps
+from wattwise.analysis.nilm.evaluate import (
+    Recording,
+    SetSpec,
+    Settings,
+    evaluate_model,
+    fit_model,
+    split_at_gaps,
+    tuned,
+)
 from wattwise.analysis.nilm.events import Event
 
 MIN = 60_000
@@ -76,8 +86,6 @@ def test_a_frozen_logger_stretch_is_cut_out_of_a_recording() -> None:
 
 
 def test_an_over_confident_posterior_is_mapped_to_how_often_it_was_right() -> None:
-    from wattwise.analysis.nilm.calibration import apply_calibration, isotonic_fit
-
     # posteriors near 0.9 that were right only half of the time, and sure ones that were right
     conf = [0.9] * 40 + [0.99] * 40
     right = [True, False] * 20 + [True] * 40
@@ -89,8 +97,6 @@ def test_an_over_confident_posterior_is_mapped_to_how_often_it_was_right() -> No
 
 
 def test_microwave_pulses_are_found_sample_by_sample_and_a_long_load_is_not() -> None:
-    from wattwise.analysis.nilm.bursts import BurstModel, burst_series, learn_burst
-
     mw = learn_burst([16.0, 40.0, 48.0], [1330.0, -1340.0, 1350.0], draw_w=1110.0)
     assert mw == BurstModel(1340.0, 1110.0, 66.0)  # 1.5 x the usual (75th percentile) run
     assert learn_burst([16.0, 40.0, 48.0], [90.0, -90.0], draw_w=85.0) is None  # weak: not a burst
@@ -106,8 +112,6 @@ def test_microwave_pulses_are_found_sample_by_sample_and_a_long_load_is_not() ->
 
 
 def test_a_pulse_caught_half_way_through_a_sample_is_credited_with_its_part() -> None:
-    from wattwise.analysis.nilm.bursts import BurstModel, burst_series
-
     mw = BurstModel(step_w=1340.0, draw_w=1110.0, max_s=72.0)
     agg = np.full(30, 500.0)
     agg[10:12] = 1840.0
@@ -117,9 +121,13 @@ def test_a_pulse_caught_half_way_through_a_sample_is_credited_with_its_part() ->
     assert abs(est[12] - 555.0) < 1.0
 
 
-def test_the_steps_that_open_and_close_a_burst_are_named_after_it() -> None:
-    from wattwise.analysis.nilm.bursts import BurstModel, burst_edges, burst_series
+def test_a_burst_model_saved_as_json_or_given_its_windows_in_any_order_is_the_same() -> None:
+    mw = BurstModel(step_w=1340.0, draw_w=1110.0, max_s=72.0)
+    assert BurstModel(**json.loads(json.dumps(asdict(mw)))) == mw
+    assert replace(mw, window_shares=(1.0, 0.25, 0.5)) == mw  # the same windows in any order
 
+
+def test_the_steps_that_open_and_close_a_burst_are_named_after_it() -> None:
     mw = BurstModel(step_w=1340.0, draw_w=1110.0, max_s=72.0)
     agg = np.full(30, 500.0)
     agg[10:14] = 1840.0
@@ -168,8 +176,6 @@ def test_on_a_real_refit_evening_the_microwave_bursts_are_found(refit_set: SetSp
 
 
 def test_a_long_window_finds_a_two_minute_use_but_not_a_rise_that_never_comes_back() -> None:
-    from wattwise.analysis.nilm.bursts import BurstModel, burst_series
-
     mw = BurstModel(step_w=1340.0, draw_w=1110.0, max_s=300.0)
     agg = np.full(200, 500.0)
     agg[20:35] = 1840.0  # the microwave on for two minutes
@@ -197,12 +203,8 @@ def test_a_fridge_switching_in_the_same_minute_as_another_load_keeps_its_chain()
     assert all(e.delta_p != 90.0 for e in events)  # the 488 W step itself is left as it was
 
 
-def test_a_use_on_top_of_a_load_that_switched_on_a_minute_before_is_still_found(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from wattwise.analysis.nilm import bursts
-
-    mw = bursts.BurstModel(step_w=1340.0, draw_w=1110.0, max_s=300.0)
+def test_a_use_on_top_of_a_load_that_switched_on_a_minute_before_is_still_found() -> None:
+    mw = BurstModel(step_w=1340.0, draw_w=1110.0, max_s=300.0)
     # as on REFIT 2015-01-08 18:18: a 560 W load on 80 s before a 96 s microwave use,
     # off with it, and the house below its earlier level afterwards
     agg = np.full(120, 300.0)
@@ -211,25 +213,20 @@ def test_a_use_on_top_of_a_load_that_switched_on_a_minute_before_is_still_found(
     agg[52:55] = 690.0
     agg[55:] = 410.0
     ts = np.arange(120, dtype=np.int64) * 8000
-    found = np.flatnonzero(bursts.burst_series(ts, agg, mw) > 0)
+    found = np.flatnonzero(burst_series(ts, agg, mw) > 0)
     assert set(found) <= set(range(40, 52)) and found.size >= 8
     # a 5-minute window alone takes the level from before the other load and finds nothing
-    monkeypatch.setattr(bursts, "SCALES", (1.0,))
-    assert not np.any(bursts.burst_series(ts, agg, mw) > 0)
+    assert not np.any(burst_series(ts, agg, replace(mw, window_shares=(1.0,))) > 0)
 
 
-def test_on_a_real_refit_evening_a_five_minute_window_finds_the_microwave(
-    refit_set: SetSpec, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_on_a_real_refit_evening_a_five_minute_window_finds_the_microwave(refit_set: SetSpec) -> None:
     """The window the training folds chose on REFIT (300 s), on the 12 h test excerpt:
     every scale up to it finds the uses, the 5-minute window alone loses two of them to
     loads that switched a minute or two before."""
-    from wattwise.analysis.nilm import bursts
-
     model, _ = fit_model(refit_set)
     model.bursts = {k: replace(b, max_s=300.0) for k, b in model.bursts.items()}
     assert evaluate_model(refit_set, model)["appliances"]["microwave"]["on_off_f1"] >= 0.85
-    monkeypatch.setattr(bursts, "SCALES", (1.0,))
+    model.bursts = {k: replace(b, window_shares=(1.0,)) for k, b in model.bursts.items()}
     assert evaluate_model(refit_set, model)["appliances"]["microwave"]["on_off_f1"] < 0.75
 
 
@@ -249,8 +246,6 @@ def test_on_a_real_ampds2_day_steps_shared_with_other_loads_extend_the_fridge_ch
 
 
 def test_the_settings_chosen_on_the_folds_reach_the_bursts_and_the_rhythm(refit_set: SetSpec) -> None:
-    from wattwise.analysis.nilm.evaluate import Settings, tuned
-
     model, _ = fit_model(refit_set)
     model.cyclers = {"fridge": _fridge()}
     learnt = model.bursts["microwave"].max_s

@@ -157,7 +157,7 @@ def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> lis
     for j, e in enumerate(cand):
         if j > 0 and best[j - 1] > run_max:
             run_max, run_arg = float(best[j - 1]), j - 1
-        own = -float(m.composite_cost or 0.0) if _composite(e, m) else _size_score(e, m) + _signature_score(e, name, m)
+        own = _event_score(e, m, name)
         best[j], prev[j] = own - m.break_cost + run_max, run_arg
         for i in range(j - 1, -1, -1):
             a = cand[i]
@@ -176,10 +176,26 @@ def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> lis
     return sorted(out, key=_pair_ts)
 
 
+def _event_score(e: Event, m: CycleModel, name: str) -> float:
+    """What an event adds to a chain: how well its size and signature fit the appliance,
+    or for a shared step (whose size and signature are mostly the other load's) only the
+    price of taking it."""
+    if m.composite_cost is not None and _composite(e, m):
+        return -m.composite_cost
+    return _size_score(e, m) + _signature_score(e, name, m)
+
+
 def _composite(e: Event, m: CycleModel) -> bool:
-    """A step clearly bigger than this appliance's, which may hold its switching."""
+    """A step bigger than any the appliance's own size score accepts, which may hold its
+    switching plus another load's (only when shared steps are allowed).
+
+    The size score falls to 0 at sqrt(2·``event_bonus``) spreads above the typical step
+    (2 spreads with the default bonus), so shared steps begin where the appliance's own
+    end: no step is both."""
+    if m.composite_cost is None:
+        return False
     typical = m.on_w if e.is_on else m.off_w
-    return m.composite_cost is not None and abs(e.delta_p) > (1.0 + 2.0 * m.rel_tol) * typical
+    return abs(e.delta_p) > (1.0 + math.sqrt(2.0 * m.event_bonus) * m.rel_tol) * typical
 
 
 def _own_part(e: Event, m: CycleModel) -> Event:
