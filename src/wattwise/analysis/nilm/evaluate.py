@@ -1039,9 +1039,9 @@ def choose_library(
     def power(f: SetSpec, m: NilmModel) -> float:
         return relative_mae(f, evaluate_model(f, m))
 
-    if all(r.second is None for f in folds for r in f.train):
-        q_factors = (1.0,)
-    few = [replace(best, reject_sigma=r, few_label_sigma=r, q_noise_factor=q) for r in sigmas for q in q_factors]
+    has_reactive = any(r.second is not None for f in folds for r in f.train)
+    scales = q_factors if has_reactive else (1.0,)  # no ΔQ to scale without a reactive channel
+    few = [replace(best, reject_sigma=r, few_label_sigma=r, q_noise_factor=q) for r in sigmas for q in scales]
     chosen = few[int(np.argmax([mean_over_folds(g, curve) for g in few]))]
     strict = [replace(chosen, reject_sigma=r) for r in sorted(sigmas, key=lambda r: r != chosen.few_label_sigma)]
     return min(strict, key=lambda g: mean_over_folds(g, power))
