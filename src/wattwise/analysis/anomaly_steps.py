@@ -22,7 +22,7 @@ than the reading just before it (both lost precision on IHEPC).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,6 +49,8 @@ class OpenBlock:
     start_ts: int  # first reading at the raised level
     size: float  # the step up, W
     before: float  # power just before the step
+    step_ms: int  # the interval of the step up (the block holds its first reading that long)
+    lowest: float  # lowest power since the step up
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,15 @@ class Block:
     size: float
 
 
-def _closes(block: OpenBlock, prev_ts: int, change: float) -> bool:
-    long_enough = MIN_BLOCK_MS <= prev_ts - block.start_ts <= MAX_BLOCK_MS
-    return long_enough and abs(change + block.size) <= STEP_MATCH * block.size
-
-
-def _still_raised(block: OpenBlock, ts: int, power: float) -> bool:
-    return power >= block.before + 0.5 * block.size and ts - block.start_ts <= MAX_BLOCK_MS
+def _closes(block: OpenBlock, prev_ts: int, change: float, power: float) -> bool:
+    """Whether this step down (to ``power``) ends the block: the same step as the block's step
+    up, a block 20-120 minutes long (counting its last reading's interval), and power held at
+    least half the step above the house's own level on the lower side of the block, before the
+    step up or after the step down: a house's own load that was on just before the block may
+    go off while the block is on (a block is extra load on top of whatever the house does)."""
+    length = prev_ts - block.start_ts + block.step_ms
+    raised = block.lowest >= min(block.before, power) + 0.5 * block.size
+    return MIN_BLOCK_MS <= length <= MAX_BLOCK_MS and raised and abs(change + block.size) <= STEP_MATCH * block.size
 
 
 def find_blocks(
@@ -90,11 +94,15 @@ def find_blocks(
             prev_ts, prev_power, open_blocks = t, p, ()
             continue
         change = p - prev_power
-        closed = tuple(b for b in open_blocks if _closes(b, prev_ts, change))
+        closed = tuple(b for b in open_blocks if _closes(b, prev_ts, change, p))
         found[i] = tuple(Block(b.start_ts, prev_ts, b.size) for b in closed)
-        open_blocks = tuple(b for b in open_blocks if b not in closed and _still_raised(b, t, p))
+        open_blocks = tuple(
+            replace(b, lowest=min(b.lowest, p))
+            for b in open_blocks
+            if b not in closed and t - b.start_ts <= MAX_BLOCK_MS
+        )
         if change >= MIN_STEP_W:
-            open_blocks = (*open_blocks, OpenBlock(t, change, prev_power))[-MAX_OPEN:]
+            open_blocks = (*open_blocks, OpenBlock(t, change, prev_power, t - prev_ts, p))[-MAX_OPEN:]
         prev_ts, prev_power = t, p
     return found, StepCarry(prev_ts, prev_power, open_blocks)
 
