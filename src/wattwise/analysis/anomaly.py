@@ -840,7 +840,9 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     have all been longer than the history ever showed; or by the cycle model (past the
     cycle's expected length while its cycles have been running long). A load with a cycle
     model is judged by it instead of the recent-runs rule and the forest (its ``score`` is
-    still given). Pass the returned :class:`Carry` with the next chunk.
+    still given); so is a whole house with less than three weeks of history by its dead-meter
+    floor, its ceiling and blocks of extra load instead of the hour's usual level and the
+    forest. Pass the returned :class:`Carry` with the next chunk.
 
     ``earlier`` holds, on the reading where a verdict was reached after the fact (the cycle
     model's alarm, a long cycle's end while the alarm stands, or the step down that closes
