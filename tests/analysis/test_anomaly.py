@@ -353,6 +353,21 @@ def test_a_block_of_twenty_one_minute_readings_lasts_twenty_minutes() -> None:
     assert any((first, last) in spans for spans in scored["earlier"])
 
 
+def test_a_meter_going_dead_does_not_confirm_a_block_before_it() -> None:
+    model, frame, first, _ = _household_with_block(0.0, 1)
+    ts = frame["ts"].to_numpy(dtype="int64")
+    start = int(np.flatnonzero(ts == first)[0])
+    power = frame["power"].to_numpy(dtype="float64").copy()
+    # 100 W, then 2.1 kW for 40 min, then nothing: the drop to 0 W matches the step up.
+    power[start - 10 : start] = 100.0
+    power[start : start + 40] = 2100.0
+    power[start + 40 : start + 70] = 0.0
+    scored, _ = anomaly.score_frame(model, frame.assign(power=power))
+    decided = anomaly.decided_at(scored)
+    assert (decided[start + 40 : start + 70] >= 0).all()  # the dead meter, as it happens
+    assert not any(spans for spans in scored["earlier"])
+
+
 def test_a_short_appliance_run_is_not_a_block() -> None:
     model, frame, first, last = _household_with_block(1500.0, 10)
     scored, _ = anomaly.score_frame(model, frame)

@@ -939,7 +939,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
         _earlier_reason(model.cycles, spans, float(tail)) for spans, tail in zip(earlier, tails, strict=True)
     ]
     if getattr(model, "blocks", False):
-        blocks, new_carry.steps = find_blocks(ts, power, segment_start, (carry or Carry()).steps)
+        blocks, new_carry.steps = find_blocks(ts, power, segment_start, (carry or Carry()).steps, model.power_floor)
         step_s = model.cycles.step_s if model.cycles is not None else _step_s(ts)
         for i in (k for k, found in enumerate(blocks) if found):
             earlier[i] = (*earlier[i], *((b.first_ts, b.last_ts) for b in blocks[i]))

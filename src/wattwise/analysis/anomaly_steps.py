@@ -92,9 +92,13 @@ def _closes(block: OpenBlock, prev_ts: int, change: float, power: float) -> bool
 
 
 def find_blocks(
-    ts: np.ndarray, power: np.ndarray, segment_start: np.ndarray, carry: StepCarry
+    ts: np.ndarray, power: np.ndarray, segment_start: np.ndarray, carry: StepCarry, floor: float = 0.0
 ) -> tuple[list[tuple[Block, ...]], StepCarry]:
-    """Per reading, the blocks its step down confirmed (usually none); chunks join seamlessly."""
+    """Per reading, the blocks its step down confirmed (usually none); chunks join seamlessly.
+
+    A step down to below ``floor`` (the meter's dead-meter floor) ends no block: the meter
+    went dead, and "the house's level after the step down" would then be nothing.
+    """
     found: list[tuple[Block, ...]] = [() for _ in range(len(ts))]
     prev_ts, prev_power, open_blocks = carry.prev_ts, carry.prev_power, carry.open
     for i in range(len(ts)):
@@ -103,7 +107,7 @@ def find_blocks(
             prev_ts, prev_power, open_blocks = t, p, ()
             continue
         change = p - prev_power
-        closed = tuple(b for b in open_blocks if _closes(b, prev_ts, change, p))
+        closed = tuple(b for b in open_blocks if p >= floor and _closes(b, prev_ts, change, p))
         found[i] = tuple(Block(b.start_ts, prev_ts, b.size) for b in closed)
         open_blocks = tuple(
             replace(b, lowest=min(b.lowest, p))
