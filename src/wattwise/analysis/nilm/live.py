@@ -17,9 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from wattwise.analysis.nilm.energy import power_series
 from wattwise.analysis.nilm.events import Event, StreamingDetector
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import Run, pair_events
+from wattwise.analysis.nilm.signatures import UNIDENTIFIED
 
 
 @dataclass(slots=True)
@@ -63,6 +68,10 @@ class LiveNilm:
         ]
         return LiveUpdate(events, self.model.identify_runs(closed))
 
+    def running(self, now_ts: int) -> list[Run]:
+        """The runs still going at ``now_ts``: each open ON event, as a run up to now."""
+        return [Run(e.ts, now_ts, e.delta_p, e.label or UNIDENTIFIED, e, None) for e in self.open_on if e.ts <= now_ts]
+
     def label(self, event: Event, name: str) -> Event:
         """The user names an event: the site's library learns it before the next event."""
         return self.model.teach(event, name)
@@ -76,3 +85,28 @@ class LiveNilm:
         live.detector = StreamingDetector.from_dict(data["detector"])
         live.open_on = [Event.from_dict(e) for e in data["open_on"]]
         return live
+
+
+def replay(
+    model: NilmModel, ts: npt.ArrayLike, power: npt.ArrayLike, second: npt.ArrayLike | None = None, chunk: int = 60
+) -> LiveUpdate:
+    """Everything a live meter reports for a recording fed ``chunk`` readings at a time,
+    and at its last reading the runs still going (what the service shows then; events
+    carry the labels their runs gave them)."""
+    t = np.asarray(ts, dtype=np.int64)
+    p = np.asarray(power, dtype=np.float64)
+    q = None if second is None else np.asarray(second, dtype=np.float64)
+    meter = LiveNilm(model)
+    out = LiveUpdate([], [])
+    for i in range(0, t.size, chunk):
+        update = meter.feed_many(t[i : i + chunk], p[i : i + chunk], None if q is None else q[i : i + chunk])
+        out.events += update.events
+        out.runs += update.runs
+    if t.size:
+        out.runs += meter.running(int(t[-1]))
+    return out
+
+
+def live_power(model: NilmModel, update: LiveUpdate, ts: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
+    """Each known appliance's power at each time in ``ts`` from a live meter's runs."""
+    return power_series(update.runs, ts, model.library.names())
