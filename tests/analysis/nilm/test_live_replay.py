@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
 
 from wattwise.analysis.nilm.evaluate import SetSpec, evaluate_live, evaluate_model, fit_model
 from wattwise.analysis.nilm.events import detect_events
-from wattwise.analysis.nilm.live import live_power, replay
+from wattwise.analysis.nilm.live import LiveNilm, live_power, replay
 
 
 def test_replay_in_chunks_reports_the_offline_events_and_the_runs_still_going(lab_set: SetSpec) -> None:
@@ -33,3 +36,47 @@ def test_the_live_row_is_scored_like_the_offline_one(lab_set: SetSpec) -> None:
     assert live["event_f1"] == offline["event_f1"]
     assert live["appliances"]["kettle"]["on_off_f1"] >= 0.9
     assert np.isfinite(live["fte"])
+
+
+def test_a_dishwashers_low_power_phases_are_filled_live_as_offline(refit_set: SetSpec) -> None:
+    model, _ = fit_model(refit_set)
+    rec = refit_set.train[0]  # the evening with a wash: its pauses are what is compared
+    assert "dishwasher" in model.cycles
+    out = replay(model, rec.ts, rec.aggregate, rec.second, chunk=60)
+    closed = [r for r in out.runs if r.off is not None]
+    fills = [r for r in out.runs if r.off is None and r.end < rec.ts[-1]]
+    expected = model.cycle_fill(closed)  # what the offline chain fills between these runs
+    assert expected  # the dishwasher pauses between its steps on this evening
+    key = lambda r: (r.start, r.end, r.power_w, r.label)  # noqa: E731
+    assert sorted(map(key, fills)) == sorted(map(key, expected))
+    # with its pauses filled, more of the dishwasher's running time is found
+    truth = rec.appliances["dishwasher"] > refit_set.on_w("dishwasher")
+    with_fill = live_power(model, out, rec.ts)["dishwasher"] > refit_set.on_w("dishwasher")
+    without = live_power(model, replace(out, runs=[r for r in out.runs if r not in fills]), rec.ts)["dishwasher"]
+    assert (truth & with_fill).sum() > (truth & (without > refit_set.on_w("dishwasher"))).sum()
+
+
+def test_a_restarted_meter_still_fills_the_pause_it_was_in(refit_set: SetSpec) -> None:
+    model, _ = fit_model(refit_set)
+    rec = refit_set.train[0]
+    whole = replay(model, rec.ts, rec.aggregate, rec.second, chunk=60)
+    meter = LiveNilm(model)
+    runs = []
+    for i in range(0, rec.ts.size, 60):
+        if i == 600:  # the service restarts 80 min in, in a pause of the wash
+            meter = LiveNilm.from_dict(model, json.loads(json.dumps(meter.to_dict())))
+        runs += meter.feed_many(rec.ts[i : i + 60], rec.aggregate[i : i + 60]).runs
+    key = lambda r: (r.start, r.end, r.label)  # noqa: E731
+    assert sorted(map(key, runs)) == sorted(
+        map(key, [r for r in whole.runs if r.off is not None or r.end < rec.ts[-1]])
+    )
+    old_state = {k: v for k, v in meter.to_dict().items() if k != "last_end"}  # saved before fills existed
+    assert LiveNilm.from_dict(model, old_state).last_end == {}
+
+
+def test_standby_draw_counts_live_as_offline(ampds2_set: SetSpec) -> None:
+    model, _ = fit_model(ampds2_set)
+    rec = ampds2_set.test[0]
+    model.standby_w = {"heat pump": 37.0}
+    series = live_power(model, replay(model, rec.ts, rec.aggregate, rec.second), rec.ts)
+    assert series["heat pump"].min() >= 37.0

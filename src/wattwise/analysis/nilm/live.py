@@ -40,6 +40,8 @@ class LiveNilm:
     model: NilmModel
     detector: StreamingDetector = field(init=False)
     open_on: list[Event] = field(default_factory=list)
+    #: per multi-phase appliance, where its last closed run ended (epoch ms)
+    last_end: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.detector = StreamingDetector(self.model.detector)
@@ -66,7 +68,24 @@ class LiveNilm:
             for e in [*self.open_on, *events]
             if e.delta_p > 0 and id(e) not in paired and (now - e.ts) / 1000.0 <= longest.get(e.label or "", default)
         ]
-        return LiveUpdate(events, self.model.identify_runs(closed))
+        identified = self.model.identify_runs(closed)
+        return LiveUpdate(events, identified + self._fill(identified))
+
+    def _fill(self, closed: list[Run]) -> list[Run]:
+        """The low-power phase between a multi-phase appliance's (a dishwasher's) last
+        run and this one, as offline (:meth:`NilmModel.cycle_fill`): decided when this
+        run closes, at most its longest in-cycle gap plus its longest run after the gap
+        began. The fill carries this run's ON event (the one still known to the store)."""
+        out: list[Run] = []
+        for r in closed:
+            if r.label not in self.model.cycles:
+                continue
+            gap_s, power_w = self.model.cycles[r.label]
+            last = self.last_end.get(r.label)
+            if last is not None and 0 < (r.start - last) / 1000.0 <= gap_s:
+                out.append(Run(last, r.start, power_w, r.label, r.on, None))
+            self.last_end[r.label] = max(r.end, last or r.end)
+        return out
 
     def running(self, now_ts: int) -> list[Run]:
         """The runs still going at ``now_ts``: each open ON event, as a run up to now."""
@@ -77,13 +96,18 @@ class LiveNilm:
         return self.model.teach(event, name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"detector": self.detector.to_dict(), "open_on": [e.to_dict() for e in self.open_on]}
+        return {
+            "detector": self.detector.to_dict(),
+            "open_on": [e.to_dict() for e in self.open_on],
+            "last_end": dict(self.last_end),
+        }
 
     @classmethod
     def from_dict(cls, model: NilmModel, data: dict[str, Any]) -> LiveNilm:
         live = cls(model)
         live.detector = StreamingDetector.from_dict(data["detector"])
         live.open_on = [Event.from_dict(e) for e in data["open_on"]]
+        live.last_end = {k: int(v) for k, v in data.get("last_end", {}).items()}  # absent before 2026-11-24
         return live
 
 
@@ -108,5 +132,12 @@ def replay(
 
 
 def live_power(model: NilmModel, update: LiveUpdate, ts: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
-    """Each known appliance's power at each time in ``ts`` from a live meter's runs."""
-    return power_series(update.runs, ts, model.library.names())
+    """Each known appliance's power at each time in ``ts`` from a live meter's runs,
+    plus its standby draw where the model has one (as offline, where no joint decoding
+    runs: the decoding's base load holds it)."""
+    series = power_series(update.runs, ts, model.library.names())
+    if model.states is None:
+        for name, watts in model.standby_w.items():
+            if name in series:
+                series[name] = series[name] + watts
+    return series
