@@ -14,23 +14,63 @@ which the caller persists per site).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from wattwise.analysis.nilm.bursts import BurstModel, burst_series
 from wattwise.analysis.nilm.energy import power_series
 from wattwise.analysis.nilm.events import Event, StreamingDetector
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import Run, pair_events
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
 
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
 
 @dataclass(slots=True)
 class LiveUpdate:
     events: list[Event]
     runs: list[Run]
+    #: per short, strong appliance (a microwave): the samples decided with this update,
+    #: (times in epoch ms, its watts at each)
+    bursts: dict[str, tuple[IntArray, FloatArray]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BurstBuffer:
+    """The readings a burst decision still needs: a sample is decided once the longest
+    burst window (plus two samples) has passed after it, from the same window before
+    it, so it gets the value :func:`burst_series` gives it on the whole recording
+    (where the meter's interval is steady: the window in samples comes from the
+    buffer's median interval)."""
+
+    ts: list[int] = field(default_factory=list)
+    power: list[float] = field(default_factory=list)
+    decided: int = 0  # buffer samples already reported
+
+    def feed(
+        self, bursts: dict[str, BurstModel], ts: Any, power: Any, final: bool = False
+    ) -> dict[str, tuple[IntArray, FloatArray]]:
+        self.ts += np.asarray(ts, dtype=np.int64).tolist()
+        self.power += np.asarray(power, dtype=np.float64).tolist()
+        t = np.asarray(self.ts, dtype=np.int64)
+        if not bursts or t.size < 3:
+            return {}
+        step_s = max(float(np.median(np.diff(t))) / 1000.0, 1e-9)
+        context = max(max(2, round(m.max_s / step_s) + 1) for m in bursts.values()) + 1
+        end = t.size if final else t.size - context
+        if end <= self.decided:
+            return {}
+        p = np.asarray(self.power, dtype=np.float64)
+        out = {name: (t[self.decided : end], burst_series(t, p, m)[self.decided : end]) for name, m in bursts.items()}
+        keep_from = max(0, end - context)
+        del self.ts[:keep_from], self.power[:keep_from]
+        self.decided = end - keep_from
+        return out
 
 
 @dataclass(slots=True)
@@ -42,17 +82,27 @@ class LiveNilm:
     open_on: list[Event] = field(default_factory=list)
     #: per multi-phase appliance, where its last closed run ended (epoch ms)
     last_end: dict[str, int] = field(default_factory=dict)
+    burst_buffer: BurstBuffer = field(default_factory=BurstBuffer)
 
     def __post_init__(self) -> None:
         self.detector = StreamingDetector(self.model.detector)
 
     def feed(self, ts_ms: int, power: float, reactive_or_pf: float | None = None) -> LiveUpdate:
         """One reading; the meter's second channel (Q or PF) as the model's detector expects."""
-        return self._handle(self.detector.feed(ts_ms, power, reactive_or_pf), ts_ms)
+        update = self._handle(self.detector.feed(ts_ms, power, reactive_or_pf), ts_ms)
+        update.bursts = self.burst_buffer.feed(self.model.bursts, [ts_ms], [power])
+        return update
 
     def feed_many(self, ts: Any, power: Any, second: Any = None) -> LiveUpdate:
         events = self.detector.feed_many(ts, power, second)
-        return self._handle(events, int(events[-1].ts) if events else 0)
+        update = self._handle(events, int(events[-1].ts) if events else 0)
+        update.bursts = self.burst_buffer.feed(self.model.bursts, ts, power)
+        return update
+
+    def pending_bursts(self) -> dict[str, tuple[IntArray, FloatArray]]:
+        """The samples not yet decided, decided with what is known now (as offline at
+        the end of its data)."""
+        return self.burst_buffer.feed(self.model.bursts, [], [], final=True)
 
     def _handle(self, events: list[Event], now: int) -> LiveUpdate:
         if not events:
@@ -100,6 +150,7 @@ class LiveNilm:
             "detector": self.detector.to_dict(),
             "open_on": [e.to_dict() for e in self.open_on],
             "last_end": dict(self.last_end),
+            "burst_buffer": asdict(self.burst_buffer),
         }
 
     @classmethod
@@ -107,7 +158,9 @@ class LiveNilm:
         live = cls(model)
         live.detector = StreamingDetector.from_dict(data["detector"])
         live.open_on = [Event.from_dict(e) for e in data["open_on"]]
-        live.last_end = {k: int(v) for k, v in data.get("last_end", {}).items()}  # absent before 2026-11-24
+        # both absent from a state saved before 2026-11-24
+        live.last_end = {k: int(v) for k, v in data.get("last_end", {}).items()}
+        live.burst_buffer = BurstBuffer(**data.get("burst_buffer", {}))
         return live
 
 
@@ -122,12 +175,19 @@ def replay(
     q = None if second is None else np.asarray(second, dtype=np.float64)
     meter = LiveNilm(model)
     out = LiveUpdate([], [])
+    bursts: list[dict[str, tuple[IntArray, FloatArray]]] = []
     for i in range(0, t.size, chunk):
         update = meter.feed_many(t[i : i + chunk], p[i : i + chunk], None if q is None else q[i : i + chunk])
         out.events += update.events
         out.runs += update.runs
+        bursts.append(update.bursts)
     if t.size:
         out.runs += meter.running(int(t[-1]))
+    bursts.append(meter.pending_bursts())
+    for name in model.bursts:
+        parts = [b[name] for b in bursts if name in b]
+        if parts:
+            out.bursts[name] = (np.concatenate([a for a, _ in parts]), np.concatenate([w for _, w in parts]))
     return out
 
 
@@ -135,7 +195,11 @@ def live_power(model: NilmModel, update: LiveUpdate, ts: npt.ArrayLike) -> dict[
     """Each known appliance's power at each time in ``ts`` from a live meter's runs,
     plus its standby draw where the model has one (as offline, where no joint decoding
     runs: the decoding's base load holds it)."""
-    series = power_series(update.runs, ts, model.library.names())
+    t = np.asarray(ts, dtype=np.int64)
+    series = power_series(update.runs, t, model.library.names())
+    for name, (at, drawn) in update.bursts.items():  # as offline, its bursts stand for its runs
+        series[name] = np.zeros(t.size)
+        series[name][np.searchsorted(t, at)] = drawn
     if model.states is None:
         for name, watts in model.standby_w.items():
             if name in series:
