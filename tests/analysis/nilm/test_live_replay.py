@@ -12,6 +12,7 @@ from wattwise.analysis.nilm.evaluate import SetSpec, evaluate_live, evaluate_mod
 from wattwise.analysis.nilm.events import DetectorConfig, detect_events
 from wattwise.analysis.nilm.live import LiveNilm, live_power, replay
 from wattwise.analysis.nilm.model import NilmModel
+from wattwise.analysis.nilm.pairing import pair_events
 
 
 def test_replay_in_chunks_reports_the_offline_events_and_the_runs_still_going(lab_set: SetSpec) -> None:
@@ -44,18 +45,24 @@ def test_a_dishwashers_low_power_phases_are_filled_live_as_offline(refit_set: Se
     model, _ = fit_model(refit_set)
     rec = refit_set.train[0]  # the evening with a wash: its pauses are what is compared
     assert "dishwasher" in model.cycles
-    out = replay(model, rec.ts, rec.aggregate, rec.second, chunk=60)
-    closed = [r for r in out.runs if r.off is not None]
-    fills = [r for r in out.runs if r.off is None and r.end < rec.ts[-1]]
-    expected = model.cycle_fill(closed)  # what the offline chain fills between these runs
-    assert expected  # the dishwasher pauses between its steps on this evening
     key = lambda r: (r.start, r.end, r.power_w, r.label)  # noqa: E731
+    meter, bare = LiveNilm(model), LiveNilm(replace(model, cycles={}))
+    done, done_bare = [], []
+    for i in range(0, rec.ts.size, 60):
+        done += meter.feed_many(rec.ts[i : i + 60], rec.aggregate[i : i + 60]).runs
+        done_bare += bare.feed_many(rec.ts[i : i + 60], rec.aggregate[i : i + 60]).runs
+    fills = [r for r in done if key(r) not in set(map(key, done_bare))]
+    expected = model.cycle_fill(done_bare)  # what the offline chain fills between these runs
+    assert expected  # the dishwasher pauses between its steps on this evening
     assert sorted(map(key, fills)) == sorted(map(key, expected))
+    out = replay(model, rec.ts, rec.aggregate, rec.second, chunk=60)
+    unfilled = replay(replace(model, cycles={}), rec.ts, rec.aggregate, rec.second, chunk=60).runs
     # with its pauses filled, more of the dishwasher's running time is found
-    truth = rec.appliances["dishwasher"] > refit_set.on_w("dishwasher")
-    with_fill = live_power(model, out, rec.ts)["dishwasher"] > refit_set.on_w("dishwasher")
-    without = live_power(model, replace(out, runs=[r for r in out.runs if r not in fills]), rec.ts)["dishwasher"]
-    assert (truth & with_fill).sum() > (truth & (without > refit_set.on_w("dishwasher"))).sum()
+    on_w = refit_set.on_w("dishwasher")
+    truth = rec.appliances["dishwasher"] > on_w
+    with_fill = live_power(model, out, rec.ts)["dishwasher"] > on_w
+    without = live_power(model, replace(out, runs=unfilled), rec.ts)["dishwasher"] > on_w
+    assert (truth & with_fill).sum() > (truth & without).sum()
 
 
 def test_a_restarted_meter_still_fills_the_pause_it_was_in(refit_set: SetSpec) -> None:
@@ -68,10 +75,9 @@ def test_a_restarted_meter_still_fills_the_pause_it_was_in(refit_set: SetSpec) -
         if i == 600:  # the service restarts 80 min in, in a pause of the wash
             meter = LiveNilm.from_dict(model, json.loads(json.dumps(meter.to_dict())))
         runs += meter.feed_many(rec.ts[i : i + 60], rec.aggregate[i : i + 60]).runs
+    runs += meter.running(int(rec.ts[-1]))
     key = lambda r: (r.start, r.end, r.label)  # noqa: E731
-    assert sorted(map(key, runs)) == sorted(
-        map(key, [r for r in whole.runs if r.off is not None or r.end < rec.ts[-1]])
-    )
+    assert sorted(map(key, runs)) == sorted(map(key, whole.runs))
     old_state = {k: v for k, v in meter.to_dict().items() if k != "last_end"}  # saved before fills existed
     assert LiveNilm.from_dict(model, old_state).last_end == {}
 
@@ -123,3 +129,19 @@ def test_bursts_live_equal_offline_on_a_restless_signal() -> None:
         out = replay(model, ts, power, chunk=chunk)
         assert np.array_equal(out.bursts["microwave"][0], ts)
         assert np.array_equal(out.bursts["microwave"][1], offline)
+
+
+def test_live_runs_are_the_offline_pairings_runs_including_the_expired_ones(ampds2_set: SetSpec) -> None:
+    """Every run the meter reports, live or at the last reading, is the one the offline
+    pairing gives (before the offline-only stages); an ON left open past its appliance's
+    longest run closes at its typical length in both."""
+    model, _ = fit_model(ampds2_set)
+    model = replace(model, cycles={})  # the fills are compared on their own above
+    for rec in (ampds2_set.train[0], ampds2_set.test[0]):
+        live = replay(model, rec.ts, rec.aggregate, rec.second, chunk=60).runs
+        events = model.identify(detect_events(rec.ts, rec.aggregate, rec.second, model.detector))
+        typical, longest = model.durations()
+        offline = model.identify_runs(pair_events(events, model.pairing, typical, longest, int(rec.ts[-1])))
+        key = lambda r: (r.start, r.end, round(r.power_w, 6), r.label)  # noqa: E731
+        assert sorted(map(key, live)) == sorted(map(key, offline))
+        assert any(r.off is None and r.end < rec.ts[-1] for r in live)  # some did expire

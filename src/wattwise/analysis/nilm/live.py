@@ -113,13 +113,18 @@ class LiveNilm:
         closed = [r for r in runs if r.off is not None and r.off in events]
         paired = {id(r.on) for r in runs if r.off is not None}
         default = self.model.pairing.max_duration_s
-        self.open_on = [
-            e
-            for e in [*self.open_on, *events]
-            if e.delta_p > 0 and id(e) not in paired and (now - e.ts) / 1000.0 <= longest.get(e.label or "", default)
+        unpaired = [e for e in [*self.open_on, *events] if e.delta_p > 0 and id(e) not in paired]
+        self.open_on = [e for e in unpaired if (now - e.ts) / 1000.0 <= longest.get(e.label or "", default)]
+        # an ON left open past its appliance's longest run: offline closes it at the
+        # appliance's typical run length (:func:`pair_events`), and so does the meter
+        expired = [
+            Run(e.ts, e.ts + int(typical[e.label] * 1000), e.delta_p, e.label, e, None)
+            for e in unpaired
+            if e not in self.open_on and e.label in typical
         ]
         identified = self.model.identify_runs(closed)
-        return LiveUpdate(events, identified + self._fill(identified))
+        done = sorted(identified + expired, key=lambda r: r.start)
+        return LiveUpdate(events, done + self._fill(done))
 
     def _fill(self, closed: list[Run]) -> list[Run]:
         """The low-power phase between a multi-phase appliance's (a dishwasher's) last
@@ -138,8 +143,18 @@ class LiveNilm:
         return out
 
     def running(self, now_ts: int) -> list[Run]:
-        """The runs still going at ``now_ts``: each open ON event, as a run up to now."""
-        return [Run(e.ts, now_ts, e.delta_p, e.label or UNIDENTIFIED, e, None) for e in self.open_on if e.ts <= now_ts]
+        """The runs as they stand at ``now_ts`` (as offline at the end of its data): each
+        open ON event as a run up to now, or, when open longer than its appliance's
+        longest run, closed at its typical length."""
+        typical, longest = self.model.durations()
+        out = []
+        for e in self.open_on:
+            label = e.label or UNIDENTIFIED
+            if (now_ts - e.ts) / 1000.0 <= longest.get(label, self.model.pairing.max_duration_s):
+                out.append(Run(e.ts, now_ts, e.delta_p, label, e, None))
+            elif label in typical:
+                out.append(Run(e.ts, e.ts + int(typical[label] * 1000), e.delta_p, label, e, None))
+        return out
 
     def label(self, event: Event, name: str) -> Event:
         """The user names an event: the site's library learns it before the next event."""
