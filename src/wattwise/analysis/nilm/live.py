@@ -7,9 +7,14 @@
     meter.label(event, "kettle")                  # the user's click: learnt at once
 
 Events come out identified (label, confidence; "unidentified" below the threshold) the
-moment they are final; a run comes out when its OFF event arrives. Everything the meter
-needs to resume after a restart is in :meth:`to_dict` (the library lives in the model,
-which the caller persists per site).
+moment they are final; a run comes out when its OFF event arrives (or, left open past
+its appliance's longest run, at its typical length), a multi-phase appliance's pause
+when the run after it closes, and a short, strong appliance's watts per sample once
+its burst window has passed (``update.bursts``) — each as the offline chain gives it.
+The rhythm chains and the joint decoding need the whole recording and stay offline
+(docs/evaluation/nilm.md, "Live versus offline"). Everything the meter needs to resume
+after a restart is in :meth:`to_dict` (the library lives in the model, which the caller
+persists per site).
 """
 
 from __future__ import annotations
