@@ -66,16 +66,20 @@ def _fmt(x: Any) -> str:
 def print_table(result: dict[str, Any], echo: Any = typer.echo) -> None:
     echo(f"\n== {result['set']} ({result['split']}; events within ±{result['tolerance_s']} s)")
     ours = result["methods"]["wattwise"]
-    echo(
-        "  wattwise events: P {} R {} F1 {} (true events {}); identification acc {} "
-        "macro-F1 {}; confidence ECE {}".format(
-            *(_fmt(ours[k]) for k in ("event_precision", "event_recall", "event_f1")),
-            ours["true_events"],
-            _fmt(ours["identification_accuracy"]),
-            _fmt(ours["identification_macro_f1"]),
-            _fmt(ours["calibration"]["ece"]),
+    for name, m in result["methods"].items():
+        if "event_f1" not in m:
+            continue
+        echo(
+            "  {} events: P {} R {} F1 {} (true events {}); identification acc {} "
+            "macro-F1 {}; confidence ECE {}".format(
+                name,
+                *(_fmt(m[k]) for k in ("event_precision", "event_recall", "event_f1")),
+                m["true_events"],
+                _fmt(m["identification_accuracy"]),
+                _fmt(m["identification_macro_f1"]),
+                _fmt(m["calibration"]["ece"]),
+            )
         )
-    )
     apps = list(ours["appliances"])
     head = f"  {'method':<22}" + "".join(f"{a[:14]:>30}" for a in apps) + f"{'FTE':>8}"
     echo(head)

@@ -28,6 +28,7 @@ def test_evaluate_prints_the_table_and_writes_json_figures(tmp_path: Path, lab_c
     assert res.exit_code == 0, res.output
     assert "NILMTK peers NOT run" in res.output
     assert "wattwise" in res.output and "predict_0w" in res.output
+    assert "wattwise_live events:" in res.output  # live beside offline, every run
     figures = json.loads(out.read_text())["sets"][0]["methods"]["wattwise"]
     for key in ("event_precision", "event_recall", "event_f1"):
         assert 0.9 <= figures[key] <= 1.0

@@ -45,6 +45,7 @@ from wattwise.analysis.nilm.events import (
     detect_events,
     reactive_from_pf,
 )
+from wattwise.analysis.nilm.live import live_power, replay
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import PairingConfig
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED, SignatureLibrary
@@ -786,14 +787,26 @@ def fit_states(spec: SetSpec, det: DetectorConfig, levels: int = 2) -> StateMode
 
 
 def evaluate_model(spec: SetSpec, model: NilmModel) -> dict[str, Any]:
-    """All figures of one model on the set's test part."""
-    results = []
-    preds = []
+    """All figures of one model on the set's test part (offline: whole recordings)."""
+    outputs = [model.disaggregate(rec.ts, rec.aggregate, rec.second) for rec in spec.test]
+    return score_outputs(spec, [res.events for res, _ in outputs], [series for _, series in outputs])
+
+
+def evaluate_live(spec: SetSpec, model: NilmModel, chunk: int = 60) -> dict[str, Any]:
+    """The same figures for what the live service reports: each test recording fed to
+    :class:`LiveNilm` ``chunk`` readings at a time, its events and closed runs (and the
+    power it decides live) turned into per-appliance power."""
+    outputs = [replay(model, rec.ts, rec.aggregate, rec.second, chunk) for rec in spec.test]
+    series = [live_power(model, out, rec.ts) for rec, out in zip(spec.test, outputs, strict=True)]
+    return score_outputs(spec, [out.events for out in outputs], series)
+
+
+def score_outputs(
+    spec: SetSpec, results: Sequence[Sequence[Event]], series: Sequence[Mapping[str, FloatArray]]
+) -> dict[str, Any]:
+    """All figures from a method's events and per-appliance power on the test part."""
     names = spec.appliances
-    for rec in spec.test:
-        res, series = model.disaggregate(rec.ts, rec.aggregate, rec.second)
-        results.append(res.events)
-        preds.append({a: series.get(a, np.zeros(rec.ts.size)) for a in names})
+    preds = [{a: s.get(a, np.zeros(rec.ts.size)) for a in names} for rec, s in zip(spec.test, series, strict=True)]
     ev, t_lab, p_lab = event_scores(spec, spec.test, results)
     acc = float(np.mean([t == p for t, p in zip(t_lab, p_lab, strict=True)])) if t_lab else 0.0
     ident_per = {}
@@ -1092,7 +1105,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "decoding": None if model.states is None else asdict(model.states),
         "rhythm": {k: asdict(v) for k, v in model.cyclers.items()},
         "bursts": {k: asdict(v) for k, v in model.bursts.items()},
-        "methods": {"wattwise": ours, "predict_0w": zero_baseline(spec)},
+        "methods": {"wattwise": ours, "wattwise_live": evaluate_live(spec, model), "predict_0w": zero_baseline(spec)},
     }
     if curve:
         out["learning_curve"] = learning_curve(spec, model)

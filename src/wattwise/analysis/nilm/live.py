@@ -7,25 +7,75 @@
     meter.label(event, "kettle")                  # the user's click: learnt at once
 
 Events come out identified (label, confidence; "unidentified" below the threshold) the
-moment they are final; a run comes out when its OFF event arrives. Everything the meter
-needs to resume after a restart is in :meth:`to_dict` (the library lives in the model,
-which the caller persists per site).
+moment they are final; a run comes out when its OFF event arrives (or, left open past
+its appliance's longest run, at its typical length), a multi-phase appliance's pause
+when the run after it closes, and a short, strong appliance's watts per sample once
+its burst window has passed (``update.bursts``) — each as the offline chain gives it.
+The rhythm chains and the joint decoding need the whole recording and stay offline
+(docs/evaluation/nilm.md, "Live versus offline"). Everything the meter needs to resume
+after a restart is in :meth:`to_dict` (the library lives in the model, which the caller
+persists per site).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from wattwise.analysis.nilm.bursts import BurstModel, burst_series
+from wattwise.analysis.nilm.energy import power_series
 from wattwise.analysis.nilm.events import Event, StreamingDetector
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import Run, pair_events
+from wattwise.analysis.nilm.signatures import UNIDENTIFIED
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(slots=True)
 class LiveUpdate:
     events: list[Event]
     runs: list[Run]
+    #: per short, strong appliance (a microwave): the samples decided with this update,
+    #: (times in epoch ms, its watts at each)
+    bursts: dict[str, tuple[IntArray, FloatArray]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BurstBuffer:
+    """The readings a burst decision still needs: a sample is decided once the longest
+    burst window (plus two samples) has passed after it, from the same window before
+    it, so it gets the value :func:`burst_series` gives it on the whole recording
+    (where the meter's interval is steady: the window in samples comes from the
+    buffer's median interval)."""
+
+    ts: list[int] = field(default_factory=list)
+    power: list[float] = field(default_factory=list)
+    decided: int = 0  # buffer samples already reported
+
+    def feed(
+        self, bursts: dict[str, BurstModel], ts: Any, power: Any, final: bool = False
+    ) -> dict[str, tuple[IntArray, FloatArray]]:
+        self.ts += np.asarray(ts, dtype=np.int64).tolist()
+        self.power += np.asarray(power, dtype=np.float64).tolist()
+        t = np.asarray(self.ts, dtype=np.int64)
+        if not bursts or t.size < 3:
+            return {}
+        step_s = max(float(np.median(np.diff(t))) / 1000.0, 1e-9)
+        context = max(max(2, round(m.max_s / step_s) + 1) for m in bursts.values()) + 1
+        end = t.size if final else t.size - context
+        if end <= self.decided:
+            return {}
+        p = np.asarray(self.power, dtype=np.float64)
+        out = {name: (t[self.decided : end], burst_series(t, p, m)[self.decided : end]) for name, m in bursts.items()}
+        keep_from = max(0, end - context)
+        del self.ts[:keep_from], self.power[:keep_from]
+        self.decided = end - keep_from
+        return out
 
 
 @dataclass(slots=True)
@@ -35,17 +85,29 @@ class LiveNilm:
     model: NilmModel
     detector: StreamingDetector = field(init=False)
     open_on: list[Event] = field(default_factory=list)
+    #: per multi-phase appliance, where its last closed run ended (epoch ms)
+    last_end: dict[str, int] = field(default_factory=dict)
+    burst_buffer: BurstBuffer = field(default_factory=BurstBuffer)
 
     def __post_init__(self) -> None:
         self.detector = StreamingDetector(self.model.detector)
 
     def feed(self, ts_ms: int, power: float, reactive_or_pf: float | None = None) -> LiveUpdate:
         """One reading; the meter's second channel (Q or PF) as the model's detector expects."""
-        return self._handle(self.detector.feed(ts_ms, power, reactive_or_pf), ts_ms)
+        update = self._handle(self.detector.feed(ts_ms, power, reactive_or_pf), ts_ms)
+        update.bursts = self.burst_buffer.feed(self.model.bursts, [ts_ms], [power])
+        return update
 
     def feed_many(self, ts: Any, power: Any, second: Any = None) -> LiveUpdate:
         events = self.detector.feed_many(ts, power, second)
-        return self._handle(events, int(events[-1].ts) if events else 0)
+        update = self._handle(events, int(events[-1].ts) if events else 0)
+        update.bursts = self.burst_buffer.feed(self.model.bursts, ts, power)
+        return update
+
+    def pending_bursts(self) -> dict[str, tuple[IntArray, FloatArray]]:
+        """The samples not yet decided, decided with what is known now (as offline at
+        the end of its data)."""
+        return self.burst_buffer.feed(self.model.bursts, [], [], final=True)
 
     def _handle(self, events: list[Event], now: int) -> LiveUpdate:
         if not events:
@@ -56,23 +118,110 @@ class LiveNilm:
         closed = [r for r in runs if r.off is not None and r.off in events]
         paired = {id(r.on) for r in runs if r.off is not None}
         default = self.model.pairing.max_duration_s
-        self.open_on = [
-            e
-            for e in [*self.open_on, *events]
-            if e.delta_p > 0 and id(e) not in paired and (now - e.ts) / 1000.0 <= longest.get(e.label or "", default)
+        unpaired = [e for e in [*self.open_on, *events] if e.delta_p > 0 and id(e) not in paired]
+        self.open_on = [e for e in unpaired if (now - e.ts) / 1000.0 <= longest.get(e.label or "", default)]
+        # an ON left open past its appliance's longest run: offline closes it at the
+        # appliance's typical run length (:func:`pair_events`), and so does the meter
+        expired = [
+            Run(e.ts, e.ts + int(typical[e.label] * 1000), e.delta_p, e.label, e, None)
+            for e in unpaired
+            if e not in self.open_on and e.label in typical
         ]
-        return LiveUpdate(events, self.model.identify_runs(closed))
+        identified = self.model.identify_runs(closed)
+        done = sorted(identified + expired, key=lambda r: r.start)
+        return LiveUpdate(events, done + self._fill(done))
+
+    def _fill(self, closed: list[Run]) -> list[Run]:
+        """The low-power phase between a multi-phase appliance's (a dishwasher's) last
+        run and this one, as offline (:meth:`NilmModel.cycle_fill`): decided when this
+        run closes, at most its longest in-cycle gap plus its longest run after the gap
+        began. The fill carries this run's ON event (the one still known to the store)."""
+        out: list[Run] = []
+        for r in closed:
+            if r.label not in self.model.cycles:
+                continue
+            gap_s, power_w = self.model.cycles[r.label]
+            last = self.last_end.get(r.label)
+            if last is not None and 0 < (r.start - last) / 1000.0 <= gap_s:
+                out.append(Run(last, r.start, power_w, r.label, r.on, None))
+            self.last_end[r.label] = max(r.end, last or r.end)
+        return out
+
+    def running(self, now_ts: int) -> list[Run]:
+        """The runs as they stand at ``now_ts`` (as offline at the end of its data): each
+        open ON event as a run up to now, or, when open longer than its appliance's
+        longest run, closed at its typical length."""
+        typical, longest = self.model.durations()
+        out = []
+        for e in self.open_on:
+            label = e.label or UNIDENTIFIED
+            if (now_ts - e.ts) / 1000.0 <= longest.get(label, self.model.pairing.max_duration_s):
+                out.append(Run(e.ts, now_ts, e.delta_p, label, e, None))
+            elif label in typical:
+                out.append(Run(e.ts, e.ts + int(typical[label] * 1000), e.delta_p, label, e, None))
+        return out
 
     def label(self, event: Event, name: str) -> Event:
         """The user names an event: the site's library learns it before the next event."""
         return self.model.teach(event, name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"detector": self.detector.to_dict(), "open_on": [e.to_dict() for e in self.open_on]}
+        return {
+            "detector": self.detector.to_dict(),
+            "open_on": [e.to_dict() for e in self.open_on],
+            "last_end": dict(self.last_end),
+            "burst_buffer": asdict(self.burst_buffer),
+        }
 
     @classmethod
     def from_dict(cls, model: NilmModel, data: dict[str, Any]) -> LiveNilm:
         live = cls(model)
         live.detector = StreamingDetector.from_dict(data["detector"])
         live.open_on = [Event.from_dict(e) for e in data["open_on"]]
+        # both absent from a state saved before 2026-11-24
+        live.last_end = {k: int(v) for k, v in data.get("last_end", {}).items()}
+        live.burst_buffer = BurstBuffer(**data.get("burst_buffer", {}))
         return live
+
+
+def replay(
+    model: NilmModel, ts: npt.ArrayLike, power: npt.ArrayLike, second: npt.ArrayLike | None = None, chunk: int = 60
+) -> LiveUpdate:
+    """Everything a live meter reports for a recording fed ``chunk`` readings at a time,
+    and at its last reading the runs still going (what the service shows then; events
+    carry the labels their runs gave them)."""
+    t = np.asarray(ts, dtype=np.int64)
+    p = np.asarray(power, dtype=np.float64)
+    q = None if second is None else np.asarray(second, dtype=np.float64)
+    meter = LiveNilm(model)
+    out = LiveUpdate([], [])
+    bursts: list[dict[str, tuple[IntArray, FloatArray]]] = []
+    for i in range(0, t.size, chunk):
+        update = meter.feed_many(t[i : i + chunk], p[i : i + chunk], None if q is None else q[i : i + chunk])
+        out.events += update.events
+        out.runs += update.runs
+        bursts.append(update.bursts)
+    if t.size:
+        out.runs += meter.running(int(t[-1]))
+    bursts.append(meter.pending_bursts())
+    for name in model.bursts:
+        parts = [b[name] for b in bursts if name in b]
+        if parts:
+            out.bursts[name] = (np.concatenate([a for a, _ in parts]), np.concatenate([w for _, w in parts]))
+    return out
+
+
+def live_power(model: NilmModel, update: LiveUpdate, ts: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
+    """Each known appliance's power at each time in ``ts`` from a live meter's runs,
+    plus its standby draw where the model has one (as offline, where no joint decoding
+    runs: the decoding's base load holds it)."""
+    t = np.asarray(ts, dtype=np.int64)
+    series = power_series(update.runs, t, model.library.names())
+    for name, (at, drawn) in update.bursts.items():  # as offline, its bursts stand for its runs
+        series[name] = np.zeros(t.size)
+        series[name][np.searchsorted(t, at)] = drawn
+    if model.states is None:
+        for name, watts in model.standby_w.items():
+            if name in series:
+                series[name] = series[name] + watts
+    return series
