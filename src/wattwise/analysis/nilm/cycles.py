@@ -144,7 +144,7 @@ def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> lis
     breaks after an ON, ON None where it starts with an OFF). With ``name``, an event's
     signature score for that appliance (``Event.scores``, when identified) adds its
     say."""
-    cand = [e for e in sorted(events, key=lambda e: e.ts) if _size_score(e, m) > 0 or _composite(e, m)]
+    cand = [e for e in sorted(events, key=lambda e: e.ts) if is_candidate(e, m)]
     n = len(cand)
     if n == 0:
         return []
@@ -174,6 +174,12 @@ def decode_cycles(events: Sequence[Event], m: CycleModel, name: str = "") -> lis
     for chain in _backtrack(best, prev, linked):
         out.extend(_pairs([_own_part(cand[k], m) for k in chain]))
     return sorted(out, key=_pair_ts)
+
+
+def is_candidate(e: Event, m: CycleModel) -> bool:
+    """Whether a chain may take the event: about the appliance's step size, or (with
+    shared steps allowed) bigger."""
+    return _size_score(e, m) > 0 or _composite(e, m)
 
 
 def _event_score(e: Event, m: CycleModel, name: str) -> float:

@@ -28,6 +28,7 @@ import numpy.typing as npt
 from wattwise.analysis.nilm.bursts import BurstModel, burst_series
 from wattwise.analysis.nilm.energy import power_series
 from wattwise.analysis.nilm.events import Event, StreamingDetector
+from wattwise.analysis.nilm.live_rhythm import LiveRhythm
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import Run, pair_events
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
@@ -88,6 +89,8 @@ class LiveNilm:
     #: per multi-phase appliance, where its last closed run ended (epoch ms)
     last_end: dict[str, int] = field(default_factory=dict)
     burst_buffer: BurstBuffer = field(default_factory=BurstBuffer)
+    #: the rhythm chains' window: their runs come out final a bounded delay late
+    rhythm: LiveRhythm = field(default_factory=LiveRhythm)
 
     def __post_init__(self) -> None:
         self.detector = StreamingDetector(self.model.detector)
@@ -95,12 +98,15 @@ class LiveNilm:
     def feed(self, ts_ms: int, power: float, reactive_or_pf: float | None = None) -> LiveUpdate:
         """One reading; the meter's second channel (Q or PF) as the model's detector expects."""
         update = self._handle(self.detector.feed(ts_ms, power, reactive_or_pf), ts_ms)
+        update.runs = self.rhythm.step(self.model, update.events, update.runs, ts_ms)
         update.bursts = self.burst_buffer.feed(self.model.bursts, [ts_ms], [power])
         return update
 
     def feed_many(self, ts: Any, power: Any, second: Any = None) -> LiveUpdate:
         events = self.detector.feed_many(ts, power, second)
         update = self._handle(events, int(events[-1].ts) if events else 0)
+        if np.size(ts):
+            update.runs = self.rhythm.step(self.model, update.events, update.runs, int(np.asarray(ts)[-1]))
         update.bursts = self.burst_buffer.feed(self.model.bursts, ts, power)
         return update
 
@@ -159,7 +165,7 @@ class LiveNilm:
                 out.append(Run(e.ts, now_ts, e.delta_p, label, e, None))
             elif label in typical:
                 out.append(Run(e.ts, e.ts + int(typical[label] * 1000), e.delta_p, label, e, None))
-        return out
+        return self.rhythm.pending(self.model, out, now_ts)
 
     def label(self, event: Event, name: str) -> Event:
         """The user names an event: the site's library learns it before the next event."""
@@ -171,6 +177,7 @@ class LiveNilm:
             "open_on": [e.to_dict() for e in self.open_on],
             "last_end": dict(self.last_end),
             "burst_buffer": asdict(self.burst_buffer),
+            "rhythm": self.rhythm.to_dict(),
         }
 
     @classmethod
@@ -181,6 +188,7 @@ class LiveNilm:
         # both absent from a state saved before 2026-11-24
         live.last_end = {k: int(v) for k, v in data.get("last_end", {}).items()}
         live.burst_buffer = BurstBuffer(**data.get("burst_buffer", {}))
+        live.rhythm = LiveRhythm.from_dict(data.get("rhythm", {}))
         return live
 
 

@@ -1,0 +1,214 @@
+"""A self-cycling appliance's rhythm chain (a fridge), decided live with a bounded delay.
+
+Offline, :meth:`NilmModel.rhythm_runs` decodes the whole recording at once
+(:func:`decode_cycles`). Live, each update re-decodes a sliding window of recent events
+of about the appliance's step size, and a chain run becomes final once its last event
+is ``horizon`` old: later events no longer change the best chain that far back, so the
+run is the one offline gives wherever the window covers what offline's programme used.
+The window reaches ``context`` before the oldest undecided event, so the chain there
+starts as offline's does. Both are counted in the appliance's typical cycles (ON + OFF
+time): the programme links an event to one at most ``max(ON, OFF)·e^(3·log sd)`` later,
+so a few cycles of events after a run are what can still change it.
+
+As offline, the chain's runs replace that appliance's paired runs (which may overlap,
+the chain's never do), and a paired run of another appliance that shares an event with
+the chain is dropped. So a paired run that holds an event the chain might take waits
+until the chain over it is final (the same delay); the rest pass at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wattwise.analysis.nilm.cycles import CycleModel, Pair, decode_cycles, is_candidate
+from wattwise.analysis.nilm.events import Event
+from wattwise.analysis.nilm.model import NilmModel
+from wattwise.analysis.nilm.pairing import Run
+from wattwise.analysis.nilm.signatures import UNIDENTIFIED
+
+#: a chain run is final when its last event is this many typical cycles old
+HORIZON_CYCLES = 3.0
+#: the window reaches this many typical cycles before the oldest undecided event
+CONTEXT_CYCLES = 3.0
+
+
+def cycle_s(cm: CycleModel) -> float:
+    """One typical cycle (ON + OFF time), seconds."""
+    return cm.on_s + cm.off_s
+
+
+def delay_s(cm: CycleModel, horizon_cycles: float = HORIZON_CYCLES) -> float:
+    """How long after its last event a chain run (and a paired run waiting on the chain)
+    becomes final: the delay a user waits, plus at most one update's readings."""
+    return horizon_cycles * cycle_s(cm)
+
+
+@dataclass(slots=True)
+class LiveRhythm:
+    """One meter's window of recent events and what its rhythm chains decided so far."""
+
+    horizon_cycles: float = HORIZON_CYCLES
+    context_cycles: float = CONTEXT_CYCLES
+    #: recent events any chain may take, oldest first
+    events: list[Event] = field(default_factory=list)
+    #: paired runs that hold an event a chain may still take
+    held: list[Run] = field(default_factory=list)
+    #: per rhythm appliance: the time (epoch ms) up to which its chain is decided (no
+    #: later decision takes an event at or before it)
+    final_ts: dict[str, int] = field(default_factory=dict)
+    #: per rhythm appliance: where its last final run ended (a run whose ON was missed
+    #: starts no earlier)
+    last_end: dict[str, int] = field(default_factory=dict)
+    #: times of the events final chains took (recent ones)
+    taken: set[int] = field(default_factory=set)
+
+    def step(self, model: NilmModel, new_events: list[Event], runs: list[Run], now: int) -> list[Run]:
+        """The runs to report now, given the paired runs the meter closed with this
+        update: the chain runs that became final, paired runs that do not wait on a
+        chain, and waiting ones whose chain is now final and did not take them."""
+        if not model.cyclers:
+            return runs
+        self.events += [e for e in new_events if any(is_candidate(e, cm) for cm in model.cyclers.values())]
+        self.held += [r for r in runs if r.label not in model.cyclers and self._waits(r)]
+        out = [r for r in runs if r.label not in model.cyclers and not self._waits(r)]
+        for name, cm in model.cyclers.items():
+            cutoff = now - int(delay_s(cm, self.horizon_cycles) * 1000)
+            out += self._decide(model, name, cm, cutoff, until_ts=None)
+        out += self._release(model, final=False)
+        self._prune(model)
+        return sorted(out, key=lambda r: r.start)
+
+    def pending(self, model: NilmModel, running: list[Run], now: int) -> list[Run]:
+        """Everything not yet final as it stands at ``now`` (as offline at the end of its
+        data): the provisional chain runs, the waiting paired runs the chain does not
+        take, and the runs still going (``running``) that are not the chain's. Leaves
+        the state as it was, but for the labels of the events the chain takes."""
+        if not model.cyclers:
+            return running
+        keep = LiveRhythm(
+            self.horizon_cycles,
+            self.context_cycles,
+            list(self.events),
+            self.held + [r for r in running if r.label not in model.cyclers],
+            dict(self.final_ts),
+            dict(self.last_end),
+            set(self.taken),
+        )
+        out: list[Run] = []
+        for name, cm in model.cyclers.items():
+            out += keep._decide(model, name, cm, cutoff=now, until_ts=now)
+        return sorted(out + keep._release(model, final=True), key=lambda r: r.start)
+
+    def _waits(self, r: Run) -> bool:
+        times = {e.ts for e in self.events}
+        return r.on.ts in times or (r.off is not None and r.off.ts in times)
+
+    def _decide(self, model: NilmModel, name: str, cm: CycleModel, cutoff: int, until_ts: int | None) -> list[Run]:
+        """The window's chain runs whose last event is at or before ``cutoff`` and after
+        what is already final, made final."""
+        done = self.final_ts.get(name)
+        pool = [e for e in self.events if e.label in (name, UNIDENTIFIED) or e.label not in model.cyclers]
+        own = {id(e) for e in pool}
+        out: list[Run] = []
+        decided = cutoff
+        for on, off in decode_cycles(pool, cm, name):
+            first, last = _span((on, off))
+            if done is not None and first <= done:
+                continue  # decided already (or straddling what was)
+            if last > cutoff:
+                decided = min(cutoff, first - 1)
+                break
+            previous = self.last_end.get(name)
+            earlier = [] if previous is None else [_marker(name, previous, on or off)]
+            run = NilmModel._rhythm_run(name, cm, on, off, earlier, until_ts)
+            out.append(run)
+            # a shared step stands in the chain as a new event (the appliance's share):
+            # the step itself, and the paired run it ends, stay the other load's
+            self.taken.update(e.ts for e in (on, off) if e is not None and id(e) in own)
+            self.last_end[name] = max(run.end, previous or run.end)
+        self.final_ts[name] = max(decided, done if done is not None else decided)
+        return out
+
+    def _release(self, model: NilmModel, final: bool) -> list[Run]:
+        """Waiting paired runs whose events every chain has decided on: kept when no
+        chain took them (as offline drops a run that shares an event with the chain)."""
+        decided = min(self.final_ts.get(n, -1) for n in model.cyclers)
+        out, still = [], []
+        for r in self.held:
+            times = [r.on.ts] + ([r.off.ts] if r.off is not None else [])
+            if not final and max(times) > decided:
+                still.append(r)
+            elif not self.taken.intersection(times):
+                out.append(r)
+        self.held = still
+        return out
+
+    def _prune(self, model: NilmModel) -> None:
+        """Keep the events the next decisions need: ``context`` cycles before the oldest
+        undecided time of any chain."""
+        start = min(self.final_ts[n] - int(self.context_cycles * cycle_s(cm) * 1000) for n, cm in model.cyclers.items())
+        held_ts = [r.on.ts for r in self.held]
+        start = min([start, *held_ts])
+        self.events = [e for e in self.events if e.ts >= start]
+        self.taken = {t for t in self.taken if t >= start}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "horizon_cycles": self.horizon_cycles,
+            "context_cycles": self.context_cycles,
+            "events": [e.to_dict() for e in self.events],
+            "held": [_run_to_dict(r) for r in self.held],
+            "final_ts": dict(self.final_ts),
+            "last_end": dict(self.last_end),
+            "taken": sorted(self.taken),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LiveRhythm:
+        events = [Event.from_dict(e) for e in data.get("events", [])]
+        same = {e.ts: e for e in events}  # a waiting run and the window share their events
+        return cls(
+            float(data.get("horizon_cycles", HORIZON_CYCLES)),
+            float(data.get("context_cycles", CONTEXT_CYCLES)),
+            events,
+            [_run_from_dict(r, same) for r in data.get("held", [])],
+            {k: int(v) for k, v in data.get("final_ts", {}).items()},
+            {k: int(v) for k, v in data.get("last_end", {}).items()},
+            {int(t) for t in data.get("taken", [])},
+        )
+
+
+def _span(pair: Pair) -> tuple[int, int]:
+    times = [e.ts for e in pair if e is not None]
+    return min(times), max(times)
+
+
+def _marker(name: str, end: int, e: Event | None) -> Run:
+    """The appliance's previous chain run, as far as a run whose ON was missed needs it
+    (where it ended)."""
+    assert e is not None
+    return Run(end, end, 0.0, name, e, None)
+
+
+def _run_to_dict(r: Run) -> dict[str, Any]:
+    return {
+        "start": r.start,
+        "end": r.end,
+        "power_w": r.power_w,
+        "label": r.label,
+        "on": r.on.to_dict(),
+        "off": None if r.off is None else r.off.to_dict(),
+    }
+
+
+def _run_from_dict(data: dict[str, Any], same: dict[int, Event]) -> Run:
+    def event(d: dict[str, Any] | None) -> Event | None:
+        if d is None:
+            return None
+        e = Event.from_dict(d)
+        return same.get(e.ts, e)
+
+    on = event(data["on"])
+    assert on is not None
+    return Run(int(data["start"]), int(data["end"]), float(data["power_w"]), str(data["label"]), on, event(data["off"]))
