@@ -136,7 +136,8 @@ def test_live_runs_are_the_offline_pairings_runs_including_the_expired_ones(ampd
     pairing gives (before the offline-only stages); an ON left open past its appliance's
     longest run closes at its typical length in both."""
     model, _ = fit_model(ampds2_set)
-    model = replace(model, cycles={})  # the fills are compared on their own above
+    # the fills are compared on their own above, the rhythm chain in test_live_rhythm.py
+    model = replace(model, cycles={}, cyclers={})
     for rec in (ampds2_set.train[0], ampds2_set.test[0]):
         live = replay(model, rec.ts, rec.aggregate, rec.second, chunk=60).runs
         events = model.identify(detect_events(rec.ts, rec.aggregate, rec.second, model.detector))

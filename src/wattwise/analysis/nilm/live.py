@@ -188,7 +188,7 @@ class LiveNilm:
         # both absent from a state saved before 2026-11-24
         live.last_end = {k: int(v) for k, v in data.get("last_end", {}).items()}
         live.burst_buffer = BurstBuffer(**data.get("burst_buffer", {}))
-        live.rhythm = LiveRhythm.from_dict(data.get("rhythm", {}))
+        live.rhythm = LiveRhythm.from_dict(data.get("rhythm", {}), live.open_on)
         return live
 
 

@@ -18,6 +18,7 @@ until the chain over it is final (the same delay); the rest pass at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,9 +166,12 @@ class LiveRhythm:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LiveRhythm:
-        events = [Event.from_dict(e) for e in data.get("events", [])]
-        same = {e.ts: e for e in events}  # a waiting run and the window share their events
+    def from_dict(cls, data: dict[str, Any], shared: Sequence[Event] = ()) -> LiveRhythm:
+        """``shared``: the meter's restored open ON events; the window takes those
+        objects for the same events, so a label the meter gives one later (when its
+        run closes) is the label the chain sees, as before the restart."""
+        same = {e.ts: e for e in shared}
+        events = [same.setdefault(e.ts, e) for e in (Event.from_dict(d) for d in data.get("events", []))]
         return cls(
             float(data.get("horizon_cycles", HORIZON_CYCLES)),
             float(data.get("context_cycles", CONTEXT_CYCLES)),

@@ -1,0 +1,109 @@
+"""A fridge's rhythm chain live: the offline chain's runs, final a bounded delay late."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from itertools import pairwise
+
+import pytest
+
+from wattwise.analysis.nilm.cycles import CycleModel
+from wattwise.analysis.nilm.evaluate import Recording, SetSpec, fit_model
+from wattwise.analysis.nilm.live import LiveNilm, replay
+from wattwise.analysis.nilm.live_rhythm import delay_s
+from wattwise.analysis.nilm.model import NilmModel
+from wattwise.analysis.nilm.pairing import Run
+
+CHUNK = 60
+
+
+def _key(r: Run) -> tuple[int, int, str]:
+    return (r.start, r.end, r.label)
+
+
+def _refit_model(refit_set: SetSpec) -> NilmModel:
+    """The REFIT excerpt is half a day, too short to learn the fridge's rhythm from
+    (fewer than 8 cycles): the rhythm the full training days give (docs: ON +95 W /
+    OFF −80 W, ON 33 min, OFF 57 min) stands in."""
+    model, _ = fit_model(refit_set)
+    return replace(model, cyclers={"fridge": CycleModel(95.0, 80.0, 0.2, 33 * 60.0, 0.35, 57 * 60.0, 0.35)})
+
+
+def _offline_chain(model: NilmModel, rec: Recording) -> list[Run]:
+    return [r for r in model.process(rec.ts, rec.aggregate, rec.second).runs if r.label == "fridge"]
+
+
+def _feed(meter: LiveNilm, rec: Recording, start: int = 0, end: int | None = None) -> list[tuple[int, Run]]:
+    """Each final run with the time of the reading it came out at."""
+    out = []
+    stop = rec.ts.size if end is None else end
+    for i in range(start, stop, CHUNK):
+        j = min(i + CHUNK, stop)
+        second = None if rec.second is None else rec.second[i:j]
+        update = meter.feed_many(rec.ts[i:j], rec.aggregate[i:j], second)
+        now = int(rec.ts[j - 1])
+        out += [(now, r) for r in update.runs]
+    return out
+
+
+@pytest.mark.parametrize("which", ["refit", "ampds2"])
+def test_live_fridge_runs_are_the_offline_chains_final_within_the_stated_delay(
+    which: str, refit_set: SetSpec, ampds2_set: SetSpec
+) -> None:
+    model = _refit_model(refit_set) if which == "refit" else fit_model(ampds2_set)[0]
+    rec = (refit_set if which == "refit" else ampds2_set).test[0]
+    offline = _offline_chain(model, rec)
+    assert len(offline) >= 6  # the fridge cycles all through the excerpt
+    meter = LiveNilm(model)
+    final = _feed(meter, rec)
+    chain = [(now, r) for now, r in final if r.label == "fridge"]
+    assert chain  # some runs are final before the excerpt ends
+    wait_ms = delay_s(model.cyclers["fridge"]) * 1000
+    step_ms = float(rec.ts[1] - rec.ts[0]) * CHUNK
+    for now, r in chain:
+        last = r.off.ts if r.off is not None else r.on.ts
+        assert now - last <= wait_ms + step_ms  # bounded: the horizon plus one update
+    # every final run is one the offline chain has; the rest come out (provisional) at the end
+    assert {_key(r) for _, r in chain} <= {_key(r) for r in offline}
+    everything = [r for _, r in final] + meter.running(int(rec.ts[-1]))
+    live = sorted((r for r in everything if r.label == "fridge"), key=lambda r: r.start)
+    assert [_key(r) for r in live] == sorted(_key(r) for r in offline)
+    # the chain's runs replace the paired ones: one fridge run at a time
+    assert all(a.end <= b.start for a, b in pairwise(live))
+
+
+def test_without_the_rhythm_window_live_misses_runs_the_chain_finds(ampds2_set: SetSpec) -> None:
+    model, _ = fit_model(ampds2_set)
+    rec = ampds2_set.test[0]
+    offline = {_key(r) for r in _offline_chain(model, rec)}
+    paired_only = replay(replace(model, cyclers={}), rec.ts, rec.aggregate, rec.second)
+    with_chain = replay(model, rec.ts, rec.aggregate, rec.second)
+    assert len(offline & {_key(r) for r in with_chain.runs}) > len(offline & {_key(r) for r in paired_only.runs})
+
+
+def test_a_restarted_meter_keeps_its_rhythm_window(ampds2_set: SetSpec) -> None:
+    model, _ = fit_model(ampds2_set)
+    rec = ampds2_set.test[0]
+    whole = replay(model, rec.ts, rec.aggregate, rec.second, chunk=CHUNK)
+    meter = LiveNilm(model)
+    half = (rec.ts.size // 2) // CHUNK * CHUNK
+    runs = [r for _, r in _feed(meter, rec, end=half)]
+    assert meter.rhythm.events  # mid-day, the window holds recent fridge-sized events
+    restarted = LiveNilm.from_dict(model, json.loads(json.dumps(meter.to_dict())))
+    runs += [r for _, r in _feed(restarted, rec, start=half)]
+    runs += restarted.running(int(rec.ts[-1]))
+    assert sorted(map(_key, runs)) == sorted(map(_key, whole.runs))
+
+
+def test_a_state_saved_before_the_rhythm_window_still_loads(ampds2_set: SetSpec) -> None:
+    model, _ = fit_model(ampds2_set)
+    rec = ampds2_set.test[0]
+    meter = LiveNilm(model)
+    _feed(meter, rec, end=600)
+    old = meter.to_dict()
+    del old["rhythm"]
+    resumed = LiveNilm.from_dict(model, old)
+    assert resumed.rhythm.events == [] and resumed.rhythm.final_ts == {}
+    later = _feed(resumed, rec, start=600)
+    assert any(r.label == "fridge" for _, r in later)  # the chain starts again from the restart
