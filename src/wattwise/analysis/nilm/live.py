@@ -11,8 +11,9 @@ moment they are final; a run comes out when its OFF event arrives (or, left open
 its appliance's longest run, at its typical length), a multi-phase appliance's pause
 when the run after it closes, and a short, strong appliance's watts per sample once
 its burst window has passed (``update.bursts``) — each as the offline chain gives it.
-The rhythm chains and the joint decoding need the whole recording and stay offline
-(docs/evaluation/nilm.md, "Live versus offline"). Everything the meter needs to resume
+A rhythm appliance's (a fridge's) runs come from its chain over a sliding window, final
+a few typical cycles late (:mod:`.live_rhythm`); the joint decoding needs the whole
+recording and stays offline (docs/evaluation/nilm.md, "Live versus offline"). Everything the meter needs to resume
 after a restart is in :meth:`to_dict` (the library lives in the model, which the caller
 persists per site).
 """
