@@ -90,7 +90,12 @@ def test_a_restarted_meter_keeps_its_rhythm_window(ampds2_set: SetSpec) -> None:
     half = (rec.ts.size // 2) // CHUNK * CHUNK
     runs = [r for _, r in _feed(meter, rec, end=half)]
     assert meter.rhythm.events  # mid-day, the window holds recent fridge-sized events
+    # a later run carries only events the meter still holds: open ONs and those in use
+    in_use = {e.ts for e in [*meter.open_on, *meter.rhythm.events_in_use()]}
     restarted = LiveNilm.from_dict(model, json.loads(json.dumps(meter.to_dict())))
+    later = [r for _, r in _feed(meter, rec, start=half)]
+    old = [e for r in later for e in (r.on, r.off) if e is not None and e.ts < rec.ts[half]]
+    assert old and all(e.ts in in_use for e in old)
     runs += [r for _, r in _feed(restarted, rec, start=half)]
     runs += restarted.running(int(rec.ts[-1]))
     assert sorted(map(_key, runs)) == sorted(map(_key, whole.runs))

@@ -101,6 +101,12 @@ class LiveRhythm:
             out += keep._decide(model, name, cm, cutoff=now, until_ts=now)
         return sorted(out + keep._release(model, final=True), key=lambda r: r.start)
 
+    def events_in_use(self) -> list[Event]:
+        """The events a later run may still carry (the window's and the waiting runs'):
+        a service that ties stored ids to events must keep theirs, as for open ONs."""
+        held = [e for r in self.held for e in (r.on, r.off) if e is not None]
+        return list({id(e): e for e in [*self.events, *held]}.values())
+
     def _waits(self, r: Run) -> bool:
         times = {e.ts for e in self.events}
         return r.on.ts in times or (r.off is not None and r.off.ts in times)
