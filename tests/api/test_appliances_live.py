@@ -8,11 +8,16 @@ later switchings are then identified as the kettle, and its runs carry the name.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from detectors.live_world import LiveWorld, live_world
+from wattwise.analysis.nilm.bursts import burst_series
+from wattwise.analysis.nilm.evaluate import SetSpec, fit_model, read_refit_layout
+from wattwise.detectors import library
 from wattwise.devices.simulator.appliances import appliance_named
 from wattwise.devices.simulator.household import Household, initial_state, regular_times, simulate
 from wattwise.devices.simulator.schedule import ApplianceEvent, OwnedAppliance
@@ -157,3 +162,68 @@ def test_appliances_need_sign_in(sqlite_services: Services) -> None:
     with live_world(sqlite_services) as live:
         for path in ("/api/v1/devices/1/appliances", "/api/v1/devices/1/appliance-events"):
             assert live.world.client.get(path).status_code == 401
+
+
+REFIT = Path(__file__).resolve().parents[1] / "fixtures" / "nilm"  # see NOTICE.md there
+
+
+def stretches(on: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """Each stretch of True: its first index and the first index after it (closed ones only)."""
+    starts = np.flatnonzero(on & ~np.r_[False, on[:-1]])
+    ends = np.flatnonzero(~on & np.r_[False, on[:-1]])
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=False)]
+
+
+def test_a_microwave_use_becomes_a_run_once_across_a_restart(services: Services) -> None:
+    """A meter whose model learnt REFIT house 2's microwave from its sub-meter (days 1-4):
+    an evening of the house's aggregate posted live, the service restarting in the middle
+    of a use, gives each use the bursts find one microwave run (start at its first sample,
+    end at the first sample without it), stored once, listed with its energy."""
+    spec = SetSpec(
+        "refit",
+        [read_refit_layout(REFIT / "refit_house2_train_2015-01-05pm.csv")],
+        [read_refit_layout(REFIT / "refit_house2_test_2015-01-08pm.csv")],
+        event_min_w=50.0,
+    )
+    model, _ = fit_model(spec)
+    rec = spec.test[0]
+    rows = [{"ts": t, "power": p} for t, p in zip(rec.ts.tolist(), rec.aggregate.tolist(), strict=True)]
+    decided = burst_series(rec.ts, rec.aggregate, model.bursts["microwave"])
+    expected = stretches(decided > 0)
+    first_use = expected[0][0]
+    step = int(np.median(np.diff(rec.ts)))
+    context = round(model.bursts["microwave"].max_s * 1000 / step) + 2  # samples a decision waits for
+    split = first_use + context + 3  # the use's first samples decided before the restart, not its end
+    with live_world(services) as live:
+        w = live.world
+        services.writer.run(lambda c: library.save_nilm(c, w.meter_a, model))
+        live.post(rows[:split])
+        live.detectors.flush()
+        live.restart()
+        with services.engine.connect() as conn:
+            state = library.load_state(conn, w.meter_a)
+        assert state is not None and "microwave" in state["live"]["burst_going"], "restarted mid-use"
+        live.post(rows[split - 30 :])  # a gateway resending its last readings too
+        live.detectors.flush()
+
+        runs = sorted(
+            live.get(f"/api/v1/devices/{w.meter_a}/appliance-runs", label="microwave"), key=lambda r: r["start_ts"]
+        )
+        assert len(runs) == len(expected) >= 5
+        draw_w = model.bursts["microwave"].draw_w  # what its sub-meter draws while on
+        for run, (a, b) in zip(runs, expected, strict=True):
+            assert abs(run["start_ts"] - int(rec.ts[a])) <= step and abs(run["end_ts"] - int(rec.ts[b])) <= step
+            assert run["closed"] and 0.25 * draw_w <= run["power_w"] <= draw_w
+        # the sub-meter's microwave: most of its switchings-on start one of these runs
+        true_starts = [int(rec.ts[a]) for a, _ in stretches(rec.appliances["microwave"] > 500)]
+        found = [t for t in true_starts if any(abs(r["start_ts"] - t) <= step for r in runs)]
+        assert len(found) >= 2 * len(true_starts) / 3
+        named = [r["on_event_id"] for r in runs] + [r["off_event_id"] for r in runs]
+        assert len(set(named)) == len(named)
+        assert set(named) <= {e["id"] for e in events_of(live, w.meter_a, label="microwave")}
+        events = events_of(live, w.meter_a)
+        assert len({(e["ts"], e["delta_p"]) for e in events}) == len(events), "no event stored twice"
+        (microwave,) = [a for a in live.get(f"/api/v1/devices/{w.meter_a}/appliances") if a["name"] == "microwave"]
+        assert microwave["runs"] == len(runs)
+        credited_wh = decided[: expected[-1][1]].sum() * step / 3_600_000
+        assert np.isclose(microwave["energy_wh"], credited_wh, rtol=0.02)

@@ -35,6 +35,12 @@ class LiveWorld:
         assert response.status_code == 200, response.text
         return response.json()
 
+    def restart(self) -> None:
+        """The service restarts: its detectors detach (saving each meter's live state) and
+        fresh ones attach, resuming from it."""
+        self.detectors()
+        self.detectors = Detectors(self.detectors.services, self.detectors.settings).start()
+
 
 def app_without_detectors(services: Services) -> FastAPI:
     """The app with its own detectors off (the test attaches its own, to flush and refresh
@@ -52,9 +58,9 @@ def app_without_detectors(services: Services) -> FastAPI:
 @contextmanager
 def live_world(services: Services, settings: DetectorSettings | None = None) -> Iterator[LiveWorld]:
     world = replace(build_world(services), client=TestClient(app_without_detectors(services)))
-    detectors = Detectors(services, settings).start()
+    live = LiveWorld(world, Detectors(services, settings).start())
     try:
         with world.client:
-            yield LiveWorld(world, detectors)
+            yield live
     finally:
-        detectors()
+        live.detectors()

@@ -4,7 +4,9 @@ The engine does the work (streaming detection, identification, pairing as OFF ev
 arrive, re-identification of a run with its duration). This wrapper only adds what a
 stored, shared service needs: late or power-less readings are skipped (the engine refuses
 samples older than its last one), and each engine event is tied to its row id so a run
-can name the events it pairs and a person's label can reach an event still open.
+can name the events it pairs and a person's label can reach an event still open. A run
+whose events the detector never reported (a microwave's run, decided from its bursts)
+brings its own ON/OFF pair, stored with it (:meth:`MeterNilm.to_store`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,12 @@ class MeterNilm:
         if self.live.model.detector.second == "pf":
             second = np.array([np.nan if r.pf is None else r.pf for r in fresh], dtype=np.float64)
         return self.live.feed_many(ts, power, second)
+
+    def to_store(self, update: LiveUpdate) -> list[Event]:
+        """The update's events, then the events of its runs not stored yet (a burst run's)."""
+        seen = {id(e) for e in update.events} | set(self._ids)
+        extra = [e for r in update.runs for e in (r.on, r.off) if e is not None and id(e) not in seen]
+        return [*update.events, *extra]
 
     def remember(self, events: list[Event], ids: list[int]) -> None:
         """Tie stored ids to the engine's events."""

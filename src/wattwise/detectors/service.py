@@ -326,12 +326,13 @@ class Detectors:
 
     def _nilm(self, meter: _Meter, readings: list[Reading]) -> None:
         update = meter.nilm.feed(readings)
-        if not update.events:
+        events = meter.nilm.to_store(update)
+        if not events:
             return
         device_id = meter.device.id
-        fresh = [new_event(e) for e in update.events]
+        fresh = [new_event(e) for e in events]
         ids = self.services.writer.run(lambda c: detections.insert_events(c, device_id, fresh))
-        meter.nilm.remember(update.events, ids)
+        meter.nilm.remember(events, ids)
         runs, labels = meter.nilm.new_runs(update)
         meter.nilm.prune()
 

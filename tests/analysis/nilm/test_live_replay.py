@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from wattwise.analysis.nilm.bursts import BurstModel, burst_series
 from wattwise.analysis.nilm.evaluate import SetSpec, evaluate_live, evaluate_model, fit_model
@@ -146,3 +147,29 @@ def test_live_runs_are_the_offline_pairings_runs_including_the_expired_ones(ampd
         key = lambda r: (r.start, r.end, round(r.power_w, 6), r.label)  # noqa: E731
         assert sorted(map(key, live)) == sorted(map(key, offline))
         assert any(r.off is None and r.end < rec.ts[-1] for r in live)  # some did expire
+
+
+def test_microwave_uses_come_out_live_as_runs_once_across_a_restart(refit_set: SetSpec) -> None:
+    """Each stretch of samples the microwave's bursts credit becomes one microwave run,
+    from its first sample to the first sample without it, with the energy its samples
+    are credited with; a restart between any two feeds (one mid-use among them) neither
+    repeats nor loses one; no paired run is reported for it besides."""
+    model, _ = fit_model(refit_set)
+    rec = refit_set.test[0]
+    offline = burst_series(rec.ts, rec.aggregate, model.bursts["microwave"])
+    on = offline > 0
+    starts = np.flatnonzero(on & ~np.r_[False, on[:-1]])
+    ends = np.flatnonzero(~on & np.r_[False, on[:-1]])  # the first sample without it
+    expected = [(int(rec.ts[a]), int(rec.ts[b])) for a, b in zip(starts, ends, strict=False)]
+    assert len(expected) >= 3
+    meter = LiveNilm(model)
+    runs = []
+    for i in range(0, rec.ts.size, 60):
+        meter = LiveNilm.from_dict(model, json.loads(json.dumps(meter.to_dict())))  # a restart
+        runs += meter.feed_many(rec.ts[i : i + 60], rec.aggregate[i : i + 60]).runs
+    mw = [r for r in runs if r.label == "microwave"]
+    assert [(r.start, r.end) for r in mw] == expected
+    step_s = float(np.median(np.diff(rec.ts))) / 1000.0
+    for r, a, b in zip(mw, starts, ends, strict=False):
+        assert r.power_w * (r.end - r.start) / 1000.0 == pytest.approx(offline[a:b].sum() * step_s, rel=0.02)
+        assert r.off is not None and r.on.label == r.off.label == "microwave"

@@ -11,9 +11,14 @@ moment they are final; a run comes out when its OFF event arrives (or, left open
 its appliance's longest run, at its typical length), a multi-phase appliance's pause
 when the run after it closes, and a short, strong appliance's watts per sample once
 its burst window has passed (``update.bursts``) — each as the offline chain gives it.
+Those watts also come out as the appliance's runs (one per stretch of decided samples
+it draws in, closed at the first sample it does not), so the service stores and shows a
+microwave's uses like any other appliance's; the runs pairing gives such an appliance
+are dropped, as offline its bursts stand for them.
 A rhythm appliance's (a fridge's) runs come from its chain over a sliding window, final
 a few typical cycles late (:mod:`.live_rhythm`); the joint decoding needs the whole
-recording and stays offline (docs/evaluation/nilm.md, "Live versus offline"). Everything the meter needs to resume
+recording and stays offline (docs/evaluation/nilm.md, "Live versus offline").
+Everything the meter needs to resume
 after a restart is in :meth:`to_dict` (the library lives in the model, which the caller
 persists per site).
 """
@@ -81,6 +86,40 @@ class BurstBuffer:
 
 
 @dataclass(slots=True)
+class OpenBurst:
+    """A burst appliance's run still going at the last decided sample: where it began,
+    its decided watts so far."""
+
+    start: int
+    total_w: float = 0.0
+    samples: int = 0
+
+
+def burst_runs(
+    name: str, ts: IntArray, watts: FloatArray, going: OpenBurst | None
+) -> tuple[list[Run], OpenBurst | None]:
+    """The runs that decided samples close (a stretch of samples the appliance draws in,
+    ending at the first one it does not) and the one still going. A run's power is its
+    samples' mean, its end the first sample without it, so power × duration is the
+    energy its samples are credited with (at a steady interval). Its ON and OFF events
+    are the run's own (a burst is decided from the level around it, not from a step);
+    it has no classifier score, so they carry confidence 1."""
+    runs: list[Run] = []
+    for t, w in zip(ts.tolist(), watts.tolist(), strict=True):
+        if w > 0:
+            going = OpenBurst(t) if going is None else going
+            going.total_w += w
+            going.samples += 1
+        elif going is not None:
+            power = going.total_w / going.samples
+            on = Event(going.start, power, None, power, 0, 0.0, power, name, 1.0)
+            off = Event(t, -power, None, power, 0, power, 0.0, name, 1.0)
+            runs.append(Run(going.start, t, power, name, on, off))
+            going = None
+    return runs, going
+
+
+@dataclass(slots=True)
 class LiveNilm:
     """Streaming detector + identification + pairing for one meter."""
 
@@ -90,6 +129,8 @@ class LiveNilm:
     #: per multi-phase appliance, where its last closed run ended (epoch ms)
     last_end: dict[str, int] = field(default_factory=dict)
     burst_buffer: BurstBuffer = field(default_factory=BurstBuffer)
+    #: per burst appliance, its run going at the last decided sample
+    burst_going: dict[str, OpenBurst] = field(default_factory=dict)
     #: the rhythm chains' window: their runs come out final a bounded delay late
     rhythm: LiveRhythm = field(default_factory=LiveRhythm)
 
@@ -100,15 +141,23 @@ class LiveNilm:
         """One reading; the meter's second channel (Q or PF) as the model's detector expects."""
         update = self._handle(self.detector.feed(ts_ms, power, reactive_or_pf), ts_ms)
         update.runs = self.rhythm.step(self.model, update.events, update.runs, ts_ms)
-        update.bursts = self.burst_buffer.feed(self.model.bursts, [ts_ms], [power])
-        return update
+        return self._with_bursts(update, self.burst_buffer.feed(self.model.bursts, [ts_ms], [power]))
 
     def feed_many(self, ts: Any, power: Any, second: Any = None) -> LiveUpdate:
         events = self.detector.feed_many(ts, power, second)
         update = self._handle(events, int(events[-1].ts) if events else 0)
         if np.size(ts):
             update.runs = self.rhythm.step(self.model, update.events, update.runs, int(np.asarray(ts)[-1]))
-        update.bursts = self.burst_buffer.feed(self.model.bursts, ts, power)
+        return self._with_bursts(update, self.burst_buffer.feed(self.model.bursts, ts, power))
+
+    def _with_bursts(self, update: LiveUpdate, decided: dict[str, tuple[IntArray, FloatArray]]) -> LiveUpdate:
+        """The update with the decided burst samples and the burst runs they close."""
+        update.bursts = decided
+        for name, (at, watts) in decided.items():
+            runs, going = burst_runs(name, at, watts, self.burst_going.pop(name, None))
+            update.runs += runs
+            if going is not None:
+                self.burst_going[name] = going
         return update
 
     def pending_bursts(self) -> dict[str, tuple[IntArray, FloatArray]]:
@@ -135,7 +184,8 @@ class LiveNilm:
             if e not in self.open_on and e.label in typical
         ]
         identified = self.model.identify_runs(closed)
-        done = sorted(identified + expired, key=lambda r: r.start)
+        # a burst appliance's runs are its bursts' (:meth:`_with_bursts`), as offline
+        done = sorted((r for r in identified + expired if r.label not in self.model.bursts), key=lambda r: r.start)
         return LiveUpdate(events, done + self._fill(done))
 
     def _fill(self, closed: list[Run]) -> list[Run]:
@@ -157,11 +207,14 @@ class LiveNilm:
     def running(self, now_ts: int) -> list[Run]:
         """The runs as they stand at ``now_ts`` (as offline at the end of its data): each
         open ON event as a run up to now, or, when open longer than its appliance's
-        longest run, closed at its typical length."""
+        longest run, closed at its typical length (a burst appliance's runs are its
+        bursts', :meth:`_with_bursts`)."""
         typical, longest = self.model.durations()
         out = []
         for e in self.open_on:
             label = e.label or UNIDENTIFIED
+            if label in self.model.bursts:  # its runs are its bursts'
+                continue
             if (now_ts - e.ts) / 1000.0 <= longest.get(label, self.model.pairing.max_duration_s):
                 out.append(Run(e.ts, now_ts, e.delta_p, label, e, None))
             elif label in typical:
@@ -178,6 +231,7 @@ class LiveNilm:
             "open_on": [e.to_dict() for e in self.open_on],
             "last_end": dict(self.last_end),
             "burst_buffer": asdict(self.burst_buffer),
+            "burst_going": {k: asdict(v) for k, v in self.burst_going.items()},
             "rhythm": self.rhythm.to_dict(),
         }
 
@@ -186,9 +240,10 @@ class LiveNilm:
         live = cls(model)
         live.detector = StreamingDetector.from_dict(data["detector"])
         live.open_on = [Event.from_dict(e) for e in data["open_on"]]
-        # both absent from a state saved before 2026-11-24
+        # all four absent from a state saved before 2026-11-24
         live.last_end = {k: int(v) for k, v in data.get("last_end", {}).items()}
         live.burst_buffer = BurstBuffer(**data.get("burst_buffer", {}))
+        live.burst_going = {k: OpenBurst(**v) for k, v in data.get("burst_going", {}).items()}
         live.rhythm = LiveRhythm.from_dict(data.get("rhythm", {}), live.open_on)
         return live
 
