@@ -62,7 +62,13 @@ class MeterNilm:
         return {"live": live, "open_ids": [open_ids[i] for i in keep], "last_ts": self.last_ts}
 
     def use_model(self, model: NilmModel) -> None:
-        """Identify from now on with a new library (after a label); detection state is kept."""
+        """Identify from now on with a new library (after a label); detection state is kept.
+
+        A burst model the labels just gave (or took) applies from now on: the readings
+        already held are taken as decided, so the bursts of the evening already stored
+        (its runs already named by the person) are not decided again."""
+        if model.bursts != self.live.model.bursts:
+            self.live.burst_buffer.decided = len(self.live.burst_buffer.ts)
         self.live.model = model
 
     def feed(self, readings: list[Reading]) -> LiveUpdate:
