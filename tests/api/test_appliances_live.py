@@ -227,3 +227,82 @@ def test_a_microwave_use_becomes_a_run_once_across_a_restart(services: Services)
         assert microwave["runs"] == len(runs)
         credited_wh = decided[: expected[-1][1]].sum() * step / 3_600_000
         assert np.isclose(microwave["energy_wh"], credited_wh, rtol=0.02)
+
+
+def test_a_labelled_microwave_is_then_found_from_its_bursts(services: Services) -> None:
+    """A site without sub-meters (the service's own model, no burst model): a person names
+    the microwave's detected switchings-on of REFIT house 2's evening (2: too few to call it
+    short and strong) and of the next evening's first use (3: enough); from then on its
+    uses come as runs from its bursts, starting where its sub-meter's do. Relabelling one
+    of those uses away takes the burst model away again."""
+    train = read_refit_layout(REFIT / "refit_house2_train_2015-01-05pm.csv")
+    test = read_refit_layout(REFIT / "refit_house2_test_2015-01-08pm.csv")
+
+    def rows(rec: Any, a: int = 0, b: int | None = None) -> list[dict[str, Any]]:
+        return [{"ts": t, "power": p} for t, p in zip(rec.ts[a:b].tolist(), rec.aggregate[a:b].tolist(), strict=True)]
+
+    def uses(rec: Any) -> list[int]:
+        return [int(rec.ts[a]) for a, _ in stretches(rec.appliances["microwave"] > 500)]
+
+    step = int(np.median(np.diff(test.ts)))
+    first_end = stretches(test.appliances["microwave"] > 500)[0][1]
+    split = first_end + 20  # the first use's run closed, the next use still to come
+    with live_world(services) as live:
+        w = live.world
+        base = f"/api/v1/devices/{w.meter_a}/appliances"
+
+        def label_uses(starts: list[int], since: int) -> int:
+            events = [e for e in events_of(live, w.meter_a, since=since) if e["delta_p"] > 500]
+            named: set[int] = set()
+            for t in starts:  # a person sees the switching within two samples of the use
+                on = near(events, t, 2 * step)
+                if on is not None and on["id"] not in named:
+                    answer = w.client.put(
+                        f"/api/v1/appliance-events/{on['id']}/label", json={"name": "microwave"}, headers=w.auth()
+                    )
+                    assert answer.status_code == 200, answer.text
+                    named.add(on["id"])
+            live.detectors.flush()
+            return len(named)
+
+        def microwave() -> dict[str, Any]:
+            (found,) = [a for a in live.get(base) if a["name"] == "microwave"]
+            return found  # type: ignore[no-any-return]
+
+        live.post(rows(train))
+        live.detectors.flush()
+        assert label_uses(uses(train), int(train.ts[0])) == 2
+        assert not microwave()["bursts"], "two labels are too few"
+
+        live.post(rows(test, 0, split))
+        live.detectors.flush()
+        assert label_uses(uses(test)[:1], int(test.ts[0])) == 1
+        assert microwave()["bursts"] and microwave()["labelled_events"] == 6
+        labelled_ts = int(test.ts[split - 1])
+        live.post(rows(test, split))
+        live.detectors.flush()
+
+        runs = live.get(base.replace("appliances", "appliance-runs"), label="microwave", since=labelled_ts)
+        later = [t for t in uses(test) if t > labelled_ts]
+        found = [t for t in later if any(abs(r["start_ts"] - t) <= step for r in runs)]
+        # as many as the burst model fitted from the house's sub-meter (days 1-4) finds
+        spec = SetSpec("refit", [train], [test], event_min_w=50.0)
+        sub_metered = burst_series(test.ts, test.aggregate, fit_model(spec)[0].bursts["microwave"])
+        sub_starts = [int(test.ts[a]) for a, _ in stretches(sub_metered > 0)]
+        by_sub_meter = [t for t in later if any(abs(s - t) <= step for s in sub_starts)]
+        assert len(later) >= 6 and len(found) >= max(len(by_sub_meter), len(later) / 2)
+        assert len(runs) <= len(later) + 2, "few runs where the sub-meter shows none"
+        for run in runs:
+            assert run["closed"] and 1000 <= run["power_w"] <= 1500 and run["duration_s"] <= 120
+
+        # one of its three uses was the kettle after all: two are too few again
+        slips = [e for e in events_of(live, w.meter_a, label="microwave") if e["ts"] == uses(test)[0]]
+        assert len(slips) == 1, "bursts start at the label: the evening already stored is not decided again"
+        slip = slips[0]
+        answer = w.client.put(f"/api/v1/appliance-events/{slip['id']}/label", json={"name": "kettle"}, headers=w.auth())
+        assert answer.status_code == 200, answer.text
+        live.detectors.flush()
+        assert not microwave()["bursts"] and microwave()["labelled_events"] == 4
+        with services.engine.connect() as conn:
+            model = library.load_nilm(conn, w.meter_a)
+        assert model is not None and model.bursts == {}

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from wattwise.analysis.nilm.bursts import burst_model_from_labels
 from wattwise.analysis.nilm.events import DetectorConfig, Event
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureLibrary
@@ -81,6 +82,22 @@ def forget(library: SignatureLibrary, name: str, features: Features) -> None:
     library.version += 1
 
 
+def refresh_bursts(model: NilmModel, names: set[str]) -> None:
+    """Give each named appliance the burst model its labels now support, or take away
+    one its labels no longer do (a relabel, a merge). A burst model fitted from a
+    sub-meter is not the labels' to take away, and is kept."""
+    for name in names:
+        kept = model.bursts.get(name)
+        if kept is not None and not kept.from_labels:
+            continue
+        app = model.library.appliances.get(name)
+        learnt = None if app is None else burst_model_from_labels(app.exemplars)
+        if learnt is None:
+            model.bursts.pop(name, None)
+        else:
+            model.bursts[name] = learnt
+
+
 def check_name(name: str) -> str:
     """The name as stored, or ValueError naming what is wrong with it."""
     name = name.strip()
@@ -101,6 +118,7 @@ def label_event(conn: Connection, event_id: int, name: str) -> dict[str, Any]:
     model = load_nilm(conn, stored.device_id) or new_model()
     run = detections.run_of_event(conn, event_id)
     ids = [event_id]
+    touched = {name}
     duration: float | None = None
     if run is not None:
         if run.off_event_id is not None:
@@ -109,12 +127,14 @@ def label_event(conn: Connection, event_id: int, name: str) -> dict[str, Any]:
     for ev in detections.get_events(conn, ids):
         if ev.source == detections.USER and ev.features is not None:
             forget(model.library, ev.label, Features.from_dict(ev.features))
+            touched.add(ev.label)
         engine_event = event_of(ev)
         features = model.features(engine_event, duration)
         model.library.add(name, features)
         detections.set_user_label(conn, ev.id, name, features.to_dict())
     if run is not None:
         detections.set_run_label(conn, run.id, name)
+    refresh_bursts(model, touched)
     save_nilm(conn, stored.device_id, model)
     return {"device_id": stored.device_id, "events": sorted(ids), "run": None if run is None else run.id}
 
@@ -135,6 +155,9 @@ def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, me
     model = check_rename(conn, device_id, old, new, merge=merge)
     new = check_name(new)
     model.library.merge(old, new)
+    if old != new and old in model.bursts and not model.bursts[old].from_labels:
+        model.bursts.setdefault(new, model.bursts.pop(old))  # a sub-meter's model follows the name
+    refresh_bursts(model, {old, new})
     save_nilm(conn, device_id, model)
     return detections.rename_label(conn, device_id, old, new)
 
@@ -155,6 +178,8 @@ def appliances(conn: Connection, device_id: int) -> list[dict[str, Any]]:
                 "labelled_events": len(app.exemplars),
                 "typical_power_w": app.typical_power_w,
                 "typical_duration_s": app.typical_duration_s,
+                # short and strong: its runs come from its bursts, sample by sample
+                "bursts": name in model.bursts,
                 "runs": int(stats["runs"]),
                 "energy_wh": stats["energy_wh"],
                 "last_run_ts": int(stats["last_ts"]) or None,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from wattwise.analysis.nilm.events import Event
-from wattwise.analysis.nilm.live import LiveNilm, LiveUpdate
+from wattwise.analysis.nilm.live import BurstBuffer, LiveNilm, LiveUpdate
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.domain.readings import Reading
 from wattwise.store.detections import NewEvent, NewRun
@@ -62,8 +62,13 @@ class MeterNilm:
         return {"live": live, "open_ids": [open_ids[i] for i in keep], "last_ts": self.last_ts}
 
     def use_model(self, model: NilmModel) -> None:
-        """Identify from now on with a new library (after a label); detection state is kept."""
+        """Identify from now on with a new library (after a label); detection state is kept.
+
+        A burst model the labels just gave applies from now on (readings are held for it
+        only while the model has one, :meth:`feed`); a run going for one they took away
+        is dropped with it."""
         self.live.model = model
+        self.live.burst_going = {k: v for k, v in self.live.burst_going.items() if k in model.bursts}
 
     def feed(self, readings: list[Reading]) -> LiveUpdate:
         fresh = sorted((r for r in readings if r.power is not None and r.ts > self.last_ts), key=lambda r: r.ts)
@@ -75,7 +80,13 @@ class MeterNilm:
         second = None
         if self.live.model.detector.second == "pf":
             second = np.array([np.nan if r.pf is None else r.pf for r in fresh], dtype=np.float64)
-        return self.live.feed_many(ts, power, second)
+        update = self.live.feed_many(ts, power, second)
+        if not self.live.model.bursts:
+            # the engine holds readings for burst decisions even with nothing to decide;
+            # kept, they would grow the saved state without bound, and a burst model a
+            # later label gives would decide the evening already stored (its runs named)
+            self.live.burst_buffer = BurstBuffer()
+        return update
 
     def to_store(self, update: LiveUpdate) -> list[Event]:
         """The update's events, then the events of its runs not stored yet (a burst run's)."""

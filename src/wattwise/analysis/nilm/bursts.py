@@ -14,13 +14,14 @@ started (a 1.3 kW rise in the middle of a washing machine's heating) is not a bu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from wattwise.analysis.nilm.events import Event
+from wattwise.analysis.nilm.signatures import Features
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -44,6 +45,9 @@ class BurstModel:
     min_part: float = 0.25
     level_tol: float = 0.5
     window_shares: tuple[float, ...] = (0.25, 0.5, 1.0)
+    #: learnt from a person's labels (:func:`burst_model_from_labels`), not a sub-meter:
+    #: a relabel that takes the evidence away takes this model away too
+    from_labels: bool = False
 
     def __post_init__(self) -> None:
         # shortest first (the shortest window that found a full burst says how much of
@@ -69,6 +73,31 @@ def learn_burst(
     # in every other 1.3 kW load that runs for a few minutes
     usual = float(np.percentile(durations_s, usual_pct))
     return BurstModel(float(np.median(np.abs(step_w))), draw_w, 1.5 * usual)
+
+
+#: labelled uses needed before an appliance is taken for a short, strong one: as many
+#: as the offline rule asks of a sub-meter's runs (:func:`learn_burst`). Fewer could be
+#: one short use of a long appliance (a kettle topped up, an oven's first heating step)
+#: and would make the window (the 75th percentile of the run lengths) a single run's.
+MIN_LABELS = 3
+
+
+def burst_model_from_labels(exemplars: Sequence[Features], min_labels: int = MIN_LABELS) -> BurstModel | None:
+    """A :class:`BurstModel` from a person's labels of one appliance, when they say it is
+    short and strong by the offline rule (:func:`learn_burst`: every run at most 10 min,
+    drawing at least 500 W), else None.
+
+    The evidence is the labelled ON events whose run closed (their run length is known):
+    at least ``min_labels`` of them. Without a sub-meter the draw is the labelled ON
+    steps' median: the aggregate's step is all a site without sub-meters sees of it.
+    """
+    on = [f for f in exemplars if f.on]
+    durations = [f.duration_s for f in on if f.duration_s is not None]
+    if len(durations) < min_labels:
+        return None
+    steps = [f.dp for f in on]
+    learnt = learn_burst(durations, steps, float(np.median(steps)))
+    return None if learnt is None else replace(learnt, from_labels=True)
 
 
 def burst_series(ts: npt.ArrayLike, aggregate: npt.ArrayLike, m: BurstModel) -> FloatArray:

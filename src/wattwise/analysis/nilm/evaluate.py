@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -33,7 +34,7 @@ import pandas as pd
 
 from wattwise.analysis import model_data
 from wattwise.analysis.nilm.apportion import MODES, learn_gains
-from wattwise.analysis.nilm.bursts import BurstModel, learn_burst
+from wattwise.analysis.nilm.bursts import BurstModel, burst_model_from_labels, learn_burst
 from wattwise.analysis.nilm.calibration import isotonic_fit
 from wattwise.analysis.nilm.classify import ClassifierConfig
 from wattwise.analysis.nilm.cycles import CycleModel, learn_cycle
@@ -876,6 +877,48 @@ def learning_curve(
     return out
 
 
+def burst_label_curve(
+    spec: SetSpec,
+    full: NilmModel,
+    counts: Sequence[int] = (0, 3, 5, 10),
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+) -> dict[str, dict[int, dict[str, float]]]:
+    """Per burst appliance, its on/off F1 on the test part when its burst model comes
+    from ``n`` labelled uses (random ON events of its training labels, each with its
+    run's length) instead of its sub-meter, as a site without sub-meters learns it
+    (:func:`burst_model_from_labels`; n = 0: none, what such a site had before); mean,
+    spread, mean MAE and how many seeds gave a model. Everything else is ``full``'s."""
+    out: dict[str, dict[int, dict[str, float]]] = {}
+    for name in full.bursts:
+        uses = [f for f in full.library.appliances[name].exemplars if f.on]
+        out[name] = {}
+        scored: dict[BurstModel | None, dict[str, Any]] = {}  # the same model scores the same
+        for n in counts:
+            f1s, maes, learnt = [], [], 0
+            for s in seeds:
+                bm = burst_model_from_labels(random.Random(s).sample(uses, min(n, len(uses))))
+                learnt += bm is not None
+                if bm not in scored:
+                    bursts = {k: v for k, v in full.bursts.items() if k != name} | ({} if bm is None else {name: bm})
+                    model = replace(full, bursts=bursts)
+                    preds = [model.disaggregate(r.ts, r.aggregate, r.second)[1] for r in spec.test]
+                    preds = [
+                        {a: p.get(a, np.zeros(r.ts.size)) for a in spec.appliances}
+                        for r, p in zip(spec.test, preds, strict=True)
+                    ]
+                    scored[bm] = power_metrics(spec, spec.test, preds)["appliances"][name]
+                f1s.append(scored[bm]["on_off_f1"])
+                maes.append(scored[bm]["mae_w"])
+            out[name][n] = {
+                "on_off_f1": float(np.mean(f1s)),
+                "min": float(np.min(f1s)),
+                "max": float(np.max(f1s)),
+                "mae_w": float(np.mean(maes)),
+                "learnt": learnt,
+            }
+    return out
+
+
 def holdout_split(spec: SetSpec, fold: int = 0) -> SetSpec:
     """The training part cut in time, for choosing settings without touching the test
     part: fold 0 learns on the first half of each training recording and validates on
@@ -1109,6 +1152,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
     }
     if curve:
         out["learning_curve"] = learning_curve(spec, model)
+        out["burst_label_curve"] = burst_label_curve(spec, model)
     return out
 
 
