@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from wattwise.analysis.nilm.events import Event
-from wattwise.analysis.nilm.live import BurstBuffer, LiveNilm, LiveUpdate
+from wattwise.analysis.nilm.live import LiveNilm, LiveUpdate
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.domain.readings import Reading
 from wattwise.store.detections import NewEvent, NewRun
@@ -80,13 +80,7 @@ class MeterNilm:
         second = None
         if self.live.model.detector.second == "pf":
             second = np.array([np.nan if r.pf is None else r.pf for r in fresh], dtype=np.float64)
-        update = self.live.feed_many(ts, power, second)
-        if not self.live.model.bursts:
-            # the engine holds readings for burst decisions even with nothing to decide;
-            # kept, they would grow the saved state without bound, and a burst model a
-            # later label gives would decide the evening already stored (its runs named)
-            self.live.burst_buffer = BurstBuffer()
-        return update
+        return self.live.feed_many(ts, power, second)
 
     def to_store(self, update: LiveUpdate) -> list[Event]:
         """The update's events, then the events of its runs not stored yet (a burst run's)."""

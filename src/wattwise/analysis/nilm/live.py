@@ -67,10 +67,16 @@ class BurstBuffer:
     def feed(
         self, bursts: dict[str, BurstModel], ts: Any, power: Any, final: bool = False
     ) -> dict[str, tuple[IntArray, FloatArray]]:
+        if not bursts:
+            # nothing to decide: hold nothing, so the saved state stays small and a burst
+            # model a later label gives starts from that label, not from readings whose
+            # runs are already stored and named
+            self.ts, self.power, self.decided = [], [], 0
+            return {}
         self.ts += np.asarray(ts, dtype=np.int64).tolist()
         self.power += np.asarray(power, dtype=np.float64).tolist()
         t = np.asarray(self.ts, dtype=np.int64)
-        if not bursts or t.size < 3:
+        if t.size < 3:
             return {}
         step_s = max(float(np.median(np.diff(t))) / 1000.0, 1e-9)
         context = max(max(2, round(m.max_s / step_s) + 1) for m in bursts.values()) + 1
