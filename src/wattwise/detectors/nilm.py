@@ -92,9 +92,14 @@ class MeterNilm:
         """Tie stored ids to the engine's events."""
         self._ids.update({id(e): i for e, i in zip(events, ids, strict=True)})
 
+    def in_use(self) -> list[Event]:
+        """The events a later run may still carry: the open ON events, and those a rhythm
+        chain's window or its waiting runs hold (a fridge run final hours later)."""
+        return [*self.live.open_on, *self.live.rhythm.events_in_use()]
+
     def prune(self) -> None:
-        """Forget the ids of events no later run can use (only open ON events can)."""
-        keep = {id(e) for e in self.live.open_on}
+        """Forget the ids of events no later run can carry (:meth:`in_use`)."""
+        keep = {id(e) for e in self.in_use()}
         self._ids = {k: v for k, v in self._ids.items() if k in keep}
 
     def stored_id(self, event: Event) -> int | None:

@@ -1,0 +1,75 @@
+"""A meter whose model has a rhythm appliance (a fridge), as the service stores it: every
+fridge run stored once, naming events already stored, across a restart (no database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from wattwise.analysis.nilm.evaluate import Recording, SetSpec, fit_model, read_refit_layout
+from wattwise.analysis.nilm.events import Event
+from wattwise.analysis.nilm.model import NilmModel
+from wattwise.detectors.nilm import MeterNilm
+from wattwise.domain.readings import Reading
+from wattwise.store.detections import NewRun
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nilm"
+CHUNK = 60
+
+
+@pytest.fixture(scope="module")
+def ampds2() -> tuple[NilmModel, Recording]:
+    """AMPds2's excerpts (tests/fixtures/nilm, see NOTICE.md): the model fitted on the
+    training days has a fridge's rhythm; the test day is replayed."""
+    train = read_refit_layout(FIXTURES / "ampds2_train_2013-11-21_22.csv")
+    test = read_refit_layout(FIXTURES / "ampds2_test_2012-08-23.csv")
+    model, _ = fit_model(SetSpec("ampds2", [train], [test], event_min_w=50.0))
+    assert "fridge" in model.cyclers
+    return model, test
+
+
+@dataclass
+class Store:
+    """What the service writes (detectors/service.py `_nilm`), ids given in order."""
+
+    events: list[Event] = field(default_factory=list)
+    runs: list[NewRun] = field(default_factory=list)
+    fridge_runs_given: int = 0
+
+    def serve(self, meter: MeterNilm, rec: Recording, start: int, end: int) -> None:
+        for i in range(start, end, CHUNK):
+            j = min(i + CHUNK, end)
+            chunk = zip(rec.ts[i:j], rec.aggregate[i:j], strict=True)
+            readings = [Reading(device_id=1, ts=int(t), power=float(p)) for t, p in chunk]
+            update = meter.feed(readings)
+            events = meter.to_store(update)
+            ids = list(range(len(self.events), len(self.events) + len(events)))
+            self.events += events
+            meter.remember(events, ids)
+            runs, _ = meter.new_runs(update)
+            meter.prune()
+            self.runs += runs
+            self.fridge_runs_given += sum(r.label == "fridge" for r in update.runs)
+
+    def check(self) -> None:
+        fridge = [r for r in self.runs if r.label == "fridge"]
+        assert len(fridge) >= 6, "the fridge cycles all through the day"
+        assert len(fridge) == self.fridge_runs_given, "every final fridge run is stored"
+        times = [e.ts for e in self.events]
+        assert len(times) == len(set(times)), "no event is stored twice"
+        for r in fridge:  # each names stored events at its own times
+            for i in (r.on_event_id, r.off_event_id):
+                assert i is None or r.start_ts <= self.events[i].ts <= r.end_ts
+
+
+def _meter(model: NilmModel) -> MeterNilm:
+    return MeterNilm.start(replace(model, detector=replace(model.detector, second="none")))
+
+
+def test_every_fridge_run_is_stored_once_naming_stored_events(ampds2: tuple[NilmModel, Recording]) -> None:
+    model, rec = ampds2
+    store = Store()
+    store.serve(_meter(model), rec, 0, rec.ts.size)
+    store.check()
