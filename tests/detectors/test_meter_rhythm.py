@@ -3,6 +3,7 @@ fridge run stored once, naming events already stored, across a restart (no datab
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -73,3 +74,32 @@ def test_every_fridge_run_is_stored_once_naming_stored_events(ampds2: tuple[Nilm
     store = Store()
     store.serve(_meter(model), rec, 0, rec.ts.size)
     store.check()
+
+
+def _restarted(meter: MeterNilm) -> MeterNilm:
+    state = json.loads(json.dumps(meter.state()))
+    return MeterNilm.start(meter.live.model, state)
+
+
+def test_a_restart_mid_day_keeps_the_ids_the_fridge_chain_needs(ampds2: tuple[NilmModel, Recording]) -> None:
+    model, rec = ampds2
+    store = Store()
+    meter = _meter(model)
+    half = (rec.ts.size // 2) // CHUNK * CHUNK
+    store.serve(meter, rec, 0, half)
+    assert meter.live.rhythm.events, "mid-day, the chain's window holds stored events"
+    store.serve(_restarted(meter), rec, half, rec.ts.size)
+    store.check()
+
+
+def test_a_state_saved_before_the_rhythm_ids_still_loads(ampds2: tuple[NilmModel, Recording]) -> None:
+    model, rec = ampds2
+    store = Store()
+    meter = _meter(model)
+    store.serve(meter, rec, 0, 600)
+    old = json.loads(json.dumps(meter.state()))
+    old = {k: old[k] for k in ("live", "open_ids", "last_ts")}
+    resumed = MeterNilm.start(meter.live.model, old)
+    assert [resumed.stored_id(e) for e in resumed.live.open_on] == old["open_ids"]
+    store.serve(resumed, rec, 600, rec.ts.size)
+    assert any(r.label == "fridge" for r in store.runs)

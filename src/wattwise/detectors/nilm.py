@@ -51,15 +51,26 @@ class MeterNilm:
         live = LiveNilm.from_dict(model, state["live"])
         meter = cls(live, last_ts=int(state["last_ts"]))
         meter._ids = {id(e): int(i) for e, i in zip(live.open_on, state["open_ids"], strict=True)}
+        # the chain's events come back as new objects: their ids by timestamp (a state
+        # saved before had none)
+        by_ts = {int(ts): int(i) for ts, i in state.get("rhythm_ids", [])}
+        meter._ids.update({id(e): by_ts[e.ts] for e in live.rhythm.events_in_use() if e.ts in by_ts})
         return meter
 
     def state(self) -> dict[str, Any]:
-        """What a restart needs: the detector's samples, the open ON events and their ids."""
+        """What a restart needs: the detector's samples, the open ON events and their ids,
+        and the ids of the events a rhythm chain still holds (by timestamp)."""
         open_ids = [self._ids.get(id(e)) for e in self.live.open_on]
         live = self.live.to_dict()
         keep = [i for i, stored in enumerate(open_ids) if stored is not None]
         live["open_on"] = [live["open_on"][i] for i in keep]
-        return {"live": live, "open_ids": [open_ids[i] for i in keep], "last_ts": self.last_ts}
+        in_use = {e.ts: i for e in self.live.rhythm.events_in_use() if (i := self._ids.get(id(e))) is not None}
+        return {
+            "live": live,
+            "open_ids": [open_ids[i] for i in keep],
+            "rhythm_ids": sorted(in_use.items()),
+            "last_ts": self.last_ts,
+        }
 
     def use_model(self, model: NilmModel) -> None:
         """Identify from now on with a new library (after a label); detection state is kept.
