@@ -38,6 +38,9 @@ class Store:
     events: list[Event] = field(default_factory=list)
     runs: list[NewRun] = field(default_factory=list)
     fridge_runs_given: int = 0
+    #: times of the steps a fridge run shares with another load (a new event, its share)
+    shared: set[int] = field(default_factory=set)
+    relabelled: dict[int, str] = field(default_factory=dict)
 
     def serve(self, meter: MeterNilm, rec: Recording, start: int, end: int) -> None:
         for i in range(start, end, CHUNK):
@@ -49,9 +52,13 @@ class Store:
             ids = list(range(len(self.events), len(self.events) + len(events)))
             self.events += events
             meter.remember(events, ids)
-            runs, _ = meter.new_runs(update)
+            runs, labels = meter.new_runs(update)
             meter.prune()
             self.runs += runs
+            self.relabelled.update({i: name for i, name, _ in labels})
+            objects = {id(e) for e in self.events}
+            fridge = [e for r in update.runs if r.label == "fridge" for e in (r.on, r.off) if e is not None]
+            self.shared |= {e.ts for e in fridge if id(e) not in objects}
             self.fridge_runs_given += sum(r.label == "fridge" for r in update.runs)
 
     def check(self) -> None:
@@ -103,3 +110,19 @@ def test_a_state_saved_before_the_rhythm_ids_still_loads(ampds2: tuple[NilmModel
     assert [resumed.stored_id(e) for e in resumed.live.open_on] == old["open_ids"]
     store.serve(resumed, rec, 600, rec.ts.size)
     assert any(r.label == "fridge" for r in store.runs)
+
+
+def test_a_shared_step_names_the_stored_step(ampds2: tuple[NilmModel, Recording]) -> None:
+    """With shared steps allowed, the chain takes a bigger step (the fridge's and another
+    load's) as a new event, the fridge's share, at the stored step's time."""
+    model, rec = ampds2
+    shared = replace(model, cyclers={k: replace(c, composite_cost=0.0) for k, c in model.cyclers.items()})
+    store = Store()
+    meter = _meter(shared)
+    store.serve(meter, rec, 0, rec.ts.size)
+    store.check()
+    assert store.shared, "the chain shares some steps"
+    named = {i for r in store.runs if r.label == "fridge" for i in (r.on_event_id, r.off_event_id)}
+    steps = {i for i, e in enumerate(store.events) if e.ts in store.shared}
+    assert steps <= named, "a fridge run names the stored step it shares"
+    assert all(store.relabelled.get(i) != "fridge" for i in steps), "the step stays the other load's"

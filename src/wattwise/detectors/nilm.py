@@ -19,6 +19,7 @@ import numpy as np
 from wattwise.analysis.nilm.events import Event
 from wattwise.analysis.nilm.live import LiveNilm, LiveUpdate
 from wattwise.analysis.nilm.model import NilmModel
+from wattwise.analysis.nilm.pairing import Run
 from wattwise.domain.readings import Reading
 from wattwise.store.detections import NewEvent, NewRun
 
@@ -94,10 +95,26 @@ class MeterNilm:
         return self.live.feed_many(ts, power, second)
 
     def to_store(self, update: LiveUpdate) -> list[Event]:
-        """The update's events, then the events of its runs not stored yet (a burst run's)."""
+        """The update's events, then the events of its runs not stored yet (a burst run's;
+        not a rhythm chain's share of a step, :meth:`_shared`)."""
         seen = {id(e) for e in update.events} | set(self._ids)
-        extra = [e for r in update.runs for e in (r.on, r.off) if e is not None and id(e) not in seen]
+        at = {e.ts for e in update.events} | set(self._stored_by_ts())
+        extra = [
+            e
+            for r in update.runs
+            for e in (r.on, r.off)
+            if e is not None and id(e) not in seen and not (self._shared(r) and e.ts in at)
+        ]
         return [*update.events, *extra]
+
+    def _shared(self, run: Run) -> bool:
+        """A rhythm chain's run: a step it shares with another load (a bigger step) comes
+        as a new event, the appliance's share, at the step's time; it names that step."""
+        return run.label in self.live.model.cyclers
+
+    def _stored_by_ts(self) -> dict[int, int]:
+        """The stored ids of the events a later run may carry, by timestamp."""
+        return {e.ts: i for e in self.in_use() if (i := self._ids.get(id(e))) is not None}
 
     def remember(self, events: list[Event], ids: list[int]) -> None:
         """Tie stored ids to the engine's events."""
@@ -119,13 +136,23 @@ class MeterNilm:
     def new_runs(self, update: LiveUpdate) -> tuple[list[NewRun], list[tuple[int, str, float]]]:
         """The update's runs for the store, and the labels their events take from them."""
         runs, labels = [], []
+        by_ts = {**self._stored_by_ts(), **{e.ts: i for e in update.events if (i := self.stored_id(e)) is not None}}
+
+        def stored(r: Run, e: Event | None) -> tuple[int | None, bool]:
+            """The event's stored id, and whether it is the event itself (not a share)."""
+            i = None if e is None else self.stored_id(e)
+            if i is None and e is not None and self._shared(r):
+                return by_ts.get(e.ts), False
+            return i, True
+
         for r in update.runs:
-            on_id = self.stored_id(r.on)
-            off_id = None if r.off is None else self.stored_id(r.off)
+            (on_id, on_own), (off_id, off_own) = stored(r, r.on), stored(r, r.off)
             if on_id is None:
                 continue
             runs.append(NewRun(r.start, r.end, r.power_w, r.label, on_id, off_id))
-            labels += [(i, r.label, r.on.confidence) for i in (on_id, off_id) if i is not None]
+            # a shared step keeps the other load's label, as offline
+            own = [i for i, mine in ((on_id, on_own), (off_id, off_own)) if i is not None and mine]
+            labels += [(i, r.label, r.on.confidence) for i in own]
         return runs, labels
 
     def relabel_open(self, labels: dict[int, tuple[str, float]]) -> None:
