@@ -19,6 +19,7 @@ import numpy as np
 from wattwise.analysis.nilm.events import Event
 from wattwise.analysis.nilm.live import LiveNilm, LiveUpdate
 from wattwise.analysis.nilm.model import NilmModel
+from wattwise.analysis.nilm.pairing import Run
 from wattwise.domain.readings import Reading
 from wattwise.store.detections import NewEvent, NewRun
 
@@ -51,15 +52,26 @@ class MeterNilm:
         live = LiveNilm.from_dict(model, state["live"])
         meter = cls(live, last_ts=int(state["last_ts"]))
         meter._ids = {id(e): int(i) for e, i in zip(live.open_on, state["open_ids"], strict=True)}
+        # the chain's events come back as new objects: their ids by timestamp (a state
+        # saved before had none)
+        by_ts = {int(ts): int(i) for ts, i in state.get("rhythm_ids", [])}
+        meter._ids.update({id(e): by_ts[e.ts] for e in live.rhythm.events_in_use() if e.ts in by_ts})
         return meter
 
     def state(self) -> dict[str, Any]:
-        """What a restart needs: the detector's samples, the open ON events and their ids."""
+        """What a restart needs: the detector's samples, the open ON events and their ids,
+        and the ids of the events a rhythm chain still holds (by timestamp)."""
         open_ids = [self._ids.get(id(e)) for e in self.live.open_on]
         live = self.live.to_dict()
         keep = [i for i, stored in enumerate(open_ids) if stored is not None]
         live["open_on"] = [live["open_on"][i] for i in keep]
-        return {"live": live, "open_ids": [open_ids[i] for i in keep], "last_ts": self.last_ts}
+        in_use = {e.ts: i for e in self.live.rhythm.events_in_use() if (i := self._ids.get(id(e))) is not None}
+        return {
+            "live": live,
+            "open_ids": [open_ids[i] for i in keep],
+            "rhythm_ids": sorted(in_use.items()),
+            "last_ts": self.last_ts,
+        }
 
     def use_model(self, model: NilmModel) -> None:
         """Identify from now on with a new library (after a label); detection state is kept.
@@ -83,18 +95,39 @@ class MeterNilm:
         return self.live.feed_many(ts, power, second)
 
     def to_store(self, update: LiveUpdate) -> list[Event]:
-        """The update's events, then the events of its runs not stored yet (a burst run's)."""
+        """The update's events, then the events of its runs not stored yet (a burst run's;
+        not a rhythm chain's share of a step, :meth:`_shared`)."""
         seen = {id(e) for e in update.events} | set(self._ids)
-        extra = [e for r in update.runs for e in (r.on, r.off) if e is not None and id(e) not in seen]
+        at = {e.ts for e in update.events} | set(self._stored_by_ts())
+        extra = [
+            e
+            for r in update.runs
+            for e in (r.on, r.off)
+            if e is not None and id(e) not in seen and not (self._shared(r) and e.ts in at)
+        ]
         return [*update.events, *extra]
+
+    def _shared(self, run: Run) -> bool:
+        """A rhythm chain's run: a step it shares with another load (a bigger step) comes
+        as a new event, the appliance's share, at the step's time; it names that step."""
+        return run.label in self.live.model.cyclers
+
+    def _stored_by_ts(self) -> dict[int, int]:
+        """The stored ids of the events a later run may carry, by timestamp."""
+        return {e.ts: i for e in self.in_use() if (i := self._ids.get(id(e))) is not None}
 
     def remember(self, events: list[Event], ids: list[int]) -> None:
         """Tie stored ids to the engine's events."""
         self._ids.update({id(e): i for e, i in zip(events, ids, strict=True)})
 
+    def in_use(self) -> list[Event]:
+        """The events a later run may still carry: the open ON events, and those a rhythm
+        chain's window or its waiting runs hold (a fridge run final hours later)."""
+        return [*self.live.open_on, *self.live.rhythm.events_in_use()]
+
     def prune(self) -> None:
-        """Forget the ids of events no later run can use (only open ON events can)."""
-        keep = {id(e) for e in self.live.open_on}
+        """Forget the ids of events no later run can carry (:meth:`in_use`)."""
+        keep = {id(e) for e in self.in_use()}
         self._ids = {k: v for k, v in self._ids.items() if k in keep}
 
     def stored_id(self, event: Event) -> int | None:
@@ -103,13 +136,23 @@ class MeterNilm:
     def new_runs(self, update: LiveUpdate) -> tuple[list[NewRun], list[tuple[int, str, float]]]:
         """The update's runs for the store, and the labels their events take from them."""
         runs, labels = [], []
+        by_ts = {**self._stored_by_ts(), **{e.ts: i for e in update.events if (i := self.stored_id(e)) is not None}}
+
+        def stored(r: Run, e: Event | None) -> tuple[int | None, bool]:
+            """The event's stored id, and whether it is the event itself (not a share)."""
+            i = None if e is None else self.stored_id(e)
+            if i is None and e is not None and self._shared(r):
+                return by_ts.get(e.ts), False
+            return i, True
+
         for r in update.runs:
-            on_id = self.stored_id(r.on)
-            off_id = None if r.off is None else self.stored_id(r.off)
+            (on_id, on_own), (off_id, off_own) = stored(r, r.on), stored(r, r.off)
             if on_id is None:
                 continue
             runs.append(NewRun(r.start, r.end, r.power_w, r.label, on_id, off_id))
-            labels += [(i, r.label, r.on.confidence) for i in (on_id, off_id) if i is not None]
+            # a shared step keeps the other load's label, as offline
+            own = [i for i, mine in ((on_id, on_own), (off_id, off_own)) if i is not None and mine]
+            labels += [(i, r.label, r.on.confidence) for i in own]
         return runs, labels
 
     def relabel_open(self, labels: dict[int, tuple[str, float]]) -> None:

@@ -327,11 +327,11 @@ class Detectors:
     def _nilm(self, meter: _Meter, readings: list[Reading]) -> None:
         update = meter.nilm.feed(readings)
         events = meter.nilm.to_store(update)
-        if not events:
-            return
+        if not events and not update.runs:
+            return  # a fridge run final hours late may come with no new event
         device_id = meter.device.id
         fresh = [new_event(e) for e in events]
-        ids = self.services.writer.run(lambda c: detections.insert_events(c, device_id, fresh))
+        ids = self.services.writer.run(lambda c: detections.insert_events(c, device_id, fresh)) if fresh else []
         meter.nilm.remember(events, ids)
         runs, labels = meter.nilm.new_runs(update)
         meter.nilm.prune()
@@ -344,7 +344,8 @@ class Detectors:
         with self.services.engine.connect() as conn:
             out = [{"type": "event", **e.to_dict()} for e in detections.get_events(conn, ids)]
             out += [{"type": "run", **r.to_dict()} for r in detections.get_runs(conn, run_ids)]
-        self._publish("events", out)
+        if out:
+            self._publish("events", out)
 
     def _reload_library(self, device_id: int) -> None:
         meter = self._meters.get(device_id)
