@@ -5,6 +5,7 @@ from __future__ import annotations
 from wattwise.analysis.nilm.evaluate import Recording, SetSpec, fit_model
 from wattwise.analysis.nilm.events import Event, detect_events
 from wattwise.analysis.nilm.live import LiveNilm
+from wattwise.analysis.nilm.pairing import Run
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
 
 
@@ -26,6 +27,8 @@ def test_live_meter_reports_identified_events_and_finished_runs(lab_set: SetSpec
     kettle_runs = [r for r in runs if r.label == "kettle"]
     assert len(kettle_runs) >= 2
     assert all(10 <= r.duration_s <= 60 and 1900 <= r.power_w <= 2300 for r in kettle_runs)
+    # a run as the REST API and the saved live state write it reads back as the same run
+    assert [Run.from_dict(r.to_dict()) for r in runs] == runs
 
 
 def _alike(e: Event, ref: Event) -> bool:

@@ -19,7 +19,7 @@ until the chain over it is final (the same delay); the rest pass at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wattwise.analysis.nilm.cycles import CycleModel, Pair, decode_cycles, is_candidate
@@ -165,7 +165,7 @@ class LiveRhythm:
             "horizon_cycles": self.horizon_cycles,
             "context_cycles": self.context_cycles,
             "events": [e.to_dict() for e in self.events],
-            "held": [_run_to_dict(r) for r in self.held],
+            "held": [r.to_dict() for r in self.held],
             "final_ts": dict(self.final_ts),
             "last_end": dict(self.last_end),
             "taken": sorted(self.taken),
@@ -201,24 +201,8 @@ def _marker(name: str, end: int, e: Event | None) -> Run:
     return Run(end, end, 0.0, name, e, None)
 
 
-def _run_to_dict(r: Run) -> dict[str, Any]:
-    return {
-        "start": r.start,
-        "end": r.end,
-        "power_w": r.power_w,
-        "label": r.label,
-        "on": r.on.to_dict(),
-        "off": None if r.off is None else r.off.to_dict(),
-    }
-
-
 def _run_from_dict(data: dict[str, Any], same: dict[int, Event]) -> Run:
-    def event(d: dict[str, Any] | None) -> Event | None:
-        if d is None:
-            return None
-        e = Event.from_dict(d)
-        return same.get(e.ts, e)
-
-    on = event(data["on"])
-    assert on is not None
-    return Run(int(data["start"]), int(data["end"]), float(data["power_w"]), str(data["label"]), on, event(data["off"]))
+    """A held run, its events the meter's own objects where it holds the same event."""
+    r = Run.from_dict(data)
+    off = None if r.off is None else same.get(r.off.ts, r.off)
+    return replace(r, on=same.get(r.on.ts, r.on), off=off)

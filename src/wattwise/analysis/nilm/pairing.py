@@ -48,6 +48,19 @@ class Run:
         out["energy_wh"] = self.energy_wh
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Run:
+        """The run :meth:`to_dict` wrote (its derived duration and energy are recomputed)."""
+        off = data["off"]
+        return cls(
+            int(data["start"]),
+            int(data["end"]),
+            float(data["power_w"]),
+            str(data["label"]),
+            Event.from_dict(data["on"]),
+            None if off is None else Event.from_dict(off),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PairingConfig:
