@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from wattwise.analysis.nilm.decode import StateModel
+from wattwise.analysis.nilm.decode import StateModel, ridge_factors
 from wattwise.analysis.nilm.events import Event
 
 FloatArray = npt.NDArray[np.float64]
@@ -98,8 +98,9 @@ def run_factors(
     shrink: float = 0.1,
 ) -> FloatArray:
     """Each appliance's decoded watts times a factor per run (a stretch it is on without
-    a break), fitted by ridge least squares to the medians of the segments of at least
-    ``min_len`` samples (a switch's middle is no level) and kept within ×0.5–2."""
+    a break), fitted to the medians of the segments of at least ``min_len`` samples (a
+    switch's middle is no level) as the decoding re-fits its levels
+    (:func:`.decode.ridge_factors`)."""
     bounds = np.r_[0, np.unique(cuts[(cuts > 0) & (cuts < power.size)]), power.size]
     segs = [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
     on = watts > 0
@@ -125,9 +126,7 @@ def run_factors(
     for i, row in enumerate(rows):
         for k, v in row.items():
             x[i, k] = v
-    gram = x.T @ x
-    lam = shrink * float(np.mean(np.diag(gram))) + 1e-9
-    factors = np.clip(np.linalg.solve(gram + lam * np.eye(len(cols)), x.T @ np.asarray(ys) + lam), 0.5, 2.0)
+    factors = ridge_factors(x, np.asarray(ys, dtype=np.float64), shrink)
     out = watts.copy()
     for (app, run), k in cols.items():
         mask = on[:, app] & (run_id[:, app] == run)

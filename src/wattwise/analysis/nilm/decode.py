@@ -148,16 +148,22 @@ def decode(
     return out, labels
 
 
-def _level_scale(assigned: FloatArray, levels: FloatArray, shrink: float = 0.1) -> FloatArray:
-    """Per appliance, the factor by which its decoded levels best explain the segments'
-    levels (least squares over scored segments, shrunk towards 1 and kept within ×0.5–2):
-    a load that drifts away from its learnt level drifts for the whole of a run."""
-    use = ~np.isnan(levels) & (assigned > 0).any(axis=1)
-    x, y = assigned[use], levels[use]
+def ridge_factors(x: FloatArray, y: FloatArray, shrink: float = 0.1) -> FloatArray:
+    """One factor per column of ``x`` so that ``x @ factors`` best explains ``y``: least
+    squares shrunk towards 1 (a factor the data hardly sees stays near the learnt level)
+    and kept within ×0.5–2."""
     gram = x.T @ x
     lam = shrink * float(np.mean(np.diag(gram))) + 1e-9
     scale = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), x.T @ y + lam)
     return np.asarray(np.clip(scale, 0.5, 2.0), dtype=np.float64)
+
+
+def _level_scale(assigned: FloatArray, levels: FloatArray, shrink: float = 0.1) -> FloatArray:
+    """Per appliance, the factor by which its decoded levels best explain the segments'
+    levels (over scored segments): a load that drifts away from its learnt level drifts
+    for the whole of a run."""
+    use = ~np.isnan(levels) & (assigned > 0).any(axis=1)
+    return ridge_factors(assigned[use], levels[use], shrink)
 
 
 def typical_powers(
