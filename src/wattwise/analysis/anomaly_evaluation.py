@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from wattwise.analysis import model_data
-from wattwise.analysis.anomaly import decided_at, fit_anomaly_model, index_runs, score_frame
+from wattwise.analysis.anomaly import AnomalyModel, decided_at, fit_anomaly_model, index_runs, score_frame
 from wattwise.analysis.features import calendar_frame
 
 # --------------------------------------------------------------------------- the seed's method
@@ -177,6 +177,17 @@ def inject_anomalies(
 # --------------------------------------------------------------------------- protocols
 
 
+def history_of(days: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Separate recordings (days) as one training history; each is its own ``segment``, so
+    no run or interval is taken to span the gap between two of them."""
+    return pd.concat([d.assign(segment=i) for i, d in enumerate(days)], ignore_index=True)
+
+
+def flags_of(model: AnomalyModel, frame: pd.DataFrame) -> np.ndarray:
+    """Which readings our detector flags, as it arrives or after the fact."""
+    return np.asarray(decided_at(score_frame(model, frame)[0]) >= 0)
+
+
 def compare_on_split(train: pd.DataFrame, tests: list[pd.DataFrame], *, tz: str = "UTC") -> dict[str, dict[str, float]]:
     """Fit ours and the seed's raw-power forest on ``train``; score each labelled test frame.
 
@@ -219,7 +230,7 @@ def evaluate_fault_set(
     """The appliance-anomaly protocol: learn from the normal days in ``train_days``, test on
     the fault files built on the *other* days (a fault file of day N is normal day N with
     minutes inserted, so its day must never be among the training days)."""
-    train = pd.concat([d.assign(segment=i) for i, d in enumerate(normal_days)], ignore_index=True)
+    train = history_of(normal_days)
     tests = [frame for day, frame in fault_days if day not in train_days]
     return compare_on_split(train, tests)
 
@@ -241,7 +252,7 @@ def evaluate_fault_set_held_out(
         history = [frame for day, frame in sorted(normal_days.items()) if day not in group]
         tests = [frame for day, frame in fault_days if day in group]
         if history and tests:
-            train = pd.concat([d.assign(segment=i) for i, d in enumerate(history)], ignore_index=True)
+            train = history_of(history)
             folds.append((train, tests))
     if not folds:
         raise ValueError("no group of held-out days has both a history and fault files")
@@ -298,16 +309,16 @@ def fault_set_error_split(
     out = dict.fromkeys(("tp", "fn", "fp_clean", "fp_beside", "clean_flagged", "clean_readings"), 0.0)
     for group in groups:
         history = [frame for day, frame in sorted(normal_days.items()) if day not in group]
-        model = fit_anomaly_model(pd.concat([d.assign(segment=i) for i, d in enumerate(history)], ignore_index=True))
+        model = fit_anomaly_model(history_of(history))
         clean = {}
         for day in group & normal_days.keys():
-            clean[day] = decided_at(score_frame(model, normal_days[day])[0]) >= 0
+            clean[day] = flags_of(model, normal_days[day])
             out["clean_flagged"] += float(clean[day].sum())
             out["clean_readings"] += float(len(clean[day]))
         for day, frame in fault_days:
             if day not in clean:
                 continue
-            flags = decided_at(score_frame(model, frame)[0]) >= 0
+            flags = flags_of(model, frame)
             label = frame["label"].to_numpy().astype(bool)
             kept = int((~label).sum())
             if kept > len(clean[day]):
@@ -374,10 +385,10 @@ def evaluate_injected_held_out(
         tests = [inject_anomalies(clean, count=count_per_day, seed=s + 100 * held) for s in seeds]
         folds.append((history, tests))
         model = fit_anomaly_model(history, tz=tz)
-        clean_flags = decided_at(score_frame(model, clean)[0]) >= 0
+        clean_flags = flags_of(model, clean)
         flagged, readings = flagged + int(clean_flags.sum()), readings + len(clean_flags)
         for test in tests:
-            flags = decided_at(score_frame(model, test)[0]) >= 0
+            flags = flags_of(model, test)
             for a, b, kind in injected_kinds(clean["power"].to_numpy(dtype="float64"), test):
                 tally = kinds.setdefault(kind, dict.fromkeys(("events", "found", "tp", "fn"), 0.0))
                 tally["events"] += 1
