@@ -9,7 +9,7 @@ from itertools import pairwise
 import pytest
 
 from wattwise.analysis.nilm.cycles import CycleModel
-from wattwise.analysis.nilm.evaluate import Recording, SetSpec, fit_model
+from wattwise.analysis.nilm.evaluate import Recording, SetSpec, fit_model, rhythm_horizon_check
 from wattwise.analysis.nilm.live import LiveNilm, replay
 from wattwise.analysis.nilm.live_rhythm import delay_s
 from wattwise.analysis.nilm.model import NilmModel
@@ -112,3 +112,11 @@ def test_a_state_saved_before_the_rhythm_window_still_loads(ampds2_set: SetSpec)
     assert resumed.rhythm.events == [] and resumed.rhythm.final_ts == {}
     later = _feed(resumed, rec, start=600)
     assert any(r.label == "fridge" for _, r in later)  # the chain starts again from the restart
+
+
+def test_a_later_horizon_makes_more_live_fridge_runs_the_offline_ones(ampds2_set: SetSpec) -> None:
+    check = rhythm_horizon_check(ampds2_set, horizons=(0.5, 3.0))
+    soon, kept = check[0.5], check[3.0]
+    assert kept["offline"] > 0
+    assert kept["same"] >= soon["same"]
+    assert kept["same"] >= kept["offline"] - 2  # the 3 cycles a live fridge run waits buy agreement

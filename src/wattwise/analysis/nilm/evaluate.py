@@ -46,7 +46,8 @@ from wattwise.analysis.nilm.events import (
     detect_events,
     reactive_from_pf,
 )
-from wattwise.analysis.nilm.live import live_power, replay
+from wattwise.analysis.nilm.live import LiveNilm, live_power, replay
+from wattwise.analysis.nilm.live_rhythm import cycle_s
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import PairingConfig
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED, SignatureLibrary
@@ -1182,3 +1183,38 @@ def read_peer_predictions(spec: SetSpec, folder: Path, method: str) -> dict[str,
             {a: np.nan_to_num(df[a].to_numpy(np.float64)) if a in df else np.zeros(r.ts.size) for a in spec.appliances}
         )
     return power_metrics(spec, spec.test, preds)
+
+
+def rhythm_horizon_check(
+    spec: SetSpec, horizons: Sequence[float] = (0.5, 1.0, 2.0, 3.0)
+) -> dict[float, dict[str, int]]:
+    """How late a live rhythm chain must make its runs final to agree with the offline
+    chain, from the training recordings only (no labels: the offline chain is the
+    reference). Per horizon (typical cycles): the offline chain's runs that end at least
+    the largest horizon before their recording's end (``offline``), how many of them the
+    live meter made final unchanged (``same``), and final live runs the offline chain
+    does not have (``not_offline``)."""
+    model = tuned(fit_model(spec)[0], spec, choose_settings(spec))
+    out: dict[float, dict[str, int]] = {}
+    for h in horizons:
+        tally = {"offline": 0, "same": 0, "not_offline": 0}
+        for rec in spec.train:
+            offline = {
+                (r.label, r.start, r.end)
+                for r in model.process(rec.ts, rec.aggregate, rec.second).runs
+                if r.label in model.cyclers
+            }
+            meter = LiveNilm(model)
+            meter.rhythm.horizon_cycles = h
+            final: set[tuple[str, int, int]] = set()
+            for i in range(0, rec.ts.size, 60):
+                s = slice(i, i + 60)
+                update = meter.feed_many(rec.ts[s], rec.aggregate[s], None if rec.second is None else rec.second[s])
+                final |= {(r.label, r.start, r.end) for r in update.runs if r.label in model.cyclers}
+            end = int(rec.ts[-1])
+            settled = {k for k in offline if end - k[2] >= max(horizons) * cycle_s(model.cyclers[k[0]]) * 1000}
+            tally["offline"] += len(settled)
+            tally["same"] += len(settled & final)
+            tally["not_offline"] += len(final - offline)
+        out[h] = tally
+    return out
