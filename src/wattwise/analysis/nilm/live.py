@@ -36,7 +36,7 @@ from wattwise.analysis.nilm.energy import power_series
 from wattwise.analysis.nilm.events import Event, StreamingDetector
 from wattwise.analysis.nilm.live_rhythm import LiveRhythm
 from wattwise.analysis.nilm.model import NilmModel
-from wattwise.analysis.nilm.pairing import Run, pair_events
+from wattwise.analysis.nilm.pairing import Run, closed_at_typical, pair_events
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
 
 FloatArray = npt.NDArray[np.float64]
@@ -185,7 +185,7 @@ class LiveNilm:
         # an ON left open past its appliance's longest run: offline closes it at the
         # appliance's typical run length (:func:`pair_events`), and so does the meter
         expired = [
-            Run(e.ts, e.ts + int(typical[e.label] * 1000), e.delta_p, e.label, e, None)
+            closed_at_typical(e, typical[e.label])
             for e in unpaired
             if e not in self.open_on and e.label in typical
         ]
@@ -224,7 +224,7 @@ class LiveNilm:
             if (now_ts - e.ts) / 1000.0 <= longest.get(label, self.model.pairing.max_duration_s):
                 out.append(Run(e.ts, now_ts, e.delta_p, label, e, None))
             elif label in typical:
-                out.append(Run(e.ts, e.ts + int(typical[label] * 1000), e.delta_p, label, e, None))
+                out.append(closed_at_typical(e, typical[label]))
         return self.rhythm.pending(self.model, out, now_ts)
 
     def label(self, event: Event, name: str) -> Event:

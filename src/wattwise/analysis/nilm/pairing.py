@@ -108,7 +108,7 @@ def pair_events(
             open_on.remove(on)
             dur = typical.get(on.label or "")
             if dur is not None:
-                runs.append(Run(on.ts, on.ts + int(dur * 1000), on.delta_p, _label(on), on, None))
+                runs.append(closed_at_typical(on, dur))
 
     for ev in sorted(events, key=lambda e: e.ts):
         expire(ev.ts)
@@ -133,6 +133,12 @@ def pair_events(
     else:
         expire(2**62)
     return sorted(runs, key=lambda r: r.start)
+
+
+def closed_at_typical(on: Event, typical_s: float) -> Run:
+    """An ON left open past its appliance's longest run: its OFF was missed, so the run
+    is taken to have lasted the appliance's typical run (offline and live alike)."""
+    return Run(on.ts, on.ts + int(typical_s * 1000), on.delta_p, _label(on), on, None)
 
 
 def _label(e: Event) -> str:
