@@ -185,9 +185,7 @@ class LiveNilm:
         # an ON left open past its appliance's longest run: offline closes it at the
         # appliance's typical run length (:func:`pair_events`), and so does the meter
         expired = [
-            closed_at_typical(e, typical[e.label])
-            for e in unpaired
-            if e not in self.open_on and e.label in typical
+            closed_at_typical(e, typical[e.label]) for e in unpaired if e not in self.open_on and e.label in typical
         ]
         identified = self.model.identify_runs(closed)
         # a burst appliance's runs are its bursts' (:meth:`_with_bursts`), as offline
