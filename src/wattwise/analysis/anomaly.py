@@ -13,11 +13,11 @@ longest run in its history is 25 min".
 A load that cycles by thermostat (a fridge) also gets a cycle model (:class:`CycleModel`):
 each cycle's expected length from the rests before it, and a CUSUM that adds up cycles
 running long until the evidence is stronger than any normal history day ever gave. It
-then flags the minutes past each cycle's expected length as they happen, and after the
-fact the excess minutes of the cycles that raised it (once, when the alarm is first
-raised) and, while it stands, the last minutes of each cycle that ran long (the
-``earlier`` spans of :func:`score_frame`; :func:`decided_at` gives when each reading was
-known to be anomalous, so delays stay honest).
+then flags, each when its cycle ends, the last minutes of the cycles that ran long — as
+many minutes as those cycles typically ran over: once for the cycles that raised the
+alarm, then for each later cycle while it stands (the ``earlier`` spans of
+:func:`score_frame`; :func:`decided_at` gives when each reading was known to be
+anomalous, so delays stay honest).
 
 A whole-house meter is also watched for blocks of extra load (a step up of 1 kW or more,
 the same step down 20-120 minutes later; :mod:`wattwise.analysis.anomaly_steps`), reported
@@ -88,9 +88,10 @@ class CycleModel:
     cycles by less than their natural scatter, so one long cycle proves little; a CUSUM of
     the cycles' excess (in units of the scatter) adds the evidence up and raises the alarm
     when it passes ``alarm`` — the highest value it ever reached on a history day it had not
-    learned from. While the alarm stands, minutes past a cycle's expected length are flagged
-    as they happen; when it is first raised, the excess minutes of the cycles that built it
-    up are flagged retrospectively (``earlier`` in :func:`score_frame`'s answer).
+    learned from. Then the last minutes of the cycles that built it up, and while it stands
+    of each later cycle that ran long, are flagged when the cycle ends (``earlier`` in
+    :func:`score_frame`'s answer): as many minutes as those cycles typically ran over, since
+    a fault adds about the same running time to each cycle, at its end.
     """
 
     coef: np.ndarray  # intercept, off before (s), off before that (s) -> cycle length (s)
@@ -111,22 +112,28 @@ class CycleCarry:
     offs: tuple[float, ...] = ()
     cusum: float = 0.0
     excess: tuple[float, ...] = ()  # excess (s) of the cycles since the CUSUM last stood at 0
-    pending: tuple[tuple[int, int], ...] = ()  # their excess minutes, not yet flagged
+    pending: tuple[tuple[int, int, float], ...] = ()  # those cycles (start, last on, excess), not yet flagged
 
 
 @dataclass(frozen=True)
 class CycleVerdicts:
-    """Per reading: flagged as it happens, the expected cycle length, and spans decided later."""
+    """Per reading: flagged as it happens (and why), and the spans of earlier readings
+    decided there (a cycle's end)."""
 
     flagged: np.ndarray
-    expected_s: np.ndarray
-    elapsed_s: np.ndarray
-    excess_s: np.ndarray  # mean excess of the cycles behind the alarm (for the reason)
+    elapsed_s: np.ndarray  # how long the cycle has run, this reading included
+    expected_s: np.ndarray  # the cycle's expected length
+    excess_s: np.ndarray  # the usual excess of the cycles behind the alarm, as it stands
     earlier: list[tuple[tuple[int, int], ...]]
-    tail_excess_s: np.ndarray  # where ``earlier`` holds a cycle's last minutes: its usual excess
+    tail_excess_s: np.ndarray  # the usual excess of the cycles behind the verdict (0: none)
+    alarm: np.ndarray  # True where the verdict is the alarm itself (the cycles that raised it)
 
 
 CYCLE_SLACK = 0.5
+#: While the alarm stands, a cycle is flagged as it runs once it is this many scatters past
+#: its expected length (a normal cycle seldom is), up to its recent cycles' usual excess
+#: further: beyond that it is more likely one long use (a bath) than the fault.
+CYCLE_LIVE_MARGIN = 2.0
 #: Cycles further than this many robust scatters from the fitted line are left out of it.
 CYCLE_TRIM = 4.0
 #: No single cycle adds more than this many scatters to the CUSUM.
@@ -141,24 +148,24 @@ def _expected_cycle_s(coef: np.ndarray, offs: tuple[float, ...]) -> float:
     return float(coef[0] + coef[1] * offs[-1] + coef[2] * offs[-2])
 
 
-def _usual_excess_span(
-    model: CycleModel, start: int, last_on: int, cut: int, own_excess: float, excess: tuple[float, ...]
+def _usual_excess_spans(
+    model: CycleModel, cycles: tuple[tuple[int, int, float], ...], excess: tuple[float, ...]
 ) -> tuple[tuple[int, int], ...]:
-    """While the alarm stands: the last minutes of a cycle that ran long, as many as its
-    recent cycles typically ran over (median excess), where they begin before the cycle's
-    expected end (minutes past it were flagged as they came).
+    """The last minutes of each cycle ``(start, last on, own excess)`` that ran long, as many
+    as the cycles behind the alarm typically ran over (median excess).
 
-    A fault adds about the same running time to every cycle, at its end; a cycle whose
-    normal length happened to be shorter than the line predicts hides part of that extra
-    time before the expected end, and only the cycle's end shows how long it really ran.
+    A fault adds about the same running time to every cycle, at its end. Flagging every
+    minute past the expected length instead also flagged the minutes of a cycle that was
+    naturally long by a scatter or two: on the held-out training days half of the water
+    heater's flags were such (docs/evaluation/anomaly.md, fourth pass); a cycle that
+    happened to be short hides part of the extra time before the expected end, and only the
+    cycle's end shows how long it really ran.
     """
     step_ms = int(model.step_s * 1000)
-    minutes = round(float(np.median(excess)) / model.step_s)
-    if minutes <= 0 or own_excess <= 0:
+    minutes = round(float(np.median(excess)) / model.step_s) if excess else 0
+    if minutes <= 0:
         return ()
-    first = max(start, last_on - (minutes - 1) * step_ms)
-    last = min(cut - step_ms, last_on)
-    return ((first, last),) if first <= last else ()
+    return tuple((max(start, last_on - (minutes - 1) * step_ms), last_on) for start, last_on, own in cycles if own > 0)
 
 
 def _cycle_pass(
@@ -176,15 +183,15 @@ def _cycle_pass(
     """
     n = len(ts)
     flagged = np.zeros(n, dtype=bool)
-    expected = np.full(n, np.nan)
     elapsed = np.zeros(n)
-    excess_mean = np.zeros(n)
+    expected = np.full(n, np.nan)
+    excess_now = np.zeros(n)
     tail_excess = np.zeros(n)
+    alarm_here = np.zeros(n, dtype=bool)
     earlier: list[tuple[tuple[int, int], ...]] = [() for _ in range(n)]
     done: list[tuple[float, float, float]] = []
     start, last_on, offs = carry.start, carry.last_on, carry.offs
     cusum, excess, pending = carry.cusum, carry.excess, carry.pending
-    half = model.step_s * 500.0  # half a step, in ms
     for i in range(n):
         t = int(ts[i])
         if segment_start[i] or (last_on is not None and t <= last_on):
@@ -198,18 +205,19 @@ def _cycle_pass(
             if np.isfinite(guess):
                 alarmed = cusum > model.alarm
                 cusum = max(0.0, cusum + _cycle_evidence(length - guess, model.scatter_s) - model.slack)
-                cut = start + int(round(guess / model.step_s) * model.step_s * 1000)
+                cycle = (start, last_on, length - guess)
                 if cusum <= 0:
                     excess, pending = (), ()
                 elif not alarmed:
-                    excess = (*excess, length - guess)
-                    pending = (*pending, (cut, last_on)) if cut <= last_on else pending
+                    excess, pending = (*excess, length - guess), (*pending, cycle)
                     if cusum > model.alarm:
-                        earlier[i], pending = pending, ()
+                        earlier[i], pending = _usual_excess_spans(model, pending, excess), ()
+                        alarm_here[i] = bool(earlier[i])
                 else:
                     excess = (*excess, length - guess)[-RECENT_RUNS:]
-                    earlier[i] = _usual_excess_span(model, start, last_on, cut, length - guess, excess)
-                    tail_excess[i] = float(np.median(excess)) if earlier[i] else 0.0
+                    earlier[i] = _usual_excess_spans(model, (cycle,), excess)
+                if earlier[i]:
+                    tail_excess[i] = float(np.median(excess))
             start = None
         if not power[i] > on_threshold:
             continue
@@ -218,13 +226,13 @@ def _cycle_pass(
                 offs = (*offs, (t - last_on) / 1000.0)[-2:]
             start = t
         last_on = t
-        guess = _expected_cycle_s(model.coef, offs)
-        expected[i] = guess
-        elapsed[i] = (t - start) / 1000.0
         if cusum > model.alarm and excess:
-            excess_mean[i] = float(np.mean(excess))
-            flagged[i] = (t - start) + half > guess * 1000
-    verdicts = CycleVerdicts(flagged, expected, elapsed, excess_mean, earlier, tail_excess)
+            elapsed[i] = (t - start) / 1000.0 + model.step_s
+            expected[i] = _expected_cycle_s(model.coef, offs)
+            excess_now[i] = float(np.median(excess))
+            margin = expected[i] + CYCLE_LIVE_MARGIN * model.scatter_s
+            flagged[i] = margin < elapsed[i] <= margin + excess_now[i]
+    verdicts = CycleVerdicts(flagged, elapsed, expected, excess_now, earlier, tail_excess, alarm_here)
     return verdicts, CycleCarry(start, last_on, offs, cusum, excess, pending), done
 
 
@@ -745,30 +753,32 @@ def _rule_reason(model: AnomalyModel, run_s: float, ratio: float, power: float) 
     )
 
 
-def _cycle_reason(cycles: CycleModel, verdicts: CycleVerdicts, i: int) -> str:
+def _cycle_reason(verdicts: CycleVerdicts, i: int) -> str:
     return (
-        f"on for {format_duration(verdicts.elapsed_s[i] + cycles.step_s)} in this cycle; after its rest, "
-        f"a cycle usually lasts {format_duration(verdicts.expected_s[i])}, and its recent cycles have each "
-        f"run about {format_duration(verdicts.excess_s[i])} longer than expected (worn seal, compressor "
-        "or thermostat?)"
+        f"on for {format_duration(verdicts.elapsed_s[i])} in this cycle; after its rest, a cycle usually "
+        f"lasts {format_duration(verdicts.expected_s[i])}, and its recent cycles have each run about "
+        f"{format_duration(verdicts.excess_s[i])} longer than expected (worn seal, compressor or thermostat?)"
     )
 
 
-def _earlier_reason(cycles: CycleModel | None, spans: tuple[tuple[int, int], ...], tail_excess_s: float = 0.0) -> str:
-    """Why earlier spans are anomalous: the alarm's cycles, or (``tail_excess_s`` > 0) one
-    cycle's last minutes judged at its end."""
+def _earlier_reason(
+    cycles: CycleModel | None, spans: tuple[tuple[int, int], ...], tail_excess_s: float, alarm: bool
+) -> str:
+    """Why earlier spans are anomalous: the cycles that raised the alarm (``alarm``), or one
+    cycle's last minutes judged at its end while the alarm stands."""
     if cycles is None or not spans:
         return ""
     minutes = format_duration(sum((b - a) / 1000.0 + cycles.step_s for a, b in spans))
-    if tail_excess_s > 0:
+    usual = format_duration(tail_excess_s)
+    if alarm:
         return (
-            f"this cycle ran past its expected length, as its recent cycles have (each by about "
-            f"{format_duration(tail_excess_s)}): its last {minutes}, before the expected end, "
-            "are counted as that extra running"
+            f"its last {len(spans)} cycles each ran past their expected length (typically by {usual}), "
+            f"more than its normal days ever added up to (worn seal, compressor or thermostat?): "
+            f"their last minutes, together {minutes}, are counted as that extra running"
         )
     return (
-        f"its last {len(spans)} cycles each ran past their expected length (together "
-        f"{minutes} longer); more than its normal days ever added up to"
+        f"this cycle ran past its expected length, as its recent cycles have (each by about {usual}): "
+        f"its last {minutes} are counted as that extra running"
     )
 
 
@@ -837,12 +847,13 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     the model's threshold — above 1), by the seasonal baseline (further from its slot's
     usual power than all but ``contamination`` of the history), or by the run rules: on
     longer than any run in the history, or past its typical length while the recent cycles
-    have all been longer than the history ever showed; or by the cycle model (past the
-    cycle's expected length while its cycles have been running long). A load with a cycle
-    model is judged by it instead of the recent-runs rule and the forest (its ``score`` is
-    still given); so is a whole house with less than three weeks of history by its dead-meter
-    floor, its ceiling and blocks of extra load instead of the hour's usual level and the
-    forest. Pass the returned :class:`Carry` with the next chunk.
+    have all been longer than the history ever showed; or by the cycle model, while its
+    alarm stands, when a cycle runs clearly past its expected length (most of its verdicts
+    come when a cycle ends, as ``earlier`` spans, below). A load with a cycle model is judged
+    by it instead of the recent-runs rule and the forest (its ``score`` is still given). A whole house with less
+    than three weeks of history is judged by its dead-meter floor, its ceiling and blocks of
+    extra load instead of the hour's usual level and the forest. Pass the returned
+    :class:`Carry` with the next chunk.
 
     ``earlier`` holds, on the reading where a verdict was reached after the fact (the cycle
     model's alarm, a long cycle's end while the alarm stands, or the step down that closes
@@ -907,16 +918,16 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     verdicts = None
     if model.cycles is not None:
         verdicts, cycle_carry = _cycle_pass(model.cycles, ts, power, model.on_threshold, segment_start, cycle_carry)[:2]
-    by_cycle = verdicts.flagged if verdicts is not None else np.zeros(len(frame), dtype=bool)
     new_carry.cycle = cycle_carry
     by_forest = (score > 1.0) & (not judged_by_cycles) & (house_by_usual or not house)
+    by_cycle = verdicts.flagged if verdicts is not None else np.zeros(len(frame), dtype=bool)
     flagged = by_forest | by_rule | by_baseline | by_metric | by_cycle
     reasons = []
     for i in range(len(frame)):
         if not flagged[i]:
             reasons.append("")
-        elif by_cycle[i] and verdicts is not None and model.cycles is not None:
-            reasons.append(_cycle_reason(model.cycles, verdicts, i))
+        elif by_cycle[i] and verdicts is not None:
+            reasons.append(_cycle_reason(verdicts, i))
         elif by_rule[i]:
             reasons.append(_rule_reason(model, float(run_s[i]), float(ratio[i]), float(power[i])))
         elif by_baseline[i]:
@@ -935,8 +946,10 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
         verdicts.earlier if verdicts is not None else [() for _ in range(len(frame))]
     )
     tails = verdicts.tail_excess_s if verdicts is not None else np.zeros(len(frame))
+    alarms = verdicts.alarm if verdicts is not None else np.zeros(len(frame), dtype=bool)
     earlier_reasons = [
-        _earlier_reason(model.cycles, spans, float(tail)) for spans, tail in zip(earlier, tails, strict=True)
+        _earlier_reason(model.cycles, spans, float(tail), bool(alarm))
+        for spans, tail, alarm in zip(earlier, tails, alarms, strict=True)
     ]
     if getattr(model, "blocks", False):
         blocks, new_carry.steps = find_blocks(ts, power, segment_start, (carry or Carry()).steps, model.power_floor)
