@@ -480,3 +480,31 @@ def test_a_cycle_that_ran_long_has_only_its_usual_excess_flagged_and_a_bath_is_n
     live = ts[verdicts.flagged]
     # As it runs: past 6 min + 2 scatters (7.5 min) up to 2 min further, i.e. its 8th and 9th minute.
     assert [int(t - bath_start) // 60_000 + 1 for t in live if t >= bath_start] == [8, 9]
+
+
+def _dishwasher_day(day: int, first_min: int, second_min: int) -> pd.DataFrame:
+    """A day of one-minute readings: standby 1 W, a program at 08:00 that heats (2.1 kW) for
+    ``first_min``, rests an hour, then heats for ``second_min``."""
+    power = np.ones(1440)
+    power[480 : 480 + first_min] = 2100.0
+    second = 480 + first_min + 60
+    power[second : second + second_min] = 2100.0
+    ts = (day * 1440 + np.arange(1440, dtype="int64")) * 60_000
+    return pd.DataFrame({"ts": ts, "power": power})
+
+
+def test_a_programs_first_heating_is_judged_against_first_heatings_not_the_longest_run() -> None:
+    """The first heating (11 min) running 13 min is still shorter than the second (15 min),
+    so "longer than any run" cannot see it; "longer than any first run of a program" can."""
+    history = anomaly_evaluation.history_of([_dishwasher_day(d, 11, 15) for d in range(4)])
+    model = anomaly.fit_anomaly_model(history)
+    assert model.cycles is None and model.typical_run_s > 0
+    assert [round(s / 60) for s in model.longest_at] == [10, 14]  # first to last reading
+    scored, _ = anomaly.score_frame(model, _dishwasher_day(5, 13, 15))
+    by_position = scored[scored["reason"].str.contains("run 1 of a program")]
+    assert [int(t // 60_000 % 1440) - 480 + 1 for t in by_position["ts"]] == [12, 13]
+    assert "at most 10 min" in by_position["reason"].iloc[0]
+    second = scored["ts"].to_numpy() // 60_000 % 1440 >= 480 + 13 + 60
+    assert not scored.loc[second, "reason"].str.contains("program|longest run").any()
+    normal, _ = anomaly.score_frame(model, _dishwasher_day(6, 11, 15))
+    assert not normal["reason"].str.contains("program|longest run").any()

@@ -55,7 +55,7 @@ WEEKLY_AFTER_MS = 21 * 86_400_000
 #: A gap longer than this breaks an on-run (the meter was silent; we do not know).
 MAX_GAP_MS = 15 * 60_000
 #: Bumped whenever a fitted model's shape changes: a stored model of another version is refitted.
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 #: How many completed on-runs make "recent" when judging whether cycles are getting longer.
 RECENT_RUNS = 5
 #: Features about on-runs; left out for a meter whose load does not cycle (a whole house).
@@ -71,6 +71,8 @@ NEVER_OFF_SHARE = 0.2
 SUSTAIN_MS = 10 * 60_000
 #: A step larger than this share of the power starts a new level (a program's next phase).
 LEVEL_STEP = 0.25
+#: An appliance off this long has finished its program; its next run is a new program's first.
+PROGRAM_GAP_MS = 2 * 3_600_000
 #: Features that describe the time of day; left out with ``seasonal=False``.
 SEASONAL_FEATURES = ("vs_usual", "sustained", "hour_sin", "hour_cos")
 
@@ -245,6 +247,8 @@ class Carry:
     on: bool = False
     run_start: int = 0
     level_start: int = 0
+    run_pos: int = 0  # which run of its program the current (or last) run is, from 0
+    last_on_ts: int | None = None
     run_wh: float = 0.0
     recent_runs: tuple[float, ...] = ()
     recent_deviation: tuple[tuple[int, float], ...] = ()
@@ -282,6 +286,8 @@ class AnomalyModel:
     version: int = MODEL_VERSION
     cycles: CycleModel | None = None  # cycle lengths of a cycling load (None otherwise)
     blocks: bool = False  # look for blocks of extra load (a never-off, whole-house meter)
+    #: the longest run at each position in a program (first run, second …); later ones: longest_run_s
+    longest_at: tuple[float, ...] = ()
 
 
 #: The columns of :func:`score_frame`'s answer.
@@ -357,7 +363,9 @@ def _features(
 
     ``recent_runs`` is the median length of the last :data:`RECENT_RUNS` completed on-runs
     divided by the meter's typical run: above 1 the load's cycles have been getting longer
-    (a fridge whose door seal leaks, a heater whose element is scaling up).
+    (a fridge whose door seal leaks, a heater whose element is scaling up). ``run_pos`` is
+    which run of its program the current run is (0: the first after :data:`PROGRAM_GAP_MS`
+    off, or after a break in the recording).
     """
     del model_like
     ts = frame["ts"].to_numpy(dtype="int64")
@@ -372,6 +380,8 @@ def _features(
     on, start, wh = carry.on, carry.run_start, carry.run_wh
     level_start = carry.level_start
     level_s = np.zeros(n)
+    run_pos = np.zeros(n, dtype="int64")
+    pos, last_on_ts = carry.run_pos, carry.last_on_ts
     recent = list(carry.recent_runs)
     recent_median = float(np.median(recent)) if recent else 0.0
     ratio = np.ones(n)
@@ -381,14 +391,22 @@ def _features(
         gap = (t - prev_ts) if prev_ts is not None else None
         now_on = p > on_threshold
         fresh = gap is None or gap <= 0 or gap > MAX_GAP_MS or bool(segment_start[i])
+        if fresh:
+            last_on_ts = None  # a break in the recording: whatever ran before is not this program
         if fresh or now_on != on:
             if on and not fresh and prev_ts is not None:
                 recent = [*recent, (prev_ts - start) / 1000.0][-RECENT_RUNS:]
                 recent_median = float(np.median(recent))
             on, start, wh = now_on, t, 0.0
+            if now_on:
+                new_program = last_on_ts is None or t - last_on_ts > PROGRAM_GAP_MS
+                pos = 0 if new_program else pos + 1
         elif now_on and gap is not None:
             wh += p * gap / 3_600_000.0
         run_s[i] = (t - start) / 1000.0 if now_on else 0.0
+        run_pos[i] = pos
+        if now_on:
+            last_on_ts = t
         last = prev.get("power", p)
         if fresh or t == start or abs(p - last) > LEVEL_STEP * max(abs(p), abs(last)):
             level_start = t
@@ -420,6 +438,7 @@ def _features(
             "on_run_wh": run_wh,
             "recent_runs": ratio,
             "level_s": level_s,
+            "run_pos": run_pos,
             "hour_sin": np.sin(angle),
             "hour_cos": np.cos(angle),
         }
@@ -433,6 +452,8 @@ def _features(
         on=on,
         run_start=start,
         level_start=level_start,
+        run_pos=pos,
+        last_on_ts=last_on_ts,
         run_wh=wh,
         recent_runs=tuple(recent),
         recent_deviation=window,
@@ -527,6 +548,22 @@ def _completed_runs(ts: np.ndarray, power: np.ndarray, on_threshold: float, segm
             durations.append((ts[i - 1] - ts[start]) / 1000.0)
             start = None
     return np.asarray(durations, dtype="float64")
+
+
+def _longest_at(feats: pd.DataFrame, on_threshold: float, segment_start: np.ndarray) -> tuple[float, ...]:
+    """The longest run that ended inside the history at each position in its program
+    (first run, second, …; 0 where none did).
+
+    A dishwasher heats twice in a program, about 11 min and then about 15; a fault that
+    makes the first heating run 13 min is still shorter than the longest run in the
+    history, but it can be longer than any *first* heating.
+    """
+    on = feats["power"].to_numpy() > on_threshold
+    ends = np.flatnonzero(on[:-1] & ~on[1:] & ~segment_start[1:])
+    longest: dict[int, float] = {}
+    for position, length in zip(feats["run_pos"].to_numpy()[ends], feats["on_run_s"].to_numpy()[ends], strict=True):
+        longest[int(position)] = max(longest.get(int(position), 0.0), float(length))
+    return tuple(longest.get(k, 0.0) for k in range(max(longest, default=-1) + 1))
 
 
 def _robust_cv(runs: np.ndarray) -> float:
@@ -705,7 +742,9 @@ def fit_anomaly_model(
     names = tuple(
         c
         for c in feats.columns
-        if (seasonal or c not in SEASONAL_FEATURES) and (use_runs or c not in RUN_FEATURES) and c != "level_s"
+        if (seasonal or c not in SEASONAL_FEATURES)
+        and (use_runs or c not in RUN_FEATURES)
+        and c not in ("level_s", "run_pos")
     )
     matrix = feats[list(names)].to_numpy(dtype="float64")
     forest = IsolationForest(n_estimators=100, random_state=random_state, n_jobs=1)
@@ -731,6 +770,7 @@ def fit_anomaly_model(
         typical=np.median(matrix, axis=0),
         typical_run_s=typical_run,
         longest_run_s=float(runs.max()) if runs.size else float(feats["on_run_s"].max()),
+        longest_at=_longest_at(feats, on_threshold, _segment_starts(frame)),
         recent_runs_fence=float(feats["recent_runs"].max()),
         trained_from=int(ts.min()),
         trained_until=int(ts.max()),
@@ -740,7 +780,26 @@ def fit_anomaly_model(
     )
 
 
-def _rule_reason(model: AnomalyModel, run_s: float, ratio: float, power: float) -> str:
+def _longest_here(model: AnomalyModel, run_pos: np.ndarray) -> np.ndarray:
+    """The longest run the history holds at each reading's position in its program; the
+    longest of all where the history has no run at that position. Only for a load whose
+    runs are regular phases (a dishwasher's two heatings) and that has no cycle model (a
+    thermostat's runs make no program): a washing machine's short spin bursts count as
+    runs too, so its run numbers mean little."""
+    at = np.asarray(model.longest_at, dtype="float64")
+    if model.cycles is not None or model.typical_run_s <= 0 or at.size == 0:
+        return np.full(len(run_pos), model.longest_run_s)
+    here = at[np.minimum(run_pos, at.size - 1)]
+    return np.where((run_pos < at.size) & (here > 0), here, model.longest_run_s)
+
+
+def _rule_reason(model: AnomalyModel, run_s: float, ratio: float, power: float, longest: float, pos: int) -> str:
+    if run_s > longest and longest < model.longest_run_s:
+        return (
+            f"on for {format_duration(run_s)} without a break at {format_watts(power)}; run {pos + 1} of a "
+            f"program lasted at most {format_duration(longest)} in its history (its longest run of all: "
+            f"{format_duration(model.longest_run_s)})"
+        )
     if run_s > model.longest_run_s:
         return (
             f"on for {format_duration(run_s)} without a break at {format_watts(power)}; "
@@ -885,7 +944,9 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     cycling = model.typical_run_s > 0
     # Past the longest run, only the level that was on when it got there is flagged: a
     # program that ran one phase too long and then carried on normally is wrong in that phase.
-    in_long_level = run_s - feats["level_s"].to_numpy() <= model.longest_run_s
+    run_pos = feats["run_pos"].to_numpy()
+    longest = _longest_here(model, run_pos)
+    in_long_level = run_s - feats["level_s"].to_numpy() <= longest
     # With a cycle model, its CUSUM judges whether the cycles run long (the recent-runs rule
     # is its cruder forerunner), and the forest may not flag on its own: on the training
     # days held out in turn both flagged almost only normal readings (a fridge's defrost
@@ -893,7 +954,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     judged_by_cycles = model.cycles is not None
     # "Longer than any run in its history" holds for any appliance, regular or not.
     appliance = not getattr(model, "blocks", not cycling)
-    by_rule = (appliance & (run_s > model.longest_run_s) & in_long_level) | (
+    by_rule = (appliance & (run_s > longest) & in_long_level) | (
         cycling & (ratio > model.recent_runs_fence) & (run_s > model.typical_run_s) & (not judged_by_cycles)
     )
     ts = frame["ts"].to_numpy(dtype="int64")
@@ -929,7 +990,11 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
         elif by_cycle[i] and verdicts is not None:
             reasons.append(_cycle_reason(verdicts, i))
         elif by_rule[i]:
-            reasons.append(_rule_reason(model, float(run_s[i]), float(ratio[i]), float(power[i])))
+            reasons.append(
+                _rule_reason(
+                    model, float(run_s[i]), float(ratio[i]), float(power[i]), float(longest[i]), int(run_pos[i])
+                )
+            )
         elif by_baseline[i]:
             reasons.append(_baseline_reason(model, float(power[i]), int(slots[i])))
         elif by_metric[i]:
