@@ -144,10 +144,12 @@ CYCLE_CLIP = 3.0
 MIN_CYCLES = 20
 
 
-def _expected_cycle_s(coef: np.ndarray, offs: tuple[float, ...]) -> float:
+def _expected_cycle_s(model: CycleModel, offs: tuple[float, ...]) -> float:
+    """The line in the two rests before the cycle; the typical cycle while they are not
+    both known (a recording's first cycles), so that those cycles add evidence too."""
     if len(offs) < 2:
-        return float("nan")
-    return float(coef[0] + coef[1] * offs[-1] + coef[2] * offs[-2])
+        return model.typical_s if model.typical_s > 0 else float("nan")
+    return float(model.coef[0] + model.coef[1] * offs[-1] + model.coef[2] * offs[-2])
 
 
 def _usual_excess_spans(
@@ -180,8 +182,8 @@ def _cycle_pass(
 ) -> tuple[CycleVerdicts, CycleCarry, list[tuple[float, float, float]]]:
     """Walk the readings once, closing cycles and keeping the CUSUM; chunks join seamlessly.
 
-    Also returns each completed cycle after two known off spells as ``(off before, off
-    before that, length)`` in seconds: the rows the fit learns from.
+    Also returns each completed cycle as ``(off before, off before that, length)`` in
+    seconds (NaN rests where they are not both known): the rows the fit learns from.
     """
     n = len(ts)
     flagged = np.zeros(n, dtype=bool)
@@ -200,10 +202,10 @@ def _cycle_pass(
             start, last_on, offs = None, None, ()
         if start is not None and last_on is not None and t - last_on > model.bridge_s * 1000:
             # The cycle has ended (this reading is past the stutter allowance): judge it.
-            guess = _expected_cycle_s(model.coef, offs)
+            guess = _expected_cycle_s(model, offs)
             length = (last_on - start) / 1000.0 + model.step_s
-            if len(offs) == 2:
-                done.append((offs[-1], offs[-2], length))
+            known = len(offs) == 2
+            done.append((offs[-1] if known else np.nan, offs[-2] if known else np.nan, length))
             if np.isfinite(guess):
                 alarmed = cusum > model.alarm
                 cusum = max(0.0, cusum + _cycle_evidence(length - guess, model.scatter_s) - model.slack)
@@ -230,7 +232,7 @@ def _cycle_pass(
         last_on = t
         if cusum > model.alarm and excess:
             elapsed[i] = (t - start) / 1000.0 + model.step_s
-            expected[i] = _expected_cycle_s(model.coef, offs)
+            expected[i] = _expected_cycle_s(model, offs)
             excess_now[i] = float(np.median(excess))
             margin = expected[i] + CYCLE_LIVE_MARGIN * model.scatter_s
             flagged[i] = margin < elapsed[i] <= margin + excess_now[i]
@@ -624,10 +626,15 @@ def _cycle_evidence(excess_s: float, scatter_s: float) -> float:
     return min(excess_s / scatter_s, CYCLE_CLIP)
 
 
-def _worst_cusum(rows: np.ndarray, coef: np.ndarray, scatter: float, slack: float) -> float:
+def _with_rests(rows: np.ndarray) -> np.ndarray:
+    """The cycles whose two preceding rests are known (the line learns from these)."""
+    return np.asarray(rows[np.isfinite(rows[:, 0])], dtype="float64")
+
+
+def _worst_cusum(rows: np.ndarray, coef: np.ndarray, scatter: float, slack: float, typical: float) -> float:
     worst, cusum = 0.0, 0.0
     for off1, off2, length in rows:
-        guess = coef[0] + coef[1] * off1 + coef[2] * off2
+        guess = coef[0] + coef[1] * off1 + coef[2] * off2 if np.isfinite(off1) else typical
         cusum = max(0.0, cusum + _cycle_evidence(length - guess, scatter) - slack)
         worst = max(worst, cusum)
     return worst
@@ -653,14 +660,16 @@ def fit_cycle_model(frame: pd.DataFrame, on_threshold: float) -> CycleModel | No
         part = folds == fold
         _, _, rows = _cycle_pass(probe, ts[part], power[part], on_threshold, segment_start[part], CycleCarry())
         per_fold.append(np.asarray(rows, dtype="float64").reshape(-1, 3))
-    every = np.vstack(per_fold)
-    usable = [rows for rows in per_fold if len(rows)]
+    usable = [rows for rows in per_fold if np.isfinite(rows[:, 0]).any()]
+    every = _with_rests(np.vstack(per_fold))
     if len(every) < MIN_CYCLES or len(usable) < 3:
         return None
     worst = 0.0
     for k, held_out in enumerate(usable):
-        coef, scatter = _line_fit(np.vstack([r for j, r in enumerate(usable) if j != k]))
-        worst = max(worst, _worst_cusum(held_out, coef, max(scatter, step_s / 2), CYCLE_SLACK))
+        rest = _with_rests(np.vstack([r for j, r in enumerate(usable) if j != k]))
+        coef, scatter = _line_fit(rest)
+        typical = float(np.median(rest[:, 2]))
+        worst = max(worst, _worst_cusum(held_out, coef, max(scatter, step_s / 2), CYCLE_SLACK, typical))
     coef, scatter = _line_fit(every)
     return CycleModel(
         coef=coef,
