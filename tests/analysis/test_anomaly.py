@@ -453,12 +453,9 @@ def _cycles(lengths_min: list[int], rest_min: int) -> tuple[np.ndarray, np.ndarr
     return 60_000 * np.arange(len(power), dtype="int64"), np.asarray(power)
 
 
-def test_a_cycle_that_ran_long_has_only_its_usual_excess_flagged_and_a_bath_is_not_a_fault() -> None:
-    """While the alarm stands, a cycle's last minutes — as many as its recent cycles ran
-    over — are flagged when it ends, and as it runs only from two scatters past its expected
-    length up to that usual excess further; a bath (a run of 30 min against 6) is one long
-    use, not 24 minutes of fault."""
-    model = anomaly.CycleModel(
+def _six_minute_cycles() -> anomaly.CycleModel:
+    """A cycle model whose cycles last 6 min whatever the rest, scatter 45 s, alarm at 2."""
+    return anomaly.CycleModel(
         coef=np.array([360.0, 0.0, 0.0]),
         scatter_s=45.0,
         step_s=60.0,
@@ -467,6 +464,14 @@ def test_a_cycle_that_ran_long_has_only_its_usual_excess_flagged_and_a_bath_is_n
         alarm=2.0,
         typical_s=360.0,
     )
+
+
+def test_a_cycle_that_ran_long_has_only_its_usual_excess_flagged_and_a_bath_is_not_a_fault() -> None:
+    """While the alarm stands, a cycle's last minutes — as many as its recent cycles ran
+    over — are flagged when it ends, and as it runs only from two scatters past its expected
+    length up to that usual excess further; a bath (a run of 30 min against 6) is one long
+    use, not 24 minutes of fault."""
+    model = _six_minute_cycles()
     # Six cycles of 8 min against an expected 6 (two minutes each), then a 30-minute bath.
     ts, power = _cycles([8] * 6 + [30], rest_min=30)
     verdicts, carry, _ = anomaly._cycle_pass(
@@ -514,15 +519,7 @@ def test_a_programs_first_heating_is_judged_against_first_heatings_not_the_longe
 def test_a_recordings_first_cycles_add_evidence_against_the_typical_cycle() -> None:
     """Before two rests are known the line cannot say how long a cycle should be; the
     typical cycle stands in, so a day whose cycles all run long is caught from its first."""
-    model = anomaly.CycleModel(
-        coef=np.array([360.0, 0.0, 0.0]),
-        scatter_s=45.0,
-        step_s=60.0,
-        bridge_s=120.0,
-        slack=0.5,
-        alarm=2.0,
-        typical_s=360.0,
-    )
+    model = _six_minute_cycles()
     ts, power = _cycles([8, 8, 8], rest_min=30)
     verdicts, _, rows = anomaly._cycle_pass(
         model, ts, power, 100.0, np.zeros(len(ts), dtype=bool), anomaly.CycleCarry()
