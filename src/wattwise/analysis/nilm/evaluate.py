@@ -752,6 +752,15 @@ def learn_bursts(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, Burst
     return out
 
 
+def largest_other_step(labelled: Sequence[Labelled], name: str) -> float | None:
+    """The largest |ΔP| of a training step that one other load made alone (matched to
+    another sub-meter or to none): what a step shared with ``name`` may hold besides
+    it. Steps of several loads together (labelled None) do not count."""
+    pairs = [(e, n) for lab in labelled for e, n in zip(lab.events, lab.labels, strict=True)]
+    sizes = [abs(e.delta_p) for e, n in pairs if n not in (None, name)]
+    return max(sizes) if sizes else None
+
+
 def learn_cyclers(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, CycleModel]:
     """The rhythm (ON and OFF durations, step size) of each appliance that cycles
     regularly on its own in the training part, from its sub-meter and the aggregate
@@ -763,7 +772,7 @@ def learn_cyclers(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, Cycl
         mine = [e for lab in labelled for e, n in zip(lab.events, lab.labels, strict=True) if n == name]
         steps = [e.delta_p for e in mine]
         step_var = [None if e.delta_q is None else e.delta_q * (1 if e.is_on else -1) for e in mine]
-        cm = learn_cycle(on_s, off_s, steps, span_s, step_var=step_var)
+        cm = learn_cycle(on_s, off_s, steps, span_s, step_var=step_var, partner_w=largest_other_step(labelled, name))
         if cm is not None:
             out[name] = cm
     return out
