@@ -55,6 +55,9 @@ class CycleModel:
     #: what taking a bigger step as this appliance's switching plus another load's
     #: costs (at 1 min another load often switches in the same sample); None: never
     composite_cost: float | None = None
+    #: learnt from a person's labels (:mod:`.rhythm_labels`), not a sub-meter: a relabel
+    #: that takes the evidence away takes this model away too
+    from_labels: bool = False
 
     def __post_init__(self) -> None:
         if min(self.on_w, self.off_w, self.rel_tol, self.on_s, self.off_s) <= 0:
