@@ -111,9 +111,14 @@ def test_three_labelled_fridge_runs_give_it_a_rhythm_live(services: Services) ->
         without = [t for t in true_starts if any(abs(s - t) <= 3 * STEP for s in paired)]
         assert len(hit) > len(without), (len(hit), len(without), len(true_starts))
 
-        # one of them was not the fridge after all: two rests are too few again
+        # a rename takes the rhythm along (its labelled runs are stored under the new name)
+        answer = w.client.post(f"{base}/fridge/rename", json={"name": "freezer"}, headers=w.auth())
+        assert answer.status_code == 200, answer.text
+        live.detectors.flush()
+        assert found("freezer")["rhythm"]
+        # one of them was not the freezer after all: two rests are too few again
         label(named[1], "kettle")
-        assert not found("fridge")["rhythm"]
+        assert not found("freezer")["rhythm"]
         with services.engine.connect() as conn:
             model = library.load_nilm(conn, w.meter_a)
         assert model is not None and model.cyclers == {}
