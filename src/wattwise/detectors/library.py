@@ -20,7 +20,13 @@ from sqlalchemy import Connection
 from wattwise.analysis.nilm.bursts import burst_model_from_labels
 from wattwise.analysis.nilm.events import DetectorConfig, Event
 from wattwise.analysis.nilm.model import NilmModel
-from wattwise.analysis.nilm.rhythm_labels import MAX_REST_S, RUN_FACTOR, LabelledRun, cycle_model_from_labels
+from wattwise.analysis.nilm.rhythm_labels import (
+    MAX_REST_S,
+    RUN_FACTOR,
+    LabelledRun,
+    cycle_model_from_labels,
+    may_cycle,
+)
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureLibrary
 from wattwise.store import detections
 from wattwise.store.detections import StoredEvent
@@ -114,7 +120,7 @@ def refresh_rhythm(conn: Connection, device_id: int, model: NilmModel, names: se
         if kept is not None and not kept.from_labels:
             continue
         runs = [LabelledRun(event_of(on), event_of(off)) for on, off in detections.user_runs(conn, device_id, name)]
-        learnt = cycle_model_from_labels(runs, _events_after(conn, device_id, runs)) if runs else None
+        learnt = cycle_model_from_labels(runs, _events_after(conn, device_id, runs)) if may_cycle(runs) else None
         if learnt is None:
             model.cyclers.pop(name, None)
         else:
@@ -122,7 +128,8 @@ def refresh_rhythm(conn: Connection, device_id: int, model: NilmModel, names: se
 
 
 def _events_after(conn: Connection, device_id: int, runs: list[LabelledRun]) -> list[Event]:
-    """The meter's stored events where the rests after ``runs`` are looked for, in time order."""
+    """The meter's stored events where the rests after ``runs`` are looked for, in time
+    order (read only for runs that :func:`may_cycle`: a kettle's labels read nothing)."""
     longest_s = MAX_REST_S + RUN_FACTOR * max(r.on_s for r in runs)
     found: dict[int, Event] = {}
     for r in runs:

@@ -96,3 +96,15 @@ def test_a_rhythm_taken_away_lets_the_runs_waiting_on_it_pass() -> None:
     assert rhythm.held == [tv]
     assert rhythm.step(NilmModel(), [], [], 32 * MIN) == [tv], "the labels took the rhythm away"
     assert rhythm.held == [] and rhythm.events == []
+
+
+def test_a_rhythm_the_labels_just_gave_takes_the_open_on_of_its_size() -> None:
+    cm = CycleModel(120.0, 110.0, 0.2, 600.0, 0.35, 1800.0, 0.35, from_labels=True)
+    fridge_on, kettle_on = step(0, 118.0), step(1, 2000.0)
+    rhythm = LiveRhythm()
+    rhythm.adopt(NilmModel(cyclers={"fridge": cm}), [fridge_on, kettle_on])
+    assert rhythm.events == [fridge_on], "the run going at the label is the chain's to end"
+    off = step(10, -112.0)
+    three_cycles_later = 10 * MIN + 3 * 2400 * 1000  # the run is final then
+    runs = rhythm.step(NilmModel(cyclers={"fridge": cm}), [off], [], three_cycles_later)
+    assert [(r.start, r.end) for r in runs] == [(fridge_on.ts, off.ts)]

@@ -88,6 +88,15 @@ def _ends(on: Event, off: Event, off_w: float, on_s: float) -> bool:
     )
 
 
+def may_cycle(runs: Sequence[LabelledRun], min_labels: int = MIN_LABELS) -> bool:
+    """Whether the labelled runs are enough, and small enough, to be looked at further
+    (before the meter's events are read for their rests): at least ``min_labels``, ON
+    steps' median below :data:`MAX_STEP_W`, every run of positive length."""
+    if len(runs) < min_labels or min(r.on_s for r in runs) <= 0:
+        return False
+    return float(np.median([r.on.delta_p for r in runs])) < MAX_STEP_W
+
+
 def cycle_model_from_labels(
     runs: Sequence[LabelledRun], events: Sequence[Event], min_labels: int = MIN_LABELS
 ) -> CycleModel | None:
@@ -102,13 +111,11 @@ def cycle_model_from_labels(
     :data:`MAX_REST_LOG_SD`; then :func:`learn_cycle` as from a sub-meter, with the
     labelled runs for its cycles (no coverage asked: labels sample the day, they do not
     cover it)."""
-    if len(runs) < min_labels:
+    if not may_cycle(runs, min_labels):
         return None
     on_w = float(np.median([r.on.delta_p for r in runs]))
     off_w = float(np.median([-r.off.delta_p for r in runs]))
     on_s = [r.on_s for r in runs]
-    if on_w >= MAX_STEP_W or min(on_s) <= 0:
-        return None
     typical_s = float(np.median(on_s))
     found = [rest_after(r, events, on_w, off_w, typical_s) for r in runs]
     rests = [s for s in found if s is not None]
