@@ -119,7 +119,8 @@ def refresh_rhythm(conn: Connection, device_id: int, model: NilmModel, names: se
         kept = model.cyclers.get(name)
         if kept is not None and not kept.from_labels:
             continue
-        runs = [LabelledRun(event_of(on), event_of(off)) for on, off in detections.user_runs(conn, device_id, name)]
+        named = detections.user_runs(conn, device_id, name, RHYTHM_RUNS)
+        runs = [LabelledRun(event_of(on), event_of(off)) for on, off in named]
         learnt = cycle_model_from_labels(runs, _events_after(conn, device_id, runs)) if may_cycle(runs) else None
         if learnt is None:
             model.cyclers.pop(name, None)
