@@ -59,6 +59,9 @@ class CycleModel:
     #: of a single other load the training part showed, plus the spread (None: no bound,
     #: as models stored before it existed)
     composite_max_w: float | None = None
+    #: learnt from a person's labels (:mod:`.rhythm_labels`), not a sub-meter: a relabel
+    #: that takes the evidence away takes this model away too
+    from_labels: bool = False
 
     def __post_init__(self) -> None:
         if min(self.on_w, self.off_w, self.rel_tol, self.on_s, self.off_s) <= 0:
