@@ -382,6 +382,16 @@ def test_a_meter_coming_back_to_life_does_not_open_a_block() -> None:
     assert not any(spans for spans in scored["earlier"])
 
 
+def test_one_step_down_ends_one_block_the_one_it_matches() -> None:
+    # The house's own 1.5 kW goes on 30 min before a 1.5 kW block of 40 min: the block's step
+    # down matches both step ups; only the block itself is reported, not the 70 minutes.
+    spells = [(-40, -30, 300.0), (-30, 0, 1800.0), (0, 40, 3300.0), (40, 60, 1800.0), (60, 80, 300.0)]
+    scored, _, start = _household_with_spells(spells)
+    ts = scored["ts"].to_numpy(dtype="int64")
+    reported = [span for spans in scored["earlier"] for span in spans]
+    assert reported == [(int(ts[start]), int(ts[start + 39]))]
+
+
 def test_a_short_appliance_run_is_not_a_block() -> None:
     model, frame, first, last = _household_with_block(1500.0, 10)
     scored, _ = anomaly.score_frame(model, frame)
