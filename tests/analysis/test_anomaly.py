@@ -355,19 +355,43 @@ def test_a_block_of_twenty_one_minute_readings_lasts_twenty_minutes() -> None:
     assert any((first, last) in spans for spans in scored["earlier"])
 
 
-def test_a_meter_going_dead_does_not_confirm_a_block_before_it() -> None:
+def _household_with_spells(spells: list[tuple[int, int, float]]) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """IHEPC learned from 4 days, the 5th day scored with ``(from, to, watts)`` spells set
+    around 03:00 (minutes relative to it); the scores, when each reading was decided, and
+    where 03:00 is."""
     model, frame, first, _ = _household_with_block(0.0, 1)
-    ts = frame["ts"].to_numpy(dtype="int64")
-    start = int(np.flatnonzero(ts == first)[0])
+    start = int(np.flatnonzero(frame["ts"].to_numpy(dtype="int64") == first)[0])
     power = frame["power"].to_numpy(dtype="float64").copy()
-    # 100 W, then 2.1 kW for 40 min, then nothing: the drop to 0 W matches the step up.
-    power[start - 10 : start] = 100.0
-    power[start : start + 40] = 2100.0
-    power[start + 40 : start + 70] = 0.0
+    for a, b, watts in spells:
+        power[start + a : start + b] = watts
     scored, _ = anomaly.score_frame(model, frame.assign(power=power))
-    decided = anomaly.decided_at(scored)
+    return scored, anomaly.decided_at(scored), start
+
+
+def test_a_meter_going_dead_does_not_confirm_a_block_before_it() -> None:
+    # 100 W, then 2.1 kW for 40 min, then nothing: the drop to 0 W matches the step up.
+    scored, decided, start = _household_with_spells([(-10, 0, 100.0), (0, 40, 2100.0), (40, 70, 0.0)])
     assert (decided[start + 40 : start + 70] >= 0).all()  # the dead meter, as it happens
     assert not any(spans for spans in scored["earlier"])
+
+
+def test_a_meter_coming_back_to_life_does_not_open_a_block() -> None:
+    # Nothing for 30 min, back at 1.6 kW for 40 min, then the house's own 1.5 kW goes off:
+    # the step up out of the dead spell matches that step down.
+    scored, decided, start = _household_with_spells([(-30, 0, 0.0), (0, 40, 1600.0), (40, 70, 100.0)])
+    assert (decided[start - 30 : start] >= 0).all()  # the dead meter, as it happens
+    assert (decided[start : start + 40] < 0).all()
+    assert not any(spans for spans in scored["earlier"])
+
+
+def test_one_step_down_ends_one_block_the_one_it_matches() -> None:
+    # The house's own 1.5 kW goes on 30 min before a 1.5 kW block of 40 min: the block's step
+    # down matches both step ups; only the block itself is reported, not the 70 minutes.
+    spells = [(-40, -30, 300.0), (-30, 0, 1800.0), (0, 40, 3300.0), (40, 60, 1800.0), (60, 80, 300.0)]
+    scored, _, start = _household_with_spells(spells)
+    ts = scored["ts"].to_numpy(dtype="int64")
+    reported = [span for spans in scored["earlier"] for span in spans]
+    assert reported == [(int(ts[start]), int(ts[start + 39]))]
 
 
 def test_a_short_appliance_run_is_not_a_block() -> None:

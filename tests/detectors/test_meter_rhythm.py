@@ -67,9 +67,16 @@ class Store:
         assert len(fridge) == self.fridge_runs_given, "every final fridge run is stored"
         times = [e.ts for e in self.events]
         assert len(times) == len(set(times)), "no event is stored twice"
+        ends = {r.end_ts: r for r in fridge}
         for r in fridge:  # each names stored events at its own times
             for i in (r.on_event_id, r.off_event_id):
-                assert i is None or r.start_ts <= self.events[i].ts <= r.end_ts
+                if i is None or r.start_ts <= self.events[i].ts <= r.end_ts:
+                    continue
+                # or, as offline, a run trimmed to start where the previous one ends
+                # (one at a time) names its own ON, inside that previous run
+                before = ends.get(r.start_ts)
+                assert i == r.on_event_id and before is not None, "a named event outside its run"
+                assert before.start_ts <= self.events[i].ts <= before.end_ts
 
 
 def _meter(model: NilmModel) -> MeterNilm:

@@ -361,13 +361,15 @@ def evaluate_injected_held_out(
     *,
     train_days: int,
     count_per_day: int,
-    seeds: Sequence[int] = (11, 12, 13),
+    seeds: Sequence[int] = tuple(range(11, 19)),
     tz: str = "UTC",
 ) -> dict[str, dict[str, float]]:
     """Validation for the injected protocol that never touches the test part: each of the
     first ``train_days`` days is held out in turn, the model learns from the other training
     days, and ``count_per_day`` anomalies are injected into the held-out day once per seed
     (seed + 100 × the day's number, so no two folds share a pattern; the test uses seed 1).
+    Eight seeds: with three (11-13) IHEPC read 0.917 where eight read 0.893, and a false
+    block that only a dropout's end opens appeared in none of the three.
 
     Returns ``ours`` (pooled over every fold and seed), per kind the events found and the
     readings' recall, and ``clean``: the share of the clean held-out days' readings flagged

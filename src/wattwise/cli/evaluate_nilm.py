@@ -98,14 +98,18 @@ def print_table(result: dict[str, Any], echo: Any = typer.echo) -> None:
             "  learning curve (identification macro-F1 after n labels per appliance): "
             + ", ".join(f"n={n}: {_fmt(v['macro_f1'])}" for n, v in curve.items())
         )
-    for app, by_n in result.get("burst_label_curve", {}).items():
-        echo(
-            f"  {app} bursts from n labelled uses, no sub-meter (on/off F1 mean [min-max] / MAE W, seeds learnt): "
-            + ", ".join(
+    learnt_from_labels = (
+        ("burst_label_curve", "bursts from n labelled uses"),
+        ("rhythm_label_curve", "rhythm from n labelled runs, live"),
+    )
+    for key, what in learnt_from_labels:
+        for app, by_n in result.get(key, {}).items():
+            labelled = [
                 f"n={n}: {_fmt(v['on_off_f1'])} [{_fmt(v['min'])}-{_fmt(v['max'])}] / {v['mae_w']:.1f}, {v['learnt']}"
                 for n, v in by_n.items()
-            )
-        )
+            ]
+            head = f"  {app} {what}, no sub-meter (on/off F1 mean [min-max] / MAE W, seeds learnt): "
+            echo(head + ", ".join(labelled))
 
 
 def nilm(

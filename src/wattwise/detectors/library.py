@@ -20,6 +20,13 @@ from sqlalchemy import Connection
 from wattwise.analysis.nilm.bursts import burst_model_from_labels
 from wattwise.analysis.nilm.events import DetectorConfig, Event
 from wattwise.analysis.nilm.model import NilmModel
+from wattwise.analysis.nilm.rhythm_labels import (
+    MAX_REST_S,
+    RUN_FACTOR,
+    LabelledRun,
+    cycle_model_from_labels,
+    may_cycle,
+)
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureLibrary
 from wattwise.store import detections
 from wattwise.store.detections import StoredEvent
@@ -98,6 +105,46 @@ def refresh_bursts(model: NilmModel, names: set[str]) -> None:
             model.bursts[name] = learnt
 
 
+#: the newest labelled runs a rhythm is learnt from (each asks the store for the events
+#: of its rest)
+RHYTHM_RUNS = 50
+
+
+def refresh_rhythm(conn: Connection, device_id: int, model: NilmModel, names: set[str]) -> None:
+    """Give each named appliance the rhythm its labelled runs now support (a fridge:
+    :func:`cycle_model_from_labels`, the rests after them from the meter's stored
+    events), or take away one they no longer do. A rhythm fitted from a sub-meter is
+    not the labels' to take away, and is kept."""
+    for name in names:
+        kept = model.cyclers.get(name)
+        if kept is not None and not kept.from_labels:
+            continue
+        named = detections.user_runs(conn, device_id, name, RHYTHM_RUNS)
+        runs = [LabelledRun(event_of(on), event_of(off)) for on, off in named]
+        learnt = cycle_model_from_labels(runs, _events_after(conn, device_id, runs)) if may_cycle(runs) else None
+        if learnt is None:
+            model.cyclers.pop(name, None)
+        else:
+            model.cyclers[name] = learnt
+
+
+def _events_after(conn: Connection, device_id: int, runs: list[LabelledRun]) -> list[Event]:
+    """The meter's stored events where the rests after ``runs`` are looked for, in time
+    order (read only for runs that :func:`may_cycle`: a kettle's labels read nothing)."""
+    longest_s = MAX_REST_S + RUN_FACTOR * max(r.on_s for r in runs)
+    found: dict[int, Event] = {}
+    for r in runs:
+        window = detections.Window(since=r.off.ts + 1, until=r.off.ts + int(longest_s * 1000) + 1, limit=5000)
+        found.update({e.id: event_of(e) for e in detections.list_events(conn, device_id, window)})
+    return sorted(found.values(), key=lambda e: e.ts)
+
+
+def refresh_learnt(conn: Connection, device_id: int, model: NilmModel, names: set[str]) -> None:
+    """What the labels of ``names`` teach beyond signatures: burst models and rhythms."""
+    refresh_bursts(model, names)
+    refresh_rhythm(conn, device_id, model, names)
+
+
 def check_name(name: str) -> str:
     """The name as stored, or ValueError naming what is wrong with it."""
     name = name.strip()
@@ -134,7 +181,7 @@ def label_event(conn: Connection, event_id: int, name: str) -> dict[str, Any]:
         detections.set_user_label(conn, ev.id, name, features.to_dict())
     if run is not None:
         detections.set_run_label(conn, run.id, name)
-    refresh_bursts(model, touched)
+    refresh_learnt(conn, stored.device_id, model, touched)
     save_nilm(conn, stored.device_id, model)
     return {"device_id": stored.device_id, "events": sorted(ids), "run": None if run is None else run.id}
 
@@ -155,11 +202,15 @@ def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, me
     model = check_rename(conn, device_id, old, new, merge=merge)
     new = check_name(new)
     model.library.merge(old, new)
-    if old != new and old in model.bursts and not model.bursts[old].from_labels:
-        model.bursts.setdefault(new, model.bursts.pop(old))  # a sub-meter's model follows the name
-    refresh_bursts(model, {old, new})
+    if old != new:  # a sub-meter's models follow the name
+        if old in model.bursts and not model.bursts[old].from_labels:
+            model.bursts.setdefault(new, model.bursts.pop(old))
+        if old in model.cyclers and not model.cyclers[old].from_labels:
+            model.cyclers.setdefault(new, model.cyclers.pop(old))
+    changed = detections.rename_label(conn, device_id, old, new)  # first: the rhythm reads the stored labels
+    refresh_learnt(conn, device_id, model, {old, new})
     save_nilm(conn, device_id, model)
-    return detections.rename_label(conn, device_id, old, new)
+    return changed
 
 
 def appliances(conn: Connection, device_id: int) -> list[dict[str, Any]]:
@@ -180,6 +231,8 @@ def appliances(conn: Connection, device_id: int) -> list[dict[str, Any]]:
                 "typical_duration_s": app.typical_duration_s,
                 # short and strong: its runs come from its bursts, sample by sample
                 "bursts": name in model.bursts,
+                # cycles on its own (a fridge): its runs come from its rhythm chain
+                "rhythm": name in model.cyclers,
                 "runs": int(stats["runs"]),
                 "energy_wh": stats["energy_wh"],
                 "last_run_ts": int(stats["last_ts"]) or None,

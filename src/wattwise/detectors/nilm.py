@@ -78,9 +78,13 @@ class MeterNilm:
 
         A burst model the labels just gave applies from now on (readings are held for it
         only while the model has one, :meth:`feed`); a run going for one they took away
-        is dropped with it."""
+        is dropped with it. So with a rhythm (a fridge's): one the labels just gave
+        decides that appliance's runs from now on (and the ON going now,
+        :meth:`LiveRhythm.adopt`); the runs waiting on one they took away pass at the
+        next readings."""
         self.live.model = model
         self.live.burst_going = {k: v for k, v in self.live.burst_going.items() if k in model.bursts}
+        self.live.rhythm.adopt(model, self.live.open_on)
 
     def feed(self, readings: list[Reading]) -> LiveUpdate:
         fresh = sorted((r for r in readings if r.power is not None and r.ts > self.last_ts), key=lambda r: r.ts)

@@ -214,6 +214,26 @@ def run_of_event(conn: Connection, event_id: int) -> StoredRun | None:
     return None if row is None else StoredRun(**row._mapping)
 
 
+def user_runs(conn: Connection, device_id: int, label: str, limit: int = 50) -> list[tuple[StoredEvent, StoredEvent]]:
+    """The ON and OFF events of the meter's closed runs whose two events a person named
+    ``label``, newest first (at most ``limit``): what their labels say of its runs."""
+    named = select(appliance_events.c.id).where(
+        (appliance_events.c.device_id == device_id)
+        & (appliance_events.c.label == label)
+        & (appliance_events.c.source == USER)
+    )
+    rows = conn.execute(
+        select(appliance_runs.c.on_event_id, appliance_runs.c.off_event_id)
+        .where(appliance_runs.c.device_id == device_id)
+        .where(appliance_runs.c.on_event_id.in_(named) & appliance_runs.c.off_event_id.in_(named))
+        .order_by(appliance_runs.c.start_ts.desc())
+        .limit(limit)
+    )
+    pairs = list(dict.fromkeys((int(on), int(off)) for on, off in rows))
+    events = {e.id: e for e in get_events(conn, [i for pair in pairs for i in pair])}
+    return [(events[on], events[off]) for on, off in pairs]
+
+
 def set_user_label(conn: Connection, event_id: int, label: str, features: dict[str, Any] | None) -> None:
     """A person's label for one event, with the features it taught the library."""
     conn.execute(

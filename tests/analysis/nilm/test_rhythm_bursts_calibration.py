@@ -10,13 +10,16 @@ import numpy as np
 
 from wattwise.analysis.nilm.bursts import BurstModel, burst_edges, burst_series, learn_burst
 from wattwise.analysis.nilm.calibration import apply_calibration, isotonic_fit
-from wattwise.analysis.nilm.cycles import CycleModel, decode_cycles, learn_cycle
+from wattwise.analysis.nilm.cycles import CycleModel, composite_bound, decode_cycles, learn_cycle
 from wattwise.analysis.nilm.evaluate import (
+    OTHER,
+    Labelled,
     Recording,
     SetSpec,
     Settings,
     evaluate_model,
     fit_model,
+    largest_other_step,
     split_at_gaps,
     tuned,
 )
@@ -201,6 +204,36 @@ def test_a_fridge_switching_in_the_same_minute_as_another_load_keeps_its_chain()
     on = pairs[2][0]
     assert on is not None and on.delta_p == 90.0  # the fridge's own share of the step
     assert all(e.delta_p != 90.0 for e in events)  # the 488 W step itself is left as it was
+
+
+def test_a_shared_step_bigger_than_the_fridge_and_any_other_load_together_is_not_taken() -> None:
+    # as above, but the third ON shares its minute with a 7 kW step; the largest single
+    # step of another load the house has shown is 500 W
+    events = [_event(90 * k, 88.0) for k in range(6) if k != 2] + [_event(90 * k + 30, -86.0) for k in range(6)]
+    events.append(_event(180, 88.0 + 7000.0))
+    shared = replace(_fridge(), composite_cost=0.0)
+    unbounded = [(_minute(on), _minute(off)) for on, off in decode_cycles(events, shared)]
+    assert (180, 210) in unbounded
+    bounded = replace(shared, composite_max_w=composite_bound(90.0, 500.0, 0.2))
+    pairs = [(_minute(on), _minute(off)) for on, off in decode_cycles(events, bounded)]
+    assert (180, 210) not in pairs and (90, 120) in pairs and (270, 300) in pairs
+    # a step the fridge and the 500 W load can make together is still shared
+    events[-1] = _event(180, 88.0 + 480.0)
+    assert (180, 210) in [(_minute(on), _minute(off)) for on, off in decode_cycles(events, bounded)]
+
+
+def test_the_bound_of_a_shared_step_is_learnt_from_single_steps_of_other_loads() -> None:
+    evs = [_event(k, dp) for k, dp in enumerate([95.0, -80.0, 2000.0, -3000.0, 700.0])]
+    # the 3 kW step is two loads switching together (None): it does not count
+    lab = Labelled(evs, ["fridge", "fridge", "heat pump", None, OTHER], [None] * 5)
+    assert largest_other_step([lab], "fridge") == 2000.0
+    assert largest_other_step([Labelled(evs[:2], ["fridge", "fridge"], [None, None])], "fridge") is None
+    steps = [95.0, -80.0] * 20
+    fridge = learn_cycle([1800.0] * 20, [3600.0] * 20, steps, span_s=20 * 5400.0, partner_w=2000.0)
+    assert fridge is not None and fridge.composite_max_w == composite_bound(95.0, 2000.0, fridge.rel_tol)
+    assert fridge.composite_max_w == (95.0 + 2000.0) * (1.0 + fridge.rel_tol)
+    unbound = learn_cycle([1800.0] * 20, [3600.0] * 20, steps, span_s=20 * 5400.0)
+    assert unbound is not None and unbound.composite_max_w is None
 
 
 def test_a_use_on_top_of_a_load_that_switched_on_a_minute_before_is_still_found() -> None:

@@ -55,6 +55,13 @@ class CycleModel:
     #: what taking a bigger step as this appliance's switching plus another load's
     #: costs (at 1 min another load often switches in the same sample); None: never
     composite_cost: float | None = None
+    #: the largest step a shared step may be: the appliance's own plus the largest step
+    #: of a single other load the training part showed, plus the spread (None: no bound,
+    #: as models stored before it existed)
+    composite_max_w: float | None = None
+    #: learnt from a person's labels (:mod:`.rhythm_labels`), not a sub-meter: a relabel
+    #: that takes the evidence away takes this model away too
+    from_labels: bool = False
 
     def __post_init__(self) -> None:
         if min(self.on_w, self.off_w, self.rel_tol, self.on_s, self.off_s) <= 0:
@@ -73,10 +80,13 @@ def learn_cycle(
     min_log_sd: float = 0.35,
     step_var: Sequence[float | None] = (),
     min_var_tol: float = 5.0,
+    partner_w: float | None = None,
 ) -> CycleModel | None:
     """A :class:`CycleModel` when the training runs are many, regular and go on all day
     (their cycles cover ``min_coverage`` of the ``span_s`` seconds learnt from), else
-    None: a kettle has no rhythm, and a dishwasher's heater cycles only within a wash."""
+    None: a kettle has no rhythm, and a dishwasher's heater cycles only within a wash.
+    ``partner_w``, the largest single step of any other load in the training part,
+    bounds the steps a chain may take as this appliance's plus another's."""
     if min(len(on_s), len(off_s)) < min_cycles or not step_w:
         return None
     lon, loff = np.log(np.asarray(on_s, dtype=float)), np.log(np.asarray(off_s, dtype=float))
@@ -98,6 +108,7 @@ def learn_cycle(
         max(min_log_sd, sd_on),
         float(np.exp(np.median(loff))),
         max(min_log_sd, sd_off),
+        composite_max_w=None if partner_w is None else composite_bound(max(on_w, off_w), partner_w, spread),
     )
     known = [(w, q) for w, q in zip(steps, step_var, strict=False) if q is not None]
     q_up = np.array([q for w, q in known if w > 0])
@@ -106,6 +117,13 @@ def learn_cycle(
         return rhythm
     q_tol = max(_robust_sd(q_up), _robust_sd(q_down), min_var_tol)
     return replace(rhythm, on_var=float(np.median(q_up)), off_var=float(np.median(q_down)), var_tol=q_tol)
+
+
+def composite_bound(own_w: float, partner_w: float, rel_tol: float) -> float:
+    """The largest step that can be this appliance's switching plus one other load's:
+    both at their largest, plus the appliance's spread (a 7 kW step at the fridge's
+    usual time is not a fridge plus anything the house has shown)."""
+    return (own_w + abs(partner_w)) * (1.0 + rel_tol)
 
 
 def _robust_sd(x: FloatArray) -> float:
@@ -197,11 +215,15 @@ def _composite(e: Event, m: CycleModel) -> bool:
 
     The size score falls to 0 at sqrt(2·``event_bonus``) spreads above the typical step
     (2 spreads with the default bonus), so shared steps begin where the appliance's own
-    end: no step is both."""
+    end: no step is both. A step beyond ``composite_max_w`` is more than this appliance
+    and any one other load together, and is not shared."""
     if m.composite_cost is None:
         return False
     typical = m.on_w if e.is_on else m.off_w
-    return abs(e.delta_p) > (1.0 + math.sqrt(2.0 * m.event_bonus) * m.rel_tol) * typical
+    size = abs(e.delta_p)
+    if m.composite_max_w is not None and size > m.composite_max_w:
+        return False
+    return size > (1.0 + math.sqrt(2.0 * m.event_bonus) * m.rel_tol) * typical
 
 
 def _own_part(e: Event, m: CycleModel) -> Event:

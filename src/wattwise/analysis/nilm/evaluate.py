@@ -26,7 +26,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,7 @@ from wattwise.analysis.nilm.live import LiveNilm, live_power, replay
 from wattwise.analysis.nilm.live_rhythm import cycle_s
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import PairingConfig
+from wattwise.analysis.nilm.rhythm_labels import LabelledRun, cycle_model_from_labels
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED, SignatureLibrary
 from wattwise.domain.timestamps import timestamps_ms
 
@@ -752,6 +753,15 @@ def learn_bursts(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, Burst
     return out
 
 
+def largest_other_step(labelled: Sequence[Labelled], name: str) -> float | None:
+    """The largest |ΔP| of a training step that one other load made alone (matched to
+    another sub-meter or to none): what a step shared with ``name`` may hold besides
+    it. Steps of several loads together (labelled None) do not count."""
+    pairs = [(e, n) for lab in labelled for e, n in zip(lab.events, lab.labels, strict=True)]
+    sizes = [abs(e.delta_p) for e, n in pairs if n not in (None, name)]
+    return max(sizes) if sizes else None
+
+
 def learn_cyclers(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, CycleModel]:
     """The rhythm (ON and OFF durations, step size) of each appliance that cycles
     regularly on its own in the training part, from its sub-meter and the aggregate
@@ -763,7 +773,7 @@ def learn_cyclers(spec: SetSpec, labelled: Sequence[Labelled]) -> dict[str, Cycl
         mine = [e for lab in labelled for e, n in zip(lab.events, lab.labels, strict=True) if n == name]
         steps = [e.delta_p for e in mine]
         step_var = [None if e.delta_q is None else e.delta_q * (1 if e.is_on else -1) for e in mine]
-        cm = learn_cycle(on_s, off_s, steps, span_s, step_var=step_var)
+        cm = learn_cycle(on_s, off_s, steps, span_s, step_var=step_var, partner_w=largest_other_step(labelled, name))
         if cm is not None:
             out[name] = cm
     return out
@@ -889,35 +899,118 @@ def burst_label_curve(
     run's length) instead of its sub-meter, as a site without sub-meters learns it
     (:func:`burst_model_from_labels`; n = 0: none, what such a site had before); mean,
     spread, mean MAE and how many seeds gave a model. Everything else is ``full``'s."""
-    out: dict[str, dict[int, dict[str, float]]] = {}
-    for name in full.bursts:
-        uses = [f for f in full.library.appliances[name].exemplars if f.on]
-        out[name] = {}
-        scored: dict[BurstModel | None, dict[str, Any]] = {}  # the same model scores the same
-        for n in counts:
-            f1s, maes, learnt = [], [], 0
-            for s in seeds:
-                bm = burst_model_from_labels(random.Random(s).sample(uses, min(n, len(uses))))
-                learnt += bm is not None
-                if bm not in scored:
-                    bursts = {k: v for k, v in full.bursts.items() if k != name} | ({} if bm is None else {name: bm})
-                    model = replace(full, bursts=bursts)
-                    preds = [model.disaggregate(r.ts, r.aggregate, r.second)[1] for r in spec.test]
-                    preds = [
-                        {a: p.get(a, np.zeros(r.ts.size)) for a in spec.appliances}
-                        for r, p in zip(spec.test, preds, strict=True)
-                    ]
-                    scored[bm] = power_metrics(spec, spec.test, preds)["appliances"][name]
-                f1s.append(scored[bm]["on_off_f1"])
-                maes.append(scored[bm]["mae_w"])
-            out[name][n] = {
-                "on_off_f1": float(np.mean(f1s)),
-                "min": float(np.min(f1s)),
-                "max": float(np.max(f1s)),
-                "mae_w": float(np.mean(maes)),
-                "learnt": learnt,
-            }
+    return {name: _burst_curve(spec, full, name, counts, seeds) for name in full.bursts}
+
+
+def _burst_curve(
+    spec: SetSpec, full: NilmModel, name: str, counts: Sequence[int], seeds: Sequence[int]
+) -> dict[int, dict[str, float]]:
+    """:func:`burst_label_curve` for one appliance."""
+    uses = [f for f in full.library.appliances[name].exemplars if f.on]
+
+    def draw(n: int, seed: int) -> BurstModel | None:
+        return burst_model_from_labels(random.Random(seed).sample(uses, min(n, len(uses))))
+
+    def score(bm: BurstModel | None) -> dict[str, float]:
+        bursts = {k: v for k, v in full.bursts.items() if k != name} | ({} if bm is None else {name: bm})
+        model = replace(full, bursts=bursts)
+        preds = [model.disaggregate(r.ts, r.aggregate, r.second)[1] for r in spec.test]
+        preds = [
+            {a: p.get(a, np.zeros(r.ts.size)) for a in spec.appliances} for r, p in zip(spec.test, preds, strict=True)
+        ]
+        return dict(power_metrics(spec, spec.test, preds)["appliances"][name])
+
+    return _over_draws(draw, score, counts, seeds)
+
+
+M = TypeVar("M", BurstModel, CycleModel)
+
+
+def _over_draws(
+    draw: Callable[[int, int], M | None],
+    score: Callable[[M | None], Mapping[str, float]],
+    counts: Sequence[int],
+    seeds: Sequence[int],
+) -> dict[int, dict[str, float]]:
+    """For each number of labels, the model each seed's draw learns (None: none) scored
+    on the test part: mean, spread and mean MAE of the appliance's on/off F1, and how
+    many seeds gave a model (the same model scores the same, so it is scored once)."""
+    out: dict[int, dict[str, float]] = {}
+    scored: dict[M | None, Mapping[str, float]] = {}
+    for n in counts:
+        f1s, maes, learnt = [], [], 0
+        for seed in seeds:
+            m = draw(n, seed)
+            learnt += m is not None
+            if m not in scored:
+                scored[m] = score(m)
+            f1s.append(scored[m]["on_off_f1"])
+            maes.append(scored[m]["mae_w"])
+        out[n] = {
+            "on_off_f1": float(np.mean(f1s)),
+            "min": float(np.min(f1s)),
+            "max": float(np.max(f1s)),
+            "mae_w": float(np.mean(maes)),
+            "learnt": learnt,
+        }
     return out
+
+
+def labelled_cycles(spec: SetSpec, labelled: Sequence[Labelled], name: str) -> tuple[list[LabelledRun], list[Event]]:
+    """The runs of ``name`` a person could label in the training part (an ON event
+    matched to its sub-meter's switching-on and the OFF event matched to the same run's
+    end, within the set's tolerance: the run they saw start and stop), and every
+    detected training event in time order (where the rests after them are looked for)."""
+    tol_ms = spec.tol_s() * 1000.0
+    runs: list[LabelledRun] = []
+    for lab in labelled:
+        offs = [e for e, n in zip(lab.events, lab.labels, strict=True) if n == name and not e.is_on]
+        for e, n, d in zip(lab.events, lab.labels, lab.durations, strict=True):
+            if n != name or not e.is_on or d is None:
+                continue
+            ends = [o for o in offs if abs(o.ts - e.ts - d * 1000.0) <= tol_ms]
+            if ends:
+                runs.append(LabelledRun(e, ends[0]))
+    events = sorted((e for lab in labelled for e in lab.events), key=lambda e: e.ts)
+    return runs, events
+
+
+def rhythm_label_curve(
+    spec: SetSpec,
+    full: NilmModel,
+    labelled: Sequence[Labelled],
+    counts: Sequence[int] = (0, 3, 5, 10),
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+) -> dict[str, dict[int, dict[str, float]]]:
+    """Per rhythm appliance, its on/off F1 and MAE on the test part replayed live when
+    its rhythm comes from ``n`` labelled runs of the training part (random, each with
+    its rests from the training events, :func:`cycle_model_from_labels`) instead of its
+    sub-meter, as a site without sub-meters learns it (n = 0: none, what such a site had
+    before); mean, spread, mean MAE and how many seeds gave a model. The labels' model
+    has the service's decoding costs (a site without sub-meters has no folds to choose
+    them on); everything else is ``full``'s."""
+    return {name: _rhythm_curve(spec, full, labelled, name, counts, seeds) for name in full.cyclers}
+
+
+def _rhythm_curve(
+    spec: SetSpec,
+    full: NilmModel,
+    labelled: Sequence[Labelled],
+    name: str,
+    counts: Sequence[int],
+    seeds: Sequence[int],
+) -> dict[int, dict[str, float]]:
+    """:func:`rhythm_label_curve` for one appliance."""
+    runs, events = labelled_cycles(spec, labelled, name)
+
+    def draw(n: int, seed: int) -> CycleModel | None:
+        return cycle_model_from_labels(random.Random(seed).sample(runs, min(n, len(runs))), events)
+
+    def score(cm: CycleModel | None) -> dict[str, float]:
+        cyclers = {k: v for k, v in full.cyclers.items() if k != name} | ({} if cm is None else {name: cm})
+        return dict(evaluate_live(spec, replace(full, cyclers=cyclers))["appliances"][name])
+
+    return _over_draws(draw, score, counts, seeds)
 
 
 def holdout_split(spec: SetSpec, fold: int = 0) -> SetSpec:
@@ -1121,7 +1214,7 @@ def fit_calibration(spec: SetSpec, settings: Settings) -> list[tuple[float, floa
 
 def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
     """Our model, "predict 0 W" and the learning curve for one set."""
-    model, _ = fit_model(spec)
+    model, labelled = fit_model(spec)
     settings = choose_settings(spec)
     model = tuned(model, spec, settings)
     model.calibration = fit_calibration(spec, settings)
@@ -1154,6 +1247,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
     if curve:
         out["learning_curve"] = learning_curve(spec, model)
         out["burst_label_curve"] = burst_label_curve(spec, model)
+        out["rhythm_label_curve"] = rhythm_label_curve(spec, model, labelled)
     return out
 
 

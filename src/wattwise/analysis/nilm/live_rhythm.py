@@ -25,7 +25,7 @@ from typing import Any
 from wattwise.analysis.nilm.cycles import CycleModel, Pair, decode_cycles, is_candidate
 from wattwise.analysis.nilm.events import Event
 from wattwise.analysis.nilm.model import NilmModel
-from wattwise.analysis.nilm.pairing import Run
+from wattwise.analysis.nilm.pairing import Run, one_at_a_time
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
 
 #: a chain run is final when its last event is this many typical cycles old
@@ -69,7 +69,10 @@ class LiveRhythm:
         update: the chain runs that became final, paired runs that do not wait on a
         chain, and waiting ones whose chain is now final and did not take them."""
         if not model.cyclers:
-            return runs
+            # none (or the labels took the last one away): what waited on a chain passes
+            released, self.held = self.held, []
+            self.events, self.final_ts, self.last_end, self.taken = [], {}, {}, set()
+            return sorted(runs + released, key=lambda r: r.start)
         self.events += [e for e in new_events if any(is_candidate(e, cm) for cm in model.cyclers.values())]
         self.held += [r for r in runs if r.label not in model.cyclers and self._waits(r)]
         out = [r for r in runs if r.label not in model.cyclers and not self._waits(r)]
@@ -101,6 +104,17 @@ class LiveRhythm:
             out += keep._decide(model, name, cm, cutoff=now, until_ts=now)
         return sorted(out + keep._release(model, final=True), key=lambda r: r.start)
 
+    def adopt(self, model: NilmModel, open_on: Sequence[Event]) -> None:
+        """A rhythm the model has just gained (a person's labels, :mod:`.rhythm_labels`)
+        starts from the meter's open ON events of its size: a run going when the label
+        came is the chain's to end, as the paired runs of that appliance are now."""
+        fresh = [cm for name, cm in model.cyclers.items() if name not in self.final_ts]
+        known = {e.ts for e in self.events}
+        self.events = sorted(
+            self.events + [e for e in open_on if e.ts not in known and any(is_candidate(e, cm) for cm in fresh)],
+            key=lambda e: e.ts,
+        )
+
     def events_in_use(self) -> list[Event]:
         """The events a later run may still carry (the window's and the waiting runs'):
         a service that ties stored ids to events must keep theirs, as for open ONs."""
@@ -119,6 +133,7 @@ class LiveRhythm:
         own = {id(e) for e in pool}
         out: list[Run] = []
         decided = cutoff
+        before = self.last_end.get(name)
         for on, off in decode_cycles(pool, cm, name):
             first, last = _span((on, off))
             if done is not None and first <= done:
@@ -135,7 +150,9 @@ class LiveRhythm:
             self.taken.update(e.ts for e in (on, off) if e is not None and id(e) in own)
             self.last_end[name] = max(run.end, previous or run.end)
         self.final_ts[name] = max(decided, done if done is not None else decided)
-        return out
+        # one at a time, as offline (a run whose OFF was missed, closed at the typical
+        # length, may reach past where the next chain begins)
+        return one_at_a_time(out, {} if before is None else {name: before})
 
     def _release(self, model: NilmModel, final: bool) -> list[Run]:
         """Waiting paired runs whose events every chain has decided on: kept when no

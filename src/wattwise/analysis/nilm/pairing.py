@@ -145,11 +145,12 @@ def _label(e: Event) -> str:
     return e.label or UNIDENTIFIED
 
 
-def one_at_a_time(runs: Sequence[Run]) -> list[Run]:
+def one_at_a_time(runs: Sequence[Run], after: Mapping[str, int] | None = None) -> list[Run]:
     """An appliance runs once at a time: a run of the same appliance that overlaps an
     earlier one keeps only its part after the earlier one ends (unidentified runs are
-    left alone)."""
-    last_end: dict[str, int] = {}
+    left alone). ``after``: where each appliance's runs decided before these ended (a
+    live meter decides its runs a few at a time)."""
+    last_end: dict[str, int] = dict(after or {})
     out: list[Run] = []
     for r in sorted(runs, key=lambda r: r.start):
         if r.label == UNIDENTIFIED:
