@@ -60,31 +60,14 @@ def test_switching_events_name_combinations_the_first_hour_never_showed() -> Non
     result = classify.evaluate_split(train, test, list(model_data.OMPM_METERS), truth=(s_train, s_test))
     # Measured: 11 of the second part's combinations were never seen whole in the first hour
     # (the LED lamp and the monitor are never on together there); the forest names 15 % of
-    # readings, the event tracker 87.6 %, each appliance 88.8-99.8 %. Its checks inside the
-    # first hour alone (pairs of appliances never seen together, hidden stretches): 81.0 %.
-    # (Round 3 traded the test's 91.3 % for the checks' 77.0 -> 81.0 %: a 14-second surge
-    # at 81 min now costs 116 readings; docs/evaluation/classify.md.)
+    # readings, the event tracker 91 %, each appliance 92-99 %. Its checks inside the first
+    # hour alone (pairs of appliances never seen together, hidden stretches): 77 %.
     assert result["combinations_test_unseen"] >= 8
-    assert result["tracker_accuracy"] >= 0.85
+    assert result["tracker_accuracy"] >= 0.90
     assert result["tracker_accuracy"] >= result["accuracy"] + 0.5
     for name in model_data.OMPM_METERS:
-        assert result[f"tracker_accuracy_{name}"] >= 0.85, name
-    assert result["tracker_validation_score"] >= 0.80
-
-
-def test_a_load_staying_on_across_a_step_does_not_widen_it() -> None:
-    """The detector measures a step between settled levels either side, so the steady fan
-    staying on while the laptop switches leaves the laptop's step as tight as with the fan
-    off (it was given ±5 W and ±19 var of the other loads' misfits before round 3)."""
-    train, _, s_train, _ = _ompm_split()
-    model = classify_states.fit_state_tracker(train["ts"].to_numpy(), train, s_train)
-    fan, laptop = (list(model_data.OMPM_METERS).index(name) for name in ("fan", "laptop"))
-    combos = np.zeros((4, len(model_data.OMPM_METERS)), dtype=bool)
-    combos[1, laptop] = combos[2, fan] = True
-    combos[3, [fan, laptop]] = True
-    var = classify_states._switches(model, combos).var
-    np.testing.assert_allclose(var[2, 3], var[0, 1])  # laptop on beside the fan == alone
-    assert model.step_var.shape == (len(model_data.OMPM_METERS), 2)
+        assert result[f"tracker_accuracy_{name}"] >= 0.90, name
+    assert result["tracker_validation_score"] >= 0.75
 
 
 def _two_loads(plan: list[tuple[int, bool, bool]], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -140,7 +140,7 @@ class StateTracker:
     noise_var: FloatArray
     step_on: FloatArray
     step_off: FloatArray
-    step_var: FloatArray  # appliances × 2: how much its step wanders when it switches
+    step_var: FloatArray  # (2 × appliances) × 2: when it switches, then while it stays on
     step_noise_var: FloatArray
     flip_cost: FloatArray
 
@@ -245,20 +245,12 @@ def _fit_steps(
     deltas: FloatArray, before: BoolArray, after: BoolArray, lv: _Levels, q_lv: _Levels, floor_w: float
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Per appliance, (ΔP, ΔQ) when it switches on and when off; the variances of a step by
-    who switches; and how often k switched at once.
+    who switches and by who stays on across it; and how often k switched at once.
 
     Each event is explained by the labels ``before`` and ``after`` it. A switch's step is
     expected to be ± what the appliance adds to the level (``lv`` in P, ``q_lv`` in Q), give
     or take how far that is known to wander, so a switch seen once, or only ever together
     with others, stays near it instead of taking an arbitrary share of a joint step.
-
-    A step's spread is split between the meter and the appliances that switch, not those
-    that stay on across it: the detector measures a step between settled levels either
-    side, so a load that stays on adds nothing to it unless it drifts within seconds, and
-    in the OMPM first hour the regression gave the steady 25 W fan, on across half the
-    steps, a share of ±5 W and ±19 var (the other loads' misfits), which let any step with
-    the fan staying on pass as anything. Without that share the checks inside the first
-    hour rose from 77.0 % to 81.0 % (``docs/evaluation/classify.md``, round 3).
     """
     ups, downs = after & ~before, before & ~after
     design = np.hstack([ups, downs]).astype("float64")
@@ -268,7 +260,8 @@ def _fit_steps(
     noise = np.r_[lv.noise_var[0], q_lv.noise_var[0]]
     coef = prior + _shrunk(design, deltas - design @ prior, noise, np.vstack([own_var, own_var]))
     flipped = (ups | downs).astype("float64")
-    step_noise, step_var = _variances(flipped, deltas - design @ coef, np.array([floor_w, floor_w]))
+    involved = np.hstack([flipped, (before & after).astype("float64")])
+    step_noise, step_var = _variances(involved, deltas - design @ coef, np.array([floor_w, floor_w]))
     return coef, step_var, step_noise, _flip_costs(flipped.sum(axis=1).astype(np.int64), before.shape[1])
 
 
@@ -364,12 +357,14 @@ class _Switches:
 
 
 def _switches(model: StateTracker, combos: BoolArray) -> _Switches:
+    n = combos.shape[1]
     ups = (~combos[:, None, :] & combos[None, :, :]).astype("float64")  # [from, to, appliance]
     downs = (combos[:, None, :] & ~combos[None, :, :]).astype("float64")
+    stays = (combos[:, None, :] & combos[None, :, :]).astype("float64")
     flips = ups + downs
     return _Switches(
         mean=ups @ model.step_on + downs @ model.step_off,
-        var=model.step_noise_var + flips @ model.step_var,
+        var=model.step_noise_var + flips @ model.step_var[:n] + stays @ model.step_var[n:],
         price=model.flip_cost[flips.sum(axis=2).astype(np.int64)],
     )
 
