@@ -108,6 +108,25 @@ async def test_a_misspelt_appliance_is_merged_and_another_renamed(
     await user.should_see("electric kettle · 2 runs")
 
 
+async def test_a_fridge_running_now_is_shown_and_counted_as_provisional(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    t = now_ms() - 3 * 3_600_000
+    on, _ = kettle_run(dashboard, t, minutes=15, watts=120.0)
+    dashboard.services.writer.run(lambda c: library.label_event(c, on, "fridge"))
+    going, _ = kettle_run(dashboard, t + 120 * MINUTE, minutes=10, watts=120.0)  # its run, stored final
+    with dashboard.services.engine.begin() as conn:  # as the detector replaces it: running for 10 min so far
+        conn.execute(detections.appliance_runs.delete().where(detections.appliance_runs.c.on_event_id == going))
+        detections.replace_provisional(
+            conn, dashboard.meter_a, [NewRun(t + 120 * MINUTE, t + 130 * MINUTE, 120.0, "fridge", going, None)]
+        )
+    sign_in("admin")
+    await user.open(f"/appliances?meter={dashboard.meter_a}")
+    await user.should_see("fridge · 2 runs · 0.05 kWh · 1 running or undecided")  # 120 W for 25 min
+    await user.should_see("10 min (so far, may still change)")
+    await user.should_see("15 min")
+
+
 async def test_a_viewer_sees_the_queue_but_cannot_label(user: User, dashboard: World, sign_in: SignIn) -> None:
     on, _ = kettle_run(dashboard, now_ms() - 3_600_000)
     sign_in("viewer")

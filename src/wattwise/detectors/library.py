@@ -222,7 +222,7 @@ def appliances(conn: Connection, device_id: int) -> list[dict[str, Any]]:
         return []
     for name in model.library.names():
         app = model.library.appliances[name]
-        stats = used.get(name, {"runs": 0, "energy_wh": 0.0, "last_ts": 0})
+        stats = used.get(name, {"runs": 0, "provisional_runs": 0, "energy_wh": 0.0, "last_ts": 0})
         out.append(
             {
                 "name": name,
@@ -234,6 +234,8 @@ def appliances(conn: Connection, device_id: int) -> list[dict[str, Any]]:
                 # cycles on its own (a fridge): its runs come from its rhythm chain
                 "rhythm": name in model.cyclers,
                 "runs": int(stats["runs"]),
+                # of them, still provisional (a fridge running now; may still change)
+                "provisional_runs": int(stats["provisional_runs"]),
                 "energy_wh": stats["energy_wh"],
                 "last_run_ts": int(stats["last_ts"]) or None,
             }

@@ -6,12 +6,15 @@ stored, shared service needs: late or power-less readings are skipped (the engin
 samples older than its last one), and each engine event is tied to its row id so a run
 can name the events it pairs and a person's label can reach an event still open. A run
 whose events the detector never reported (a microwave's run, decided from its bursts)
-brings its own ON/OFF pair, stored with it (:meth:`MeterNilm.to_store`).
+brings its own ON/OFF pair, stored with it (:meth:`MeterNilm.to_store`). The runs not
+final yet (a fridge's, decided by its rhythm chain hours late) come as they stand at the
+last reading (:meth:`MeterNilm.provisional`), for the store to show until the final ones
+replace them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +23,8 @@ from wattwise.analysis.nilm.events import Event
 from wattwise.analysis.nilm.live import LiveNilm, LiveUpdate
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import Run
+from wattwise.analysis.nilm.provisional import provisional_runs
+from wattwise.analysis.nilm.signatures import UNIDENTIFIED
 from wattwise.domain.readings import Reading
 from wattwise.store.detections import NewEvent, NewRun
 
@@ -137,10 +142,28 @@ class MeterNilm:
     def stored_id(self, event: Event) -> int | None:
         return self._ids.get(id(event))
 
+    def provisional(self) -> list[NewRun]:
+        """The named appliances' runs not final yet, as they stand at the last reading
+        (:meth:`LiveNilm.running`: a rhythm chain's undecided runs, paired runs waiting on
+        it, runs still going), naming stored events; an unnamed step's run is left to the
+        queue. Asking leaves the meter as it was (:func:`provisional_runs`), so the final
+        decisions are those of a meter never asked."""
+        if self.last_ts < 0:
+            return []
+        shown = [r for r in provisional_runs(self.live, self.last_ts) if r.label != UNIDENTIFIED]
+        return [replace(r, final=False) for r in self._to_new_runs(shown, {})[0]]
+
     def new_runs(self, update: LiveUpdate) -> tuple[list[NewRun], list[tuple[int, str, float]]]:
         """The update's runs for the store, and the labels their events take from them."""
+        return self._to_new_runs(update.runs, {e.ts: i for e in update.events if (i := self.stored_id(e)) is not None})
+
+    def _to_new_runs(
+        self, found: list[Run], fresh: dict[int, int]
+    ) -> tuple[list[NewRun], list[tuple[int, str, float]]]:
+        """Runs naming stored events (``fresh``: ids of this update's events by timestamp),
+        and the labels their events take from them; a run whose ON is not stored is left out."""
         runs, labels = [], []
-        by_ts = {**self._stored_by_ts(), **{e.ts: i for e in update.events if (i := self.stored_id(e)) is not None}}
+        by_ts = {**self._stored_by_ts(), **fresh}
 
         def stored(r: Run, e: Event | None) -> tuple[int | None, bool]:
             """The event's stored id, and whether it is the event itself (not a share)."""
@@ -149,7 +172,7 @@ class MeterNilm:
                 return by_ts.get(e.ts), False
             return i, True
 
-        for r in update.runs:
+        for r in found:
             (on_id, on_own), (off_id, off_own) = stored(r, r.on), stored(r, r.off)
             if on_id is None:
                 continue

@@ -67,6 +67,9 @@ PATTERN_KINDS = (
 )
 DAY_MS = 86_400_000
 COALESCE_MAX = 20_000  # readings handled in one step at most
+#: a meter's provisional runs are asked again after this much reading time with no event
+#: (a fridge running now grows; every update with an event or a run asks anyway)
+PROVISIONAL_EVERY_MS = 60_000
 _STOP = ("stop",)
 
 
@@ -94,6 +97,9 @@ class _Meter:
     ignored_theft: list[tuple[int, list[float]]] = field(default_factory=list)
     open_findings: dict[str, int] = field(default_factory=dict)
     last_ts: int | None = None
+    #: the provisional runs last stored (None: not known since start, so the next update stores them)
+    provisional: list[detections.NewRun] | None = None
+    provisional_at: int = -1  # the reading time they were asked at
 
 
 @dataclass(slots=True)
@@ -327,25 +333,47 @@ class Detectors:
     def _nilm(self, meter: _Meter, readings: list[Reading]) -> None:
         update = meter.nilm.feed(readings)
         events = meter.nilm.to_store(update)
-        if not events and not update.runs:
-            return  # a fridge run final hours late may come with no new event
         device_id = meter.device.id
         fresh = [new_event(e) for e in events]
         ids = self.services.writer.run(lambda c: detections.insert_events(c, device_id, fresh)) if fresh else []
         meter.nilm.remember(events, ids)
-        runs, labels = meter.nilm.new_runs(update)
+        runs, labels = meter.nilm.new_runs(update)  # a fridge run final hours late may come with no new event
+        provisional = self._provisional(meter, asked=bool(events or update.runs))
         meter.nilm.prune()
+        if not runs and not labels and provisional is None:
+            return
 
-        def work(conn: Connection) -> list[int]:
+        def work(conn: Connection) -> tuple[list[int], list[int] | None]:
             detections.relabel_detected(conn, labels)
-            return detections.insert_runs(conn, device_id, runs)
+            final = detections.insert_runs(conn, device_id, runs)
+            # in the same transaction: a final run and the provisional one it replaces
+            # are never listed together, nor neither of them
+            shown = None if provisional is None else detections.replace_provisional(conn, device_id, provisional)
+            return final, shown
 
-        run_ids = self.services.writer.run(work) if runs else []
+        run_ids, shown_ids = self.services.writer.run(work)
+        if provisional is not None:
+            meter.provisional = provisional
         with self.services.engine.connect() as conn:
             out = [{"type": "event", **e.to_dict()} for e in detections.get_events(conn, ids)]
             out += [{"type": "run", **r.to_dict()} for r in detections.get_runs(conn, run_ids)]
+            if shown_ids is not None:
+                # the meter's whole provisional set: it replaces the one published before
+                shown = [r.to_dict() for r in detections.get_runs(conn, shown_ids)]
+                out.append({"type": "provisional", "device_id": device_id, "runs": shown})
         if out:
             self._publish("events", out)
+
+    def _provisional(self, meter: _Meter, asked: bool) -> list[detections.NewRun] | None:
+        """The meter's provisional runs when they are to be stored again (they changed,
+        or none were stored since start), else None. Asked when the update brought an
+        event or a run, and every :data:`PROVISIONAL_EVERY_MS` of readings otherwise."""
+        now = meter.nilm.last_ts
+        if not asked and meter.provisional is not None and now - meter.provisional_at < PROVISIONAL_EVERY_MS:
+            return None
+        meter.provisional_at = now
+        found = meter.nilm.provisional()
+        return None if found == meter.provisional else found
 
     def _reload_library(self, device_id: int) -> None:
         meter = self._meters.get(device_id)

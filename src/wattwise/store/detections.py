@@ -3,6 +3,13 @@
 The detector inserts events with the classifier's label; a person's label (``source`` =
 "user") is never overwritten by a later re-identification. Renaming or merging an
 appliance relabels its stored events and runs in the same transaction as its signatures.
+
+A run is stored *provisional* (``final`` false) while the detector may still change it (a
+fridge's rhythm chain decides its runs a few cycles late): a running fridge shows as
+running and its energy counts now. The detector replaces a meter's provisional runs as a
+whole (:func:`replace_provisional`) in the same transaction as the final runs that take
+their place, so a run is never listed twice and a restart leaves the last set in place.
+A person's label reaches only final runs' events through :func:`run_of_event`.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from wattwise.store.clock import now_ms
 from wattwise.store.errors import NotFound
@@ -66,6 +73,7 @@ class StoredRun:
     label: str
     on_event_id: int
     off_event_id: int | None
+    final: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         duration_s = (self.end_ts - self.start_ts) / 1000.0
@@ -81,6 +89,8 @@ class StoredRun:
             "on_event_id": self.on_event_id,
             "off_event_id": self.off_event_id,
             "closed": self.off_event_id is not None,
+            # false: as it stands now; replaced by the final run (or dropped) later
+            "final": bool(self.final),
         }
 
 
@@ -107,6 +117,7 @@ class NewRun:
     label: str
     on_event_id: int
     off_event_id: int | None
+    final: bool = True
 
 
 def _event(row: Any) -> StoredEvent:
@@ -148,6 +159,15 @@ def relabel_detected(conn: Connection, labels: Iterable[tuple[int, str, float]])
 
 def insert_runs(conn: Connection, device_id: int, runs: Sequence[NewRun]) -> list[int]:
     return _insert(conn, appliance_runs, [{**asdict(r), "device_id": device_id} for r in runs])
+
+
+def replace_provisional(conn: Connection, device_id: int, runs: Sequence[NewRun]) -> list[int]:
+    """The meter's provisional runs are now ``runs`` (stored with ``final`` false): the
+    previous set goes, whatever became of it (final, changed or dropped)."""
+    conn.execute(
+        delete(appliance_runs).where(appliance_runs.c.device_id == device_id).where(appliance_runs.c.final.is_(False))
+    )
+    return insert_runs(conn, device_id, [NewRun(**{**asdict(r), "final": False}) for r in runs])
 
 
 def get_event(conn: Connection, event_id: int) -> StoredEvent:
@@ -204,10 +224,12 @@ def get_runs(conn: Connection, run_ids: Sequence[int]) -> list[StoredRun]:
 
 
 def run_of_event(conn: Connection, event_id: int) -> StoredRun | None:
-    """The run an event opened or closed, if it was paired."""
+    """The final run an event opened or closed, if it was paired (a provisional one may
+    still change, so a label does not take its duration or its other event)."""
     row = conn.execute(
         select(*_RUN_COLUMNS)
         .where((appliance_runs.c.on_event_id == event_id) | (appliance_runs.c.off_event_id == event_id))
+        .where(appliance_runs.c.final.is_(True))
         .order_by(appliance_runs.c.id.desc())
         .limit(1)
     ).first()
@@ -225,6 +247,7 @@ def user_runs(conn: Connection, device_id: int, label: str, limit: int = 50) -> 
     rows = conn.execute(
         select(appliance_runs.c.on_event_id, appliance_runs.c.off_event_id)
         .where(appliance_runs.c.device_id == device_id)
+        .where(appliance_runs.c.final.is_(True))
         .where(appliance_runs.c.on_event_id.in_(named) & appliance_runs.c.off_event_id.in_(named))
         .order_by(appliance_runs.c.start_ts.desc())
         .limit(limit)
@@ -265,16 +288,15 @@ def rename_label(conn: Connection, device_id: int, old: str, new: str) -> int:
 
 
 def label_counts(conn: Connection, device_id: int) -> dict[str, dict[str, float]]:
-    """Per label: number of runs, their energy (Wh) and the last time it ran."""
-    rows = conn.execute(
-        select(
-            appliance_runs.c.label, appliance_runs.c.start_ts, appliance_runs.c.end_ts, appliance_runs.c.power_w
-        ).where(appliance_runs.c.device_id == device_id)
-    )
+    """Per label: number of runs, their energy (Wh) and the last time it ran, provisional
+    runs included (a fridge running now counts now), and how many of them are provisional."""
+    c = appliance_runs.c
+    rows = conn.execute(select(c.label, c.start_ts, c.end_ts, c.power_w, c.final).where(c.device_id == device_id))
     out: dict[str, dict[str, float]] = {}
-    for label, start, end, power in rows:
-        entry = out.setdefault(label, {"runs": 0, "energy_wh": 0.0, "last_ts": 0})
+    for label, start, end, power, final in rows:
+        entry = out.setdefault(label, {"runs": 0, "provisional_runs": 0, "energy_wh": 0.0, "last_ts": 0})
         entry["runs"] += 1
+        entry["provisional_runs"] += 0 if final else 1
         entry["energy_wh"] += float(power) * (int(end) - int(start)) / 3_600_000.0
         entry["last_ts"] = max(entry["last_ts"], int(start))
     return out

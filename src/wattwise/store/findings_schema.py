@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 
 from wattwise.store.schema import metadata
@@ -46,6 +48,8 @@ appliance_events = Table(
 Index("ix_appliance_events_device_ts", appliance_events.c.device_id, appliance_events.c.ts)
 
 # An appliance switching on and off again: a pair of events (the OFF may be estimated).
+# ``final`` false: a run as it stands now (a fridge's rhythm chain decides its runs hours
+# late); the meter's provisional rows are replaced as a whole at each update.
 appliance_runs = Table(
     "appliance_runs",
     metadata,
@@ -58,6 +62,7 @@ appliance_runs = Table(
     Column("on_event_id", Integer, ForeignKey("appliance_events.id"), nullable=False),
     Column("off_event_id", Integer, ForeignKey("appliance_events.id")),
     Column("created_ms", BigInteger, nullable=False),
+    Column("final", Boolean, nullable=False, server_default=true()),
 )
 Index("ix_appliance_runs_device_start", appliance_runs.c.device_id, appliance_runs.c.start_ts)
 

@@ -1,5 +1,7 @@
 """The Appliances page (NILM) of a meter: ON/OFF events on its power chart, the queue of
-unidentified events with one-click labelling, and each appliance's runs and energy.
+unidentified events with one-click labelling, and each appliance's runs and energy
+(provisional runs — a fridge running now, its chain decided hours later — counted in and
+marked "so far, may still change").
 
 Reads and edits go through the same store and library calls as the appliances REST routes;
 a label is one writer transaction, then the live detector is told on the bus (topic
@@ -263,6 +265,8 @@ class AppliancesSection:
         if app.get("typical_duration_s"):
             typical += f" for {minutes(float(app['typical_duration_s']))}"
         title = f"{app['name']} · {app['runs']} runs · {kwh(float(app['energy_wh']) / 1000)}"
+        if app.get("provisional_runs"):  # counted in, shown as they stand now
+            title += f" · {app['provisional_runs']} running or undecided"
         with ui.expansion(title, icon="power").classes("w-full").props(f'dense data-appliance="{app["name"]}"'):
             ui.label(f"Typically {typical} · learnt from {app['labelled_events']} labelled events").classes("ww-muted")
             if not runs:
@@ -270,7 +274,13 @@ class AppliancesSection:
             for run in runs:
                 shown = run.to_dict()  # duration and energy as the REST API gives them
                 estimated = "" if shown["closed"] else " (end estimated)"
-                with ui.row().classes("w-full items-center gap-2 no-wrap ww-rule"):
+                if not run.final:  # as it stands now: the detector may still change it
+                    estimated = " (so far, may still change)"
+                with (
+                    ui.row()
+                    .classes("w-full items-center gap-2 no-wrap ww-rule")
+                    .props(f'data-final="{str(run.final).lower()}"')
+                ):
                     ui.label(fmt.local_time(run.start_ts, self.zone)[:16]).classes("ww-num")
                     ui.space()
                     ui.label(f"{minutes(shown['duration_s'])}{estimated}").classes("ww-muted ww-num")
