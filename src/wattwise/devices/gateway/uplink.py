@@ -174,7 +174,7 @@ class MqttUplink:
         self._answers: dict[int, queue.Queue[dict[str, Any]]] = {}
         self._clients: dict[int, mqtt.Client] = {}
         self._connected: dict[int, threading.Event] = {}
-        self._acks: dict[int, Any] = {}
+        self._acks: dict[tuple[int, int], Any] = {}  # (meter address, mid): each client counts its own mids
         self._acked = threading.Condition()
         for meter in meters:
             if meter.device_id is None:
@@ -222,7 +222,7 @@ class MqttUplink:
 
         def on_publish(_c: mqtt.Client, _u: object, mid: int, rc: Any, _p: object) -> None:
             with self._acked:
-                self._acks[mid] = rc
+                self._acks[(meter.address, mid)] = rc
                 self._acked.notify_all()
 
         client.on_connect = on_connect
@@ -251,13 +251,17 @@ class MqttUplink:
         """
         if not self._connected[meter.address].wait(timeout=self.publish_timeout_s):
             return False
+        # publish outside ``_acked``: paho calls ``on_publish`` holding its own message lock,
+        # which ``publish`` takes too, so holding ``_acked`` here deadlocks both threads; an
+        # ack arriving before the wait below is kept in ``_acks`` and found by it
+        info = self._clients[meter.address].publish(topic, json.dumps(body), qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        key = (meter.address, info.mid)
         with self._acked:
-            info = self._clients[meter.address].publish(topic, json.dumps(body), qos=1)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            if not self._acked.wait_for(lambda: key in self._acks, timeout=self.publish_timeout_s):
                 return False
-            if not self._acked.wait_for(lambda: info.mid in self._acks, timeout=self.publish_timeout_s):
-                return False
-            rc = self._acks.pop(info.mid)
+            rc = self._acks.pop(key)
         if rc.is_failure or rc.value == NO_MATCHING_SUBSCRIBERS:
             log.info("meter %d: broker answered %s to %s; kept", meter.address, rc, topic)
             return False
