@@ -177,7 +177,7 @@ class LiveNilm:
         assert self.model.states is not None
         self.model.identify(events)
         q = None
-        if second is not None and self.model.detector.second != "none":
+        if second is not None:  # as offline: Q, or PF turned into Q
             q = np.asarray(second, dtype=np.float64)
             if self.model.detector.second == "pf":
                 q = reactive_from_pf(np.asarray(power, dtype=np.float64), q)
