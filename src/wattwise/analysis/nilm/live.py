@@ -162,13 +162,34 @@ class LiveNilm:
         return self._with_bursts(update, self.burst_buffer.feed(self.model.bursts, [ts_ms], [power]))
 
     def feed_many(self, ts: Any, power: Any, second: Any = None) -> LiveUpdate:
-        events = self.detector.feed_many(ts, power, second)
         if self.model.states is not None:
-            return self._decoded(events, ts, power, second)
+            return self._decoded_each(ts, power, second)
+        events = self.detector.feed_many(ts, power, second)
         update = self._handle(events, int(events[-1].ts) if events else 0)
         if np.size(ts):
             update.runs = self.rhythm.step(self.model, update.events, update.runs, int(np.asarray(ts)[-1]))
         return self._with_bursts(update, self.burst_buffer.feed(self.model.bursts, ts, power))
+
+    def _decoded_each(self, ts: Any, power: Any, second: Any) -> LiveUpdate:
+        """A chunk fed to the joint decoding one reading at a time, so that each sample is
+        decided from the readings up to its lag and no further, however the readings
+        are batched (a chunk's later readings would otherwise lengthen the lag of its
+        earlier ones)."""
+        t = np.asarray(ts, dtype=np.int64)
+        p = np.asarray(power, dtype=np.float64)
+        q = None if second is None else np.asarray(second, dtype=np.float64)
+        out = LiveUpdate([], [])
+        parts = []
+        for i in range(t.size):
+            s = None if q is None else float(q[i])
+            update = self._decoded(
+                self.detector.feed(int(t[i]), float(p[i]), s), [t[i]], [p[i]], None if s is None else [s]
+            )
+            out.events += update.events
+            out.runs += update.runs
+            parts.append(update.states)
+        out.states = _joined(parts)
+        return out
 
     def _decoded(self, events: list[Event], ts: Any, power: Any, second: Any, final: bool = False) -> LiveUpdate:
         """With the joint decoding, as offline (:meth:`NilmModel.disaggregate`): the
@@ -269,6 +290,12 @@ class LiveNilm:
             elif label in typical:
                 out.append(closed_at_typical(e, typical[label]))
         return self.rhythm.pending(self.model, out, now_ts) + self.decoder.open_runs(now_ts)
+
+    def held_events(self) -> list[Event]:
+        """The events a later run may still carry beyond the open ON events: those a
+        rhythm chain's window or waiting runs hold, and the switchings that began the
+        joint decoding's runs still going."""
+        return [*self.rhythm.events_in_use(), *(g.on for g in self.decoder.going.values())]
 
     def label(self, event: Event, name: str) -> Event:
         """The user names an event: the site's library learns it before the next event."""

@@ -114,6 +114,8 @@ class LiveDecoder:
     last_power: float | None = None
     last_watts: list[float] | None = None
     going: dict[str, OpenRun] = field(default_factory=dict)
+    #: the scoring tables of the model last fed (rebuilt when the model changes)
+    _tables: tuple[StateModel, Tables] | None = field(default=None, repr=False, compare=False)
 
     def feed(
         self,
@@ -143,7 +145,9 @@ class LiveDecoder:
             seg.size += t.size
         for e in sorted(events, key=lambda e: e.ts):
             self._split(e)
-        tables = Tables.of(states)
+        if self._tables is None or self._tables[0] is not states:
+            self._tables = (states, Tables.of(states))
+        tables = self._tables[1]
         if not self.segments or not self.segments[-1].ts:
             return Decided(np.zeros(0, dtype=np.int64), {n: np.zeros(0) for n in tables.names}, [], [])
         now = self.segments[-1].ts[-1]
