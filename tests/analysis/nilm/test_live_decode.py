@@ -115,3 +115,18 @@ def test_the_lag_is_the_shortest_that_agrees_with_offline() -> None:
     assert choose_live_lag({5.0: 0.59, 30.0: 0.57, 120.0: 0.64, 300.0: 0.9, 600.0: 1.0}) == 600.0
     assert choose_live_lag({5.0: 1.0, 30.0: 1.0}) == 5.0
     assert choose_live_lag({5.0: 0.9995, 30.0: 1.0}) == 5.0  # within the slack
+
+
+def test_a_model_over_other_appliances_decides_the_undecided_samples_afresh() -> None:
+    rec, model = _ompm_model(60.0)
+    meter = LiveNilm(model)
+    half = rec.ts.size // 2
+    meter.feed_many(rec.ts[:half], rec.aggregate[:half], rec.second[:half])
+    assert model.states is not None
+    # the person's model no longer has the LED lamp: combinations are numbered anew
+    fewer = {k: v for k, v in model.states.power_w.items() if k != "led"}
+    q = {k: v for k, v in (model.states.reactive_var or {}).items() if k != "led"}
+    meter.model = replace(model, states=replace(model.states, power_w=fewer, reactive_var=q))
+    update = meter.feed_many(rec.ts[half:], rec.aggregate[half:], rec.second[half:])
+    assert set(update.states) == set(fewer)
+    assert not any(r.label == "led" for r in update.runs)

@@ -114,6 +114,8 @@ class LiveDecoder:
     last_power: float | None = None
     last_watts: list[float] | None = None
     going: dict[str, OpenRun] = field(default_factory=dict)
+    #: the appliances the decided combinations are numbered over
+    names: list[str] = field(default_factory=list)
     #: the scoring tables of the model last fed (rebuilt when the model changes)
     _tables: tuple[StateModel, Tables] | None = field(default=None, repr=False, compare=False)
 
@@ -148,6 +150,8 @@ class LiveDecoder:
         if self._tables is None or self._tables[0] is not states:
             self._tables = (states, Tables.of(states))
         tables = self._tables[1]
+        if tables.names != self.names:
+            self._forget_states(tables.names)
         if not self.segments or not self.segments[-1].ts:
             return Decided(np.zeros(0, dtype=np.int64), {n: np.zeros(0) for n in tables.names}, [], [])
         now = self.segments[-1].ts[-1]
@@ -155,6 +159,14 @@ class LiveDecoder:
         if settled_before is not None and not final:
             frontier = min(frontier, settled_before)
         return self._decide(states, tables, frontier, calibrated, switches_only)
+
+    def _forget_states(self, names: list[str]) -> None:
+        """A model over other appliances: what was decided is numbered over the old ones,
+        so the segments not output are decided afresh and the runs going are dropped."""
+        for seg in self.segments:
+            seg.state = -1
+        self.prior, self.last_power, self.last_watts, self.going = -1, None, None, {}
+        self.names = list(names)
 
     def _split(self, event: Event) -> None:
         """A new event cuts the open segment where its change began."""
@@ -347,6 +359,7 @@ class LiveDecoder:
             "prior": self.prior,
             "last_power": self.last_power,
             "last_watts": self.last_watts,
+            "names": list(self.names),
             "going": {
                 k: {"on": g.on.to_dict(), "total_w": g.total_w, "samples": g.samples} for k, g in self.going.items()
             },
@@ -363,6 +376,7 @@ class LiveDecoder:
                 k: OpenRun(Event.from_dict(g["on"]), float(g["total_w"]), int(g["samples"]))
                 for k, g in data.get("going", {}).items()
             },
+            [str(n) for n in data.get("names", [])],
         )
 
 
