@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from wattwise.analysis.nilm.decode import StateModel
+from wattwise.analysis.nilm.events import DetectorConfig
 from wattwise.api.app import create_app
 from wattwise.runtime import Services
 from wattwise.store.devices import create_device
@@ -87,3 +91,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+OMPM_EXCERPT = Path(__file__).resolve().parent / "fixtures" / "nilm" / "ompm_2023-02-16_1336.csv"
+#: OMPM's detector as the evaluation tunes it on the first hour
+OMPM_DETECTOR = DetectorConfig(min_step_w=9.0, tol_abs_w=0.5, min_steady=1, second="pf")
+
+
+def ompm_states(**settings: Any) -> StateModel:
+    """The joint decoding's levels, base and noise the evaluation learns from OMPM's first
+    hour (for its test part's excerpt, tests/fixtures/nilm/NOTICE.md), with ``settings``."""
+    return StateModel(
+        {"fan": [25.7], "laptop": [12.7], "lamp": [48.4], "led": [6.1, 10.4, 17.5, 23.5], "monitor": [19.3]},
+        {"fan": [0.0], "laptop": [13.6], "lamp": [0.0], "led": [22.6, 24.0, 31.2, 36.0], "monitor": [24.9]},
+        base_w=9.1,
+        base_var=9.9,
+        noise_w=2.0,
+        noise_var=20.0,
+        min_segment=3,
+        **settings,
+    )

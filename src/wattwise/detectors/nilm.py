@@ -60,7 +60,7 @@ class MeterNilm:
         # the chain's events come back as new objects: their ids by timestamp (a state
         # saved before had none)
         by_ts = {int(ts): int(i) for ts, i in state.get("rhythm_ids", [])}
-        meter._ids.update({id(e): by_ts[e.ts] for e in live.rhythm.events_in_use() if e.ts in by_ts})
+        meter._ids.update({id(e): by_ts[e.ts] for e in live.held_events() if e.ts in by_ts})
         return meter
 
     def state(self) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class MeterNilm:
         live = self.live.to_dict()
         keep = [i for i, stored in enumerate(open_ids) if stored is not None]
         live["open_on"] = [live["open_on"][i] for i in keep]
-        in_use = {e.ts: i for e in self.live.rhythm.events_in_use() if (i := self._ids.get(id(e))) is not None}
+        in_use = {e.ts: i for e in self.live.held_events() if (i := self._ids.get(id(e))) is not None}
         return {
             "live": live,
             "open_ids": [open_ids[i] for i in keep],
@@ -132,7 +132,7 @@ class MeterNilm:
     def in_use(self) -> list[Event]:
         """The events a later run may still carry: the open ON events, and those a rhythm
         chain's window or its waiting runs hold (a fridge run final hours later)."""
-        return [*self.live.open_on, *self.live.rhythm.events_in_use()]
+        return [*self.live.open_on, *self.live.held_events()]
 
     def prune(self) -> None:
         """Forget the ids of events no later run can carry (:meth:`in_use`)."""

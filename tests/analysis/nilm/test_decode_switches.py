@@ -4,16 +4,14 @@ no switching."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
+from support import OMPM_DETECTOR, OMPM_EXCERPT, ompm_states
 from wattwise.analysis.nilm.decode import StateModel, decode, switch_events
 from wattwise.analysis.nilm.evaluate import read_refit_layout
 from wattwise.analysis.nilm.events import DetectorConfig, detect_events, reactive_from_pf
 
 DET = DetectorConfig(min_step_w=6.0, tol_abs_w=0.5, min_steady=1, second="none")
-OMPM_EXCERPT = Path(__file__).resolve().parents[2] / "fixtures" / "nilm" / "ompm_2023-02-16_1336.csv"
 
 
 def _ts(n: int) -> np.ndarray:
@@ -69,17 +67,7 @@ def test_on_a_real_ompm_stretch_a_spike_is_no_switching_and_the_fan_still_is() -
     # 7 minutes of OMPM's test part (every appliance on; see tests/fixtures/nilm/NOTICE.md),
     # decoded with the levels, base and settings the evaluation learns from the first hour
     rec = read_refit_layout(OMPM_EXCERPT)
-    det = DetectorConfig(min_step_w=9.0, tol_abs_w=0.5, min_steady=1, second="pf")
-    model = StateModel(
-        {"fan": [25.7], "laptop": [12.7], "lamp": [48.4], "led": [6.1, 10.4, 17.5, 23.5], "monitor": [19.3]},
-        {"fan": [0.0], "laptop": [13.6], "lamp": [0.0], "led": [22.6, 24.0, 31.2, 36.0], "monitor": [24.9]},
-        base_w=9.1,
-        base_var=9.9,
-        noise_w=2.0,
-        noise_var=20.0,
-        min_segment=3,
-        adapt=2,
-    )
+    det, model = OMPM_DETECTOR, ompm_states(adapt=2)
     assert rec.second is not None
     events = detect_events(rec.ts, rec.aggregate, rec.second, det)
     series, _ = decode(rec.ts, rec.aggregate, events, model, reactive_from_pf(rec.aggregate, rec.second))

@@ -21,8 +21,9 @@ whole steady segment. Where one meter sees every load, the aggregate itself says
 
 Each step is a pure function of the recording, the decoded states and what was learnt
 from the training part (no test labels, no state between calls): it runs wherever the
-joint decoding does — today the offline path (`NilmModel.disaggregate`), later a live
-meter that decodes a window jointly.
+joint decoding does: the offline path (`NilmModel.disaggregate`) and the live meter's
+fixed-lag decoding (:mod:`.live_decode`, on the decided samples and their neighbours;
+"runs" needs a run's whole length and is applied there as "edges").
 """
 
 from __future__ import annotations

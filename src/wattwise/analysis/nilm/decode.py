@@ -56,12 +56,61 @@ class StateModel:
     #: sub-meter, and the base load under those gains (learnt from the training part)
     gains: dict[str, float] = field(default_factory=dict)
     gain_base_w: float = 0.0
+    #: live (:mod:`.live_decode`): a sample's state is decided once it is this old (s),
+    #: from everything the meter has seen by then
+    live_lag_s: float = 120.0
 
     def __post_init__(self) -> None:
         if len(self.power_w) > self.max_appliances:
             raise ValueError(f"at most {self.max_appliances} appliances can be decoded jointly")
         if any(not levels for levels in self.power_w.values()):
             raise ValueError("every appliance needs at least one ON power level")
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """What the Viterbi pass scores with, from the model alone (shared by the offline
+    pass and the live one, :mod:`.live_decode`): every combination of the appliances'
+    levels (W per appliance, numbered with every appliance off first), its total W and
+    var, and what going from one combination to another costs."""
+
+    names: list[str]
+    combos: FloatArray
+    totals: FloatArray
+    q_totals: FloatArray | None
+    step_cost: FloatArray
+
+    @classmethod
+    def of(cls, model: StateModel) -> Tables:
+        names = list(model.power_w)
+        options = [[0.0, *model.power_w[n]] for n in names]
+        combos = np.array(list(itertools.product(*options)), dtype=np.float64)
+        totals = model.base_w + combos.sum(axis=1)
+        q_totals = None
+        if model.reactive_var is not None:
+            q_opts = [[0.0, *model.reactive_var[n]] for n in names]
+            q_totals = model.base_var + np.array(list(itertools.product(*q_opts)), dtype=np.float64).sum(axis=1)
+        flips = (combos[:, None, :] != combos[None, :, :]).sum(axis=2)
+        # an event must change something: staying in the same combination costs as a
+        # switch, but a hair less, so that of two equally good paths the one that switches
+        # less wins (combinations are numbered with every appliance off first: an exact tie
+        # used to go to switching a load off and back on across a segment too short to be
+        # scored)
+        step_cost = model.switch_cost * np.where(flips == 0, 1.0 - 1e-6, flips)
+        return cls(names, combos, totals, q_totals, step_cost)
+
+    def emission(self, level: float, q_level: float, model: StateModel) -> FloatArray:
+        """Each combination's cost for a segment at ``level`` W (and ``q_level`` var;
+        NaN: not scored)."""
+        out = np.zeros(self.totals.size)
+        pairs = [(level, self.totals, model.noise_w)]
+        if self.q_totals is not None:
+            pairs.append((q_level, self.q_totals, model.noise_var))
+        for lev, tot, noise in pairs:
+            if not np.isnan(lev):
+                scale = np.maximum(noise, model.rel_noise * np.maximum(np.abs(tot), abs(lev)))
+                out += ((lev - tot) / scale) ** 2
+        return out
 
 
 def _segment_levels(power: FloatArray, cuts: npt.NDArray[np.int64]) -> FloatArray:
@@ -80,38 +129,21 @@ def decode(
     the aggregate Q in var, used when the model knows each level's Q)."""
     t = np.asarray(ts, dtype=np.int64)
     p = np.asarray(power, dtype=np.float64)
-    names = list(model.power_w)
-    options = [[0.0, *model.power_w[n]] for n in names]
-    combos = np.array(list(itertools.product(*options)), dtype=np.float64)  # W per appliance
-    totals = model.base_w + combos.sum(axis=1)
+    tables = Tables.of(model)
+    names, combos = tables.names, tables.combos
     cuts = np.searchsorted(t, [e.ts for e in events]).astype(np.int64)
     levels = _segment_levels(p, cuts)
     short = np.diff(np.r_[0, cuts, p.size]) < model.min_segment
     levels[short] = np.nan
-    use_q = reactive is not None and model.reactive_var is not None
-    if use_q:
-        assert model.reactive_var is not None
-        q_opts = [[0.0, *model.reactive_var[n]] for n in names]
-        q_totals = model.base_var + np.array(list(itertools.product(*q_opts))).sum(axis=1)
+    if reactive is not None and tables.q_totals is not None:
         q_levels = _segment_levels(np.asarray(reactive, dtype=np.float64), cuts)
         q_levels[short] = np.nan
     else:
-        q_totals = np.zeros(totals.size)
         q_levels = np.full(levels.size, np.nan)
-    flips = (combos[:, None, :] != combos[None, :, :]).sum(axis=2)
-    # an event must change something: staying in the same combination costs as a switch,
-    # but a hair less, so that of two equally good paths the one that switches less wins
-    # (combinations are numbered with every appliance off first: an exact tie used to go
-    # to switching a load off and back on across a segment too short to be scored)
-    step_cost = model.switch_cost * np.where(flips == 0, 1.0 - 1e-6, flips)
+    step_cost = tables.step_cost
 
     def emission(seg: int) -> FloatArray:
-        out = np.zeros(totals.size)
-        for lev, tot, noise in ((levels[seg], totals, model.noise_w), (q_levels[seg], q_totals, model.noise_var)):
-            if not np.isnan(lev):
-                scale = np.maximum(noise, model.rel_noise * np.maximum(np.abs(tot), abs(lev)))
-                out += ((lev - tot) / scale) ** 2
-        return out
+        return tables.emission(float(levels[seg]), float(q_levels[seg]), model)
 
     cost = emission(0)
     back = []
@@ -119,7 +151,7 @@ def decode(
         total = cost[:, None] + step_cost
         arg = np.argmin(total, axis=0)
         back.append(arg)
-        cost = total[arg, np.arange(totals.size)] + emission(seg)
+        cost = total[arg, np.arange(combos.shape[0])] + emission(seg)
     path = [int(np.argmin(cost))]
     for arg in reversed(back):
         path.append(int(arg[path[-1]]))
@@ -135,17 +167,18 @@ def decode(
     for seg, (a, b) in enumerate(itertools.pairwise(bounds)):
         for j, n in enumerate(names):
             out[n][a:b] = combos[path[seg], j]
-    labels = []
-    for k, e in enumerate(events):
-        before, after = combos[path[k]], combos[path[k + 1]]
-        changed = [j for j in range(len(names)) if before[j] != after[j]]
-        if not changed:
-            labels.append(UNIDENTIFIED)
-            continue
-        # several changed: the one whose change best matches the step
-        j = min(changed, key=lambda j: abs(e.delta_p - (after[j] - before[j])))
-        labels.append(names[j])
+    labels = [step_label(e, combos[path[k]], combos[path[k + 1]], names) for k, e in enumerate(events)]
     return out, labels
+
+
+def step_label(event: Event, before: FloatArray, after: FloatArray, names: Sequence[str]) -> str:
+    """The appliance the decoding changed at ``event`` (from the combination ``before``
+    to ``after``): of several, the one whose change best matches the step."""
+    changed = [j for j in range(len(names)) if before[j] != after[j]]
+    if not changed:
+        return UNIDENTIFIED
+    j = min(changed, key=lambda j: abs(event.delta_p - (after[j] - before[j])))
+    return names[j]
 
 
 def ridge_factors(x: FloatArray, y: FloatArray, shrink: float = 0.1) -> FloatArray:

@@ -38,7 +38,7 @@ from wattwise.analysis.nilm.bursts import BurstModel, burst_model_from_labels, l
 from wattwise.analysis.nilm.calibration import isotonic_fit
 from wattwise.analysis.nilm.classify import ClassifierConfig
 from wattwise.analysis.nilm.cycles import CycleModel, learn_cycle
-from wattwise.analysis.nilm.decode import StateModel, typical_powers
+from wattwise.analysis.nilm.decode import StateModel, decode, typical_powers
 from wattwise.analysis.nilm.events import (
     DetectorConfig,
     Event,
@@ -813,6 +813,40 @@ def evaluate_live(spec: SetSpec, model: NilmModel, chunk: int = 60) -> dict[str,
     return score_outputs(spec, [out.events for out in outputs], series)
 
 
+def live_lag_agreement(
+    spec: SetSpec, model: NilmModel, lags: Sequence[float] = (5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+) -> dict[float, float]:
+    """Per lag (s), the share of the training part's samples at which the live joint
+    decoding (:mod:`.live_decode`, fed 60 readings at a time) decides the combination
+    the offline pass over the whole recording gives with the same levels (no re-fit, no
+    apportioning: the lag is what is compared). No labels are used."""
+    assert model.states is not None
+    plain = replace(model.states, adapt=0, apportion="none")
+    out: dict[float, float] = {}
+    for lag in lags:
+        same = total = 0
+        for rec in spec.train:
+            states = replace(plain, live_lag_s=lag)
+            m = replace(model, states=states)
+            events = detect_events(rec.ts, rec.aggregate, rec.second, m.detector)
+            offline, _ = decode(rec.ts, rec.aggregate, events, states, rec.reactive())
+            live = live_power(m, replay(m, rec.ts, rec.aggregate, rec.second), rec.ts)
+            names = list(offline)
+            a = np.column_stack([offline[n] for n in names])
+            b = np.column_stack([live[n] for n in names])
+            same += int(np.all(np.isclose(a, b), axis=1).sum())
+            total += rec.ts.size
+        out[lag] = same / max(total, 1)
+    return out
+
+
+def choose_live_lag(agreement: Mapping[float, float], slack: float = 0.001) -> float:
+    """The smallest lag whose agreement with offline is within ``slack`` of the best
+    (where no lag reaches full agreement, a longer wait buys almost nothing)."""
+    best = max(agreement.values())
+    return min(lag for lag, share in agreement.items() if share >= best - slack)
+
+
 def score_outputs(
     spec: SetSpec, results: Sequence[Sequence[Event]], series: Sequence[Mapping[str, FloatArray]]
 ) -> dict[str, Any]:
@@ -1218,6 +1252,10 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
     settings = choose_settings(spec)
     model = tuned(model, spec, settings)
     model.calibration = fit_calibration(spec, settings)
+    lags: dict[float, float] = {}
+    if model.states is not None:
+        lags = live_lag_agreement(spec, model)
+        model.states = replace(model.states, live_lag_s=choose_live_lag(lags))
     ours = evaluate_model(spec, model)
     out: dict[str, Any] = {
         "set": spec.name,
@@ -1240,6 +1278,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "q_noise_factor": settings.q_noise_factor,
         "confidence_map": model.calibration,
         "decoding": None if model.states is None else asdict(model.states),
+        "live_lag_agreement": {str(k): v for k, v in lags.items()},
         "rhythm": {k: asdict(v) for k, v in model.cyclers.items()},
         "bursts": {k: asdict(v) for k, v in model.bursts.items()},
         "methods": {"wattwise": ours, "wattwise_live": evaluate_live(spec, model), "predict_0w": zero_baseline(spec)},

@@ -309,6 +309,12 @@ class StreamingDetector:
         self._q.extend((q if q is not None else np.full(p.size, np.nan)).tolist())
         return self._run(final=False)
 
+    def settled_before(self) -> int | None:
+        """The time (epoch ms) before which no later event can begin: the detector holds
+        every sample a future event may start at or be measured from (None: it holds
+        none, nothing was fed yet)."""
+        return self._ts[0] if self._ts else None
+
     def flush(self) -> list[Event]:
         """Report a change whose new level has fewer than ``level_n`` samples so far."""
         return self._run(final=True)

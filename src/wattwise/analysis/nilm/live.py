@@ -16,8 +16,11 @@ it draws in, closed at the first sample it does not), so the service stores and 
 microwave's uses like any other appliance's; the runs pairing gives such an appliance
 are dropped, as offline its bursts stand for them.
 A rhythm appliance's (a fridge's) runs come from its chain over a sliding window, final
-a few typical cycles late (:mod:`.live_rhythm`); the joint decoding needs the whole
-recording and stays offline (docs/evaluation/nilm.md, "Live versus offline").
+a few typical cycles late (:mod:`.live_rhythm`). Where the model decodes all loads
+jointly (``model.states``), a fixed-lag Viterbi does it live (:mod:`.live_decode`): each
+sample's appliance watts are final ``states.live_lag_s`` late (``update.states``), its
+runs and switchings come out as they are decided (docs/evaluation/nilm.md, "Live versus
+offline").
 Everything the meter needs to resume
 after a restart is in :meth:`to_dict` (the library lives in the model, which the caller
 persists per site).
@@ -33,7 +36,8 @@ import numpy.typing as npt
 
 from wattwise.analysis.nilm.bursts import BurstModel, burst_series
 from wattwise.analysis.nilm.energy import power_series
-from wattwise.analysis.nilm.events import Event, StreamingDetector
+from wattwise.analysis.nilm.events import Event, StreamingDetector, reactive_from_pf
+from wattwise.analysis.nilm.live_decode import Decided, LiveDecoder
 from wattwise.analysis.nilm.live_rhythm import LiveRhythm
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import Run, closed_at_typical, pair_events
@@ -50,6 +54,9 @@ class LiveUpdate:
     #: per short, strong appliance (a microwave): the samples decided with this update,
     #: (times in epoch ms, its watts at each)
     bursts: dict[str, tuple[IntArray, FloatArray]] = field(default_factory=dict)
+    #: with the joint decoding (``model.states``): per appliance, the samples decided
+    #: with this update, (times in epoch ms, its watts at each)
+    states: dict[str, tuple[IntArray, FloatArray]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -139,22 +146,81 @@ class LiveNilm:
     burst_going: dict[str, OpenBurst] = field(default_factory=dict)
     #: the rhythm chains' window: their runs come out final a bounded delay late
     rhythm: LiveRhythm = field(default_factory=LiveRhythm)
+    #: the joint decoding's fixed-lag window (used when the model has ``states``)
+    decoder: LiveDecoder = field(default_factory=LiveDecoder)
 
     def __post_init__(self) -> None:
         self.detector = StreamingDetector(self.model.detector)
 
     def feed(self, ts_ms: int, power: float, reactive_or_pf: float | None = None) -> LiveUpdate:
         """One reading; the meter's second channel (Q or PF) as the model's detector expects."""
-        update = self._handle(self.detector.feed(ts_ms, power, reactive_or_pf), ts_ms)
+        events = self.detector.feed(ts_ms, power, reactive_or_pf)
+        if self.model.states is not None:
+            return self._decoded(events, [ts_ms], [power], None if reactive_or_pf is None else [reactive_or_pf])
+        update = self._handle(events, ts_ms)
         update.runs = self.rhythm.step(self.model, update.events, update.runs, ts_ms)
         return self._with_bursts(update, self.burst_buffer.feed(self.model.bursts, [ts_ms], [power]))
 
     def feed_many(self, ts: Any, power: Any, second: Any = None) -> LiveUpdate:
+        if self.model.states is not None:
+            return self._decoded_each(ts, power, second)
         events = self.detector.feed_many(ts, power, second)
         update = self._handle(events, int(events[-1].ts) if events else 0)
         if np.size(ts):
             update.runs = self.rhythm.step(self.model, update.events, update.runs, int(np.asarray(ts)[-1]))
         return self._with_bursts(update, self.burst_buffer.feed(self.model.bursts, ts, power))
+
+    def _decoded_each(self, ts: Any, power: Any, second: Any) -> LiveUpdate:
+        """A chunk fed to the joint decoding one reading at a time, so that each sample is
+        decided from the readings up to its lag and no further, however the readings
+        are batched (a chunk's later readings would otherwise lengthen the lag of its
+        earlier ones)."""
+        t = np.asarray(ts, dtype=np.int64)
+        p = np.asarray(power, dtype=np.float64)
+        q = None if second is None else np.asarray(second, dtype=np.float64)
+        out = LiveUpdate([], [])
+        parts = []
+        for i in range(t.size):
+            s = None if q is None else float(q[i])
+            update = self._decoded(
+                self.detector.feed(int(t[i]), float(p[i]), s), [t[i]], [p[i]], None if s is None else [s]
+            )
+            out.events += update.events
+            out.runs += update.runs
+            parts.append(update.states)
+        out.states = _joined(parts)
+        return out
+
+    def _decoded(self, events: list[Event], ts: Any, power: Any, second: Any, final: bool = False) -> LiveUpdate:
+        """With the joint decoding, as offline (:meth:`NilmModel.disaggregate`): the
+        events identified from their own features, every appliance's watts, runs and
+        (with ``switches_only``) events from the decided states."""
+        assert self.model.states is not None
+        self.model.identify(events)
+        q = None
+        if second is not None:  # as offline: Q, or PF turned into Q
+            q = np.asarray(second, dtype=np.float64)
+            if self.model.detector.second == "pf":
+                q = reactive_from_pf(np.asarray(power, dtype=np.float64), q)
+        decided = self.decoder.feed(
+            self.model.states,
+            ts,
+            power,
+            q,
+            events,
+            self.detector.settled_before(),
+            self.model.switches_only,
+            self.model.calibrated,
+            final,
+        )
+        return decoded_update(events, decided, self.model.switches_only)
+
+    def pending_states(self) -> LiveUpdate:
+        """The samples the joint decoding has not decided yet, decided with what is known
+        now (as offline at the end of its data); the meter then goes on from them."""
+        if self.model.states is None:
+            return LiveUpdate([], [])
+        return self._decoded([], [], [], None, final=True)
 
     def _with_bursts(self, update: LiveUpdate, decided: dict[str, tuple[IntArray, FloatArray]]) -> LiveUpdate:
         """The update with the decided burst samples and the burst runs they close."""
@@ -223,7 +289,13 @@ class LiveNilm:
                 out.append(Run(e.ts, now_ts, e.delta_p, label, e, None))
             elif label in typical:
                 out.append(closed_at_typical(e, typical[label]))
-        return self.rhythm.pending(self.model, out, now_ts)
+        return self.rhythm.pending(self.model, out, now_ts) + self.decoder.open_runs(now_ts)
+
+    def held_events(self) -> list[Event]:
+        """The events a later run may still carry beyond the open ON events: those a
+        rhythm chain's window or waiting runs hold, and the switchings that began the
+        joint decoding's runs still going."""
+        return [*self.rhythm.events_in_use(), *(g.on for g in self.decoder.going.values())]
 
     def label(self, event: Event, name: str) -> Event:
         """The user names an event: the site's library learns it before the next event."""
@@ -237,6 +309,7 @@ class LiveNilm:
             "burst_buffer": asdict(self.burst_buffer),
             "burst_going": {k: asdict(v) for k, v in self.burst_going.items()},
             "rhythm": self.rhythm.to_dict(),
+            "decoder": self.decoder.to_dict(),
         }
 
     @classmethod
@@ -249,7 +322,17 @@ class LiveNilm:
         live.burst_buffer = BurstBuffer(**data.get("burst_buffer", {}))
         live.burst_going = {k: OpenBurst(**v) for k, v in data.get("burst_going", {}).items()}
         live.rhythm = LiveRhythm.from_dict(data.get("rhythm", {}), live.open_on)
+        live.decoder = LiveDecoder.from_dict(data.get("decoder", {}))  # absent before the livedecode round
         return live
+
+
+def decoded_update(events: list[Event], decided: Decided, switches_only: bool) -> LiveUpdate:
+    """A live update from the joint decoding: its switchings (``switches_only``, as
+    offline) or the detector's events, the decoded runs, and the decided watts."""
+    out = LiveUpdate(decided.events if switches_only else events, decided.runs)
+    if decided.ts.size:
+        out.states = {name: (decided.ts, watts) for name, watts in decided.watts.items()}
+    return out
 
 
 def replay(
@@ -264,19 +347,32 @@ def replay(
     meter = LiveNilm(model)
     out = LiveUpdate([], [])
     bursts: list[dict[str, tuple[IntArray, FloatArray]]] = []
+    states: list[dict[str, tuple[IntArray, FloatArray]]] = []
     for i in range(0, t.size, chunk):
         update = meter.feed_many(t[i : i + chunk], p[i : i + chunk], None if q is None else q[i : i + chunk])
         out.events += update.events
         out.runs += update.runs
         bursts.append(update.bursts)
+        states.append(update.states)
+    last = meter.pending_states()
+    out.events += last.events
+    out.runs += last.runs
+    states.append(last.states)
+    out.states = _joined(states)
     if t.size:
         out.runs += meter.running(int(t[-1]))
     bursts.append(meter.pending_bursts())
-    for name in model.bursts:
-        parts = [b[name] for b in bursts if name in b]
-        if parts:
-            out.bursts[name] = (np.concatenate([a for a, _ in parts]), np.concatenate([w for _, w in parts]))
+    out.bursts = _joined(bursts)
     return out
+
+
+def _joined(parts: list[dict[str, tuple[IntArray, FloatArray]]]) -> dict[str, tuple[IntArray, FloatArray]]:
+    """Per appliance, its decided samples of successive updates as one (times, watts)."""
+    names = list(dict.fromkeys(n for part in parts for n in part))
+    return {
+        n: (np.concatenate([p[n][0] for p in parts if n in p]), np.concatenate([p[n][1] for p in parts if n in p]))
+        for n in names
+    }
 
 
 def live_power(model: NilmModel, update: LiveUpdate, ts: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
@@ -285,7 +381,8 @@ def live_power(model: NilmModel, update: LiveUpdate, ts: npt.ArrayLike) -> dict[
     runs: the decoding's base load holds it)."""
     t = np.asarray(ts, dtype=np.int64)
     series = power_series(update.runs, t, model.library.names())
-    for name, (at, drawn) in update.bursts.items():  # as offline, its bursts stand for its runs
+    # as offline, its bursts (or the joint decoding's watts) stand for its runs
+    for name, (at, drawn) in (update.bursts | update.states).items():
         series[name] = np.zeros(t.size)
         series[name][np.searchsorted(t, at)] = drawn
     if model.states is None:
