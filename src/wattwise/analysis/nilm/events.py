@@ -15,6 +15,7 @@ tail of samples); both give the same events for the same samples.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -140,7 +141,11 @@ def _window_median(x: FloatArray, starts: IntArray, lens: IntArray, n: int) -> F
     idx = starts[:, None] + offs[None, :]
     valid = offs[None, :] < take[:, None]
     vals = np.where(valid, x[np.minimum(idx, x.size - 1)], np.nan)
-    return np.asarray(np.nanmedian(vals, axis=1), dtype=np.float64)
+    with warnings.catch_warnings():
+        # a window with nothing measured (a meter without reactive power) has no
+        # median: NaN is the answer meant, not a fault worth a warning in the log
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(np.nanmedian(vals, axis=1), dtype=np.float64)
 
 
 def _segments(p: FloatArray, cfg: DetectorConfig) -> tuple[IntArray, IntArray]:
