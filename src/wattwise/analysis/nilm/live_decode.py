@@ -349,6 +349,14 @@ class LiveDecoder:
                     del self.going[name]
         return sorted(runs, key=lambda r: r.start)
 
+    def events_in_use(self) -> list[Event]:
+        """The events a run decided later may still name: those that begin a segment not
+        wholly output (decided a lag after they were detected, and, without
+        ``switches_only``, the very events stored then) and the switchings that began the
+        runs going."""
+        waiting = [s.event for s in self.segments if s.event is not None]
+        return [*waiting, *(g.on for g in self.going.values())]
+
     def open_runs(self, now_ts: int) -> list[Run]:
         """The decoded runs going at the last decided sample, up to ``now_ts``."""
         return [Run(g.on.ts, now_ts, g.total_w / max(g.samples, 1), name, g.on, None) for name, g in self.going.items()]
