@@ -1,5 +1,6 @@
 """A meter whose model decodes all loads jointly: the decided runs reach the store with
-their switchings, across a restart (no database: the store's ids are simulated)."""
+their switchings, across a restart (no database: the store's ids are simulated), and a
+rename reaches the decoding's model."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ import pytest
 
 from support import OMPM_DETECTOR, OMPM_EXCERPT, ompm_states
 from wattwise.analysis.nilm.evaluate import read_refit_layout
+from wattwise.analysis.nilm.events import Event
 from wattwise.analysis.nilm.live import replay
 from wattwise.analysis.nilm.model import NilmModel
+from wattwise.detectors import library
 from wattwise.detectors.nilm import MeterNilm
 from wattwise.domain.readings import Reading
+from wattwise.runtime import Services
 from wattwise.store.detections import NewRun
+from wattwise.store.devices import create_device
+from wattwise.store.sites import create_site
 
 
 def _model(switches_only: bool) -> NilmModel:
@@ -55,3 +61,25 @@ def test_decoded_runs_are_stored_with_their_switchings_across_a_restart(switches
     assert len(rows) == len(set(rows)), "each event (or switching) is stored once"
     closed = [r for r in stored if r.off_event_id is not None]
     assert [(r.start_ts, r.end_ts, r.label) for r in closed] == [(r.start, r.end, r.label) for r in expected]
+
+
+def test_a_rename_reaches_the_joint_decoding_and_a_merge_of_two_decoded_loads_is_refused(
+    sqlite_services: Services,
+) -> None:
+    """Before, a rename left ``states`` under the old name: the live decoding went on
+    giving runs to an appliance the library no longer had."""
+    model = _model(switches_only=True)
+    for name, step in (("monitor", 19.3), ("lamp", 48.4)):
+        model.teach(Event(1_000, step, None, step, 0, 0.0, step, None, 0.0), name)
+    with sqlite_services.engine.begin() as conn:
+        site = create_site(conn, "Decoded home")
+        device = create_device(conn, site_id=site.id, name="main").device.id
+        library.save_nilm(conn, device, model)
+    with sqlite_services.engine.begin() as conn, pytest.raises(ValueError, match="two loads"):
+        library.rename_appliance(conn, device, "monitor", "lamp", merge=True)
+    with sqlite_services.engine.begin() as conn:
+        library.rename_appliance(conn, device, "monitor", "screen", merge=False)
+        stored = library.load_nilm(conn, device)
+    assert stored is not None and stored.states is not None
+    assert list(stored.states.power_w) == ["fan", "laptop", "lamp", "led", "screen"]
+    assert stored.states.reactive_var is not None and "screen" in stored.states.reactive_var

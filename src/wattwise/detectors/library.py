@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from wattwise.analysis.nilm.bursts import burst_model_from_labels
+from wattwise.analysis.nilm.decode import renamed_states
 from wattwise.analysis.nilm.events import DetectorConfig, Event
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.rhythm_labels import (
@@ -194,6 +195,8 @@ def check_rename(conn: Connection, device_id: int, old: str, new: str, *, merge:
         raise NotFound(f"meter {device_id} has no appliance named {old!r}")
     if new in model.library.appliances and not merge and new != old:
         raise ValueError(f"name: the meter already has an appliance named {new!r}; merge them instead")
+    if model.states is not None:
+        renamed_states(model.states, old, new)  # ValueError: two loads the decoding tells apart
     return model
 
 
@@ -207,6 +210,8 @@ def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, me
             model.bursts.setdefault(new, model.bursts.pop(old))
         if old in model.cyclers and not model.cyclers[old].from_labels:
             model.cyclers.setdefault(new, model.cyclers.pop(old))
+        if model.states is not None:  # the joint decoding's runs come out under the new name
+            model.states = renamed_states(model.states, old, new)
     changed = detections.rename_label(conn, device_id, old, new)  # first: the rhythm reads the stored labels
     refresh_learnt(conn, device_id, model, {old, new})
     save_nilm(conn, device_id, model)

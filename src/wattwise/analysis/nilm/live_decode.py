@@ -147,11 +147,15 @@ class LiveDecoder:
             seg.size += t.size
         for e in sorted(events, key=lambda e: e.ts):
             self._split(e)
+        before = None if self._tables is None else self._tables[1]
         if self._tables is None or self._tables[0] is not states:
             self._tables = (states, Tables.of(states))
         tables = self._tables[1]
         if tables.names != self.names:
-            self._forget_states(tables.names)
+            if before is not None and _same_numbering(before, tables):
+                self._rename(tables.names)
+            else:
+                self._forget_states(tables.names)
         if not self.segments or not self.segments[-1].ts:
             return Decided(np.zeros(0, dtype=np.int64), {n: np.zeros(0) for n in tables.names}, [], [])
         now = self.segments[-1].ts[-1]
@@ -166,6 +170,13 @@ class LiveDecoder:
         for seg in self.segments:
             seg.state = -1
         self.prior, self.last_power, self.last_watts, self.going = -1, None, None, {}
+        self.names = list(names)
+
+    def _rename(self, names: list[str]) -> None:
+        """The same combinations under other names (an appliance renamed): what was
+        decided stands, and the runs going carry on under the new names."""
+        by_place = dict(zip(self.names, names, strict=True))
+        self.going = {by_place[k]: g for k, g in self.going.items()}
         self.names = list(names)
 
     def _split(self, event: Event) -> None:
@@ -386,6 +397,11 @@ class LiveDecoder:
             },
             [str(n) for n in data.get("names", [])],
         )
+
+
+def _same_numbering(a: Tables, b: Tables) -> bool:
+    """Whether two models number the same combinations the same way (only names differ)."""
+    return len(a.names) == len(b.names) and a.combos.shape == b.combos.shape and bool(np.all(a.combos == b.combos))
 
 
 def t_event(events: list[Event], t: int) -> int:
