@@ -13,6 +13,7 @@ from wattwise.analysis.nilm.evaluate import read_refit_layout
 from wattwise.analysis.nilm.events import Event
 from wattwise.analysis.nilm.live import replay
 from wattwise.analysis.nilm.model import NilmModel
+from wattwise.analysis.nilm.signatures import Features
 from wattwise.detectors import library
 from wattwise.detectors.nilm import MeterNilm
 from wattwise.domain.readings import Reading
@@ -83,3 +84,20 @@ def test_a_rename_reaches_the_joint_decoding_and_a_merge_of_two_decoded_loads_is
     assert stored is not None and stored.states is not None
     assert list(stored.states.power_w) == ["fan", "laptop", "lamp", "led", "screen"]
     assert stored.states.reactive_var is not None and "screen" in stored.states.reactive_var
+
+
+def test_labels_teach_a_jointly_decoded_model_no_burst_model_or_rhythm(sqlite_services: Services) -> None:
+    """The decoding gives every run of such a model: before, three short strong labelled
+    uses gave it a burst model (and a fridge's labels a rhythm) that nothing used, shown on
+    the Appliances page as how its runs were found."""
+    model = _model(switches_only=True)
+    for d in (40.0, 80.0, 32.0):
+        model.library.add("microwave", Features(1350.0, None, 1.0, 19.0, d, True))
+        model.library.add("microwave", Features(1340.0, None, None, 19.0, d, False))
+    with sqlite_services.engine.connect() as conn:
+        library.refresh_learnt(conn, 1, model, {"microwave"})
+    assert model.bursts == {} and model.cyclers == {}
+    without = NilmModel(detector=OMPM_DETECTOR, library=model.library)
+    with sqlite_services.engine.connect() as conn:
+        library.refresh_learnt(conn, 1, without, {"microwave"})
+    assert without.bursts["microwave"].from_labels  # the same labels do teach one where no decoding runs

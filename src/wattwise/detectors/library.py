@@ -141,7 +141,14 @@ def _events_after(conn: Connection, device_id: int, runs: list[LabelledRun]) -> 
 
 
 def refresh_learnt(conn: Connection, device_id: int, model: NilmModel, names: set[str]) -> None:
-    """What the labels of ``names`` teach beyond signatures: burst models and rhythms."""
+    """What the labels of ``names`` teach beyond signatures: burst models and rhythms.
+
+    Not to a model that decodes all loads jointly (``states``): the decoding gives every
+    run there, offline and live, so a burst model or a rhythm would never be used, yet the
+    Appliances page would call its runs a chain's (``rhythm``) and the meter would take
+    the decoded runs of that name for a chain's (``MeterNilm._shared``)."""
+    if model.states is not None:
+        return
     refresh_bursts(model, names)
     refresh_rhythm(conn, device_id, model, names)
 
