@@ -40,6 +40,7 @@ def test_decoded_runs_are_stored_with_their_switchings_across_a_restart(switches
     meter = MeterNilm.start(model)
     stored: list[NewRun] = []
     rows: list[tuple[int, float]] = []
+    shown: set[tuple[str, int]] = set()
     next_id = 1
     restarted = False
     for i in range(0, rec.ts.size, 10):
@@ -57,8 +58,12 @@ def test_decoded_runs_are_stored_with_their_switchings_across_a_restart(switches
         next_id += len(events)
         runs, _ = meter.new_runs(update)
         stored += runs
+        shown |= {(r.label, r.start_ts) for r in meter.provisional()}
         meter.prune()
     assert restarted
+    # the loads on from the first reading show as running (before: only the monitor did,
+    # their own ON events being stored only when their runs close)
+    assert {(n, int(rec.ts[0])) for n in ("fan", "lamp", "laptop")} <= shown
     assert len(rows) == len(set(rows)), "each event (or switching) is stored once"
     closed = [r for r in stored if r.off_event_id is not None]
     assert [(r.start_ts, r.end_ts, r.label) for r in closed] == [(r.start, r.end, r.label) for r in expected]
