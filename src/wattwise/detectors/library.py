@@ -13,11 +13,12 @@ engine, which is not ours to change).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from wattwise.analysis.nilm.bursts import burst_model_from_labels
+from wattwise.analysis.nilm.bursts import BurstModel, burst_model_from_labels
+from wattwise.analysis.nilm.cycles import CycleModel
 from wattwise.analysis.nilm.decode import renamed_states
 from wattwise.analysis.nilm.events import DetectorConfig, Event
 from wattwise.analysis.nilm.model import NilmModel
@@ -207,16 +208,30 @@ def check_rename(conn: Connection, device_id: int, old: str, new: str, *, merge:
     return model
 
 
+Learnt = TypeVar("Learnt", BurstModel, CycleModel)
+
+
+def follow_rename(models: dict[str, Learnt], old: str, new: str) -> None:
+    """A sub-meter's model of ``old`` goes to ``new``, and wins over one people's labels
+    gave ``new`` (a merge): the labels' is learnt again from them, a sub-meter's could
+    not come back. A model the labels gave ``old`` stays for :func:`refresh_learnt` to
+    judge."""
+    moved = models.get(old)
+    if old == new or moved is None or moved.from_labels:
+        return
+    del models[old]
+    if new not in models or models[new].from_labels:
+        models[new] = moved
+
+
 def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, merge: bool) -> int:
     """Rename ``old`` to ``new`` (``merge`` allows ``new`` to exist); returns the events relabelled."""
     model = check_rename(conn, device_id, old, new, merge=merge)
     new = check_name(new)
     model.library.merge(old, new)
     if old != new:  # a sub-meter's models follow the name
-        if old in model.bursts and not model.bursts[old].from_labels:
-            model.bursts.setdefault(new, model.bursts.pop(old))
-        if old in model.cyclers and not model.cyclers[old].from_labels:
-            model.cyclers.setdefault(new, model.cyclers.pop(old))
+        follow_rename(model.bursts, old, new)
+        follow_rename(model.cyclers, old, new)
         if model.states is not None:  # the joint decoding's runs come out under the new name
             model.states = renamed_states(model.states, old, new)
     changed = detections.rename_label(conn, device_id, old, new)  # first: the rhythm reads the stored labels
