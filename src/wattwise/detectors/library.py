@@ -13,11 +13,13 @@ engine, which is not ours to change).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from wattwise.analysis.nilm.bursts import burst_model_from_labels
+from wattwise.analysis.nilm.bursts import BurstModel, burst_model_from_labels
+from wattwise.analysis.nilm.cycles import CycleModel
+from wattwise.analysis.nilm.decode import renamed_states
 from wattwise.analysis.nilm.events import DetectorConfig, Event
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.rhythm_labels import (
@@ -140,7 +142,14 @@ def _events_after(conn: Connection, device_id: int, runs: list[LabelledRun]) -> 
 
 
 def refresh_learnt(conn: Connection, device_id: int, model: NilmModel, names: set[str]) -> None:
-    """What the labels of ``names`` teach beyond signatures: burst models and rhythms."""
+    """What the labels of ``names`` teach beyond signatures: burst models and rhythms.
+
+    Not to a model that decodes all loads jointly (``states``): the decoding gives every
+    run there, offline and live, so a burst model or a rhythm would never be used, yet the
+    Appliances page would call its runs a chain's (``rhythm``) and the meter would take
+    the decoded runs of that name for a chain's (``MeterNilm._shared``)."""
+    if model.states is not None:
+        return
     refresh_bursts(model, names)
     refresh_rhythm(conn, device_id, model, names)
 
@@ -194,7 +203,25 @@ def check_rename(conn: Connection, device_id: int, old: str, new: str, *, merge:
         raise NotFound(f"meter {device_id} has no appliance named {old!r}")
     if new in model.library.appliances and not merge and new != old:
         raise ValueError(f"name: the meter already has an appliance named {new!r}; merge them instead")
+    if model.states is not None:
+        renamed_states(model.states, old, new)  # ValueError: two loads the decoding tells apart
     return model
+
+
+Learnt = TypeVar("Learnt", BurstModel, CycleModel)
+
+
+def follow_rename(models: dict[str, Learnt], old: str, new: str) -> None:
+    """A sub-meter's model of ``old`` goes to ``new``, and wins over one people's labels
+    gave ``new`` (a merge): the labels' is learnt again from them, a sub-meter's could
+    not come back. A model the labels gave ``old`` stays for :func:`refresh_learnt` to
+    judge."""
+    moved = models.get(old)
+    if old == new or moved is None or moved.from_labels:
+        return
+    del models[old]
+    if new not in models or models[new].from_labels:
+        models[new] = moved
 
 
 def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, merge: bool) -> int:
@@ -203,10 +230,10 @@ def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, me
     new = check_name(new)
     model.library.merge(old, new)
     if old != new:  # a sub-meter's models follow the name
-        if old in model.bursts and not model.bursts[old].from_labels:
-            model.bursts.setdefault(new, model.bursts.pop(old))
-        if old in model.cyclers and not model.cyclers[old].from_labels:
-            model.cyclers.setdefault(new, model.cyclers.pop(old))
+        follow_rename(model.bursts, old, new)
+        follow_rename(model.cyclers, old, new)
+        if model.states is not None:  # the joint decoding's runs come out under the new name
+            model.states = renamed_states(model.states, old, new)
     changed = detections.rename_label(conn, device_id, old, new)  # first: the rhythm reads the stored labels
     refresh_learnt(conn, device_id, model, {old, new})
     save_nilm(conn, device_id, model)

@@ -105,12 +105,14 @@ class MeterNilm:
 
     def to_store(self, update: LiveUpdate) -> list[Event]:
         """The update's events, then the events of its runs not stored yet (a burst run's;
-        not a rhythm chain's share of a step, :meth:`_shared`)."""
+        not a rhythm chain's share of a step, :meth:`_shared`), and the ON events of the
+        joint decoding's runs going (a load on from the stream's first reading has its own,
+        which a provisional run must name to show it running now)."""
         seen = {id(e) for e in update.events} | set(self._ids)
         at = {e.ts for e in update.events} | set(self._stored_by_ts())
         extra = [
             e
-            for r in update.runs
+            for r in [*update.runs, *self.live.decoder.open_runs(self.last_ts)]
             for e in (r.on, r.off)
             if e is not None and id(e) not in seen and not (self._shared(r) and e.ts in at)
         ]

@@ -9,9 +9,10 @@ from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from support import OMPM_DETECTOR, OMPM_EXCERPT, ompm_states
-from wattwise.analysis.nilm.decode import decode, switch_events
+from wattwise.analysis.nilm.decode import decode, renamed_states, switch_events
 from wattwise.analysis.nilm.evaluate import Recording, SetSpec, choose_live_lag, fit_model, read_refit_layout
 from wattwise.analysis.nilm.events import detect_events
 from wattwise.analysis.nilm.live import LiveNilm, LiveUpdate, live_power, replay
@@ -130,3 +131,37 @@ def test_a_model_over_other_appliances_decides_the_undecided_samples_afresh() ->
     update = meter.feed_many(rec.ts[half:], rec.aggregate[half:], rec.second[half:])
     assert set(update.states) == set(fewer)
     assert not any(r.label == "led" for r in update.runs)
+
+
+def test_a_renamed_appliance_goes_on_under_its_new_name() -> None:
+    """A person renames the lamp while it is on: its run going carries on under the new
+    name from where it began, and every sample is decided as by a meter never renamed (the
+    numbering of the combinations is the same; before, the run going was dropped and the
+    undecided samples decided afresh)."""
+    rec, model = _ompm_model(60.0)
+    assert model.states is not None
+    whole = replay(model, rec.ts, rec.aggregate, rec.second)
+    meter = LiveNilm(model)
+    half = rec.ts.size // 2
+    first = meter.feed_many(rec.ts[:half], rec.aggregate[:half], rec.second[:half])
+    assert "lamp" in meter.decoder.going
+    meter.model = replace(model, states=renamed_states(model.states, "lamp", "desk lamp"))
+    rest = meter.feed_many(rec.ts[half:], rec.aggregate[half:], rec.second[half:])
+    last = meter.pending_states()
+    going = {r.label: r for r in meter.running(int(rec.ts[-1]))}
+    assert going["desk lamp"].start == int(rec.ts[0]) and "lamp" not in going
+    for name, (at, watts) in whole.states.items():
+        after = "desk lamp" if name == "lamp" else name
+        got_at = np.concatenate(
+            [p[k][0] for p, k in ((first.states, name), (rest.states, after), (last.states, after))]
+        )
+        got_w = np.concatenate([p[k][1] for p, k in ((first.states, name), (rest.states, after), (last.states, after))])
+        assert np.array_equal(got_at, at) and np.allclose(got_w, watts)
+
+
+def test_two_loads_decoded_jointly_cannot_be_merged() -> None:
+    _, model = _ompm_model(60.0)
+    assert model.states is not None
+    with pytest.raises(ValueError, match="two loads"):
+        renamed_states(model.states, "lamp", "led")
+    assert renamed_states(model.states, "kettle", "geyser") is model.states  # not decoded: unchanged

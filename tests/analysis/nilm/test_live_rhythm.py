@@ -120,3 +120,28 @@ def test_a_later_horizon_makes_more_live_fridge_runs_the_offline_ones(ampds2_set
     assert kept["offline"] > 0
     assert kept["same"] >= soon["same"]
     assert kept["same"] >= kept["offline"] - 2  # the 3 cycles a live fridge run waits buy agreement
+
+
+def test_a_renamed_rhythm_appliance_goes_on_from_where_its_chain_was(ampds2_set: SetSpec) -> None:
+    """A person renames the fridge mid-day (the service reloads the model and the chain
+    adopts the new name, as ``MeterNilm.use_model``, the open ONs relabelled from the
+    store): one run at a time across the rename, none reported twice. Before, the new
+    name's chain started with nothing final and reported again the runs of the window
+    the old name had already made final (3 on this day)."""
+    model, _ = fit_model(ampds2_set)
+    rec = ampds2_set.test[0]
+    meter = LiveNilm(model)
+    half = (rec.ts.size // 2) // CHUNK * CHUNK
+    runs = [r for _, r in _feed(meter, rec, end=half)]
+    assert meter.rhythm.final_ts  # some of the fridge's runs are final already
+    renamed = NilmModel.from_dict(model.to_dict())
+    renamed.library.merge("fridge", "freezer")
+    renamed.cyclers = {"freezer": renamed.cyclers.pop("fridge")}
+    meter.model = renamed
+    for e in meter.open_on:  # the store renamed them; the service reads their labels back
+        e.label = "freezer" if e.label == "fridge" else e.label
+    meter.rhythm.adopt(renamed, meter.open_on)
+    later = [r for _, r in _feed(meter, rec, start=half)]
+    assert any(r.label == "freezer" for r in later)
+    cold = sorted((r for r in runs + later if r.label in ("fridge", "freezer")), key=lambda r: r.start)
+    assert all(a.end <= b.start for a, b in pairwise(cold)), "one run at a time, none twice"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -65,6 +66,23 @@ class StateModel:
             raise ValueError(f"at most {self.max_appliances} appliances can be decoded jointly")
         if any(not levels for levels in self.power_w.values()):
             raise ValueError("every appliance needs at least one ON power level")
+
+
+def renamed_states(model: StateModel, old: str, new: str) -> StateModel:
+    """The model with appliance ``old`` called ``new`` in the same place (a person renamed
+    it): the combinations keep their numbers, so a live decoding goes on from what it
+    decided (:meth:`.live_decode.LiveDecoder.feed`). Two appliances decoded jointly are
+    two loads the levels tell apart, so one cannot be renamed onto the other."""
+    if old == new or old not in model.power_w:
+        return model
+    if new in model.power_w:
+        raise ValueError(f"name: {old!r} and {new!r} are decoded as two loads; they cannot be merged")
+
+    def keyed(levels: Mapping[str, Any]) -> dict[str, Any]:
+        return {new if k == old else k: v for k, v in levels.items()}
+
+    reactive = None if model.reactive_var is None else keyed(model.reactive_var)
+    return replace(model, power_w=keyed(model.power_w), reactive_var=reactive, gains=keyed(model.gains))
 
 
 @dataclass(frozen=True, slots=True)

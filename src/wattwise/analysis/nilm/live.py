@@ -293,9 +293,9 @@ class LiveNilm:
 
     def held_events(self) -> list[Event]:
         """The events a later run may still carry beyond the open ON events: those a
-        rhythm chain's window or waiting runs hold, and the switchings that began the
-        joint decoding's runs still going."""
-        return [*self.rhythm.events_in_use(), *(g.on for g in self.decoder.going.values())]
+        rhythm chain's window or waiting runs hold, and those the joint decoding has not
+        decided yet or that began its runs still going."""
+        return [*self.rhythm.events_in_use(), *self.decoder.events_in_use()]
 
     def label(self, event: Event, name: str) -> Event:
         """The user names an event: the site's library learns it before the next event."""

@@ -147,11 +147,15 @@ class LiveDecoder:
             seg.size += t.size
         for e in sorted(events, key=lambda e: e.ts):
             self._split(e)
+        before = None if self._tables is None else self._tables[1]
         if self._tables is None or self._tables[0] is not states:
             self._tables = (states, Tables.of(states))
         tables = self._tables[1]
         if tables.names != self.names:
-            self._forget_states(tables.names)
+            if before is not None and _same_numbering(before, tables):
+                self._rename(tables.names)
+            else:
+                self._forget_states(tables.names)
         if not self.segments or not self.segments[-1].ts:
             return Decided(np.zeros(0, dtype=np.int64), {n: np.zeros(0) for n in tables.names}, [], [])
         now = self.segments[-1].ts[-1]
@@ -166,6 +170,13 @@ class LiveDecoder:
         for seg in self.segments:
             seg.state = -1
         self.prior, self.last_power, self.last_watts, self.going = -1, None, None, {}
+        self.names = list(names)
+
+    def _rename(self, names: list[str]) -> None:
+        """The same combinations under other names (an appliance renamed): what was
+        decided stands, and the runs going carry on under the new names."""
+        by_place = dict(zip(self.names, names, strict=True))
+        self.going = {by_place[k]: g for k, g in self.going.items()}
         self.names = list(names)
 
     def _split(self, event: Event) -> None:
@@ -349,6 +360,14 @@ class LiveDecoder:
                     del self.going[name]
         return sorted(runs, key=lambda r: r.start)
 
+    def events_in_use(self) -> list[Event]:
+        """The events a run decided later may still name: those that begin a segment not
+        wholly output (decided a lag after they were detected, and, without
+        ``switches_only``, the very events stored then) and the switchings that began the
+        runs going."""
+        waiting = [s.event for s in self.segments if s.event is not None]
+        return [*waiting, *(g.on for g in self.going.values())]
+
     def open_runs(self, now_ts: int) -> list[Run]:
         """The decoded runs going at the last decided sample, up to ``now_ts``."""
         return [Run(g.on.ts, now_ts, g.total_w / max(g.samples, 1), name, g.on, None) for name, g in self.going.items()]
@@ -378,6 +397,11 @@ class LiveDecoder:
             },
             [str(n) for n in data.get("names", [])],
         )
+
+
+def _same_numbering(a: Tables, b: Tables) -> bool:
+    """Whether two models number the same combinations the same way (only names differ)."""
+    return len(a.names) == len(b.names) and a.combos.shape == b.combos.shape and bool(np.all(a.combos == b.combos))
 
 
 def t_event(events: list[Event], t: int) -> int:

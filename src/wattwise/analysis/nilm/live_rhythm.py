@@ -107,13 +107,28 @@ class LiveRhythm:
     def adopt(self, model: NilmModel, open_on: Sequence[Event]) -> None:
         """A rhythm the model has just gained (a person's labels, :mod:`.rhythm_labels`)
         starts from the meter's open ON events of its size: a run going when the label
-        came is the chain's to end, as the paired runs of that appliance are now."""
+        came is the chain's to end, as the paired runs of that appliance are now.
+
+        It decides only after what the chains had made final, and takes no open ON from
+        before that: the window still holds events whose runs were reported already (a
+        renamed fridge's chain, under its old name; another appliance's; paired runs),
+        and a chain starting with nothing final would report them again. A name the model
+        no longer has (renamed, or taken away) leaves with its state, so that a name
+        coming back starts afresh in the same way."""
+        start = max(self.final_ts.values(), default=None)
+        for name in [n for n in self.final_ts if n not in model.cyclers]:
+            del self.final_ts[name]
+            self.last_end.pop(name, None)
         fresh = [cm for name, cm in model.cyclers.items() if name not in self.final_ts]
+        if start is not None:
+            self.final_ts.update({name: start for name in model.cyclers if name not in self.final_ts})
         known = {e.ts for e in self.events}
-        self.events = sorted(
-            self.events + [e for e in open_on if e.ts not in known and any(is_candidate(e, cm) for cm in fresh)],
-            key=lambda e: e.ts,
-        )
+        taken = [
+            e
+            for e in open_on
+            if e.ts not in known and (start is None or e.ts > start) and any(is_candidate(e, cm) for cm in fresh)
+        ]
+        self.events = sorted(self.events + taken, key=lambda e: e.ts)
 
     def events_in_use(self) -> list[Event]:
         """The events a later run may still carry (the window's and the waiting runs'):
