@@ -9,7 +9,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware.board import wait_until
 from firmware.live_server import LiveServer, PrivateBroker
@@ -160,3 +163,33 @@ def test_a_refused_key_keeps_that_meters_readings_and_blocks_no_other(tmp_path: 
             gateway.close()
             server.stop()
     assert len(server.readings(device_id)) == 3
+
+
+def test_a_late_broker_ack_is_not_taken_for_a_later_publish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A publish the broker acks too late counts as not delivered, and that late ack must not
+    confirm a later publish that paho numbers the same once its 16-bit message id wraps:
+    a command result would be reported as delivered when it never was."""
+    need_service("127.0.0.1", 1883, "Mosquitto")
+    broker = PrivateBroker(tmp_path)
+    broker.start()
+    server = LiveServer(tmp_path / "wattwise.db", mqtt=broker.address)
+    [(device_id, key)] = server.add_devices("kettle")
+    server.start()
+    link = MeterLink(3, key, device_id=device_id)
+    uplink = MqttUplink(broker.address, [link], publish_timeout_s=0.2)
+    client = uplink._clients[link.address]
+    acked = ReasonCode(PacketTypes.PUBACK, "Success")
+    try:
+        assert uplink.report(link, "c1", {"status": "done"})  # a real publish, acked in time
+        # the broker is slow: the next publishes get mid 7 and no ack within the timeout
+        monkeypatch.setattr(client, "publish", lambda *_a, **_k: mqtt.MQTTMessageInfo(7))
+        assert not uplink.report(link, "c2", {"status": "done"})
+        client.on_publish(client, None, 7, acked, None)  # its ack, late (as paho's thread calls it)
+        assert not uplink.report(link, "c3", {"status": "done"})  # same mid, wrapped: not acked
+        late = threading.Timer(0.05, lambda: client.on_publish(client, None, 7, acked, None))
+        late.start()
+        assert uplink.report(link, "c4", {"status": "done"})  # its own ack, in time
+    finally:
+        uplink.close()
+        server.stop()
+        broker.stop()

@@ -175,6 +175,9 @@ class MqttUplink:
         self._clients: dict[int, mqtt.Client] = {}
         self._connected: dict[int, threading.Event] = {}
         self._acks: dict[tuple[int, int], Any] = {}  # (meter address, mid): each client counts its own mids
+        #: publishes given up on: their ack, if it ever comes, must not be taken for a
+        #: later publish that paho gives the same mid once its 16-bit counter wraps
+        self._abandoned: set[tuple[int, int]] = set()
         self._acked = threading.Condition()
         for meter in meters:
             if meter.device_id is None:
@@ -222,7 +225,11 @@ class MqttUplink:
 
         def on_publish(_c: mqtt.Client, _u: object, mid: int, rc: Any, _p: object) -> None:
             with self._acked:
-                self._acks[(meter.address, mid)] = rc
+                key = (meter.address, mid)
+                if key in self._abandoned:  # late for a publish that timed out: drop it
+                    self._abandoned.discard(key)
+                    return
+                self._acks[key] = rc
                 self._acked.notify_all()
 
         client.on_connect = on_connect
@@ -259,7 +266,11 @@ class MqttUplink:
             return False
         key = (meter.address, info.mid)
         with self._acked:
+            # this publish owns the mid now: an older one given up on had its ack dropped or
+            # never got one (an ack that came before this line is dropped too: a resend)
+            self._abandoned.discard(key)
             if not self._acked.wait_for(lambda: key in self._acks, timeout=self.publish_timeout_s):
+                self._abandoned.add(key)
                 return False
             rc = self._acks.pop(key)
         if rc.is_failure or rc.value == NO_MATCHING_SUBSCRIBERS:
