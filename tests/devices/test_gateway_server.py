@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -110,15 +111,21 @@ def is_in_order_within(part: list[tuple[float, ...]], whole: list[tuple[float, .
     return all(any(item == other for other in rest) for item in part)
 
 
-@pytest.mark.parametrize("outage", ["server", "broker"])
-def test_over_mqtt_an_outage_loses_and_doubles_nothing(tmp_path: Path, kettle: PzemEmulator, outage: str) -> None:
+def mqtt_stack(tmp_path: Path) -> tuple[PrivateBroker, LiveServer, MeterLink]:
+    """A private broker and a server listening on it, with one meter (address 3) registered."""
     need_service("127.0.0.1", 1883, "Mosquitto")
     broker = PrivateBroker(tmp_path)
     broker.start()
     server = LiveServer(tmp_path / "wattwise.db", mqtt=broker.address)
     [(device_id, key)] = server.add_devices("kettle")
     server.start()
-    link = MeterLink(3, key, device_id=device_id)
+    return broker, server, MeterLink(3, key, device_id=device_id)
+
+
+@pytest.mark.parametrize("outage", ["server", "broker"])
+def test_over_mqtt_an_outage_loses_and_doubles_nothing(tmp_path: Path, kettle: PzemEmulator, outage: str) -> None:
+    broker, server, link = mqtt_stack(tmp_path)
+    device_id = link.device_id
     cfg = config(kettle.url, link, tmp_path / "q.db")
     cfg.retry_max_s = 0.5
     gateway = Gateway(cfg, MqttUplink(broker.address, [link], publish_timeout_s=1.0))
@@ -169,24 +176,22 @@ def test_a_late_broker_ack_is_not_taken_for_a_later_publish(tmp_path: Path, monk
     """A publish the broker acks too late counts as not delivered, and that late ack must not
     confirm a later publish that paho numbers the same once its 16-bit message id wraps:
     a command result would be reported as delivered when it never was."""
-    need_service("127.0.0.1", 1883, "Mosquitto")
-    broker = PrivateBroker(tmp_path)
-    broker.start()
-    server = LiveServer(tmp_path / "wattwise.db", mqtt=broker.address)
-    [(device_id, key)] = server.add_devices("kettle")
-    server.start()
-    link = MeterLink(3, key, device_id=device_id)
+    broker, server, link = mqtt_stack(tmp_path)
     uplink = MqttUplink(broker.address, [link], publish_timeout_s=0.2)
     client = uplink._clients[link.address]
-    acked = ReasonCode(PacketTypes.PUBACK, "Success")
+    on_publish: Any = client.on_publish  # paho's thread calls it so when the PUBACK comes
+
+    def ack(mid: int) -> None:
+        on_publish(client, None, mid, ReasonCode(PacketTypes.PUBACK, "Success"), None)
+
     try:
         assert uplink.report(link, "c1", {"status": "done"})  # a real publish, acked in time
         # the broker is slow: the next publishes get mid 7 and no ack within the timeout
         monkeypatch.setattr(client, "publish", lambda *_a, **_k: mqtt.MQTTMessageInfo(7))
         assert not uplink.report(link, "c2", {"status": "done"})
-        client.on_publish(client, None, 7, acked, None)  # its ack, late (as paho's thread calls it)
+        ack(7)  # its ack, late
         assert not uplink.report(link, "c3", {"status": "done"})  # same mid, wrapped: not acked
-        late = threading.Timer(0.05, lambda: client.on_publish(client, None, 7, acked, None))
+        late = threading.Timer(0.05, ack, args=(7,))
         late.start()
         assert uplink.report(link, "c4", {"status": "done"})  # its own ack, in time
     finally:
