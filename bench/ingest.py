@@ -7,7 +7,7 @@ For batches of 1, 100 and 1,000 readings from 100 meters, in the same run:
           energy per reading, rollup marks, commit before the answer, live publish), from
           client processes on the same 2-core machine (they compete with the server for CPU).
 
-    python bench/ingest.py [--database sqlite|postgresql] [--readings 30000]
+    python bench/ingest.py [--database sqlite|postgresql] [--readings 30000] [--batches 1000]
 """
 
 from __future__ import annotations
@@ -122,13 +122,16 @@ def main() -> None:
         action="store_true",
         help="keep the live detectors (NILM, anomaly, …) running in the server, as in production",
     )
+    parser.add_argument(
+        "--batches", type=int, nargs="+", default=[1, 100, 1000], help="batch sizes to measure (default 1 100 1000)"
+    )
     args = parser.parse_args()
     print(
         f"database: {args.database}; {METERS} meters; client processes share the 2 cores with the server; "
         f"live detectors {'on' if args.detectors else 'off'}"
     )
     print(f"{'batch':>6} {'readings':>9} {'raw rows/s':>12} {'ingest rows/s':>14} {'ratio':>6}")
-    for batch in (1, 100, 1000):
+    for batch in args.batches:
         total = args.readings // 10 if batch == 1 else args.readings
         with fresh_database(args.database, f"raw{batch}") as url:
             raw = raw_rate(url, batch, total)

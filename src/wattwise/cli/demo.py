@@ -135,7 +135,7 @@ def demo(
     threading.Thread(target=start_simulator, daemon=True).start()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(settings, freeze_startup_heap=True), host=host, port=port, log_level="warning")
     finally:
         for proc in simulator:
             proc.terminate()

@@ -47,7 +47,7 @@ def serve(
     state(ctx).close()  # the app opens its own services
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, freeze_startup_heap=True),
         host=settings.host,
         port=settings.port,
         log_level="info",
