@@ -12,6 +12,11 @@ from wattwise.domain.limits import MAX_BATCH
 
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The parsed body; 413 past ``max_bytes`` (checked while streaming), 400 for broken JSON."""
+    return decode_json(await read_body(request, max_bytes))
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body; 413 past ``max_bytes``, checked while streaming (a declared size first)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
@@ -22,7 +27,11 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         if size > max_bytes:
             raise _too_large(max_bytes)
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def decode_json(body: bytes) -> Any:
+    """The parsed body; 422 when empty, 400 for broken JSON."""
     if not body.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="body: empty, send a reading")
     try:

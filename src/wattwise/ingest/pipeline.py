@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 from wattwise.bus import Bus
 from wattwise.domain.energy import EnergyRules
 from wattwise.domain.readings import Reading
-from wattwise.ingest.parse import parse_reading
+from wattwise.ingest.parse import parse_reading, plain_body
 from wattwise.store.devices import device_id_for_key
 from wattwise.store.readings import WriteResult, write_readings
 from wattwise.store.retention import Retention
@@ -61,6 +61,10 @@ def validate(
     return good, bad
 
 
+def _now(now_ms: int | None) -> int:
+    return now_ms if now_ms is not None else time.time_ns() // 1_000_000
+
+
 class Pipeline:
     """Holds what ingest needs across requests: the writer, the bus and a short key cache."""
 
@@ -92,7 +96,7 @@ class Pipeline:
         self._keys.clear()
 
     def _prepare(self, items: Sequence[Any], device_id: int, now_ms: int | None) -> tuple[list[Reading], IngestResult]:
-        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        now = _now(now_ms)
         good, bad = validate(items, device_id, now, self.retention.horizons(now).get("raw"))
         return good, IngestResult(rejected=bad)
 
@@ -103,6 +107,31 @@ class Pipeline:
     async def ingest(self, device_id: int, items: Sequence[Any], *, now_ms: int | None = None) -> IngestResult:
         """Validate, store and publish; the answer counts what was stored and why the rest was not."""
         good, result = self._prepare(items, device_id, now_ms)
+        return await self._store(device_id, good, result)
+
+    async def ingest_json(
+        self,
+        device_id: int,
+        body: bytes,
+        decode: Callable[[bytes], Sequence[Any]],
+        *,
+        now_ms: int | None = None,
+    ) -> IngestResult:
+        """``ingest`` of a JSON body, parsed and judged in one call when every reading is plain.
+
+        Otherwise (a bad or unusual reading, a reading past the retention horizon, a body that
+        is not JSON) ``decode`` — the adapter's own reading of the body, with its own answer
+        to a broken one — turns it into items for ``ingest``, which names what is wrong.
+        """
+        now = _now(now_ms)
+        readings = plain_body(body, device_id, now)
+        oldest = self.retention.horizons(now).get("raw")
+        if readings is None or (oldest is not None and any(r.ts < oldest for r in readings)):
+            return await self.ingest(device_id, decode(body), now_ms=now)
+        return await self._store(device_id, readings, IngestResult())
+
+    async def _store(self, device_id: int, good: list[Reading], result: IngestResult) -> IngestResult:
+        """Write ``good`` (answering after the commit), count it into ``result``, then publish."""
         if good:
             written = await self.writer.submit(self._write(device_id, good))
             result.accepted, result.duplicates = len(written.stored), written.duplicates

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from wattwise.api.body import read_json, readings_payload
+from wattwise.api.body import decode_json, read_body, readings_payload
 from wattwise.api.deps import DeviceDep, ServicesDep
 from wattwise.domain.limits import MAX_BATCH
 from wattwise.ingest.parse import ReadingIn
@@ -103,9 +103,14 @@ async def ingest(request: Request, device_id: DeviceDep, services: ServicesDep) 
     the same (meter, ts) counts as a duplicate, so retrying a batch is always safe. Each
     bad reading is listed with the fields at fault; the good ones in the batch are kept.
     """
-    items = readings_payload(await read_json(request, services.settings.max_body_bytes))
-    result = await services.pipeline.ingest(device_id, items)
+    body = await read_body(request, services.settings.max_body_bytes)
+    result = await services.pipeline.ingest_json(device_id, body, _items)
     return answer(result, await hand_over_commands(services, device_id))
+
+
+def _items(body: bytes) -> list[Any]:
+    """The readings of a body the fast path declined, or the 400/413/422 that explains why not."""
+    return readings_payload(decode_json(body))
 
 
 async def hand_over_commands(services: Services, device_id: int) -> list[dict[str, str]]:
