@@ -15,6 +15,7 @@ from sqlalchemy import Connection, bindparam, text, update
 from wattwise.domain.energy import DEFAULT_RULES, EnergyRules, interval_energy
 from wattwise.domain.readings import METRICS, Reading, StoredReading
 from wattwise.store import rollups
+from wattwise.store.bulk import insert_many
 from wattwise.store.devices import touch_last_seen
 from wattwise.store.schema import readings
 
@@ -34,6 +35,9 @@ _NEIGHBOURS = text(
     " SELECT ts, energy, power FROM readings WHERE device_id = :d AND ts > :hi"
     " ORDER BY ts LIMIT 1) AS after_batch"
 )
+
+
+_COLUMNS = ("device_id", "ts", *METRICS, "wh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,7 @@ def write_readings(
         return WriteResult(stored=[], duplicates=duplicates)
 
     rows, changed = _energy(device_id, stored_points, fresh, rules)
-    conn.exec_driver_sql(_insert_sql(conn), rows)
+    insert_many(conn, "readings", _COLUMNS, rows, "ON CONFLICT (device_id, ts) DO NOTHING")
     if changed:
         conn.execute(_UPDATE_WH, changed)
     rollups.mark(conn, device_id, [r.ts for r in fresh] + [int(c["t"]) for c in changed])  # type: ignore[call-overload]
@@ -126,16 +130,6 @@ def _energy(
                 changed.append({"d": device_id, "t": point.ts, "new_wh": wh})
         before = point
     return [by_ts[r.ts] for r in fresh], changed
-
-
-def _insert_sql(conn: Connection) -> str:
-    """Plain DB-API executemany: SQLAlchemy's per-row parameter handling costs more than the insert."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    columns = ("device_id", "ts", *METRICS, "wh")
-    return (
-        f"INSERT INTO readings ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
-        "ON CONFLICT (device_id, ts) DO NOTHING"
-    )
 
 
 def _row(r: Reading, wh: float) -> tuple[Any, ...]:

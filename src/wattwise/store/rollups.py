@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from wattwise.domain.readings import METRICS
+from wattwise.store.bulk import insert_many
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -76,14 +77,11 @@ def runs(buckets: Iterable[int], width_ms: int) -> list[tuple[int, int]]:
     return out
 
 
-_MARK_SQL = "INSERT INTO rollup_dirty (device_id, ts) VALUES ({m}, {m}) ON CONFLICT (device_id, ts) DO NOTHING"
-
-
 def mark(conn: Connection, device_id: int, touched_ts: Iterable[int]) -> None:
     """Note the minutes whose rollups must be recomputed."""
     minutes = {ts // MINUTE_MS * MINUTE_MS for ts in touched_ts}
-    sql = _MARK_SQL.format(m="?" if conn.dialect.paramstyle == "qmark" else "%s")
-    conn.exec_driver_sql(sql, [(device_id, m) for m in sorted(minutes)])
+    rows = [(device_id, m) for m in sorted(minutes)]
+    insert_many(conn, "rollup_dirty", ("device_id", "ts"), rows, "ON CONFLICT (device_id, ts) DO NOTHING")
 
 
 def pending(conn: Connection, device_id: int, lo: int, hi: int) -> bool:
