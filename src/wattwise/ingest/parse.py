@@ -17,7 +17,7 @@ from pydantic_core import core_schema as cs
 
 from wattwise.domain.limits import MAX_BATCH, MAX_FUTURE_MS, RANGES, check_ts, check_values
 from wattwise.domain.readings import METRICS, Reading
-from wattwise.domain.timestamps import SECONDS_BELOW, epoch_ms
+from wattwise.domain.timestamps import epoch_ms
 
 
 class ReadingIn(BaseModel):
@@ -87,17 +87,19 @@ def _plain(item: dict[str, Any], device_id: int, now_ms: int) -> Reading | None:
     if values["power"] is None and values["current"] is None:
         return None
     ts = item.get("ts")
-    if ts is None:
-        ts_ms = now_ms
-    elif type(ts) is int or type(ts) is float:
-        if not -1e15 < ts < 1e15:
-            return None
-        ts_ms = epoch_ms(ts)
-    else:
+    if ts is not None and not ((type(ts) is int or type(ts) is float) and -1e15 < ts < 1e15):
         return None
-    if not 0 <= ts_ms <= now_ms + MAX_FUTURE_MS:
+    ts_ms = _plain_ts(ts, now_ms)
+    if ts_ms is None:
         return None
     return Reading(device_id=device_id, ts=ts_ms, **values)
+
+
+def _plain_ts(ts: float | None, now_ms: int) -> int | None:
+    """A plain reading's time (a number, or absent: now) in epoch ms; None when it lies
+    before 1970 or further ahead than a meter's clock may run."""
+    ts_ms = now_ms if ts is None else epoch_ms(ts)
+    return ts_ms if 0 <= ts_ms <= now_ms + MAX_FUTURE_MS else None
 
 
 def _plain_metric(metric: str) -> CoreSchema:
@@ -154,18 +156,11 @@ def plain_body(body: bytes, device_id: int, now_ms: int) -> list[Reading] | None
             readings = [_PLAIN_ONE.validate_json(body)]
     except CoreValidationError:
         return None
-    latest = now_ms + MAX_FUTURE_MS
     for reading in readings:
         if reading.power is None and reading.current is None:
             return None
-        ts: int | float | None = reading.ts
-        if ts is None:
-            ts_ms = now_ms
-        elif type(ts) is int and ts >= SECONDS_BELOW:
-            ts_ms = ts  # milliseconds already: what epoch_ms would return, without the call
-        else:
-            ts_ms = epoch_ms(ts)
-        if not 0 <= ts_ms <= latest:
+        ts_ms = _plain_ts(reading.ts, now_ms)
+        if ts_ms is None:
             return None
         reading.ts = ts_ms
         reading.device_id = device_id
