@@ -116,6 +116,15 @@ class Event:
     def from_dict(cls, data: dict[str, Any]) -> Event:
         return cls(**data)
 
+    @classmethod
+    def own(cls, ts: int, delta_p: float, label: str) -> Event:
+        """A switching decided from the levels around it rather than detected as a step
+        (a burst's edges, the joint decoding's edge where the detector saw none): a clean
+        step between 0 and ``|delta_p|``, named with confidence 1 (no classifier score)."""
+        size = abs(delta_p)
+        on = delta_p > 0
+        return cls(ts, delta_p, None, size, 0, 0.0 if on else size, size if on else 0.0, label, 1.0)
+
 
 @dataclass(frozen=True, slots=True)
 class _Boundaries:

@@ -115,8 +115,8 @@ def burst_runs(
     ending at the first one it does not) and the one still going. A run's power is its
     samples' mean, its end the first sample without it, so power × duration is the
     energy its samples are credited with (at a steady interval). Its ON and OFF events
-    are the run's own (a burst is decided from the level around it, not from a step);
-    it has no classifier score, so they carry confidence 1."""
+    are the run's own (:meth:`Event.own`: a burst is decided from the level around it,
+    not from a step)."""
     runs: list[Run] = []
     for t, w in zip(ts.tolist(), watts.tolist(), strict=True):
         if w > 0:
@@ -125,8 +125,7 @@ def burst_runs(
             going.samples += 1
         elif going is not None:
             power = going.total_w / going.samples
-            on = Event(going.start, power, None, power, 0, 0.0, power, name, 1.0)
-            off = Event(t, -power, None, power, 0, power, 0.0, name, 1.0)
+            on, off = Event.own(going.start, power, name), Event.own(t, -power, name)
             runs.append(Run(going.start, t, power, name, on, off))
             going = None
     return runs, going

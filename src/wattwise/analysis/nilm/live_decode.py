@@ -348,14 +348,14 @@ class LiveDecoder:
             for t, lev, w in zip(ts.tolist(), levels[:, k].tolist(), watts[:, k].tolist(), strict=True):
                 going = self.going.get(name)
                 if lev > 0 and going is None:
-                    on = event_at(t, name) or _own_event(t, w, name, True)
+                    on = event_at(t, name) or Event.own(t, w, name)
                     going = self.going[name] = OpenRun(on)
                 if lev > 0 and going is not None:
                     going.total_w += w
                     going.samples += 1
                 elif going is not None:
                     power = going.total_w / max(going.samples, 1)
-                    off = event_at(t, name) or _own_event(t, -power, name, False)
+                    off = event_at(t, name) or Event.own(t, -power, name)
                     runs.append(Run(going.on.ts, t, power, name, going.on, off))
                     del self.going[name]
         return sorted(runs, key=lambda r: r.start)
@@ -409,9 +409,3 @@ def t_event(events: list[Event], t: int) -> int:
     it), or ``t`` when there is none."""
     before = [e.ts for e in events if e.ts <= t]
     return max(before) if before else t
-
-
-def _own_event(t: int, delta_p: float, name: str, on: bool) -> Event:
-    """A switching the decoding saw with no detector event at that sample (a run going
-    when the stream began; the decoding's own edge): it carries confidence 1."""
-    return Event(t, delta_p, None, abs(delta_p), 0, 0.0 if on else abs(delta_p), abs(delta_p) if on else 0.0, name, 1.0)
