@@ -10,8 +10,9 @@ relay command — and publishes "alerts" (and "commands") back on the loop. Noti
 the :class:`~wattwise.alerts.outbox.Outbox` thread, so a slow channel never holds anything up.
 
 Deduplication: while a rule's alert on a meter is active, a new trigger is a repeat on it
-(no new notice). Cooldown: a rule's new alert within ``cooldown_s`` of its previous one on
-that meter ending is stored with ``quiet="cooldown"`` and not sent. A finding stored as
+(no new notice). Cooldown: a rule's new alert within ``cooldown_s`` (by the engine's clock)
+of its previous one on that meter being resolved or ignored is stored with
+``quiet="cooldown"`` and not sent. A finding stored as
 ignored (a pattern a person ignored) gives an alert stored ignored, and no notice.
 
 State per (rule, meter) lives in memory; at start it is rebuilt from the active alerts.
@@ -163,7 +164,8 @@ class Alerts:
         if not self._active:
             return
         if self._loop is None:
-            self._loop = asyncio.get_running_loop()
+            with contextlib.suppress(RuntimeError):  # published from outside a loop
+                self._loop = asyncio.get_running_loop()
         if message.topic == RULES_TOPIC:
             self._queue.put(("rules",))
         else:
@@ -414,7 +416,9 @@ class Alerts:
             return self._store_finding(conn, c)
         active = alert_store.active_alert(conn, rule.id, c.device_id)
         if c.phase == "clear":
-            return None if active is None else _Outcome(alert_store.resolve(conn, active.id, c.ts), False, None)
+            if active is None:
+                return None
+            return _Outcome(alert_store.resolve(conn, active.id, c.ts, at=self.clock()), False, None)
         if active is not None:
             worse = active.value is None or c.value is None or self._worse(c, active.value)
             return _Outcome(alert_store.repeat(conn, active.id, c.value, worse=worse), False, None)
@@ -429,8 +433,8 @@ class Alerts:
     def _open(self, conn: Connection, c: _Change, *, status: str = alert_store.OPEN) -> _Outcome:
         rule = c.rule.row
         quiet = alert_store.QUIET_PATTERN if status == alert_store.IGNORED else None
-        last = alert_store.last_ended(conn, rule.id, c.device_id)
-        if quiet is None and last is not None and c.ts - last < rule.cooldown_s * 1000:
+        last = alert_store.last_settled(conn, rule.id, c.device_id)
+        if quiet is None and last is not None and rule.cooldown_s > 0 and self.clock() - last < rule.cooldown_s * 1000:
             quiet = alert_store.QUIET_COOLDOWN
         command = None
         message = f"{self._where(c)}: {c.message}"

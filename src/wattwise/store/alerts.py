@@ -338,11 +338,11 @@ def alert_for_finding(conn: Connection, rule_id: int, finding_id: int) -> Alert 
     return None if row is None else Alert(**row._mapping)
 
 
-def last_ended(conn: Connection, rule_id: int, device_id: int | None) -> int | None:
-    """When the rule's latest settled alert on this meter ended (for the cooldown); alerts
-    stored already ignored (a repeated pattern) do not count."""
+def last_settled(conn: Connection, rule_id: int, device_id: int | None) -> int | None:
+    """When the rule's latest settled alert on this meter was resolved or ignored (for the
+    cooldown); alerts stored already ignored (a repeated pattern) do not count."""
     found = conn.execute(
-        select(func.max(alerts.c.ended_ts)).where(
+        select(func.max(func.coalesce(alerts.c.resolved_ms, alerts.c.ignored_ms))).where(
             alerts.c.rule_id == rule_id,
             _device_is(device_id),
             alerts.c.status.in_((RESOLVED, IGNORED)),
@@ -361,9 +361,10 @@ def repeat(conn: Connection, alert_id: int, value: float | None, *, worse: bool)
     return get_alert(conn, alert_id)
 
 
-def resolve(conn: Connection, alert_id: int, ended_ts: int, *, by: str = BY_RULE) -> Alert:
-    """The alert's condition is over (its clear condition held, or a person says so)."""
-    now = now_ms()
+def resolve(conn: Connection, alert_id: int, ended_ts: int, *, by: str = BY_RULE, at: int | None = None) -> Alert:
+    """The alert's condition is over (its clear condition held at ``ended_ts``); ``at`` is
+    when that was decided (default: now)."""
+    now = now_ms() if at is None else at
     conn.execute(
         update(alerts)
         .where(alerts.c.id == alert_id, alerts.c.status.in_(ACTIVE))
