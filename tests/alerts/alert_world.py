@@ -26,6 +26,8 @@ from wattwise.runtime import Services
 from wattwise.store.clock import now_ms
 
 SECOND = 1000
+#: a heater-sized rule: above 2 kW for 30 s, cleared below 1.8 kW for 30 s
+OVER_POWER = {"quantity": "power", "direction": "above", "trigger": 2000, "clear": 1800, "for_s": 30}
 
 
 @dataclass

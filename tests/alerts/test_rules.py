@@ -142,7 +142,7 @@ def test_a_switches_on_rule_fires_at_each_switching_on_and_clears_at_the_off() -
     assert t is None
     state, t = r.step_appliance(kettle, state, 200 * S, "off")
     assert t is not None and t.phase == "clear"
-    assert r.appliance_message(kettle, 0) == "kettle switched on"
+    assert r.appliance_message(kettle, 0) == "Kettle switched on"
 
 
 def test_a_budget_rule_on_the_share_used_or_on_the_projection() -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.alert_world import SECOND, AlertWorld, alert_world
+from alerts.alert_world import OVER_POWER, SECOND, AlertWorld, alert_world
 from support import free_port
 from wattwise.runtime import Services
 from wattwise.store import findings as finding_store
 from wattwise.store.clock import now_ms
-
-OVER_POWER = {"quantity": "power", "direction": "above", "trigger": 2000, "clear": 1800, "for_s": 30}
 
 
 def test_an_over_power_alert_is_raised_once_counted_while_open_resolved_and_kept_quiet_in_cooldown(

@@ -239,8 +239,8 @@ class Alerts:
         for d in devices:
             self._site_devices[d.site_id].append(d.id)
             self._names[("device", d.id)] = f"{d.name} ({d.site_name})"
-            if d.last_seen_ms is not None:
-                self._last_seen[d.id] = max(self._last_seen.get(d.id, 0), d.last_seen_ms)
+            if d.last_seen_ms is not None:  # its latest reading's time, until one arrives here
+                self._last_seen.setdefault(d.id, d.last_seen_ms)
         for s in sites:
             self._names[("site", s.id)] = s.name
 

@@ -344,6 +344,7 @@ def finding_message(kind: str, reason: str) -> str:
 
 
 def appliance_message(rule: ApplianceRule, ran_s: float | None) -> str:
+    name = rule.label[:1].upper() + rule.label[1:]
     if rule.on_longer_than_s is None:
-        return f"{rule.label} switched on"
-    return f"{rule.label} still on after {duration(ran_s if ran_s else rule.on_longer_than_s)}"
+        return f"{name} switched on"
+    return f"{name} still on after {duration(ran_s if ran_s else rule.on_longer_than_s)}"
