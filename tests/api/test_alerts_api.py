@@ -124,6 +124,9 @@ def test_a_finding_alert_notifies_a_suppressed_one_does_not_and_ignore_teaches_t
         assert (alert["finding_id"], alert["status"], alert["kind"]) == (first["id"], "open", "finding")
         assert alert["message"] == "main (Home A): Anomaly: 3.1 kW more than usual at 02:00"
         assert len(aw.receiver.received) == 1
+        _finding(aw, "anomaly", 0.8)  # another while the alert waits for a person: counted, not sent
+        (alert,) = aw.alerts()
+        assert alert["repeat_count"] == 2 and len(aw.receiver.received) == 1
 
         # the owner says it is normal: the alert is ignored and the finding gets the verdict Ignore
         feedback: list[Any] = []
@@ -148,6 +151,9 @@ def test_a_finding_alert_notifies_a_suppressed_one_does_not_and_ignore_teaches_t
         aw.engine.flush()
         confirmed = aw.ok("GET", f"/api/v1/alerts/{raised['id']}")
         assert (confirmed["status"], confirmed["confirmed_by"]) == ("confirmed", "admin")
+        # once confirmed it is dealt with: the next finding is a new alert, sent
+        _finding(aw, "anomaly", 0.9)
+        assert aw.alerts()[0]["status"] == "open" and len(aw.receiver.received) == 3
 
 
 def test_bad_rule_bodies_are_refused_naming_the_field(sqlite_services: Services) -> None:

@@ -474,9 +474,10 @@ class Alerts:
             return self._open(conn, c, status=alert_store.IGNORED)
         if c.verdict is not None:
             return None  # judged before this rule watched it
-        active = alert_store.active_alert(conn, rule.id, c.device_id)
-        if active is not None:
-            return _Outcome(alert_store.repeat(conn, active.id, c.value, worse=False), False, None)
+        # findings never clear by themselves: a confirmed one is settled for deduplication
+        waiting = alert_store.active_alert(conn, rule.id, c.device_id, (alert_store.OPEN, alert_store.ACKNOWLEDGED))
+        if waiting is not None:
+            return _Outcome(alert_store.repeat(conn, waiting.id, c.value, worse=False), False, None)
         return self._open(conn, c)
 
     def _where(self, c: _Change) -> str:

@@ -312,11 +312,13 @@ def _device_is(device_id: int | None) -> Any:
     return alerts.c.device_id.is_(None) if device_id is None else alerts.c.device_id == device_id
 
 
-def active_alert(conn: Connection, rule_id: int, device_id: int | None) -> Alert | None:
+def active_alert(
+    conn: Connection, rule_id: int, device_id: int | None, statuses: Sequence[str] = ACTIVE
+) -> Alert | None:
     """The rule's open, acknowledged or confirmed alert on this meter (None: site-wide)."""
     row = conn.execute(
         select(alerts)
-        .where(alerts.c.rule_id == rule_id, _device_is(device_id), alerts.c.status.in_(ACTIVE))
+        .where(alerts.c.rule_id == rule_id, _device_is(device_id), alerts.c.status.in_(list(statuses)))
         .order_by(alerts.c.id.desc())
         .limit(1)
     ).first()
