@@ -18,7 +18,7 @@ clears below 1800 W does not flap at 1990–2010 W.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from wattwise.domain.readings import UNITS
@@ -220,23 +220,26 @@ class Transition:
 def advance(
     hold: Hold, ts: int, on: bool, off: bool, hold_ms: int, value: float | None = None
 ) -> tuple[Hold, Transition | None]:
-    """One observation at ``ts``: ``on`` the trigger condition is met, ``off`` the clear one."""
+    """One observation at ``ts``: ``on`` the trigger condition is met, ``off`` the clear one.
+
+    Called for every reading and rule, so states are built directly (``dataclasses.replace``
+    costs three times as much)."""
     if hold.last_ts is not None and ts < hold.last_ts:
         return hold, None
-    hold = replace(hold, last_ts=ts)
-    if not hold.active:
-        phase: Phase | None = "fire" if on else None
+    active, rearmed = hold.active, hold.rearmed
+    if not active:
+        if not on:
+            return Hold(last_ts=ts), None
+        phase: Phase = "fire"
     elif off:
         phase = "clear"
-    elif on and hold.rearmed:
+    elif on and rearmed:
         phase = "repeat"
     else:
-        return replace(hold, pending=None, since=None, rearmed=hold.rearmed or not on), None
-    if phase is None:
-        return replace(hold, pending=None, since=None), None
+        return Hold(True, None, None, rearmed or not on, ts), None
     since = hold.since if hold.pending == phase and hold.since is not None else ts
     if ts - since < hold_ms:
-        return replace(hold, pending=phase, since=since, rearmed=hold.rearmed or phase == "clear"), None
+        return Hold(active, phase, since, rearmed or phase == "clear", ts), None
     if phase == "clear":
         return Hold(last_ts=ts), Transition("clear", ts, value)
     return Hold(active=True, last_ts=ts), Transition(phase, ts, value)
