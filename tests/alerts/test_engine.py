@@ -74,8 +74,8 @@ def test_a_budget_rule_fires_once_the_share_used_is_reached_and_resolves_when_th
         assert alert["status"] == "resolved"
 
 
-def test_an_appliance_left_on_raises_an_alert_and_switching_it_off_resolves_it(sqlite_services: Services) -> None:
-    with alert_world(sqlite_services) as aw:
+def test_an_appliance_left_on_raises_an_alert_and_switching_it_off_resolves_it(services: Services) -> None:
+    with alert_world(services) as aw:
         hook = aw.channel()
         meter = aw.world.meter_a
         aw.rule(name="Iron", kind="appliance", params={"label": "iron", "on_longer_than_s": 1800}, channel_ids=[hook])

@@ -156,8 +156,8 @@ def test_a_finding_alert_notifies_a_suppressed_one_does_not_and_ignore_teaches_t
         assert aw.alerts()[0]["status"] == "open" and len(aw.receiver.received) == 3
 
 
-def test_bad_rule_bodies_are_refused_naming_the_field(sqlite_services: Services) -> None:
-    with alert_world(sqlite_services) as aw:
+def test_bad_rule_bodies_are_refused_naming_the_field(services: Services) -> None:
+    with alert_world(services) as aw:
         w = aw.world
         other_site_channel = aw.channel(site_id=w.site_b)
 
@@ -184,8 +184,8 @@ def test_bad_rule_bodies_are_refused_naming_the_field(sqlite_services: Services)
         assert aw.alerts() == [] and aw.ok("GET", "/api/v1/alert-rules") == []
 
 
-def test_owners_set_rules_viewers_only_look_and_other_sites_stay_hidden(sqlite_services: Services) -> None:
-    with alert_world(sqlite_services) as aw:
+def test_owners_set_rules_viewers_only_look_and_other_sites_stay_hidden(services: Services) -> None:
+    with alert_world(services) as aw:
         w = aw.world
         rule = aw.rule(kind="offline", params={"after_s": 600})
         viewer = w.auth(w.viewer_token)
@@ -214,8 +214,8 @@ def test_owners_set_rules_viewers_only_look_and_other_sites_stay_hidden(sqlite_s
         assert aw.client.get(f"/api/v1/alert-rules/{rule['id']}", headers=w.auth()).status_code == 404
 
 
-def test_a_channel_test_notice_reaches_the_receiver_and_a_dead_channel_says_why(sqlite_services: Services) -> None:
-    with alert_world(sqlite_services) as aw:
+def test_a_channel_test_notice_reaches_the_receiver_and_a_dead_channel_says_why(services: Services) -> None:
+    with alert_world(services) as aw:
         hook = aw.channel()
         sent = aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")
         assert sent == {"channel_id": hook, "ok": True, "error": None}

@@ -340,9 +340,8 @@ class Alerts:
         self._states[key] = hold
         if t is None:
             return []
-        if status is None:
-            message = "Budget back within the rule"
-        else:
+        message = ""  # a clear needs no words; a fire always has a status
+        if status is not None:
             used_text, limit_text = str(status.used), str(status.limit)
             message = r.budget_message(params, status.fraction_used, status.state, used_text, limit_text, status.unit)
         return [_Change(rule, None, t.phase, t.ts, t.value, message)]
