@@ -38,7 +38,7 @@ def test_a_meter_that_stops_reporting_raises_one_offline_alert_resolved_by_its_n
         assert len(aw.receiver.received) == 1
 
 
-def test_a_budget_rule_fires_once_the_share_used_is_reached_and_resolves_when_the_budget_goes(
+def test_budget_rules_fire_on_the_share_used_or_the_projection_and_resolve_when_the_budget_goes(
     services: Services,
 ) -> None:
     with alert_world(services) as aw:
@@ -55,9 +55,12 @@ def test_a_budget_rule_fires_once_the_share_used_is_reached_and_resolves_when_th
 
         aw.engine.tick(start + 3600 * SECOND)  # 1.5 kWh by 07:00: 15 %
         assert aw.alerts() == []
+        at_risk = aw.rule(name="Budget at risk", kind="budget", params={"projected": True})
         aw.engine.tick(noon)
         aw.engine.tick(noon + 60 * SECOND)  # still over 80 %: the same alert
-        (alert,) = aw.alerts()
+        (risk,) = [a for a in aw.alerts() if a["rule_id"] == at_risk["id"]]
+        assert risk["message"] == "Home A: Budget 86 % used (8.613 of 10 kWh): this cycle may end above it"
+        (alert,) = [a for a in aw.alerts() if a["rule_id"] != at_risk["id"]]
         # the alert says what the site's budget says at that instant (the billing layer splits
         # the UTC hours around India's half-hour boundaries by time: 8.613 kWh by noon)
         status = aw.ok("GET", f"{site}/budget", params={"as_of": noon})["status"]
@@ -65,13 +68,12 @@ def test_a_budget_rule_fires_once_the_share_used_is_reached_and_resolves_when_th
         assert (alert["device_id"], alert["site_id"], alert["value"]) == (None, w.site_a, 86.1)
         assert alert["message"] == "Home A: Budget 86 % used (8.613 of 10 kWh)"
         assert [n["title"] for n in aw.receiver.received] == ["Wattwise: Budget"]
-        # the viewer of site A sees it; the rule for site B's budget is not theirs
-        assert aw.client.get("/api/v1/alerts", headers=w.auth(w.viewer_token)).json() == [alert]
+        assert status["state"] == "at_risk"  # projected to end above the budget: the other rule
+        assert aw.client.get("/api/v1/alerts", headers=w.auth(w.viewer_token)).json() == aw.alerts()
 
         aw.ok("DELETE", f"{site}/budget")
         aw.engine.tick(noon + 120 * SECOND)
-        (alert,) = aw.alerts()
-        assert alert["status"] == "resolved"
+        assert [a["status"] for a in aw.alerts()] == ["resolved", "resolved"]
 
 
 def test_an_appliance_left_on_raises_an_alert_and_switching_it_off_resolves_it(services: Services) -> None:
