@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from alerts.alert_world import OVER_POWER, SECOND, AlertWorld, alert_world
 from support import free_port
 from wattwise.runtime import Services
@@ -106,7 +108,7 @@ def _finding(aw: AlertWorld, kind: str, score: float, suppressed_by: int | None 
 
 
 def test_a_finding_alert_notifies_a_suppressed_one_does_not_and_ignore_teaches_the_detectors(
-    services: Services,
+    services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     with alert_world(services) as aw:
         hook = aw.channel()
@@ -151,6 +153,11 @@ def test_a_finding_alert_notifies_a_suppressed_one_does_not_and_ignore_teaches_t
         aw.engine.flush()
         confirmed = aw.ok("GET", f"/api/v1/alerts/{raised['id']}")
         assert (confirmed["status"], confirmed["confirmed_by"]) == ("confirmed", "admin")
+        # a later change of mind on the findings page leaves a confirmed alert as it is
+        aw.ok("POST", f"/api/v1/findings/{other['id']}/feedback", json={"verdict": "ignore"})
+        aw.engine.flush()
+        assert aw.ok("GET", f"/api/v1/alerts/{raised['id']}")["status"] == "confirmed"
+        assert not [r for r in caplog.records if r.name.startswith("wattwise.alerts") and r.levelname == "ERROR"]
         # once confirmed it is dealt with: the next finding is a new alert, sent
         _finding(aw, "anomaly", 0.9)
         assert aw.alerts()[0]["status"] == "open" and len(aw.receiver.received) == 3

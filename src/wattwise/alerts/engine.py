@@ -463,10 +463,8 @@ class Alerts:
         rule = c.rule.row
         known = alert_store.alert_for_finding(conn, rule.id, c.finding_id)
         if known is not None:
-            if c.verdict is None or not known.active:
-                return None  # the finding goes on; its alert says so already
-            if c.verdict == "confirm" and known.status == alert_store.CONFIRMED:
-                return None
+            if c.verdict is None or known.status not in alert_store.ACTIONS[c.verdict][1]:
+                return None  # the finding goes on (its alert says so already), or the alert is past that
             by = c.verdict_by or "detector"
             return _Outcome(alert_store.take_action(conn, known.id, c.verdict, by=by), False, None)
         if c.stored_as == "ignored":
