@@ -3,11 +3,16 @@ words, judged with one click; who may judge; new findings appear without a reloa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pytest
 from nicegui.testing import User
+from playwright.sync_api import Browser
 
 from support import World
+from ui.browser_support import Installation, serve_seeded
+from ui.test_energy_pages import screenshots
+from wattwise.runtime import Services
 from wattwise.store import findings as finding_store
 from wattwise.store.clock import now_ms
 from wattwise.store.findings import NewFinding
@@ -83,3 +88,27 @@ async def test_a_new_finding_appears_without_a_reload(user: User, dashboard: Wor
     with dashboard.services.engine.connect() as conn:
         dashboard.services.bus.publish("findings", [finding_store.get_finding(conn, finding).to_dict()])
     await user.should_see("voltage rose 9 V while power rose: a grid surge", retries=30)
+
+
+# ---- in a real browser: a screenshot at desktop width and at 360 px ---------------------------
+
+
+def seed_findings(services: Services, world: World) -> None:
+    """A few days of what the detectors notice on a household meter, one already ignored."""
+    for hours_ago, kind, reason in (
+        (1, "anomaly", "power 2.4 kW is 5× the usual for Tuesday 14:00"),
+        (5, "sag", "voltage fell to 181 V (79 % of 230 V) for 3 s"),
+        (26, "grid_surge", "voltage rose 9 V while power rose 40 W: the grid, not a load switching on"),
+        (50, "balance_loss", "the sub-meters account for 88 % of the main meter since 06:00: 12 % unaccounted"),
+    ):
+        store_finding(world, world.meter_a, kind, reason, hours_ago=hours_ago)
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
+    yield from serve_seeded(tmp_path_factory.mktemp("findings"), seed_findings)
+
+
+@pytest.mark.browser
+def test_the_findings_page_in_a_browser(installation: Installation, browser: Browser) -> None:
+    screenshots(browser, installation, "/findings", "findings", "Unusual use", dark=True)
