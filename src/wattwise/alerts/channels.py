@@ -1,0 +1,412 @@
+"""What each notification channel needs to be configured, and the Apprise service that reaches it.
+
+A channel is a ``kind`` (one of ``CHANNEL_KINDS``) plus a plain dict of settings, so the alert
+store can keep it as JSON. ``validate_config`` is the one gate a dict passes before it is stored
+or used; ``redacted`` is what the REST API may show of it; ``apprise_service`` turns it into the
+Apprise plugin that sends (Apprise owns every protocol client; we only build its URL).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import apprise
+from apprise import NotifyBase
+from apprise.plugins.telegram import NotifyTelegram
+from apprise.utils.parse import is_email
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CHANNEL_KINDS = ("email", "webhook", "ntfy", "telegram", "whatsapp")
+
+MASK = "***"
+
+# ntfy's own notion of urgency for each alert severity (ntfy: min, low, default, high, max).
+NTFY_PRIORITY = {"info": "default", "warning": "high", "critical": "max"}
+
+_DEFAULT_SMTP_PORT = {"none": 25, "starttls": 587, "ssl": 465}
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_HOST = re.compile(r"^[A-Za-z0-9._-]+$")
+_NTFY_TOPIC = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
+_TELEGRAM_TOKEN = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
+_TELEGRAM_CHAT = re.compile(r"^(-?[0-9]{1,32}|@[A-Za-z][A-Za-z0-9_]{3,})$")
+_PHONE = re.compile(r"^\+[0-9]{6,15}$")
+
+
+def _is_email(value: str) -> bool:
+    """An address Apprise will mail (``a@b.org`` or ``Name <a@b.org>``): the same rule it applies."""
+    return bool(is_email(value))  # type: ignore[no-untyped-call]
+
+
+def _http_url(value: str, *, path: bool) -> str:
+    """An http(s) URL with a host; without a path, query or credentials unless ``path``."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    if parts.fragment:
+        raise ValueError("must not have a #fragment (it is never sent)")
+    if not path and (parts.path.strip("/") or parts.query or parts.username):
+        raise ValueError("must be the server's base URL only (no path, query or credentials)")
+    return value.rstrip("/") if not parts.query else value
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+
+class EmailConfig(_Config):
+    """An SMTP server account that sends the alert mail."""
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    tls: Literal["none", "starttls", "ssl"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _HOST.match(value):
+            raise ValueError("must be a host name or IPv4 address, without scheme or port")
+        return value
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if not _is_email(value):
+            raise ValueError(f"{value!r} is not an e-mail address")
+        return value
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _to_list(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: list[str]) -> list[str]:
+        bad = [address for address in value if not _is_email(address)]
+        if bad:
+            raise ValueError(f"not an e-mail address: {', '.join(repr(b) for b in bad)}")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> EmailConfig:
+        if self.password and not self.username:
+            raise ValueError("password: given without a username")
+        if self.port is None:
+            self.port = _DEFAULT_SMTP_PORT[self.tls]
+        return self
+
+
+class WebhookConfig(_Config):
+    """Any HTTP endpoint that takes a JSON POST."""
+
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = _http_url(value, path=True)
+        keys = [key for key, _ in parse_qsl(urlsplit(value).query, keep_blank_values=True)]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise ValueError(f"a query parameter given more than once is not supported: {', '.join(repeated)}")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            if "\r" in text or "\n" in text:
+                raise ValueError(f"the value of {name!r} must be one line")
+        return value
+
+
+class NtfyConfig(_Config):
+    """A topic on ntfy.sh or on a self-hosted ntfy server."""
+
+    server_url: str = "https://ntfy.sh"
+    topic: str
+    token: str | None = None
+
+    @field_validator("server_url")
+    @classmethod
+    def _server(cls, value: str) -> str:
+        return _http_url(value, path=False)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if not _NTFY_TOPIC.match(value):
+            raise ValueError("must be 1 to 64 letters, digits, '-' or '_'")
+        return value
+
+
+class TelegramConfig(_Config):
+    """A Telegram bot and the chat (user, group or @channel) it writes to."""
+
+    bot_token: str
+    chat_id: str
+    api_base_url: str | None = None  # a self-hosted Bot API server; None means api.telegram.org
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        if not _TELEGRAM_TOKEN.match(value):
+            raise ValueError("must look like '123456789:AAH...' as BotFather gives it")
+        return value
+
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _chat_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("chat_id")
+    @classmethod
+    def _chat(cls, value: str) -> str:
+        if not _TELEGRAM_CHAT.match(value):
+            raise ValueError("must be a numeric chat id (e.g. -1001234567890) or a @channelname")
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _base(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, path=True)
+
+
+class WhatsAppConfig(_Config):
+    """A phone registered with the CallMeBot WhatsApp gateway and the API key it was sent."""
+
+    phone: str
+    apikey: str = Field(min_length=1)
+    gateway_url: str = "https://api.callmebot.com"
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _phone_text(cls, value: Any) -> Any:
+        return re.sub(r"[\s().-]", "", value) if isinstance(value, str) else value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        if not _PHONE.match(value):
+            raise ValueError("must be in international format with country code, e.g. +34123456789")
+        return value
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway(cls, value: str) -> str:
+        return _http_url(value, path=True)
+
+
+_MODELS: dict[str, type[_Config]] = {
+    "email": EmailConfig,
+    "webhook": WebhookConfig,
+    "ntfy": NtfyConfig,
+    "telegram": TelegramConfig,
+    "whatsapp": WhatsAppConfig,
+}
+
+# The settings a person must never see again once saved.
+_SECRET_FIELDS = {"email": ("password",), "ntfy": ("token",), "telegram": ("bot_token",), "whatsapp": ("apikey",)}
+
+
+def _model(kind: str) -> type[_Config]:
+    if kind not in _MODELS:
+        raise ValueError(f"kind: unknown channel kind {kind!r}; expected one of {', '.join(CHANNEL_KINDS)}")
+    return _MODELS[kind]
+
+
+def _field_path(kind: str, loc: tuple[int | str, ...], model: type[_Config]) -> str:
+    names = [
+        str(model.model_fields[str(p)].alias or p) if i == 0 and p in model.model_fields else str(p)
+        for i, p in enumerate(loc)
+    ]
+    return ".".join([kind, *names])
+
+
+def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The normalised settings of one channel, or ValueError naming each bad field ("email.to: ...")."""
+    model = _model(kind)
+    if not isinstance(config, dict):
+        raise ValueError(f"{kind}: settings must be a JSON object, got {type(config).__name__}")
+    try:
+        parsed = model.model_validate(config)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            message = err["msg"].removeprefix("Value error, ")
+            if not err["loc"] and ": " in message:  # a whole-model rule names its field itself
+                field, message = message.split(": ", 1)
+                problems.append(f"{kind}.{field}: {message}")
+            else:
+                problems.append(f"{_field_path(kind, tuple(err['loc']), model)}: {message}")
+        raise ValueError("; ".join(problems)) from None
+    return parsed.model_dump(by_alias=True)
+
+
+def _mask_url(url: str) -> str:
+    """Scheme, host and port of a webhook URL; its credentials, path and query may carry a token."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    if parts.username:
+        netloc = f"{parts.username}:{MASK}@{netloc}" if parts.password else f"{parts.username}@{netloc}"
+    hidden = "/" + MASK if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{netloc}{hidden}"
+
+
+def redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The channel's settings as REST may show them: every password, token and key masked."""
+    shown = validate_config(kind, config)
+    for name in _SECRET_FIELDS.get(kind, ()):
+        if shown.get(name):
+            shown[name] = MASK
+    if kind == "webhook":
+        shown["url"] = _mask_url(shown["url"])
+        shown["headers"] = dict.fromkeys(shown["headers"], MASK)
+    return shown
+
+
+def secret_values(kind: str, config: dict[str, Any]) -> list[str]:
+    """The secret strings in validated settings, so text shown to people (errors) can be scrubbed."""
+    values = [str(config[name]) for name in _SECRET_FIELDS.get(kind, ()) if config.get(name)]
+    if kind == "webhook":
+        parts = urlsplit(config["url"])
+        values += [v for v in (parts.password, parts.path.strip("/"), parts.query) if v]
+        values += [v for v in config["headers"].values() if v]
+    return values
+
+
+LABELS = {"email": "E-mail", "webhook": "Webhook", "ntfy": "ntfy", "telegram": "Telegram", "whatsapp": "WhatsApp"}
+
+
+def endpoint(kind: str, config: dict[str, Any]) -> str:
+    """The server a validated channel talks to, as ``host:port``, for messages to people."""
+    if kind == "email":
+        return f"{config['host']}:{config['port']}"
+    url = {
+        "webhook": config.get("url"),
+        "ntfy": config.get("server_url"),
+        "telegram": config.get("api_base_url") or "https://api.telegram.org",
+        "whatsapp": config.get("gateway_url"),
+    }[kind]
+    parts = urlsplit(str(url))
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _email_url(c: dict[str, Any], extra: dict[str, str]) -> str:
+    auth = ""
+    if c["username"]:
+        auth = _q(c["username"]) + (f":{_q(c['password'])}" if c["password"] else "") + "@"
+    scheme = "mailto" if c["tls"] == "none" else "mailtos"
+    mode = {"none": "insecure", "starttls": "starttls", "ssl": "ssl"}[c["tls"]]
+    query = {"smtp": c["host"], "from": c["from"], "to": ",".join(c["to"]), "mode": mode, "format": "text", **extra}
+    return f"{scheme}://{auth}{c['host']}:{c['port']}/?{_query(query)}"
+
+
+def _webhook_url(c: dict[str, Any], extra: dict[str, str]) -> str:
+    parts = urlsplit(c["url"])
+    auth = ""
+    if parts.username:
+        auth = parts.username + (f":{parts.password}" if parts.password else "") + "@"
+    port = f":{parts.port}" if parts.port else ""
+    query = {f"-{k}": v for k, v in parse_qsl(parts.query, keep_blank_values=True)}  # "-": sent as-is
+    query |= {f"+{k}": v for k, v in c["headers"].items()}  # "+": an HTTP header
+    query |= extra
+    scheme = "jsons" if parts.scheme == "https" else "json"
+    return f"{scheme}://{auth}{parts.hostname}{port}{parts.path or '/'}?{_query(query)}"
+
+
+def _ntfy_url(c: dict[str, Any], extra: dict[str, str]) -> str:
+    parts = urlsplit(c["server_url"])
+    port = f":{parts.port}" if parts.port else ""
+    query = {"mode": "private", "image": "no"}  # image=no: no icon URL on github for phones to fetch
+    if c["token"]:
+        query |= {"auth": "token", "token": c["token"]}
+    scheme = "ntfys" if parts.scheme == "https" else "ntfy"
+    return f"{scheme}://{parts.hostname}{port}/{c['topic']}?{_query(query | extra)}"
+
+
+def _telegram_url(c: dict[str, Any], extra: dict[str, str]) -> str:
+    return f"tgram://{c['bot_token']}/{_q(c['chat_id'])}/?{_query({'detect': 'no', **extra})}"
+
+
+def _whatsapp_url(c: dict[str, Any], extra: dict[str, str]) -> str:
+    parts = urlsplit(c["gateway_url"])
+    port = f":{parts.port}" if parts.port else ""
+    # CallMeBot takes GET /whatsapp.php?phone=&text=&apikey=: Apprise's form:// with method=GET
+    # sends its payload as the query; ":message=text" renames the body, ":title=" etc. drop the rest.
+    query = {"method": "GET", ":message": "text", ":title": "", ":type": "", ":version": ""}
+    query |= {"-phone": c["phone"], "-apikey": c["apikey"]}
+    scheme = "forms" if parts.scheme == "https" else "form"
+    return f"{scheme}://{parts.hostname}{port}{parts.path.rstrip('/')}/whatsapp.php?{_query(query | extra)}"
+
+
+def _query(items: dict[str, str]) -> str:
+    return "&".join(f"{_q(k) if k[0] not in '-+:' else k[0] + _q(k[1:])}={_q(v)}" for k, v in items.items())
+
+
+_URLS: dict[str, Callable[[dict[str, Any], dict[str, str]], str]] = {
+    "email": _email_url,
+    "webhook": _webhook_url,
+    "ntfy": _ntfy_url,
+    "telegram": _telegram_url,
+    "whatsapp": _whatsapp_url,
+}
+
+
+def apprise_url(
+    kind: str, config: dict[str, Any], *, severity: str = "warning", link: str | None = None, timeout_s: float = 10.0
+) -> str:
+    """The Apprise URL that sends one notice of ``severity`` through validated ``config``.
+
+    ``timeout_s`` bounds connecting and each read (Apprise's ``cto`` and ``rto``). ``link`` and
+    ``severity`` travel as fields where the channel has them: ntfy's click action and priority,
+    the webhook's JSON ``url`` and ``severity``.
+    """
+    extra = {"cto": f"{timeout_s:g}", "rto": f"{timeout_s:g}"}
+    if kind == "ntfy":
+        extra["priority"] = NTFY_PRIORITY[severity]
+        if link:
+            extra["click"] = link
+    if kind == "webhook":
+        extra[":severity"] = severity
+        if link:
+            extra[":url"] = link
+    return _URLS[kind](config, extra)
+
+
+def apprise_service(
+    kind: str, config: dict[str, Any], *, severity: str = "warning", link: str | None = None, timeout_s: float = 10.0
+) -> NotifyBase:
+    """The Apprise plugin for validated ``config``; raises TypeError if Apprise refuses the URL.
+
+    Telegram's server cannot be set in a ``tgram://`` URL, so a self-hosted Bot API server (or a
+    test receiver) is reached by setting the plugin's ``notify_url``, the prefix it puts before
+    ``<token>/sendMessage``.
+    """
+    url = apprise_url(kind, config, severity=severity, link=link, timeout_s=timeout_s)
+    service = apprise.Apprise.instantiate(url, suppress_exceptions=False)
+    if service is None:
+        raise TypeError(f"Apprise did not accept the {kind} settings")
+    if isinstance(service, NotifyTelegram) and config["api_base_url"]:
+        service.notify_url = config["api_base_url"].rstrip("/") + "/bot"
+    return service
