@@ -10,13 +10,12 @@ import email
 import email.policy
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from support import QuietHandler, free_port, http_server, reply_json
 from wattwise.alerts.notify import Delivery, Notice, deliver
 
 NOTICE = Notice(
@@ -61,7 +61,7 @@ class Receiver:
 
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self._record()
 
@@ -69,22 +69,12 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self._record()
 
         def _record(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length)
-            receiver.requests.append(Request(self.command, self.path, dict(self.headers.items()), body))
+            receiver.requests.append(Request(self.command, self.path, dict(self.headers.items()), self.body()))
             if receiver.hang_up:
                 self.close_connection = True
                 return
             time.sleep(receiver.delay_s)
-            data = json.dumps(receiver.reply).encode()
-            self.send_response(receiver.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+            reply_json(self, receiver.status, receiver.reply)
 
     return Handler
 
@@ -92,22 +82,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     rec = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec))
-    server.daemon_threads = True
-    rec.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield rec
-    server.shutdown()
-    server.server_close()
-
-
-def _free_port() -> int:
-    """A port nothing listens on (bound once to get it, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    with http_server(_handler(rec)) as rec.url:
+        yield rec
 
 
 @dataclass
@@ -136,7 +112,7 @@ class Mailbox:
 
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox(port=_free_port())
+    box = Mailbox(port=free_port())
     controller = Controller(
         box, hostname="127.0.0.1", port=box.port, authenticator=box.authenticate, auth_require_tls=False
     )
@@ -206,7 +182,7 @@ def test_starttls_asked_of_a_server_without_it_is_reported(mailbox: Mailbox) -> 
 
 
 def test_email_to_a_closed_port_is_a_failed_delivery_not_an_exception() -> None:
-    port = _free_port()
+    port = free_port()
 
     result = deliver("email", _email(port), NOTICE, timeout_s=5)
 
@@ -294,7 +270,7 @@ def test_ntfy_publishes_to_the_topic_with_the_severity_as_priority(
 
 
 def test_ntfy_server_down_is_reported() -> None:
-    port = _free_port()
+    port = free_port()
 
     result = deliver("ntfy", {"server_url": f"http://127.0.0.1:{port}", "topic": "t"}, NOTICE, timeout_s=5)
 
@@ -387,7 +363,7 @@ def test_an_unknown_kind_is_a_failed_delivery() -> None:
 
 def test_concurrent_deliveries_each_get_their_own_reason(receiver: Receiver) -> None:
     receiver.status = 503
-    closed = _free_port()
+    closed = free_port()
     results: dict[str, Delivery] = {}
 
     def send(name: str, kind: str, config: dict[str, Any]) -> None:

@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import apprise
 from apprise import NotifyBase
 from apprise.plugins.telegram import NotifyTelegram
 from apprise.utils.parse import is_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 CHANNEL_KINDS = ("email", "webhook", "ntfy", "telegram", "whatsapp")
 
@@ -28,16 +37,6 @@ NTFY_PRIORITY = {"info": "default", "warning": "high", "critical": "max"}
 
 _DEFAULT_SMTP_PORT = {"none": 25, "starttls": 587, "ssl": 465}
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_HOST = re.compile(r"^[A-Za-z0-9._-]+$")
-_NTFY_TOPIC = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
-_TELEGRAM_TOKEN = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
-_TELEGRAM_CHAT = re.compile(r"^(-?[0-9]{1,32}|@[A-Za-z][A-Za-z0-9_]{3,})$")
-_PHONE = re.compile(r"^\+[0-9]{6,15}$")
-
-
-def _is_email(value: str) -> bool:
-    """An address Apprise will mail (``a@b.org`` or ``Name <a@b.org>``): the same rule it applies."""
-    return bool(is_email(value))  # type: ignore[no-untyped-call]
 
 
 def _http_url(value: str, *, path: bool) -> str:
@@ -57,6 +56,53 @@ def _http_url(value: str, *, path: bool) -> str:
     return value.rstrip("/") if not parts.query else value
 
 
+def _shaped(pattern: str, rule: str) -> AfterValidator:
+    """A check that text matches ``pattern``, failing with ``rule`` in plain words."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(rule)
+        return value
+
+    return AfterValidator(check)
+
+
+def _email_address(value: str) -> str:
+    """An address Apprise will mail (``a@b.org`` or ``Name <a@b.org>``), by the rule Apprise applies."""
+    if not is_email(value):  # type: ignore[no-untyped-call]
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+def _text_of_int(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _comma_list(value: Any) -> Any:
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+Host = Annotated[str, _shaped(r"^[A-Za-z0-9._-]+$", "must be a host name or IPv4 address, without scheme or port")]
+EmailAddress = Annotated[str, AfterValidator(_email_address)]
+Url = Annotated[str, AfterValidator(lambda value: _http_url(value, path=True))]
+ServerUrl = Annotated[str, AfterValidator(lambda value: _http_url(value, path=False))]
+NtfyTopic = Annotated[str, _shaped(r"^[-_A-Za-z0-9]{1,64}$", "must be 1 to 64 letters, digits, '-' or '_'")]
+BotToken = Annotated[
+    str, _shaped(r"^[0-9]+:[A-Za-z0-9_-]+$", "must look like '123456789:AAH...' as BotFather gives it")
+]
+ChatId = Annotated[
+    str,
+    BeforeValidator(_text_of_int),
+    _shaped(r"^(-?[0-9]{1,32}|@[A-Za-z][A-Za-z0-9_]{3,})$", "must be a numeric chat id or a @channelname"),
+]
+Phone = Annotated[
+    str,
+    BeforeValidator(lambda value: re.sub(r"[\s().-]", "", value) if isinstance(value, str) else value),
+    _shaped(r"^\+[0-9]{6,15}$", "must be in international format with country code, e.g. +34123456789"),
+]
+
+
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
@@ -64,40 +110,13 @@ class _Config(BaseModel):
 class EmailConfig(_Config):
     """An SMTP server account that sends the alert mail."""
 
-    host: str = Field(min_length=1)
+    host: Host
     port: int | None = Field(default=None, ge=1, le=65535)
     tls: Literal["none", "starttls", "ssl"] = "starttls"
     username: str | None = None
     password: str | None = None
-    sender: str = Field(alias="from")
-    to: list[str] = Field(min_length=1)
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        if not _HOST.match(value):
-            raise ValueError("must be a host name or IPv4 address, without scheme or port")
-        return value
-
-    @field_validator("sender")
-    @classmethod
-    def _sender(cls, value: str) -> str:
-        if not _is_email(value):
-            raise ValueError(f"{value!r} is not an e-mail address")
-        return value
-
-    @field_validator("to", mode="before")
-    @classmethod
-    def _to_list(cls, value: Any) -> Any:
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
-
-    @field_validator("to")
-    @classmethod
-    def _to(cls, value: list[str]) -> list[str]:
-        bad = [address for address in value if not _is_email(address)]
-        if bad:
-            raise ValueError(f"not an e-mail address: {', '.join(repr(b) for b in bad)}")
-        return value
+    sender: EmailAddress = Field(alias="from")
+    to: Annotated[list[EmailAddress], BeforeValidator(_comma_list)] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _defaults(self) -> EmailConfig:
@@ -111,13 +130,12 @@ class EmailConfig(_Config):
 class WebhookConfig(_Config):
     """Any HTTP endpoint that takes a JSON POST."""
 
-    url: str
+    url: Url
     headers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        value = _http_url(value, path=True)
+    def _once_each(cls, value: str) -> str:
         keys = [key for key, _ in parse_qsl(urlsplit(value).query, keep_blank_values=True)]
         repeated = sorted({key for key in keys if keys.count(key) > 1})
         if repeated:
@@ -138,78 +156,25 @@ class WebhookConfig(_Config):
 class NtfyConfig(_Config):
     """A topic on ntfy.sh or on a self-hosted ntfy server."""
 
-    server_url: str = "https://ntfy.sh"
-    topic: str
+    server_url: ServerUrl = "https://ntfy.sh"
+    topic: NtfyTopic
     token: str | None = None
-
-    @field_validator("server_url")
-    @classmethod
-    def _server(cls, value: str) -> str:
-        return _http_url(value, path=False)
-
-    @field_validator("topic")
-    @classmethod
-    def _topic(cls, value: str) -> str:
-        if not _NTFY_TOPIC.match(value):
-            raise ValueError("must be 1 to 64 letters, digits, '-' or '_'")
-        return value
 
 
 class TelegramConfig(_Config):
     """A Telegram bot and the chat (user, group or @channel) it writes to."""
 
-    bot_token: str
-    chat_id: str
-    api_base_url: str | None = None  # a self-hosted Bot API server; None means api.telegram.org
-
-    @field_validator("bot_token")
-    @classmethod
-    def _token(cls, value: str) -> str:
-        if not _TELEGRAM_TOKEN.match(value):
-            raise ValueError("must look like '123456789:AAH...' as BotFather gives it")
-        return value
-
-    @field_validator("chat_id", mode="before")
-    @classmethod
-    def _chat_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @field_validator("chat_id")
-    @classmethod
-    def _chat(cls, value: str) -> str:
-        if not _TELEGRAM_CHAT.match(value):
-            raise ValueError("must be a numeric chat id (e.g. -1001234567890) or a @channelname")
-        return value
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _base(cls, value: str | None) -> str | None:
-        return None if value is None else _http_url(value, path=True)
+    bot_token: BotToken
+    chat_id: ChatId
+    api_base_url: Url | None = None  # a self-hosted Bot API server; None means api.telegram.org
 
 
 class WhatsAppConfig(_Config):
     """A phone registered with the CallMeBot WhatsApp gateway and the API key it was sent."""
 
-    phone: str
+    phone: Phone
     apikey: str = Field(min_length=1)
-    gateway_url: str = "https://api.callmebot.com"
-
-    @field_validator("phone", mode="before")
-    @classmethod
-    def _phone_text(cls, value: Any) -> Any:
-        return re.sub(r"[\s().-]", "", value) if isinstance(value, str) else value
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        if not _PHONE.match(value):
-            raise ValueError("must be in international format with country code, e.g. +34123456789")
-        return value
-
-    @field_validator("gateway_url")
-    @classmethod
-    def _gateway(cls, value: str) -> str:
-        return _http_url(value, path=True)
+    gateway_url: Url = "https://api.callmebot.com"
 
 
 _MODELS: dict[str, type[_Config]] = {
@@ -231,11 +196,15 @@ def _model(kind: str) -> type[_Config]:
 
 
 def _field_path(kind: str, loc: tuple[int | str, ...], model: type[_Config]) -> str:
-    names = [
-        str(model.model_fields[str(p)].alias or p) if i == 0 and p in model.model_fields else str(p)
-        for i, p in enumerate(loc)
-    ]
-    return ".".join([kind, *names])
+    """``email.to[1]``: the field as a person writes it ("from", not the model's ``sender``)."""
+    path = kind
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            field = model.model_fields.get(part) if i == 0 else None
+            path += "." + ((field.alias if field else None) or part)
+    return path
 
 
 def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
