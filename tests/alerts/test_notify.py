@@ -155,6 +155,22 @@ def test_email_reaches_the_smtp_server_with_sender_recipients_subject_and_body(m
         )
 
 
+@pytest.mark.parametrize(
+    ("severity", "priority", "importance"),
+    [("info", "5", "low"), ("warning", None, None), ("critical", "1", "high")],
+    ids=["info", "warn", "crit"],
+)
+def test_email_priority_follows_the_severity(
+    mailbox: Mailbox, severity: str, priority: str | None, importance: str | None
+) -> None:
+    notice = Notice(NOTICE.title, NOTICE.body, severity)  # type: ignore[arg-type]
+
+    assert deliver("email", _email(mailbox.port, to=["owner@home.example"]), notice, timeout_s=5).ok
+
+    [message] = mailbox.messages
+    assert (message["X-Priority"], message["Importance"]) == (priority, importance)
+
+
 def test_email_logs_in_with_the_configured_account(mailbox: Mailbox) -> None:
     config = _email(mailbox.port, username="meter-alerts", password="right horse battery")
 

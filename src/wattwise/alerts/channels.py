@@ -34,6 +34,11 @@ MASK = "***"
 
 # ntfy's own notion of urgency for each alert severity (ntfy: min, low, default, high, max).
 NTFY_PRIORITY = {"info": "default", "warning": "high", "critical": "max"}
+# Mail clients' (X-Priority 1 highest .. 5 lowest, and Outlook's Importance); a warning is normal.
+EMAIL_PRIORITY = {
+    "info": {"X-Priority": "5", "Importance": "low"},
+    "critical": {"X-Priority": "1", "Importance": "high"},
+}
 
 _DEFAULT_SMTP_PORT = {"none": 25, "starttls": 587, "ssl": 465}
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
@@ -349,9 +354,11 @@ def apprise_url(
 
     ``timeout_s`` bounds connecting and each read (Apprise's ``cto`` and ``rto``). ``link`` and
     ``severity`` travel as fields where the channel has them: ntfy's click action and priority,
-    the webhook's JSON ``url`` and ``severity``.
+    the mail's X-Priority and Importance headers, the webhook's JSON ``url`` and ``severity``.
     """
     extra = {"cto": f"{timeout_s:g}", "rto": f"{timeout_s:g}"}
+    if kind == "email":
+        extra |= {f"+{name}": value for name, value in EMAIL_PRIORITY.get(severity, {}).items()}
     if kind == "ntfy":
         extra["priority"] = NTFY_PRIORITY[severity]
         if link:

@@ -191,8 +191,10 @@ def deliver(kind: str, config: dict[str, Any], notice: Notice, *, timeout_s: flo
                 )
             )
         except Exception as exc:  # the contract: a channel's failure is reported, never raised
-            log.warning("%s channel failed unexpectedly", kind, exc_info=True)
-            return Delivery(ok=False, error=f"{LABELS[kind]}: {_scrub(f'{type(exc).__name__}: {exc}', secrets)}")
+            error = f"{LABELS[kind]}: {_scrub(f'{type(exc).__name__}: {exc}', secrets)}"
+            log.warning("channel failed unexpectedly: %s", error)
+            log.debug("the unexpected %s failure", kind, exc_info=True)  # may quote a secret: debug only
+            return Delivery(ok=False, error=error)
     if sent:
         return Delivery(ok=True)
     return Delivery(ok=False, error=f"{LABELS[kind]}: {_scrub(_reason(records, endpoint(kind, clean)), secrets)}")
