@@ -6,6 +6,7 @@ HTTP receiver standing in for the public service, which records the exact reques
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
@@ -74,7 +75,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             time.sleep(receiver.delay_s)
-            reply_json(self, receiver.status, receiver.reply)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client that gave up waiting
+                reply_json(self, receiver.status, receiver.reply)
 
     return Handler
 
