@@ -11,6 +11,7 @@ import email
 import email.policy
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -88,6 +89,10 @@ def receiver() -> Iterator[Receiver]:
         yield rec
 
 
+LOGIN = "alerts@home.example"
+PASSWORD = "p@ss:w/rd %+&?#x"  # every character a URL gives a meaning to
+
+
 @dataclass
 class Mailbox:
     """What a real SMTP server received, and the logins it saw."""
@@ -107,7 +112,7 @@ class Mailbox:
 
     def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
         assert isinstance(data, LoginPassword)
-        ok = data.login == b"meter-alerts" and data.password == b"right horse battery"
+        ok = data.login == LOGIN.encode() and data.password == PASSWORD.encode()
         self.logins.append((data.login.decode(), ok))
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
@@ -174,21 +179,21 @@ def test_email_priority_follows_the_severity(
 
 
 def test_email_logs_in_with_the_configured_account(mailbox: Mailbox) -> None:
-    config = _email(mailbox.port, username="meter-alerts", password="right horse battery")
+    config = _email(mailbox.port, username=LOGIN, password=PASSWORD)
 
     assert deliver("email", config, NOTICE, timeout_s=5).ok
-    assert mailbox.logins == [("meter-alerts", True)]
+    assert mailbox.logins == [(LOGIN, True)]
     assert len(mailbox.messages) == 2
 
 
 def test_a_refused_login_is_reported_and_nothing_is_sent(mailbox: Mailbox) -> None:
-    config = _email(mailbox.port, username="meter-alerts", password="wrong")
+    config = _email(mailbox.port, username=LOGIN, password="wrong")
 
     result = deliver("email", config, NOTICE, timeout_s=5)
 
     assert not result.ok
     assert result.error == f"E-mail: login refused (127.0.0.1:{mailbox.port})"
-    assert mailbox.logins and set(mailbox.logins) == {("meter-alerts", False)}  # smtplib tries PLAIN, then LOGIN
+    assert mailbox.logins and set(mailbox.logins) == {(LOGIN, False)}  # smtplib tries PLAIN, then LOGIN
     assert mailbox.messages == []
 
 
@@ -197,6 +202,19 @@ def test_starttls_asked_of_a_server_without_it_is_reported(mailbox: Mailbox) -> 
 
     assert result == Delivery(ok=False, error=f"E-mail: the server does not offer STARTTLS (127.0.0.1:{mailbox.port})")
     assert mailbox.messages == []
+
+
+def test_an_smtp_server_that_never_greets_is_given_up_after_the_timeout() -> None:
+    with socket.socket() as silent:  # listening, so connecting succeeds, but nothing ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+
+        result = deliver("email", _email(port), NOTICE, timeout_s=0.5)
+
+        assert time.monotonic() - started < 2.0
+    assert result == Delivery(ok=False, error=f"E-mail: timed out (127.0.0.1:{port})")
 
 
 def test_email_to_a_closed_port_is_a_failed_delivery_not_an_exception() -> None:
