@@ -1,26 +1,23 @@
 """A running app with the alert engine attached and a real local HTTP receiver for its notices.
 
 The engine is the app's own kind (``wattwise.alerts.Alerts``), attached by the test so it
-can ``flush()`` and ``tick()``; its notices go out through a webhook-like delivery that
-POSTs each notice as JSON with httpx to an ``http.server`` on a free local port.
+can ``flush()`` and ``tick()``; its notices go out through the real channels
+(``alerts.notify.deliver``, Apprise): a webhook channel POSTs each one as JSON to an HTTP
+server on a free local port, which keeps them.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, replace
 from typing import Any
 
-import httpx
 from fastapi.testclient import TestClient
 
-from support import World, build_world
+from support import QuietHandler, World, build_world, http_server
 from wattwise.alerts import Alerts, AlertSettings
-from wattwise.alerts.notify import Delivery, Notice
 from wattwise.api.app import create_app
 from wattwise.runtime import Services
 from wattwise.store.clock import now_ms
@@ -30,52 +27,19 @@ SECOND = 1000
 OVER_POWER = {"quantity": "power", "direction": "above", "trigger": 2000, "clear": 1800, "for_s": 30}
 
 
-@dataclass
-class Receiver:
-    """An HTTP server that keeps every JSON body POSTed to it."""
+@contextmanager
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A webhook receiver: its URL, and every JSON body POSTed to it, in order."""
+    received: list[dict[str, Any]] = []
 
-    received: list[dict[str, Any]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
+    class Hook(QuietHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.body()))
+            self.send_response(204)
+            self.end_headers()
 
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def start(self) -> Receiver:
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                received.append({"path": self.path, **json.loads(body)})
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-
-def post_notice(kind: str, config: dict[str, Any], notice: Notice) -> Delivery:
-    """A webhook delivery: the notice as JSON to ``config["url"]``."""
-    try:
-        answer = httpx.post(
-            config["url"],
-            json={"kind": kind, "title": notice.title, "body": notice.body, "severity": notice.severity},
-            timeout=5,
-        )
-    except httpx.HTTPError as exc:
-        return Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
-    return Delivery(ok=answer.is_success, error=None if answer.is_success else f"HTTP {answer.status_code}")
+    with http_server(Hook) as base:
+        yield f"{base}/hook", received
 
 
 class Clock:
@@ -92,7 +56,8 @@ class Clock:
 class AlertWorld:
     world: World
     engine: Alerts
-    receiver: Receiver
+    hook_url: str
+    received: list[dict[str, Any]]  # the notices the webhook receiver got, as Apprise sent them
     clock: Clock
 
     @property
@@ -109,7 +74,7 @@ class AlertWorld:
             "site_id": site_id or self.world.site_a,
             "name": "hook",
             "kind": "webhook",
-            "config": {"url": url or self.receiver.url},
+            "config": {"url": url or self.hook_url},
         }
         return int(self.ok("POST", "/api/v1/alert-channels", json=body)["id"])
 
@@ -136,7 +101,7 @@ class AlertWorld:
     def restart(self) -> None:
         """The process restarts: a fresh engine rebuilds its state from the stored alerts."""
         self.engine()
-        self.engine = Alerts(self.world.services, self.engine.settings, deliver=post_notice, clock=self.clock).start()
+        self.engine = Alerts(self.world.services, self.engine.settings, clock=self.clock).start()
         self.client.app.state.alerts = self.engine  # type: ignore[attr-defined]
 
 
@@ -144,18 +109,14 @@ class AlertWorld:
 def alert_world(services: Services) -> Iterator[AlertWorld]:
     settings = services.settings.model_copy(update={"detectors": False, "alerts": False})
     world = replace(build_world(services), client=TestClient(create_app(settings=settings, services=services)))
-    receiver = Receiver().start()
     clock = Clock()
     # the clock ticks only when a test asks (tick_s far away): offline and budget checks are explicit
     engine_settings = AlertSettings(tick_s=3600, budget_every_s=3600)
-    try:
-        with world.client:
-            engine = Alerts(services, engine_settings, deliver=post_notice, clock=clock).start()
-            world.client.app.state.alerts = engine  # type: ignore[attr-defined]
-            live = AlertWorld(world, engine, receiver, clock)
-            try:
-                yield live
-            finally:
-                live.engine()
-    finally:
-        receiver.stop()
+    with receiver() as (hook_url, received), world.client:
+        engine = Alerts(services, engine_settings, clock=clock).start()
+        world.client.app.state.alerts = engine  # type: ignore[attr-defined]
+        live = AlertWorld(world, engine, hook_url, received, clock)
+        try:
+            yield live
+        finally:
+            live.engine()

@@ -29,13 +29,13 @@ def test_a_meter_that_stops_reporting_raises_one_offline_alert_resolved_by_its_n
             t0 + 300 * SECOND,
         )
         assert alert["message"] == "main (Home A): No reading for 7 min" and alert["repeat_count"] == 1
-        assert [n["title"] for n in aw.receiver.received] == ["Wattwise: Meter offline"]
+        assert [n["title"] for n in aw.received] == ["Wattwise: Meter offline"]
 
         aw.clock.now = t0 + 600 * SECOND
         aw.power(t0 - 5 * SECOND, [420.0])  # its time as the meter says; it arrives at t0 + 600 s
         (alert,) = aw.alerts()
         assert (alert["status"], alert["ended_ts"], alert["resolved_by"]) == ("resolved", t0 + 600 * SECOND, "rule")
-        assert len(aw.receiver.received) == 1
+        assert len(aw.received) == 1
 
 
 def test_budget_rules_fire_on_the_share_used_or_the_projection_and_resolve_when_the_budget_goes(
@@ -67,7 +67,7 @@ def test_budget_rules_fire_on_the_share_used_or_the_projection_and_resolve_when_
         assert (status["used"], status["fraction_used"]) == ("8.613", 0.8613)
         assert (alert["device_id"], alert["site_id"], alert["value"]) == (None, w.site_a, 86.1)
         assert alert["message"] == "Home A: Budget 86 % used (8.613 of 10 kWh)"
-        assert [n["title"] for n in aw.receiver.received] == ["Wattwise: Budget"]
+        assert [n["title"] for n in aw.received] == ["Wattwise: Budget"]
         assert status["state"] == "at_risk"  # projected to end above the budget: the other rule
         assert aw.client.get("/api/v1/alerts", headers=w.auth(w.viewer_token)).json() == aw.alerts()
 
@@ -101,7 +101,7 @@ def test_an_appliance_left_on_raises_an_alert_and_switching_it_off_resolves_it(s
         aw.publish("events", [event(t + 40 * 60 * SECOND, "on", "kettle")])
         kettle = aw.alerts()[0]
         assert (kettle["message"], kettle["status"]) == ("main (Home A): Kettle switched on", "open")
-        assert [(n["title"], n["severity"]) for n in aw.receiver.received] == [
+        assert [(n["title"], n["severity"]) for n in aw.received] == [
             ("Wattwise: Iron", "info"),
             ("Wattwise: Kettle", "info"),
         ]

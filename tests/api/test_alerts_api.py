@@ -28,9 +28,7 @@ def test_an_over_power_alert_is_raised_once_counted_while_open_resolved_and_kept
         assert (alert["status"], alert["rule_id"], alert["device_id"]) == ("open", rule["id"], aw.world.meter_a)
         assert alert["message"] == "main (Home A): Power above 2000 W for 30 s (2500 W now)"
         assert alert["repeat_count"] == 1 and alert["value"] == 2500.0
-        assert [(n["title"], n["body"]) for n in aw.receiver.received] == [
-            ("Wattwise: Heater left on", alert["message"])
-        ]
+        assert [(n["title"], n["message"]) for n in aw.received] == [("Wattwise: Heater left on", alert["message"])]
         shown = aw.ok("GET", f"/api/v1/alerts/{alert['id']}")
         assert [(d["channel_id"], d["ok"]) for d in shown["deliveries"]] == [(hook, True)]
         assert shown["last_notified_ms"] is not None
@@ -39,7 +37,7 @@ def test_an_over_power_alert_is_raised_once_counted_while_open_resolved_and_kept
         t = aw.power(t, [1900.0] * 4 + [2600.0] * 8)
         (alert,) = aw.alerts()
         assert (alert["status"], alert["repeat_count"], alert["value"]) == ("open", 2, 2600.0)
-        assert len(aw.receiver.received) == 1
+        assert len(aw.received) == 1
 
         # 40 s below 1.8 kW: resolved by the rule, 30 s after the first reading below
         below_from = t
@@ -56,7 +54,7 @@ def test_an_over_power_alert_is_raised_once_counted_while_open_resolved_and_kept
         again, first = aw.alerts()
         assert first["id"] == alert["id"]
         assert (again["status"], again["quiet"], again["last_notified_ms"]) == ("open", "cooldown", None)
-        assert len(aw.receiver.received) == 1
+        assert len(aw.received) == 1
         assert aw.alerts(status="open") == [again]
 
         # people act on it: acknowledge, then resolve; a second resolve is a conflict
@@ -75,7 +73,7 @@ def test_an_over_power_alert_is_raised_once_counted_while_open_resolved_and_kept
         t = aw.power(t, [1500.0] * 8 + [2500.0] * 8)
         newest = aw.alerts()[0]
         assert (newest["status"], newest["quiet"]) == ("open", None) and len(aw.alerts()) == 3
-        assert len(aw.receiver.received) == 2
+        assert len(aw.received) == 2
 
 
 def test_an_overload_rule_with_relay_off_sends_one_relay_off_command_to_the_meter(services: Services) -> None:
@@ -125,10 +123,10 @@ def test_a_finding_alert_notifies_a_suppressed_one_does_not_and_ignore_teaches_t
         (alert,) = aw.alerts()
         assert (alert["finding_id"], alert["status"], alert["kind"]) == (first["id"], "open", "finding")
         assert alert["message"] == "main (Home A): Anomaly: 3.1 kW more than usual at 02:00"
-        assert len(aw.receiver.received) == 1
+        assert len(aw.received) == 1
         _finding(aw, "anomaly", 0.8)  # another while the alert waits for a person: counted, not sent
         (alert,) = aw.alerts()
-        assert alert["repeat_count"] == 2 and len(aw.receiver.received) == 1
+        assert alert["repeat_count"] == 2 and len(aw.received) == 1
 
         # the owner says it is normal: the alert is ignored and the finding gets the verdict Ignore
         feedback: list[Any] = []
@@ -143,12 +141,12 @@ def test_a_finding_alert_notifies_a_suppressed_one_does_not_and_ignore_teaches_t
         repeat = _finding(aw, "anomaly", 0.9, suppressed_by=first["id"])
         quiet = [a for a in aw.alerts() if a["finding_id"] == repeat["id"]]
         assert [(a["status"], a["quiet"]) for a in quiet] == [("ignored", "ignored pattern")]
-        assert len(aw.receiver.received) == 1
+        assert len(aw.received) == 1
 
         # a new finding raised; the owner confirms it on the findings page: its alert follows
         other = _finding(aw, "anomaly", 0.95)
         (raised,) = [a for a in aw.alerts() if a["finding_id"] == other["id"]]
-        assert raised["status"] == "open" and len(aw.receiver.received) == 2
+        assert raised["status"] == "open" and len(aw.received) == 2
         aw.ok("POST", f"/api/v1/findings/{other['id']}/feedback", json={"verdict": "raise"})
         aw.engine.flush()
         confirmed = aw.ok("GET", f"/api/v1/alerts/{raised['id']}")
@@ -160,7 +158,7 @@ def test_a_finding_alert_notifies_a_suppressed_one_does_not_and_ignore_teaches_t
         assert not [r for r in caplog.records if r.name.startswith("wattwise.alerts") and r.levelname == "ERROR"]
         # once confirmed it is dealt with: the next finding is a new alert, sent
         _finding(aw, "anomaly", 0.9)
-        assert aw.alerts()[0]["status"] == "open" and len(aw.receiver.received) == 3
+        assert aw.alerts()[0]["status"] == "open" and len(aw.received) == 3
 
 
 def test_bad_rule_bodies_are_refused_naming_the_field(services: Services) -> None:
@@ -226,14 +224,23 @@ def test_a_channel_test_notice_reaches_the_receiver_and_a_dead_channel_says_why(
         hook = aw.channel()
         sent = aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")
         assert sent == {"channel_id": hook, "ok": True, "error": None}
-        assert [n["title"] for n in aw.receiver.received] == ["Wattwise: test notice"]
+        assert [n["title"] for n in aw.received] == ["Wattwise: test notice"]
 
-        dead = aw.channel(url=f"http://127.0.0.1:{free_port()}/nobody")
+        port = free_port()
+        dead = aw.channel(url=f"http://127.0.0.1:{port}/nobody?token=s3cret")
         failed = aw.ok("POST", f"/api/v1/alert-channels/{dead}/test")
-        assert failed["ok"] is False and "ConnectError" in failed["error"]
+        assert failed == {"channel_id": dead, "ok": False, "error": f"Webhook: connection refused (127.0.0.1:{port})"}
         shown = aw.ok("GET", f"/api/v1/alert-channels/{dead}")
-        assert [d["ok"] for d in shown["deliveries"]] == [False]
-        assert shown["config"] == {"url": "***"}  # never shown back in full
+        assert [(d["ok"], d["error"]) for d in shown["deliveries"]] == [(False, failed["error"])]
+        # never shown back in full: a webhook's path and query may hold a token
+        assert shown["config"] == {"url": f"http://127.0.0.1:{port}/***", "headers": {}}
+
+        bad = {"site_id": aw.world.site_a, "name": "x", "kind": "ntfy", "config": {"topic": "no spaces allowed"}}
+        refused = aw.client.post("/api/v1/alert-channels", json=bad, headers=aw.world.auth())
+        assert refused.status_code == 422 and refused.json()["detail"].startswith("ntfy.topic:")
+        bad = {**bad, "kind": "pager", "config": {}}
+        refused = aw.client.post("/api/v1/alert-channels", json=bad, headers=aw.world.auth())
+        assert refused.status_code == 422 and refused.json()["detail"].startswith("kind:")
 
         # a deleted channel leaves the rules that sent to it
         rule = aw.rule(kind="offline", params={"after_s": 60}, channel_ids=[hook, dead])

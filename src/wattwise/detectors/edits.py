@@ -1,10 +1,9 @@
-"""A person's edit that teaches the detectors, written and then announced on the bus.
+"""A person's edit of what the detectors know, written and then announced to them.
 
-The REST routes and the Appliances page both teach the library this way: the change goes
-through the writer (serialised with ingest), then the bus tells the live detector to reload
-the meter's library, so the next switching is identified with what was just learnt. A
-verdict on a finding (from the findings routes, or an alert from a finding that a person
-ignores or confirms) goes the same way, on the topics "feedback" and "findings".
+The REST routes and the dashboard pages both teach the detectors this way: the change goes
+through the writer (serialised with ingest), then the bus tells the live detectors — to
+reload the meter's appliance library, so the next switching is identified with what was
+just learnt, or to learn from a verdict on a finding (topic "feedback").
 """
 
 from __future__ import annotations
@@ -33,11 +32,10 @@ async def rename_appliance(services: Services, device_id: int, old: str, new: st
     return changed
 
 
-async def judge_finding(services: Services, finding_id: int, verdict: str, *, by: str) -> dict[str, Any]:
-    """Store Ignore or Raise on a finding; the meter's detectors learn from it, and the
-    finding as it now stands is published (the live view, the alert engine)."""
+async def judge_finding(services: Services, finding_id: int, verdict: str, *, by: str) -> finding_store.Finding:
+    """Ignore or Raise a finding: an ignored pattern is not raised again, a raised one keeps being raised."""
     judged = await services.writer.submit(lambda conn: finding_store.give_verdict(conn, finding_id, verdict, by=by))
     out = judged.to_dict()
     services.bus.publish(FEEDBACK_TOPIC, out)
     services.bus.publish("findings", [out])
-    return out
+    return judged

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from wattwise.alerts import rules
+from wattwise.alerts import channels, rules
 from wattwise.alerts.engine import ALERTS_TOPIC, RULES_TOPIC
 from wattwise.alerts.outbox import Deliver, default_deliver, send_test
 from wattwise.api.deps import AccessDep, ServicesDep
@@ -62,28 +62,20 @@ class ChannelIn(BaseModel):
     config: dict[str, Any] = Field(description="The channel's settings (secrets are never shown back in full)")
 
 
-# ---------------------------------------------------------------------------- channel call sites (the lead)
+# ---------------------------------------------------------------------------- channel settings
 
 
 def _check_channel(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The channel's config as it is to be stored; ValueError naming the bad field.
-
-    MERGE POINT: the lead replaces this body with ``alerts.channels.validate_config(kind, config)``.
-    Until then only the shape is checked (the body model makes ``config`` an object).
-    """
-    if not kind.strip():
-        raise ValueError("kind: must name a channel kind")
-    return config
+    """The channel's settings as they are stored (normalised); ValueError naming each bad field."""
+    return channels.validate_config(kind, config)
 
 
 def _redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The config as it may be shown to people.
-
-    MERGE POINT: the lead replaces this body with ``alerts.channels.redacted(kind, config)``.
-    Until then every value is masked: which settings are set, none of what they are.
-    """
-    del kind
-    return dict.fromkeys(config, "***")
+    """The settings as people may see them: passwords, tokens, keys and webhook paths masked."""
+    try:
+        return channels.redacted(kind, config)
+    except ValueError:  # stored before a rule of its kind changed: show which settings, not what
+        return dict.fromkeys(config, channels.MASK)
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -88,4 +88,5 @@ def get_finding(finding_id: int, access: AccessDep, services: ServicesDep) -> di
 async def give_feedback(finding_id: int, body: FeedbackIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Store your verdict; the meter's detectors learn from it (see the module description)."""
     await read(services, lambda c: may_edit(c, access, finding_or_404(c, finding_id).device_id))
-    return await edit(edits.judge_finding(services, finding_id, body.verdict, by=access.user.username))
+    judged = await edit(edits.judge_finding(services, finding_id, body.verdict, by=access.user.username))
+    return judged.to_dict()
