@@ -218,6 +218,13 @@ def test_owners_set_rules_viewers_only_look_and_other_sites_stay_hidden(services
         assert aw.client.delete(f"/api/v1/alert-rules/{rule['id']}", headers=w.auth()).status_code == 204
         assert aw.client.get(f"/api/v1/alert-rules/{rule['id']}", headers=w.auth()).status_code == 404
 
+        # switching the over-power rule off resolves its alert (nothing else would)
+        over = aw.ok("GET", f"/api/v1/alert-rules/{alert['rule_id']}")
+        fields = {k: over[k] for k in ("site_id", "device_id", "name", "kind", "params", "channel_ids", "cooldown_s")}
+        aw.ok("PUT", f"/api/v1/alert-rules/{over['id']}", json={**fields, "enabled": False})
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["resolved_by"]) == ("resolved", "rule disabled")
+
 
 def test_a_channel_test_notice_reaches_the_receiver_and_a_dead_channel_says_why(services: Services) -> None:
     with alert_world(services) as aw:

@@ -191,12 +191,15 @@ def add_rule(conn: Connection, fields: RuleFields, *, by: str) -> Rule:
 
 
 def update_rule(conn: Connection, rule_id: int, fields: RuleFields) -> Rule:
-    """Replace what a person set; the rule's active alerts stay as they are."""
-    get_rule(conn, rule_id)
+    """Replace what a person set. The rule's active alerts stay as they are, unless it is
+    switched off: nothing would resolve them then, so they are resolved now."""
+    before = get_rule(conn, rule_id)
     _check_rule(conn, fields)
     conn.execute(
         update(alert_rules).where(alert_rules.c.id == rule_id).values(**_rule_values(fields), updated_ms=now_ms())
     )
+    if before.enabled and not fields.enabled:
+        _resolve_all(conn, rule_id, "rule disabled")
     return get_rule(conn, rule_id)
 
 
@@ -219,14 +222,18 @@ def list_rules(conn: Connection, site_ids: frozenset[int] | None = None, *, enab
 def delete_rule(conn: Connection, rule_id: int) -> None:
     """Remove the rule; its alerts stay (with no rule), active ones resolved."""
     get_rule(conn, rule_id)
+    _resolve_all(conn, rule_id, "rule deleted")
+    conn.execute(update(alerts).where(alerts.c.rule_id == rule_id).values(rule_id=None))
+    conn.execute(delete(alert_rules).where(alert_rules.c.id == rule_id))
+
+
+def _resolve_all(conn: Connection, rule_id: int, by: str) -> None:
     now = now_ms()
     conn.execute(
         update(alerts)
         .where(alerts.c.rule_id == rule_id, alerts.c.status.in_(ACTIVE))
-        .values(status=RESOLVED, ended_ts=now, resolved_by="rule deleted", resolved_ms=now, updated_ms=now)
+        .values(status=RESOLVED, ended_ts=now, resolved_by=by, resolved_ms=now, updated_ms=now)
     )
-    conn.execute(update(alerts).where(alerts.c.rule_id == rule_id).values(rule_id=None))
-    conn.execute(delete(alert_rules).where(alert_rules.c.id == rule_id))
 
 
 # ---------------------------------------------------------------------------- alerts
