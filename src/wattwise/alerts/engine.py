@@ -9,10 +9,10 @@ transaction per step — a new alert, a repeat counted on the active one, a reso
 relay command — and publishes "alerts" (and "commands") back on the loop. Notices go to
 the :class:`~wattwise.alerts.outbox.Outbox` thread, so a slow channel never holds anything up.
 
-Deduplication: while a rule's alert on a meter is active, a new trigger is a repeat on it
-(no new notice). Cooldown: a rule's new alert within ``cooldown_s`` (by the engine's clock)
-of its previous one on that meter being resolved or ignored is stored with
-``quiet="cooldown"`` and not sent. A finding stored as
+Deduplication: while a rule's alert on a meter is active (for a finding rule: open or
+acknowledged), a new trigger is a repeat on it (no new notice). Cooldown: a rule's new
+alert within ``cooldown_s`` (by the engine's clock) of its previous one on that meter being
+resolved or ignored is stored with ``quiet="cooldown"`` and not sent. A finding stored as
 ignored (a pattern a person ignored) gives an alert stored ignored, and no notice.
 
 State per (rule, meter) lives in memory; at start it is rebuilt from the active alerts.
