@@ -28,18 +28,20 @@ OVER_POWER = {"quantity": "power", "direction": "above", "trigger": 2000, "clear
 
 
 @contextmanager
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A webhook receiver: its URL, and every JSON body POSTed to it, in order."""
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
+    """A webhook receiver: its URL, every JSON body POSTed to it, and each request's path and headers."""
     received: list[dict[str, Any]] = []
+    requests: list[dict[str, Any]] = []
 
     class Hook(QuietHandler):
         def do_POST(self) -> None:
             received.append(json.loads(self.body()))
+            requests.append({"path": self.path, "headers": dict(self.headers.items())})
             self.send_response(204)
             self.end_headers()
 
     with http_server(Hook) as base:
-        yield f"{base}/hook", received
+        yield f"{base}/hook", received, requests
 
 
 class Clock:
@@ -59,6 +61,7 @@ class AlertWorld:
     hook_url: str
     received: list[dict[str, Any]]  # the notices the webhook receiver got, as Apprise sent them
     clock: Clock
+    received_requests: list[dict[str, Any]]  # their paths and headers
 
     @property
     def client(self) -> TestClient:
@@ -112,10 +115,10 @@ def alert_world(services: Services) -> Iterator[AlertWorld]:
     clock = Clock()
     # the clock ticks only when a test asks (tick_s far away): offline and budget checks are explicit
     engine_settings = AlertSettings(tick_s=3600, budget_every_s=3600)
-    with receiver() as (hook_url, received), world.client:
+    with receiver() as (hook_url, received, requests), world.client:
         engine = Alerts(services, engine_settings, clock=clock).start()
         world.client.app.state.alerts = engine  # type: ignore[attr-defined]
-        live = AlertWorld(world, engine, hook_url, received, clock)
+        live = AlertWorld(world, engine, hook_url, received, clock, requests)
         try:
             yield live
         finally:

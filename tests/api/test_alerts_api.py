@@ -253,3 +253,32 @@ def test_a_channel_test_notice_reaches_the_receiver_and_a_dead_channel_says_why(
         rule = aw.rule(kind="offline", params={"after_s": 60}, channel_ids=[hook, dead])
         assert aw.client.delete(f"/api/v1/alert-channels/{dead}", headers=aw.world.auth()).status_code == 204
         assert aw.ok("GET", f"/api/v1/alert-rules/{rule['id']}")["channel_ids"] == [hook]
+
+
+def test_a_channel_edited_as_shown_keeps_its_secrets_and_still_delivers(services: Services) -> None:
+    with alert_world(services) as aw:
+        secret_url = f"{aw.hook_url}?token=s3cret"
+        body = {
+            "site_id": aw.world.site_a,
+            "name": "hook",
+            "kind": "webhook",
+            "config": {"url": secret_url, "headers": {"X-Key": "k3y"}},
+        }
+        hook = aw.ok("POST", "/api/v1/alert-channels", json=body)["id"]
+        shown = aw.ok("GET", f"/api/v1/alert-channels/{hook}")
+        assert "s3cret" not in str(shown) and "k3y" not in str(shown)
+
+        # a client (or the dashboard's form) sends back what it was shown, with a new name
+        renamed = aw.ok(
+            "PUT", f"/api/v1/alert-channels/{hook}", json={**body, "name": "renamed", "config": shown["config"]}
+        )
+        assert renamed["name"] == "renamed"
+        assert aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")["ok"] is True
+        assert aw.received_requests[-1]["path"].endswith("?token=s3cret")
+        assert aw.received_requests[-1]["headers"]["X-Key"] == "k3y"
+
+        # a secret typed anew replaces the old one
+        body["config"] = {**shown["config"], "headers": {"X-Key": "new"}}
+        aw.ok("PUT", f"/api/v1/alert-channels/{hook}", json=body)
+        aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")
+        assert aw.received_requests[-1]["headers"]["X-Key"] == "new"

@@ -5,7 +5,7 @@ the site reads them. Owners and members act on alerts (acknowledge, confirm, ign
 resolve); viewers only look. A site or meter the user may not see answers 404.
 
 Ignoring or confirming an alert raised from a finding gives the finding the verdict
-Ignore or Raise, exactly as the findings page does (``detectors.edits.judge_finding``),
+Ignore or Raise, exactly as the findings page does (``alerts.edits.act``),
 so the detectors learn from it. Every change of the rules is announced on the bus
 (topic "alert_rules") and the engine reloads them; every change of an alert is published
 on "alerts".
@@ -21,14 +21,13 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from wattwise.alerts import channels, rules
-from wattwise.alerts.engine import ALERTS_TOPIC, RULES_TOPIC
+from wattwise.alerts import edits as alert_edits
 from wattwise.alerts.outbox import Deliver, default_deliver, send_test
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.errors import store_errors
 from wattwise.api.routes.appliances import edit, read
 from wattwise.api.routes.billing_access import site_for
 from wattwise.api.routes.devices import visible_device
-from wattwise.detectors import edits
 from wattwise.store import alerts as alert_store
 from wattwise.store.errors import NotFound
 from wattwise.store.users import Access
@@ -63,11 +62,6 @@ class ChannelIn(BaseModel):
 
 
 # ---------------------------------------------------------------------------- channel settings
-
-
-def _check_channel(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The channel's settings as they are stored (normalised); ValueError naming each bad field."""
-    return channels.validate_config(kind, config)
 
 
 def _redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -184,9 +178,7 @@ async def add_rule(body: RuleIn, access: AccessDep, services: ServicesDep) -> di
         fields = _rule_fields(body)
     except ValueError as exc:
         raise _unprocessable(exc) from exc
-    by = access.user.username
-    added = await edit(services.writer.submit(lambda c: alert_store.add_rule(c, fields, by=by)))
-    services.bus.publish(RULES_TOPIC, {"id": added.id})
+    added = await edit(alert_edits.save_rule(services, fields, by=access.user.username))
     return added.to_dict()
 
 
@@ -211,8 +203,7 @@ async def put_rule(rule_id: int, body: RuleIn, access: AccessDep, services: Serv
         fields = _rule_fields(body)
     except ValueError as exc:
         raise _unprocessable(exc) from exc
-    changed = await edit(services.writer.submit(lambda c: alert_store.update_rule(c, rule_id, fields)))
-    services.bus.publish(RULES_TOPIC, {"id": rule_id})
+    changed = await edit(alert_edits.save_rule(services, fields, by=access.user.username, rule_id=rule_id))
     return changed.to_dict()
 
 
@@ -220,8 +211,7 @@ async def put_rule(rule_id: int, body: RuleIn, access: AccessDep, services: Serv
 async def delete_rule(rule_id: int, access: AccessDep, services: ServicesDep) -> Response:
     """Its alerts stay (without a rule); active ones are resolved."""
     await read(services, lambda c: _managed(c, access, _rule_or_404(c, access, rule_id).site_id))
-    await edit(services.writer.submit(lambda c: alert_store.delete_rule(c, rule_id)))
-    services.bus.publish(RULES_TOPIC, {"id": rule_id})
+    await edit(alert_edits.delete_rule(services, rule_id))
     return Response(status_code=204)
 
 
@@ -244,13 +234,7 @@ def list_channels(
 @router.post("/api/v1/alert-channels", status_code=201, summary="Add an alert channel")
 async def add_channel(body: ChannelIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     await read(services, lambda c: _managed(c, access, body.site_id))
-    try:
-        config = _check_channel(body.kind, body.config)
-    except ValueError as exc:
-        raise _unprocessable(exc) from exc
-    added = await edit(
-        services.writer.submit(lambda c: alert_store.add_channel(c, body.site_id, body.name, body.kind, config))
-    )
+    added = await edit(alert_edits.save_channel(services, body.site_id, body.name, body.kind, body.config))
     return channel_out(added)
 
 
@@ -271,12 +255,8 @@ async def put_channel(channel_id: int, body: ChannelIn, access: AccessDep, servi
             raise ValueError(f"site_id: a channel stays on its site ({found.site_id})")
 
     await read(services, check)
-    try:
-        config = _check_channel(body.kind, body.config)
-    except ValueError as exc:
-        raise _unprocessable(exc) from exc
     changed = await edit(
-        services.writer.submit(lambda c: alert_store.update_channel(c, channel_id, body.name, body.kind, config))
+        alert_edits.save_channel(services, body.site_id, body.name, body.kind, body.config, channel_id=channel_id)
     )
     return channel_out(changed)
 
@@ -285,8 +265,7 @@ async def put_channel(channel_id: int, body: ChannelIn, access: AccessDep, servi
 async def delete_channel(channel_id: int, access: AccessDep, services: ServicesDep) -> Response:
     """Rules that sent to it stop doing so; its deliveries stay on record."""
     await read(services, lambda c: _managed(c, access, _channel_or_404(c, access, channel_id).site_id))
-    await edit(services.writer.submit(lambda c: alert_store.delete_channel(c, channel_id)))
-    services.bus.publish(RULES_TOPIC, {"channel_id": channel_id})
+    await edit(alert_edits.delete_channel(services, channel_id))
     return Response(status_code=204)
 
 
@@ -355,12 +334,6 @@ async def act_on_alert(alert_id: int, action: Action, access: AccessDep, service
         return found
 
     await read(services, check)
-    by = access.user.username
     with store_errors():  # 409 from a status the action does not apply to
-        changed = await services.writer.submit(lambda c: alert_store.take_action(c, alert_id, action, by=by))
-    if changed.finding_id is not None and action in ("ignore", "confirm"):
-        verdict = "ignore" if action == "ignore" else "raise"
-        await edit(edits.judge_finding(services, changed.finding_id, verdict, by=by))
-    out = changed.to_dict()
-    services.bus.publish(ALERTS_TOPIC, [out])
-    return out
+        changed = await alert_edits.act(services, alert_id, action, by=access.user.username)
+    return changed.to_dict()
