@@ -3,6 +3,8 @@ budget, appliances — and say what is wrong with a rule a person wrote."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -199,3 +201,31 @@ def test_only_an_overload_rule_may_cut_the_relay() -> None:
 
 def test_durations_read_as_people_say_them() -> None:
     assert [r.duration(s) for s in (12, 119, 300, 7200, 9000)] == ["12 s", "119 s", "5 min", "2 h", "2 h 30 min"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "words"),
+    [
+        (
+            "threshold",
+            {"quantity": "power", "direction": "above", "trigger": 2000, "clear": 1800, "for_s": 30},
+            "Power above 2000 W for 30 s; clears below 1800 W",
+        ),
+        ("threshold", {"quantity": "voltage", "direction": "below", "trigger": 200}, "Voltage below 200 V"),
+        ("offline", {"after_s": 600}, "No reading for 10 min"),
+        (
+            "budget",
+            {"used_pct": 80, "projected": True},
+            "80 % of the budget used or the cycle projected to end above the budget",
+        ),
+        (
+            "finding",
+            {"kinds": ["anomaly", "grid_surge"], "min_score": 0.7},
+            "A finding: anomaly, grid surge (score 0.7 or more)",
+        ),
+        ("appliance", {"label": "iron", "on_longer_than_s": 1800}, "Iron still on after 30 min"),
+        ("appliance", {"label": "kettle"}, "Kettle switched on"),
+    ],
+)
+def test_a_rule_reads_in_plain_words(kind: str, params: dict[str, Any], words: str) -> None:
+    assert r.describe(r.parse_params(kind, params)) == words

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wattwise.alerts import channels
+from wattwise.alerts import channels, rules
 from wattwise.alerts.engine import ALERTS_TOPIC, RULES_TOPIC
 from wattwise.detectors import edits as detector_edits
 from wattwise.runtime import Services
@@ -27,10 +27,21 @@ async def act(services: Services, alert_id: int, action: str, *, by: str) -> ale
     return changed
 
 
+def check_rule(fields: alert_store.RuleFields) -> None:
+    """ValueError naming what is wrong with a rule's settings (``params.clear: ...``)."""
+    parsed = rules.parse_params(fields.kind, fields.params)
+    if fields.relay_off and not rules.may_cut_relay(parsed):
+        raise ValueError("relay_off: only a rule on power or current 'above' a level may switch the relay off")
+    if fields.kind == "budget" and fields.device_id is not None:
+        raise ValueError("device_id: a budget rule is the whole site's; leave it out")
+
+
 async def save_rule(
     services: Services, fields: alert_store.RuleFields, *, by: str, rule_id: int | None = None
 ) -> alert_store.Rule:
-    """Add a rule (``rule_id`` None) or replace one's settings; the engine reloads its rules."""
+    """Add a rule (``rule_id`` None) or replace one's settings; the engine reloads its rules.
+    ValueError naming a bad setting."""
+    check_rule(fields)
     if rule_id is None:
         saved = await services.writer.submit(lambda c: alert_store.add_rule(c, fields, by=by))
     else:

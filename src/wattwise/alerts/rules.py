@@ -351,3 +351,24 @@ def appliance_message(rule: ApplianceRule, ran_s: float | None) -> str:
     if rule.on_longer_than_s is None:
         return f"{name} switched on"
     return f"{name} still on after {duration(ran_s if ran_s else rule.on_longer_than_s)}"
+
+
+def describe(rule: Params) -> str:
+    """A rule as its owner reads it in a list: what makes it fire, and what clears it."""
+    if isinstance(rule, Threshold):
+        text = threshold_message(rule, None)
+        if rule.clear != rule.trigger:
+            other = "below" if rule.direction == "above" else "above"
+            text += f"; clears {other} {_amount(rule.quantity, rule.clear)}"
+        return text
+    if isinstance(rule, Offline):
+        return f"No reading for {duration(rule.after_s)}"
+    if isinstance(rule, BudgetRule):
+        parts = [f"{rule.used_pct:g} % of the budget used"] if rule.used_pct is not None else []
+        parts += ["the cycle projected to end above the budget"] if rule.projected else []
+        return " or ".join(parts).capitalize()
+    if isinstance(rule, FindingRule):
+        kinds = ", ".join(k.replace("_", " ") for k in rule.kinds)
+        text = f"A finding: {kinds}"
+        return text if rule.min_score is None else f"{text} (score {rule.min_score:g} or more)"
+    return appliance_message(rule, None)

@@ -34,7 +34,7 @@ from wattwise.store.users import Access
 from wattwise.ui import context, fmt
 from wattwise.ui.chart_options import history_options
 from wattwise.ui.frame import frame
-from wattwise.ui.live_feed import redraw_on
+from wattwise.ui.live_feed import of_meters, redraw_on
 from wattwise.ui.site_pages import in_thread, kwh
 
 log = logging.getLogger(__name__)
@@ -316,4 +316,4 @@ class AppliancesSection:
 
     def follow(self, client: Client) -> None:
         """Redraw when the live detector stores events of this meter; stop when the tab is gone."""
-        redraw_on(self.services.bus, "events", client, [self.device.id], self.draw)
+        redraw_on(self.services.bus, "events", client, of_meters([self.device.id]), self.draw)

@@ -27,6 +27,13 @@ def bind(app: FastAPI) -> None:
     _Mounted.app = app
 
 
+def mounted_app() -> FastAPI:
+    """The FastAPI app the dashboard serves (its ``state`` holds what its lifespan started)."""
+    if _Mounted.app is None:
+        raise RuntimeError("the dashboard is used before mount_ui bound it to an app")
+    return _Mounted.app
+
+
 def services() -> Services:
     app = _Mounted.app
     found = getattr(app.state, "services", None) if app is not None else None

@@ -27,7 +27,7 @@ from wattwise.store.sites import list_sites
 from wattwise.store.users import Access
 from wattwise.ui import context, fmt
 from wattwise.ui.frame import frame
-from wattwise.ui.live_feed import redraw_on
+from wattwise.ui.live_feed import of_meters, redraw_on
 from wattwise.ui.site_pages import in_thread
 
 log = logging.getLogger(__name__)
@@ -206,4 +206,4 @@ class FindingsSection:
 
     def follow(self, client: Client) -> None:
         """Redraw when the detectors store findings of these meters (or a verdict lands)."""
-        redraw_on(self.services.bus, "findings", client, self.device_ids, self.draw, settle_s=0.5)
+        redraw_on(self.services.bus, "findings", client, of_meters(self.device_ids), self.draw, settle_s=0.5)

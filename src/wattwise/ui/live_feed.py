@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from nicegui import Client, background_tasks
 
@@ -65,30 +66,35 @@ class LiveFeed:
                 self._bus.unsubscribe(subscription)
 
 
+def of_meters(device_ids: Iterable[int]) -> Callable[[dict[str, Any]], bool]:
+    """Items (events, findings) of these meters."""
+    mine = frozenset(device_ids)
+    return lambda item: item.get("device_id") in mine
+
+
 def redraw_on(
     bus: Bus,
     topic: str,
     client: Client,
-    device_ids: Iterable[int],
+    wanted: Callable[[dict[str, Any]], bool],
     redraw: Callable[[], Awaitable[None]],
     *,
     settle_s: float = 1.0,
 ) -> None:
-    """Redraw a page section when the bus carries ``topic`` items of its meters.
+    """Redraw a page section when the bus carries ``topic`` items it shows.
 
-    The payload is a list of dicts with a ``device_id`` (what the detectors publish). A burst
+    The payload is a list of dicts (what the detectors and the alert engine publish). A burst
     of items is drawn once: wait ``settle_s``, drop what queued meanwhile, draw. Stops when the
     tab is gone for good.
     """
     subscription = bus.subscribe(topic)
-    mine = frozenset(device_ids)
 
     async def run() -> None:
         try:
             async for message in subscription:
                 if client._deleted:
                     break
-                if not any(item.get("device_id") in mine for item in message.payload or []):
+                if not any(wanted(item) for item in message.payload or []):
                     continue
                 await asyncio.sleep(settle_s)
                 while not subscription.queue.empty():

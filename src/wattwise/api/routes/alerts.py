@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from wattwise.alerts import channels, rules
+from wattwise.alerts import channels
 from wattwise.alerts import edits as alert_edits
 from wattwise.alerts.outbox import Deliver, default_deliver, send_test
 from wattwise.api.deps import AccessDep, ServicesDep
@@ -77,12 +77,7 @@ def _redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
 
 def _rule_fields(body: RuleIn) -> alert_store.RuleFields:
     """The body as the store takes it; ValueError naming the bad field."""
-    parsed = rules.parse_params(body.kind, body.params)
-    if body.relay_off and not rules.may_cut_relay(parsed):
-        raise ValueError("relay_off: only a rule on power or current 'above' a level may switch the relay off")
-    if body.kind == "budget" and body.device_id is not None:
-        raise ValueError("device_id: a budget rule is the whole site's; leave it out")
-    return alert_store.RuleFields(
+    fields = alert_store.RuleFields(
         site_id=body.site_id,
         device_id=body.device_id,
         name=body.name,
@@ -93,6 +88,8 @@ def _rule_fields(body: RuleIn) -> alert_store.RuleFields:
         relay_off=body.relay_off,
         enabled=body.enabled,
     )
+    alert_edits.check_rule(fields)
+    return fields
 
 
 def _unprocessable(exc: ValueError) -> HTTPException:

@@ -1,0 +1,279 @@
+"""The Alerts page and its Rules & channels page through NiceGUI's simulated user: alerts in
+plain words and acted on in one click, a channel added and tested against a real local
+receiver, a rule added, switched off and refused when its settings are wrong, and who may do
+what."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from nicegui.testing import User
+from playwright.sync_api import Browser
+
+from support import QuietHandler, World, http_server
+from ui.browser_support import Installation, serve_seeded
+from ui.test_energy_pages import screenshots
+from wattwise.alerts import channels
+from wattwise.runtime import Services
+from wattwise.store import alerts as alert_store
+from wattwise.store import findings as finding_store
+from wattwise.store.clock import now_ms
+from wattwise.store.findings import NewFinding
+
+SignIn = Callable[[str], None]
+HOUR = 3_600_000
+
+
+PARAMS = {
+    "threshold": {"quantity": "power", "direction": "above", "trigger": 2000},
+    "budget": {"used_pct": 80},
+    "finding": {"kinds": ["anomaly"]},
+}
+
+
+def raise_alert(
+    world: World, site_id: int, device_id: int | None, message: str, rule_id: int | None = None, **extra: Any
+) -> int:
+    """An alert as the engine stores it for a rule of the site (a new rule of its kind unless given)."""
+    kind = extra.pop("kind", "threshold")
+    with world.services.engine.begin() as conn:
+        if rule_id is None:
+            fields = alert_store.RuleFields(
+                site_id=site_id, device_id=device_id, name="Heater left on", kind=kind, params=PARAMS[kind]
+            )
+            rule_id = alert_store.add_rule(conn, fields, by="admin").id
+        alert = alert_store.add_alert(
+            conn,
+            alert_store.NewAlert(
+                rule_id=rule_id,
+                site_id=site_id,
+                device_id=device_id,
+                kind=kind,
+                started_ts=now_ms() - HOUR,
+                value=2500.0,
+                message=message,
+                **extra,
+            ),
+        )
+    return alert.id
+
+
+def set_value(user: User, marker: str, value: Any) -> None:
+    """What choosing in a select or typing a number does: the element takes the value."""
+    (element,) = user.find(marker=marker).elements
+    element.value = value  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+
+    class Hook(QuietHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.body()))
+            self.send_response(204)
+            self.end_headers()
+
+    with http_server(Hook) as base:
+        yield f"{base}/hook", received
+
+
+async def test_no_alerts_says_what_raises_them(user: User, dashboard: World, sign_in: SignIn) -> None:
+    sign_in("admin")
+    await user.open("/alerts")
+    await user.should_see("Nothing needs you now.")
+    await user.should_see("Rules & channels")
+
+
+async def test_an_alert_is_acknowledged_then_resolved_and_leaves_the_active_list(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    message = "main (Home A): Power above 2000 W for 30 s (2500 W now)"
+    alert = raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, message)
+    sign_in("admin")
+    await user.open("/alerts")
+    await user.should_see(message)
+    await user.should_see("Open")
+    user.find(marker=f"acknowledge-{alert}").click()
+    await user.should_see("acknowledged by admin")
+    user.find(marker=f"resolve-{alert}").click()
+    await user.should_see("Nothing needs you now.")
+    await user.open("/alerts?view=resolved")
+    await user.should_see(message)
+    await user.should_see("resolved by admin")
+    with dashboard.services.engine.connect() as conn:
+        assert alert_store.get_alert(conn, alert).status == "resolved"
+
+
+async def test_ignoring_an_alert_from_a_finding_teaches_the_detectors(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    with dashboard.services.engine.begin() as conn:
+        finding = finding_store.add_finding(
+            conn,
+            NewFinding(
+                dashboard.meter_a, "anomaly", now_ms() - HOUR, now_ms(), 0.9, "2.4 kW at 03:00", {"level": 2400}
+            ),
+        )
+    alert = raise_alert(
+        dashboard,
+        dashboard.site_a,
+        dashboard.meter_a,
+        "Anomaly: 2.4 kW at 03:00",
+        kind="finding",
+        finding_id=finding.id,
+    )
+    sign_in("admin")
+    await user.open("/alerts")
+    user.find(marker=f"ignore-{alert}").click()
+    await user.should_see("Nothing needs you now.")
+    with dashboard.services.engine.connect() as conn:
+        assert finding_store.get_finding(conn, finding.id).verdict == "ignore"
+        assert alert_store.get_alert(conn, alert).status == "ignored"
+
+
+async def test_a_viewer_sees_their_sites_alerts_and_cannot_act(user: User, dashboard: World, sign_in: SignIn) -> None:
+    mine = raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, "Power above 2000 W on A")
+    raise_alert(dashboard, dashboard.site_b, dashboard.meter_b, "Power above 2000 W on B")
+    sign_in("viewer")
+    await user.open("/alerts")
+    await user.should_see("Power above 2000 W on A")
+    await user.should_not_see("Power above 2000 W on B")
+    await user.should_not_see(marker=f"acknowledge-{mine}")
+    await user.open("/alerts/settings")
+    await user.should_see("Only the site's owners change its rules.")
+    await user.should_not_see(marker="save-rule")
+
+
+async def test_a_new_alert_appears_without_a_reload(user: User, dashboard: World, sign_in: SignIn) -> None:
+    sign_in("admin")
+    await user.open("/alerts")
+    await user.should_see("Nothing needs you now.")
+    alert = raise_alert(dashboard, dashboard.site_a, None, "Budget 86 % used (8.6 of 10 kWh)", kind="budget")
+    with dashboard.services.engine.connect() as conn:
+        dashboard.services.bus.publish("alerts", [alert_store.get_alert(conn, alert).to_dict()])
+    await user.should_see("Budget 86 % used (8.6 of 10 kWh)", retries=30)
+
+
+async def test_an_owner_adds_a_channel_tests_it_and_adds_a_rule_that_tells_it(
+    user: User, dashboard: World, sign_in: SignIn, receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    hook_url, received = receiver
+    sign_in("admin")
+    await user.open(f"/alerts/settings?site={dashboard.site_a}")
+    await user.should_see("No channels yet.")
+
+    user.find(marker="channel-name").type("Warden's hook")
+    set_value(user, "channel-kind", "webhook")
+    user.find(marker="channel-url").type(hook_url)
+    user.find(marker="save-channel").click()
+    await user.should_see("Channel Warden's hook added: send it a test")
+    with dashboard.services.engine.connect() as conn:
+        (channel,) = alert_store.list_channels(conn, frozenset({dashboard.site_a}))
+    user.find(marker=f"test-{channel.id}").click()
+    await user.should_see("Test notice sent through Warden's hook", retries=50)
+    assert [n["title"] for n in received] == ["Wattwise: test notice"]
+
+    user.find(marker="rule-name").type("Heater left on")
+    set_value(user, "rule-meter", dashboard.meter_a)
+    set_value(user, "rule-trigger", 2000)
+    set_value(user, "rule-clear", 1800)
+    set_value(user, "rule-for_s", 30)
+    set_value(user, "rule-channels", [channel.id])
+    user.find(marker="rule-relay").click()
+    user.find(marker="save-rule").click()
+    await user.should_see("Power above 2000 W for 30 s; clears below 1800 W")
+    await user.should_see("tells Warden's hook")
+    with dashboard.services.engine.connect() as conn:
+        (rule,) = alert_store.list_rules(conn, frozenset({dashboard.site_a}))
+    assert (rule.name, rule.device_id, rule.channel_ids, rule.relay_off, rule.cooldown_s) == (
+        "Heater left on",
+        dashboard.meter_a,
+        [channel.id],
+        True,
+        600,
+    )
+    assert rule.params == {"quantity": "power", "direction": "above", "trigger": 2000, "clear": 1800, "for_s": 30}
+
+    set_value(user, f"enabled-{rule.id}", False)
+    await user.should_see("Heater left on switched off")
+    with dashboard.services.engine.connect() as conn:
+        assert alert_store.get_rule(conn, rule.id).enabled is False
+
+
+async def test_a_rule_with_wrong_settings_is_refused_naming_what_is_wrong(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    sign_in("admin")
+    await user.open("/alerts/settings")
+    user.find(marker="rule-name").type("No level")
+    user.find(marker="save-rule").click()  # a threshold with no level
+    await user.should_see("params.trigger")
+    set_value(user, "rule-direction", "below")
+    set_value(user, "rule-trigger", 200)
+    user.find(marker="rule-relay").click()  # a relay cut on "below" makes no sense
+    user.find(marker="save-rule").click()
+    await user.should_see("relay_off: only a rule on power or current 'above' a level")
+    with dashboard.services.engine.connect() as conn:
+        assert alert_store.list_rules(conn) == []
+
+
+# ---- in a real browser: screenshots at desktop width and at 360 px ---------------------------
+
+
+def seed_alerts(services: Services, world: World) -> None:
+    """A hostel's week of alerts, a channel and the rules behind them."""
+    rule_ids: dict[str, int] = {}
+    with services.engine.begin() as conn:
+        phone = channels.validate_config("whatsapp", {"phone": "+919876543210", "apikey": "123456"})
+        hook = alert_store.add_channel(conn, world.site_a, "Warden's phone", "whatsapp", phone)
+        for name, kind, params, relay in (
+            (
+                "Heater left on",
+                "threshold",
+                {"quantity": "power", "direction": "above", "trigger": 2000, "clear": 1800, "for_s": 30},
+                True,
+            ),
+            (
+                "Low voltage",
+                "threshold",
+                {"quantity": "voltage", "direction": "below", "trigger": 200, "for_s": 10},
+                False,
+            ),
+            ("Meter silent", "offline", {"after_s": 600}, False),
+            ("What the detectors find", "finding", {"kinds": ["anomaly", "theft", "grid"]}, False),
+            ("Budget", "budget", {"used_pct": 80, "projected": True}, False),
+        ):
+            rule_ids[name] = alert_store.add_rule(
+                conn,
+                alert_store.RuleFields(
+                    site_id=world.site_a,
+                    device_id=None,
+                    name=name,
+                    kind=kind,
+                    params=params,
+                    channel_ids=[hook.id],
+                    relay_off=relay,
+                ),
+                by="admin",
+            ).id
+    overload = "main (Home A): Power above 2000 W for 30 s (2450 W now); the meter was told to switch its relay off"
+    raise_alert(world, world.site_a, world.meter_a, overload, rule_ids["Heater left on"])
+    low = "main (Home A): Voltage below 200 V for 10 s (193.4 V now)"
+    raise_alert(world, world.site_a, world.meter_a, low, rule_ids["Low voltage"])
+    unusual = "Anomaly: power 2.4 kW is 5× the usual for Tuesday 14:00"
+    raise_alert(world, world.site_a, world.meter_a, unusual, rule_ids["What the detectors find"], kind="finding")
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
+    yield from serve_seeded(tmp_path_factory.mktemp("alerts"), seed_alerts)
+
+
+@pytest.mark.browser
+def test_the_alerts_pages_in_a_browser(installation: Installation, browser: Browser) -> None:
+    screenshots(browser, installation, "/alerts", "alerts", "Anomaly: power 2.4 kW", dark=True)
+    screenshots(browser, installation, "/alerts/settings", "alert-settings", "Heater left on")
