@@ -18,6 +18,7 @@ from wattwise.api.routes import (
     commands,
     devices,
     energy,
+    export,
     findings,
     ingest,
     legacy,
@@ -93,6 +94,7 @@ def create_app(
         metrics,
         appliances,
         findings,
+        export,
     )
     # The routes join the app's own list rather than through include_router: this FastAPI
     # wraps each included router in a matcher that costs ~70 µs per router per request, which
