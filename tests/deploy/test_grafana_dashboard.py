@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,6 +23,8 @@ from wattwise.runtime import Services
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "wattwise-dashboard.json"
 PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
+READER_GRANTS = ROOT / "deploy" / "grafana" / "grafana-reader.sql"
+READER = f"grafana_reader_test_{os.getpid()}"
 START = 1_763_596_800_000  # 2025-11-20T00:00:00Z
 STEP = 30_000
 N = 7200  # 2.5 days, a reading every 30 s
@@ -70,13 +73,25 @@ def pg_world(services: Services) -> Iterator[World]:
             for i in range(0, N, 2400):
                 w.ingest(READINGS[i : i + 2400], key=key)
         services.writer.flush()  # the rollups of the last second
-        yield w
+        with psycopg.connect(plain_url(w), autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {READER}")  # type: ignore[arg-type]
+            conn.execute(READER_GRANTS.read_text().replace("grafana_reader", READER))  # type: ignore[arg-type]
+        try:
+            yield w
+        finally:
+            with psycopg.connect(plain_url(w), autocommit=True) as conn:
+                conn.execute(f"DROP OWNED BY {READER}")  # type: ignore[arg-type]
+                conn.execute(f"DROP ROLE {READER}")  # type: ignore[arg-type]
+
+
+def plain_url(world: World) -> str:
+    return world.services.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def run(world: World, sql: str) -> list[tuple[Any, ...]]:
-    """On a plain connection, as Grafana sends it (simple query, no parameters)."""
-    url = world.services.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(url) as conn:
+    """As Grafana sends it (a simple query, no parameters), with only the rights the docs grant it."""
+    with psycopg.connect(plain_url(world)) as conn:
+        conn.execute(f"SET ROLE {READER}")  # type: ignore[arg-type]
         return conn.execute(sql).fetchall()  # type: ignore[arg-type]
 
 
@@ -132,7 +147,7 @@ def test_long_ranges_are_answered_by_the_rollups(pg_world: World, dashboard: dic
     """With raw readings and minute rollups gone (retention), hourly and daily zooms answer the same."""
     sql = panel_sql(dashboard, "Power")
     before = {i: run(pg_world, expand(sql, query(pg_world, i))) for i in INTERVALS}
-    with pg_world.services.engine.begin() as conn:
+    with pg_world.services.engine.begin() as conn:  # as the owner: Grafana may not delete
         conn.exec_driver_sql(f"DELETE FROM readings WHERE device_id = {pg_world.meter_a}")
         conn.exec_driver_sql(f"DELETE FROM rollup_1m WHERE device_id = {pg_world.meter_a}")
     for interval, table in INTERVALS.items():
@@ -169,6 +184,8 @@ def test_the_meter_variable_lists_every_meter_by_site_and_name(pg_world: World, 
     (variable,) = [v for v in dashboard["templating"]["list"] if v["name"] == "device"]
     rows = run(pg_world, expand(variable["query"], query(pg_world, HOUR)))
     assert rows == [(pg_world.meter_a, "Home A / main"), (pg_world.meter_b, "Home B / main")]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        run(pg_world, "SELECT key_hash FROM devices")  # Grafana's login cannot read key hashes
 
 
 def test_the_prometheus_panels_ask_for_series_that_metrics_exports(pg_world: World, dashboard: dict[str, Any]) -> None:
