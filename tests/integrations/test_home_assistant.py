@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +19,8 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
-from support import World, wattwise_broker
+import wattwise
+from support import World, free_port, wattwise_broker
 from wattwise import __version__
 from wattwise.api.app import create_app
 from wattwise.integrations.ha_discovery import Monotonic
@@ -220,6 +225,29 @@ def test_the_retained_configs_reach_a_home_assistant_that_connects_later(
             assert config["unit_of_measurement"] == "V"
         finally:
             late.close()
+
+
+def test_home_assistant_sees_the_server_go_offline_when_it_dies(
+    world: World, broker: int, home_assistant: HomeAssistantClient
+) -> None:
+    """kill -9 sends no goodbye: the broker publishes the connection's last will instead."""
+    source = str(Path(wattwise.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (source, os.environ.get("PYTHONPATH"))))}
+    args = ["--database", str(world.services.engine.url), "serve", "--port", str(free_port())]
+    args += ["--mqtt", f"127.0.0.1:{broker}", "--mqtt-username", "wattwise-server", "--mqtt-password", SERVER_PASSWORD]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "wattwise.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for(lambda: home_assistant.last("wattwise/status") == "online", timeout=60)
+        os.kill(server.pid, signal.SIGKILL)
+        assert wait_for(lambda: home_assistant.last("wattwise/status") == "offline")
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_the_energy_home_assistant_sees_never_goes_down() -> None:
