@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -34,9 +35,12 @@ MAX_SPAN_MS: dict[str, int] = {
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
 
-def iso_utc(ts_ms: int) -> str:
-    """``2025-11-24T15:33:16.250000Z`` style: the instant, unambiguous to any reader."""
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+def iso_utc(ts_ms: list[int]) -> list[str]:
+    """``2025-11-24T15:33:16.250Z`` for each instant: fixed width, unambiguous to any reader.
+
+    One vectorised call per page: formatting row by row took a fifth of a CSV export's time.
+    """
+    return np.datetime_as_string(np.array(ts_ms, dtype="datetime64[ms]"), unit="ms", timezone="UTC").tolist()  # type: ignore[no-any-return]
 
 
 def file_safe(name: str) -> str:
@@ -115,7 +119,8 @@ def csv_chunks(export: Export, pages: Iterator[list[Row]]) -> Iterator[bytes]:
     writer.writerow(export.header)
     yield _drain(out)
     for page in pages:
-        writer.writerows((row[0], iso_utc(int(row[0])), *row[1:]) for row in page)  # type: ignore[arg-type]
+        times = iso_utc([int(row[0]) for row in page])  # type: ignore[arg-type]
+        writer.writerows((row[0], when, *row[1:]) for row, when in zip(page, times, strict=True))
         yield _drain(out)
 
 

@@ -58,10 +58,10 @@ def test_raw_csv_has_epoch_and_iso_times_every_metric_and_the_stored_energy(both
     rows = list(csv.reader(io.StringIO(body.decode())))
     assert rows[0] == ["ts_ms", "time_utc", "voltage", "current", "power", "energy", "frequency", "pf", "wh"]
     assert [r[:2] for r in rows[1:]] == [
-        [str(T0), "2025-11-24T16:00:00Z"],
-        [str(T0 + 20_000), "2025-11-24T16:00:20Z"],
-        [str(T0 + 40_000), "2025-11-24T16:00:40Z"],
-        [str(T0 + 60_000), "2025-11-24T16:01:00Z"],
+        [str(T0), "2025-11-24T16:00:00.000Z"],
+        [str(T0 + 20_000), "2025-11-24T16:00:20.000Z"],
+        [str(T0 + 40_000), "2025-11-24T16:00:40.000Z"],
+        [str(T0 + 60_000), "2025-11-24T16:01:00.000Z"],
     ]
     assert rows[1][2:8] == ["230.0", "1.0", "200.0", "1000.0", "50.0", "0.9"]
     assert rows[4][2:8] == ["231.0", "", "100.0", "1004.0", "", ""]  # not measured: empty

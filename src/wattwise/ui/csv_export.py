@@ -24,10 +24,8 @@ def series_csv(series: Series) -> bytes:
             "count",
         ]
     )
-    for i, ts in enumerate(series.ts):
-        writer.writerow(
-            [iso_utc(ts), ts, series.bucket_ms, series.min[i], series.mean[i], series.max[i], series.count[i]]
-        )
+    for i, (ts, when) in enumerate(zip(series.ts, iso_utc(series.ts), strict=True)):
+        writer.writerow([when, ts, series.bucket_ms, series.min[i], series.mean[i], series.max[i], series.count[i]])
     return out.getvalue().encode()
 
 
