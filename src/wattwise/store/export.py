@@ -1,7 +1,12 @@
 """One meter's stored history, row by row, from raw readings or one rollup tier (for export files).
 
-Rows come in pages keyed by time (``ts > last``), so a year of raw readings is read in short
-queries rather than one cursor held open for as long as a slow client takes to download.
+Rows come in pages, each a time window ``[lo, hi)``, so a year of raw readings is read in
+short queries rather than one cursor held open for as long as a slow client takes to download.
+Windows, not ``ORDER BY ts LIMIT n`` after the last row: on a table whose statistics are stale
+(a bulk load before autovacuum) PostgreSQL answered each LIMIT page by sorting every row left,
+which made an export quadratic. A window's size follows the rows the last one held, aiming at
+``page_rows``; an empty window jumps to the next row (an index lookup) instead of growing
+across a gap into whatever dense stretch lies beyond.
 """
 
 from __future__ import annotations
@@ -38,8 +43,12 @@ def _select(tier: Tier, metrics: Sequence[str]) -> str:
         values.append("wh")
     return (
         f"SELECT ts, {', '.join(values)} FROM {tier.table} "
-        "WHERE device_id = :device AND ts > :after AND ts < :until ORDER BY ts LIMIT :limit"
+        "WHERE device_id = :device AND ts >= :lo AND ts < :hi ORDER BY ts"
     )
+
+
+def _next_sql(tier: Tier) -> str:
+    return f"SELECT min(ts) FROM {tier.table} WHERE device_id = :device AND ts >= :lo AND ts < :hi"
 
 
 def history_pages(
@@ -56,14 +65,18 @@ def history_pages(
 
     Metric names must already be checked against ``METRICS``: they become column names.
     """
-    sql = text(_select(RESOLUTIONS[resolution], metrics))
-    after = since - 1
-    while True:
+    tier = RESOLUTIONS[resolution]
+    sql, next_sql = text(_select(tier, metrics)), text(_next_sql(tier))
+    window = page_rows * max(tier.width_ms, 1000)  # raw: first guess, a reading a second
+    lo: int | None = since
+    while lo is not None and lo < until:
+        hi = min(lo + window, until)
         with engine.connect() as conn:
-            params = {"device": device_id, "after": after, "until": until, "limit": page_rows}
-            page: list[Row] = [tuple(row) for row in conn.execute(sql, params)]
-        if page:
-            yield page
-        if len(page) < page_rows:
-            return
-        after = int(page[-1][0] or 0)  # ts is never NULL (primary key)
+            page: list[Row] = [tuple(row) for row in conn.execute(sql, {"device": device_id, "lo": lo, "hi": hi})]
+            if not page:
+                lo = conn.execute(next_sql, {"device": device_id, "lo": hi, "hi": until}).scalar()
+                continue
+        yield page
+        lo = hi
+        # about page_rows at this density next time, growing at most fourfold a step
+        window = max(min(window * page_rows // len(page), window * 4), tier.width_ms)
