@@ -198,7 +198,7 @@ def test_a_new_meter_appears_in_home_assistant_with_its_quantities_and_state(
     assert wait_for(lambda: ha.last("wattwise/status") == "offline")  # the server stopped
 
 
-def test_when_home_assistant_restarts_the_configs_are_announced_again(
+def test_configs_are_announced_again_when_home_assistant_restarts_or_the_meter_is_renamed(
     world: World, home_assistant: HomeAssistantClient
 ) -> None:
     ha = home_assistant
@@ -208,6 +208,13 @@ def test_when_home_assistant_restarts_the_configs_are_announced_again(
         assert wait_for(lambda: ha.count(topic) == 1)
         ha.client.publish("homeassistant/status", "online", qos=1).wait_for_publish()
         assert wait_for(lambda: ha.count(topic) == 2)
+        world.ingest([{"ts": T0 + 1000, "power": 81.0}])  # nothing new to announce
+        assert wait_for(lambda: ha.last(f"wattwise/{world.meter_a}/state")["power"] == 81.0)
+        assert ha.count(topic) == 2
+        with world.services.engine.begin() as conn:  # renamed in the database (no API for it yet)
+            conn.execute(text("UPDATE devices SET name = 'Garage' WHERE id = :d"), {"d": world.meter_a})
+        world.ingest([{"ts": T0 + 2000, "power": 82.0}])
+        assert wait_for(lambda: ha.last(topic)["device"]["name"] == "Garage")
 
 
 def test_the_retained_configs_reach_a_home_assistant_that_connects_later(

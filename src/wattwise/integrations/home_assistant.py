@@ -47,7 +47,7 @@ class HomeAssistant:
         self._dirty: set[int] = set()
         self._everything = True  # the first cycle announces every meter
         self._wake = asyncio.Event()
-        self._announced: dict[int, set[str]] = {}
+        self._announced: dict[tuple[int, str], dict[str, Any]] = {}  # the config HA last got
         self._energy = ha.Monotonic()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -138,11 +138,12 @@ class HomeAssistant:
                 self._send(ha.state_topic(device_id), payload)
 
     def _announce(self, device: Device, quantities: list[ha.Quantity]) -> None:
-        done = self._announced.setdefault(device.id, set())
+        """Configs HA has not got yet, or got before the meter was renamed or moved."""
         for quantity in quantities:
-            if quantity.key not in done:
-                self._send(ha.config_topic(device.id, quantity), ha.sensor_config(device, quantity))
-                done.add(quantity.key)
+            config = ha.sensor_config(device, quantity)
+            if self._announced.get((device.id, quantity.key)) != config:
+                self._send(ha.config_topic(device.id, quantity), config)
+                self._announced[(device.id, quantity.key)] = config
 
     def _send(self, topic: str, payload: dict[str, Any]) -> None:
         self._client.publish(topic, orjson.dumps(payload), qos=1, retain=True)
