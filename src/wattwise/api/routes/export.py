@@ -18,6 +18,7 @@ router = APIRouter(tags=["integrations"])
 @router.get(
     "/api/v1/devices/{device_id}/export",
     summary="Download a meter's history as CSV or Parquet",
+    response_class=Response,
     responses={200: {"content": {MEDIA_TYPES["csv"]: {}, MEDIA_TYPES["parquet"]: {}}}},
 )
 async def export(
