@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     energy_max_power_w: float = 25_000.0
     sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
     detectors: bool = True  # live NILM, anomaly, grid, balance and theft detection on every meter
+    alerts: bool = True  # the alert engine: rules, notices, relay cuts (docs/alerts.md)
     raw_retention_days: int = 0  # 0 keeps raw readings for ever
     minute_retention_days: int = 0
 

@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from wattwise import __version__
+from wattwise.alerts import attach as attach_alerts
 from wattwise.api import live
 from wattwise.api.routes import (
     accounts,
+    alerts,
     appliances,
     auth,
     billing,
@@ -67,6 +69,7 @@ def create_app(
         if mqtt is not None:
             mqtt.start()
         detach = attach_detectors(svc) if settings.detectors else None
+        app.state.alerts = attach_alerts(svc) if settings.alerts else None
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
@@ -79,6 +82,8 @@ def create_app(
                 mqtt.stop()
             if detach is not None:
                 detach()  # saves each meter's live state: needs the writer still running
+            if app.state.alerts is not None:
+                app.state.alerts()
             if own:
                 svc.close()
 
@@ -99,6 +104,7 @@ def create_app(
         metrics,
         appliances,
         findings,
+        alerts,
         export,
     )
     # The routes join the app's own list rather than through include_router: this FastAPI

@@ -46,6 +46,12 @@ class _Visibility:
             self._known[device_id] = self._access.can_see(site_id)
         return self._known[device_id]
 
+    def allows_alert(self, alert: dict[str, Any]) -> bool:
+        device_id = alert.get("device_id")
+        if device_id is not None:
+            return self.allows(int(device_id))
+        return self._wanted is None and self._access.can_see(int(alert["site_id"]))
+
 
 def _wanted(raw: str | None) -> set[int] | None:
     if not raw:
@@ -57,7 +63,8 @@ def _wanted(raw: str | None) -> set[int] | None:
 async def live(websocket: WebSocket) -> None:
     """Authenticate with ``?token=`` (or the session cookie); optional ``?devices=1,2``.
 
-    Each message is ``{"type": "readings" | "events" | "findings", "data": [item, …]}``;
+    Each message is ``{"type": "readings" | "events" | "findings" | "alerts", "data": [item, …]}``
+    (an alert as ``GET /api/v1/alerts/{id}`` shows it, when raised, repeated or settled);
     ``"dropped": n`` appears when the client was too slow and missed n messages.
     """
     services: Services = websocket.app.state.services
@@ -67,13 +74,15 @@ async def live(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     visibility = _Visibility(services, access, _wanted(websocket.query_params.get("devices")))
-    subscription = services.bus.subscribe("readings", "events", "findings")
+    subscription = services.bus.subscribe("readings", "events", "findings", "alerts")
 
     async def send() -> None:
         reported = 0
         async for message in subscription:
             if message.topic == "readings":
                 data = [reading_out(s) for s in _readings(message) if visibility.allows(s.reading.device_id)]
+            elif message.topic == "alerts":  # a budget alert is the whole site's: no meter
+                data = [item for item in message.payload if visibility.allows_alert(item)]
             else:  # appliance events/runs and findings, as their REST endpoints show them
                 data = [item for item in message.payload if visibility.allows(int(item["device_id"]))]
             if not data:

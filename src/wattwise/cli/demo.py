@@ -22,6 +22,7 @@ import uvicorn
 
 from wattwise.api.app import create_app
 from wattwise.cli.context import state
+from wattwise.store import alerts as alert_store
 from wattwise.store import devices as device_store
 from wattwise.store import sites as site_store
 from wattwise.store import users as user_store
@@ -29,6 +30,8 @@ from wattwise.store.errors import NotFound
 
 DEMO_SITE = "Demo hostel"
 DEMO_METERS = ("Main meter", "Room 101", "Room 102", "Kitchen")
+#: the alert rule a first demo starts with (shown on the dashboard; no channel to send to)
+DEMO_RULE = {"quantity": "power", "direction": "above", "trigger": 3000, "clear": 2700, "for_s": 30}
 
 
 def _admin_password(conn: object, login_file: Path) -> str:
@@ -91,6 +94,11 @@ def demo(
         device_store.set_role(conn, main_id, role="main")
         for sub_meter in issued[1:]:  # the main meter reads the rooms plus common loads
             device_store.set_role(conn, sub_meter.device.id, role="sub", parent_id=main_id)
+        if not alert_store.list_rules(conn, frozenset({site.id})):
+            rule = alert_store.RuleFields(
+                site_id=site.id, device_id=main_id, name="Main meter above 3 kW", kind="threshold", params=DEMO_RULE
+            )
+            alert_store.add_rule(conn, rule, by="demo")
     keys_file.write_text("".join(f"{i.device.id} {i.key}\n" for i in issued))
     keys_file.chmod(0o600)
     cli_state.close()

@@ -20,9 +20,9 @@ from nicegui.nicegui import _shutdown, _startup
 from nicegui.storage import Storage
 
 from wattwise.config import Settings
-from wattwise.ui import account, appliances, bill, context, energy, login, meter, overview, payments, sites
+from wattwise.ui import account, appliances, bill, context, energy, findings, login, meter, overview, payments, sites
 
-PAGES = (login, overview, meter, sites, account, energy, bill, payments, appliances)
+PAGES = (login, overview, meter, sites, account, energy, bill, payments, appliances, findings)
 SECRET_FILE = "ui-storage-secret"
 
 

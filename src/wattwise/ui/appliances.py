@@ -11,15 +11,13 @@ detector stores (bus topic "events") redraw the page.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import Client, background_tasks, ui
+from nicegui import Client, ui
 
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
 from wattwise.detectors import edits, library
@@ -36,6 +34,7 @@ from wattwise.store.users import Access
 from wattwise.ui import context, fmt
 from wattwise.ui.chart_options import history_options
 from wattwise.ui.frame import frame
+from wattwise.ui.live_feed import redraw_on
 from wattwise.ui.site_pages import in_thread, kwh
 
 log = logging.getLogger(__name__)
@@ -317,31 +316,4 @@ class AppliancesSection:
 
     def follow(self, client: Client) -> None:
         """Redraw when the live detector stores events of this meter; stop when the tab is gone."""
-        subscription = self.services.bus.subscribe("events")
-
-        async def run() -> None:
-            try:
-                async for message in subscription:
-                    if client._deleted:
-                        break
-                    if not any(item.get("device_id") == self.device.id for item in message.payload or []):
-                        continue
-                    await asyncio.sleep(1.0)  # let a burst of events land, then draw once
-                    while not subscription.queue.empty():
-                        subscription.queue.get_nowait()
-                    try:
-                        with client:
-                            await self.draw()
-                    except Exception:  # one failed redraw must not end the tab's live view
-                        log.exception("appliance page redraw failed")
-            finally:
-                self.services.bus.unsubscribe(subscription)
-
-        task = background_tasks.create(run(), name="wattwise appliance events")
-
-        def stop() -> None:
-            with contextlib.suppress(Exception):
-                self.services.bus.unsubscribe(subscription)
-            task.cancel()
-
-        client.on_disconnect(stop)
+        redraw_on(self.services.bus, "events", client, [self.device.id], self.draw)

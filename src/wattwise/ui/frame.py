@@ -21,6 +21,7 @@ NAV = (
     ("Bill", "/bill", "receipt_long"),
     ("Payments", "/payments", "payments"),
     ("Appliances", "/appliances", "kitchen"),
+    ("Findings", "/findings", "report"),
     ("Sites & meters", "/sites", "tune"),
     ("Account", "/account", "person"),
 )

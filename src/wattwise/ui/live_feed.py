@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from nicegui import Client, background_tasks
 
@@ -63,3 +63,49 @@ class LiveFeed:
         finally:
             with contextlib.suppress(Exception):
                 self._bus.unsubscribe(subscription)
+
+
+def redraw_on(
+    bus: Bus,
+    topic: str,
+    client: Client,
+    device_ids: Iterable[int],
+    redraw: Callable[[], Awaitable[None]],
+    *,
+    settle_s: float = 1.0,
+) -> None:
+    """Redraw a page section when the bus carries ``topic`` items of its meters.
+
+    The payload is a list of dicts with a ``device_id`` (what the detectors publish). A burst
+    of items is drawn once: wait ``settle_s``, drop what queued meanwhile, draw. Stops when the
+    tab is gone for good.
+    """
+    subscription = bus.subscribe(topic)
+    mine = frozenset(device_ids)
+
+    async def run() -> None:
+        try:
+            async for message in subscription:
+                if client._deleted:
+                    break
+                if not any(item.get("device_id") in mine for item in message.payload or []):
+                    continue
+                await asyncio.sleep(settle_s)
+                while not subscription.queue.empty():
+                    subscription.queue.get_nowait()
+                try:
+                    with client:
+                        await redraw()
+                except Exception:  # one failed redraw must not end the tab's live view
+                    log.exception("%s redraw failed", topic)
+        finally:
+            bus.unsubscribe(subscription)
+
+    task = background_tasks.create(run(), name=f"wattwise {topic} redraw")
+
+    def stop() -> None:
+        with contextlib.suppress(Exception):
+            bus.unsubscribe(subscription)
+        task.cancel()
+
+    client.on_disconnect(stop)

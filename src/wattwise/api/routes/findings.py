@@ -22,7 +22,8 @@ from sqlalchemy import Connection
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.appliances import edit, may_edit, read
 from wattwise.api.routes.devices import visible_device
-from wattwise.detectors.service import FEEDBACK_TOPIC, PATTERN_KINDS
+from wattwise.detectors import edits
+from wattwise.detectors.service import PATTERN_KINDS
 from wattwise.detectors.theft import KIND as THEFT
 from wattwise.store import devices as device_store
 from wattwise.store import findings as finding_store
@@ -87,11 +88,5 @@ def get_finding(finding_id: int, access: AccessDep, services: ServicesDep) -> di
 async def give_feedback(finding_id: int, body: FeedbackIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Store your verdict; the meter's detectors learn from it (see the module description)."""
     await read(services, lambda c: may_edit(c, access, finding_or_404(c, finding_id).device_id))
-    by = access.user.username
-    judged = await edit(
-        services.writer.submit(lambda c: finding_store.give_verdict(c, finding_id, body.verdict, by=by))
-    )
-    out = judged.to_dict()
-    services.bus.publish(FEEDBACK_TOPIC, out)
-    services.bus.publish("findings", [out])
-    return out
+    judged = await edit(edits.judge_finding(services, finding_id, body.verdict, by=access.user.username))
+    return judged.to_dict()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import wattwise.store.alerts_schema
 import wattwise.store.billing_schema
 import wattwise.store.findings_schema  # noqa: F401  (detections and findings, migration 0005)
 from wattwise.store.schema import metadata

@@ -1,0 +1,121 @@
+"""The engine on its own clock and on what the detectors publish: a meter that goes quiet, a
+budget running out, an appliance left on, and a restart in the middle of an alert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alerts.alert_world import OVER_POWER, SECOND, alert_world
+from wattwise.runtime import Services
+from wattwise.store.clock import now_ms
+
+
+def test_a_meter_that_stops_reporting_raises_one_offline_alert_resolved_by_its_next_reading(
+    services: Services,
+) -> None:
+    with alert_world(services) as aw:
+        hook = aw.channel()
+        aw.rule(name="Meter offline", kind="offline", params={"after_s": 300}, channel_ids=[hook])
+        t0 = aw.clock.now
+        aw.power(t0 - 10 * SECOND, [400.0])  # arrives at t0 on the engine's clock
+        aw.engine.tick(t0 + 200 * SECOND)
+        assert aw.alerts() == []
+        aw.engine.tick(t0 + 400 * SECOND)
+        aw.engine.tick(t0 + 500 * SECOND)  # still quiet: the same alert
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["device_id"], alert["started_ts"]) == (
+            "open",
+            aw.world.meter_a,
+            t0 + 300 * SECOND,
+        )
+        assert alert["message"] == "main (Home A): No reading for 7 min" and alert["repeat_count"] == 1
+        assert [n["title"] for n in aw.received] == ["Wattwise: Meter offline"]
+
+        aw.clock.now = t0 + 600 * SECOND
+        aw.power(t0 - 5 * SECOND, [420.0])  # its time as the meter says; it arrives at t0 + 600 s
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["ended_ts"], alert["resolved_by"]) == ("resolved", t0 + 600 * SECOND, "rule")
+        assert len(aw.received) == 1
+
+
+def test_budget_rules_fire_on_the_share_used_or_the_projection_and_resolve_when_the_budget_goes(
+    services: Services,
+) -> None:
+    with alert_world(services) as aw:
+        w = aw.world
+        site = f"/api/v1/sites/{w.site_a}"
+        aw.ok("PUT", f"{site}/tariff", json={"preset": "in-tn-domestic"})
+        aw.ok("PUT", f"{site}/budget", json={"limit": "10", "unit": "kwh"})
+        hook = aw.channel()
+        aw.rule(name="Budget", kind="budget", params={"used_pct": 80}, channel_ids=[hook])
+        # 06:00 to 12:00 in India on 15 February 2025 at 1.5 kW: about 9 kWh of a 10 kWh budget
+        start = int(datetime(2025, 2, 15, 0, 30, tzinfo=UTC).timestamp() * 1000)
+        aw.power(start, [1500.0] * 361, every_s=60)
+        noon = start + 6 * 3600 * SECOND
+
+        aw.engine.tick(start + 3600 * SECOND)  # 1.5 kWh by 07:00: 15 %
+        assert aw.alerts() == []
+        at_risk = aw.rule(name="Budget at risk", kind="budget", params={"projected": True})
+        aw.engine.tick(noon)
+        aw.engine.tick(noon + 60 * SECOND)  # still over 80 %: the same alert
+        (risk,) = [a for a in aw.alerts() if a["rule_id"] == at_risk["id"]]
+        assert risk["message"] == "Home A: Budget 86 % used (8.613 of 10 kWh): this cycle may end above it"
+        (alert,) = [a for a in aw.alerts() if a["rule_id"] != at_risk["id"]]
+        # the alert says what the site's budget says at that instant (the billing layer splits
+        # the UTC hours around India's half-hour boundaries by time: 8.613 kWh by noon)
+        status = aw.ok("GET", f"{site}/budget", params={"as_of": noon})["status"]
+        assert (status["used"], status["fraction_used"]) == ("8.613", 0.8613)
+        assert (alert["device_id"], alert["site_id"], alert["value"]) == (None, w.site_a, 86.1)
+        assert alert["message"] == "Home A: Budget 86 % used (8.613 of 10 kWh)"
+        assert [n["title"] for n in aw.received] == ["Wattwise: Budget"]
+        assert status["state"] == "at_risk"  # projected to end above the budget: the other rule
+        assert aw.client.get("/api/v1/alerts", headers=w.auth(w.viewer_token)).json() == aw.alerts()
+
+        aw.ok("DELETE", f"{site}/budget")
+        aw.engine.tick(noon + 120 * SECOND)
+        assert [a["status"] for a in aw.alerts()] == ["resolved", "resolved"]
+
+
+def test_an_appliance_left_on_raises_an_alert_and_switching_it_off_resolves_it(services: Services) -> None:
+    with alert_world(services) as aw:
+        hook = aw.channel()
+        meter = aw.world.meter_a
+        aw.rule(name="Iron", kind="appliance", params={"label": "iron", "on_longer_than_s": 1800}, channel_ids=[hook])
+        aw.rule(name="Kettle", kind="appliance", params={"label": "kettle"}, channel_ids=[hook])
+        t = now_ms() - 3600 * SECOND
+
+        def event(ts: int, state: str, label: str) -> dict[str, object]:
+            return {"type": "event", "device_id": meter, "ts": ts, "state": state, "label": label, "confidence": 0.9}
+
+        aw.power(t, [1200.0])
+        aw.publish("events", [event(t, "on", "Iron")])  # as the detectors publish a labelled ON step
+        aw.power(t + 60 * SECOND, [1200.0] * 25, every_s=60)  # 25 min on
+        assert aw.alerts() == []
+        aw.power(t + 26 * 60 * SECOND, [1200.0] * 6, every_s=60)  # 31 min on
+        (iron,) = aw.alerts()
+        assert iron["message"] == "main (Home A): Iron still on after 31 min" and iron["kind"] == "appliance"
+        aw.publish("events", [event(t + 33 * 60 * SECOND, "off", "Iron")])
+        (iron,) = aw.alerts()
+        assert iron["status"] == "resolved"
+
+        aw.publish("events", [event(t + 40 * 60 * SECOND, "on", "kettle")])
+        kettle = aw.alerts()[0]
+        assert (kettle["message"], kettle["status"]) == ("main (Home A): Kettle switched on", "open")
+        assert [(n["title"], n["severity"]) for n in aw.received] == [
+            ("Wattwise: Iron", "info"),
+            ("Wattwise: Kettle", "info"),
+        ]
+
+
+def test_after_a_restart_an_open_alert_is_still_the_one_that_repeats_and_resolves(services: Services) -> None:
+    with alert_world(services) as aw:
+        aw.rule(kind="threshold", params=OVER_POWER)
+        t = aw.power(now_ms() - 3600 * SECOND, [2500.0] * 8)
+        aw.restart()
+        t = aw.power(t, [1900.0, 2500.0, 2500.0, 2500.0, 2500.0, 2500.0, 2500.0, 2500.0])
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["repeat_count"]) == ("open", 2)
+        aw.restart()
+        aw.power(t, [1000.0] * 8)
+        (alert,) = aw.alerts()
+        assert alert["status"] == "resolved"

@@ -1,0 +1,255 @@
+"""Alerts over REST, end to end: a meter reports through /api/v1/ingest, the rule a person set
+raises an alert, its notice reaches a real local HTTP receiver, and people act on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from alerts.alert_world import OVER_POWER, SECOND, AlertWorld, alert_world
+from support import free_port
+from wattwise.runtime import Services
+from wattwise.store import findings as finding_store
+from wattwise.store.clock import now_ms
+
+
+def test_an_over_power_alert_is_raised_once_counted_while_open_resolved_and_kept_quiet_in_cooldown(
+    services: Services,
+) -> None:
+    with alert_world(services) as aw:
+        hook = aw.channel()
+        rule = aw.rule(name="Heater left on", kind="threshold", params=OVER_POWER, channel_ids=[hook], cooldown_s=600)
+        t = now_ms() - 3600 * SECOND
+
+        # 60 s at 2.5 kW: one alert, one notice
+        t = aw.power(t, [2500.0] * 12)
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["rule_id"], alert["device_id"]) == ("open", rule["id"], aw.world.meter_a)
+        assert alert["message"] == "main (Home A): Power above 2000 W for 30 s (2500 W now)"
+        assert alert["repeat_count"] == 1 and alert["value"] == 2500.0
+        assert [(n["title"], n["message"]) for n in aw.received] == [("Wattwise: Heater left on", alert["message"])]
+        shown = aw.ok("GET", f"/api/v1/alerts/{alert['id']}")
+        assert [(d["channel_id"], d["ok"]) for d in shown["deliveries"]] == [(hook, True)]
+        assert shown["last_notified_ms"] is not None
+
+        # it dips into the band (1.9 kW, not below the 1.8 kW clear level) and comes back: a repeat, no notice
+        t = aw.power(t, [1900.0] * 4 + [2600.0] * 8)
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["repeat_count"], alert["value"]) == ("open", 2, 2600.0)
+        assert len(aw.received) == 1
+
+        # 40 s below 1.8 kW: resolved by the rule, 30 s after the first reading below
+        below_from = t
+        t = aw.power(t, [1500.0] * 8)
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["resolved_by"], alert["ended_ts"]) == (
+            "resolved",
+            "rule",
+            below_from + 30 * SECOND,
+        )
+
+        # over again within the 10-minute cooldown: stored, not sent
+        t = aw.power(t, [2500.0] * 8)
+        again, first = aw.alerts()
+        assert first["id"] == alert["id"]
+        assert (again["status"], again["quiet"], again["last_notified_ms"]) == ("open", "cooldown", None)
+        assert len(aw.received) == 1
+        assert aw.alerts(status="open") == [again]
+
+        # people act on it: acknowledge, then resolve; a second resolve is a conflict
+        acked = aw.ok("POST", f"/api/v1/alerts/{again['id']}/acknowledge")
+        assert (acked["status"], acked["acknowledged_by"]) == ("acknowledged", "admin")
+        done = aw.ok("POST", f"/api/v1/alerts/{again['id']}/resolve")
+        assert (done["status"], done["resolved_by"]) == ("resolved", "admin")
+        twice = aw.client.post(f"/api/v1/alerts/{again['id']}/resolve", headers=aw.world.auth())
+        assert twice.status_code == 409 and "resolved" in twice.json()["detail"]
+
+        # resolved by hand while still over: no new alert until it clears and comes back; past the cooldown
+        # (ten minutes on the engine's clock) it is sent again
+        aw.clock.now = now_ms() + 601 * SECOND
+        t = aw.power(t, [2500.0] * 4)
+        assert len(aw.alerts()) == 2
+        t = aw.power(t, [1500.0] * 8 + [2500.0] * 8)
+        newest = aw.alerts()[0]
+        assert (newest["status"], newest["quiet"]) == ("open", None) and len(aw.alerts()) == 3
+        assert len(aw.received) == 2
+
+
+def test_an_overload_rule_with_relay_off_sends_one_relay_off_command_to_the_meter(services: Services) -> None:
+    with alert_world(services) as aw:
+        params = {"quantity": "power", "direction": "above", "trigger": 3000, "clear": 2500}
+        rule = aw.rule(name="Overload", kind="threshold", params=params, relay_off=True, device_id=aw.world.meter_a)
+        t = now_ms() - 600 * SECOND
+        t = aw.power(t, [1000.0, 3500.0, 3600.0, 2800.0, 3700.0])  # a repeat while open: still one command
+        (alert,) = aw.alerts()
+        assert alert["message"].endswith("; the meter was told to switch its relay off")
+        assert alert["repeat_count"] == 2
+        commands = aw.ok("GET", f"/api/v1/devices/{aw.world.meter_a}/commands")
+        assert [(c["id"], c["action"], c["requested_by"]) for c in commands] == [
+            (alert["command_id"], "relay_off", f"alert rule {rule['id']}")
+        ]
+        # the meter receives it in the answer to its next upload
+        answer = aw.world.ingest([{"ts": t, "power": 10.0}])
+        assert answer["commands"] == [{"id": str(alert["command_id"]), "action": "relay_off"}]
+
+
+def _finding(aw: AlertWorld, kind: str, score: float, suppressed_by: int | None = None) -> dict[str, Any]:
+    """A finding stored as the detectors store it, and published as they publish it."""
+    start = now_ms() - 1800 * SECOND
+    new = finding_store.NewFinding(
+        aw.world.meter_a, kind, start, start + 600 * SECOND, score, "3.1 kW more than usual at 02:00", {}, suppressed_by
+    )
+    found = aw.world.services.writer.run(lambda conn: finding_store.add_finding(conn, new)).to_dict()
+    aw.publish("findings", [found])
+    return found  # type: ignore[no-any-return]
+
+
+def test_a_finding_alert_notifies_a_suppressed_one_does_not_and_ignore_teaches_the_detectors(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    with alert_world(services) as aw:
+        hook = aw.channel()
+        aw.rule(
+            name="Unusual use",
+            kind="finding",
+            params={"kinds": ["anomaly"], "min_score": 0.5},
+            channel_ids=[hook],
+            cooldown_s=0,
+        )
+        first = _finding(aw, "anomaly", 0.9)
+        _finding(aw, "anomaly", 0.2)  # below the rule's score: nothing
+        _finding(aw, "theft", 0.9)  # another kind: nothing
+        (alert,) = aw.alerts()
+        assert (alert["finding_id"], alert["status"], alert["kind"]) == (first["id"], "open", "finding")
+        assert alert["message"] == "main (Home A): Anomaly: 3.1 kW more than usual at 02:00"
+        assert len(aw.received) == 1
+        _finding(aw, "anomaly", 0.8)  # another while the alert waits for a person: counted, not sent
+        (alert,) = aw.alerts()
+        assert alert["repeat_count"] == 2 and len(aw.received) == 1
+
+        # the owner says it is normal: the alert is ignored and the finding gets the verdict Ignore
+        feedback: list[Any] = []
+        services.bus.on("feedback", lambda message: feedback.append(message.payload))
+        ignored = aw.ok("POST", f"/api/v1/alerts/{alert['id']}/ignore")
+        assert (ignored["status"], ignored["ignored_by"]) == ("ignored", "admin")
+        judged = aw.ok("GET", f"/api/v1/findings/{first['id']}")
+        assert (judged["verdict"], judged["status"], judged["verdict_by"]) == ("ignore", "ignored", "admin")
+        assert [f["id"] for f in feedback] == [first["id"]]
+
+        # the same pattern again arrives ignored (the detectors suppressed it): stored, no notice
+        repeat = _finding(aw, "anomaly", 0.9, suppressed_by=first["id"])
+        quiet = [a for a in aw.alerts() if a["finding_id"] == repeat["id"]]
+        assert [(a["status"], a["quiet"]) for a in quiet] == [("ignored", "ignored pattern")]
+        assert len(aw.received) == 1
+
+        # a new finding raised; the owner confirms it on the findings page: its alert follows
+        other = _finding(aw, "anomaly", 0.95)
+        (raised,) = [a for a in aw.alerts() if a["finding_id"] == other["id"]]
+        assert raised["status"] == "open" and len(aw.received) == 2
+        aw.ok("POST", f"/api/v1/findings/{other['id']}/feedback", json={"verdict": "raise"})
+        aw.engine.flush()
+        confirmed = aw.ok("GET", f"/api/v1/alerts/{raised['id']}")
+        assert (confirmed["status"], confirmed["confirmed_by"]) == ("confirmed", "admin")
+        # a later change of mind on the findings page leaves a confirmed alert as it is
+        aw.ok("POST", f"/api/v1/findings/{other['id']}/feedback", json={"verdict": "ignore"})
+        aw.engine.flush()
+        assert aw.ok("GET", f"/api/v1/alerts/{raised['id']}")["status"] == "confirmed"
+        assert not [r for r in caplog.records if r.name.startswith("wattwise.alerts") and r.levelname == "ERROR"]
+        # once confirmed it is dealt with: the next finding is a new alert, sent
+        _finding(aw, "anomaly", 0.9)
+        assert aw.alerts()[0]["status"] == "open" and len(aw.received) == 3
+
+
+def test_bad_rule_bodies_are_refused_naming_the_field(services: Services) -> None:
+    with alert_world(services) as aw:
+        w = aw.world
+        other_site_channel = aw.channel(site_id=w.site_b)
+
+        def refused(body: dict[str, Any]) -> str:
+            answer = aw.client.post(
+                "/api/v1/alert-rules", json={"site_id": w.site_a, "name": "r", **body}, headers=w.auth()
+            )
+            assert answer.status_code == 422, answer.text
+            detail = answer.json()["detail"]
+            return detail if isinstance(detail, str) else ".".join(str(p) for p in detail[0]["loc"])
+
+        threshold = {"kind": "threshold", "params": OVER_POWER}
+        assert refused({"kind": "threshold", "params": {**OVER_POWER, "clear": 2500}}).startswith("params.clear:")
+        assert refused({"kind": "threshold", "params": {**OVER_POWER, "trigger": "lots"}}).startswith("params.trigger:")
+        assert refused({"kind": "offline", "params": {}}).startswith("params.after_s:")
+        assert refused({"kind": "weather", "params": {}}) == "body.kind"
+        assert refused({**threshold, "cooldown_s": -1}) == "body.cooldown_s"
+        assert refused({**threshold, "colour": "red"}) == "body.colour"
+        sag = {"kind": "threshold", "params": {"quantity": "voltage", "direction": "below", "trigger": 200}}
+        assert refused({**sag, "relay_off": True}).startswith("relay_off:")
+        assert refused({**threshold, "channel_ids": [other_site_channel]}).startswith("channel_ids:")
+        assert refused({**threshold, "device_id": w.meter_b}).startswith("device_id:")
+        assert refused({"kind": "budget", "params": {"used_pct": 80}, "device_id": w.meter_a}).startswith("device_id:")
+        assert aw.alerts() == [] and aw.ok("GET", "/api/v1/alert-rules") == []
+
+
+def test_owners_set_rules_viewers_only_look_and_other_sites_stay_hidden(services: Services) -> None:
+    with alert_world(services) as aw:
+        w = aw.world
+        rule = aw.rule(kind="offline", params={"after_s": 600})
+        viewer = w.auth(w.viewer_token)
+        assert aw.client.get("/api/v1/alert-rules", headers=viewer).json() == [rule]
+        body = {"site_id": w.site_a, "name": "r", "kind": "offline", "params": {"after_s": 60}}
+        assert aw.client.post("/api/v1/alert-rules", json=body, headers=viewer).status_code == 403
+        assert aw.client.delete(f"/api/v1/alert-rules/{rule['id']}", headers=viewer).status_code == 403
+        b_rule = aw.rule(site_id=w.site_b, kind="offline", params={"after_s": 600})
+        assert aw.client.get(f"/api/v1/alert-rules/{b_rule['id']}", headers=viewer).status_code == 404
+
+        changed = aw.ok("PUT", f"/api/v1/alert-rules/{rule['id']}", json={**body, "enabled": False})
+        assert (changed["params"], changed["enabled"]) == ({"after_s": 60}, False)
+        moved = aw.client.put(f"/api/v1/alert-rules/{rule['id']}", json={**body, "site_id": w.site_b}, headers=w.auth())
+        assert moved.status_code == 422 and moved.json()["detail"].startswith("site_id:")
+
+        aw.rule(kind="threshold", params=OVER_POWER)
+        aw.power(now_ms() - 600 * SECOND, [2500.0] * 8)
+        (alert,) = aw.alerts()
+        assert aw.client.post(f"/api/v1/alerts/{alert['id']}/acknowledge", headers=viewer).status_code == 403
+        assert aw.client.get("/api/v1/alerts", headers=viewer).json()[0]["id"] == alert["id"]
+        assert aw.client.post(f"/api/v1/alerts/{alert['id']}/snooze", headers=w.auth()).status_code == 422
+        bad = aw.client.get("/api/v1/alerts", params={"status": "closed"}, headers=w.auth())
+        assert bad.status_code == 422 and bad.json()["detail"].startswith("status:")
+
+        assert aw.client.delete(f"/api/v1/alert-rules/{rule['id']}", headers=w.auth()).status_code == 204
+        assert aw.client.get(f"/api/v1/alert-rules/{rule['id']}", headers=w.auth()).status_code == 404
+
+        # switching the over-power rule off resolves its alert (nothing else would)
+        over = aw.ok("GET", f"/api/v1/alert-rules/{alert['rule_id']}")
+        fields = {k: over[k] for k in ("site_id", "device_id", "name", "kind", "params", "channel_ids", "cooldown_s")}
+        aw.ok("PUT", f"/api/v1/alert-rules/{over['id']}", json={**fields, "enabled": False})
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["resolved_by"]) == ("resolved", "rule disabled")
+
+
+def test_a_channel_test_notice_reaches_the_receiver_and_a_dead_channel_says_why(services: Services) -> None:
+    with alert_world(services) as aw:
+        hook = aw.channel()
+        sent = aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")
+        assert sent == {"channel_id": hook, "ok": True, "error": None}
+        assert [n["title"] for n in aw.received] == ["Wattwise: test notice"]
+
+        port = free_port()
+        dead = aw.channel(url=f"http://127.0.0.1:{port}/nobody?token=s3cret")
+        failed = aw.ok("POST", f"/api/v1/alert-channels/{dead}/test")
+        assert failed == {"channel_id": dead, "ok": False, "error": f"Webhook: connection refused (127.0.0.1:{port})"}
+        shown = aw.ok("GET", f"/api/v1/alert-channels/{dead}")
+        assert [(d["ok"], d["error"]) for d in shown["deliveries"]] == [(False, failed["error"])]
+        # never shown back in full: a webhook's path and query may hold a token
+        assert shown["config"] == {"url": f"http://127.0.0.1:{port}/***", "headers": {}}
+
+        bad = {"site_id": aw.world.site_a, "name": "x", "kind": "ntfy", "config": {"topic": "no spaces allowed"}}
+        refused = aw.client.post("/api/v1/alert-channels", json=bad, headers=aw.world.auth())
+        assert refused.status_code == 422 and refused.json()["detail"].startswith("ntfy.topic:")
+        bad = {**bad, "kind": "pager", "config": {}}
+        refused = aw.client.post("/api/v1/alert-channels", json=bad, headers=aw.world.auth())
+        assert refused.status_code == 422 and refused.json()["detail"].startswith("kind:")
+
+        # a deleted channel leaves the rules that sent to it
+        rule = aw.rule(kind="offline", params={"after_s": 60}, channel_ids=[hook, dead])
+        assert aw.client.delete(f"/api/v1/alert-channels/{dead}", headers=aw.world.auth()).status_code == 204
+        assert aw.ok("GET", f"/api/v1/alert-rules/{rule['id']}")["channel_ids"] == [hook]
