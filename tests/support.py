@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import shutil
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -150,3 +154,44 @@ def ompm_states(**settings: Any) -> StateModel:
         min_segment=3,
         **settings,
     )
+
+
+@contextmanager
+def wattwise_broker(world: World, folder: Path, *credential_args: str) -> Iterator[int]:
+    """A private Mosquitto with the password and ACL files ``wattwise mqtt credentials`` writes
+    (anonymous clients refused); yields its port. ``credential_args`` go to that command."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from typer.testing import CliRunner
+
+    from wattwise.cli.main import app as cli
+
+    if shutil.which("mosquitto") is None:
+        if IN_CI:
+            pytest.fail("mosquitto is not installed")
+        pytest.skip("mosquitto is not installed")
+    files = folder / "broker"
+    args = ["--database", str(world.services.engine.url), "mqtt", "credentials", "--out", str(files)]
+    result = CliRunner().invoke(cli, [*args, *credential_args])
+    assert result.exit_code == 0, result.output
+    port = free_port()
+    conf = folder / "mosquitto.conf"
+    conf.write_text(
+        f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\npersistence false\n"
+        f"password_file {files / 'passwd'}\nacl_file {files / 'acl'}\n"
+    )
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        probe = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        try:
+            probe.connect("127.0.0.1", port)
+            probe.disconnect()
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

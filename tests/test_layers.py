@@ -26,6 +26,8 @@ ALLOWED: dict[str, set[str] | None] = {
     "accounting": {"analysis", "config", "domain", "runtime", "store"},
     "detectors": {"analysis", "bus", "config", "domain", "runtime", "store"},
     "alerts": {"accounting", "analysis", "bus", "config", "detectors", "domain", "runtime", "store"},
+    "export": {"domain", "runtime", "store"},
+    "integrations": {"bus", "domain", "ingest", "runtime", "store"},
     "api": None,
     "ui": None,
     "cli": None,

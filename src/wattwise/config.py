@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # restart; each server process needs its own. Empty: derived from group, host and port.
     mqtt_client_id: str = ""
     mqtt_session_expiry_s: int = 86_400
+    # With MQTT on: announce every meter to Home Assistant (retained discovery configs under
+    # homeassistant/) and publish its state on wattwise/<id>/state after each batch.
+    ha_discovery: bool = True
     max_body_bytes: int = 4 * 1024 * 1024
     energy_max_gap_s: int = 300
     energy_max_power_w: float = 25_000.0

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +11,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
-from typer.testing import CliRunner
 
-from support import IN_CI, World, free_port
+from support import World, wattwise_broker
 from wattwise.api.app import create_app
-from wattwise.cli.main import app as cli
 
 SERVER_PASSWORD = "server-secret-1"
 
@@ -26,45 +21,8 @@ SERVER_PASSWORD = "server-secret-1"
 @pytest.fixture
 def broker(world: World, tmp_path: Path) -> Iterator[int]:
     """A private Mosquitto that only knows Wattwise's meters (anonymous clients refused)."""
-    if shutil.which("mosquitto") is None:
-        message = "mosquitto is not installed"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    url = str(world.services.engine.url)
-    result = CliRunner().invoke(
-        cli,
-        [
-            "--database",
-            url,
-            "mqtt",
-            "credentials",
-            "--out",
-            str(tmp_path / "broker"),
-            "--server-password",
-            SERVER_PASSWORD,
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(
-        f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\npersistence false\n"
-        f"password_file {tmp_path / 'broker' / 'passwd'}\nacl_file {tmp_path / 'broker' / 'acl'}\n"
-    )
-    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        probe = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
-        try:
-            probe.connect("127.0.0.1", port)
-            probe.disconnect()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    with wattwise_broker(world, tmp_path, "--server-password", SERVER_PASSWORD) as port:
+        yield port
 
 
 def publisher(port: int, username: str, password: str) -> mqtt.Client:

@@ -20,6 +20,7 @@ from wattwise.api.routes import (
     commands,
     devices,
     energy,
+    export,
     findings,
     ingest,
     legacy,
@@ -32,6 +33,7 @@ from wattwise.api.routes import (
 from wattwise.config import Settings
 from wattwise.detectors import attach as attach_detectors
 from wattwise.ingest.mqtt import MqttIngest
+from wattwise.integrations import home_assistant
 from wattwise.runtime import Services, start_services
 from wattwise.ui import mount_ui
 
@@ -62,6 +64,8 @@ def create_app(
         svc = services or start_services(settings)
         app.state.services = svc
         mqtt = MqttIngest.from_settings(svc) if settings.mqtt else None
+        # before the connection opens: it sets the connection's last will (HA's "offline")
+        say_offline = home_assistant.attach(svc, mqtt) if mqtt is not None and settings.ha_discovery else None
         if mqtt is not None:
             mqtt.start()
         detach = attach_detectors(svc) if settings.detectors else None
@@ -72,6 +76,8 @@ def create_app(
         try:
             yield
         finally:
+            if say_offline is not None:
+                say_offline()
             if mqtt is not None:
                 mqtt.stop()
             if detach is not None:
@@ -99,6 +105,7 @@ def create_app(
         appliances,
         findings,
         alerts,
+        export,
     )
     # The routes join the app's own list rather than through include_router: this FastAPI
     # wraps each included router in a matcher that costs ~70 µs per router per request, which

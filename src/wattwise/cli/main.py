@@ -13,6 +13,7 @@ from wattwise.cli.devices import gateway
 from wattwise.cli.devices_admin import device_app, site_app
 from wattwise.cli.evaluate_models import anomaly_command, classify_command, theft_command
 from wattwise.cli.evaluate_nilm import nilm
+from wattwise.cli.export import export
 from wattwise.cli.importing import import_
 from wattwise.cli.mqtt_files import mqtt_app
 from wattwise.cli.serve import serve
@@ -56,6 +57,7 @@ def main(
 
 app.command("serve")(serve)
 app.command("import")(import_)
+app.command("export")(export)
 app.command("demo")(demo)
 app.command("simulate")(simulate)
 app.command("gateway")(gateway)

@@ -19,6 +19,8 @@ def credentials(
     out: Path = typer.Option(..., help="Folder for 'passwd' and 'acl'"),
     server_user: str = typer.Option("wattwise-server", help="The server's own broker login"),
     server_password: str = typer.Option(..., help="The server's broker password"),
+    ha_user: str = typer.Option("homeassistant", help="Home Assistant's broker login (with --ha-password)"),
+    ha_password: str = typer.Option(None, help="Give Home Assistant a login that reads discovery and states"),
 ) -> None:
     """Write Mosquitto's password_file and acl_file (re-run after adding or revoking meters).
 
@@ -27,9 +29,10 @@ def credentials(
     with transaction(ctx) as conn:
         creds = mosquitto_credentials(conn)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "passwd").write_text(password_file(creds, server_user, server_password))
+    ha = (ha_user, ha_password) if ha_password else None
+    (out / "passwd").write_text(password_file(creds, server_user, server_password, ha))
     (out / "passwd").chmod(0o600)
-    (out / "acl").write_text(acl_file(server_user))
+    (out / "acl").write_text(acl_file(server_user, ha[0] if ha else None))
     typer.echo(f"wrote {out / 'passwd'} ({len(creds)} meters) and {out / 'acl'}")
     typer.echo(
         "In mosquitto.conf: allow_anonymous false, password_file and acl_file pointing there;"

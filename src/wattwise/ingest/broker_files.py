@@ -1,7 +1,9 @@
 """Mosquitto password and ACL files derived from the device list.
 
 Each meter logs in as its numeric id with its device key as password and may write only
-``wattwise/<id>/…``; the server account may read every meter's readings and write commands.
+``wattwise/<id>/…``; the server account may read every meter's readings and write commands
+and Home Assistant's discovery and state topics; an optional Home Assistant account may read
+those (and announce its own ``homeassistant/status``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,27 @@ from collections.abc import Iterable
 from wattwise.store.secrets import mosquitto_hash
 
 
-def password_file(devices: Iterable[tuple[int, str]], server_user: str, server_password: str) -> str:
+def password_file(
+    devices: Iterable[tuple[int, str]], server_user: str, server_password: str, ha: tuple[str, str] | None = None
+) -> str:
     lines = [f"{server_user}:{mosquitto_hash(server_password)}"]
+    if ha is not None:
+        lines.append(f"{ha[0]}:{mosquitto_hash(ha[1])}")
     lines += [f"{device_id}:{hashed}" for device_id, hashed in devices]
     return "\n".join(lines) + "\n"
 
 
-def acl_file(server_user: str) -> str:
+def acl_file(server_user: str, ha_user: str | None = None) -> str:
+    ha = (
+        f"user {ha_user}\n"
+        "topic read homeassistant/#\n"
+        "topic write homeassistant/status\n"
+        "topic read wattwise/status\n"
+        "topic read wattwise/+/state\n"
+        "\n"
+        if ha_user
+        else ""
+    )
     return (
         f"user {server_user}\n"
         "topic read wattwise/+/readings\n"
@@ -25,7 +41,11 @@ def acl_file(server_user: str) -> str:
         "topic readwrite wattwise/+/commands\n"
         "topic read wattwise/+/commands/result\n"
         "topic write wattwise/+/ota\n"
+        "topic readwrite homeassistant/#\n"
+        "topic write wattwise/status\n"
+        "topic write wattwise/+/state\n"
         "\n"
+        f"{ha}"
         "# every meter: its own topics only (%u is the login, i.e. the device id)\n"
         "pattern write wattwise/%u/readings\n"
         "pattern read wattwise/%u/ingest/result\n"

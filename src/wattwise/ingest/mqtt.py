@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -82,6 +83,9 @@ class MqttIngest:
         self._session_expiry_s = session_expiry_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._known: set[int] = set()
+        #: Called (on paho's thread) after each successful (re)connection: other publishers on
+        #: this connection (Home Assistant discovery) subscribe and announce themselves there.
+        self.on_connected: list[Callable[[mqtt.Client], None]] = []
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id or f"wattwise-server-{id(self):x}",
@@ -131,6 +135,8 @@ class MqttIngest:
         share = f"$share/{self._group}/" if self._group else ""
         client.subscribe([(share + READINGS_FILTER, 1), (share + RESULTS_FILTER, 1)])
         log.info("listening for readings on MQTT %s:%s (%s)", self._host, self._port, share + READINGS_FILTER)
+        for hook in self.on_connected:
+            hook(client)
 
     def _exists(self, device_id: int) -> bool:
         if device_id in self._known:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 
+from wattwise.export import file_safe, iso_utc, stamp
 from wattwise.store.series import Series
 
 
@@ -24,14 +24,10 @@ def series_csv(series: Series) -> bytes:
             "count",
         ]
     )
-    for i, ts in enumerate(series.ts):
-        when = datetime.fromtimestamp(ts / 1000, UTC).isoformat().replace("+00:00", "Z")
+    for i, (ts, when) in enumerate(zip(series.ts, iso_utc(series.ts), strict=True)):
         writer.writerow([when, ts, series.bucket_ms, series.min[i], series.mean[i], series.max[i], series.count[i]])
     return out.getvalue().encode()
 
 
 def csv_filename(meter: str, series: Series) -> str:
-    day = datetime.fromtimestamp(series.start / 1000, UTC).strftime("%Y%m%dT%H%M")
-    end = datetime.fromtimestamp(series.end / 1000, UTC).strftime("%Y%m%dT%H%M")
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in meter) or "meter"
-    return f"{safe}-{series.metric}-{day}-{end}.csv"
+    return f"{file_safe(meter)}-{series.metric}-{stamp(series.start)}-{stamp(series.end)}.csv"

@@ -1,0 +1,1 @@
+"""Wattwise seen from other systems over MQTT (Home Assistant discovery)."""
