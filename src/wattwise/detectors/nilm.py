@@ -23,7 +23,6 @@ from wattwise.analysis.nilm.events import Event
 from wattwise.analysis.nilm.live import LiveNilm, LiveUpdate
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import Run
-from wattwise.analysis.nilm.provisional import provisional_runs
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
 from wattwise.domain.readings import Reading
 from wattwise.store.detections import NewEvent, NewRun
@@ -148,11 +147,11 @@ class MeterNilm:
         """The named appliances' runs not final yet, as they stand at the last reading
         (:meth:`LiveNilm.running`: a rhythm chain's undecided runs, paired runs waiting on
         it, runs still going), naming stored events; an unnamed step's run is left to the
-        queue. Asking leaves the meter as it was (:func:`provisional_runs`), so the final
-        decisions are those of a meter never asked."""
+        queue. Asking leaves the meter as it was, so the final decisions are those of a
+        meter never asked."""
         if self.last_ts < 0:
             return []
-        shown = [r for r in provisional_runs(self.live, self.last_ts) if r.label != UNIDENTIFIED]
+        shown = [r for r in self.live.running(self.last_ts) if r.label != UNIDENTIFIED]
         return [replace(r, final=False) for r in self._to_new_runs(shown, {})[0]]
 
     def new_runs(self, update: LiveUpdate) -> tuple[list[NewRun], list[tuple[int, str, float]]]:
