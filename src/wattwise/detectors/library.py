@@ -30,6 +30,7 @@ from wattwise.analysis.nilm.rhythm_labels import (
     may_cycle,
 )
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureLibrary
+from wattwise.detectors.nilm import MeterNilm
 from wattwise.store import detections
 from wattwise.store.detections import StoredEvent
 from wattwise.store.detector_models import load_model, save_model
@@ -237,7 +238,23 @@ def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, me
     changed = detections.rename_label(conn, device_id, old, new)  # first: the rhythm reads the stored labels
     refresh_learnt(conn, device_id, model, {old, new})
     save_nilm(conn, device_id, model)
+    rename_in_state(conn, device_id, model, old, new)
     return changed
+
+
+def rename_in_state(conn: Connection, device_id: int, model: NilmModel, old: str, new: str) -> None:
+    """The saved live state follows a rename too (a meter the detectors have not loaded
+    since their start resumes from it; a loaded one is told on the bus): the runs it
+    holds are stored under the new name when they become final."""
+    state = load_state(conn, device_id)
+    if state is None:
+        return
+    try:
+        meter = MeterNilm.start(model, state)
+    except (KeyError, ValueError, TypeError):
+        return  # unreadable: the detectors start that meter afresh (Detectors._meter)
+    meter.rename(old, new)
+    save_state(conn, device_id, meter.state())
 
 
 def appliances(conn: Connection, device_id: int) -> list[dict[str, Any]]:

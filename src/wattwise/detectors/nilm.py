@@ -90,6 +90,11 @@ class MeterNilm:
         self.live.burst_going = {k: v for k, v in self.live.burst_going.items() if k in model.bursts}
         self.live.rhythm.adopt(model, self.live.open_on)
 
+    def rename(self, old: str, new: str) -> None:
+        """An appliance renamed or merged (:meth:`LiveNilm.rename`): the runs the meter
+        still holds are stored under the new name when they become final."""
+        self.live.rename(old, new)
+
     def feed(self, readings: list[Reading]) -> LiveUpdate:
         fresh = sorted((r for r in readings if r.power is not None and r.ts > self.last_ts), key=lambda r: r.ts)
         if not fresh:

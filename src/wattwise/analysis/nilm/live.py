@@ -310,6 +310,23 @@ class LiveNilm:
         decided yet or that began its runs still going."""
         return [*self.rhythm.events_in_use(), *self.decoder.events_in_use()]
 
+    def rename(self, old: str, new: str) -> None:
+        """An appliance renamed, or merged into another (the model is renamed already):
+        everything the meter holds under the old name goes to the new one — the open ON
+        events, the events and waiting runs of the rhythm chains and of the joint
+        decoding, a multi-phase appliance's last run, a burst run going — so a run it
+        reports later carries the new name, as a meter that never had the old name."""
+        for e in {id(e): e for e in [*self.open_on, *self.held_events()]}.values():
+            e.rename(old, new)
+        self.rhythm.rename(old, new)
+        if old in self.last_end and old != new:
+            at = self.last_end.pop(old)
+            self.last_end[new] = max(at, self.last_end.get(new, at))
+        going = self.burst_going.pop(old, None)
+        if going is not None:  # merged into a burst going too: the one going longer stays
+            kept = self.burst_going.get(new)
+            self.burst_going[new] = going if kept is None or going.start < kept.start else kept
+
     def label(self, event: Event, name: str) -> Event:
         """The user names an event: the site's library learns it before the next event."""
         return self.model.teach(event, name)

@@ -150,6 +150,17 @@ class LiveRhythm:
         ]
         self.events = sorted(self.events + taken, key=lambda e: e.ts)
 
+    def rename(self, old: str, new: str) -> None:
+        """An appliance renamed, or merged into another: the waiting runs carry the new
+        name, and a chain's progress goes with its name (merged: the later of the two),
+        so the new name's chain decides only after what the old one made final. The
+        events are the meter's to rename (:meth:`LiveNilm.rename`)."""
+        self.held = [replace(r, label=new) if r.label == old else r for r in self.held]
+        for progress in (self.final_ts, self.last_end):
+            if old in progress and old != new:
+                at = progress.pop(old)
+                progress[new] = max(at, progress.get(new, at))
+
     def events_in_use(self) -> list[Event]:
         """The events a later run may still carry (the window's and the waiting runs'):
         a service that ties stored ids to events must keep theirs, as for open ONs."""
