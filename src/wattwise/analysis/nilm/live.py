@@ -315,10 +315,12 @@ class LiveNilm:
         everything the meter holds under the old name goes to the new one — the open ON
         events, the events and waiting runs of the rhythm chains and of the joint
         decoding, a multi-phase appliance's last run, a burst run going — so a run it
-        reports later carries the new name, as a meter that never had the old name."""
+        reports later carries the new name, as a meter that never had the old name; the
+        joint decoding goes on under the new name (:meth:`LiveDecoder.rename`)."""
         for e in {id(e): e for e in [*self.open_on, *self.held_events()]}.values():
             e.rename(old, new)
         self.rhythm.rename(old, new)
+        self.decoder.rename(old, new)
         if old in self.last_end and old != new:
             at = self.last_end.pop(old)
             self.last_end[new] = max(at, self.last_end.get(new, at))
