@@ -108,9 +108,10 @@ def refresh_bursts(model: NilmModel, names: set[str]) -> None:
             model.bursts[name] = learnt
 
 
-#: the newest labelled runs a rhythm is learnt from (each asks the store for the events
-#: of its rest)
+#: the newest labelled runs a rhythm is learnt from
 RHYTHM_RUNS = 50
+#: at most this many stored events read per labelled run's rest
+REST_EVENTS = 5000
 
 
 def refresh_rhythm(conn: Connection, device_id: int, model: NilmModel, names: set[str]) -> None:
@@ -133,13 +134,11 @@ def refresh_rhythm(conn: Connection, device_id: int, model: NilmModel, names: se
 
 def _events_after(conn: Connection, device_id: int, runs: list[LabelledRun]) -> list[Event]:
     """The meter's stored events where the rests after ``runs`` are looked for, in time
-    order (read only for runs that :func:`may_cycle`: a kettle's labels read nothing)."""
-    longest_s = MAX_REST_S + RUN_FACTOR * max(r.on_s for r in runs)
-    found: dict[int, Event] = {}
-    for r in runs:
-        window = detections.Window(since=r.off.ts + 1, until=r.off.ts + int(longest_s * 1000) + 1, limit=5000)
-        found.update({e.id: event_of(e) for e in detections.list_events(conn, device_id, window)})
-    return sorted(found.values(), key=lambda e: e.ts)
+    order, in one query (read only for runs that :func:`may_cycle`: a kettle's labels
+    read nothing)."""
+    longest_ms = int((MAX_REST_S + RUN_FACTOR * max(r.on_s for r in runs)) * 1000)
+    spans = [(r.off.ts + 1, r.off.ts + longest_ms + 1) for r in runs]
+    return [event_of(e) for e in detections.events_in_spans(conn, device_id, spans, REST_EVENTS * len(runs))]
 
 
 def refresh_learnt(conn: Connection, device_id: int, model: NilmModel, names: set[str]) -> None:
