@@ -5,7 +5,7 @@
 For each set, the evaluation's model (fitted and tuned on the training part, as
 ``rhythm_horizon_check``) replays each recording, training and test, ``--chunk-s`` of
 readings at a time (a gateway posting every 10 min). After each post it asks for the
-provisional runs as the service does (:func:`provisional_runs`). Per rhythm appliance:
+provisional runs as the service does (:meth:`LiveNilm.running`). Per rhythm appliance:
 
 - delay before a final run first shows: median (and 90th percentile) minutes from its
   start until it was final (before: only final runs were shown) and until a provisional

@@ -28,7 +28,8 @@ async def rename_appliance(services: Services, device_id: int, old: str, new: st
     changed = await services.writer.submit(
         lambda conn: library.rename_appliance(conn, device_id, old, new, merge=merge)
     )
-    services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
+    # the live meter renames what it still holds (runs final later carry the new name)
+    services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id, "renamed": [old, new.strip()]})
     return changed
 
 

@@ -30,6 +30,7 @@ from wattwise.analysis.nilm.rhythm_labels import (
     may_cycle,
 )
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureLibrary
+from wattwise.detectors.nilm import MeterNilm
 from wattwise.store import detections
 from wattwise.store.detections import StoredEvent
 from wattwise.store.detector_models import load_model, save_model
@@ -107,9 +108,10 @@ def refresh_bursts(model: NilmModel, names: set[str]) -> None:
             model.bursts[name] = learnt
 
 
-#: the newest labelled runs a rhythm is learnt from (each asks the store for the events
-#: of its rest)
+#: the newest labelled runs a rhythm is learnt from
 RHYTHM_RUNS = 50
+#: at most this many stored events read per labelled run's rest
+REST_EVENTS = 5000
 
 
 def refresh_rhythm(conn: Connection, device_id: int, model: NilmModel, names: set[str]) -> None:
@@ -132,13 +134,11 @@ def refresh_rhythm(conn: Connection, device_id: int, model: NilmModel, names: se
 
 def _events_after(conn: Connection, device_id: int, runs: list[LabelledRun]) -> list[Event]:
     """The meter's stored events where the rests after ``runs`` are looked for, in time
-    order (read only for runs that :func:`may_cycle`: a kettle's labels read nothing)."""
-    longest_s = MAX_REST_S + RUN_FACTOR * max(r.on_s for r in runs)
-    found: dict[int, Event] = {}
-    for r in runs:
-        window = detections.Window(since=r.off.ts + 1, until=r.off.ts + int(longest_s * 1000) + 1, limit=5000)
-        found.update({e.id: event_of(e) for e in detections.list_events(conn, device_id, window)})
-    return sorted(found.values(), key=lambda e: e.ts)
+    order, in one query (read only for runs that :func:`may_cycle`: a kettle's labels
+    read nothing)."""
+    longest_ms = int((MAX_REST_S + RUN_FACTOR * max(r.on_s for r in runs)) * 1000)
+    spans = [(r.off.ts + 1, r.off.ts + longest_ms + 1) for r in runs]
+    return [event_of(e) for e in detections.events_in_spans(conn, device_id, spans, REST_EVENTS * len(runs))]
 
 
 def refresh_learnt(conn: Connection, device_id: int, model: NilmModel, names: set[str]) -> None:
@@ -237,7 +237,23 @@ def rename_appliance(conn: Connection, device_id: int, old: str, new: str, *, me
     changed = detections.rename_label(conn, device_id, old, new)  # first: the rhythm reads the stored labels
     refresh_learnt(conn, device_id, model, {old, new})
     save_nilm(conn, device_id, model)
+    rename_in_state(conn, device_id, model, old, new)
     return changed
+
+
+def rename_in_state(conn: Connection, device_id: int, model: NilmModel, old: str, new: str) -> None:
+    """The saved live state follows a rename too (a meter the detectors have not loaded
+    since their start resumes from it; a loaded one is told on the bus): the runs it
+    holds are stored under the new name when they become final."""
+    state = load_state(conn, device_id)
+    if state is None:
+        return
+    try:
+        meter = MeterNilm.start(model, state)
+    except (KeyError, ValueError, TypeError):
+        return  # unreadable: the detectors start that meter afresh (Detectors._meter)
+    meter.rename(old, new)
+    save_state(conn, device_id, meter.state())
 
 
 def appliances(conn: Connection, device_id: int) -> list[dict[str, Any]]:

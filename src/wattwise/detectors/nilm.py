@@ -23,7 +23,6 @@ from wattwise.analysis.nilm.events import Event
 from wattwise.analysis.nilm.live import LiveNilm, LiveUpdate
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import Run
-from wattwise.analysis.nilm.provisional import provisional_runs
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
 from wattwise.domain.readings import Reading
 from wattwise.store.detections import NewEvent, NewRun
@@ -91,6 +90,11 @@ class MeterNilm:
         self.live.burst_going = {k: v for k, v in self.live.burst_going.items() if k in model.bursts}
         self.live.rhythm.adopt(model, self.live.open_on)
 
+    def rename(self, old: str, new: str) -> None:
+        """An appliance renamed or merged (:meth:`LiveNilm.rename`): the runs the meter
+        still holds are stored under the new name when they become final."""
+        self.live.rename(old, new)
+
     def feed(self, readings: list[Reading]) -> LiveUpdate:
         fresh = sorted((r for r in readings if r.power is not None and r.ts > self.last_ts), key=lambda r: r.ts)
         if not fresh:
@@ -148,11 +152,11 @@ class MeterNilm:
         """The named appliances' runs not final yet, as they stand at the last reading
         (:meth:`LiveNilm.running`: a rhythm chain's undecided runs, paired runs waiting on
         it, runs still going), naming stored events; an unnamed step's run is left to the
-        queue. Asking leaves the meter as it was (:func:`provisional_runs`), so the final
-        decisions are those of a meter never asked."""
+        queue. Asking leaves the meter as it was, so the final decisions are those of a
+        meter never asked."""
         if self.last_ts < 0:
             return []
-        shown = [r for r in provisional_runs(self.live, self.last_ts) if r.label != UNIDENTIFIED]
+        shown = [r for r in self.live.running(self.last_ts) if r.label != UNIDENTIFIED]
         return [replace(r, final=False) for r in self._to_new_runs(shown, {})[0]]
 
     def new_runs(self, update: LiveUpdate) -> tuple[list[NewRun], list[tuple[int, str, float]]]:

@@ -183,7 +183,8 @@ class Detectors:
     def _on_changed(self, message: Message) -> None:
         if self._active:
             self._remember_loop()
-            self._queue.put(("changed", int(message.payload["device_id"])))
+            renamed = message.payload.get("renamed")
+            self._queue.put(("changed", int(message.payload["device_id"]), None if renamed is None else tuple(renamed)))
 
     def _on_feedback(self, message: Message) -> None:
         if self._active:
@@ -240,7 +241,7 @@ class Detectors:
         elif what == "flush":
             item[1].set()
         elif what == "changed":
-            self._reload_library(item[1])
+            self._reload_library(item[1], item[2])
         elif what == "feedback":
             self._feedback(item[1])
         elif what == "model":
@@ -375,10 +376,14 @@ class Detectors:
         found = meter.nilm.provisional()
         return None if found == meter.provisional else found
 
-    def _reload_library(self, device_id: int) -> None:
+    def _reload_library(self, device_id: int, renamed: tuple[str, str] | None) -> None:
+        """The meter's edited model from the store; after a rename (old, new), what the
+        meter holds under the old name first goes to the new one."""
         meter = self._meters.get(device_id)
         if meter is None:
             return
+        if renamed is not None:
+            meter.nilm.rename(*renamed)
         with self.services.engine.connect() as conn:
             model = library.load_nilm(conn, device_id)
             open_ids = [i for e in meter.nilm.live.open_on if (i := meter.nilm.stored_id(e)) is not None]

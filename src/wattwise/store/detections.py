@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, or_, select, update
 
 from wattwise.store.clock import now_ms
 from wattwise.store.errors import NotFound
@@ -209,6 +209,26 @@ def _newest(conn: Connection, table: Table, ts_name: str, device_id: int, window
 def list_events(conn: Connection, device_id: int, window: Window | None = None) -> list[StoredEvent]:
     """The meter's events, newest first."""
     return [_event(r) for r in _newest(conn, appliance_events, "ts", device_id, window or Window())]
+
+
+def events_in_spans(
+    conn: Connection, device_id: int, spans: Sequence[tuple[int, int]], limit: int
+) -> list[StoredEvent]:
+    """The meter's events in any of the time spans (``since`` ≤ ts < ``until``), each
+    once, oldest first (at one time, the last stored first), at most ``limit``: one
+    query however many spans."""
+    if not spans:
+        return []
+    ts = appliance_events.c.ts
+    inside = or_(*[(ts >= since) & (ts < until) for since, until in spans])
+    query = (
+        select(*_EVENT_COLUMNS)
+        .where(appliance_events.c.device_id == device_id)
+        .where(inside)
+        .order_by(ts.asc(), appliance_events.c.id.desc())
+        .limit(limit)
+    )
+    return [_event(r) for r in conn.execute(query)]
 
 
 def list_runs(conn: Connection, device_id: int, window: Window | None = None) -> list[StoredRun]:

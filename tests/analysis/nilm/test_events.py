@@ -8,6 +8,7 @@ import pytest
 from wattwise.analysis.nilm.evaluate import Recording, SetSpec, event_scores, true_events
 from wattwise.analysis.nilm.events import (
     DetectorConfig,
+    Event,
     StreamingDetector,
     detect_events,
     suggest_config,
@@ -128,3 +129,16 @@ def test_live_equals_offline_on_a_noisy_house_aggregate(refit_set: SetSpec) -> N
     live += det.flush()
     assert len(offline) > 50
     assert [e.to_dict() for e in live] == [e.to_dict() for e in offline]
+
+
+def test_a_merge_moves_an_events_label_and_counts_its_score_for_the_name_it_joins() -> None:
+    kettle = Event.own(0, 2000.0, "kettle")
+    kettle.scores = {"kettle": 0.5, "boiler": 0.3, "unidentified": 0.2}
+    toaster = Event.own(0, 900.0, "toaster")
+    toaster.scores = {"toaster": 0.9, "kettle": 0.1}
+    for e in (kettle, toaster):
+        e.rename("kettle", "boiler")
+    assert (kettle.label, kettle.scores) == ("boiler", {"boiler": 0.8, "unidentified": 0.2})
+    assert (toaster.label, toaster.scores) == ("toaster", {"toaster": 0.9, "boiler": 0.1})
+    toaster.rename("toaster", "toaster")
+    assert (toaster.label, toaster.scores) == ("toaster", {"toaster": 0.9, "boiler": 0.1})

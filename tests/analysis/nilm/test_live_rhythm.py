@@ -145,3 +145,46 @@ def test_a_renamed_rhythm_appliance_goes_on_from_where_its_chain_was(ampds2_set:
     assert any(r.label == "freezer" for r in later)
     cold = sorted((r for r in runs + later if r.label in ("fridge", "freezer")), key=lambda r: r.start)
     assert all(a.end <= b.start for a, b in pairwise(cold)), "one run at a time, none twice"
+
+
+def _renamed(model: NilmModel, old: str, new: str) -> NilmModel:
+    out = NilmModel.from_dict(model.to_dict())
+    out.library.merge(old, new)
+    out.cyclers = {new if n == old else n: cm for n, cm in out.cyclers.items()}
+    return out
+
+
+@pytest.mark.parametrize("old", ["other", "fridge"])
+def test_a_meter_renamed_mid_day_goes_on_as_one_that_always_had_the_new_name(ampds2_set: SetSpec, old: str) -> None:
+    """``LiveNilm.rename`` (what the service does on a rename, before it reloads the
+    model): the runs waiting on the fridge's chain (the "other" runs with fridge-sized
+    steps), the chain's events and progress go to the new name, so every later run is
+    the one a meter whose appliance was always called so reports."""
+    model, _ = fit_model(ampds2_set)
+    rec = ampds2_set.test[0]
+    always = _renamed(model, old, "oven")
+    meter, other = LiveNilm(model), LiveNilm(always)
+    half = (rec.ts.size // 2) // CHUNK * CHUNK
+    _feed(meter, rec, end=half)
+    _feed(other, rec, end=half)
+    assert any(r.label == "other" for r in meter.rhythm.held), "a run waits on the chain at the rename"
+    meter.rename(old, "oven")
+    meter.model = always
+    meter.rhythm.adopt(always, meter.open_on)
+    later = _feed(meter, rec, start=half)
+    assert any(r.label == "oven" for _, r in later)
+    expected = _feed(other, rec, start=half)
+    assert [(now, _told(r)) for now, r in later] == [(now, _told(r)) for now, r in expected]
+    # the scores too, but for the last bit: the names' order changed the sums' order
+    scores = [e.scores for _, r in later for e in (r.on, r.off) if e is not None]
+    assert scores == [pytest.approx(e.scores, rel=1e-12) for _, r in expected for e in (r.on, r.off) if e is not None]
+    assert meter.to_dict() == other.to_dict()
+
+
+def _told(r: Run) -> dict[str, object]:
+    """A run as the service stores it, its events' labels and confidences included."""
+    out = r.to_dict()
+    for side in ("on", "off"):
+        if out[side] is not None:
+            out[side] = {k: v for k, v in out[side].items() if k != "scores"}
+    return out

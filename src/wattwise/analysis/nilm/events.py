@@ -116,6 +116,16 @@ class Event:
     def from_dict(cls, data: dict[str, Any]) -> Event:
         return cls(**data)
 
+    def rename(self, old: str, new: str) -> None:
+        """An appliance renamed, or merged into another: the label follows, and the score
+        for ``old`` counts for ``new`` (a posterior: that the event is either of them)."""
+        if self.label == old:
+            self.label = new
+        if old in self.scores and old != new:
+            scores = dict(self.scores)
+            scores[new] = scores.get(new, 0.0) + scores.pop(old)
+            self.scores = scores
+
     @classmethod
     def own(cls, ts: int, delta_p: float, label: str) -> Event:
         """A switching decided from the levels around it rather than detected as a step

@@ -38,7 +38,7 @@ from wattwise.analysis.nilm.bursts import BurstModel, burst_series
 from wattwise.analysis.nilm.energy import power_series
 from wattwise.analysis.nilm.events import Event, StreamingDetector, reactive_from_pf
 from wattwise.analysis.nilm.live_decode import Decided, LiveDecoder
-from wattwise.analysis.nilm.live_rhythm import LiveRhythm
+from wattwise.analysis.nilm.live_rhythm import LiveRhythm, Pending
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import Run, closed_at_typical, pair_events
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
@@ -277,7 +277,21 @@ class LiveNilm:
         """The runs as they stand at ``now_ts`` (as offline at the end of its data): each
         open ON event as a run up to now, or, when open longer than its appliance's
         longest run, closed at its typical length (a burst appliance's runs are its
-        bursts', :meth:`_with_bursts`)."""
+        bursts', :meth:`_with_bursts`); the rhythm chains' undecided runs and the paired
+        runs waiting on them; the joint decoding's runs going. A question: the meter is
+        left as it was, so asking at every update changes no later decision."""
+        return self._pending(now_ts).runs + self.decoder.open_runs(now_ts)
+
+    def end(self, now_ts: int) -> list[Run]:
+        """The data ends at ``now_ts`` (a replay of a recording): the runs as they stand
+        (:meth:`running`), and the events the rhythm chains take now carry their labels,
+        as offline's do at the end of its data. A live service never ends a meter."""
+        pending = self._pending(now_ts)
+        for e, label in pending.labels:
+            e.label = label
+        return pending.runs + self.decoder.open_runs(now_ts)
+
+    def _pending(self, now_ts: int) -> Pending:
         typical, longest = self.model.durations()
         out = []
         for e in self.open_on:
@@ -288,13 +302,32 @@ class LiveNilm:
                 out.append(Run(e.ts, now_ts, e.delta_p, label, e, None))
             elif label in typical:
                 out.append(closed_at_typical(e, typical[label]))
-        return self.rhythm.pending(self.model, out, now_ts) + self.decoder.open_runs(now_ts)
+        return self.rhythm.pending(self.model, out, now_ts)
 
     def held_events(self) -> list[Event]:
         """The events a later run may still carry beyond the open ON events: those a
         rhythm chain's window or waiting runs hold, and those the joint decoding has not
         decided yet or that began its runs still going."""
         return [*self.rhythm.events_in_use(), *self.decoder.events_in_use()]
+
+    def rename(self, old: str, new: str) -> None:
+        """An appliance renamed, or merged into another (the model is renamed already):
+        everything the meter holds under the old name goes to the new one — the open ON
+        events, the events and waiting runs of the rhythm chains and of the joint
+        decoding, a multi-phase appliance's last run, a burst run going — so a run it
+        reports later carries the new name, as a meter that never had the old name; the
+        joint decoding goes on under the new name (:meth:`LiveDecoder.rename`)."""
+        for e in {id(e): e for e in [*self.open_on, *self.held_events()]}.values():
+            e.rename(old, new)
+        self.rhythm.rename(old, new)
+        self.decoder.rename(old, new)
+        if old in self.last_end and old != new:
+            at = self.last_end.pop(old)
+            self.last_end[new] = max(at, self.last_end.get(new, at))
+        going = self.burst_going.pop(old, None)
+        if going is not None:  # merged into a burst going too: the one going longer stays
+            kept = self.burst_going.get(new)
+            self.burst_going[new] = going if kept is None or going.start < kept.start else kept
 
     def label(self, event: Event, name: str) -> Event:
         """The user names an event: the site's library learns it before the next event."""
@@ -359,7 +392,7 @@ def replay(
     states.append(last.states)
     out.states = _joined(states)
     if t.size:
-        out.runs += meter.running(int(t[-1]))
+        out.runs += meter.end(int(t[-1]))
     bursts.append(meter.pending_bursts())
     out.bursts = _joined(bursts)
     return out

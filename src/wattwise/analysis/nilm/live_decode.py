@@ -179,6 +179,16 @@ class LiveDecoder:
         self.going = {by_place[k]: g for k, g in self.going.items()}
         self.names = list(names)
 
+    def rename(self, old: str, new: str) -> None:
+        """An appliance renamed (``renamed_states``: the same place, so the same
+        combinations): what was decided stands and its run going carries on, also for a
+        decoder just restored, which has no model yet to compare names with
+        (:meth:`feed` would otherwise decide its undecided samples afresh)."""
+        if old in self.names and new not in self.names:
+            self.names = [new if n == old else n for n in self.names]
+            if old in self.going:
+                self.going[new] = self.going.pop(old)
+
     def _split(self, event: Event) -> None:
         """A new event cuts the open segment where its change began."""
         seg = self.segments[-1]

@@ -45,6 +45,15 @@ def delay_s(cm: CycleModel, horizon_cycles: float = HORIZON_CYCLES) -> float:
     return horizon_cycles * cycle_s(cm)
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """The runs not final yet as they stand, and the labels the chains would give the
+    meter's events they take (each event with its label) if the data ended here."""
+
+    runs: list[Run]
+    labels: list[tuple[Event, str | None]]
+
+
 @dataclass(slots=True)
 class LiveRhythm:
     """One meter's window of recent events and what its rhythm chains decided so far."""
@@ -83,18 +92,27 @@ class LiveRhythm:
         self._prune(model)
         return sorted(out, key=lambda r: r.start)
 
-    def pending(self, model: NilmModel, running: list[Run], now: int) -> list[Run]:
+    def pending(self, model: NilmModel, running: list[Run], now: int) -> Pending:
         """Everything not yet final as it stands at ``now`` (as offline at the end of its
         data): the provisional chain runs, the waiting paired runs the chain does not
-        take, and the runs still going (``running``) that are not the chain's. Leaves
-        the state as it was, but for the labels of the events the chain takes."""
+        take, and the runs still going (``running``) that are not the chain's.
+
+        Asking changes nothing: the chains decide over copies of the events (deciding
+        labels the events a chain takes, and a label decides what the next chain and the
+        meter's later decisions may take), and the runs come back naming the meter's own
+        events. The labels the chains gave are returned apart (:attr:`Pending.labels`),
+        for a caller whose data ends here to apply (:meth:`LiveNilm.end`)."""
         if not model.cyclers:
-            return running
+            return Pending(running, [])
+        others = [r for r in running if r.label not in model.cyclers]
+        mine = {id(e): e for e in [*self.events, *(e for r in [*self.held, *others] for e in (r.on, r.off) if e)]}
+        twin = {key: replace(e) for key, e in mine.items()}
+        back = {id(c): mine[key] for key, c in twin.items()}
         keep = LiveRhythm(
             self.horizon_cycles,
             self.context_cycles,
-            list(self.events),
-            self.held + [r for r in running if r.label not in model.cyclers],
+            [twin[id(e)] for e in self.events],
+            [_on_events(r, twin) for r in [*self.held, *others]],
             dict(self.final_ts),
             dict(self.last_end),
             set(self.taken),
@@ -102,7 +120,9 @@ class LiveRhythm:
         out: list[Run] = []
         for name, cm in model.cyclers.items():
             out += keep._decide(model, name, cm, cutoff=now, until_ts=now)
-        return sorted(out + keep._release(model, final=True), key=lambda r: r.start)
+        runs = sorted(out + keep._release(model, final=True), key=lambda r: r.start)
+        labels = [(mine[key], c.label) for key, c in twin.items() if c.label != mine[key].label]
+        return Pending([_on_events(r, back) for r in runs], labels)
 
     def adopt(self, model: NilmModel, open_on: Sequence[Event]) -> None:
         """A rhythm the model has just gained (a person's labels, :mod:`.rhythm_labels`)
@@ -129,6 +149,17 @@ class LiveRhythm:
             if e.ts not in known and (start is None or e.ts > start) and any(is_candidate(e, cm) for cm in fresh)
         ]
         self.events = sorted(self.events + taken, key=lambda e: e.ts)
+
+    def rename(self, old: str, new: str) -> None:
+        """An appliance renamed, or merged into another: the waiting runs carry the new
+        name, and a chain's progress goes with its name (merged: the later of the two),
+        so the new name's chain decides only after what the old one made final. The
+        events are the meter's to rename (:meth:`LiveNilm.rename`)."""
+        self.held = [replace(r, label=new) if r.label == old else r for r in self.held]
+        for progress in (self.final_ts, self.last_end):
+            if old in progress and old != new:
+                at = progress.pop(old)
+                progress[new] = max(at, progress.get(new, at))
 
     def events_in_use(self) -> list[Event]:
         """The events a later run may still carry (the window's and the waiting runs'):
@@ -231,6 +262,13 @@ def _marker(name: str, end: int, e: Event | None) -> Run:
     (where it ended)."""
     assert e is not None
     return Run(end, end, 0.0, name, e, None)
+
+
+def _on_events(run: Run, events: dict[int, Event]) -> Run:
+    """The run naming ``events[id(e)]`` for each of its events ``e`` found there (a
+    chain's share of a step, a new event, stays as it is)."""
+    off = None if run.off is None else events.get(id(run.off), run.off)
+    return replace(run, on=events.get(id(run.on), run.on), off=off)
 
 
 def _run_from_dict(data: dict[str, Any], same: dict[int, Event]) -> Run:

@@ -2,9 +2,9 @@
 
 A rhythm appliance's (a fridge's) run is final only a few typical cycles after its last
 event (:mod:`.live_rhythm`: REFIT 4.5 h, AMPds2 2 h). A user wants a fridge running now to
-show as running now: :func:`provisional_runs` gives what :meth:`LiveNilm.running` gives
-(as offline at the end of its data) without changing the meter, so asking every update
-leaves every final decision as it was. :func:`provisional_replay` feeds a recording as a
+show as running now: :meth:`LiveNilm.running` gives the runs as they stand (as offline
+at the end of its data) without changing the meter, so asking every update leaves every
+final decision as it was. :func:`provisional_replay` feeds a recording as a
 gateway would and measures what showing them buys and costs: how soon a final run first
 shows, and how much of the run-time shown provisionally the final chain keeps.
 """
@@ -19,25 +19,8 @@ import numpy.typing as npt
 
 from wattwise.analysis.nilm.live import LiveNilm
 from wattwise.analysis.nilm.model import NilmModel
-from wattwise.analysis.nilm.pairing import Run
 
 Span = tuple[int, int]
-
-
-def provisional_runs(meter: LiveNilm, now_ts: int) -> list[Run]:
-    """The runs not final at ``now_ts``, as they stand; the meter is left as it was.
-
-    :meth:`LiveNilm.running` lets the provisional chain label the events it takes (as
-    offline does at the end of its data); a meter asked at every update would then carry
-    those labels into its later decisions (an open ON renamed "fridge" pairs as one), so
-    the labels of every event the meter still holds are put back."""
-    held = [*meter.open_on, *meter.rhythm.events_in_use()]
-    before = [(e, e.label, e.confidence) for e in held]
-    try:
-        return meter.running(now_ts)
-    finally:
-        for e, label, confidence in before:
-            e.label, e.confidence = label, confidence
 
 
 @dataclass(slots=True)
@@ -121,7 +104,7 @@ def provisional_replay(
                 stats[r.label].first_shown.append(min(seen) if seen else None)
         if ask:
             going = set()
-            for r in provisional_runs(meter, now):
+            for r in meter.running(now):
                 if r.label in shown and r.end > r.start:
                     shown[r.label].append((r.start, r.end, now))
                     if r.end >= now:
