@@ -30,8 +30,9 @@ from wattwise.store.errors import NotFound
 
 DEMO_SITE = "Demo hostel"
 DEMO_METERS = ("Main meter", "Room 101", "Room 102", "Kitchen")
-#: the alert rule a first demo starts with (shown on the dashboard; no channel to send to)
+#: the alert rules a first demo starts with (shown on the dashboard; no channel to send to)
 DEMO_RULE = {"quantity": "power", "direction": "above", "trigger": 3000, "clear": 2700, "for_s": 30}
+DEMO_FINDINGS_RULE = {"kinds": ["anomaly", "theft", "balance_loss", "grid"]}
 
 
 def _admin_password(conn: object, login_file: Path) -> str:
@@ -99,6 +100,14 @@ def demo(
                 site_id=site.id, device_id=main_id, name="Main meter above 3 kW", kind="threshold", params=DEMO_RULE
             )
             alert_store.add_rule(conn, rule, by="demo")
+            found = alert_store.RuleFields(
+                site_id=site.id,
+                device_id=None,
+                name="What the detectors find",
+                kind="finding",
+                params=DEMO_FINDINGS_RULE,
+            )
+            alert_store.add_rule(conn, found, by="demo")
     keys_file.write_text("".join(f"{i.device.id} {i.key}\n" for i in issued))
     keys_file.chmod(0o600)
     cli_state.close()
