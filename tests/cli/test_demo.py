@@ -1,0 +1,91 @@
+"""`wattwise demo` (what `make demo` runs) as a newcomer meets it: it prints a URL and a login
+that work, simulated meters report, the dashboard answers, and a second run keeps the login."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from support import free_port
+
+STARTED = re.compile(r"running at (?P<url>http://\S+)")
+PASSWORD = re.compile(r"password:\s+(?P<password>\S+)")
+
+
+@contextmanager
+def demo(data_dir: Path) -> Iterator[tuple[str, str]]:
+    """Run the demo until the block ends; yields the URL and the password it printed."""
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = ["--data-dir", str(data_dir), "demo", "--port", str(port), "--backfill-days", "0.02"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wattwise.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    printed: list[str] = []
+    try:
+        deadline = time.time() + 90
+        url = password = None
+        while time.time() < deadline and (url is None or password is None):
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            printed.append(line)
+            url = url or (m.group("url") if (m := STARTED.search(line)) else None)
+            password = password or (m.group("password") if (m := PASSWORD.search(line)) else None)
+        assert url and password, "the demo printed no URL and login:\n" + "".join(printed)
+        yield url, password
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def sign_in(url: str, password: str) -> dict[str, str]:
+    answer = httpx.post(f"{url}/api/v1/auth/token", json={"username": "admin", "password": password, "name": "test"})
+    assert answer.status_code in (200, 201), answer.text
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+def test_the_demo_prints_a_login_that_works_and_its_meters_report(tmp_path: Path) -> None:
+    with demo(tmp_path) as (url, password):
+        auth = sign_in(url, password)
+        meters = httpx.get(f"{url}/api/v1/devices", headers=auth).json()
+        assert sorted(m["name"] for m in meters) == ["Kitchen", "Main meter", "Room 101", "Room 102"]
+        main = next(m for m in meters if m["name"] == "Main meter")
+
+        deadline = time.time() + 60  # backfill, then live readings every 2 s
+        points: list[object] = []
+        while time.time() < deadline and not points:
+            series = httpx.get(
+                f"{url}/api/v1/devices/{main['id']}/series", params={"metric": "power"}, headers=auth
+            ).json()
+            points = series.get("mean") or []
+            time.sleep(1)
+        assert points, "no readings from the simulated meters"
+
+        rules = httpx.get(f"{url}/api/v1/alert-rules", headers=auth).json()
+        assert {r["name"] for r in rules} == {"Main meter above 3 kW", "What the detectors find"}
+        page = httpx.get(f"{url}/login")
+        assert page.status_code == 200 and "Wattwise" in page.text
+
+    with demo(tmp_path) as (url, again):  # the same data folder: the same login, no second set of rules
+        assert again == password
+        auth = sign_in(url, again)
+        assert len(httpx.get(f"{url}/api/v1/alert-rules", headers=auth).json()) == 2
