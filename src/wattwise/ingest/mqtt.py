@@ -169,7 +169,7 @@ class MqttIngest:
         self._resend_waiting(device_id)
         assert self._loop is not None
         future = asyncio.run_coroutine_threadsafe(
-            self._services.pipeline.ingest_json(device_id, msg.payload, payload_items), self._loop
+            self._services.pipeline.ingest_json(device_id, bytes(msg.payload), payload_items), self._loop
         )
         future.add_done_callback(lambda f: self._done(f, device_id, msg))
 
