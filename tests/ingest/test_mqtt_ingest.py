@@ -79,6 +79,32 @@ def test_a_meter_publishes_readings_and_only_as_itself(world: World, broker: int
     assert len(errors) == 1 and "JSON" in str(errors[0]["error"])
 
 
+def test_a_bad_reading_in_an_mqtt_batch_is_named_and_the_rest_is_stored(world: World, broker: int) -> None:
+    settings = world.services.settings.model_copy(
+        update={"mqtt": f"127.0.0.1:{broker}", "mqtt_username": "wattwise-server", "mqtt_password": SERVER_PASSWORD}
+    )
+    world.services.settings = settings
+    with __import__("fastapi.testclient").testclient.TestClient(create_app(services=world.services)):
+        meter = publisher(broker, str(world.meter_a), world.key_a)
+        results: list[dict[str, object]] = []
+        meter.on_message = lambda _c, _u, msg: results.append(orjson.loads(msg.payload))
+        meter.subscribe(f"wattwise/{world.meter_a}/ingest/result", qos=1)
+        time.sleep(0.3)
+        batch: list[dict[str, object]] = [
+            {"ts": 1_764_000_000_000 + i * 1000, "power": 100.0 + i, "voltage": 230.0} for i in range(10)
+        ]
+        batch[3]["voltage"] = 9_999.0  # beyond any meter's range
+        batch[7]["ts"] = "2025-11-24T16:00:07Z"  # an RFC 3339 time is fine, it just takes the long way
+        meter.publish(f"wattwise/{world.meter_a}/readings", orjson.dumps(batch), qos=1).wait_for_publish()
+        assert wait_for(lambda: len(results) >= 1)
+        meter.loop_stop()
+        meter.disconnect()
+    assert count(world, world.meter_a) == 9
+    assert results[0]["accepted"] == 9
+    assert [r["index"] for r in results[0]["rejected"]] == [3]  # type: ignore[attr-defined]
+    assert "voltage" in str(results[0]["rejected"])
+
+
 def test_a_wrong_password_cannot_connect(world: World, broker: int) -> None:
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
     client.username_pw_set(str(world.meter_a), "not-the-key")

@@ -52,6 +52,19 @@ def device_from_topic(topic: str, suffix: str = "readings") -> int | None:
     return None
 
 
+class NotJson(ValueError):
+    """A payload that is not JSON: answered with this error and acknowledged, never stored."""
+
+
+def payload_items(payload: bytes) -> list[Any]:
+    """The readings of a payload the pipeline's whole-body fast path declined (one reading or a list)."""
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise NotJson(f"body: not valid JSON ({exc})") from exc
+    return parsed if isinstance(parsed, list) else [parsed]
+
+
 def result_payload(result: IngestResult) -> bytes:
     return orjson.dumps(
         {
@@ -159,22 +172,21 @@ class MqttIngest:
             log.warning("MQTT: ignored %s (no such meter)", msg.topic)
             client.ack(msg.mid, msg.qos)
             return
-        try:
-            payload = orjson.loads(msg.payload)
-        except orjson.JSONDecodeError as exc:
-            log.warning("MQTT: meter %s sent invalid JSON: %s", device_id, exc)
-            self._reply(device_id, orjson.dumps({"error": f"body: not valid JSON ({exc})"}))
-            client.ack(msg.mid, msg.qos)
-            return
-        items = payload if isinstance(payload, list) else [payload]
         self._resend_waiting(device_id)
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self._services.pipeline.ingest(device_id, items), self._loop)
+        future = asyncio.run_coroutine_threadsafe(
+            self._services.pipeline.ingest_json(device_id, bytes(msg.payload), payload_items), self._loop
+        )
         future.add_done_callback(lambda f: self._done(f, device_id, msg))
 
     def _done(self, future: Future[IngestResult], device_id: int, msg: mqtt.MQTTMessage) -> None:
         try:
             result = future.result()
+        except NotJson as exc:
+            log.warning("MQTT: meter %s sent invalid JSON: %s", device_id, exc)
+            self._reply(device_id, orjson.dumps({"error": str(exc)}))
+            self.client.ack(msg.mid, msg.qos)  # sending it again would not make it JSON
+            return
         except Exception:
             log.exception("MQTT: storing readings of meter %s failed; not acknowledged", device_id)
             return

@@ -124,19 +124,42 @@ class Pipeline:
         to a broken one — turns it into items for ``ingest``, which names what is wrong.
         """
         now = _now(now_ms)
-        readings = plain_body(body, device_id, now)
-        oldest = self.retention.horizons(now).get("raw")
-        if readings is None or (oldest is not None and any(r.ts < oldest for r in readings)):
+        written = await self.writer.submit(self._write_plain(device_id, body, now))
+        if written is None:
             return await self.ingest(device_id, decode(body), now_ms=now)
-        return await self._store(device_id, readings, IngestResult())
+        return self._counted(written, IngestResult())
+
+    def _write_plain(self, device_id: int, body: bytes, now: int) -> Callable[[Connection], WriteResult | None]:
+        """Parse a plain body and write it, both on the writer thread; None: not plain, nothing written.
+
+        The parse is one pydantic-core call that holds the GIL for about a millisecond per
+        thousand readings. Run on the event loop, it landed while the writer was inserting the
+        previous upload, and the writer waited for the GIL after each of its statements: with a
+        second upload in flight a 1,000-reading write took 6.3 ms instead of 4.2 (one small
+        statement, 0.2 ms alone, took 1.8). In the writer's own turn the two never overlap.
+        """
+        oldest = self.retention.horizons(now).get("raw")
+        rules = self.rules
+
+        def work(conn: Connection) -> WriteResult | None:
+            readings = plain_body(body, device_id, now)
+            if readings is None or (oldest is not None and any(r.ts < oldest for r in readings)):
+                return None
+            return write_readings(conn, device_id, readings, rules)
+
+        return work
 
     async def _store(self, device_id: int, good: list[Reading], result: IngestResult) -> IngestResult:
         """Write ``good`` (answering after the commit), count it into ``result``, then publish."""
         if good:
-            written = await self.writer.submit(self._write(device_id, good))
-            result.accepted, result.duplicates = len(written.stored), written.duplicates
-            if written.stored:
-                self.bus.publish("readings", written.stored)
+            self._counted(await self.writer.submit(self._write(device_id, good)), result)
+        return result
+
+    def _counted(self, written: WriteResult, result: IngestResult) -> IngestResult:
+        """``result`` with what ``written`` stored counted in; the stored readings go on the bus."""
+        result.accepted, result.duplicates = len(written.stored), written.duplicates
+        if written.stored:
+            self.bus.publish("readings", written.stored)
         return result
 
     def ingest_blocking(self, device_id: int, items: Sequence[Any], *, now_ms: int | None = None) -> IngestResult:

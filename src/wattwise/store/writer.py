@@ -40,6 +40,10 @@ class Writer:
     ``maintenance`` (refreshing rollups) runs in its own transaction at start, at stop and
     every ``interval`` seconds: often enough to keep views fresh, rarely enough that its
     commit does not double the cost of small uploads.
+
+    The thread keeps one connection for its transactions instead of taking one from the pool
+    for each: checkout, reset and checkin were a fifth of its time at batches of 100. After
+    a failed transaction it takes a fresh one (a broken connection is not used again).
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class Writer:
         self._interval = interval
         self._last_maintenance = 0.0
         self._queue: queue.SimpleQueue[_Task | object] = queue.SimpleQueue()
+        self._conn: Connection | None = None  # the writer thread's own, opened on first use
         self._thread = threading.Thread(target=self._loop, name="wattwise-writer", daemon=True)
         self._thread.start()
 
@@ -107,21 +112,39 @@ class Writer:
                 self._commit(group)
             if stopping or time.monotonic() - self._last_maintenance > self._interval:
                 self._maintain()
+        self._drop_connection()
 
     def _maintain(self) -> None:
         if self._maintenance is None:
             return
         self._last_maintenance = time.monotonic()
         try:
-            with self._engine.begin() as conn:
-                self._maintenance(conn)
+            self._transaction(self._maintenance)
         except Exception:
             log.exception("writer maintenance failed; it runs again shortly")
 
+    def _transaction(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in one committed transaction on the thread's connection (a fresh one after a failure)."""
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        try:
+            with self._conn.begin():
+                return work(self._conn)
+        except Exception:
+            self._drop_connection()
+            raise
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                log.exception("closing the writer's connection failed")
+            self._conn = None
+
     def _commit(self, group: list[_Task]) -> None:
         try:
-            with self._engine.begin() as conn:
-                results = [task.work(conn) for task in group]
+            results = self._transaction(lambda conn: [task.work(conn) for task in group])
         except Exception as exc:
             if len(group) == 1:
                 log.exception("write failed")
