@@ -282,3 +282,30 @@ def test_a_channel_edited_as_shown_keeps_its_secrets_and_still_delivers(services
         aw.ok("PUT", f"/api/v1/alert-channels/{hook}", json=body)
         aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")
         assert aw.received_requests[-1]["headers"]["X-Key"] == "new"
+
+
+def test_a_rule_number_that_is_not_finite_is_refused_naming_the_field(services: Services) -> None:
+    """JSON as Python reads it admits NaN and Infinity; a rule holding one would never fire
+    (or, for ``for_s``, stop every rule's step), and REST would show it back as null."""
+    with alert_world(services) as aw:
+        w = aw.world
+        site = w.site_a
+        bodies = {
+            "params.for_s": '{"quantity": "power", "direction": "above", "trigger": 2000, "for_s": Infinity}',
+            "params.trigger": '{"quantity": "power", "direction": "above", "trigger": NaN}',
+            "params.after_s": '{"after_s": Infinity}',
+        }
+        for field, params in bodies.items():
+            kind = "offline" if "after_s" in params else "threshold"
+            content = f'{{"site_id": {site}, "name": "r", "kind": "{kind}", "params": {params}}}'
+            answer = aw.client.post(
+                "/api/v1/alert-rules", content=content, headers={**w.auth(), "content-type": "application/json"}
+            )
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["detail"].startswith(f"{field}: must be a finite number")
+        assert aw.ok("GET", "/api/v1/alert-rules") == []
+
+        # a sound rule beside them still fires
+        aw.rule(kind="threshold", params=OVER_POWER)
+        aw.power(now_ms() - 600 * SECOND, [2500.0] * 8)
+        assert [a["status"] for a in aw.alerts()] == ["open"]
