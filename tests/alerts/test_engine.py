@@ -119,3 +119,30 @@ def test_after_a_restart_an_open_alert_is_still_the_one_that_repeats_and_resolve
         aw.power(t, [1000.0] * 8)
         (alert,) = aw.alerts()
         assert alert["status"] == "resolved"
+
+
+def test_an_alert_a_person_resolved_while_it_goes_on_is_not_raised_again_after_a_restart(services: Services) -> None:
+    with alert_world(services) as aw:
+        hook = aw.channel()
+        aw.rule(kind="threshold", params=OVER_POWER, channel_ids=[hook], cooldown_s=0)
+        aw.rule(kind="offline", params={"after_s": 600}, channel_ids=[hook], cooldown_s=0)
+        t = aw.power(now_ms() - 3600 * SECOND, [2500.0] * 8)
+        (over,) = aw.alerts()
+        aw.ok("POST", f"/api/v1/alerts/{over['id']}/resolve")
+        aw.clock.now = now_ms() + 3600 * SECOND
+        aw.engine.tick()
+        offline = [a for a in aw.alerts() if a["kind"] == "offline"]
+        aw.ok("POST", f"/api/v1/alerts/{offline[0]['id']}/ignore")
+        assert len(aw.received) == 2
+
+        # the server restarts while the heater is still on and the meter still silent: no new alert
+        aw.restart()
+        aw.engine.tick()
+        assert len(aw.alerts()) == 2 and len(aw.received) == 2
+        t = aw.power(t, [2500.0] * 8)
+        assert len(aw.alerts()) == 2 and len(aw.received) == 2
+
+        # once it clears and comes back, it is a new alert, sent
+        t = aw.power(t, [1000.0] * 8 + [2500.0] * 8)
+        over_again = [a["status"] for a in aw.alerts() if a["kind"] == "threshold"]
+        assert over_again == ["open", "resolved"] and len(aw.received) == 3

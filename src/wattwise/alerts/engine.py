@@ -15,9 +15,10 @@ alert within ``cooldown_s`` (by the engine's clock) of its previous one on that 
 resolved or ignored is stored with ``quiet="cooldown"`` and not sent. A finding stored as
 ignored (a pattern a person ignored) gives an alert stored ignored, and no notice.
 
-State per (rule, meter) lives in memory; at start it is rebuilt from the active alerts.
-A person who resolves or ignores an alert does not reset it: the rule raises a new alert
-when its condition clears and comes back (or re-crosses its trigger), not while it goes on.
+State per (rule, meter) lives in memory; at start it is rebuilt from the active alerts and
+from those a person settled last. A person who resolves or ignores an alert does not reset
+it: the rule raises a new alert when its condition clears and comes back (or re-crosses its
+trigger), not while it goes on — before or after a restart.
 """
 
 from __future__ import annotations
@@ -219,6 +220,7 @@ class Alerts:
         with self.services.engine.connect() as conn:
             rows = alert_store.list_rules(conn, enabled_only=True)
             active = alert_store.active_alerts(conn)
+            settled = alert_store.settled_by_people(conn)
             devices = list_devices(conn)
             sites = list_sites(conn)
         before = self._rules
@@ -230,7 +232,8 @@ class Alerts:
                 log.warning("alert rule %s is unreadable and is skipped: %s", row.id, exc)
         unchanged = {i for i, x in self._rules.items() if i in before and before[i].row == x.row}
         self._states = {key: state for key, state in self._states.items() if key[0] in unchanged}
-        for a in active:
+        # an alert a person settled while its condition went on keeps the rule fired, as in memory
+        for a in [*active, *settled]:
             key = (a.rule_id or 0, a.device_id)
             if a.rule_id in self._rules and key not in self._states:
                 hold = r.Hold(active=True)

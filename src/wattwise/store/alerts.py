@@ -39,6 +39,9 @@ QUIET_COOLDOWN = "cooldown"
 QUIET_PATTERN = "ignored pattern"
 #: who resolves an alert whose clear condition held
 BY_RULE = "rule"
+#: who resolves the active alerts of a rule switched off or deleted
+BY_RULE_DISABLED = "rule disabled"
+BY_RULE_DELETED = "rule deleted"
 
 
 # ---------------------------------------------------------------------------- channels
@@ -199,7 +202,7 @@ def update_rule(conn: Connection, rule_id: int, fields: RuleFields) -> Rule:
         update(alert_rules).where(alert_rules.c.id == rule_id).values(**_rule_values(fields), updated_ms=now_ms())
     )
     if before.enabled and not fields.enabled:
-        _resolve_all(conn, rule_id, "rule disabled")
+        _resolve_all(conn, rule_id, BY_RULE_DISABLED)
     return get_rule(conn, rule_id)
 
 
@@ -222,7 +225,7 @@ def list_rules(conn: Connection, site_ids: frozenset[int] | None = None, *, enab
 def delete_rule(conn: Connection, rule_id: int) -> None:
     """Remove the rule; its alerts stay (with no rule), active ones resolved."""
     get_rule(conn, rule_id)
-    _resolve_all(conn, rule_id, "rule deleted")
+    _resolve_all(conn, rule_id, BY_RULE_DELETED)
     conn.execute(update(alerts).where(alerts.c.rule_id == rule_id).values(rule_id=None))
     conn.execute(delete(alert_rules).where(alert_rules.c.id == rule_id))
 
@@ -336,6 +339,31 @@ def active_alerts(conn: Connection) -> list[Alert]:
     """Every active alert that has a rule (to rebuild the engine's state at start)."""
     rows = conn.execute(
         select(alerts).where(alerts.c.status.in_(ACTIVE), alerts.c.rule_id.is_not(None)).order_by(alerts.c.id)
+    )
+    return [Alert(**r._mapping) for r in rows]
+
+
+def settled_by_people(conn: Connection) -> list[Alert]:
+    """Each rule's latest alert per meter when a person resolved or ignored it (not the rule):
+    its condition may still go on, and must clear before the rule raises a new alert, also
+    after a restart."""
+    latest = (
+        select(func.max(alerts.c.id).label("id"))
+        .where(alerts.c.rule_id.is_not(None))
+        .group_by(alerts.c.rule_id, alerts.c.device_id)
+        .subquery()
+    )
+    by_rule = (BY_RULE, BY_RULE_DISABLED, BY_RULE_DELETED)
+    rows = conn.execute(
+        select(alerts)
+        .join(latest, alerts.c.id == latest.c.id)
+        .where(
+            or_(
+                and_(alerts.c.status == RESOLVED, alerts.c.resolved_by.not_in(by_rule)),
+                and_(alerts.c.status == IGNORED, alerts.c.ignored_by != BY_RULE),
+            )
+        )
+        .order_by(alerts.c.id)
     )
     return [Alert(**r._mapping) for r in rows]
 
