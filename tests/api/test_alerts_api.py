@@ -12,6 +12,7 @@ from support import free_port
 from wattwise.runtime import Services
 from wattwise.store import findings as finding_store
 from wattwise.store.clock import now_ms
+from wattwise.store.devices import create_device
 
 
 def test_an_over_power_alert_is_raised_once_counted_while_open_resolved_and_kept_quiet_in_cooldown(
@@ -309,3 +310,31 @@ def test_a_rule_number_that_is_not_finite_is_refused_naming_the_field(services: 
         aw.rule(kind="threshold", params=OVER_POWER)
         aw.power(now_ms() - 600 * SECOND, [2500.0] * 8)
         assert [a["status"] for a in aw.alerts()] == ["open"]
+
+
+def test_a_rule_moved_off_a_meter_or_to_another_kind_resolves_the_alerts_it_no_longer_watches(
+    services: Services,
+) -> None:
+    """Nothing would resolve them otherwise: the rule no longer steps on that meter (or that kind)."""
+    with alert_world(services) as aw:
+        w = aw.world
+        garage = w.services.writer.run(lambda conn: create_device(conn, site_id=w.site_a, name="garage"))
+        rule = aw.rule(name="Heater", kind="threshold", params=OVER_POWER)
+        t = aw.power(now_ms() - 3600 * SECOND, [2500.0] * 8)
+        (alert,) = aw.alerts()
+        assert (alert["device_id"], alert["status"]) == (w.meter_a, "open")
+
+        fields = {k: rule[k] for k in ("site_id", "name", "kind", "params", "channel_ids", "cooldown_s")}
+        aw.ok("PUT", f"/api/v1/alert-rules/{rule['id']}", json={**fields, "device_id": garage.device.id})
+        aw.power(t, [1000.0] * 8)
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["resolved_by"]) == ("resolved", "rule changed")
+
+        # a rule that becomes another kind (over power → the site's budget) leaves its old alert too
+        other = aw.rule(name="Heater 2", kind="threshold", params=OVER_POWER, device_id=w.meter_a)
+        t = aw.power(t + 600 * SECOND, [2500.0] * 8)
+        (raised,) = [a for a in aw.alerts() if a["rule_id"] == other["id"]]
+        fields = {k: other[k] for k in ("site_id", "name", "channel_ids", "cooldown_s")}
+        aw.ok("PUT", f"/api/v1/alert-rules/{other['id']}", json={**fields, "kind": "budget", "params": {"used_pct": 80}})
+        shown = aw.ok("GET", f"/api/v1/alerts/{raised['id']}")
+        assert (shown["status"], shown["resolved_by"]) == ("resolved", "rule changed")

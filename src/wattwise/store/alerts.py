@@ -42,6 +42,7 @@ BY_RULE = "rule"
 #: who resolves the active alerts of a rule switched off or deleted
 BY_RULE_DISABLED = "rule disabled"
 BY_RULE_DELETED = "rule deleted"
+BY_RULE_CHANGED = "rule changed"  # moved to another meter or kind: it no longer watches the alert
 
 
 # ---------------------------------------------------------------------------- channels
@@ -194,8 +195,9 @@ def add_rule(conn: Connection, fields: RuleFields, *, by: str) -> Rule:
 
 
 def update_rule(conn: Connection, rule_id: int, fields: RuleFields) -> Rule:
-    """Replace what a person set. The rule's active alerts stay as they are, unless it is
-    switched off: nothing would resolve them then, so they are resolved now."""
+    """Replace what a person set. The rule's active alerts stay as they are, unless it no
+    longer watches them — switched off, another kind, moved to another meter: nothing would
+    resolve them then, so they are resolved now."""
     before = get_rule(conn, rule_id)
     _check_rule(conn, fields)
     conn.execute(
@@ -203,6 +205,10 @@ def update_rule(conn: Connection, rule_id: int, fields: RuleFields) -> Rule:
     )
     if before.enabled and not fields.enabled:
         _resolve_all(conn, rule_id, BY_RULE_DISABLED)
+    elif before.kind != fields.kind:
+        _resolve_all(conn, rule_id, BY_RULE_CHANGED)
+    elif fields.device_id is not None and fields.device_id != before.device_id:
+        _resolve_all(conn, rule_id, BY_RULE_CHANGED, but_on=fields.device_id)
     return get_rule(conn, rule_id)
 
 
@@ -230,13 +236,13 @@ def delete_rule(conn: Connection, rule_id: int) -> None:
     conn.execute(delete(alert_rules).where(alert_rules.c.id == rule_id))
 
 
-def _resolve_all(conn: Connection, rule_id: int, by: str) -> None:
+def _resolve_all(conn: Connection, rule_id: int, by: str, *, but_on: int | None = None) -> None:
+    """Resolve the rule's active alerts (all, or all but those on meter ``but_on``)."""
     now = now_ms()
-    conn.execute(
-        update(alerts)
-        .where(alerts.c.rule_id == rule_id, alerts.c.status.in_(ACTIVE))
-        .values(status=RESOLVED, ended_ts=now, resolved_by=by, resolved_ms=now, updated_ms=now)
-    )
+    query = update(alerts).where(alerts.c.rule_id == rule_id, alerts.c.status.in_(ACTIVE))
+    if but_on is not None:
+        query = query.where(or_(alerts.c.device_id.is_(None), alerts.c.device_id != but_on))
+    conn.execute(query.values(status=RESOLVED, ended_ts=now, resolved_by=by, resolved_ms=now, updated_ms=now))
 
 
 # ---------------------------------------------------------------------------- alerts
@@ -353,7 +359,7 @@ def settled_by_people(conn: Connection) -> list[Alert]:
         .group_by(alerts.c.rule_id, alerts.c.device_id)
         .subquery()
     )
-    by_rule = (BY_RULE, BY_RULE_DISABLED, BY_RULE_DELETED)
+    by_rule = (BY_RULE, BY_RULE_DISABLED, BY_RULE_DELETED, BY_RULE_CHANGED)
     rows = conn.execute(
         select(alerts)
         .join(latest, alerts.c.id == latest.c.id)
