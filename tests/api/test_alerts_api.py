@@ -335,6 +335,7 @@ def test_a_rule_moved_off_a_meter_or_to_another_kind_resolves_the_alerts_it_no_l
         t = aw.power(t + 600 * SECOND, [2500.0] * 8)
         (raised,) = [a for a in aw.alerts() if a["rule_id"] == other["id"]]
         fields = {k: other[k] for k in ("site_id", "name", "channel_ids", "cooldown_s")}
-        aw.ok("PUT", f"/api/v1/alert-rules/{other['id']}", json={**fields, "kind": "budget", "params": {"used_pct": 80}})
+        budget = {**fields, "kind": "budget", "params": {"used_pct": 80}}
+        aw.ok("PUT", f"/api/v1/alert-rules/{other['id']}", json=budget)
         shown = aw.ok("GET", f"/api/v1/alerts/{raised['id']}")
         assert (shown["status"], shown["resolved_by"]) == ("resolved", "rule changed")
