@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from alerts.alert_world import OVER_POWER, SECOND, AlertWorld, alert_world
+from alerts.alert_world import OVER_POWER, SECOND, AlertWorld, alert_world, receiver
 from support import free_port
 from wattwise.runtime import Services
 from wattwise.store import findings as finding_store
@@ -339,3 +339,58 @@ def test_a_rule_moved_off_a_meter_or_to_another_kind_resolves_the_alerts_it_no_l
         aw.ok("PUT", f"/api/v1/alert-rules/{other['id']}", json=budget)
         shown = aw.ok("GET", f"/api/v1/alerts/{raised['id']}")
         assert (shown["status"], shown["resolved_by"]) == ("resolved", "rule changed")
+
+
+def test_a_kept_secret_is_not_sent_to_a_server_the_channel_was_moved_to(services: Services) -> None:
+    """A masked secret sent back stays only while the channel goes where it went: otherwise
+    anyone who may edit the channel could read it off a server of their own."""
+    with alert_world(services) as aw, receiver() as (other_url, other_received, other_requests):
+        body = {
+            "site_id": aw.world.site_a,
+            "name": "hook",
+            "kind": "webhook",
+            "config": {"url": aw.hook_url, "headers": {"X-Key": "k3y"}},
+        }
+        hook = aw.ok("POST", "/api/v1/alert-channels", json=body)["id"]
+        shown = aw.ok("GET", f"/api/v1/alert-channels/{hook}")["config"]
+        assert shown["headers"] == {"X-Key": "***"}
+
+        moved = {**body, "config": {**shown, "url": other_url}}
+        refused = aw.client.put(f"/api/v1/alert-channels/{hook}", json=moved, headers=aw.world.auth())
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"].startswith("webhook.headers.X-Key: type it again")
+        aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")
+        assert other_requests == [] and aw.received_requests[-1]["headers"]["X-Key"] == "k3y"
+
+        # typed again, it goes there
+        aw.ok(
+            "PUT",
+            f"/api/v1/alert-channels/{hook}",
+            json={**moved, "config": {"url": other_url, "headers": {"X-Key": "n3w"}}},
+        )
+        aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")
+        assert [r["headers"]["X-Key"] for r in other_requests] == ["n3w"]
+
+        mail = {
+            "site_id": aw.world.site_a,
+            "name": "mail",
+            "kind": "email",
+            "config": {
+                "host": "mail.example.org",
+                "username": "me",
+                "password": "pw",
+                "from": "a@example.org",
+                "to": ["b@example.org"],
+            },
+        }
+        mailer = aw.ok("POST", "/api/v1/alert-channels", json=mail)["id"]
+        shown = aw.ok("GET", f"/api/v1/alert-channels/{mailer}")["config"]
+        renamed = aw.ok("PUT", f"/api/v1/alert-channels/{mailer}", json={**mail, "name": "renamed", "config": shown})
+        assert renamed["config"]["password"] == "***"
+        for change in ({"host": "127.0.0.1"}, {"tls": "none", "port": 587}):
+            refused = aw.client.put(
+                f"/api/v1/alert-channels/{mailer}",
+                json={**mail, "config": {**shown, **change}},
+                headers=aw.world.auth(),
+            )
+            assert refused.status_code == 422 and refused.json()["detail"].startswith("email.password: type it again")

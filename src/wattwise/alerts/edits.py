@@ -60,21 +60,32 @@ def kept_secrets(kind: str, config: dict[str, Any], stored: alert_store.Channel 
     """Settings sent back as shown (a secret still masked) keep the stored secret.
 
     A form or a client edits what REST showed it; a password it never saw comes back as
-    the mask and must not become the password.
+    the mask and must not become the password. A secret is kept only while the channel
+    still goes to the same server: whoever may edit a channel must not be able to read
+    its secrets off a server of their own. ValueError naming a secret to type again.
     """
     if stored is None or stored.kind != kind:
         return config
+    moved = channels.destination(kind, config) != channels.destination(kind, stored.config)
+
+    def kept(field: str, old: Any) -> Any:
+        if moved:
+            raise ValueError(f"{kind}.{field}: type it again: the channel now goes to another server")
+        return old
+
     merged = dict(config)
     for name, value in config.items():
         if value == channels.MASK and name in stored.config:
-            merged[name] = stored.config[name]
+            merged[name] = kept(name, stored.config[name])
     if kind == "webhook":
         if isinstance(config.get("url"), str) and channels.MASK in config["url"]:
-            merged["url"] = stored.config.get("url", config["url"])
+            merged["url"] = kept("url", stored.config.get("url", config["url"]))
         headers = config.get("headers")
         if isinstance(headers, dict):
             old = stored.config.get("headers") or {}
-            merged["headers"] = {k: old.get(k, v) if v == channels.MASK else v for k, v in headers.items()}
+            merged["headers"] = {
+                k: kept(f"headers.{k}", old[k]) if v == channels.MASK and k in old else v for k, v in headers.items()
+            }
     return merged
 
 
