@@ -344,7 +344,7 @@ def test_a_rule_moved_off_a_meter_or_to_another_kind_resolves_the_alerts_it_no_l
 def test_a_kept_secret_is_not_sent_to_a_server_the_channel_was_moved_to(services: Services) -> None:
     """A masked secret sent back stays only while the channel goes where it went: otherwise
     anyone who may edit the channel could read it off a server of their own."""
-    with alert_world(services) as aw, receiver() as (other_url, other_received, other_requests):
+    with alert_world(services) as aw, receiver() as (other_url, _, other_requests):
         body = {
             "site_id": aw.world.site_a,
             "name": "hook",
