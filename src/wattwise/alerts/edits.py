@@ -27,8 +27,14 @@ async def act(services: Services, alert_id: int, action: str, *, by: str) -> ale
     return changed
 
 
+#: the longest quiet time after an alert a rule may have
+MAX_COOLDOWN_S = 30 * 86_400
+
+
 def check_rule(fields: alert_store.RuleFields) -> None:
     """ValueError naming what is wrong with a rule's settings (``params.clear: ...``)."""
+    if not 0 <= fields.cooldown_s <= MAX_COOLDOWN_S:
+        raise ValueError(f"cooldown_s: must be from 0 to {MAX_COOLDOWN_S} s (30 days), got {fields.cooldown_s}")
     parsed = rules.parse_params(fields.kind, fields.params)
     if fields.relay_off and not rules.may_cut_relay(parsed):
         raise ValueError("relay_off: only a rule on power or current 'above' a level may switch the relay off")

@@ -34,7 +34,6 @@ from wattwise.store.users import Access
 
 router = APIRouter(tags=["alerts"])
 
-DAY_S = 86_400
 Action = Literal["acknowledge", "confirm", "ignore", "resolve"]
 
 
@@ -47,7 +46,9 @@ class RuleIn(BaseModel):
     kind: Literal["threshold", "offline", "budget", "finding", "appliance"]
     params: dict[str, Any] = Field(description="The kind's settings (see docs/alerts.md)")
     channel_ids: list[int] = Field(default_factory=list, description="Channels of the site to notify")
-    cooldown_s: int = Field(default=600, ge=0, le=30 * DAY_S, description="Quiet time after an alert ends")
+    cooldown_s: int = Field(
+        default=600, ge=0, le=alert_edits.MAX_COOLDOWN_S, description="Quiet time after an alert ends"
+    )
     relay_off: bool = Field(default=False, description="Switch the meter's relay off when it fires (overload)")
     enabled: bool = True
 
