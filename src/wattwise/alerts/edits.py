@@ -48,18 +48,27 @@ async def save_rule(
     """Add a rule (``rule_id`` None) or replace one's settings; the engine reloads its rules.
     ValueError naming a bad setting."""
     check_rule(fields)
+    resolved: list[alert_store.Alert] = []
     if rule_id is None:
         saved = await services.writer.submit(lambda c: alert_store.add_rule(c, fields, by=by))
     else:
-        saved = await services.writer.submit(lambda c: alert_store.update_rule(c, rule_id, fields))
+        saved, resolved = await services.writer.submit(lambda c: alert_store.update_rule(c, rule_id, fields))
     services.bus.publish(RULES_TOPIC, {"id": saved.id})
+    _announce(services, resolved)
     return saved
 
 
 async def delete_rule(services: Services, rule_id: int) -> None:
     """Its alerts stay (without a rule); active ones are resolved."""
-    await services.writer.submit(lambda c: alert_store.delete_rule(c, rule_id))
+    resolved = await services.writer.submit(lambda c: alert_store.delete_rule(c, rule_id))
     services.bus.publish(RULES_TOPIC, {"id": rule_id})
+    _announce(services, resolved)
+
+
+def _announce(services: Services, changed: list[alert_store.Alert]) -> None:
+    """Alerts a rule's change settled, told as the engine tells its own (live views redraw)."""
+    if changed:
+        services.bus.publish(ALERTS_TOPIC, [a.to_dict() for a in changed])
 
 
 def kept_secrets(kind: str, config: dict[str, Any], stored: alert_store.Channel | None) -> dict[str, Any]:

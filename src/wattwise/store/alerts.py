@@ -194,22 +194,25 @@ def add_rule(conn: Connection, fields: RuleFields, *, by: str) -> Rule:
     return get_rule(conn, int(result.inserted_primary_key[0]))
 
 
-def update_rule(conn: Connection, rule_id: int, fields: RuleFields) -> Rule:
-    """Replace what a person set. The rule's active alerts stay as they are, unless it no
-    longer watches them — switched off, another kind, moved to another meter: nothing would
-    resolve them then, so they are resolved now."""
+def update_rule(conn: Connection, rule_id: int, fields: RuleFields) -> tuple[Rule, list[Alert]]:
+    """Replace what a person set; the rule, and the alerts this resolved (to announce them).
+
+    The rule's active alerts stay as they are, unless it no longer watches them — switched
+    off, another kind, moved to another meter: nothing would resolve them then, so they are
+    resolved now."""
     before = get_rule(conn, rule_id)
     _check_rule(conn, fields)
     conn.execute(
         update(alert_rules).where(alert_rules.c.id == rule_id).values(**_rule_values(fields), updated_ms=now_ms())
     )
+    resolved: list[int] = []
     if before.enabled and not fields.enabled:
-        _resolve_all(conn, rule_id, BY_RULE_DISABLED)
+        resolved = _resolve_all(conn, rule_id, BY_RULE_DISABLED)
     elif before.kind != fields.kind:
-        _resolve_all(conn, rule_id, BY_RULE_CHANGED)
+        resolved = _resolve_all(conn, rule_id, BY_RULE_CHANGED)
     elif fields.device_id is not None and fields.device_id != before.device_id:
-        _resolve_all(conn, rule_id, BY_RULE_CHANGED, but_on=fields.device_id)
-    return get_rule(conn, rule_id)
+        resolved = _resolve_all(conn, rule_id, BY_RULE_CHANGED, but_on=fields.device_id)
+    return get_rule(conn, rule_id), get_alerts(conn, resolved)
 
 
 def get_rule(conn: Connection, rule_id: int) -> Rule:
@@ -228,21 +231,29 @@ def list_rules(conn: Connection, site_ids: frozenset[int] | None = None, *, enab
     return [_rule(r) for r in conn.execute(query)]
 
 
-def delete_rule(conn: Connection, rule_id: int) -> None:
-    """Remove the rule; its alerts stay (with no rule), active ones resolved."""
+def delete_rule(conn: Connection, rule_id: int) -> list[Alert]:
+    """Remove the rule; its alerts stay (with no rule), active ones resolved (returned)."""
     get_rule(conn, rule_id)
-    _resolve_all(conn, rule_id, BY_RULE_DELETED)
+    resolved = _resolve_all(conn, rule_id, BY_RULE_DELETED)
     conn.execute(update(alerts).where(alerts.c.rule_id == rule_id).values(rule_id=None))
     conn.execute(delete(alert_rules).where(alert_rules.c.id == rule_id))
+    return get_alerts(conn, resolved)
 
 
-def _resolve_all(conn: Connection, rule_id: int, by: str, *, but_on: int | None = None) -> None:
-    """Resolve the rule's active alerts (all, or all but those on meter ``but_on``)."""
+def _resolve_all(conn: Connection, rule_id: int, by: str, *, but_on: int | None = None) -> list[int]:
+    """Resolve the rule's active alerts (all, or all but those on meter ``but_on``); their ids."""
     now = now_ms()
-    query = update(alerts).where(alerts.c.rule_id == rule_id, alerts.c.status.in_(ACTIVE))
+    which = and_(alerts.c.rule_id == rule_id, alerts.c.status.in_(ACTIVE))
     if but_on is not None:
-        query = query.where(or_(alerts.c.device_id.is_(None), alerts.c.device_id != but_on))
-    conn.execute(query.values(status=RESOLVED, ended_ts=now, resolved_by=by, resolved_ms=now, updated_ms=now))
+        which = and_(which, or_(alerts.c.device_id.is_(None), alerts.c.device_id != but_on))
+    ids = list(conn.execute(select(alerts.c.id).where(which)).scalars())
+    if ids:
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.id.in_(ids))
+            .values(status=RESOLVED, ended_ts=now, resolved_by=by, resolved_ms=now, updated_ms=now)
+        )
+    return ids
 
 
 # ---------------------------------------------------------------------------- alerts
