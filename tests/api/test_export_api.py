@@ -115,6 +115,18 @@ def test_bad_parameters_are_refused_naming_the_parameter(world: World) -> None:
     assert status == 200
 
 
+def test_a_time_outside_the_calendar_is_refused_naming_it(world: World) -> None:
+    """Years before 1 or after 9999 have no date to name the file after (it was a 500)."""
+    cases = {
+        "since": {"since": "-99999999999999", "until": "-99999999999000"},
+        "until": {"since": "253402300799000", "until": "253402300800000"},
+    }
+    for name, params in cases.items():
+        status, body, _ = export(world, **params)
+        assert status == 422, (name, body)
+        assert body.decode().startswith(f'{{"detail":"{name}: must be a time in the years 1 to 9999'), (name, body)
+
+
 def test_only_someone_who_may_see_the_meter_can_export_it(world: World) -> None:
     world.ingest(READINGS)
     assert export(world, world.viewer_token)[0] == 200
