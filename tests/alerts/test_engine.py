@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from alerts.alert_world import OVER_POWER, SECOND, alert_world
 from wattwise.runtime import Services
+from wattwise.store import alerts as alert_store
 from wattwise.store.clock import now_ms
 
 
@@ -146,3 +147,36 @@ def test_an_alert_a_person_resolved_while_it_goes_on_is_not_raised_again_after_a
         t = aw.power(t, [1000.0] * 8 + [2500.0] * 8)
         over_again = [a["status"] for a in aw.alerts() if a["kind"] == "threshold"]
         assert over_again == ["open", "resolved"] and len(aw.received) == 3
+
+
+def test_a_notice_the_server_stopped_before_sending_goes_out_when_it_starts_again(services: Services) -> None:
+    with alert_world(services) as aw:
+        hook = aw.channel()
+        rule = aw.rule(name="Heater", kind="threshold", params=OVER_POWER, channel_ids=[hook])
+        quiet = aw.rule(name="Quiet", kind="threshold", params=OVER_POWER, channel_ids=[hook])
+        t = aw.power(now_ms() - 3600 * SECOND, [2500.0] * 8)
+        assert len(aw.received) == 2
+        # the server stored two alerts and stopped before their notices went out (one in its cooldown)
+        stored = [
+            alert_store.NewAlert(
+                rule_id=r["id"],
+                site_id=aw.world.site_a,
+                device_id=None,
+                kind="threshold",
+                started_ts=t,
+                value=2500.0,
+                message=f"{r['name']} is over",
+                quiet=q,
+            )
+            for r, q in ((rule, None), (quiet, alert_store.QUIET_COOLDOWN))
+        ]
+        services.writer.run(lambda conn: [alert_store.add_alert(conn, s) for s in stored])
+
+        aw.restart()
+        aw.engine.flush()
+        assert [(n["title"], n["message"]) for n in aw.received[2:]] == [("Wattwise: Heater", "Heater is over")]
+        resent = [a for a in aw.alerts() if a["message"] == "Heater is over"]
+        assert resent[0]["last_notified_ms"] is not None
+        aw.restart()
+        aw.engine.flush()
+        assert len(aw.received) == 3

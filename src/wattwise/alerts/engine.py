@@ -15,7 +15,8 @@ alert within ``cooldown_s`` (by the engine's clock) of its previous one on that 
 resolved or ignored is stored with ``quiet="cooldown"`` and not sent. A finding stored as
 ignored (a pattern a person ignored) gives an alert stored ignored, and no notice.
 
-State per (rule, meter) lives in memory; at start it is rebuilt from the active alerts and
+At start, the notices of active alerts the server stored but had not sent when it stopped go
+out. State per (rule, meter) lives in memory; at start it is rebuilt from the active alerts and
 from those a person settled last. A person who resolves or ignores an alert does not reset
 it: the rule raises a new alert when its condition clears and comes back (or re-crosses its
 trigger), not while it goes on — before or after a restart.
@@ -132,6 +133,7 @@ class Alerts:
             bus.on(topic, self._on_message)
         self._active = True
         self._queue.put(("rules",))
+        self._queue.put(("unsent",))
         self.outbox.start()
         self._worker.start()
         return self
@@ -211,6 +213,8 @@ class Alerts:
             self._tick(item[1], budget=item[2])
         elif what == "flush":
             self.outbox.flush(item[1])
+        elif what == "unsent":
+            self._send_unsent()
 
     # -- what the engine knows
 
@@ -410,7 +414,7 @@ class Alerts:
                 self.services.pending_commands.changed()
                 self._publish("commands", o.command)
             if o.notify:
-                self.outbox.put(o.alert.id, self._notice(change, o), change.rule.row.channel_ids)
+                self.outbox.put(o.alert.id, self._notice(change.rule.row, o.alert), change.rule.row.channel_ids)
 
     def _store(self, conn: Connection, c: _Change) -> _Outcome | None:
         rule = c.rule.row
@@ -480,19 +484,29 @@ class Alerts:
             return _Outcome(alert_store.repeat(conn, waiting.id, c.value, worse=False), False, None)
         return self._open(conn, c)
 
+    def _send_unsent(self) -> None:
+        """Notices of active alerts stored but never handed to the outbox's end (the server
+        stopped first) go out now, once: the outbox marks each alert notified."""
+        with self.services.engine.connect() as conn:
+            unsent = alert_store.unsent_alerts(conn)
+        for alert in unsent:
+            rule = self._rules.get(alert.rule_id or 0)
+            if rule is not None:
+                self.outbox.put(alert.id, self._notice(rule.row, alert), rule.row.channel_ids)
+
     def _where(self, c: _Change) -> str:
         if c.device_id is not None:
             return self._names.get(("device", c.device_id), f"meter {c.device_id}")
         return self._names.get(("site", c.rule.row.site_id), f"site {c.rule.row.site_id}")
 
     @staticmethod
-    def _notice(c: _Change, o: _Outcome) -> Notice:
+    def _notice(rule: alert_store.Rule, alert: alert_store.Alert) -> Notice:
         severity: Severity = "warning"
-        if o.command is not None:
+        if alert.command_id is not None:
             severity = "critical"
-        elif c.rule.row.kind == "appliance":
+        elif rule.kind == "appliance":
             severity = "info"
-        return Notice(title=f"Wattwise: {c.rule.row.name}", body=o.alert.message, severity=severity)
+        return Notice(title=f"Wattwise: {rule.name}", body=alert.message, severity=severity)
 
 
 def attach(services: Services, settings: AlertSettings | None = None, *, deliver: Deliver = default_deliver) -> Alerts:

@@ -360,6 +360,22 @@ def active_alerts(conn: Connection) -> list[Alert]:
     return [Alert(**r._mapping) for r in rows]
 
 
+def unsent_alerts(conn: Connection) -> list[Alert]:
+    """Active alerts of a rule that were to notify (not quiet) and never went through the
+    outbox (every pass marks ``last_notified_ms``, whatever the channels answered)."""
+    rows = conn.execute(
+        select(alerts)
+        .where(
+            alerts.c.status.in_(ACTIVE),
+            alerts.c.rule_id.is_not(None),
+            alerts.c.quiet.is_(None),
+            alerts.c.last_notified_ms.is_(None),
+        )
+        .order_by(alerts.c.id)
+    )
+    return [Alert(**r._mapping) for r in rows]
+
+
 def settled_by_people(conn: Connection) -> list[Alert]:
     """Each rule's latest alert per meter when a person resolved or ignored it (not the rule):
     its condition may still go on, and must clear before the rule raises a new alert, also
