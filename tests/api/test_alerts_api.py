@@ -394,3 +394,23 @@ def test_a_kept_secret_is_not_sent_to_a_server_the_channel_was_moved_to(services
                 headers=aw.world.auth(),
             )
             assert refused.status_code == 422 and refused.json()["detail"].startswith("email.password: type it again")
+
+
+def test_an_id_past_what_the_database_holds_is_a_clear_4xx_on_sqlite_and_postgresql(services: Services) -> None:
+    """PostgreSQL's integer column refused 3000000000 with a 500 where SQLite answered 404."""
+    with alert_world(services) as aw:
+        w = aw.world
+        for path, name in (
+            ("/api/v1/alerts/3000000000", "alert_id"),
+            ("/api/v1/alert-rules/3000000000", "rule_id"),
+            ("/api/v1/devices/3000000000", "device_id"),
+            ("/api/v1/alerts?site_id=3000000000", "site_id"),
+            (f"/api/v1/alerts?site_id={2**70}", "site_id"),
+        ):
+            answer = aw.client.get(path, headers=w.auth())
+            assert answer.status_code in (404, 422), (path, answer.text)
+            detail = answer.json()["detail"]
+            assert detail.startswith(f"{name}: ") or detail.startswith("no "), (path, detail)
+        body = {"site_id": w.site_a, "name": "r", "kind": "offline", "params": {"after_s": 60}}
+        answer = aw.client.post("/api/v1/alert-rules", json={**body, "channel_ids": [3_000_000_000]}, headers=w.auth())
+        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "channel_ids", 0]
