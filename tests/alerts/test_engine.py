@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from alerts.alert_world import OVER_POWER, SECOND, alert_world
+from wattwise.analysis.nilm.signatures import Features
+from wattwise.detectors import library
 from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
 from wattwise.store.clock import now_ms
@@ -180,3 +182,32 @@ def test_a_notice_the_server_stopped_before_sending_goes_out_when_it_starts_agai
         aw.restart()
         aw.engine.flush()
         assert len(aw.received) == 3
+
+
+def test_an_appliance_renamed_on_its_meter_keeps_the_rules_that_watch_it(services: Services) -> None:
+    """Renamed on the Appliances page (or over REST), the kettle's rule follows the new name
+    instead of waiting for events of a name no longer given; another meter's rule stays."""
+    with alert_world(services) as aw:
+        w = aw.world
+        model = library.new_model()
+        model.library.add("Kettle", Features(2000.0, None, 1.0, 19.0, 60.0, True))
+        services.writer.run(lambda conn: library.save_nilm(conn, w.meter_a, model))
+        kettle = aw.rule(name="Kettle on", kind="appliance", params={"label": "kettle"}, device_id=w.meter_a)
+        elsewhere = aw.rule(site_id=w.site_b, name="B's kettle", kind="appliance", params={"label": "Kettle"})
+        switched_off = aw.rule(name="Off", kind="appliance", params={"label": "Kettle"}, enabled=False)
+
+        aw.ok("POST", f"/api/v1/devices/{w.meter_a}/appliances/Kettle/rename", json={"name": "Electric kettle"})
+        aw.engine.flush()
+        labels = {r["id"]: r["params"]["label"] for r in aw.ok("GET", "/api/v1/alert-rules")}
+        assert labels == {
+            kettle["id"]: "Electric kettle",
+            elsewhere["id"]: "Kettle",
+            switched_off["id"]: "Electric kettle",
+        }
+
+        t = now_ms() - 600 * SECOND
+        aw.power(t, [2000.0])
+        event = {"type": "event", "device_id": w.meter_a, "ts": t, "state": "on", "label": "Electric kettle"}
+        aw.publish("events", [{**event, "confidence": 0.9}])
+        (alert,) = aw.alerts()
+        assert (alert["rule_id"], alert["message"]) == (kettle["id"], "main (Home A): Electric kettle switched on")

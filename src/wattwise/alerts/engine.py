@@ -42,6 +42,7 @@ from wattwise.alerts import rules as r
 from wattwise.alerts.notify import Notice, Severity
 from wattwise.alerts.outbox import Deliver, Outbox, default_deliver
 from wattwise.bus import Message
+from wattwise.detectors.library import CHANGED_TOPIC as APPLIANCES_TOPIC
 from wattwise.domain.readings import StoredReading
 from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
@@ -129,7 +130,7 @@ class Alerts:
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
         bus = self.services.bus
-        for topic in ("readings", "findings", "events", RULES_TOPIC):
+        for topic in ("readings", "findings", "events", RULES_TOPIC, APPLIANCES_TOPIC):
             bus.on(topic, self._on_message)
         self._active = True
         self._queue.put(("rules",))
@@ -143,7 +144,7 @@ class Alerts:
         if not self._active:
             return
         self._active = False
-        for topic in ("readings", "findings", "events", RULES_TOPIC):
+        for topic in ("readings", "findings", "events", RULES_TOPIC, APPLIANCES_TOPIC):
             self.services.bus.off(topic, self._on_message)
         self._queue.put(_STOP)
         self._worker.join(timeout=60)
@@ -171,6 +172,10 @@ class Alerts:
                 self._loop = asyncio.get_running_loop()
         if message.topic == RULES_TOPIC:
             self._queue.put(("rules",))
+        elif message.topic == APPLIANCES_TOPIC:  # a library edit; only a rename concerns rules
+            renamed = message.payload.get("renamed")
+            if renamed is not None:
+                self._queue.put(("renamed", int(message.payload["device_id"]), *renamed))
         else:
             self._queue.put((message.topic, message.payload))
 
@@ -215,6 +220,8 @@ class Alerts:
             self.outbox.flush(item[1])
         elif what == "unsent":
             self._send_unsent()
+        elif what == "renamed":
+            self._renamed(item[1], item[2], item[3])
 
     # -- what the engine knows
 
@@ -250,6 +257,27 @@ class Alerts:
                 self._last_seen.setdefault(d.id, d.last_seen_ms)
         for s in sites:
             self._names[("site", s.id)] = s.name
+
+    def _renamed(self, device_id: int, old: str, new: str) -> None:
+        """An appliance renamed (or merged) on a meter: the appliance rules that watch it
+        there — on that meter, or site-wide on a site of that one meter — take the new name,
+        switched off or not, so they go on firing."""
+        probe = r.ApplianceRule(label=old)
+
+        def follow(conn: Connection) -> int:
+            sites = {d.id: d.site_id for d in list_devices(conn)}
+            site_id = sites.get(device_id)
+            only_meter = [d for d, s in sites.items() if s == site_id] == [device_id]
+            moved = 0
+            for row in alert_store.list_rules(conn, frozenset({site_id or 0})):
+                on_it = row.device_id == device_id or (row.device_id is None and only_meter)
+                if row.kind == "appliance" and on_it and probe.is_it(str(row.params.get("label", ""))):
+                    alert_store.set_params(conn, row.id, {**row.params, "label": new})
+                    moved += 1
+            return moved
+
+        if self.services.writer.run(follow):
+            self._load()
 
     def _scope(self, rule: _Rule) -> list[int]:
         row = rule.row

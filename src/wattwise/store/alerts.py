@@ -215,6 +215,13 @@ def update_rule(conn: Connection, rule_id: int, fields: RuleFields) -> tuple[Rul
     return get_rule(conn, rule_id), get_alerts(conn, resolved)
 
 
+def set_params(conn: Connection, rule_id: int, params: dict[str, Any]) -> None:
+    """Change only the kind's settings (an appliance rule following its appliance's new name)."""
+    conn.execute(
+        update(alert_rules).where(alert_rules.c.id == rule_id).values(params=json.dumps(params), updated_ms=now_ms())
+    )
+
+
 def get_rule(conn: Connection, rule_id: int) -> Rule:
     row = conn.execute(select(alert_rules).where(alert_rules.c.id == rule_id)).first()
     if row is None:
