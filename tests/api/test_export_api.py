@@ -186,3 +186,14 @@ def test_the_command_names_a_bad_option(world: World) -> None:
     )
     assert result.exit_code == 2
     assert "resolution: must be one of raw, 1m, 1h, 1d" in result.output
+
+
+def test_the_command_says_plainly_when_it_cannot_write_the_file(world: World, tmp_path: Path) -> None:
+    url = str(world.services.engine.url)
+    missing = tmp_path / "no-such-folder" / "out.csv"
+    result = CliRunner().invoke(
+        cli, ["--database", url, "export", "--device", str(world.meter_a), "--out", str(missing)]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"error: --out: cannot write {missing}" in result.output
+    assert "Traceback" not in result.output and not missing.parent.exists()
