@@ -211,3 +211,25 @@ def test_an_appliance_renamed_on_its_meter_keeps_the_rules_that_watch_it(service
         aw.publish("events", [{**event, "confidence": 0.9}])
         (alert,) = aw.alerts()
         assert (alert["rule_id"], alert["message"]) == (kettle["id"], "main (Home A): Electric kettle switched on")
+
+
+def test_an_alert_the_database_refused_to_store_is_raised_at_the_next_look(sqlite_services: Services) -> None:
+    """The engine's state must not run ahead of the store: when writing the alert fails (the
+    database refuses it for a while), the next check raises it, instead of the rule counting
+    it as fired and staying silent until the meter comes back. (SQLite: a trigger refuses.)"""
+    with alert_world(sqlite_services) as aw:
+        hook = aw.channel()
+        aw.rule(name="Meter offline", kind="offline", params={"after_s": 300}, channel_ids=[hook])
+        t0 = aw.clock.now
+        aw.power(t0 - 10 * SECOND, [400.0])
+        with sqlite_services.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        aw.engine.tick(t0 + 400 * SECOND)
+        assert aw.alerts() == []
+        with sqlite_services.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER refuse")
+        aw.engine.tick(t0 + 415 * SECOND)
+        (alert,) = aw.alerts()
+        assert alert["status"] == "open" and [n["title"] for n in aw.received] == ["Wattwise: Meter offline"]

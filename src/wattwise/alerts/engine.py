@@ -196,12 +196,15 @@ class Alerts:
                 item = None
             if item == _STOP:
                 return
+            states = dict(self._states)  # frozen values: a shallow copy is a snapshot
             try:
                 if item is not None:
                     self._handle(item)
                 if time.monotonic() >= self._next_tick:
                     self._tick(self.clock(), budget=time.monotonic() >= self._next_budget)
             except Exception:
+                # what was not stored did not happen: the rules decide again at the next look
+                self._states = states
                 log.exception("alert step failed; the next one is handled as usual")
 
     def _handle(self, item: tuple[Any, ...]) -> None:
