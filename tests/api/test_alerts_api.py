@@ -414,3 +414,19 @@ def test_an_id_past_what_the_database_holds_is_a_clear_4xx_on_sqlite_and_postgre
         body = {"site_id": w.site_a, "name": "r", "kind": "offline", "params": {"after_s": 60}}
         answer = aw.client.post("/api/v1/alert-rules", json={**body, "channel_ids": [3_000_000_000]}, headers=w.auth())
         assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "channel_ids", 0]
+
+
+def test_a_blank_rule_or_channel_name_is_refused_naming_it(services: Services) -> None:
+    """A name is a notice's title and what the dashboard lists: spaces alone name nothing."""
+    with alert_world(services) as aw:
+        w = aw.world
+        rule = {"site_id": w.site_a, "name": "   ", "kind": "offline", "params": {"after_s": 60}}
+        answer = aw.client.post("/api/v1/alert-rules", json=rule, headers=w.auth())
+        assert answer.status_code == 422 and answer.json()["detail"].startswith("name:"), answer.text
+        channel = {"site_id": w.site_a, "name": " \t", "kind": "webhook", "config": {"url": aw.hook_url}}
+        answer = aw.client.post("/api/v1/alert-channels", json=channel, headers=w.auth())
+        assert answer.status_code == 422 and answer.json()["detail"].startswith("name:"), answer.text
+        assert aw.ok("GET", "/api/v1/alert-rules") == [] and aw.ok("GET", "/api/v1/alert-channels") == []
+        # a name with spaces around is kept without them
+        saved = aw.rule(name="  Offline  ", kind="offline", params={"after_s": 60})
+        assert saved["name"] == "Offline"

@@ -8,6 +8,7 @@ Raise), so the detectors learn from it exactly as from the Findings page.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from wattwise.alerts import channels, rules
@@ -33,6 +34,8 @@ MAX_COOLDOWN_S = 30 * 86_400
 
 def check_rule(fields: alert_store.RuleFields) -> None:
     """ValueError naming what is wrong with a rule's settings (``params.clear: ...``)."""
+    if not fields.name.strip():
+        raise ValueError("name: must not be blank (it is the notice's title)")
     if not 0 <= fields.cooldown_s <= MAX_COOLDOWN_S:
         raise ValueError(f"cooldown_s: must be from 0 to {MAX_COOLDOWN_S} s (30 days), got {fields.cooldown_s}")
     parsed = rules.parse_params(fields.kind, fields.params)
@@ -48,6 +51,7 @@ async def save_rule(
     """Add a rule (``rule_id`` None) or replace one's settings; the engine reloads its rules.
     ValueError naming a bad setting."""
     check_rule(fields)
+    fields = replace(fields, name=fields.name.strip())
     resolved: list[alert_store.Alert] = []
     if rule_id is None:
         saved = await services.writer.submit(lambda c: alert_store.add_rule(c, fields, by=by))
@@ -108,6 +112,9 @@ async def save_channel(
     services: Services, site_id: int, name: str, kind: str, config: dict[str, Any], *, channel_id: int | None = None
 ) -> alert_store.Channel:
     """Add or change a channel; ValueError naming each bad setting (``email.to: ...``)."""
+    name = name.strip()
+    if not name:
+        raise ValueError("name: must not be blank")
     stored = None
     if channel_id is not None:
         stored = await services.writer.submit(lambda c: alert_store.get_channel(c, channel_id))
