@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from alerts.alert_world import OVER_POWER, SECOND, alert_world
+from wattwise.analysis.nilm.signatures import Features
+from wattwise.detectors import library
 from wattwise.runtime import Services
+from wattwise.store import alerts as alert_store
 from wattwise.store.clock import now_ms
 
 
@@ -119,3 +122,114 @@ def test_after_a_restart_an_open_alert_is_still_the_one_that_repeats_and_resolve
         aw.power(t, [1000.0] * 8)
         (alert,) = aw.alerts()
         assert alert["status"] == "resolved"
+
+
+def test_an_alert_a_person_resolved_while_it_goes_on_is_not_raised_again_after_a_restart(services: Services) -> None:
+    with alert_world(services) as aw:
+        hook = aw.channel()
+        aw.rule(kind="threshold", params=OVER_POWER, channel_ids=[hook], cooldown_s=0)
+        aw.rule(kind="offline", params={"after_s": 600}, channel_ids=[hook], cooldown_s=0)
+        t = aw.power(now_ms() - 3600 * SECOND, [2500.0] * 8)
+        (over,) = aw.alerts()
+        aw.ok("POST", f"/api/v1/alerts/{over['id']}/resolve")
+        aw.clock.now = now_ms() + 3600 * SECOND
+        aw.engine.tick()
+        offline = [a for a in aw.alerts() if a["kind"] == "offline"]
+        aw.ok("POST", f"/api/v1/alerts/{offline[0]['id']}/ignore")
+        assert len(aw.received) == 2
+
+        # the server restarts while the heater is still on and the meter still silent: no new alert
+        aw.restart()
+        aw.engine.tick()
+        assert len(aw.alerts()) == 2 and len(aw.received) == 2
+        t = aw.power(t, [2500.0] * 8)
+        assert len(aw.alerts()) == 2 and len(aw.received) == 2
+
+        # once it clears and comes back, it is a new alert, sent
+        t = aw.power(t, [1000.0] * 8 + [2500.0] * 8)
+        over_again = [a["status"] for a in aw.alerts() if a["kind"] == "threshold"]
+        assert over_again == ["open", "resolved"] and len(aw.received) == 3
+
+
+def test_a_notice_the_server_stopped_before_sending_goes_out_when_it_starts_again(services: Services) -> None:
+    with alert_world(services) as aw:
+        hook = aw.channel()
+        rule = aw.rule(name="Heater", kind="threshold", params=OVER_POWER, channel_ids=[hook])
+        quiet = aw.rule(name="Quiet", kind="threshold", params=OVER_POWER, channel_ids=[hook])
+        t = aw.power(now_ms() - 3600 * SECOND, [2500.0] * 8)
+        assert len(aw.received) == 2
+        # the server stored two alerts and stopped before their notices went out (one in its cooldown)
+        stored = [
+            alert_store.NewAlert(
+                rule_id=r["id"],
+                site_id=aw.world.site_a,
+                device_id=None,
+                kind="threshold",
+                started_ts=t,
+                value=2500.0,
+                message=f"{r['name']} is over",
+                quiet=q,
+            )
+            for r, q in ((rule, None), (quiet, alert_store.QUIET_COOLDOWN))
+        ]
+        services.writer.run(lambda conn: [alert_store.add_alert(conn, s) for s in stored])
+
+        aw.restart()
+        aw.engine.flush()
+        assert [(n["title"], n["message"]) for n in aw.received[2:]] == [("Wattwise: Heater", "Heater is over")]
+        resent = [a for a in aw.alerts() if a["message"] == "Heater is over"]
+        assert resent[0]["last_notified_ms"] is not None
+        aw.restart()
+        aw.engine.flush()
+        assert len(aw.received) == 3
+
+
+def test_an_appliance_renamed_on_its_meter_keeps_the_rules_that_watch_it(services: Services) -> None:
+    """Renamed on the Appliances page (or over REST), the kettle's rule follows the new name
+    instead of waiting for events of a name no longer given; another meter's rule stays."""
+    with alert_world(services) as aw:
+        w = aw.world
+        model = library.new_model()
+        model.library.add("Kettle", Features(2000.0, None, 1.0, 19.0, 60.0, True))
+        services.writer.run(lambda conn: library.save_nilm(conn, w.meter_a, model))
+        kettle = aw.rule(name="Kettle on", kind="appliance", params={"label": "kettle"}, device_id=w.meter_a)
+        elsewhere = aw.rule(site_id=w.site_b, name="B's kettle", kind="appliance", params={"label": "Kettle"})
+        switched_off = aw.rule(name="Off", kind="appliance", params={"label": "Kettle"}, enabled=False)
+
+        aw.ok("POST", f"/api/v1/devices/{w.meter_a}/appliances/Kettle/rename", json={"name": "Electric kettle"})
+        aw.engine.flush()
+        labels = {r["id"]: r["params"]["label"] for r in aw.ok("GET", "/api/v1/alert-rules")}
+        assert labels == {
+            kettle["id"]: "Electric kettle",
+            elsewhere["id"]: "Kettle",
+            switched_off["id"]: "Electric kettle",
+        }
+
+        t = now_ms() - 600 * SECOND
+        aw.power(t, [2000.0])
+        event = {"type": "event", "device_id": w.meter_a, "ts": t, "state": "on", "label": "Electric kettle"}
+        aw.publish("events", [{**event, "confidence": 0.9}])
+        (alert,) = aw.alerts()
+        assert (alert["rule_id"], alert["message"]) == (kettle["id"], "main (Home A): Electric kettle switched on")
+
+
+def test_an_alert_the_database_refused_to_store_is_raised_at_the_next_look(sqlite_services: Services) -> None:
+    """The engine's state must not run ahead of the store: when writing the alert fails (the
+    database refuses it for a while), the next check raises it, instead of the rule counting
+    it as fired and staying silent until the meter comes back. (SQLite: a trigger refuses.)"""
+    with alert_world(sqlite_services) as aw:
+        hook = aw.channel()
+        aw.rule(name="Meter offline", kind="offline", params={"after_s": 300}, channel_ids=[hook])
+        t0 = aw.clock.now
+        aw.power(t0 - 10 * SECOND, [400.0])
+        with sqlite_services.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        aw.engine.tick(t0 + 400 * SECOND)
+        assert aw.alerts() == []
+        with sqlite_services.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER refuse")
+        aw.engine.tick(t0 + 415 * SECOND)
+        (alert,) = aw.alerts()
+        assert alert["status"] == "open" and [n["title"] for n in aw.received] == ["Wattwise: Meter offline"]

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from alerts.alert_world import OVER_POWER, SECOND, AlertWorld, alert_world
+from alerts.alert_world import OVER_POWER, SECOND, AlertWorld, alert_world, receiver
 from support import free_port
 from wattwise.runtime import Services
 from wattwise.store import findings as finding_store
 from wattwise.store.clock import now_ms
+from wattwise.store.devices import create_device
 
 
 def test_an_over_power_alert_is_raised_once_counted_while_open_resolved_and_kept_quiet_in_cooldown(
@@ -282,3 +283,150 @@ def test_a_channel_edited_as_shown_keeps_its_secrets_and_still_delivers(services
         aw.ok("PUT", f"/api/v1/alert-channels/{hook}", json=body)
         aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")
         assert aw.received_requests[-1]["headers"]["X-Key"] == "new"
+
+
+def test_a_rule_number_that_is_not_finite_is_refused_naming_the_field(services: Services) -> None:
+    """JSON as Python reads it admits NaN and Infinity; a rule holding one would never fire
+    (or, for ``for_s``, stop every rule's step), and REST would show it back as null."""
+    with alert_world(services) as aw:
+        w = aw.world
+        site = w.site_a
+        bodies = {
+            "params.for_s": '{"quantity": "power", "direction": "above", "trigger": 2000, "for_s": Infinity}',
+            "params.trigger": '{"quantity": "power", "direction": "above", "trigger": NaN}',
+            "params.after_s": '{"after_s": Infinity}',
+        }
+        for field, params in bodies.items():
+            kind = "offline" if "after_s" in params else "threshold"
+            content = f'{{"site_id": {site}, "name": "r", "kind": "{kind}", "params": {params}}}'
+            answer = aw.client.post(
+                "/api/v1/alert-rules", content=content, headers={**w.auth(), "content-type": "application/json"}
+            )
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["detail"].startswith(f"{field}: must be a finite number")
+        assert aw.ok("GET", "/api/v1/alert-rules") == []
+
+        # a sound rule beside them still fires
+        aw.rule(kind="threshold", params=OVER_POWER)
+        aw.power(now_ms() - 600 * SECOND, [2500.0] * 8)
+        assert [a["status"] for a in aw.alerts()] == ["open"]
+
+
+def test_a_rule_moved_off_a_meter_or_to_another_kind_resolves_the_alerts_it_no_longer_watches(
+    services: Services,
+) -> None:
+    """Nothing would resolve them otherwise: the rule no longer steps on that meter (or that kind)."""
+    with alert_world(services) as aw:
+        w = aw.world
+        garage = w.services.writer.run(lambda conn: create_device(conn, site_id=w.site_a, name="garage"))
+        rule = aw.rule(name="Heater", kind="threshold", params=OVER_POWER)
+        t = aw.power(now_ms() - 3600 * SECOND, [2500.0] * 8)
+        (alert,) = aw.alerts()
+        assert (alert["device_id"], alert["status"]) == (w.meter_a, "open")
+
+        fields = {k: rule[k] for k in ("site_id", "name", "kind", "params", "channel_ids", "cooldown_s")}
+        aw.ok("PUT", f"/api/v1/alert-rules/{rule['id']}", json={**fields, "device_id": garage.device.id})
+        aw.power(t, [1000.0] * 8)
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["resolved_by"]) == ("resolved", "rule changed")
+
+        # a rule that becomes another kind (over power → the site's budget) leaves its old alert too
+        other = aw.rule(name="Heater 2", kind="threshold", params=OVER_POWER, device_id=w.meter_a)
+        t = aw.power(t + 600 * SECOND, [2500.0] * 8)
+        (raised,) = [a for a in aw.alerts() if a["rule_id"] == other["id"]]
+        fields = {k: other[k] for k in ("site_id", "name", "channel_ids", "cooldown_s")}
+        budget = {**fields, "kind": "budget", "params": {"used_pct": 80}}
+        aw.ok("PUT", f"/api/v1/alert-rules/{other['id']}", json=budget)
+        shown = aw.ok("GET", f"/api/v1/alerts/{raised['id']}")
+        assert (shown["status"], shown["resolved_by"]) == ("resolved", "rule changed")
+
+
+def test_a_kept_secret_is_not_sent_to_a_server_the_channel_was_moved_to(services: Services) -> None:
+    """A masked secret sent back stays only while the channel goes where it went: otherwise
+    anyone who may edit the channel could read it off a server of their own."""
+    with alert_world(services) as aw, receiver() as (other_url, _, other_requests):
+        body = {
+            "site_id": aw.world.site_a,
+            "name": "hook",
+            "kind": "webhook",
+            "config": {"url": aw.hook_url, "headers": {"X-Key": "k3y"}},
+        }
+        hook = aw.ok("POST", "/api/v1/alert-channels", json=body)["id"]
+        shown = aw.ok("GET", f"/api/v1/alert-channels/{hook}")["config"]
+        assert shown["headers"] == {"X-Key": "***"}
+
+        moved = {**body, "config": {**shown, "url": other_url}}
+        refused = aw.client.put(f"/api/v1/alert-channels/{hook}", json=moved, headers=aw.world.auth())
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"].startswith("webhook.headers.X-Key: type it again")
+        aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")
+        assert other_requests == [] and aw.received_requests[-1]["headers"]["X-Key"] == "k3y"
+
+        # typed again, it goes there
+        aw.ok(
+            "PUT",
+            f"/api/v1/alert-channels/{hook}",
+            json={**moved, "config": {"url": other_url, "headers": {"X-Key": "n3w"}}},
+        )
+        aw.ok("POST", f"/api/v1/alert-channels/{hook}/test")
+        assert [r["headers"]["X-Key"] for r in other_requests] == ["n3w"]
+
+        mail = {
+            "site_id": aw.world.site_a,
+            "name": "mail",
+            "kind": "email",
+            "config": {
+                "host": "mail.example.org",
+                "username": "me",
+                "password": "pw",
+                "from": "a@example.org",
+                "to": ["b@example.org"],
+            },
+        }
+        mailer = aw.ok("POST", "/api/v1/alert-channels", json=mail)["id"]
+        shown = aw.ok("GET", f"/api/v1/alert-channels/{mailer}")["config"]
+        renamed = aw.ok("PUT", f"/api/v1/alert-channels/{mailer}", json={**mail, "name": "renamed", "config": shown})
+        assert renamed["config"]["password"] == "***"
+        for change in ({"host": "127.0.0.1"}, {"tls": "none", "port": 587}):
+            refused = aw.client.put(
+                f"/api/v1/alert-channels/{mailer}",
+                json={**mail, "config": {**shown, **change}},
+                headers=aw.world.auth(),
+            )
+            assert refused.status_code == 422 and refused.json()["detail"].startswith("email.password: type it again")
+
+
+def test_an_id_past_what_the_database_holds_is_a_clear_4xx_on_sqlite_and_postgresql(services: Services) -> None:
+    """PostgreSQL's integer column refused 3000000000 with a 500 where SQLite answered 404."""
+    with alert_world(services) as aw:
+        w = aw.world
+        for path, name in (
+            ("/api/v1/alerts/3000000000", "alert_id"),
+            ("/api/v1/alert-rules/3000000000", "rule_id"),
+            ("/api/v1/devices/3000000000", "device_id"),
+            ("/api/v1/alerts?site_id=3000000000", "site_id"),
+            (f"/api/v1/alerts?site_id={2**70}", "site_id"),
+        ):
+            answer = aw.client.get(path, headers=w.auth())
+            assert answer.status_code in (404, 422), (path, answer.text)
+            detail = answer.json()["detail"]
+            assert detail.startswith(f"{name}: ") or detail.startswith("no "), (path, detail)
+        body = {"site_id": w.site_a, "name": "r", "kind": "offline", "params": {"after_s": 60}}
+        answer = aw.client.post("/api/v1/alert-rules", json={**body, "channel_ids": [3_000_000_000]}, headers=w.auth())
+        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "channel_ids", 0]
+
+
+def test_a_blank_rule_or_channel_name_is_refused_naming_it(services: Services) -> None:
+    """A name is a notice's title and what the dashboard lists: spaces alone name nothing."""
+    with alert_world(services) as aw:
+        w = aw.world
+        rule = {"site_id": w.site_a, "name": "   ", "kind": "offline", "params": {"after_s": 60}}
+        answer = aw.client.post("/api/v1/alert-rules", json=rule, headers=w.auth())
+        assert answer.status_code == 422 and answer.json()["detail"].startswith("name:"), answer.text
+        channel = {"site_id": w.site_a, "name": " \t", "kind": "webhook", "config": {"url": aw.hook_url}}
+        answer = aw.client.post("/api/v1/alert-channels", json=channel, headers=w.auth())
+        assert answer.status_code == 422 and answer.json()["detail"].startswith("name:"), answer.text
+        assert aw.ok("GET", "/api/v1/alert-rules") == [] and aw.ok("GET", "/api/v1/alert-channels") == []
+        # a name with spaces around is kept without them
+        saved = aw.rule(name="  Offline  ", kind="offline", params={"after_s": 60})
+        assert saved["name"] == "Offline"

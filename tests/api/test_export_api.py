@@ -115,6 +115,18 @@ def test_bad_parameters_are_refused_naming_the_parameter(world: World) -> None:
     assert status == 200
 
 
+def test_a_time_outside_the_calendar_is_refused_naming_it(world: World) -> None:
+    """Years before 1 or after 9999 have no date to name the file after (it was a 500)."""
+    cases = {
+        "since": {"since": "-99999999999999", "until": "-99999999999000"},
+        "until": {"since": "253402300799000", "until": "253402300800000"},
+    }
+    for name, params in cases.items():
+        status, body, _ = export(world, **params)
+        assert status == 422, (name, body)
+        assert body.decode().startswith(f'{{"detail":"{name}: must be a time in the years 1 to 9999'), (name, body)
+
+
 def test_only_someone_who_may_see_the_meter_can_export_it(world: World) -> None:
     world.ingest(READINGS)
     assert export(world, world.viewer_token)[0] == 200
@@ -174,3 +186,14 @@ def test_the_command_names_a_bad_option(world: World) -> None:
     )
     assert result.exit_code == 2
     assert "resolution: must be one of raw, 1m, 1h, 1d" in result.output
+
+
+def test_the_command_says_plainly_when_it_cannot_write_the_file(world: World, tmp_path: Path) -> None:
+    url = str(world.services.engine.url)
+    missing = tmp_path / "no-such-folder" / "out.csv"
+    result = CliRunner().invoke(
+        cli, ["--database", url, "export", "--device", str(world.meter_a), "--out", str(missing)]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"error: --out: cannot write {missing}" in result.output
+    assert "Traceback" not in result.output and not missing.parent.exists()

@@ -221,6 +221,19 @@ async def test_a_rule_with_wrong_settings_is_refused_naming_what_is_wrong(
         assert alert_store.list_rules(conn) == []
 
 
+async def test_a_quiet_time_out_of_range_is_refused_as_over_rest(user: User, dashboard: World, sign_in: SignIn) -> None:
+    sign_in("admin")
+    await user.open("/alerts/settings")
+    user.find(marker="rule-name").type("Heater")
+    set_value(user, "rule-trigger", 2000)
+    for minutes in (-5, 10**9):
+        set_value(user, "rule-cooldown", minutes)
+        user.find(marker="save-rule").click()
+        await user.should_see("cooldown_s: must be from 0 to 2592000 s (30 days)")
+    with dashboard.services.engine.connect() as conn:
+        assert alert_store.list_rules(conn) == []
+
+
 # ---- in a real browser: screenshots at desktop width and at 360 px ---------------------------
 
 

@@ -282,6 +282,29 @@ def endpoint(kind: str, config: dict[str, Any]) -> str:
     return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
+_SERVER_FIELDS = {"webhook": "url", "ntfy": "server_url", "telegram": "api_base_url", "whatsapp": "gateway_url"}
+_SERVER_DEFAULTS = {
+    "ntfy": "https://ntfy.sh",
+    "telegram": "https://api.telegram.org",
+    "whatsapp": "https://api.callmebot.com",
+}
+
+
+def destination(kind: str, config: dict[str, Any]) -> tuple[Any, ...]:
+    """Where settings (checked or not) send a channel's secrets: the server and how it is
+    reached, so a secret kept from before is never handed to another one."""
+    if kind == "email":
+        tls = config.get("tls") or "starttls"
+        return (str(config.get("host") or "").strip().lower(), config.get("port") or _DEFAULT_SMTP_PORT.get(tls), tls)
+    url = config.get(_SERVER_FIELDS.get(kind, "")) or _SERVER_DEFAULTS.get(kind, "")
+    parts = urlsplit(str(url).strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
+
+
 def _q(value: str) -> str:
     return quote(value, safe="")
 

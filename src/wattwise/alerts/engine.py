@@ -15,9 +15,11 @@ alert within ``cooldown_s`` (by the engine's clock) of its previous one on that 
 resolved or ignored is stored with ``quiet="cooldown"`` and not sent. A finding stored as
 ignored (a pattern a person ignored) gives an alert stored ignored, and no notice.
 
-State per (rule, meter) lives in memory; at start it is rebuilt from the active alerts.
-A person who resolves or ignores an alert does not reset it: the rule raises a new alert
-when its condition clears and comes back (or re-crosses its trigger), not while it goes on.
+At start, the notices of active alerts the server stored but had not sent when it stopped go
+out. State per (rule, meter) lives in memory; at start it is rebuilt from the active alerts and
+from those a person settled last. A person who resolves or ignores an alert does not reset
+it: the rule raises a new alert when its condition clears and comes back (or re-crosses its
+trigger), not while it goes on — before or after a restart.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from wattwise.alerts import rules as r
 from wattwise.alerts.notify import Notice, Severity
 from wattwise.alerts.outbox import Deliver, Outbox, default_deliver
 from wattwise.bus import Message
+from wattwise.detectors.library import CHANGED_TOPIC as APPLIANCES_TOPIC
 from wattwise.domain.readings import StoredReading
 from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
@@ -127,10 +130,11 @@ class Alerts:
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
         bus = self.services.bus
-        for topic in ("readings", "findings", "events", RULES_TOPIC):
+        for topic in ("readings", "findings", "events", RULES_TOPIC, APPLIANCES_TOPIC):
             bus.on(topic, self._on_message)
         self._active = True
         self._queue.put(("rules",))
+        self._queue.put(("unsent",))
         self.outbox.start()
         self._worker.start()
         return self
@@ -140,7 +144,7 @@ class Alerts:
         if not self._active:
             return
         self._active = False
-        for topic in ("readings", "findings", "events", RULES_TOPIC):
+        for topic in ("readings", "findings", "events", RULES_TOPIC, APPLIANCES_TOPIC):
             self.services.bus.off(topic, self._on_message)
         self._queue.put(_STOP)
         self._worker.join(timeout=60)
@@ -168,6 +172,10 @@ class Alerts:
                 self._loop = asyncio.get_running_loop()
         if message.topic == RULES_TOPIC:
             self._queue.put(("rules",))
+        elif message.topic == APPLIANCES_TOPIC:  # a library edit; only a rename concerns rules
+            renamed = message.payload.get("renamed")
+            if renamed is not None:
+                self._queue.put(("renamed", int(message.payload["device_id"]), *renamed))
         else:
             self._queue.put((message.topic, message.payload))
 
@@ -188,12 +196,15 @@ class Alerts:
                 item = None
             if item == _STOP:
                 return
+            states = dict(self._states)  # frozen values: a shallow copy is a snapshot
             try:
                 if item is not None:
                     self._handle(item)
                 if time.monotonic() >= self._next_tick:
                     self._tick(self.clock(), budget=time.monotonic() >= self._next_budget)
             except Exception:
+                # what was not stored did not happen: the rules decide again at the next look
+                self._states = states
                 log.exception("alert step failed; the next one is handled as usual")
 
     def _handle(self, item: tuple[Any, ...]) -> None:
@@ -210,6 +221,10 @@ class Alerts:
             self._tick(item[1], budget=item[2])
         elif what == "flush":
             self.outbox.flush(item[1])
+        elif what == "unsent":
+            self._send_unsent()
+        elif what == "renamed":
+            self._renamed(item[1], item[2], item[3])
 
     # -- what the engine knows
 
@@ -219,6 +234,7 @@ class Alerts:
         with self.services.engine.connect() as conn:
             rows = alert_store.list_rules(conn, enabled_only=True)
             active = alert_store.active_alerts(conn)
+            settled = alert_store.settled_by_people(conn)
             devices = list_devices(conn)
             sites = list_sites(conn)
         before = self._rules
@@ -230,7 +246,8 @@ class Alerts:
                 log.warning("alert rule %s is unreadable and is skipped: %s", row.id, exc)
         unchanged = {i for i, x in self._rules.items() if i in before and before[i].row == x.row}
         self._states = {key: state for key, state in self._states.items() if key[0] in unchanged}
-        for a in active:
+        # an alert a person settled while its condition went on keeps the rule fired, as in memory
+        for a in [*active, *settled]:
             key = (a.rule_id or 0, a.device_id)
             if a.rule_id in self._rules and key not in self._states:
                 hold = r.Hold(active=True)
@@ -243,6 +260,27 @@ class Alerts:
                 self._last_seen.setdefault(d.id, d.last_seen_ms)
         for s in sites:
             self._names[("site", s.id)] = s.name
+
+    def _renamed(self, device_id: int, old: str, new: str) -> None:
+        """An appliance renamed (or merged) on a meter: the appliance rules that watch it
+        there — on that meter, or site-wide on a site of that one meter — take the new name,
+        switched off or not, so they go on firing."""
+        probe = r.ApplianceRule(label=old)
+
+        def follow(conn: Connection) -> int:
+            sites = {d.id: d.site_id for d in list_devices(conn)}
+            site_id = sites.get(device_id)
+            only_meter = [d for d, s in sites.items() if s == site_id] == [device_id]
+            moved = 0
+            for row in alert_store.list_rules(conn, frozenset({site_id or 0})):
+                on_it = row.device_id == device_id or (row.device_id is None and only_meter)
+                if row.kind == "appliance" and on_it and probe.is_it(str(row.params.get("label", ""))):
+                    alert_store.set_params(conn, row.id, {**row.params, "label": new})
+                    moved += 1
+            return moved
+
+        if self.services.writer.run(follow):
+            self._load()
 
     def _scope(self, rule: _Rule) -> list[int]:
         row = rule.row
@@ -407,7 +445,7 @@ class Alerts:
                 self.services.pending_commands.changed()
                 self._publish("commands", o.command)
             if o.notify:
-                self.outbox.put(o.alert.id, self._notice(change, o), change.rule.row.channel_ids)
+                self.outbox.put(o.alert.id, self._notice(change.rule.row, o.alert), change.rule.row.channel_ids)
 
     def _store(self, conn: Connection, c: _Change) -> _Outcome | None:
         rule = c.rule.row
@@ -477,19 +515,29 @@ class Alerts:
             return _Outcome(alert_store.repeat(conn, waiting.id, c.value, worse=False), False, None)
         return self._open(conn, c)
 
+    def _send_unsent(self) -> None:
+        """Notices of active alerts stored but never handed to the outbox's end (the server
+        stopped first) go out now, once: the outbox marks each alert notified."""
+        with self.services.engine.connect() as conn:
+            unsent = alert_store.unsent_alerts(conn)
+        for alert in unsent:
+            rule = self._rules.get(alert.rule_id or 0)
+            if rule is not None:
+                self.outbox.put(alert.id, self._notice(rule.row, alert), rule.row.channel_ids)
+
     def _where(self, c: _Change) -> str:
         if c.device_id is not None:
             return self._names.get(("device", c.device_id), f"meter {c.device_id}")
         return self._names.get(("site", c.rule.row.site_id), f"site {c.rule.row.site_id}")
 
     @staticmethod
-    def _notice(c: _Change, o: _Outcome) -> Notice:
+    def _notice(rule: alert_store.Rule, alert: alert_store.Alert) -> Notice:
         severity: Severity = "warning"
-        if o.command is not None:
+        if alert.command_id is not None:
             severity = "critical"
-        elif c.rule.row.kind == "appliance":
+        elif rule.kind == "appliance":
             severity = "info"
-        return Notice(title=f"Wattwise: {c.rule.row.name}", body=o.alert.message, severity=severity)
+        return Notice(title=f"Wattwise: {rule.name}", body=alert.message, severity=severity)
 
 
 def attach(services: Services, settings: AlertSettings | None = None, *, deliver: Deliver = default_deliver) -> Alerts:

@@ -18,6 +18,7 @@ clears below 1800 W does not flap at 1990–2010 W.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -106,6 +107,8 @@ def _number(params: dict[str, Any], key: str, *, minimum: float | None = None, d
     value = params[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"params.{key}: must be a number, got {value!r}")
+    if not math.isfinite(value):  # JSON as Python reads it admits NaN and Infinity
+        raise ValueError(f"params.{key}: must be a finite number, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"params.{key}: must be at least {minimum:g}, got {value!r}")
     return float(value)

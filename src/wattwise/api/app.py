@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from wattwise import __version__
 from wattwise.alerts import attach as attach_alerts
 from wattwise.api import live
+from wattwise.api.errors import answer_out_of_range
 from wattwise.api.routes import (
     accounts,
     alerts,
@@ -88,6 +89,7 @@ def create_app(
                 svc.close()
 
     app = FastAPI(title="Wattwise", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    answer_out_of_range(app)
     routes = (
         ingest,
         legacy,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from fastapi import HTTPException, status
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from wattwise.store.errors import Conflict, NotFound
 
@@ -25,3 +27,33 @@ def store_errors() -> Iterator[None]:
         yield
     except (NotFound, Conflict, ValueError) as exc:
         raise http_error(exc) from exc
+
+
+#: the largest id (and count) an integer column holds on PostgreSQL
+MAX_ID = 2**31 - 1
+_OUT_OF_RANGE = "22003"  # SQLSTATE numeric_value_out_of_range
+
+
+def _too_large(request: Request) -> str:
+    """Name the path or query number past what the database stores, else say it plainly."""
+    for name, value in [*request.path_params.items(), *request.query_params.items()]:
+        text = str(value).strip()
+        if text.lstrip("-").isdigit() and abs(int(text)) > MAX_ID:
+            return f"{name}: {text} is past any id the database holds (at most {MAX_ID})"
+    return f"a number in the request is past any id the database holds (at most {MAX_ID})"
+
+
+def answer_out_of_range(app: FastAPI) -> None:
+    """A number too large for an integer column is a bad request, not a server error, on
+    PostgreSQL (``integer out of range``) as on SQLite (which only refuses past 2**63)."""
+
+    async def refuse(request: Request, exc: Exception) -> JSONResponse:
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+        if isinstance(exc, DataError) and sqlstate != _OUT_OF_RANGE:
+            raise exc
+        if isinstance(exc, OverflowError) and "SQLite INTEGER" not in str(exc):
+            raise exc
+        return JSONResponse({"detail": _too_large(request)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    app.add_exception_handler(DataError, refuse)
+    app.add_exception_handler(OverflowError, refuse)

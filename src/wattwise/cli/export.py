@@ -53,8 +53,13 @@ def export(
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from exc
     path = out or Path(job.filename(meter.name))
+    try:
+        handle = path.open("wb")
+    except OSError as exc:  # no such folder, no permission, a folder of that name
+        typer.secho(f"error: --out: cannot write {path}: {exc.strerror}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
     pages = job.pages(services)
-    with path.open("wb") as handle:
+    with handle:
         if job.format == "parquet":
             handle.write(parquet_bytes(job, pages))
         else:

@@ -39,6 +39,10 @@ QUIET_COOLDOWN = "cooldown"
 QUIET_PATTERN = "ignored pattern"
 #: who resolves an alert whose clear condition held
 BY_RULE = "rule"
+#: who resolves the active alerts of a rule switched off or deleted
+BY_RULE_DISABLED = "rule disabled"
+BY_RULE_DELETED = "rule deleted"
+BY_RULE_CHANGED = "rule changed"  # moved to another meter or kind: it no longer watches the alert
 
 
 # ---------------------------------------------------------------------------- channels
@@ -190,17 +194,32 @@ def add_rule(conn: Connection, fields: RuleFields, *, by: str) -> Rule:
     return get_rule(conn, int(result.inserted_primary_key[0]))
 
 
-def update_rule(conn: Connection, rule_id: int, fields: RuleFields) -> Rule:
-    """Replace what a person set. The rule's active alerts stay as they are, unless it is
-    switched off: nothing would resolve them then, so they are resolved now."""
+def update_rule(conn: Connection, rule_id: int, fields: RuleFields) -> tuple[Rule, list[Alert]]:
+    """Replace what a person set; the rule, and the alerts this resolved (to announce them).
+
+    The rule's active alerts stay as they are, unless it no longer watches them — switched
+    off, another kind, moved to another meter: nothing would resolve them then, so they are
+    resolved now."""
     before = get_rule(conn, rule_id)
     _check_rule(conn, fields)
     conn.execute(
         update(alert_rules).where(alert_rules.c.id == rule_id).values(**_rule_values(fields), updated_ms=now_ms())
     )
+    resolved: list[int] = []
     if before.enabled and not fields.enabled:
-        _resolve_all(conn, rule_id, "rule disabled")
-    return get_rule(conn, rule_id)
+        resolved = _resolve_all(conn, rule_id, BY_RULE_DISABLED)
+    elif before.kind != fields.kind:
+        resolved = _resolve_all(conn, rule_id, BY_RULE_CHANGED)
+    elif fields.device_id is not None and fields.device_id != before.device_id:
+        resolved = _resolve_all(conn, rule_id, BY_RULE_CHANGED, but_on=fields.device_id)
+    return get_rule(conn, rule_id), get_alerts(conn, resolved)
+
+
+def set_params(conn: Connection, rule_id: int, params: dict[str, Any]) -> None:
+    """Change only the kind's settings (an appliance rule following its appliance's new name)."""
+    conn.execute(
+        update(alert_rules).where(alert_rules.c.id == rule_id).values(params=json.dumps(params), updated_ms=now_ms())
+    )
 
 
 def get_rule(conn: Connection, rule_id: int) -> Rule:
@@ -219,21 +238,29 @@ def list_rules(conn: Connection, site_ids: frozenset[int] | None = None, *, enab
     return [_rule(r) for r in conn.execute(query)]
 
 
-def delete_rule(conn: Connection, rule_id: int) -> None:
-    """Remove the rule; its alerts stay (with no rule), active ones resolved."""
+def delete_rule(conn: Connection, rule_id: int) -> list[Alert]:
+    """Remove the rule; its alerts stay (with no rule), active ones resolved (returned)."""
     get_rule(conn, rule_id)
-    _resolve_all(conn, rule_id, "rule deleted")
+    resolved = _resolve_all(conn, rule_id, BY_RULE_DELETED)
     conn.execute(update(alerts).where(alerts.c.rule_id == rule_id).values(rule_id=None))
     conn.execute(delete(alert_rules).where(alert_rules.c.id == rule_id))
+    return get_alerts(conn, resolved)
 
 
-def _resolve_all(conn: Connection, rule_id: int, by: str) -> None:
+def _resolve_all(conn: Connection, rule_id: int, by: str, *, but_on: int | None = None) -> list[int]:
+    """Resolve the rule's active alerts (all, or all but those on meter ``but_on``); their ids."""
     now = now_ms()
-    conn.execute(
-        update(alerts)
-        .where(alerts.c.rule_id == rule_id, alerts.c.status.in_(ACTIVE))
-        .values(status=RESOLVED, ended_ts=now, resolved_by=by, resolved_ms=now, updated_ms=now)
-    )
+    which = and_(alerts.c.rule_id == rule_id, alerts.c.status.in_(ACTIVE))
+    if but_on is not None:
+        which = and_(which, or_(alerts.c.device_id.is_(None), alerts.c.device_id != but_on))
+    ids = list(conn.execute(select(alerts.c.id).where(which)).scalars())
+    if ids:
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.id.in_(ids))
+            .values(status=RESOLVED, ended_ts=now, resolved_by=by, resolved_ms=now, updated_ms=now)
+        )
+    return ids
 
 
 # ---------------------------------------------------------------------------- alerts
@@ -336,6 +363,47 @@ def active_alerts(conn: Connection) -> list[Alert]:
     """Every active alert that has a rule (to rebuild the engine's state at start)."""
     rows = conn.execute(
         select(alerts).where(alerts.c.status.in_(ACTIVE), alerts.c.rule_id.is_not(None)).order_by(alerts.c.id)
+    )
+    return [Alert(**r._mapping) for r in rows]
+
+
+def unsent_alerts(conn: Connection) -> list[Alert]:
+    """Active alerts of a rule that were to notify (not quiet) and never went through the
+    outbox (every pass marks ``last_notified_ms``, whatever the channels answered)."""
+    rows = conn.execute(
+        select(alerts)
+        .where(
+            alerts.c.status.in_(ACTIVE),
+            alerts.c.rule_id.is_not(None),
+            alerts.c.quiet.is_(None),
+            alerts.c.last_notified_ms.is_(None),
+        )
+        .order_by(alerts.c.id)
+    )
+    return [Alert(**r._mapping) for r in rows]
+
+
+def settled_by_people(conn: Connection) -> list[Alert]:
+    """Each rule's latest alert per meter when a person resolved or ignored it (not the rule):
+    its condition may still go on, and must clear before the rule raises a new alert, also
+    after a restart."""
+    latest = (
+        select(func.max(alerts.c.id).label("id"))
+        .where(alerts.c.rule_id.is_not(None))
+        .group_by(alerts.c.rule_id, alerts.c.device_id)
+        .subquery()
+    )
+    by_rule = (BY_RULE, BY_RULE_DISABLED, BY_RULE_DELETED, BY_RULE_CHANGED)
+    rows = conn.execute(
+        select(alerts)
+        .join(latest, alerts.c.id == latest.c.id)
+        .where(
+            or_(
+                and_(alerts.c.status == RESOLVED, alerts.c.resolved_by.not_in(by_rule)),
+                and_(alerts.c.status == IGNORED, alerts.c.ignored_by != BY_RULE),
+            )
+        )
+        .order_by(alerts.c.id)
     )
     return [Alert(**r._mapping) for r in rows]
 

@@ -317,6 +317,7 @@ class SettingsSection:
             )
             told.mark("rule-channels")
             cooldown = ui.number("Quiet after an alert (min)", value=10, min=0, format="%g").props("dense outlined")
+            cooldown.mark("rule-cooldown")
             relay = ui.checkbox("Switch the meter's relay off when it fires (overload)").mark("rule-relay")
 
             async def save() -> None:

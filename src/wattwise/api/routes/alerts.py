@@ -24,7 +24,7 @@ from wattwise.alerts import channels
 from wattwise.alerts import edits as alert_edits
 from wattwise.alerts.outbox import Deliver, default_deliver, send_test
 from wattwise.api.deps import AccessDep, ServicesDep
-from wattwise.api.errors import store_errors
+from wattwise.api.errors import MAX_ID, store_errors
 from wattwise.api.routes.appliances import edit, read
 from wattwise.api.routes.billing_access import site_for
 from wattwise.api.routes.devices import visible_device
@@ -34,20 +34,23 @@ from wattwise.store.users import Access
 
 router = APIRouter(tags=["alerts"])
 
-DAY_S = 86_400
 Action = Literal["acknowledge", "confirm", "ignore", "resolve"]
+#: a row's id as a body may name it (past MAX_ID, PostgreSQL's integer column refuses it)
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    site_id: int = Field(description="The site the rule belongs to")
-    device_id: int | None = Field(default=None, description="One meter of the site; null: every meter of it")
+    site_id: Id = Field(description="The site the rule belongs to")
+    device_id: Id | None = Field(default=None, description="One meter of the site; null: every meter of it")
     name: str = Field(min_length=1, max_length=100, description="How notices and the dashboard name it")
     kind: Literal["threshold", "offline", "budget", "finding", "appliance"]
     params: dict[str, Any] = Field(description="The kind's settings (see docs/alerts.md)")
-    channel_ids: list[int] = Field(default_factory=list, description="Channels of the site to notify")
-    cooldown_s: int = Field(default=600, ge=0, le=30 * DAY_S, description="Quiet time after an alert ends")
+    channel_ids: list[Id] = Field(default_factory=list, description="Channels of the site to notify")
+    cooldown_s: int = Field(
+        default=600, ge=0, le=alert_edits.MAX_COOLDOWN_S, description="Quiet time after an alert ends"
+    )
     relay_off: bool = Field(default=False, description="Switch the meter's relay off when it fires (overload)")
     enabled: bool = True
 
@@ -55,7 +58,7 @@ class RuleIn(BaseModel):
 class ChannelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    site_id: int
+    site_id: Id
     name: str = Field(min_length=1, max_length=100)
     kind: str = Field(min_length=1, max_length=32, description="email, webhook, ntfy, telegram or whatsapp")
     config: dict[str, Any] = Field(description="The channel's settings (secrets are never shown back in full)")
