@@ -13,7 +13,8 @@ on "alerts".
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,17 +81,7 @@ def _redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
 
 def _rule_fields(body: RuleIn) -> alert_store.RuleFields:
     """The body as the store takes it; ValueError naming the bad field."""
-    fields = alert_store.RuleFields(
-        site_id=body.site_id,
-        device_id=body.device_id,
-        name=body.name,
-        kind=body.kind,
-        params=body.params,
-        channel_ids=body.channel_ids,
-        cooldown_s=body.cooldown_s,
-        relay_off=body.relay_off,
-        enabled=body.enabled,
-    )
+    fields = alert_store.RuleFields(**body.model_dump())
     alert_edits.check_rule(fields)
     return fields
 
@@ -106,34 +97,30 @@ def _managed(conn: Connection, access: Access, site_id: int) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the site's owners set its alert rules and channels")
 
 
-def _rule_or_404(conn: Connection, access: Access, rule_id: int) -> alert_store.Rule:
+T = TypeVar("T", alert_store.Rule, alert_store.Channel, alert_store.Alert)
+
+
+def _visible(conn: Connection, access: Access, fetch: Callable[[Connection, int], T], what: str, item_id: int) -> T:
+    """A rule, channel or alert of a site the user may see; 404 otherwise (not 403: do not confirm it exists)."""
     try:
-        found = alert_store.get_rule(conn, rule_id)
+        found = fetch(conn, item_id)
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     if not access.can_see(found.site_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no alert rule with id {rule_id}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no {what} with id {item_id}")
     return found
+
+
+def _rule_or_404(conn: Connection, access: Access, rule_id: int) -> alert_store.Rule:
+    return _visible(conn, access, alert_store.get_rule, "alert rule", rule_id)
 
 
 def _channel_or_404(conn: Connection, access: Access, channel_id: int) -> alert_store.Channel:
-    try:
-        found = alert_store.get_channel(conn, channel_id)
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    if not access.can_see(found.site_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no alert channel with id {channel_id}")
-    return found
+    return _visible(conn, access, alert_store.get_channel, "alert channel", channel_id)
 
 
 def _alert_or_404(conn: Connection, access: Access, alert_id: int) -> alert_store.Alert:
-    try:
-        found = alert_store.get_alert(conn, alert_id)
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    if not access.can_see(found.site_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no alert with id {alert_id}")
-    return found
+    return _visible(conn, access, alert_store.get_alert, "alert", alert_id)
 
 
 def channel_out(channel: alert_store.Channel) -> dict[str, Any]:
