@@ -8,6 +8,7 @@ browser) loses its oldest messages and is told how many, and never slows ingest 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -47,8 +48,15 @@ class Bus:
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
         self._handlers: list[tuple[frozenset[str], Callable[[Message], None]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop it lives on, once seen
+
+    def _see_loop(self) -> None:
+        if self._loop is None:
+            with contextlib.suppress(RuntimeError):  # called from outside a loop
+                self._loop = asyncio.get_running_loop()
 
     def subscribe(self, *topics: str) -> Subscription:
+        self._see_loop()
         sub = Subscription(topics=frozenset(topics))
         self._subscriptions.add(sub)
         return sub
@@ -57,6 +65,7 @@ class Bus:
         self._subscriptions.discard(sub)
 
     def on(self, topic: str, handler: Callable[[Message], None]) -> None:
+        self._see_loop()
         self._handlers.append((frozenset((topic,)), handler))
 
     def off(self, topic: str, handler: Callable[[Message], None]) -> None:
@@ -65,6 +74,7 @@ class Bus:
 
     def publish(self, topic: str, payload: Any) -> None:
         """Deliver to everyone interested; must be called from the event loop's thread."""
+        self._see_loop()
         message = Message(topic, payload)
         for sub in list(self._subscriptions):
             sub.offer(message)
@@ -74,3 +84,12 @@ class Bus:
                     handler(message)
                 except Exception:
                     log.exception("bus handler for %s failed", topic)
+
+    def publish_from_thread(self, topic: str, payload: Any) -> None:
+        """Publish from a worker thread: handed to the bus's loop. Before the bus has seen a
+        loop, or once it closed (shutting down), there is no one to deliver to: dropped."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self.publish, topic, payload)

@@ -24,8 +24,6 @@ trigger), not while it goes on — before or after a restart.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import queue
 import threading
@@ -113,7 +111,6 @@ class Alerts:
         self.clock = clock
         self.outbox = Outbox(services, deliver)
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._active = False
         self._rules: dict[int, _Rule] = {}
         self._states: dict[tuple[int, int | None], State] = {}
@@ -127,8 +124,6 @@ class Alerts:
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> Alerts:
-        with contextlib.suppress(RuntimeError):
-            self._loop = asyncio.get_running_loop()
         bus = self.services.bus
         for topic in ("readings", "findings", "events", RULES_TOPIC, APPLIANCES_TOPIC):
             bus.on(topic, self._on_message)
@@ -167,9 +162,6 @@ class Alerts:
     def _on_message(self, message: Message) -> None:
         if not self._active:
             return
-        if self._loop is None:
-            with contextlib.suppress(RuntimeError):  # published from outside a loop
-                self._loop = asyncio.get_running_loop()
         if message.topic == RULES_TOPIC:
             self._queue.put(("rules",))
         elif message.topic == APPLIANCES_TOPIC:  # a library edit; only a rename concerns rules
@@ -178,13 +170,6 @@ class Alerts:
                 self._queue.put(("renamed", int(message.payload["device_id"]), *renamed))
         else:
             self._queue.put((message.topic, message.payload))
-
-    def _publish(self, topic: str, payload: Any) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self.services.bus.publish, topic, payload)
 
     # ------------------------------------------------------------------ worker thread
 
@@ -439,11 +424,11 @@ class Alerts:
         outcomes = self.services.writer.run(work)
         if not outcomes:
             return
-        self._publish(ALERTS_TOPIC, [o.alert.to_dict() for _, o in outcomes])
+        self.services.bus.publish_from_thread(ALERTS_TOPIC, [o.alert.to_dict() for _, o in outcomes])
         for change, o in outcomes:
             if o.command is not None:
                 self.services.pending_commands.changed()
-                self._publish("commands", o.command)
+                self.services.bus.publish_from_thread("commands", o.command)
             if o.notify:
                 self.outbox.put(o.alert.id, self._notice(change.rule.row, o.alert), change.rule.row.channel_ids)
 

@@ -16,8 +16,6 @@ changed) and "feedback" (a person judged a finding).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import queue
@@ -119,7 +117,6 @@ class Detectors:
         self.settings = settings or DetectorSettings()
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._active = False
         self._meters: dict[int, _Meter] = {}
         self._groups: dict[int, _Group] = {}
@@ -171,32 +168,18 @@ class Detectors:
 
     # ------------------------------------------------------------------ bus handlers (event loop)
 
-    def _remember_loop(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-
     def _on_readings(self, message: Message) -> None:
         if self._active:
-            self._remember_loop()
             self._queue.put(("readings", message.payload))
 
     def _on_changed(self, message: Message) -> None:
         if self._active:
-            self._remember_loop()
             renamed = message.payload.get("renamed")
             self._queue.put(("changed", int(message.payload["device_id"]), None if renamed is None else tuple(renamed)))
 
     def _on_feedback(self, message: Message) -> None:
         if self._active:
-            self._remember_loop()
             self._queue.put(("feedback", int(message.payload["id"])))
-
-    def _publish(self, topic: str, payload: Any) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self.services.bus.publish, topic, payload)
 
     # ------------------------------------------------------------------ worker thread
 
@@ -363,7 +346,7 @@ class Detectors:
                 shown = [r.to_dict() for r in detections.get_runs(conn, shown_ids)]
                 out.append({"type": "provisional", "device_id": device_id, "runs": shown})
         if out:
-            self._publish("events", out)
+            self.services.bus.publish_from_thread("events", out)
 
     def _provisional(self, meter: _Meter, asked: bool) -> list[detections.NewRun] | None:
         """The meter's provisional runs when they are to be stored again (they changed,
@@ -441,7 +424,7 @@ class Detectors:
         stored = self.services.writer.run(work)
         raised = [f.to_dict() for f in stored if f.status != finding_store.IGNORED]
         if raised:
-            self._publish("findings", raised)
+            self.services.bus.publish_from_thread("findings", raised)
 
     def _feedback(self, finding_id: int) -> None:
         with self.services.engine.connect() as conn:
