@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
+from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
@@ -33,6 +35,26 @@ def publisher(port: int, username: str, password: str) -> mqtt.Client:
     return client
 
 
+@contextmanager
+def served_over(world: World, broker: int) -> Iterator[TestClient]:
+    """The app running with MQTT on the test broker, logged in as the server."""
+    world.services.settings = world.services.settings.model_copy(
+        update={"mqtt": f"127.0.0.1:{broker}", "mqtt_username": "wattwise-server", "mqtt_password": SERVER_PASSWORD}
+    )
+    with TestClient(create_app(services=world.services)) as client:
+        yield client
+
+
+def meter_hearing(world: World, broker: int, topic: str) -> tuple[mqtt.Client, list[dict[str, object]]]:
+    """Meter A connected and subscribed to ``topic``; the JSON it hears lands in the list."""
+    meter = publisher(broker, str(world.meter_a), world.key_a)
+    heard: list[dict[str, object]] = []
+    meter.on_message = lambda _c, _u, msg: heard.append(orjson.loads(msg.payload))
+    meter.subscribe(topic, qos=1)
+    time.sleep(0.3)
+    return meter, heard
+
+
 def count(world: World, device: int) -> int:
     with world.services.engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM readings WHERE device_id=:d"), {"d": device}).scalar_one())
@@ -48,16 +70,8 @@ def wait_for(predicate: object, timeout: float = 10.0) -> bool:
 
 
 def test_a_meter_publishes_readings_and_only_as_itself(world: World, broker: int) -> None:
-    settings = world.services.settings.model_copy(
-        update={"mqtt": f"127.0.0.1:{broker}", "mqtt_username": "wattwise-server", "mqtt_password": SERVER_PASSWORD}
-    )
-    world.services.settings = settings
-    with __import__("fastapi.testclient").testclient.TestClient(create_app(services=world.services)):
-        meter = publisher(broker, str(world.meter_a), world.key_a)
-        results: list[dict[str, object]] = []
-        meter.on_message = lambda _c, _u, msg: results.append(orjson.loads(msg.payload))
-        meter.subscribe(f"wattwise/{world.meter_a}/ingest/result", qos=1)
-        time.sleep(0.3)
+    with served_over(world, broker):
+        meter, results = meter_hearing(world, broker, f"wattwise/{world.meter_a}/ingest/result")
         # pretending to be the other meter: the broker's ACL drops it
         meter.publish(f"wattwise/{world.meter_b}/readings", orjson.dumps({"power": 666.0}), qos=1).wait_for_publish()
         batch = [{"ts": 1_764_000_000_000 + i * 1000, "power": 100.0 + i, "voltage": 230.0} for i in range(50)]
@@ -80,16 +94,8 @@ def test_a_meter_publishes_readings_and_only_as_itself(world: World, broker: int
 
 
 def test_a_bad_reading_in_an_mqtt_batch_is_named_and_the_rest_is_stored(world: World, broker: int) -> None:
-    settings = world.services.settings.model_copy(
-        update={"mqtt": f"127.0.0.1:{broker}", "mqtt_username": "wattwise-server", "mqtt_password": SERVER_PASSWORD}
-    )
-    world.services.settings = settings
-    with __import__("fastapi.testclient").testclient.TestClient(create_app(services=world.services)):
-        meter = publisher(broker, str(world.meter_a), world.key_a)
-        results: list[dict[str, object]] = []
-        meter.on_message = lambda _c, _u, msg: results.append(orjson.loads(msg.payload))
-        meter.subscribe(f"wattwise/{world.meter_a}/ingest/result", qos=1)
-        time.sleep(0.3)
+    with served_over(world, broker):
+        meter, results = meter_hearing(world, broker, f"wattwise/{world.meter_a}/ingest/result")
         batch: list[dict[str, object]] = [
             {"ts": 1_764_000_000_000 + i * 1000, "power": 100.0 + i, "voltage": 230.0} for i in range(10)
         ]
@@ -118,11 +124,7 @@ def test_a_wrong_password_cannot_connect(world: World, broker: int) -> None:
 
 
 def test_a_command_reaches_the_meter_over_mqtt_and_its_result_is_recorded_once(world: World, broker: int) -> None:
-    settings = world.services.settings.model_copy(
-        update={"mqtt": f"127.0.0.1:{broker}", "mqtt_username": "wattwise-server", "mqtt_password": SERVER_PASSWORD}
-    )
-    world.services.settings = settings
-    with __import__("fastapi.testclient").testclient.TestClient(create_app(services=world.services)) as client:
+    with served_over(world, broker) as client:
         meter = publisher(broker, str(world.meter_a), world.key_a)
         received: list[dict[str, object]] = []
         meter.on_message = lambda _c, _u, msg: received.append(orjson.loads(msg.payload))
@@ -145,12 +147,7 @@ def test_a_command_reaches_the_meter_over_mqtt_and_its_result_is_recorded_once(w
 
 
 def test_readings_published_while_the_server_is_down_arrive_when_it_is_back(world: World, broker: int) -> None:
-    settings = world.services.settings.model_copy(
-        update={"mqtt": f"127.0.0.1:{broker}", "mqtt_username": "wattwise-server", "mqtt_password": SERVER_PASSWORD}
-    )
-    world.services.settings = settings
-    testclient = __import__("fastapi.testclient").testclient
-    with testclient.TestClient(create_app(services=world.services)):
+    with served_over(world, broker):
         time.sleep(1.0)  # the server's session and subscription exist on the broker
     meter = publisher(broker, str(world.meter_a), world.key_a)
     batch = [{"ts": 1_764_100_000_000 + i * 1000, "power": 50.0 + i} for i in range(20)]
@@ -158,5 +155,5 @@ def test_readings_published_while_the_server_is_down_arrive_when_it_is_back(worl
     meter.loop_stop()
     meter.disconnect()
     assert count(world, world.meter_a) == 0  # nobody was listening
-    with testclient.TestClient(create_app(services=world.services)):
+    with served_over(world, broker):
         assert wait_for(lambda: count(world, world.meter_a) == 20)
