@@ -25,7 +25,7 @@ from wattwise.store.errors import Conflict, NotFound
 from wattwise.store.sites import Site, list_sites
 from wattwise.store.users import Access
 from wattwise.ui import context, fmt
-from wattwise.ui.findings import duration
+from wattwise.ui.findings import lasted
 from wattwise.ui.frame import frame
 from wattwise.ui.live_feed import redraw_on
 from wattwise.ui.site_pages import in_thread
@@ -188,7 +188,7 @@ class AlertsSection:
             zone = self.place.zone(alert.site_id)
             line = f"{self.place.where(alert)} · {fmt.local_time(alert.started_ts, zone)[:16]}"
             if alert.ended_ts is not None:
-                line += f" · lasted {duration(alert.started_ts, alert.ended_ts)}"
+                line += f" · lasted {lasted(alert.started_ts, alert.ended_ts)}"
             line += f" · {notice_words(alert)}"
             ui.label(line).classes("ww-muted ww-num")
             who = [

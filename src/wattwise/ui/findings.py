@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import Client, ui
 
+from wattwise.alerts import rules
 from wattwise.detectors import edits
 from wattwise.runtime import Services
 from wattwise.store import findings as finding_store
@@ -78,15 +79,9 @@ def load_findings(services: Services, device_ids: list[int], status: str) -> lis
         )
 
 
-def duration(start_ts: int, end_ts: int) -> str:
-    seconds = max(0, end_ts - start_ts) / 1000
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86_400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86_400:.0f} days"
+def lasted(start_ts: int, end_ts: int) -> str:
+    """How long something went on, in the words the alert messages use ("20 min", "2 h 30 min")."""
+    return rules.duration(max(0, end_ts - start_ts) / 1000)
 
 
 async def findings_page(request: Request, meter: int | None = None, status: str = "open") -> RedirectResponse | None:
@@ -172,7 +167,7 @@ class FindingsSection:
                 ui.badge(STATUSES.get(finding.status, finding.status), color=STATUS_COLORS.get(finding.status, "grey"))
             ui.label(finding.reason).mark(f"reason-{finding.id}")
             started = fmt.local_time(finding.start_ts, zone)[:16]
-            line = f"{started} · {duration(finding.start_ts, finding.end_ts)}"
+            line = f"{started} · {lasted(finding.start_ts, finding.end_ts)}"
             if finding.suppressed_by is not None:
                 line += f" · not raised: you ignored the same pattern before (finding {finding.suppressed_by})"
             elif finding.verdict is not None:
