@@ -234,6 +234,41 @@ async def test_a_quiet_time_out_of_range_is_refused_as_over_rest(user: User, das
         assert alert_store.list_rules(conn) == []
 
 
+@pytest.mark.parametrize(
+    ("kind", "typed", "params", "words"),
+    [
+        ("offline", {"rule-after_min": 15}, {"after_s": 900.0}, "No reading for 15 min"),
+        (
+            "budget",
+            {"rule-used_pct": 90},
+            {"projected": True, "used_pct": 90},
+            "90 % of the budget used or the cycle projected to end above the budget",
+        ),
+        ("finding", {"rule-kinds": ["theft", "grid"]}, {"kinds": ["theft", "grid"]}, "A finding: theft, sag"),
+        (
+            "appliance",
+            {"rule-label": "iron", "rule-on_longer_than_min": 30},
+            {"label": "iron", "on_longer_than_s": 1800.0},
+            "Iron still on after 30 min",
+        ),
+    ],
+)
+async def test_each_kind_of_rule_is_added_from_its_own_form(
+    user: User, dashboard: World, sign_in: SignIn, kind: str, typed: dict[str, Any], params: dict[str, Any], words: str
+) -> None:
+    sign_in("admin")
+    await user.open(f"/alerts/settings?site={dashboard.site_a}")
+    set_value(user, "rule-kind", kind)
+    for marker, value in typed.items():
+        set_value(user, marker, value)
+    user.find(marker="save-rule").click()
+    await user.should_see(words)
+    with dashboard.services.engine.connect() as conn:
+        (rule,) = alert_store.list_rules(conn, frozenset({dashboard.site_a}))
+    assert (rule.kind, rule.params) == (kind, params)
+    assert rule.device_id is None  # every meter (a budget is always the whole site's)
+
+
 # ---- in a real browser: screenshots at desktop width and at 360 px ---------------------------
 
 
