@@ -6,11 +6,12 @@ import getpass
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -160,26 +161,32 @@ def ompm_states(**settings: Any) -> StateModel:
 def wattwise_broker(world: World, folder: Path, *credential_args: str) -> Iterator[int]:
     """A private Mosquitto with the password and ACL files ``wattwise mqtt credentials`` writes
     (anonymous clients refused); yields its port. ``credential_args`` go to that command."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
     from typer.testing import CliRunner
 
     from wattwise.cli.main import app as cli
+
+    files = folder / "broker"
+    args = ["--database", str(world.services.engine.url), "mqtt", "credentials", "--out", str(files)]
+    result = CliRunner().invoke(cli, [*args, *credential_args])
+    assert result.exit_code == 0, result.output
+    settings = f"allow_anonymous false\npassword_file {files / 'passwd'}\nacl_file {files / 'acl'}\n"
+    with mosquitto(folder, settings) as port:
+        yield port
+
+
+@contextmanager
+def mosquitto(folder: Path, settings: str = "allow_anonymous true\n") -> Iterator[int]:
+    """A private Mosquitto (its own port, nothing else talks to it) with ``settings``; yields its port."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     if shutil.which("mosquitto") is None:
         if IN_CI:
             pytest.fail("mosquitto is not installed")
         pytest.skip("mosquitto is not installed")
-    files = folder / "broker"
-    args = ["--database", str(world.services.engine.url), "mqtt", "credentials", "--out", str(files)]
-    result = CliRunner().invoke(cli, [*args, *credential_args])
-    assert result.exit_code == 0, result.output
     port = free_port()
     conf = folder / "mosquitto.conf"
-    conf.write_text(
-        f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\npersistence false\n"
-        f"password_file {files / 'passwd'}\nacl_file {files / 'acl'}\n"
-    )
+    conf.write_text(f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\npersistence false\n{settings}")
     proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -195,3 +202,32 @@ def wattwise_broker(world: World, folder: Path, *credential_args: str) -> Iterat
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def cli_process(args: list[str], ready: Callable[[list[str]], bool], timeout: float = 90) -> Iterator[list[str]]:
+    """``python -m wattwise.cli ARGS`` until the block ends (then Ctrl-C, as a person stops it);
+    yields the lines it printed once ``ready(lines)``, failing with them if it never is."""
+    import sys
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "wattwise.cli", *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.stdout is not None
+    printed: list[str] = []
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline and not ready(printed):
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            printed.append(line)
+        assert ready(printed), f"wattwise {' '.join(args)} did not start:\n" + "".join(printed)
+        yield printed
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    topic: str  # "readings", later "events", "findings", "alerts" …
+    topic: str  # "readings", "events", "findings", "alerts", "commands" …
     payload: Any
+    #: Published by another Wattwise process and carried here by the bus link
+    #: (``wattwise.bus_link``): consumers that act once per installation skip it.
+    remote: bool = False
 
 
 @dataclass(eq=False)
@@ -72,10 +76,10 @@ class Bus:
         """Stop calling ``handler`` for ``topic`` (a consumer that detaches)."""
         self._handlers = [(t, h) for t, h in self._handlers if not (topic in t and h == handler)]
 
-    def publish(self, topic: str, payload: Any) -> None:
+    def publish(self, topic: str, payload: Any, *, remote: bool = False) -> None:
         """Deliver to everyone interested; must be called from the event loop's thread."""
         self._see_loop()
-        message = Message(topic, payload)
+        message = Message(topic, payload, remote)
         for sub in list(self._subscriptions):
             sub.offer(message)
         for topics, handler in self._handlers:
@@ -85,11 +89,11 @@ class Bus:
                 except Exception:
                     log.exception("bus handler for %s failed", topic)
 
-    def publish_from_thread(self, topic: str, payload: Any) -> None:
+    def publish_from_thread(self, topic: str, payload: Any, *, remote: bool = False) -> None:
         """Publish from a worker thread: handed to the bus's loop. Before the bus has seen a
         loop, or once it closed (shutting down), there is no one to deliver to: dropped."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self.publish, topic, payload)
+            loop.call_soon_threadsafe(partial(self.publish, topic, payload, remote=remote))

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # restart; each server process needs its own. Empty: derived from group, host and port.
     mqtt_client_id: str = ""
     mqtt_session_expiry_s: int = 86_400
+    # "host:port" of the broker that joins the buses of several server processes
+    # (docs/scale.md); empty: this process is the only one. Logs in with mqtt_username.
+    bus_link: str = ""
     # With MQTT on: announce every meter to Home Assistant (retained discovery configs under
     # homeassistant/) and publish its state on wattwise/<id>/state after each batch.
     ha_discovery: bool = True
@@ -44,3 +47,9 @@ class Settings(BaseSettings):
         if self.database:
             return self.database
         return f"sqlite:///{(self.data_dir / 'wattwise.db').resolve()}"
+
+
+def broker_address(address: str) -> tuple[str, int]:
+    """``host:port`` (either may be left out) as the pair a client connects to."""
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", "1883")
+    return host or "127.0.0.1", int(port or 1883)

@@ -3,11 +3,7 @@ that work, simulated meters report, the dashboard answers, and a second run keep
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from support import free_port
+from support import cli_process, free_port
 
 STARTED = re.compile(r"running at (?P<url>http://\S+)")
 PASSWORD = re.compile(r"password:\s+(?P<password>\S+)")
@@ -24,37 +20,17 @@ PASSWORD = re.compile(r"password:\s+(?P<password>\S+)")
 @contextmanager
 def demo(data_dir: Path) -> Iterator[tuple[str, str]]:
     """Run the demo until the block ends; yields the URL and the password it printed."""
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    args = ["--data-dir", str(data_dir), "demo", "--port", str(port), "--backfill-days", "0.02"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wattwise.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    printed: list[str] = []
-    try:
-        deadline = time.time() + 90
-        url = password = None
-        while time.time() < deadline and (url is None or password is None):
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            printed.append(line)
-            url = url or (m.group("url") if (m := STARTED.search(line)) else None)
-            password = password or (m.group("password") if (m := PASSWORD.search(line)) else None)
-        assert url and password, "the demo printed no URL and login:\n" + "".join(printed)
+    args = ["--data-dir", str(data_dir), "demo", "--port", str(free_port()), "--backfill-days", "0.02"]
+
+    def found(lines: list[str]) -> tuple[str | None, str | None]:
+        text = "".join(lines)
+        url, password = STARTED.search(text), PASSWORD.search(text)
+        return (url.group("url") if url else None), (password.group("password") if password else None)
+
+    with cli_process(args, lambda lines: all(found(lines))) as printed:
+        url, password = found(printed)
+        assert url and password
         yield url, password
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def sign_in(url: str, password: str) -> dict[str, str]:

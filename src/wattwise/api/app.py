@@ -31,6 +31,7 @@ from wattwise.api.routes import (
     series,
     sessions,
 )
+from wattwise.bus_link import BusLink
 from wattwise.config import Settings
 from wattwise.detectors import attach as attach_detectors
 from wattwise.ingest.mqtt import MqttIngest
@@ -64,6 +65,7 @@ def create_app(
         own = services is None
         svc = services or start_services(settings)
         app.state.services = svc
+        link = BusLink.from_settings(svc.bus, settings).start() if settings.bus_link else None
         mqtt = MqttIngest.from_settings(svc) if settings.mqtt else None
         # before the connection opens: it sets the connection's last will (HA's "offline")
         say_offline = home_assistant.attach(svc, mqtt) if mqtt is not None and settings.ha_discovery else None
@@ -85,6 +87,8 @@ def create_app(
                 detach()  # saves each meter's live state: needs the writer still running
             if app.state.alerts is not None:
                 app.state.alerts()
+            if link is not None:
+                link.stop()
             if own:
                 svc.close()
 

@@ -20,10 +20,18 @@ def serve(
     mqtt: str = typer.Option(None, help="Broker host:port to receive meters over MQTT"),
     mqtt_username: str = typer.Option(None, help="Server's broker login"),
     mqtt_password: str = typer.Option(None, help="Server's broker password"),
+    link: str = typer.Option(
+        None, help="Broker host:port joining this process to the other server processes (docs/scale.md)"
+    ),
+    detectors: bool = typer.Option(None, "--detectors/--no-detectors", help="Run the live detectors here"),
+    alerts: bool = typer.Option(None, "--alerts/--no-alerts", help="Run the alert engine here"),
 ) -> None:
     """Run the server until interrupted.
 
     Example: wattwise serve --port 8000 --mqtt 127.0.0.1:1883
+
+    Several processes (docs/scale.md): each with --link BROKER, and the detectors and
+    alert engine in one of them only (--no-detectors --no-alerts in the others).
     """
     settings = state(ctx).settings
     updates = {
@@ -34,6 +42,9 @@ def serve(
             "mqtt": mqtt,
             "mqtt_username": mqtt_username,
             "mqtt_password": mqtt_password,
+            "bus_link": link,
+            "detectors": detectors,
+            "alerts": alerts,
         }.items()
         if v is not None
     }

@@ -44,6 +44,8 @@ def acl_file(server_user: str, ha_user: str | None = None) -> str:
         "topic readwrite homeassistant/#\n"
         "topic write wattwise/status\n"
         "topic write wattwise/+/state\n"
+        "# the bus link between server processes (docs/scale.md): the server alone\n"
+        "topic readwrite wattwise/bus/#\n"
         "\n"
         f"{ha}"
         "# every meter: its own topics only (%u is the login, i.e. the device id)\n"

@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from wattwise.config import broker_address
 from wattwise.ingest import command_results
 from wattwise.ingest.pipeline import IngestResult
 from wattwise.runtime import Services
@@ -36,11 +37,6 @@ RESEND_AFTER_MS = 30_000
 TOPIC_PREFIX = "wattwise"
 READINGS_FILTER = f"{TOPIC_PREFIX}/+/readings"
 RESULTS_FILTER = f"{TOPIC_PREFIX}/+/commands/result"
-
-
-def parse_broker(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":") if ":" in address else (address, "", "1883")
-    return host or "127.0.0.1", int(port or 1883)
 
 
 def device_from_topic(topic: str, suffix: str = "readings") -> int | None:
@@ -114,7 +110,7 @@ class MqttIngest:
     @classmethod
     def from_settings(cls, services: Services) -> MqttIngest:
         s = services.settings
-        host, port = parse_broker(s.mqtt)
+        host, port = broker_address(s.mqtt)
         return cls(
             services,
             host,

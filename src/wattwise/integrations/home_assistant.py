@@ -78,6 +78,8 @@ class HomeAssistant:
     # --- called on the event loop (bus) or on paho's thread (connection, HA status) ---
 
     def _on_readings(self, message: Message) -> None:
+        if message.remote:  # the process that stored them publishes their state
+            return
         self._dirty.update(item.reading.device_id for item in message.payload)
         self._wake.set()
 

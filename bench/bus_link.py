@@ -1,0 +1,165 @@
+"""How fast the bus link carries stored readings from one server process to another.
+
+In the same run, through the same Mosquitto:
+  raw  — two bare paho clients: the bytes the link would send for each batch, published at
+         QoS 1 and counted on arrival (what the broker and paho can move, nothing of ours);
+  link — two buses joined by `wattwise.bus_link.BusLink` (as `wattwise serve --link` joins two
+         processes): batches of `StoredReading` published on one bus, encoded, carried, decoded
+         and delivered to a handler on the other bus's event loop.
+Both are timed from the first publish until the last reading has arrived. The ratio is link
+rate / raw rate. Batch 1 is a meter posting one reading per request; 100 a gateway's upload.
+Without --broker it starts a private Mosquitto with deploy/mosquitto/wattwise-link.conf (the
+default queue limit of 1,000 messages would drop most of a burst, in both rows alike).
+
+    python bench/bus_link.py [--broker HOST:PORT] [--readings 100000] [--batches 1,100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from common import free_port
+from paho.mqtt.enums import CallbackAPIVersion
+
+from wattwise.bus import Bus, Message
+from wattwise.bus_link import BusLink, encode
+from wattwise.config import broker_address
+from wattwise.domain.readings import Reading, StoredReading
+
+T0 = 1_764_000_000_000
+LINK_CONF = Path(__file__).parent.parent / "deploy" / "mosquitto" / "wattwise-link.conf"
+
+
+@contextlib.contextmanager
+def private_broker() -> Iterator[str]:
+    """Mosquitto on a free port with the link's recommended settings, for this run only."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="wattwise-bench-") as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(
+            f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence false\n{LINK_CONF.read_text()}"
+        )
+        proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def batches_of(size: int, total: int) -> list[list[StoredReading]]:
+    return [
+        [
+            StoredReading(
+                reading=Reading(device_id=1 + j % 7, ts=T0 + k + j, voltage=230.1, current=1.5, power=345.0, pf=0.95),
+                wh=0.0958,
+            )
+            for j in range(size)
+        ]
+        for k in range(0, total, size)
+    ]
+
+
+def raw_rate(host: str, port: int, batches: list[list[StoredReading]]) -> float:
+    bodies = [encode(Message("readings", b), "bench", k) for k, b in enumerate(batches, 1)]
+    total = sum(len(b) for b in batches)
+    arrived = 0
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def on_message(_c: mqtt.Client, _u: object, _msg: mqtt.MQTTMessage) -> None:
+        nonlocal arrived
+        with lock:
+            arrived += 1  # one batch per message
+            if arrived >= len(bodies):
+                done.set()
+
+    receiver = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    receiver.on_message = on_message
+    receiver.connect(host, port)
+    receiver.subscribe("bench/raw", qos=1)
+    receiver.loop_start()
+    sender = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sender.max_inflight_messages_set(1_000)
+    sender.connect(host, port)
+    sender.loop_start()
+    time.sleep(0.5)
+    start = time.perf_counter()
+    for body in bodies:
+        sender.publish("bench/raw", body, qos=1)
+    done.wait(timeout=600)
+    elapsed = time.perf_counter() - start
+    for client in (sender, receiver):
+        client.disconnect()
+        client.loop_stop()
+    return total / elapsed
+
+
+async def link_rate(host: str, port: int, batches: list[list[StoredReading]]) -> float:
+    total = sum(len(b) for b in batches)
+    sender_bus, receiver_bus = Bus(), Bus()
+    arrived = 0
+    done = asyncio.Event()
+
+    def count(message: Message) -> None:
+        nonlocal arrived
+        arrived += len(message.payload)
+        if arrived >= total:
+            done.set()
+
+    receiver_bus.on("readings", count)
+    sender_bus.on("bench", lambda _m: None)  # the bus learns its loop
+    links = [
+        BusLink(sender_bus, host, port, client_id=f"wattwise-bench-sender-{len(batches)}").start(),
+        BusLink(receiver_bus, host, port, client_id=f"wattwise-bench-receiver-{len(batches)}").start(),
+    ]
+    await asyncio.sleep(1.0)
+    start = time.perf_counter()
+    for batch in batches:
+        sender_bus.publish("readings", batch)
+    await asyncio.wait_for(done.wait(), timeout=600)
+    elapsed = time.perf_counter() - start
+    for link in links:
+        link.stop()
+    return total / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--broker", default="", help="an existing broker (default: a private one)")
+    parser.add_argument("--readings", type=int, default=100_000)
+    parser.add_argument("--batches", default="1,100", help="readings per published batch, comma separated")
+    args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        broker = args.broker or stack.enter_context(private_broker())
+        run(broker, args.readings, [int(s) for s in args.batches.split(",")])
+
+
+def run(broker: str, readings: int, sizes: list[int]) -> None:
+    host, port = broker_address(broker)
+    print(f"broker {broker}")
+    for size in sizes:
+        total = readings if size > 1 else readings // 5  # one message per reading: fewer
+        batches = batches_of(size, total)
+        raw = raw_rate(host, port, batches)
+        link = asyncio.run(link_rate(host, port, batches))
+        print(
+            f"batch {size:>5}: link {link:>10,.0f} readings/s   raw paho {raw:>10,.0f} readings/s   "
+            f"ratio {link / raw:.2f}   ({total:,} readings)"
+        )
+
+
+if __name__ == "__main__":
+    main()
