@@ -135,6 +135,28 @@ async def test_ignoring_an_alert_from_a_finding_teaches_the_detectors(
         assert alert_store.get_alert(conn, alert).status == "ignored"
 
 
+async def test_a_notices_link_opens_its_alert_even_once_it_is_over(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """The link a notice carries (``/alerts?alert=N``) shows that alert alone, settled or not;
+    one of a site the reader cannot see is not shown."""
+    over = raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, "Power above 2000 W on A")
+    with dashboard.services.engine.begin() as conn:
+        alert_store.take_action(conn, over, "resolve", by="admin")
+    raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, "Voltage below 200 V on A")
+    elsewhere = raise_alert(dashboard, dashboard.site_b, dashboard.meter_b, "Power above 2000 W on B")
+    sign_in("viewer")
+    await user.open(f"/alerts?alert={over}")
+    await user.should_see("Power above 2000 W on A")
+    await user.should_see("Resolved")
+    await user.should_not_see("Voltage below 200 V on A")
+    await user.open(f"/alerts?alert={elsewhere}")
+    await user.should_see(f"No alert {elsewhere} to show.")
+    await user.should_not_see("Power above 2000 W on B")
+    user.find(marker="all-alerts").click()
+    await user.should_see("Voltage below 200 V on A")
+
+
 async def test_a_viewer_sees_their_sites_alerts_and_cannot_act(user: User, dashboard: World, sign_in: SignIn) -> None:
     mine = raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, "Power above 2000 W on A")
     raise_alert(dashboard, dashboard.site_b, dashboard.meter_b, "Power above 2000 W on B")

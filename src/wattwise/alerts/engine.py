@@ -37,7 +37,7 @@ from sqlalchemy import Connection
 
 from wattwise.accounting.site import budget_status
 from wattwise.alerts import rules as r
-from wattwise.alerts.notify import Notice, Severity
+from wattwise.alerts.notify import Notice, Severity, alert_path, dashboard_link
 from wattwise.alerts.outbox import Deliver, Outbox, default_deliver
 from wattwise.bus import Message
 from wattwise.detectors.library import CHANGED_TOPIC as APPLIANCES_TOPIC
@@ -531,14 +531,14 @@ class Alerts:
             return self._names.get(("device", c.device_id), f"meter {c.device_id}")
         return self._names.get(("site", c.rule.row.site_id), f"site {c.rule.row.site_id}")
 
-    @staticmethod
-    def _notice(rule: alert_store.Rule, alert: alert_store.Alert) -> Notice:
+    def _notice(self, rule: alert_store.Rule, alert: alert_store.Alert) -> Notice:
         severity: Severity = "warning"
         if alert.command_id is not None:
             severity = "critical"
         elif rule.kind == "appliance":
             severity = "info"
-        return Notice(title=f"Wattwise: {rule.name}", body=alert.message, severity=severity)
+        link = dashboard_link(self.services.settings.public_url, alert_path(alert.id))
+        return Notice(title=f"Wattwise: {rule.name}", body=alert.message, severity=severity, url=link)
 
 
 def attach(services: Services, settings: AlertSettings | None = None, *, deliver: Deliver = default_deliver) -> Alerts:
