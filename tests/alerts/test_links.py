@@ -1,6 +1,6 @@
 """A notice links to its alert on the dashboard when the dashboard's public address is set
 (``Settings.public_url``): every channel carries the link where its reader finds it, and the
-link opens that alert (after signing in). Unset, notices carry no link.
+link opens that alert (through the sign-in page). Unset, notices carry no link.
 
 The channels' far ends are real servers on this machine (``tests/alerts/channel_servers.py``).
 """
@@ -79,6 +79,11 @@ def test_every_channel_carries_the_link_to_the_alert_and_the_link_opens_it(
         path = urlsplit(link).path.removeprefix(urlsplit(PUBLIC).path) + "?" + urlsplit(link).query
         answer = aw.client.get(path, follow_redirects=False)
         assert answer.headers["location"] == f"/login?next={quote(path)}"
+        form = {"username": "viewer", "password": "viewer-password", "next": path}  # what /login posts
+        signed_in = aw.client.post("/api/v1/session", data=form, follow_redirects=False)
+        assert signed_in.headers["location"] == path
+        page = aw.client.get(path)
+        assert page.status_code == 200 and alert["message"] in page.text and "All alerts" in page.text
 
 
 def test_a_test_notice_links_to_the_channels_page(services: Services, receiver: Receiver) -> None:
