@@ -273,3 +273,8 @@ def test_a_rule_that_cannot_be_checked_does_not_stop_the_others(
         ]
         assert sorted(n["title"] for n in aw.received) == ["Wattwise: Budget", "Wattwise: Meter offline"]
         assert f"alert rule {broken['id']} ('Budget B') could not be checked" in caplog.text
+        caplog.clear()
+        aw.engine.tick(aw.clock.now + 700 * SECOND)  # failing still: one line, not a traceback each look
+        (again,) = [r for r in caplog.records if r.name == "wattwise.alerts.engine"]
+        assert again.getMessage().startswith(f"alert rule {broken['id']} ('Budget B') still cannot be checked: ")
+        assert again.exc_info is None

@@ -118,6 +118,7 @@ class Alerts:
         self._site_devices: dict[int, list[int]] = {}
         self._names: dict[tuple[str, int], str] = {}  # ("device" | "site", id) → how people call it
         self._last_seen: dict[int, int] = {}
+        self._failing: set[int] = set()  # rules whose last check raised (logged in full once)
         self._next_tick = 0.0
         self._next_budget = 0.0
         self._worker = threading.Thread(target=self._work, name="wattwise-alerts", daemon=True)
@@ -337,18 +338,25 @@ class Alerts:
             return []
         return [_Change(rule, device_id, t.phase, t.ts, t.value, r.appliance_message(params, t.value))]
 
-    @staticmethod
     def _guarded(
-        step: Callable[Concatenate[_Rule, P], list[_Change]], rule: _Rule, *args: P.args, **kwargs: P.kwargs
+        self, step: Callable[Concatenate[_Rule, P], list[_Change]], rule: _Rule, *args: P.args, **kwargs: P.kwargs
     ) -> list[_Change]:
         """What one rule's step asks of the store; a rule whose step raises (a budget whose
-        tariff cannot be computed) asks nothing this time and is logged, so it never stops the
-        other rules, nor the offline and budget checks of the same look."""
+        tariff cannot be computed) asks nothing this time and is logged — with the traceback
+        the first time, in one line while it goes on failing — so it never stops the other
+        rules, nor the offline and budget checks of the same look."""
+        key = rule.row.id
         try:
-            return step(rule, *args, **kwargs)
-        except Exception:
-            log.exception("alert rule %s (%r) could not be checked; the other rules go on", rule.row.id, rule.row.name)
+            changes = step(rule, *args, **kwargs)
+        except Exception as exc:
+            if key in self._failing:
+                log.warning("alert rule %s (%r) still cannot be checked: %s", key, rule.row.name, exc)
+            else:
+                self._failing.add(key)
+                log.exception("alert rule %s (%r) could not be checked; the other rules go on", key, rule.row.name)
             return []
+        self._failing.discard(key)
+        return changes
 
     # -- the clock: offline and budget rules
 
