@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -39,8 +40,16 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
     detectors: bool = True  # live NILM, anomaly, grid, balance and theft detection on every meter
     alerts: bool = True  # the alert engine: rules, notices, relay cuts (docs/alerts.md)
+    # The dashboard's address as people open it (https://wattwise.example.org): each alert
+    # notice links to its alert there. Empty: notices carry no link.
+    public_url: str = ""
     raw_retention_days: int = 0  # 0 keeps raw readings for ever
     minute_retention_days: int = 0
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return check_public_url(value)
 
     def database_url(self) -> str:
         """The SQLAlchemy URL, defaulting to the embedded SQLite file."""
@@ -53,3 +62,23 @@ def broker_address(address: str) -> tuple[str, int]:
     """``host:port`` (either may be left out) as the pair a client connects to."""
     host, _, port = address.rpartition(":") if ":" in address else (address, "", "1883")
     return host or "127.0.0.1", int(port or 1883)
+
+
+def check_public_url(given: str) -> str:
+    """The dashboard's public address without its trailing slash ("" stays unset); ValueError
+    in plain words for anything a phone could not open as a link."""
+    value = given.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port != 0  # .port raises for a port that is not a number in range
+    except ValueError:
+        port_ok = False
+    web = parts.scheme in ("http", "https") and bool(parts.hostname)
+    if not (port_ok and web) or parts.username or parts.query or parts.fragment:
+        raise ValueError(
+            "must be the address people open the dashboard at, an http:// or https:// URL such as "
+            f"https://wattwise.example.org (a path is allowed; no login, query or #fragment), got {given!r}"
+        )
+    return value

@@ -113,13 +113,22 @@ def test_a_self_hosted_ntfy_server_and_a_phone_written_with_spaces_are_normalise
 def test_redacted_masks_the_secret_and_keeps_the_rest(kind: str, config: dict[str, Any], secret_field: str) -> None:
     clean = validate_config(kind, config)
 
-    shown = redacted(kind, config)
+    shown = redacted(kind, config, admin=True)  # even an administrator sees no secret
 
     assert shown[secret_field] == MASK
     assert {k: v for k, v in shown.items() if k != secret_field} == {
         k: v for k, v in clean.items() if k != secret_field
     }
     assert config[secret_field] != MASK  # the caller's settings are left alone
+
+
+def test_an_ntfy_topic_is_shown_to_administrators_only() -> None:
+    """Whoever knows the topic reads the notices; an administrator gives it to the phones."""
+    config = {"server_url": "http://ntfy.lan:8080", "topic": "wattwise-home-5f3a"}
+
+    assert redacted("ntfy", config)["topic"] == MASK
+    assert redacted("ntfy", config, admin=True)["topic"] == "wattwise-home-5f3a"
+    assert redacted("ntfy", config)["server_url"] == "http://ntfy.lan:8080"
 
 
 def test_redacted_webhook_shows_only_where_it_goes() -> None:

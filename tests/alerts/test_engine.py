@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy import update
+
 from alerts.alert_world import OVER_POWER, SECOND, alert_world
 from wattwise.analysis.nilm.signatures import Features
 from wattwise.detectors import library
 from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
+from wattwise.store.billing_schema import billing_tariffs
 from wattwise.store.clock import now_ms
 
 
@@ -233,3 +237,44 @@ def test_an_alert_the_database_refused_to_store_is_raised_at_the_next_look(sqlit
         aw.engine.tick(t0 + 415 * SECOND)
         (alert,) = aw.alerts()
         assert alert["status"] == "open" and [n["title"] for n in aw.received] == ["Wattwise: Meter offline"]
+
+
+def test_a_rule_that_cannot_be_checked_does_not_stop_the_others(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Site B's budget rule fails at every look (its stored tariff can no longer be read); site
+    A's budget and offline rules, checked in the same look after it, still fire."""
+    with alert_world(services) as aw:
+        w = aw.world
+        for site_id in (w.site_b, w.site_a):
+            aw.ok("PUT", f"/api/v1/sites/{site_id}/tariff", json={"preset": "in-tn-domestic"})
+            aw.ok("PUT", f"/api/v1/sites/{site_id}/budget", json={"limit": "1", "unit": "kwh"})
+        with services.engine.begin() as conn:  # a preset this version no longer ships, stored unreadable
+            conn.execute(
+                update(billing_tariffs)
+                .where(billing_tariffs.c.site_id == w.site_b)
+                .values(preset="retired-preset", tariff_json="{}")
+            )
+        broken = aw.ok(
+            "POST",
+            "/api/v1/alert-rules",
+            json={"site_id": w.site_b, "name": "Budget B", "kind": "budget", "params": {"used_pct": 80}},
+        )
+        hook = aw.channel()
+        aw.rule(name="Budget", kind="budget", params={"used_pct": 80}, channel_ids=[hook])
+        aw.rule(name="Meter offline", kind="offline", params={"after_s": 300}, channel_ids=[hook])
+        start = int(datetime(2025, 2, 15, 0, 30, tzinfo=UTC).timestamp() * 1000)
+        aw.clock.now = start + 3600 * SECOND  # the engine's clock: that morning, 07:00 in India
+        aw.power(start, [1500.0] * 61, every_s=60)  # over a 1 kWh budget by then
+        aw.engine.tick(aw.clock.now + 400 * SECOND)  # and the meter silent since
+        assert sorted(a["message"] for a in aw.alerts()) == [
+            "Home A: Budget 120 % used (1.199 of 1 kWh): over budget",
+            "main (Home A): No reading for 7 min",
+        ]
+        assert sorted(n["title"] for n in aw.received) == ["Wattwise: Budget", "Wattwise: Meter offline"]
+        assert f"alert rule {broken['id']} ('Budget B') could not be checked" in caplog.text
+        caplog.clear()
+        aw.engine.tick(aw.clock.now + 700 * SECOND)  # failing still: one line, not a traceback each look
+        (again,) = [r for r in caplog.records if r.name == "wattwise.alerts.engine"]
+        assert again.getMessage().startswith(f"alert rule {broken['id']} ('Budget B') still cannot be checked: ")
+        assert again.exc_info is None

@@ -6,126 +6,25 @@ HTTP receiver standing in for the public service, which records the exact reques
 
 from __future__ import annotations
 
-import contextlib
-import email
-import email.policy
-import json
 import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from support import QuietHandler, free_port, http_server, reply_json
+from alerts.channel_servers import LOGIN, PASSWORD, Mailbox, Receiver
+from support import free_port
 from wattwise.alerts.notify import Delivery, Notice, deliver
 
 NOTICE = Notice(
     title="Over power on Kitchen",
     body="P = 3.2 kW above 3.0 kW for 60 s",
     severity="critical",
-    url="http://wattwise.local/alerts/7",
+    url="https://wattwise.example.org/alerts?alert=7",
 )
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def query(self) -> dict[str, list[str]]:
-        return parse_qs(urlsplit(self.path).query, keep_blank_values=True)
-
-
-@dataclass
-class Receiver:
-    """A local HTTP server that records each request and answers ``status`` with ``reply``."""
-
-    url: str = ""
-    requests: list[Request] = field(default_factory=list)
-    status: int = 200
-    reply: dict[str, Any] = field(default_factory=lambda: {"ok": True, "result": {}})
-    delay_s: float = 0.0
-    hang_up: bool = False  # close the connection without answering
-
-
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(QuietHandler):
-        def do_GET(self) -> None:
-            self._record()
-
-        def do_POST(self) -> None:
-            self._record()
-
-        def _record(self) -> None:
-            receiver.requests.append(Request(self.command, self.path, dict(self.headers.items()), self.body()))
-            if receiver.hang_up:
-                self.close_connection = True
-                return
-            time.sleep(receiver.delay_s)
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client that gave up waiting
-                reply_json(self, receiver.status, receiver.reply)
-
-    return Handler
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    with http_server(_handler(rec)) as rec.url:
-        yield rec
-
-
-LOGIN = "alerts@home.example"
-PASSWORD = "p@ss:w/rd %+&?#x"  # every character a URL gives a meaning to
-
-
-@dataclass
-class Mailbox:
-    """What a real SMTP server received, and the logins it saw."""
-
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
-    logins: list[tuple[str, bool]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
-        message = email.message_from_bytes(content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
-        return "250 OK"
-
-    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
-        assert isinstance(data, LoginPassword)
-        ok = data.login == LOGIN.encode() and data.password == PASSWORD.encode()
-        self.logins.append((data.login.decode(), ok))
-        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox(port=free_port())
-    controller = Controller(
-        box, hostname="127.0.0.1", port=box.port, authenticator=box.authenticate, auth_require_tls=False
-    )
-    controller.start()
-    yield box
-    controller.stop()
 
 
 def _email(port: int, **overrides: Any) -> dict[str, Any]:
@@ -158,7 +57,7 @@ def test_email_reaches_the_smtp_server_with_sender_recipients_subject_and_body(m
         assert message.get_content_type() == "text/plain"
         assert (
             message.get_content().replace("\r\n", "\n").strip()
-            == "P = 3.2 kW above 3.0 kW for 60 s\nhttp://wattwise.local/alerts/7"
+            == "P = 3.2 kW above 3.0 kW for 60 s\nhttps://wattwise.example.org/alerts?alert=7"
         )
 
 
@@ -244,7 +143,7 @@ def test_webhook_posts_the_notice_as_json_with_the_configured_headers(receiver: 
         "attachments": [],
         "type": "failure",
         "severity": "critical",
-        "url": "http://wattwise.local/alerts/7",
+        "url": "https://wattwise.example.org/alerts?alert=7",
     }
 
 
@@ -300,7 +199,7 @@ def test_ntfy_publishes_to_the_topic_with_the_severity_as_priority(
         "message": "P = 3.2 kW above 3.0 kW for 60 s",
     }
     assert request.headers.get("X-Priority") == priority  # ntfy's "default" goes without a header
-    assert request.headers["X-Click"] == "http://wattwise.local/alerts/7"
+    assert request.headers["X-Click"] == "https://wattwise.example.org/alerts?alert=7"
     assert request.headers["Authorization"] == "Bearer tk_abc123"
     assert "X-Icon" not in request.headers  # nothing for the phone to fetch from the internet
 
@@ -329,7 +228,7 @@ def test_telegram_calls_send_message_of_the_bot_for_the_chat(receiver: Receiver)
     assert sent["chat_id"] == -1001234567890
     assert sent["parse_mode"] == "HTML"
     assert sent["text"] == (
-        "<b>Over power on Kitchen</b>\r\nP = 3.2 kW above 3.0 kW for 60 s\nhttp://wattwise.local/alerts/7"
+        "<b>Over power on Kitchen</b>\r\nP = 3.2 kW above 3.0 kW for 60 s\nhttps://wattwise.example.org/alerts?alert=7"
     )
 
 
@@ -365,7 +264,9 @@ def test_whatsapp_is_the_callmebot_get_request(receiver: Receiver) -> None:
     assert request.query() == {
         "phone": ["+34644123456"],
         "apikey": ["1234567"],
-        "text": ["Over power on Kitchen\nP = 3.2 kW above 3.0 kW for 60 s\nhttp://wattwise.local/alerts/7"],
+        "text": [
+            "Over power on Kitchen\nP = 3.2 kW above 3.0 kW for 60 s\nhttps://wattwise.example.org/alerts?alert=7"
+        ],
     }
 
 

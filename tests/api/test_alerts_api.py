@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection
 
 from alerts.alert_world import OVER_POWER, SECOND, AlertWorld, alert_world, receiver
+from alerts.channel_servers import receiving
 from support import free_port
 from wattwise.runtime import Services
 from wattwise.store import findings as finding_store
 from wattwise.store.clock import now_ms
 from wattwise.store.devices import create_device
+from wattwise.store.users import create_token, create_user, grant
 
 
 def test_an_over_power_alert_is_raised_once_counted_while_open_resolved_and_kept_quiet_in_cooldown(
@@ -394,6 +397,95 @@ def test_a_kept_secret_is_not_sent_to_a_server_the_channel_was_moved_to(services
                 headers=aw.world.auth(),
             )
             assert refused.status_code == 422 and refused.json()["detail"].startswith("email.password: type it again")
+
+
+def an_owner_of_site_a(aw: AlertWorld) -> dict[str, str]:
+    """A new user who owns site A (sets its channels) but is no administrator: their headers."""
+
+    def add(conn: Connection) -> str:
+        owner = create_user(conn, "owner", "owner-password")
+        grant(conn, owner.id, aw.world.site_a, "owner")
+        return create_token(conn, owner.id, "tests")
+
+    return aw.world.auth(aw.world.services.writer.run(add))
+
+
+def test_an_ntfy_topic_is_shown_only_to_administrators_and_kept_when_sent_back_masked(services: Services) -> None:
+    """Whoever knows an ntfy topic reads its notices: owners and viewers see it masked, as a
+    password, and an owner's edit sent back as shown keeps it while the server stays."""
+    with alert_world(services) as aw, receiving() as ntfy, receiving() as elsewhere:
+        server = ntfy.url  # a local receiver stands in for the ntfy server
+        body = {
+            "site_id": aw.world.site_a,
+            "name": "phones",
+            "kind": "ntfy",
+            "config": {"server_url": server, "topic": "wattwise-home-5f3a"},
+        }
+        channel = aw.ok("POST", "/api/v1/alert-channels", json=body)
+        assert channel["config"]["topic"] == "wattwise-home-5f3a"  # the administrator who set it
+        owner, viewer = an_owner_of_site_a(aw), aw.world.auth(aw.world.viewer_token)
+        path = f"/api/v1/alert-channels/{channel['id']}"
+        for who in (owner, viewer):
+            (listed,) = aw.client.get("/api/v1/alert-channels", headers=who).json()
+            one = aw.client.get(path, headers=who).json()
+            assert listed["config"]["topic"] == one["config"]["topic"] == "***"
+            assert "wattwise-home-5f3a" not in str(listed) + str(one)
+
+        shown = listed["config"]
+        renamed = aw.client.put(path, json={**body, "name": "our phones", "config": shown}, headers=owner)
+        assert renamed.status_code == 200, renamed.text
+        assert renamed.json()["config"]["topic"] == "***"
+        assert aw.client.post(f"{path}/test", headers=owner).json()["ok"] is True
+        assert ntfy.requests[-1].json()["topic"] == "wattwise-home-5f3a"  # still where the phones listen
+
+        moved = {**body, "config": {**shown, "server_url": elsewhere.url}}
+        refused = aw.client.put(path, json=moved, headers=owner)
+        assert refused.status_code == 422
+        assert refused.json()["detail"].startswith("ntfy.topic: type it again: the channel now goes to another server")
+        aw.ok("POST", f"{path}/test")
+        assert elsewhere.requests == [] and ntfy.requests[-1].json()["topic"] == "wattwise-home-5f3a"
+
+
+def test_a_channel_changing_kind_with_a_secret_still_masked_is_refused_naming_it(services: Services) -> None:
+    """A masked secret stands for the stored one of the same kind: a Telegram channel turned
+    into ntfy with the bot token's mask as the ntfy token would store the mask as the token."""
+    with alert_world(services) as aw, receiving() as ntfy:
+        body = {
+            "site_id": aw.world.site_a,
+            "name": "family",
+            "kind": "telegram",
+            "config": {"bot_token": "123456789:AAH-real", "chat_id": "-100123"},
+        }
+        channel = aw.ok("POST", "/api/v1/alert-channels", json=body)["id"]
+        server = ntfy.url
+        as_ntfy = {**body, "kind": "ntfy", "config": {"server_url": server, "topic": "family", "token": "***"}}
+        refused = aw.client.put(f"/api/v1/alert-channels/{channel}", json=as_ntfy, headers=aw.world.auth())
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == (
+            "ntfy.token: type its real value: the channel was Telegram, "
+            "and *** keeps a secret only while its kind stays"
+        )
+        as_webhook = {**body, "kind": "webhook", "config": {"url": aw.hook_url, "headers": {"Authorization": "***"}}}
+        refused = aw.client.put(f"/api/v1/alert-channels/{channel}", json=as_webhook, headers=aw.world.auth())
+        assert refused.status_code == 422
+        assert refused.json()["detail"].startswith("webhook.headers.Authorization: type its real value")
+        shown = aw.ok("GET", f"/api/v1/alert-channels/{channel}")
+        assert (shown["kind"], shown["config"]["chat_id"]) == ("telegram", "-100123")  # left as it was
+
+        # with the real token typed, it becomes an ntfy channel and publishes with that token
+        aw.ok(
+            "PUT",
+            f"/api/v1/alert-channels/{channel}",
+            json={**as_ntfy, "config": {**as_ntfy["config"], "token": "tk_real"}},
+        )
+        assert aw.ok("POST", f"/api/v1/alert-channels/{channel}/test")["ok"] is True
+        assert ntfy.requests[-1].headers["Authorization"] == "Bearer tk_real"
+
+        # nor does a new channel take the mask for a secret (copied from what REST showed)
+        copy = {**body, "config": {"bot_token": "***", "chat_id": "-100123"}}
+        refused = aw.client.post("/api/v1/alert-channels", json=copy, headers=aw.world.auth())
+        assert refused.status_code == 422
+        assert refused.json()["detail"].startswith("telegram.bot_token: type its real value: *** keeps a stored secret")
 
 
 def test_an_id_past_what_the_database_holds_is_a_clear_4xx_on_sqlite_and_postgresql(services: Services) -> None:

@@ -17,11 +17,13 @@ from support import QuietHandler, World, http_server
 from ui.browser_support import Installation, serve_seeded
 from ui.test_energy_pages import screenshots
 from wattwise.alerts import channels
+from wattwise.alerts import edits as alert_edits
 from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
 from wattwise.store import findings as finding_store
 from wattwise.store.clock import now_ms
 from wattwise.store.findings import NewFinding
+from wattwise.store.users import create_user, grant
 
 SignIn = Callable[[str], None]
 HOUR = 3_600_000
@@ -135,6 +137,28 @@ async def test_ignoring_an_alert_from_a_finding_teaches_the_detectors(
         assert alert_store.get_alert(conn, alert).status == "ignored"
 
 
+async def test_a_notices_link_opens_its_alert_even_once_it_is_over(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """The link a notice carries (``/alerts?alert=N``) shows that alert alone, settled or not;
+    one of a site the reader cannot see is not shown."""
+    over = raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, "Power above 2000 W on A")
+    with dashboard.services.engine.begin() as conn:
+        alert_store.take_action(conn, over, "resolve", by="admin")
+    raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, "Voltage below 200 V on A")
+    elsewhere = raise_alert(dashboard, dashboard.site_b, dashboard.meter_b, "Power above 2000 W on B")
+    sign_in("viewer")
+    await user.open(f"/alerts?alert={over}")
+    await user.should_see("Power above 2000 W on A")
+    await user.should_see("Resolved")
+    await user.should_not_see("Voltage below 200 V on A")
+    await user.open(f"/alerts?alert={elsewhere}")
+    await user.should_see(f"No alert {elsewhere} to show.")
+    await user.should_not_see("Power above 2000 W on B")
+    user.find(marker="all-alerts").click()
+    await user.should_see("Voltage below 200 V on A")
+
+
 async def test_a_viewer_sees_their_sites_alerts_and_cannot_act(user: User, dashboard: World, sign_in: SignIn) -> None:
     mine = raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, "Power above 2000 W on A")
     raise_alert(dashboard, dashboard.site_b, dashboard.meter_b, "Power above 2000 W on B")
@@ -156,6 +180,25 @@ async def test_a_new_alert_appears_without_a_reload(user: User, dashboard: World
     with dashboard.services.engine.connect() as conn:
         dashboard.services.bus.publish("alerts", [alert_store.get_alert(conn, alert).to_dict()])
     await user.should_see("Budget 86 % used (8.6 of 10 kWh)", retries=30)
+
+
+async def test_an_open_alerts_page_sees_an_alert_resolved_by_switching_its_rule_off(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """Someone switches the rule off elsewhere (another tab, REST): the page that shows its
+    alert redraws without a reload."""
+    alert = raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, "Power above 2000 W on A")
+    sign_in("viewer")
+    await user.open("/alerts")
+    await user.should_see("Power above 2000 W on A")
+    with dashboard.services.engine.connect() as conn:
+        rule = alert_store.get_rule(conn, alert_store.get_alert(conn, alert).rule_id or 0)
+    fields = {k: getattr(rule, k) for k in alert_store.RuleFields.__dataclass_fields__ if k != "enabled"}
+    off = alert_store.RuleFields(**fields, enabled=False)
+    await alert_edits.save_rule(dashboard.services, off, by="admin", rule_id=rule.id)
+    await user.should_see("Nothing needs you now.", retries=30)
+    with dashboard.services.engine.connect() as conn:
+        assert alert_store.get_alert(conn, alert).resolved_by == "rule disabled"
 
 
 async def test_an_owner_adds_a_channel_tests_it_and_adds_a_rule_that_tells_it(
@@ -267,6 +310,73 @@ async def test_each_kind_of_rule_is_added_from_its_own_form(
         (rule,) = alert_store.list_rules(conn, frozenset({dashboard.site_a}))
     assert (rule.kind, rule.params) == (kind, params)
     assert rule.device_id is None  # every meter (a budget is always the whole site's)
+
+
+def add_channel(world: World, name: str, kind: str, config: dict[str, Any]) -> int:
+    with world.services.engine.begin() as conn:
+        return alert_store.add_channel(conn, world.site_a, name, kind, channels.validate_config(kind, config)).id
+
+
+def stored_channel(world: World, channel_id: int) -> alert_store.Channel:
+    with world.services.engine.connect() as conn:
+        return alert_store.get_channel(conn, channel_id)
+
+
+def an_owner_of_site_a(world: World) -> None:
+    """A user "owner" who sets site A's channels without being an administrator."""
+    with world.services.engine.begin() as conn:
+        grant(conn, create_user(conn, "owner", "owner-password").id, world.site_a, "owner")
+
+
+def value_of(user: User, marker: str) -> Any:
+    (element,) = user.find(marker=marker).elements
+    return element.value  # type: ignore[attr-defined]
+
+
+async def test_an_owner_changes_a_channel_without_seeing_its_ntfy_topic_and_keeps_it(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """Whoever knows the topic reads the notices: the form shows it masked to an owner, and
+    saving the form as shown keeps it."""
+    phones = add_channel(dashboard, "phones", "ntfy", {"server_url": "http://ntfy.lan:8080", "topic": "home-5f3a"})
+    an_owner_of_site_a(dashboard)
+    sign_in("owner")
+    await user.open(f"/alerts/settings?site={dashboard.site_a}")
+    assert value_of(user, f"channel-{phones}-topic") == channels.MASK
+    assert value_of(user, f"channel-{phones}-server_url") == "http://ntfy.lan:8080"
+    set_value(user, f"channel-{phones}-name", "Our phones")
+    user.find(marker=f"save-channel-{phones}").click()
+    await user.should_see("Channel Our phones saved: send it a test")
+    saved = stored_channel(dashboard, phones)
+    assert (saved.name, saved.config["topic"]) == ("Our phones", "home-5f3a")
+
+    sign_in("admin")  # an administrator sees it, to give it to the phones
+    await user.open(f"/alerts/settings?site={dashboard.site_a}")
+    assert value_of(user, f"channel-{phones}-topic") == "home-5f3a"
+
+
+async def test_a_channel_turned_into_another_kind_with_a_masked_secret_is_refused_naming_it(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    family = add_channel(dashboard, "family", "telegram", {"bot_token": "123456789:AAH-real", "chat_id": "-100123"})
+    sign_in("admin")
+    await user.open(f"/alerts/settings?site={dashboard.site_a}")
+    assert value_of(user, f"channel-{family}-bot_token") == channels.MASK
+    set_value(user, f"channel-{family}-kind", "ntfy")
+    set_value(user, f"channel-{family}-topic", "family")
+    set_value(user, f"channel-{family}-token", channels.MASK)
+    user.find(marker=f"save-channel-{family}").click()
+    await user.should_see("Not saved: ntfy.token: type its real value: the channel was Telegram")
+    assert stored_channel(dashboard, family).kind == "telegram"
+
+    set_value(user, f"channel-{family}-token", "tk_real")
+    user.find(marker=f"save-channel-{family}").click()
+    await user.should_see("Channel family saved: send it a test")
+    assert stored_channel(dashboard, family).config == {
+        "server_url": "https://ntfy.sh",
+        "topic": "family",
+        "token": "tk_real",
+    }
 
 
 # ---- in a real browser: screenshots at desktop width and at 360 px ---------------------------

@@ -192,6 +192,9 @@ _MODELS: dict[str, type[_Config]] = {
 
 # The settings a person must never see again once saved.
 _SECRET_FIELDS = {"email": ("password",), "ntfy": ("token",), "telegram": ("bot_token",), "whatsapp": ("apikey",)}
+# Shared secrets only administrators see: whoever knows an ntfy topic reads its notices, yet
+# someone has to be able to give it to the phones that subscribe.
+_ADMIN_ONLY_FIELDS = {"ntfy": ("topic",)}
 
 
 def _model(kind: str) -> type[_Config]:
@@ -243,16 +246,39 @@ def _mask_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{hidden}"
 
 
-def redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The channel's settings as REST may show them: every password, token and key masked."""
+def redacted(kind: str, config: dict[str, Any], *, admin: bool = False) -> dict[str, Any]:
+    """The channel's settings as REST may show them: every password, token and key masked,
+    and to anyone but an ``admin`` the shared secrets too (an ntfy topic)."""
     shown = validate_config(kind, config)
-    for name in _SECRET_FIELDS.get(kind, ()):
+    for name in (*_SECRET_FIELDS.get(kind, ()), *(() if admin else _ADMIN_ONLY_FIELDS.get(kind, ()))):
         if shown.get(name):
             shown[name] = MASK
     if kind == "webhook":
         shown["url"] = _mask_url(shown["url"])
         shown["headers"] = dict.fromkeys(shown["headers"], MASK)
     return shown
+
+
+def shown(kind: str, config: dict[str, Any], *, admin: bool = False) -> dict[str, Any]:
+    """Stored settings as a person may see them (REST and the dashboard): ``redacted``; settings
+    stored before a rule of their kind changed show which fields there are, not what."""
+    try:
+        return redacted(kind, config, admin=admin)
+    except ValueError:
+        return dict.fromkeys(config, MASK)
+
+
+def masked_fields(kind: str, config: dict[str, Any]) -> list[str]:
+    """The settings (checked or not) that hold the mask ``redacted`` shows in place of a secret,
+    named as errors name them (``password``, ``url``, ``headers.X-Key``)."""
+    names = [name for name, value in config.items() if value == MASK]
+    if kind == "webhook":
+        if isinstance(config.get("url"), str) and MASK in config["url"]:
+            names.append("url")
+        headers = config.get("headers")
+        if isinstance(headers, dict):
+            names += [f"headers.{k}" for k, v in headers.items() if v == MASK]
+    return names
 
 
 def secret_values(kind: str, config: dict[str, Any]) -> list[str]:

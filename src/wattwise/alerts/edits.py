@@ -81,9 +81,17 @@ def kept_secrets(kind: str, config: dict[str, Any], stored: alert_store.Channel 
     A form or a client edits what REST showed it; a password it never saw comes back as
     the mask and must not become the password. A secret is kept only while the channel
     still goes to the same server: whoever may edit a channel must not be able to read
-    its secrets off a server of their own. ValueError naming a secret to type again.
+    its secrets off a server of their own; nor while it becomes another kind, whose settings
+    are not the stored ones. ValueError naming a secret to type again.
     """
     if stored is None or stored.kind != kind:
+        masked = channels.masked_fields(kind, config)
+        if masked:
+            why = f"{channels.MASK} keeps a stored secret, and a new channel has none"
+            if stored is not None:
+                was = channels.LABELS.get(stored.kind, stored.kind)
+                why = f"the channel was {was}, and {channels.MASK} keeps a secret only while its kind stays"
+            raise ValueError(f"{kind}.{masked[0]}: type its real value: {why}")
         return config
     moved = channels.destination(kind, config) != channels.destination(kind, stored.config)
 

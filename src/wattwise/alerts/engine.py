@@ -31,13 +31,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec
 
 from sqlalchemy import Connection
 
 from wattwise.accounting.site import budget_status
 from wattwise.alerts import rules as r
-from wattwise.alerts.notify import Notice, Severity
+from wattwise.alerts.notify import Notice, Severity, alert_path, dashboard_link
 from wattwise.alerts.outbox import Deliver, Outbox, default_deliver
 from wattwise.bus import Message
 from wattwise.detectors.library import CHANGED_TOPIC as APPLIANCES_TOPIC
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 RULES_TOPIC = "alert_rules"  # REST tells the engine the rules changed
 ALERTS_TOPIC = "alerts"  # the engine (and REST) tell the live view what alerts did
 _STOP = ("stop",)
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,7 @@ class Alerts:
         self._site_devices: dict[int, list[int]] = {}
         self._names: dict[tuple[str, int], str] = {}  # ("device" | "site", id) → how people call it
         self._last_seen: dict[int, int] = {}
+        self._failing: set[int] = set()  # rules whose last check raised (logged in full once)
         self._next_tick = 0.0
         self._next_budget = 0.0
         self._worker = threading.Thread(target=self._work, name="wattwise-alerts", daemon=True)
@@ -288,11 +290,11 @@ class Alerts:
             batch.sort(key=lambda s: s.reading.ts)
             self._last_seen[device_id] = arrived
             for rule in self._rules_for(device_id, r.Threshold):
-                changes += self._threshold(rule, device_id, batch)
+                changes += self._guarded(self._threshold, rule, device_id, batch)
             for rule in self._rules_for(device_id, r.Offline):
-                changes += self._offline(rule, device_id, arrived)
+                changes += self._guarded(self._offline, rule, device_id, arrived)
             for rule in self._rules_for(device_id, r.ApplianceRule):
-                changes += self._appliance(rule, device_id, batch[-1].reading.ts, None)
+                changes += self._guarded(self._appliance, rule, device_id, batch[-1].reading.ts, None)
         self._apply(changes)
 
     def _threshold(self, rule: _Rule, device_id: int, batch: list[StoredReading]) -> list[_Change]:
@@ -336,6 +338,26 @@ class Alerts:
             return []
         return [_Change(rule, device_id, t.phase, t.ts, t.value, r.appliance_message(params, t.value))]
 
+    def _guarded(
+        self, step: Callable[Concatenate[_Rule, P], list[_Change]], rule: _Rule, *args: P.args, **kwargs: P.kwargs
+    ) -> list[_Change]:
+        """What one rule's step asks of the store; a rule whose step raises (a budget whose
+        tariff cannot be computed) asks nothing this time and is logged — with the traceback
+        the first time, in one line while it goes on failing — so it never stops the other
+        rules, nor the offline and budget checks of the same look."""
+        key = rule.row.id
+        try:
+            changes = step(rule, *args, **kwargs)
+        except Exception as exc:
+            if key in self._failing:
+                log.warning("alert rule %s (%r) still cannot be checked: %s", key, rule.row.name, exc)
+            else:
+                self._failing.add(key)
+                log.exception("alert rule %s (%r) could not be checked; the other rules go on", key, rule.row.name)
+            return []
+        self._failing.discard(key)
+        return changes
+
     # -- the clock: offline and budget rules
 
     def _tick(self, now: int, *, budget: bool) -> None:
@@ -343,11 +365,11 @@ class Alerts:
         changes: list[_Change] = []
         for rule in [x for x in self._rules.values() if isinstance(x.params, r.Offline)]:
             for device_id in self._scope(rule):
-                changes += self._offline(rule, device_id, now)
+                changes += self._guarded(self._offline, rule, device_id, now)
         if budget:
             self._next_budget = time.monotonic() + self.settings.budget_every_s
             for rule in [x for x in self._rules.values() if isinstance(x.params, r.BudgetRule)]:
-                changes += self._budget(rule, now)
+                changes += self._guarded(self._budget, rule, now)
         self._apply(changes)
 
     def _budget(self, rule: _Rule, now: int) -> list[_Change]:
@@ -372,33 +394,35 @@ class Alerts:
     # -- what the detectors publish
 
     def _findings(self, payload: list[dict[str, Any]]) -> None:
-        changes = []
+        changes: list[_Change] = []
         for f in payload:
             device_id = int(f["device_id"])
             for rule in self._rules_for(device_id, r.FindingRule):
-                assert isinstance(rule.params, r.FindingRule)
-                if not rule.params.matches(str(f["kind"]), float(f["score"])):
-                    continue
-                message = r.finding_message(str(f["kind"]), str(f["reason"]))
-                status = f.get("status")
-                verdict: Literal["ignore", "confirm"] | None = (
-                    "ignore" if status == "ignored" else "confirm" if status == "confirmed" else None
-                )
-                changes.append(
-                    _Change(
-                        rule,
-                        device_id,
-                        "fire",
-                        int(f["start_ts"]),
-                        float(f["score"]),
-                        message,
-                        finding_id=int(f["id"]),
-                        stored_as="ignored" if f.get("suppressed_by") is not None else "open",
-                        verdict=verdict,
-                        verdict_by=str(f.get("verdict_by") or ""),
-                    )
-                )
+                changes += self._guarded(self._finding, rule, device_id, f)
         self._apply(changes)
+
+    @staticmethod
+    def _finding(rule: _Rule, device_id: int, f: dict[str, Any]) -> list[_Change]:
+        assert isinstance(rule.params, r.FindingRule)
+        if not rule.params.matches(str(f["kind"]), float(f["score"])):
+            return []
+        status = f.get("status")
+        verdict: Literal["ignore", "confirm"] | None = (
+            "ignore" if status == "ignored" else "confirm" if status == "confirmed" else None
+        )
+        change = _Change(
+            rule,
+            device_id,
+            "fire",
+            int(f["start_ts"]),
+            float(f["score"]),
+            r.finding_message(str(f["kind"]), str(f["reason"])),
+            finding_id=int(f["id"]),
+            stored_as="ignored" if f.get("suppressed_by") is not None else "open",
+            verdict=verdict,
+            verdict_by=str(f.get("verdict_by") or ""),
+        )
+        return [change]
 
     def _events(self, payload: list[dict[str, Any]]) -> None:
         changes: list[_Change] = []
@@ -409,7 +433,7 @@ class Alerts:
             for rule in self._rules_for(device_id, r.ApplianceRule):
                 assert isinstance(rule.params, r.ApplianceRule)
                 if rule.params.is_it(str(item.get("label", ""))):
-                    changes += self._appliance(rule, device_id, int(item["ts"]), item["state"])
+                    changes += self._guarded(self._appliance, rule, device_id, int(item["ts"]), item["state"])
         self._apply(changes)
 
     # -- storing, announcing, notifying
@@ -515,14 +539,14 @@ class Alerts:
             return self._names.get(("device", c.device_id), f"meter {c.device_id}")
         return self._names.get(("site", c.rule.row.site_id), f"site {c.rule.row.site_id}")
 
-    @staticmethod
-    def _notice(rule: alert_store.Rule, alert: alert_store.Alert) -> Notice:
+    def _notice(self, rule: alert_store.Rule, alert: alert_store.Alert) -> Notice:
         severity: Severity = "warning"
         if alert.command_id is not None:
             severity = "critical"
         elif rule.kind == "appliance":
             severity = "info"
-        return Notice(title=f"Wattwise: {rule.name}", body=alert.message, severity=severity)
+        link = dashboard_link(self.services.settings.public_url, alert_path(alert.id))
+        return Notice(title=f"Wattwise: {rule.name}", body=alert.message, severity=severity, url=link)
 
 
 def attach(services: Services, settings: AlertSettings | None = None, *, deliver: Deliver = default_deliver) -> Alerts:

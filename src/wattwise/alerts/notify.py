@@ -37,6 +37,18 @@ class Notice:
     url: str | None = None  # where to look at it in the dashboard, when known
 
 
+def dashboard_link(public_url: str, path: str) -> str | None:
+    """Where a notice's reader opens it on the dashboard (``Notice.url``): ``path`` under the
+    dashboard's public address (``Settings.public_url``), or None while it is not set — a link
+    to this machine's own address would not open on the reader's phone."""
+    return f"{public_url}{path}" if public_url else None
+
+
+def alert_path(alert_id: int) -> str:
+    """The Alerts page showing one alert (``ui/alerts.py`` answers ``?alert=``)."""
+    return f"/alerts?alert={alert_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     ok: bool

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from wattwise.alerts import notify
-from wattwise.alerts.notify import Delivery, Notice
+from wattwise.alerts.notify import Delivery, Notice, dashboard_link
 from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
 from wattwise.store.clock import now_ms
@@ -43,11 +43,13 @@ def deliver_safely(deliver: Deliver, kind: str, config: dict[str, Any], notice: 
 
 
 def send_test(services: Services, deliver: Deliver, channel: alert_store.Channel) -> Delivery:
-    """Send a test notice through ``channel`` and record it (a delivery with no alert)."""
+    """Send a test notice through ``channel`` and record it (a delivery with no alert); its
+    link, when the dashboard's address is set, opens the page the channel is set on."""
     notice = Notice(
         title="Wattwise: test notice",
         body=f"This is a test of the alert channel '{channel.name}'. If you read this, it works.",
         severity="info",
+        url=dashboard_link(services.settings.public_url, f"/alerts/settings?site={channel.site_id}"),
     )
     result = deliver_safely(deliver, channel.kind, channel.config, notice)
     services.writer.run(lambda conn: alert_store.add_delivery(conn, None, channel.id, result.ok, result.error))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from wattwise.cli.context import CliState
 from wattwise.cli.demo import demo
@@ -45,7 +46,13 @@ def main(
     ),
 ) -> None:
     """Global options apply to every command."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # a WATTWISE_* variable: say which, without a traceback
+        for err in exc.errors(include_url=False):
+            name = "WATTWISE_" + "_".join(str(part) for part in err["loc"]).upper()
+            typer.secho(f"{name}: {err['msg'].removeprefix('Value error, ')}", err=True, fg="red")
+        raise typer.Exit(2) from None
     if database is not None:
         settings = settings.model_copy(update={"database": database})
     if data_dir is not None:

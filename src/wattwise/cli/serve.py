@@ -10,6 +10,7 @@ import uvicorn
 
 from wattwise.api.app import create_app
 from wattwise.cli.context import state, transaction
+from wattwise.config import check_public_url
 from wattwise.store.users import count_users, create_user
 
 
@@ -25,6 +26,9 @@ def serve(
     ),
     detectors: bool = typer.Option(None, "--detectors/--no-detectors", help="Run the live detectors here"),
     alerts: bool = typer.Option(None, "--alerts/--no-alerts", help="Run the alert engine here"),
+    public_url: str = typer.Option(
+        None, help="The dashboard's address as people open it (https://wattwise.example.org): notices link there"
+    ),
 ) -> None:
     """Run the server until interrupted.
 
@@ -48,6 +52,11 @@ def serve(
         }.items()
         if v is not None
     }
+    if public_url is not None:  # model_copy does not validate
+        try:
+            updates["public_url"] = check_public_url(public_url)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--public-url") from None
     settings = settings.model_copy(update=updates)
     with transaction(ctx) as conn:
         if count_users(conn) == 0:  # the first run creates the administrator

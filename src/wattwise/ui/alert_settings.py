@@ -210,6 +210,8 @@ class SettingsSection:
                         ui.button(icon="delete", on_click=lambda _, c=channel: self.delete_channel(c)).props(
                             "flat dense round aria-label='Delete channel'"
                         ).mark(f"delete-channel-{channel.id}")
+                if self.may_manage:
+                    self.channel_form(channel)
             if self.may_manage:
                 self.channel_form()
 
@@ -220,43 +222,70 @@ class SettingsSection:
         except (KeyError, ValueError):
             return "settings no longer valid"
 
-    def channel_form(self) -> None:
-        with ui.expansion("Add a channel", icon="add").classes("w-full").props("dense").mark("add-channel"):
-            name = (
-                ui.input("Name", placeholder="Warden's phone")
-                .props("dense outlined maxlength=100")
-                .mark("channel-name")
-            )
-            kind = ui.select({k: channels.LABELS[k] for k in channels.CHANNEL_KINDS}, value="email", label="Kind")
-            kind.props("dense outlined").mark("channel-kind")
-            inputs = fields_by_kind(kind, self._channel_fields)
+    def channel_form(self, channel: alert_store.Channel | None = None) -> None:
+        """The form that adds a channel, or changes ``channel``: its settings filled in as REST
+        shows them to this user; a secret left masked keeps the stored one while the channel
+        goes to the same server and stays of its kind (``alerts.edits.kept_secrets``)."""
+        mark = "channel" if channel is None else f"channel-{channel.id}"
+        shown = {} if channel is None else channels.shown(channel.kind, channel.config, admin=self.access.user.is_admin)
+        title, icon = ("Add a channel", "add") if channel is None else (f"Change {channel.name}", "edit")
+        with (
+            ui.expansion(title, icon=icon)
+            .classes("w-full")
+            .props("dense")
+            .mark(f"{'add' if channel is None else 'edit'}-{mark}")
+        ):
+            name = ui.input("Name", value=channel.name if channel else "", placeholder="Warden's phone")
+            name.props("dense outlined maxlength=100").mark(f"{mark}-name")
+            kinds = {k: channels.LABELS[k] for k in channels.CHANNEL_KINDS}
+            kind = ui.select(kinds, value=channel.kind if channel else "email", label="Kind")
+            kind.props("dense outlined").mark(f"{mark}-kind")
+
+            def fields(chosen: str, inputs: dict[str, Any]) -> None:
+                self._channel_fields(chosen, inputs, mark, shown if channel and chosen == channel.kind else {})
+
+            inputs = fields_by_kind(kind, fields)
 
             async def save() -> None:
                 config = {k: v.value for k, v in inputs.items() if v.value not in (None, "")}
                 if "port" in config:
                     config["port"] = int(config["port"])
+                if channel is not None and kind.value == channel.kind:  # what the form has no field for
+                    config = {k: v for k, v in shown.items() if k not in inputs and v is not None} | config
                 title = str(name.value or "").strip()
-                await self._settle(
-                    alert_edits.save_channel(self.services, self.site.id, title, str(kind.value), config),
-                    f"Channel {title} added: send it a test",
+                change = alert_edits.save_channel(
+                    self.services,
+                    self.site.id,
+                    title,
+                    str(kind.value),
+                    config,
+                    channel_id=None if channel is None else channel.id,
                 )
+                await self._settle(change, f"Channel {title} {'added' if channel is None else 'saved'}: send it a test")
 
-            ui.button("Add channel", icon="add", on_click=save).props("unelevated no-caps").mark("save-channel")
+            label = "Add channel" if channel is None else "Save channel"
+            ui.button(label, icon="save" if channel else "add", on_click=save).props("unelevated no-caps").mark(
+                f"save-{mark}"
+            )
 
     @staticmethod
-    def _channel_fields(kind: str, inputs: dict[str, Any]) -> None:
+    def _channel_fields(kind: str, inputs: dict[str, Any], mark: str, values: dict[str, Any]) -> None:
+        """The kind's inputs, filled with ``values`` (a list of addresses as one line)."""
         for key, label, how, hint in CHANNEL_FIELDS[kind]:
+            value = values.get(key)
+            text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value or "")
             if how == "tls":
                 inputs[key] = ui.select(
                     {"starttls": "STARTTLS", "ssl": "SSL/TLS", "none": "None (local relay)"},
-                    value="starttls",
+                    value=text or "starttls",
                     label=label,
                 ).props("dense outlined")
             elif how == "number":
-                inputs[key] = ui.number(label, placeholder=hint, format="%d").props("dense outlined")
+                inputs[key] = ui.number(label, value=value, placeholder=hint, format="%d").props("dense outlined")
             else:
-                inputs[key] = ui.input(label, placeholder=hint, password=how == "password").props("dense outlined")
-            inputs[key].mark(f"channel-{key}")
+                field = ui.input(label, value=text, placeholder=hint, password=how == "password")
+                inputs[key] = field.props("dense outlined")
+            inputs[key].mark(f"{mark}-{key}")
 
     async def test(self, channel: alert_store.Channel) -> None:
         result = await in_thread(send_test, self.services, _deliverer(), channel)

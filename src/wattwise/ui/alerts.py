@@ -91,8 +91,17 @@ def load_place(services: Services, access: Access) -> Place:
     return Place(sites, meters)
 
 
-def load_alerts(services: Services, site_ids: frozenset[int], view: str) -> list[alert_store.Alert]:
+def load_alerts(
+    services: Services, site_ids: frozenset[int], view: str, only: int | None = None
+) -> list[alert_store.Alert]:
+    """The view's alerts of ``site_ids``; with ``only``, that one alert if it is of those sites."""
     with services.engine.connect() as conn:
+        if only is not None:
+            try:
+                one = alert_store.get_alert(conn, only)
+            except NotFound:
+                return []
+            return [one] if one.site_id in site_ids else []
         if view in ("resolved", "ignored"):
             return alert_store.list_alerts(conn, site_ids=site_ids, status=view, limit=SHOWN)
         found = alert_store.list_alerts(conn, site_ids=site_ids, limit=SHOWN)
@@ -110,7 +119,10 @@ def notice_words(alert: alert_store.Alert) -> str:
     return "dashboard only"
 
 
-async def alerts_page(request: Request, site: int | None = None, view: str = "active") -> RedirectResponse | None:
+async def alerts_page(
+    request: Request, site: int | None = None, view: str = "active", alert: int | None = None
+) -> RedirectResponse | None:
+    """``?alert=`` (the link in a notice) shows that one alert, whatever its status."""
     services = context.services()
     access = await in_thread(context.signed_in, request)
     if access is None:
@@ -123,6 +135,10 @@ async def alerts_page(request: Request, site: int | None = None, view: str = "ac
         with ui.row().classes("w-full items-center gap-2"):
             ui.label("Alerts").classes("text-h6")
             ui.space()
+            if alert is not None:
+                ui.button("All alerts", icon="list", on_click=lambda: ui.navigate.to(PATH)).props("flat no-caps").mark(
+                    "all-alerts"
+                )
             ui.toggle(VIEWS, value=view, on_change=lambda e: ui.navigate.to(_url(chosen, str(e.value)))).props(
                 'dense no-caps data-testid="view"'
             )
@@ -136,7 +152,7 @@ async def alerts_page(request: Request, site: int | None = None, view: str = "ac
             ui.button("Rules & channels", icon="tune", on_click=lambda: ui.navigate.to("/alerts/settings")).props(
                 "flat no-caps"
             ).mark("settings")
-        section = AlertsSection(services, access, place, chosen, view)
+        section = AlertsSection(services, access, place, chosen, view, alert)
     await section.draw()
     shown = set(section.site_ids)
     redraw_on(services.bus, ALERTS_TOPIC, ui.context.client, lambda a: a.get("site_id") in shown, section.draw)
@@ -150,18 +166,26 @@ def _url(site: Site | None, view: str) -> str:
 class AlertsSection:
     """The list below the heading; redrawn after an action and when alerts land or change."""
 
-    def __init__(self, services: Services, access: Access, place: Place, site: Site | None, view: str) -> None:
+    def __init__(
+        self, services: Services, access: Access, place: Place, site: Site | None, view: str, only: int | None = None
+    ) -> None:
         self.services = services
         self.access = access
         self.place = place
         self.view = view
+        self.only = only
         self.site_ids = frozenset({site.id}) if site else frozenset(place.sites)
         self.body = ui.column().classes("w-full gap-2").props('data-testid="alerts"')
 
     async def draw(self) -> None:
-        found = await in_thread(load_alerts, self.services, self.site_ids, self.view)
+        found = await in_thread(load_alerts, self.services, self.site_ids, self.view, self.only)
         self.body.clear()
         with self.body:
+            if not found and self.only is not None:
+                with ui.card().classes("w-full gap-1"):
+                    ui.label(f"No alert {self.only} to show.").classes("text-subtitle1")
+                    ui.label("It is on a site you cannot see, or it no longer exists.").classes("ww-muted")
+                return
             if not found:
                 with ui.card().classes("w-full gap-1"):
                     ui.label("No alerts." if self.view != "active" else "Nothing needs you now.").classes(

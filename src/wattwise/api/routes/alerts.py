@@ -65,17 +65,6 @@ class ChannelIn(BaseModel):
     config: dict[str, Any] = Field(description="The channel's settings (secrets are never shown back in full)")
 
 
-# ---------------------------------------------------------------------------- channel settings
-
-
-def _redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The settings as people may see them: passwords, tokens, keys and webhook paths masked."""
-    try:
-        return channels.redacted(kind, config)
-    except ValueError:  # stored before a rule of its kind changed: show which settings, not what
-        return dict.fromkeys(config, channels.MASK)
-
-
 # ---------------------------------------------------------------------------- helpers
 
 
@@ -123,13 +112,13 @@ def _alert_or_404(conn: Connection, access: Access, alert_id: int) -> alert_stor
     return _visible(conn, access, alert_store.get_alert, "alert", alert_id)
 
 
-def channel_out(channel: alert_store.Channel) -> dict[str, Any]:
+def channel_out(channel: alert_store.Channel, access: Access) -> dict[str, Any]:
     return {
         "id": channel.id,
         "site_id": channel.site_id,
         "name": channel.name,
         "kind": channel.kind,
-        "config": _redacted(channel.kind, channel.config),
+        "config": channels.shown(channel.kind, channel.config, admin=access.user.is_admin),
         "created_ms": channel.created_ms,
         "updated_ms": channel.updated_ms,
     }
@@ -214,15 +203,15 @@ def list_channels(
     with services.engine.connect() as conn:
         if site_id is not None:
             site_for(conn, access, site_id)
-            return [channel_out(x) for x in alert_store.list_channels(conn, frozenset({site_id}))]
-        return [channel_out(x) for x in alert_store.list_channels(conn, access.site_ids())]
+            return [channel_out(x, access) for x in alert_store.list_channels(conn, frozenset({site_id}))]
+        return [channel_out(x, access) for x in alert_store.list_channels(conn, access.site_ids())]
 
 
 @router.post("/api/v1/alert-channels", status_code=201, summary="Add an alert channel")
 async def add_channel(body: ChannelIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     await read(services, lambda c: _managed(c, access, body.site_id))
     added = await edit(alert_edits.save_channel(services, body.site_id, body.name, body.kind, body.config))
-    return channel_out(added)
+    return channel_out(added, access)
 
 
 @router.get("/api/v1/alert-channels/{channel_id}", summary="One alert channel, with its latest deliveries")
@@ -230,7 +219,7 @@ def get_channel(channel_id: int, access: AccessDep, services: ServicesDep) -> di
     with services.engine.connect() as conn:
         found = _channel_or_404(conn, access, channel_id)
         sent = alert_store.deliveries(conn, channel_id=channel_id)
-    return {**channel_out(found), "deliveries": [d.to_dict() for d in sent]}
+    return {**channel_out(found, access), "deliveries": [d.to_dict() for d in sent]}
 
 
 @router.put("/api/v1/alert-channels/{channel_id}", summary="Change an alert channel")
@@ -245,7 +234,7 @@ async def put_channel(channel_id: int, body: ChannelIn, access: AccessDep, servi
     changed = await edit(
         alert_edits.save_channel(services, body.site_id, body.name, body.kind, body.config, channel_id=channel_id)
     )
-    return channel_out(changed)
+    return channel_out(changed, access)
 
 
 @router.delete("/api/v1/alert-channels/{channel_id}", status_code=204, summary="Delete an alert channel")
