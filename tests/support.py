@@ -205,23 +205,32 @@ def mosquitto(folder: Path, settings: str = "allow_anonymous true\n") -> Iterato
 
 
 @contextmanager
-def cli_process(args: list[str], ready: Callable[[list[str]], bool], timeout: float = 90) -> Iterator[list[str]]:
-    """``python -m wattwise.cli ARGS`` until the block ends (then Ctrl-C, as a person stops it);
-    yields the lines it printed once ``ready(lines)``, failing with them if it never is."""
+def cli_process(
+    args: list[str], ready: Callable[[list[str]], bool], timeout: float = 90, env: dict[str, str] | None = None
+) -> Iterator[list[str]]:
+    """``python -m wattwise.cli ARGS`` until the block ends (then Ctrl-C, as a person stops it).
+
+    Yields the list of lines it printed once ``ready(lines)`` (failing with them if it never
+    is); the list keeps growing with what it prints afterwards."""
     import sys
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     command = [sys.executable, "-m", "wattwise.cli", *args]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    assert proc.stdout is not None
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)
+    stdout = proc.stdout
+    assert stdout is not None
     printed: list[str] = []
+
+    def read() -> None:
+        for line in iter(stdout.readline, ""):
+            printed.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()  # also keeps the pipe from filling up and stalling the process
     try:
         deadline = time.time() + timeout
-        while time.time() < deadline and not ready(printed):
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            printed.append(line)
+        while time.time() < deadline and not ready(printed) and proc.poll() is None:
+            time.sleep(0.05)
         assert ready(printed), f"wattwise {' '.join(args)} did not start:\n" + "".join(printed)
         yield printed
     finally:
@@ -231,3 +240,13 @@ def cli_process(args: list[str], ready: Callable[[list[str]], bool], timeout: fl
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        reader.join(timeout=5)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 15.0) -> None:
+    """Return once ``condition()`` is true; fail the test when it is not within ``timeout`` s."""
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            pytest.fail(f"not true within {timeout} s: {getattr(condition, '__name__', condition)}")
+        time.sleep(0.05)

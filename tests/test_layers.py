@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "detectors": {"analysis", "bus", "config", "domain", "runtime", "store"},
     "alerts": {"accounting", "analysis", "bus", "config", "detectors", "domain", "runtime", "store"},
     "export": {"domain", "runtime", "store"},
+    "consumers": {"alerts", "detectors", "runtime", "store"},
     "integrations": {"bus", "domain", "ingest", "runtime", "store"},
     "api": None,
     "ui": None,

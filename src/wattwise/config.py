@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
     detectors: bool = True  # live NILM, anomaly, grid, balance and theft detection on every meter
     alerts: bool = True  # the alert engine: rules, notices, relay cuts (docs/alerts.md)
+    # On PostgreSQL one process leads (runs the detectors and the alert engine); the others
+    # try to take the lead this often (docs/scale.md).
+    lead_retry_s: float = Field(default=5.0, gt=0)
     # The dashboard's address as people open it (https://wattwise.example.org): each alert
     # notice links to its alert there. Empty: notices carry no link.
     public_url: str = ""

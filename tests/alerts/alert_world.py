@@ -105,7 +105,6 @@ class AlertWorld:
         """The process restarts: a fresh engine rebuilds its state from the stored alerts."""
         self.engine()
         self.engine = Alerts(self.world.services, self.engine.settings, clock=self.clock).start()
-        self.client.app.state.alerts = self.engine  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -117,7 +116,6 @@ def alert_world(services: Services) -> Iterator[AlertWorld]:
     engine_settings = AlertSettings(tick_s=3600, budget_every_s=3600)
     with receiver() as (hook_url, received, requests), world.client:
         engine = Alerts(services, engine_settings, clock=clock).start()
-        world.client.app.state.alerts = engine  # type: ignore[attr-defined]
         live = AlertWorld(world, engine, hook_url, received, clock, requests)
         try:
             yield live

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from wattwise import __version__
-from wattwise.alerts import attach as attach_alerts
 from wattwise.api import live
 from wattwise.api.errors import answer_out_of_range
 from wattwise.api.routes import (
@@ -33,7 +32,7 @@ from wattwise.api.routes import (
 )
 from wattwise.bus_link import BusLink
 from wattwise.config import Settings
-from wattwise.detectors import attach as attach_detectors
+from wattwise.consumers import Consumers
 from wattwise.ingest.mqtt import MqttIngest
 from wattwise.integrations import home_assistant
 from wattwise.runtime import Services, start_services
@@ -71,8 +70,10 @@ def create_app(
         say_offline = home_assistant.attach(svc, mqtt) if mqtt is not None and settings.ha_discovery else None
         if mqtt is not None:
             mqtt.start()
-        detach = attach_detectors(svc) if settings.detectors else None
-        app.state.alerts = attach_alerts(svc) if settings.alerts else None
+        consumers = Consumers(
+            svc, detectors=settings.detectors, alerts=settings.alerts, retry_s=settings.lead_retry_s
+        ).start()
+        app.state.consumers = consumers
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
@@ -83,10 +84,7 @@ def create_app(
                 say_offline()
             if mqtt is not None:
                 mqtt.stop()
-            if detach is not None:
-                detach()  # saves each meter's live state: needs the writer still running
-            if app.state.alerts is not None:
-                app.state.alerts()
+            consumers.stop()  # the detectors save each meter's live state: needs the writer still running
             if link is not None:
                 link.stop()
             if own:

@@ -1,0 +1,112 @@
+"""The detectors and the alert engine, run by the one process that leads the installation.
+
+Every server process may be started the same way. The first to take the lead
+(``wattwise.store.lead``) attaches the detectors and the alert engine; the others stand by,
+look again every few seconds, and take over when the leader stops or dies. With the bus link
+(``wattwise.bus_link``) the leader hears every process's readings and people's edits, so where it
+runs makes no difference. An embedded SQLite installation is one process: it leads at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy.exc import DBAPIError
+
+from wattwise.alerts import attach as attach_alerts
+from wattwise.detectors import attach as attach_detectors
+from wattwise.runtime import Services
+from wattwise.store.lead import Lead
+
+log = logging.getLogger(__name__)
+
+
+class Consumers:
+    """Attach while leading, detach when the lead is lost; ``stop`` ends both (and lets go)."""
+
+    def __init__(self, services: Services, *, detectors: bool, alerts: bool, retry_s: float = 5.0) -> None:
+        self._services = services
+        self._wanted = (detectors, alerts)
+        self._retry_s = retry_s
+        self._lead = Lead(services.engine)
+        self._detach: list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._watch = threading.Thread(target=self._watch_lead, name="wattwise-lead", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        """True while this process runs the detectors and the alert engine."""
+        return bool(self._detach)
+
+    def start(self) -> Consumers:
+        """Call on the bus's event loop. Leads at once when it can, else stands by."""
+        if not any(self._wanted):
+            return self
+        self._loop = asyncio.get_running_loop()
+        if self._lead.try_take():
+            self._attach()
+        else:
+            log.info("the detectors and the alert engine run in another process; this one stands by")
+        if not self._lead.embedded:  # one process by design otherwise: nothing to watch
+            self._watch.start()
+        return self
+
+    def stop(self) -> None:
+        """Detach (the detectors save their state: the writer must still run), then let go."""
+        self._stop.set()
+        if self._watch.is_alive():
+            self._watch.join(timeout=30)
+        self._detach_all()
+        self._lead.release()
+
+    def _attach(self) -> None:
+        detectors, alerts = self._wanted
+        if self._detach or self._stop.is_set():
+            return
+        if detectors:
+            self._detach.append(attach_detectors(self._services))
+        if alerts:
+            self._detach.append(attach_alerts(self._services))
+        log.info("this process runs the %s", " and ".join(self._names()))
+
+    def _detach_all(self) -> None:
+        while self._detach:
+            self._detach.pop()()
+
+    def _names(self) -> list[str]:
+        detectors, alerts = self._wanted
+        return [name for name, on in (("detectors", detectors), ("alert engine", alerts)) if on]
+
+    def _on_loop(self, work: Callable[[], None]) -> None:
+        assert self._loop is not None
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                work()
+            finally:
+                done.set()
+
+        try:
+            self._loop.call_soon_threadsafe(run)
+        except RuntimeError:  # the loop closed: shutting down
+            return
+        while not done.wait(0.5) and not self._stop.is_set():
+            pass
+
+    def _watch_lead(self) -> None:
+        """While standing by, try to take the lead; while leading, make sure it is still held."""
+        while not self._stop.wait(self._retry_s):
+            try:
+                if self.running and not self._lead.still_held():
+                    log.error("lost the lead: the %s stop here until it is taken again", " and ".join(self._names()))
+                    self._on_loop(self._detach_all)
+                elif not self.running and self._lead.try_take():
+                    log.info("took the lead from a process that stopped")
+                    self._on_loop(self._attach)
+            except DBAPIError as exc:
+                log.warning("cannot reach the database to check the lead (%s); trying again", exc.__class__.__name__)
