@@ -17,6 +17,13 @@ held to the strict distance (``reject_sigma``). An appliance holding at most
 each appliance's own one, weighted by its share of the appliances' density there. So a
 library that grows from a user's labels moves from one regime to the other appliance by
 appliance, and a stored model without ``few_label_sigma`` behaves as before.
+
+The decision threshold follows the regime too: a few-label appliance is named from
+``few_label_confidence``. With a handful of labels the loads that compete with it are
+sparsely known, so its posterior is high; as the user labels more of them (the "not one
+of mine" steps of a freezer the size of the fridge, a dishwasher's pump) it falls
+towards the real ambiguity, and a threshold chosen for a library of dozens of exemplars
+would turn those events "unidentified" — more labels, fewer events named.
 """
 
 from __future__ import annotations
@@ -53,11 +60,20 @@ class ClassifierConfig:
     #: (None: ``reject_sigma``, one regime, as models stored before it existed)
     few_label_sigma: float | None = None
     few_labels: int = 10
+    #: decision threshold for an appliance holding at most ``few_labels`` exemplars
+    #: (None: ``min_confidence``, as models stored before it existed)
+    few_label_confidence: float | None = None
 
     def unknown_sigma(self, counts: npt.NDArray[np.int64]) -> FloatArray:
         """The unknown distance of appliances holding ``counts`` exemplars."""
         few = self.reject_sigma if self.few_label_sigma is None else self.few_label_sigma
         return np.where(counts <= self.few_labels, few, self.reject_sigma).astype(np.float64)
+
+    def threshold(self, count: int) -> float:
+        """The confidence an appliance holding ``count`` exemplars must reach to be named."""
+        if count <= self.few_labels and self.few_label_confidence is not None:
+            return self.few_label_confidence
+        return self.min_confidence
 
 
 def unknown_density(dens: FloatArray, sigma: FloatArray) -> FloatArray:
@@ -162,14 +178,22 @@ class Classifier:
         dens[:, -1] = unknown_density(dens[:, :-1], c.unknown_sigma(np.bincount(cls, minlength=len(names))))
         return names, dens / dens.sum(axis=1, keepdims=True)
 
+    def decide(self, names: Sequence[str], row: FloatArray) -> tuple[str, float]:
+        """The label and confidence of one row of posteriors (appliances, then
+        "unidentified"): the likeliest appliance if it reaches its regime's threshold."""
+        if not names:
+            return UNIDENTIFIED, 0.0
+        best = int(np.argmax(row[: len(names)]))
+        conf = float(row[best])
+        count = len(self.library.appliances[names[best]].exemplars)
+        return (names[best] if conf >= self.config.threshold(count) else UNIDENTIFIED), conf
+
     def identify(self, queries: Sequence[Features]) -> list[tuple[str, float, dict[str, float]]]:
         """Label, confidence and all scores for each query."""
         names, post = self.posteriors(queries)
         out: list[tuple[str, float, dict[str, float]]] = []
         for row in post:
-            best = int(np.argmax(row[:-1])) if names else -1
-            conf = float(row[best]) if best >= 0 else 0.0
-            label = names[best] if best >= 0 and conf >= self.config.min_confidence else UNIDENTIFIED
+            label, conf = self.decide(names, row)
             scores = {n: float(v) for n, v in zip([*names, UNIDENTIFIED], row, strict=True)}
             out.append((label, conf, scores))
         return out

@@ -1087,6 +1087,9 @@ class Settings:
     #: for an appliance with more than a few labels, and for one with a few
     reject_sigma: float = 3.0
     few_label_sigma: float = 3.0
+    #: the identification threshold for an appliance with a few labels (None: as
+    #: ``min_confidence``)
+    few_label_confidence: float | None = None
     #: the library's ΔQ scale as a multiple of the one from the meter's Q noise
     q_noise_factor: float = 1.0
     #: how far a burst appliance's level is looked for on each side (s); None: as learnt
@@ -1114,6 +1117,7 @@ def tuned(model: NilmModel, spec: SetSpec, settings: Settings) -> NilmModel:
         min_confidence=settings.min_confidence,
         reject_sigma=settings.reject_sigma,
         few_label_sigma=settings.few_label_sigma,
+        few_label_confidence=settings.few_label_confidence,
         noise_q=model.classifier.noise_q * settings.q_noise_factor,
     )
     cyclers = {
@@ -1200,15 +1204,17 @@ def choose_library(
     best: Settings,
     sigmas: Sequence[float] = (3.0, 5.0, 8.0),
     q_factors: Sequence[float] = (1.0, 2.5, 5.0),
+    confidences: Sequence[float] = (0.5, 0.6, 0.7),
 ) -> Settings:
     """How far an event may lie from every labelled one before it is "unknown", in the
     two regimes of a library, and how much a load's ΔQ may scatter.
 
     An appliance with a few labels (at most the classifier's ``few_labels``): the
-    distance and the ΔQ scale with the best learning curve on the folds (mean
-    identification macro-F1 after 1, 3, 5 and 10 labels, three draws) — a library that
-    holds a few labels must name events from them (with the joint decoding that is the
-    library's only job). Without a reactive channel the ΔQ scale has nothing to act on
+    distance, the ΔQ scale and the identification threshold with the best learning
+    curve on the folds (mean identification macro-F1 after 1, 3, 5 and 10 labels, three
+    draws) — a library that holds a few labels must name events from them (with the
+    joint decoding that is the library's only job); the full model's threshold unless
+    another is strictly better. Without a reactive channel the ΔQ scale has nothing to act on
     and stays 1. An appliance with more labels: the distance with the lowest relative
     MAE of the full model on the folds, the criterion the full model's other settings
     are chosen by; the few-label distance unless another is strictly better (a fold
@@ -1225,7 +1231,13 @@ def choose_library(
 
     has_reactive = any(r.second is not None for f in folds for r in f.train)
     scales = q_factors if has_reactive else (1.0,)  # no ΔQ to scale without a reactive channel
-    few = [replace(best, reject_sigma=r, few_label_sigma=r, q_noise_factor=q) for r in sigmas for q in scales]
+    thresholds = [best.min_confidence, *(c for c in confidences if c != best.min_confidence)]
+    few = [
+        replace(best, reject_sigma=r, few_label_sigma=r, q_noise_factor=q, few_label_confidence=c)
+        for r in sigmas
+        for q in scales
+        for c in thresholds
+    ]
     chosen = few[int(np.argmax([mean_over_folds(g, curve) for g in few]))]
     strict = [replace(chosen, reject_sigma=r) for r in sorted(sigmas, key=lambda r: r != chosen.few_label_sigma)]
     return min(strict, key=lambda g: mean_over_folds(g, power))
@@ -1275,6 +1287,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
         "apportion": settings.apportion,
         "reject_sigma": settings.reject_sigma,
         "few_label_sigma": settings.few_label_sigma,
+        "few_label_confidence": settings.few_label_confidence,
         "q_noise_factor": settings.q_noise_factor,
         "confidence_map": model.calibration,
         "decoding": None if model.states is None else asdict(model.states),

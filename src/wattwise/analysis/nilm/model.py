@@ -105,10 +105,7 @@ class NilmModel:
             post = np.sqrt(p_on * p_off)
             post /= post.sum(axis=1, keepdims=True)
             for r, row in zip(closed, post, strict=True):
-                best = int(np.argmax(row[:-1])) if names else -1
-                conf = float(row[best]) if best >= 0 else 0.0
-                ok = best >= 0 and conf >= self.classifier.min_confidence
-                label = names[best] if ok else UNIDENTIFIED
+                label, conf = clf.decide(names, row)
                 assert r.off is not None
                 for e in (r.on, r.off):
                     e.label, e.confidence = label, self.calibrated(conf)
