@@ -12,6 +12,7 @@ def samples(text: str) -> dict[tuple[str, str], float]:
         (sample.name, sample.labels["device_id"]): sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
+        if "device_id" in sample.labels  # the meters' (the process's own have no meter)
     }
 
 
@@ -56,3 +57,9 @@ def test_metrics_need_a_token_and_hide_other_sites(world: World) -> None:
         device for _name, device in samples(world.client.get("/metrics", headers=world.auth(world.viewer_token)).text)
     }
     assert str(world.meter_b) not in seen
+
+
+def test_metrics_say_whether_this_process_runs_the_detectors_and_alert_engine(world: World) -> None:
+    text = world.client.get("/metrics", headers=world.auth()).text
+    leader = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
+    assert leader == {"wattwise_leader": 1.0}  # one process on SQLite: it leads; no bus link

@@ -20,6 +20,7 @@ import httpx
 import orjson
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import ClientConnection, connect
 
 from support import PG_ADMIN_URL, cli_process, free_port, mosquitto, need_service, wait_until
@@ -159,6 +160,23 @@ def test_linked_server_processes_act_as_one(installation: Installation) -> None:
         assert raised["message"].startswith("main (Hostel): Power above 2000 W")
         (listed,) = httpx.get(f"{standby.url}/api/v1/alerts", headers=world.auth).json()
         assert listed["id"] == raised["id"]
+
+        # what each process does, as Prometheus sees it
+        leading, standing = process_metrics(leader, world), process_metrics(standby, world)
+    assert leading["wattwise_leader"] == 1 and standing["wattwise_leader"] == 0
+    assert standing["wattwise_bus_link_sent_total"] >= 2  # the rule change and the readings
+    assert leading["wattwise_bus_link_received_total"] >= 2
+    assert leading["wattwise_bus_link_missed_total"] == standing["wattwise_bus_link_missed_total"] == 0
+
+
+def process_metrics(server: Server, world: Installation) -> dict[str, float]:
+    text = httpx.get(f"{server.url}/metrics", headers=world.auth).text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith(("wattwise_leader", "wattwise_bus_link_"))
+    }
 
 
 def test_when_the_leader_stops_another_process_takes_over(installation: Installation) -> None:

@@ -65,6 +65,7 @@ def create_app(
         svc = services or start_services(settings)
         app.state.services = svc
         link = BusLink.from_settings(svc.bus, settings).start() if settings.bus_link else None
+        app.state.link = link
         mqtt = MqttIngest.from_settings(svc) if settings.mqtt else None
         # before the connection opens: it sets the connection's last will (HA's "offline")
         say_offline = home_assistant.attach(svc, mqtt) if mqtt is not None and settings.ha_discovery else None

@@ -3,19 +3,26 @@
 Base units and names follow Prometheus conventions: ``wattwise_power_watts``,
 ``wattwise_voltage_volts``, … and ``wattwise_energy_joules_total``, a counter, so
 ``rate(wattwise_energy_joules_total[5m])`` is the mean power in watts.
+
+Beside the meters, the answering process's own part in an installation of several
+(docs/scale.md): ``wattwise_leader`` (1 while it runs the detectors and the alert engine) and
+its bus link's message counters, ``wattwise_bus_link_missed_total`` being the ones the broker
+dropped before they got here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
 from wattwise.api.deps import AccessDep, ServicesDep
+from wattwise.bus_link import BusLink
+from wattwise.consumers import Consumers
 from wattwise.runtime import Services
 from wattwise.store import rollups
 from wattwise.store.devices import Device, list_devices
@@ -60,7 +67,26 @@ class _Meters(Collector):
         yield energy
 
 
-def _exposition(services: Services, access: Access) -> bytes:
+class _Process(Collector):
+    """What this process does for the installation (absent when it does not apply)."""
+
+    def __init__(self, consumers: Consumers | None, link: BusLink | None) -> None:
+        self._consumers, self._link = consumers, link
+
+    def collect(self) -> Iterator[Metric]:
+        if self._consumers is not None:
+            leads = "1 while this process runs the detectors and the alert engine (docs/scale.md)"
+            yield GaugeMetricFamily("wattwise_leader", leads, value=int(self._consumers.running))
+        if self._link is not None:
+            for name, value, doc in (
+                ("sent", self._link.sent, "Bus messages this process sent to the others"),
+                ("received", self._link.received, "Bus messages received from the other processes"),
+                ("missed", self._link.missed, "Messages of the other processes the broker dropped"),
+            ):
+                yield CounterMetricFamily(f"wattwise_bus_link_{name}", doc, value=value)
+
+
+def _exposition(services: Services, access: Access, process: _Process) -> bytes:
     with services.engine.connect() as conn:
         devices = list_devices(conn, access.site_ids())
         pending = any(rollups.pending(conn, d.id, 0, 2**62) for d in devices)
@@ -70,11 +96,14 @@ def _exposition(services: Services, access: Access) -> bytes:
         states = [(d, meter_state(conn, d.id)) for d in devices]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Meters(states))
+    registry.register(process)
     return generate_latest(registry)
 
 
 @router.get("/metrics", summary="Prometheus metrics of the meters you may see")
-async def metrics(access: AccessDep, services: ServicesDep) -> Response:
+async def metrics(access: AccessDep, services: ServicesDep, request: Request) -> Response:
     """Scrape with ``authorization: {credentials: <personal API token>}`` in prometheus.yml."""
-    body = await run_in_threadpool(_exposition, services, access)
+    state = request.app.state
+    process = _Process(getattr(state, "consumers", None), getattr(state, "link", None))
+    body = await run_in_threadpool(_exposition, services, access, process)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
