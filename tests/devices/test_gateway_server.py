@@ -128,7 +128,9 @@ def test_over_mqtt_an_outage_loses_and_doubles_nothing(tmp_path: Path, kettle: P
     device_id = link.device_id
     cfg = config(kettle.url, link, tmp_path / "q.db")
     cfg.retry_max_s = 0.5
-    gateway = Gateway(cfg, MqttUplink(broker.address, [link], publish_timeout_s=1.0))
+    # a server that is down never answers: give up on each upload after 2 s, not the default 10
+    uplink = MqttUplink(broker.address, [link], publish_timeout_s=1.0, confirm_timeout_s=2.0)
+    gateway = Gateway(cfg, uplink)
     try:
         stop, thread = running(gateway)
         wait_until(lambda: len(server.readings(device_id)) >= 5)
