@@ -67,14 +67,17 @@ def add_meters(database: str, count: int, site: str = "bench") -> list[str]:
 
 
 @contextlib.contextmanager
-def server(database: str, *, detectors: bool = True) -> Iterator[str]:
-    """``wattwise serve`` in a subprocess on a free port; yields its base URL."""
+def server(database: str, *, detectors: bool = True, link: str = "") -> Iterator[str]:
+    """``wattwise serve`` in a subprocess on a free port; yields its base URL.
+
+    ``link``: a broker joining it to the other server processes (docs/scale.md)."""
     port = free_port()
+    env = {**os.environ, "WATTWISE_DETECTORS": "1" if detectors else "0", "WATTWISE_BUS_LINK": link}
     proc = subprocess.Popen(
         [sys.executable, "-m", "wattwise.cli", "--database", database, "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "WATTWISE_DETECTORS": "1" if detectors else "0"},
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -7,13 +7,18 @@ For batches of 1, 100 and 1,000 readings from 100 meters, in the same run:
           energy per reading, rollup marks, commit before the answer, live publish), from
           client processes on the same 2-core machine (they compete with the server for CPU);
           the request bodies are built before the clock starts, as raw's rows are.
+With ``--servers 1 2`` (PostgreSQL only) "ours" is measured once per count of server
+processes, joined by the bus link through the broker at ``--link`` as docs/scale.md deploys
+them, the clients taking turns between them: what scaling out adds on this machine.
 
     python bench/ingest.py [--database sqlite|postgresql] [--readings 30000] [--batches 1000]
+                           [--servers 1 2 --link 127.0.0.1:1883]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import time
 
@@ -100,7 +105,7 @@ def uploads(keys: list[str], batch: int, total: int, worker: int, workers: int) 
 
 
 def _client(args: tuple[str, int]) -> int:
-    url, worker = args
+    url, worker = args  # the server this worker posts to
     accepted = 0
     with httpx.Client(timeout=60) as client:
         for key, body in _UPLOADS[worker]:
@@ -113,12 +118,16 @@ def _client(args: tuple[str, int]) -> int:
     return accepted
 
 
-def ours_rate(database: str, keys: list[str], batch: int, total: int, detectors: bool) -> float:
+def ours_rate(
+    database: str, keys: list[str], batch: int, total: int, detectors: bool, servers: int = 1, link: str = ""
+) -> float:
     workers = 8 if batch == 1 else 4
     _UPLOADS[:] = [uploads(keys, batch, total, w, workers) for w in range(workers)]
-    with server(database, detectors=detectors) as url, multiprocessing.get_context("fork").Pool(2) as pool:
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(server(database, detectors=detectors, link=link)) for _ in range(servers)]
+        pool = stack.enter_context(multiprocessing.get_context("fork").Pool(2))
         started = time.perf_counter()
-        accepted = sum(pool.map(_client, [(url, w) for w in range(workers)]))
+        accepted = sum(pool.map(_client, [(urls[w % servers], w) for w in range(workers)]))
         elapsed = time.perf_counter() - started
     assert accepted == total, f"only {accepted} of {total} accepted"
     return total / elapsed
@@ -136,20 +145,26 @@ def main() -> None:
     parser.add_argument(
         "--batches", type=int, nargs="+", default=[1, 100, 1000], help="batch sizes to measure (default 1 100 1000)"
     )
+    parser.add_argument("--servers", type=int, nargs="+", default=[1], help="server processes (several: PostgreSQL)")
+    parser.add_argument("--link", default="", help="broker host:port joining several server processes")
     args = parser.parse_args()
+    if max(args.servers) > 1 and args.database != "postgresql":
+        parser.error("--servers above 1 needs --database postgresql (SQLite is one process's file)")
     print(
         f"database: {args.database}; {METERS} meters; client processes share the 2 cores with the server; "
         f"live detectors {'on' if args.detectors else 'off'}"
     )
-    print(f"{'batch':>6} {'readings':>9} {'raw rows/s':>12} {'ingest rows/s':>14} {'ratio':>6}")
+    print(f"{'batch':>6} {'readings':>9} {'servers':>8} {'raw rows/s':>12} {'ingest rows/s':>14} {'ratio':>6}")
     for batch in args.batches:
         total = args.readings // 10 if batch == 1 else args.readings
         with fresh_database(args.database, f"raw{batch}") as url:
             raw = raw_rate(url, batch, total)
-        with fresh_database(args.database, f"api{batch}") as url:
-            keys = add_meters(url, METERS)
-            ours = ours_rate(url, keys, batch, total, args.detectors)
-        print(f"{batch:>6} {total:>9} {raw:>12,.0f} {ours:>14,.0f} {ours / raw:>6.2f}", flush=True)
+        for servers in args.servers:
+            with fresh_database(args.database, f"api{batch}") as url:
+                keys = add_meters(url, METERS)
+                ours = ours_rate(url, keys, batch, total, args.detectors, servers, args.link)
+            line = f"{batch:>6} {total:>9} {servers:>8} {raw:>12,.0f} {ours:>14,.0f} {ours / raw:>6.2f}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":
