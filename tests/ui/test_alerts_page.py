@@ -306,6 +306,7 @@ async def test_each_kind_of_rule_is_added_from_its_own_form(
         set_value(user, marker, value)
     user.find(marker="save-rule").click()
     await user.should_see(words)
+    await user.should_see("On the whole site" if kind == "budget" else "On every meter")  # a bill is the site's
     with dashboard.services.engine.connect() as conn:
         (rule,) = alert_store.list_rules(conn, frozenset({dashboard.site_a}))
     assert (rule.kind, rule.params) == (kind, params)

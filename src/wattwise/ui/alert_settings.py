@@ -319,7 +319,10 @@ class SettingsSection:
                             ui.button(icon="delete", on_click=lambda _, r=rule: self.delete_rule(r)).props(
                                 "flat dense round aria-label='Delete rule'"
                             ).mark(f"delete-rule-{rule.id}")
-                    where = "every meter" if rule.device_id is None else meters.get(rule.device_id, "a meter")
+                    if rule.kind == "budget":  # the bill is the site's, not a meter's
+                        where = "the whole site"
+                    else:
+                        where = "every meter" if rule.device_id is None else meters.get(rule.device_id, "a meter")
                     told = ", ".join(channel_names.get(i, "?") for i in rule.channel_ids) or "the dashboard only"
                     ui.label(rule_words(rule)).mark(f"rule-words-{rule.id}")
                     quiet = rules.duration(rule.cooldown_s)
