@@ -66,7 +66,10 @@ async def test_an_unidentified_event_is_named_and_becomes_an_appliance(
     await user.should_see("OFF −1,800 W")
     chart = next(e for e in user.find(ui.echart).elements if e.props.get("data-chart") == "appliance-events")
     markers = {s["name"]: s["data"] for s in chart.options["series"] if s["type"] == "scatter"}  # type: ignore[attr-defined]
-    assert [m["value"][0] for m in markers["on"]] == [t]
+    # drawn at the site's clock (Home A is in India, UTC+5:30), whatever the browser's zone
+    assert [m["value"][0] for m in markers["on"]] == [t + 330 * MINUTE]
+    assert chart.options["useUTC"] is True  # type: ignore[attr-defined]
+    await user.should_see("times in Asia/Kolkata")
     user.find(marker=f"new-name-{on}").type("kettle")
     user.find(marker=f"label-{on}").click()
     await user.should_see("kettle · 1 runs · 0.09 kWh")  # 1.8 kW for 3 minutes

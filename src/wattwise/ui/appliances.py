@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -32,7 +33,7 @@ from wattwise.store.series import Series
 from wattwise.store.sites import list_sites
 from wattwise.store.users import Access
 from wattwise.ui import context, fmt
-from wattwise.ui.chart_options import history_options
+from wattwise.ui.chart_options import history_options, wall_clock
 from wattwise.ui.frame import frame
 from wattwise.ui.live_feed import of_meters, redraw_on
 from wattwise.ui.site_pages import in_thread, kwh
@@ -92,9 +93,9 @@ def event_words(e: StoredEvent) -> str:
     return f"{'ON' if e.delta_p > 0 else 'OFF'} {sign}{abs(e.delta_p):,.0f} W"
 
 
-def chart_options(view: ApplianceView, extent: tuple[int, int]) -> dict[str, Any]:
+def chart_options(view: ApplianceView, extent: tuple[int, int], zone: ZoneInfo) -> dict[str, Any]:
     """The meter's power (mean over a min–max band) with each event as a marker: ▲ on, ▼ off."""
-    options = history_options(view.series, extent, (0.0, 100.0), "W")
+    options = history_options(view.series, extent, (0.0, 100.0), "W", zone)
     options["tooltip"] = {"trigger": "item"}
     for name, color, symbol, on in (("on", ON_COLOR, "triangle", True), ("off", OFF_COLOR, "pin", False)):
         options["series"].append(
@@ -105,7 +106,7 @@ def chart_options(view: ApplianceView, extent: tuple[int, int]) -> dict[str, Any
                 "symbolSize": 11,
                 "color": color,
                 "data": [
-                    {"value": [e.ts, e.level_after], "name": f"{e.label}: {event_words(e)}"}
+                    {"value": [wall_clock(e.ts, zone), e.level_after], "name": f"{e.label}: {event_words(e)}"}
                     for e in view.events
                     if (e.delta_p > 0) == on
                 ],
@@ -162,7 +163,8 @@ class AppliancesSection:
                 ui.label("Power and events").classes("text-subtitle2")
                 ui.space()
                 ui.toggle(list(RANGES), value="24 h", on_change=self._on_range).props("dense no-caps")
-            self.chart = ui.echart(history_options(Series("power", 0, 1, 1, "raw"), (0, 1), (0, 100), "W"))
+            empty = Series("power", 0, 1, 1, "raw")
+            self.chart = ui.echart(history_options(empty, (0, 1), (0, 100), "W", ZoneInfo(timezone)))
             self.chart.classes("w-full h-80").props('data-chart="appliance-events"')
             self.chart_note = ui.label().classes("ww-muted").mark("chart-note")
         self.body = ui.element("div").classes("ww-split")
@@ -176,11 +178,12 @@ class AppliancesSection:
         extent = (end - self.span, end)
         view = await in_thread(load_view, self.services, self.device.id, *extent)
         self.chart.options.clear()
-        self.chart.options.update(chart_options(view, extent))
+        self.chart.options.update(chart_options(view, extent, ZoneInfo(self.zone)))
         self.chart.update()
         ons = sum(1 for e in view.events if e.delta_p > 0)
         self.chart_note.set_text(
             f"{len(view.events)} events in this range ({ons} on, {len(view.events) - ons} off) · ▲ on, ▼ off"
+            f" · times in {self.zone}"
             if view.events
             else "No events yet: appliances switching on and off on this meter appear here as they are detected."
         )

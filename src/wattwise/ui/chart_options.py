@@ -1,12 +1,19 @@
 """ECharts options for the meter page, as plain data: the live line and the history band.
 
-Kept free of NiceGUI so the shapes can be tested (and read) on their own. Times are epoch
-milliseconds on a ``time`` axis; ECharts shows them in the browser's local time.
+Kept free of NiceGUI so the shapes can be tested (and read) on their own.
+
+Times are shown in the *site's* time zone, as every list, bill and day on the dashboard is,
+whatever the browser's own zone (a warden checking a hostel from abroad, a phone set to UTC).
+ECharts can only draw in the browser's zone or in UTC, so each time goes on the axis as the
+site's wall clock read as if it were UTC (``wall_clock``) and the chart draws in UTC. In the
+hour a clock goes back, two readings can share one wall-clock time.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from wattwise.store.series import Series
 
@@ -19,13 +26,20 @@ _TOOLTIP_JS = """(ps) => {
   if (!p) return '';
   const [t, mean, lo, hi] = p.value;
   const f = v => (v === null || v === undefined) ? '—' : Number(v).toFixed(2);
-  const when = new Date(t).toLocaleString();
+  const when = new Date(t).toISOString().slice(0, 19).replace('T', ' ');  // the site's wall clock
   return lo === hi ? `${when}<br/>${f(mean)}` : `${when}<br/>mean ${f(mean)}<br/>min ${f(lo)} · max ${f(hi)}`;
 }"""
 
 
+def wall_clock(ts_ms: int, zone: ZoneInfo) -> int:
+    """``ts_ms`` as the site's clock shows it, in milliseconds counted as if that clock were UTC."""
+    offset = datetime.fromtimestamp(ts_ms / 1000, zone).utcoffset()
+    return ts_ms + (int(offset.total_seconds() * 1000) if offset else 0)
+
+
 def _axes(unit: str) -> dict[str, Any]:
     return {
+        "useUTC": True,  # the times are the site's wall clock already (wall_clock)
         "xAxis": {"type": "time", "axisLabel": {"hideOverlap": True}},
         "yAxis": {
             "type": "value",
@@ -37,7 +51,7 @@ def _axes(unit: str) -> dict[str, Any]:
     }
 
 
-def live_options(points: list[tuple[int, float]], unit: str) -> dict[str, Any]:
+def live_options(points: list[tuple[int, float]], unit: str, zone: ZoneInfo) -> dict[str, Any]:
     """A line of the last minutes; the page appends points and drops the oldest."""
     return {
         "animation": False,
@@ -50,13 +64,17 @@ def live_options(points: list[tuple[int, float]], unit: str) -> dict[str, Any]:
                 "name": "live",
                 "type": "line",
                 "showSymbol": False,
-                "data": [[t, v] for t, v in points],
+                "data": live_points(points, zone),
                 "color": COLOR,
                 "lineStyle": {"width": 2},
                 "areaStyle": {"opacity": 0.08},
             }
         ],
     }
+
+
+def live_points(points: list[tuple[int, float]], zone: ZoneInfo) -> list[list[float]]:
+    return [[wall_clock(t, zone), v] for t, v in points]
 
 
 def with_gaps(series: Series) -> list[int | None]:
@@ -69,19 +87,19 @@ def with_gaps(series: Series) -> list[int | None]:
     return out
 
 
-def history_series(series: Series) -> list[dict[str, Any]]:
+def history_series(series: Series, zone: ZoneInfo) -> list[dict[str, Any]]:
     """Mean as a line over a shaded min–max band (the band is the max−min stacked on the min)."""
     lower: list[list[Any]] = []
     band: list[list[Any]] = []
     mean: list[list[Any]] = []
     for i in with_gaps(series):
         if i is None:
-            t = lower[-1][0] + 1 if lower else series.start
+            t = lower[-1][0] + 1 if lower else wall_clock(series.start, zone)
             lower.append([t, None])
             band.append([t, None])
             mean.append([t, None, None, None])
             continue
-        t, lo, hi = series.ts[i], series.min[i], series.max[i]
+        t, lo, hi = wall_clock(series.ts[i], zone), series.min[i], series.max[i]
         lower.append([t, lo])
         band.append([t, hi - lo])
         mean.append([t, series.mean[i], lo, hi])
@@ -107,11 +125,16 @@ def history_series(series: Series) -> list[dict[str, Any]]:
     ]
 
 
-def history_options(series: Series, extent: tuple[int, int], zoom: tuple[float, float], unit: str) -> dict[str, Any]:
-    """The whole chosen range on the axis, the zoomed part filled with buckets fine enough to read."""
+def history_options(
+    series: Series, extent: tuple[int, int], zoom: tuple[float, float], unit: str, zone: ZoneInfo
+) -> dict[str, Any]:
+    """The whole chosen range on the axis, the zoomed part filled with buckets fine enough to read.
+
+    The zoom is in percent of ``extent``, so the page turns it back into instants without
+    undoing the wall clock (``visible_range``)."""
     lo, hi = extent
     axes = _axes(unit)
-    axes["xAxis"] |= {"min": lo, "max": hi}
+    axes["xAxis"] |= {"min": wall_clock(lo, zone), "max": wall_clock(hi, zone)}
     zoom_common = {"start": zoom[0], "end": zoom[1], "minValueSpan": MIN_SPAN_MS, "filterMode": "none"}
     return {
         "animation": False,
@@ -120,7 +143,7 @@ def history_options(series: Series, extent: tuple[int, int], zoom: tuple[float, 
         "tooltip": {"trigger": "axis", ":formatter": _TOOLTIP_JS},
         **axes,
         "dataZoom": [{"type": "inside", **zoom_common}, {"type": "slider", "height": 22, "bottom": 8, **zoom_common}],
-        "series": history_series(series),
+        "series": history_series(series, zone),
     }
 
 

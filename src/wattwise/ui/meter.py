@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
@@ -77,7 +79,7 @@ async def meter_page(request: Request, device_id: int) -> RedirectResponse | Non
             tile = MeterTile(device, latest[-1] if latest else None, today.get(device.id, 0.0), link=False)
             with ui.card():
                 ui.label("Last 10 minutes").classes("text-subtitle2")
-                live = LiveChart(rows, "power")
+                live = LiveChart(rows, "power", ZoneInfo(site.timezone))
         if balance is not None:
             with ui.card().classes("w-full").props('data-testid="balance"'):
                 ui.label("Energy balance against the sub-meters").classes("text-subtitle2")
@@ -88,7 +90,7 @@ async def meter_page(request: Request, device_id: int) -> RedirectResponse | Non
                 ui.label("This meter has not reported yet: its history starts with its first reading.").classes(
                     "ww-muted"
                 )
-            history = HistoryChart(services, device.id, device.name, "power", first)
+            history = HistoryChart(services, device.id, device.name, "power", first, ZoneInfo(site.timezone))
 
     async def change_metric() -> None:
         live.set_metric(str(metric.value))

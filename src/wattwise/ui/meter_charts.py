@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from nicegui import run, ui
 from nicegui.events import GenericEventArguments
@@ -13,7 +14,7 @@ from wattwise.runtime import Services
 from wattwise.store.clock import now_ms
 from wattwise.store.history import fresh_series
 from wattwise.store.series import Series
-from wattwise.ui.chart_options import history_options, live_options, visible_range, zoom_from_event
+from wattwise.ui.chart_options import history_options, live_options, live_points, visible_range, zoom_from_event
 from wattwise.ui.csv_export import csv_filename, series_csv
 
 LIVE_WINDOW_MS = 10 * 60_000
@@ -41,10 +42,11 @@ def duration(ms: int) -> str:
 class LiveChart:
     """The last ten minutes of one metric; keeps every metric so switching needs no query."""
 
-    def __init__(self, rows: list[dict[str, float | int | None]], metric: str) -> None:
+    def __init__(self, rows: list[dict[str, float | int | None]], metric: str, zone: ZoneInfo) -> None:
         self.metric = metric
+        self.zone = zone
         self.rows: deque[dict[str, float | int | None]] = deque(rows)
-        self.chart = ui.echart(live_options(self._points(), UNITS[metric])).classes("w-full h-56")
+        self.chart = ui.echart(live_options(self._points(), UNITS[metric], zone)).classes("w-full h-56")
         self.chart.props('data-chart="live"')
         self.waiting = ui.label("Waiting for the first reading…").classes("ww-muted")
         self.waiting.set_visibility(not self.rows)
@@ -53,7 +55,7 @@ class LiveChart:
         return [(int(r["ts"] or 0), float(v)) for r in self.rows if (v := r.get(self.metric)) is not None]
 
     def _redraw(self) -> None:
-        self.chart.options["series"][0]["data"] = [[t, v] for t, v in self._points()]
+        self.chart.options["series"][0]["data"] = live_points(self._points(), self.zone)
         self.chart.options["yAxis"]["name"] = UNITS[self.metric]
         self.chart.update()
 
@@ -73,8 +75,11 @@ class LiveChart:
 class HistoryChart:
     """History from minutes to years: the range sets the axis, zooming re-queries what is visible."""
 
-    def __init__(self, services: Services, device_id: int, meter_name: str, metric: str, first_ms: int | None):
+    def __init__(
+        self, services: Services, device_id: int, meter_name: str, metric: str, first_ms: int | None, zone: ZoneInfo
+    ):
         self.services = services
+        self.zone = zone
         self.device_id = device_id
         self.meter_name = meter_name
         self.metric = metric
@@ -88,7 +93,7 @@ class HistoryChart:
             self.download = ui.button("CSV", icon="download", on_click=self._download).props("flat dense no-caps")
             self.download.tooltip("Download the shown range as CSV")
         self.chart = ui.echart(
-            history_options(Series(metric, *self.extent, 1, "raw"), self.extent, self.zoom, UNITS[metric])
+            history_options(Series(metric, *self.extent, 1, "raw"), self.extent, self.zoom, UNITS[metric], zone)
         ).classes("w-full h-80")
         self.chart.props('data-chart="history"')
         self.chart.on("chart:datazoom", self._on_zoom, throttle=0.35, leading_events=False)
@@ -120,12 +125,13 @@ class HistoryChart:
             points=HISTORY_POINTS,
         )
         assert self.series is not None
-        self.chart.options.update(history_options(self.series, self.extent, self.zoom, UNITS[self.metric]))
+        options = history_options(self.series, self.extent, self.zoom, UNITS[self.metric], self.zone)
+        self.chart.options.update(options)
         self.chart.update()
         self.empty.set_visibility(not self.series.ts)
         self.caption.set_text(
             f"{duration(self.series.bucket_ms)} buckets · {len(self.series.ts)} shown · "
-            f"from {_TIER_NAMES.get(self.series.tier, self.series.tier)}"
+            f"from {_TIER_NAMES.get(self.series.tier, self.series.tier)} · times in {self.zone.key}"
         )
 
     async def set_metric(self, metric: str) -> None:
