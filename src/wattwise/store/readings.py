@@ -25,6 +25,8 @@ _UPDATE_WH = (
     .where(readings.c.ts == bindparam("t"))
     .values(wh=bindparam("new_wh"))
 )
+#: A transaction-scoped advisory lock per meter: key pair ("Watu" in ASCII, meter id).
+_LOCK_METER = text("SELECT pg_advisory_xact_lock(1466004597, CAST(:d AS integer))")
 _NEIGHBOURS = text(
     "SELECT ts, energy, power FROM ("
     " SELECT ts, energy, power FROM readings WHERE device_id = :d AND ts < :lo"
@@ -69,6 +71,12 @@ def write_readings(
     """
     if not batch:
         return WriteResult(stored=[], duplicates=0)
+    if conn.dialect.name == "postgresql":
+        # Several server processes may store one meter at once (MQTT's shared subscription
+        # hands its messages to whichever is free). Each must see the other's readings
+        # before it computes energy from the neighbours or calls one new: one meter's
+        # writes wait for each other until commit (SQLite has one writer: nothing to wait for).
+        conn.execute(_LOCK_METER, {"d": device_id})
     ordered = sorted(batch, key=lambda r: r.ts)
     lo, hi = ordered[0].ts, ordered[-1].ts
     stored_points = [

@@ -97,7 +97,16 @@ def pending(conn: Connection, device_id: int, lo: int, hi: int) -> bool:
 
 
 def refresh_marked(conn: Connection) -> int:
-    """Bring every marked bucket up to date, finest tier first, and clear the marks; returns how many minutes."""
+    """Bring every marked bucket up to date, finest tier first, and clear the marks; returns how many minutes.
+
+    On PostgreSQL several server processes store and refresh at once (docs/scale.md). The
+    marks are locked against new ones for the refresh's transaction: a mark another process
+    committed after the refresh read the readings, but before it cleared the marks, would
+    otherwise be cleared with the others and its minute never rolled up. Storing waits for
+    the refresh's commit instead (SQLite has one writer: nothing to lock).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE rollup_dirty IN EXCLUSIVE MODE"))
     marked = int(conn.execute(text("SELECT count(*) FROM rollup_dirty")).scalar_one())
     if marked:
         for statement in _REFRESH:
