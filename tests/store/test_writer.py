@@ -12,6 +12,7 @@ from wattwise.runtime import Services
 from wattwise.store.devices import create_device
 from wattwise.store.readings import write_readings
 from wattwise.store.sites import create_site
+from wattwise.store.writer import _Task, in_meter_order
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -65,3 +66,22 @@ def test_one_callers_failing_write_costs_the_others_nothing(services: Services) 
         bad.result(timeout=30)
     assert [len(f.result(timeout=30).stored) for f in futures] == [10] * 10
     assert stored(services, meter) == 100  # the failing caller's five readings were rolled back
+
+
+def test_a_writer_stores_the_meters_of_a_group_in_one_order_so_two_writers_never_deadlock() -> None:
+    """Each meter's batches keep their order; other work keeps its place."""
+    done: list[str] = []
+
+    def task(name: str, meter: int | None) -> _Task:
+        return _Task(lambda _conn: done.append(name), meter=meter)
+
+    group = [
+        task("m5 first", 5),
+        task("bookkeeping", None),
+        task("m2 first", 2),
+        task("m5 second", 5),
+        task("m2 second", 2),
+    ]
+    for t in in_meter_order(group):
+        t.work(None)  # type: ignore[arg-type]
+    assert done == ["m2 first", "bookkeeping", "m2 second", "m5 first", "m5 second"]

@@ -124,7 +124,7 @@ class Pipeline:
         to a broken one — turns it into items for ``ingest``, which names what is wrong.
         """
         now = _now(now_ms)
-        written = await self.writer.submit(self._write_plain(device_id, body, now))
+        written = await self.writer.submit(self._write_plain(device_id, body, now), meter=device_id)
         if written is None:
             return await self.ingest(device_id, decode(body), now_ms=now)
         return self._counted(written, IngestResult())
@@ -152,7 +152,7 @@ class Pipeline:
     async def _store(self, device_id: int, good: list[Reading], result: IngestResult) -> IngestResult:
         """Write ``good`` (answering after the commit), count it into ``result``, then publish."""
         if good:
-            self._counted(await self.writer.submit(self._write(device_id, good)), result)
+            self._counted(await self.writer.submit(self._write(device_id, good), meter=device_id), result)
         return result
 
     def _counted(self, written: WriteResult, result: IngestResult) -> IngestResult:
@@ -166,6 +166,6 @@ class Pipeline:
         """``ingest`` for code without an event loop (CSV import); it publishes nothing."""
         good, result = self._prepare(items, device_id, now_ms)
         if good:
-            written = self.writer.run(self._write(device_id, good))
+            written = self.writer.run(self._write(device_id, good), meter=device_id)
             result.accepted, result.duplicates = len(written.stored), written.duplicates
         return result

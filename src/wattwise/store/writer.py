@@ -29,6 +29,22 @@ MAX_GROUP = 256
 class _Task:
     work: Callable[[Connection], Any]
     future: Future[Any] = field(default_factory=Future)
+    meter: int | None = None  # the meter whose readings ``work`` stores, if it does
+
+
+def in_meter_order(group: list[_Task]) -> list[_Task]:
+    """``group`` with the tasks that store a meter's readings in meter order (each meter's in
+    arrival order), the others where they were.
+
+    Storing takes a lock per meter on PostgreSQL (``readings.write_readings``). Two processes'
+    writers that took the same meters in opposite orders would deadlock, and PostgreSQL would
+    abort one group after a second; in one order, one simply waits for the other.
+    """
+    slots = [i for i, task in enumerate(group) if task.meter is not None]
+    ordered = list(group)
+    for slot, task in zip(slots, sorted((group[i] for i in slots), key=lambda t: t.meter or 0), strict=True):
+        ordered[slot] = task
+    return ordered
 
 
 _STOP = object()
@@ -61,19 +77,20 @@ class Writer:
         self._thread = threading.Thread(target=self._loop, name="wattwise-writer", daemon=True)
         self._thread.start()
 
-    async def submit(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in a committed transaction and return its result."""
-        task = _Task(work)
+    async def submit(self, work: Callable[[Connection], T], *, meter: int | None = None) -> T:
+        """Run ``work`` in a committed transaction and return its result; ``meter``: the meter
+        whose readings it stores (see ``in_meter_order``)."""
+        task = _Task(work, meter=meter)
         self._queue.put(task)
         return await asyncio.wrap_future(task.future)
 
-    def run(self, work: Callable[[Connection], T]) -> T:
+    def run(self, work: Callable[[Connection], T], *, meter: int | None = None) -> T:
         """Blocking form of ``submit`` for threads and the command line."""
-        return self.post(work).result()
+        return self.post(work, meter=meter).result()
 
-    def post(self, work: Callable[[Connection], T]) -> Future[T]:
+    def post(self, work: Callable[[Connection], T], *, meter: int | None = None) -> Future[T]:
         """Queue ``work`` without waiting (bookkeeping whose outcome nobody awaits)."""
-        task = _Task(work)
+        task = _Task(work, meter=meter)
         self._queue.put(task)
         return task.future
 
@@ -143,6 +160,7 @@ class Writer:
             self._conn = None
 
     def _commit(self, group: list[_Task]) -> None:
+        group = in_meter_order(group)
         try:
             results = self._transaction(lambda conn: [task.work(conn) for task in group])
         except Exception as exc:
