@@ -8,6 +8,8 @@ later switchings are then identified as the kettle, and its runs carry the name.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,13 +113,19 @@ def test_events_appear_as_readings_arrive_and_a_label_teaches_the_next_kettle(se
         assert np.isclose(kettle["energy_wh"], sum(r["energy_wh"] for r in runs), rtol=0.5)
 
 
-def test_relabel_rename_and_merge_keep_events_and_library_in_step(services: Services) -> None:
-    ((day1, truth1),) = simulated_days(1)
+@contextmanager
+def one_day_detected(services: Services) -> Iterator[tuple[LiveWorld, list[ApplianceEvent], list[dict[str, Any]]]]:
+    """A simulated day posted and detected: the live installation, the day's truth, its events."""
+    ((day, truth),) = simulated_days(1)
     with live_world(services) as live:
-        w = live.world
-        live.post(day1)
+        live.post(day)
         live.detectors.flush()
-        events = events_of(live, w.meter_a)
+        yield live, truth, events_of(live, live.world.meter_a)
+
+
+def test_relabel_rename_and_merge_keep_events_and_library_in_step(services: Services) -> None:
+    with one_day_detected(services) as (live, truth1, events):
+        w = live.world
         kettles = [near(events, t.ts) for t in truth1 if t.appliance == "kettle" and t.state == "on"]
         fridge = near(events, next(t.ts for t in truth1 if t.appliance == "fridge" and t.state == "on"))
         assert fridge is not None and kettles[0] is not None and kettles[1] is not None
@@ -306,3 +314,30 @@ def test_a_labelled_microwave_is_then_found_from_its_bursts(services: Services) 
         with services.engine.connect() as conn:
             model = library.load_nilm(conn, w.meter_a)
         assert model is not None and model.bursts == {}
+
+
+def test_naming_one_kettle_with_its_look_alikes_names_the_days_kettles_and_nothing_else(
+    sqlite_services: Services,
+) -> None:
+    with one_day_detected(sqlite_services) as (live, truth, events):
+        w = live.world
+        kettle = [near(events, t.ts) for t in truth if t.appliance == "kettle" and t.state in ("on", "off")]
+        others = [near(events, t.ts, 10_000) for t in truth if t.appliance in ("fridge", "tv")]
+        kettle_ids = {e["id"] for e in kettle if e is not None}
+        other_ids = {e["id"] for e in others if e is not None} - kettle_ids
+        first_on = next(e for e in kettle if e is not None and e["delta_p"] > 0)
+
+        alike = live.get(f"/api/v1/appliance-events/{first_on['id']}/look-alikes")
+        # the kettle's other switchings, on and off: no fridge or TV
+        assert {e["id"] for e in alike} <= kettle_ids - {first_on["id"]}
+        assert len(alike) >= 2
+
+        answer = w.client.put(
+            f"/api/v1/appliance-events/{first_on['id']}/label",
+            json={"name": "kettle", "alike": True},
+            headers=w.auth(),
+        )
+        assert answer.status_code == 200, answer.text
+        named = {e["id"] for e in events_of(live, w.meter_a, label="kettle")}
+    assert len(named & kettle_ids) >= 0.9 * len(kettle_ids)
+    assert not named & other_ids

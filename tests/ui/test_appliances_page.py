@@ -76,12 +76,33 @@ async def test_an_unidentified_event_is_named_and_becomes_an_appliance(
     await user.should_see("Nothing waiting for a name.")  # the run's OFF event was named with it
 
 
-async def test_a_known_appliance_is_one_click_away(user: User, dashboard: World, sign_in: SignIn) -> None:
+async def two_kettle_runs_on_the_page(user: User, dashboard: World, sign_in: SignIn) -> tuple[int, int, int]:
+    """Two unnamed kettle runs half an hour apart, the admin looking at them: first ON, second ON and OFF."""
     t = now_ms() - 3 * 3_600_000
     first, _ = kettle_run(dashboard, t)
-    second, _ = kettle_run(dashboard, t + 30 * MINUTE)
+    second, second_off = kettle_run(dashboard, t + 30 * MINUTE)
     sign_in("admin")
     await user.open(f"/appliances?meter={dashboard.meter_a}")
+    return first, second, second_off
+
+
+async def test_one_label_names_the_events_that_look_alike(user: User, dashboard: World, sign_in: SignIn) -> None:
+    first, second, second_off = await two_kettle_runs_on_the_page(user, dashboard, sign_in)
+    await user.should_see(marker=f"alike-{first}")  # "+3 alike": its OFF, and the other run's ON and OFF
+    user.find(marker=f"new-name-{first}").type("kettle")
+    user.find(marker=f"label-{first}").click()
+    await user.should_see("Labelled kettle: 4 events")
+    await user.should_see("kettle · 2 runs")
+    await user.should_see("Nothing waiting for a name.")
+    with dashboard.services.engine.connect() as conn:
+        named = [detections.get_event(conn, e) for e in (second, second_off)]
+    assert [(e.label, e.source) for e in named] == [("kettle", "user")] * 2
+
+
+async def test_a_known_appliance_is_one_click_away(user: User, dashboard: World, sign_in: SignIn) -> None:
+    first, second, _ = await two_kettle_runs_on_the_page(user, dashboard, sign_in)
+    (name_alike,) = user.find(marker="name-alike").elements
+    name_alike.value = False  # one event at a time
     user.find(marker=f"new-name-{first}").type("kettle")
     user.find(marker=f"label-{first}").click()
     await user.should_see("kettle · 1 runs")

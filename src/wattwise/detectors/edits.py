@@ -16,9 +16,12 @@ from wattwise.runtime import Services
 from wattwise.store import findings as finding_store
 
 
-async def label_event(services: Services, device_id: int, event_id: int, name: str) -> dict[str, Any]:
-    """Name the appliance behind an event (and its run's other event)."""
-    changed = await services.writer.submit(lambda conn: library.label_event(conn, event_id, name))
+async def label_event(
+    services: Services, device_id: int, event_id: int, name: str, *, alike: bool = False
+) -> dict[str, Any]:
+    """Name the appliance behind an event (and its run's other event; with ``alike``, every
+    unidentified event that looks like it)."""
+    changed = await services.writer.submit(lambda conn: library.label_event(conn, event_id, name, alike=alike))
     services.bus.publish(library.CHANGED_TOPIC, {"device_id": device_id})
     return changed
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from wattwise.analysis.nilm.bursts import BurstModel, burst_model_from_labels
+from wattwise.analysis.nilm.classify import Classifier
 from wattwise.analysis.nilm.cycles import CycleModel
 from wattwise.analysis.nilm.decode import renamed_states
 from wattwise.analysis.nilm.events import DetectorConfig, Event
@@ -29,7 +30,7 @@ from wattwise.analysis.nilm.rhythm_labels import (
     cycle_model_from_labels,
     may_cycle,
 )
-from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureLibrary
+from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureLibrary, features_of
 from wattwise.detectors.nilm import MeterNilm
 from wattwise.store import detections
 from wattwise.store.detections import StoredEvent
@@ -162,14 +163,54 @@ def check_name(name: str) -> str:
     return name
 
 
-def label_event(conn: Connection, event_id: int, name: str) -> dict[str, Any]:
-    """A person's label (or new label) for an event, and for the other event of its run.
+#: How far (in the classifier's scale units) an unidentified event may lie from the one a
+#: person names and still be named with it.
+ALIKE_WITHIN = 2.0
+
+
+def look_alikes(conn: Connection, event_id: int) -> list[int]:
+    """The meter's unidentified events that look like this one (itself left out).
+
+    "Looks like" is the same step, switching on or off: |ΔP|, ΔQ and inrush within
+    ``ALIKE_WITHIN`` of the classifier's scales (ΔP ±10 %, …), as the library compares an
+    appliance's ON and OFF events alike. Time of day and run length are left out: a kettle
+    boiled in the morning and one boiled at night are one cluster to name."""
+    stored = detections.get_event(conn, event_id)
+    return alike_among_waiting(conn, stored.device_id, [stored])[stored.id]
+
+
+def alike_among_waiting(conn: Connection, device_id: int, anchors: list[StoredEvent]) -> dict[int, list[int]]:
+    """For each of ``anchors`` (events of this meter), its look-alikes among the meter's
+    unidentified events (``look_alikes``): one read of the queue and the model for all."""
+    model = load_nilm(conn, device_id) or new_model()
+    clf = Classifier(model.library, model.classifier)
+    waiting = detections.list_events(conn, device_id, detections.Window(label=UNIDENTIFIED))
+    shapes = [features_of(event_of(e)) for e in waiting]
+    out: dict[int, list[int]] = {}
+    for anchor in anchors:
+        near = clf.similar(features_of(event_of(anchor)), shapes, ALIKE_WITHIN)
+        out[anchor.id] = [waiting[i].id for i in near if waiting[i].id != anchor.id]
+    return out
+
+
+def label_event(conn: Connection, event_id: int, name: str, *, alike: bool = False) -> dict[str, Any]:
+    """A person's label (or new label) for an event, and for the other event of its run;
+    with ``alike``, for every unidentified event that looks like it too (``look_alikes``).
 
     Both events teach the meter's library with the run's duration when the run is closed,
     so the next switching of the same appliance is identified. A relabel first takes back
     what the old label taught. Returns the changed event ids and run id.
     """
     name = check_name(name)
+    if alike:
+        others = look_alikes(conn, event_id)  # before this label teaches the library
+        changed = label_event(conn, event_id, name)
+        for other in others:
+            if other not in changed["events"]:  # the other event of a run already named
+                more = label_event(conn, other, name)
+                changed["events"] = sorted({*changed["events"], *more["events"]})
+        changed["alike"] = len(changed["events"]) - 1
+        return changed
     stored = detections.get_event(conn, event_id)
     model = load_nilm(conn, stored.device_id) or new_model()
     run = detections.run_of_event(conn, event_id)

@@ -60,6 +60,7 @@ class ApplianceView:
     series: Series
     events: list[StoredEvent]  # in the chart's range
     queue: list[StoredEvent]  # unidentified, newest first
+    alike: dict[int, list[int]]  # per queued event, the other unidentified events like it
     appliances: list[dict[str, Any]]  # as GET /devices/{id}/appliances
     runs: dict[str, list[StoredRun]]  # newest runs per appliance
 
@@ -69,11 +70,12 @@ def load_view(services: Services, device_id: int, start: int, end: int) -> Appli
     with services.engine.connect() as conn:
         events = detections.list_events(conn, device_id, Window(since=start, until=end, limit=1000))
         queue = detections.list_events(conn, device_id, Window(label=UNIDENTIFIED, limit=QUEUE_LIMIT))
+        alike = library.alike_among_waiting(conn, device_id, queue)
         apps = library.appliances(conn, device_id)
         runs = {
             a["name"]: detections.list_runs(conn, device_id, Window(label=a["name"], limit=RUNS_SHOWN)) for a in apps
         }
-    return ApplianceView(series, events, queue, apps, runs)
+    return ApplianceView(series, events, queue, alike, apps, runs)
 
 
 def visible_meters(services: Services, access: Access) -> tuple[list[Device], dict[int, str]]:
@@ -156,6 +158,7 @@ class AppliancesSection:
         self.device = device
         self.may_label = may_label
         self.zone = timezone
+        self.name_alike = True  # a label names the unidentified events that look alike too
         self.known: set[str] = set()  # the meter's appliance names, as last drawn
         self.span = RANGES["24 h"]
         with ui.card().classes("w-full"):
@@ -205,19 +208,26 @@ class AppliancesSection:
                 return
             if self.may_label:
                 ui.label("Name an event once: the meter learns it and names the next one itself.").classes("ww-muted")
+                ui.switch("Name the events that look alike with it", value=self.name_alike).props("dense").bind_value(
+                    self, "name_alike"
+                ).mark("name-alike")
             else:
                 ui.label("Viewers may look but not label; the site's owner or a member can.").classes("ww-muted")
             names = [a["name"] for a in view.appliances][:CHIPS]
             for event in view.queue:
-                self.queue_row(event, names)
+                self.queue_row(event, names, len(view.alike.get(event.id, [])))
 
-    def queue_row(self, event: StoredEvent, names: list[str]) -> None:
+    def queue_row(self, event: StoredEvent, names: list[str], alike: int) -> None:
         with ui.column().classes("w-full gap-1 q-py-xs ww-rule").props(f'data-event="{event.id}"'):
             with ui.row().classes("w-full items-center gap-2 no-wrap"):
                 ui.icon("arrow_upward" if event.delta_p > 0 else "arrow_downward").style(
                     f"color: {ON_COLOR if event.delta_p > 0 else OFF_COLOR}"
                 )
                 ui.label(event_words(event)).classes("ww-num text-weight-medium")
+                if alike:
+                    ui.label(f"+{alike} alike").classes("ww-muted").mark(f"alike-{event.id}").tooltip(
+                        "Other unidentified events with the same step, on or off, at any time of day"
+                    )
                 ui.space()
                 ui.label(fmt.local_time(event.ts, self.zone)).classes("ww-muted ww-num")
             if not self.may_label:
@@ -238,16 +248,18 @@ class AppliancesSection:
                 ).mark(f"label-{event.id}").tooltip("Label")
 
     async def label(self, event_id: int, name: str) -> None:
-        """Name the appliance behind an event (and its run's other event); the library learns it at once."""
+        """Name the appliance behind an event (and its run's other event, and with the switch on
+        the events that look alike); the library learns it at once."""
         if not name.strip():
             ui.notify("Type the appliance's name first", type="warning")
             return
         try:
-            await edits.label_event(self.services, self.device.id, event_id, name)
+            changed = await edits.label_event(self.services, self.device.id, event_id, name, alike=self.name_alike)
         except (NotFound, ValueError) as exc:
             ui.notify(f"Could not label: {exc}", type="negative")
             return
-        ui.notify(f"Labelled {name.strip()}", type="positive")
+        count = len(changed["events"])  # the event, its run's other one, and those alike
+        ui.notify(f"Labelled {name.strip()}" + (f": {count} events" if count > 2 else ""), type="positive")
         await self.draw()
 
     def appliances(self, view: ApplianceView) -> None:

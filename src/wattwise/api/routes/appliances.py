@@ -46,6 +46,11 @@ WindowDep = Annotated[detections.Window, Depends(window)]
 
 class LabelIn(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="The appliance this event belongs to")
+    alike: bool = Field(
+        default=False,
+        description="Also name every unidentified event of the meter that looks like this one "
+        "(the same step in P and Q, on or off, whatever the time of day); see GET …/look-alikes",
+    )
 
 
 class RenameIn(BaseModel):
@@ -129,16 +134,26 @@ def list_runs(device_id: int, access: AccessDep, services: ServicesDep, query: W
 
 @router.put("/api/v1/appliance-events/{event_id}/label", summary="Label or relabel an event")
 async def label_event(event_id: int, body: LabelIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
-    """Name the appliance behind an event (and the other event of its run).
+    """Name the appliance behind an event (and the other event of its run; with ``alike``,
+    every unidentified event that looks like it, and their runs).
 
     The meter's signature library learns it at once, so the next similar switching is
     identified; relabelling takes back what the old label taught.
     """
     device_id = await read(services, lambda c: may_edit(c, access, event_device(c, event_id)).id)
     await read(services, lambda _: library.check_name(body.name))  # bad input never reaches the writer
-    changed = await edit(edits.label_event(services, device_id, event_id, body.name))
+    changed = await edit(edits.label_event(services, device_id, event_id, body.name, alike=body.alike))
     events = await read(services, lambda c: [e.to_dict() for e in detections.get_events(c, changed["events"])])
     return {"events": events, "run_id": changed["run"]}
+
+
+@router.get("/api/v1/appliance-events/{event_id}/look-alikes", summary="Unidentified events like this one")
+def look_alikes(event_id: int, access: AccessDep, services: ServicesDep) -> list[dict[str, Any]]:
+    """The meter's unidentified events with the same step in P and Q as this one (switching on
+    or off, whatever the time of day): what ``alike`` in a label would name too."""
+    with services.engine.connect() as conn:
+        visible_device(conn, access, event_device(conn, event_id))
+        return [e.to_dict() for e in detections.get_events(conn, library.look_alikes(conn, event_id))]
 
 
 @router.post("/api/v1/devices/{device_id}/appliances/{name}/rename", summary="Rename an appliance")
