@@ -89,6 +89,8 @@ async def two_kettle_runs_on_the_page(user: User, dashboard: World, sign_in: Sig
 async def test_one_label_names_the_events_that_look_alike(user: User, dashboard: World, sign_in: SignIn) -> None:
     first, second, second_off = await two_kettle_runs_on_the_page(user, dashboard, sign_in)
     await user.should_see(marker=f"alike-{first}")  # "+3 alike": its OFF, and the other run's ON and OFF
+    (name_alike,) = user.find(marker="name-alike").elements
+    name_alike.value = True
     user.find(marker=f"new-name-{first}").type("kettle")
     user.find(marker=f"label-{first}").click()
     await user.should_see("Labelled kettle: 4 events")
@@ -101,9 +103,7 @@ async def test_one_label_names_the_events_that_look_alike(user: User, dashboard:
 
 async def test_a_known_appliance_is_one_click_away(user: User, dashboard: World, sign_in: SignIn) -> None:
     first, second, _ = await two_kettle_runs_on_the_page(user, dashboard, sign_in)
-    (name_alike,) = user.find(marker="name-alike").elements
-    name_alike.value = False  # one event at a time
-    user.find(marker=f"new-name-{first}").type("kettle")
+    user.find(marker=f"new-name-{first}").type("kettle")  # one event at a time, as by default
     user.find(marker=f"label-{first}").click()
     await user.should_see("kettle · 1 runs")
     user.find(marker=f"label-{second}-kettle").click()

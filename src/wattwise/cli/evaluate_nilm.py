@@ -98,6 +98,15 @@ def print_table(result: dict[str, Any], echo: Any = typer.echo) -> None:
             "  learning curve (identification macro-F1 after n labels per appliance): "
             + ", ".join(f"n={n}: {_fmt(v['macro_f1'])}" for n, v in curve.items())
         )
+    cluster = result.get("cluster_labelling")
+    if cluster:
+        per_app = ", ".join(
+            f"{a}: {v['named']:.0f} named, {_fmt(v['right'])} right" for a, v in cluster["appliances"].items()
+        )
+        echo(
+            "  one label per appliance, look-alikes named with it: identification macro-F1 "
+            f"{_fmt(cluster['macro_f1'])} [{_fmt(cluster['min'])}-{_fmt(cluster['max'])}] ({per_app})"
+        )
     learnt_from_labels = (
         ("burst_label_curve", "bursts from n labelled uses"),
         ("rhythm_label_curve", "rhythm from n labelled runs, live"),

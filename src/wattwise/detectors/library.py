@@ -163,16 +163,11 @@ def check_name(name: str) -> str:
     return name
 
 
-#: How far (in the classifier's scale units) an unidentified event may lie from the one a
-#: person names and still be named with it.
-ALIKE_WITHIN = 2.0
-
-
 def look_alikes(conn: Connection, event_id: int) -> list[int]:
     """The meter's unidentified events that look like this one (itself left out).
 
     "Looks like" is the same step, switching on or off: |ΔP|, ΔQ and inrush within
-    ``ALIKE_WITHIN`` of the classifier's scales (ΔP ±10 %, …), as the library compares an
+    ``classify.ALIKE_WITHIN`` of the classifier's scales (ΔP ±10 %, …), as the library compares an
     appliance's ON and OFF events alike. Time of day and run length are left out: a kettle
     boiled in the morning and one boiled at night are one cluster to name."""
     stored = detections.get_event(conn, event_id)
@@ -185,10 +180,10 @@ def alike_among_waiting(conn: Connection, device_id: int, anchors: list[StoredEv
     model = load_nilm(conn, device_id) or new_model()
     clf = Classifier(model.library, model.classifier)
     waiting = detections.list_events(conn, device_id, detections.Window(label=UNIDENTIFIED))
-    shapes = [features_of(event_of(e)) for e in waiting]
+    shapes = [features_of(event_of(e)) for e in waiting]  # no hour, no run length: the step only
     out: dict[int, list[int]] = {}
     for anchor in anchors:
-        near = clf.similar(features_of(event_of(anchor)), shapes, ALIKE_WITHIN)
+        near = clf.similar(features_of(event_of(anchor)), shapes)
         out[anchor.id] = [waiting[i].id for i in near if waiting[i].id != anchor.id]
     return out
 

@@ -158,7 +158,8 @@ class AppliancesSection:
         self.device = device
         self.may_label = may_label
         self.zone = timezone
-        self.name_alike = True  # a label names the unidentified events that look alike too
+        # off by default: on a whole house most look-alikes are other loads (docs/detectors.md)
+        self.name_alike = False
         self.known: set[str] = set()  # the meter's appliance names, as last drawn
         self.span = RANGES["24 h"]
         with ui.card().classes("w-full"):

@@ -29,7 +29,7 @@ would turn those events "unidentified" — more labels, fewer events named.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -114,6 +114,17 @@ def _term(diff: FloatArray, scale: FloatArray | float) -> FloatArray:
     """Squared scaled difference; a feature missing on either side adds nothing."""
     t = (diff / scale) ** 2
     return np.where(np.isnan(t), 0.0, t)
+
+
+#: How far (in scale units) an unidentified event may lie from the one a person names and
+#: still be named with it ("look alike"; set a priori, not tuned on any figure).
+ALIKE_WITHIN = 2.0
+
+
+def shape_of(features: Features) -> Features:
+    """Only the step (|ΔP|, ΔQ, inrush): time of day and run length dropped, so that two uses
+    of one appliance at different hours, or one still running, look alike."""
+    return replace(features, hour=None, duration_s=None)
 
 
 class Classifier:
@@ -204,7 +215,9 @@ class Classifier:
         event.label, event.confidence, event.scores = label, conf, scores
         return event
 
-    def similar(self, anchor: Features, candidates: Sequence[Features], within_sigma: float = 2.0) -> list[int]:
+    def similar(
+        self, anchor: Features, candidates: Sequence[Features], within_sigma: float = ALIKE_WITHIN
+    ) -> list[int]:
         """Indexes of ``candidates`` that look like ``anchor`` (for labelling a cluster)."""
         if not candidates:
             return []

@@ -36,7 +36,7 @@ from wattwise.analysis import model_data
 from wattwise.analysis.nilm.apportion import MODES, learn_gains
 from wattwise.analysis.nilm.bursts import BurstModel, burst_model_from_labels, learn_burst
 from wattwise.analysis.nilm.calibration import isotonic_fit
-from wattwise.analysis.nilm.classify import ClassifierConfig
+from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig, shape_of
 from wattwise.analysis.nilm.cycles import CycleModel, learn_cycle
 from wattwise.analysis.nilm.decode import StateModel, decode, typical_powers
 from wattwise.analysis.nilm.events import (
@@ -51,7 +51,7 @@ from wattwise.analysis.nilm.live_rhythm import cycle_s
 from wattwise.analysis.nilm.model import NilmModel
 from wattwise.analysis.nilm.pairing import PairingConfig
 from wattwise.analysis.nilm.rhythm_labels import LabelledRun, cycle_model_from_labels
-from wattwise.analysis.nilm.signatures import UNIDENTIFIED, SignatureLibrary
+from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureLibrary
 from wattwise.domain.timestamps import timestamps_ms
 
 FloatArray = npt.NDArray[np.float64]
@@ -922,6 +922,56 @@ def learning_curve(
     return out
 
 
+def cluster_labelling(spec: SetSpec, full: NilmModel, seeds: Sequence[int] = (0, 1, 2, 3, 4)) -> dict[str, Any]:
+    """A user who names *one* event per appliance with its look-alikes (the dashboard's
+    default, ``detectors.library.look_alikes``): the training part's detected events that
+    look like it are named with it, in appliance order, each event once. Returns the test
+    part's identification macro-F1 from that library (mean, min, max over seeds) and, per
+    appliance, how many training events the one label named and what share of them truly
+    were that appliance's (an unmatched event counts as another load's)."""
+    pool: list[tuple[Features, str]] = []  # every detected training event: features, true appliance
+    for rec in spec.train:
+        evs = full.process(rec.ts, rec.aggregate, rec.second).events
+        truth = true_events(rec, spec.event_min_w)
+        matched = match_events(evs, truth, spec.tol_s())
+        for i, ev in enumerate(evs):
+            pool.append((full.features(ev), truth[matched[i]].appliance if i in matched else OTHER))
+    shapes = [shape_of(f) for f, _ in pool]
+    clf = Classifier(SignatureLibrary(), full.classifier)
+    f1s: list[float] = []
+    named_counts: dict[str, list[int]] = {a: [] for a in spec.appliances}
+    right_shares: dict[str, list[float]] = {a: [] for a in spec.appliances}
+    for seed in seeds:
+        rng = random.Random(seed)
+        lib = SignatureLibrary()
+        taken: set[int] = set()
+        for app in spec.appliances:
+            own = [i for i, (_, truth) in enumerate(pool) if truth == app and i not in taken]
+            if not own:
+                continue
+            anchor = rng.choice(own)
+            named = [i for i in {anchor, *clf.similar(shapes[anchor], shapes)} if i not in taken]
+            taken.update(named)
+            for i in named:
+                lib.add(app, pool[i][0])
+            named_counts[app].append(len(named))
+            right_shares[app].append(sum(pool[i][1] == app for i in named) / len(named))
+        model = replace(full, library=lib, cyclers={})
+        tested = [model.process(r.ts, r.aggregate, r.second).events for r in spec.test]
+        _, t_lab, p_lab = event_scores(spec, spec.test, tested)
+        f1s.append(macro_f1(t_lab, p_lab, spec.appliances))
+    return {
+        "macro_f1": float(np.mean(f1s)),
+        "min": float(np.min(f1s)),
+        "max": float(np.max(f1s)),
+        "appliances": {
+            a: {"named": float(np.mean(named_counts[a])), "right": float(np.mean(right_shares[a]))}
+            for a in spec.appliances
+            if named_counts[a]
+        },
+    }
+
+
 def burst_label_curve(
     spec: SetSpec,
     full: NilmModel,
@@ -1298,6 +1348,7 @@ def evaluate_set(spec: SetSpec, curve: bool = True) -> dict[str, Any]:
     }
     if curve:
         out["learning_curve"] = learning_curve(spec, model)
+        out["cluster_labelling"] = cluster_labelling(spec, model)
         out["burst_label_curve"] = burst_label_curve(spec, model)
         out["rhythm_label_curve"] = rhythm_label_curve(spec, model, labelled)
     return out
