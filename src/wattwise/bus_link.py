@@ -4,7 +4,7 @@ One process is enough for a home; a campus runs several API/ingest processes beh
 Each then stores only what it received, and its bus carries only that: a dashboard served by
 one process would miss the readings another stored, and a label given through one would never
 reach the detectors running in another. The link publishes every message of its bus (after
-the commit, as the bus itself) on ``wattwise/bus/<topic>`` and hands what the other processes
+the commit, as the bus itself) on ``wattwise/bus/v1/<topic>`` and hands what the other processes
 publish there to its own bus, marked ``remote``. The broker does the fan-out; there is no
 clustering of our own.
 
@@ -37,7 +37,10 @@ from wattwise.store.commands import Command, Manifest
 
 log = logging.getLogger(__name__)
 
-PREFIX = "wattwise/bus"
+#: Four levels, not ``wattwise/bus/<topic>``: that would match the meters' topics
+#: ``wattwise/+/readings`` and ``wattwise/+/commands`` the server's MQTT ingest and the meters'
+#: ACL use. ``v1`` names the payloads' format.
+PREFIX = "wattwise/bus/v1"
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -193,12 +196,17 @@ class BusLink:
         except ValueError as exc:
             log.warning("bus link: ignored a message on %s: %s", msg.topic, exc)
             return
-        self._count(origin, seq)
-        self._bus.publish_from_thread(topic, payload, remote=True)
+        if self._count(origin, seq):
+            self._bus.publish_from_thread(topic, payload, remote=True)
 
-    def _count(self, origin: str, seq: int) -> None:
+    def _count(self, origin: str, seq: int) -> bool:
+        """True for a message not seen before; False for a second copy. QoS 1 is at least once:
+        a message unacknowledged when a connection dropped is sent again. The broker keeps each
+        sender's order (MQTT's ordered topics), so a number not above the last is a copy."""
         last = self._last_seq.get(origin)
-        self._last_seq[origin] = max(seq, last or 0)
+        if last is not None and seq <= last:
+            return False
+        self._last_seq[origin] = seq
         self.received += 1
         if last is not None and seq > last + 1:
             self.missed += seq - last - 1
@@ -208,3 +216,4 @@ class BusLink:
                 seq - last - 1,
                 origin,
             )
+        return True
