@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from wattwise.alerts import attach as attach_alerts
 from wattwise.detectors import attach as attach_detectors
@@ -108,5 +108,7 @@ class Consumers:
                 elif not self.running and self._lead.try_take():
                     log.info("took the lead from a process that stopped")
                     self._on_loop(self._attach)
-            except DBAPIError as exc:
+            except SQLAlchemyError as exc:  # also a pool with no connection free: not only the server
                 log.warning("cannot reach the database to check the lead (%s); trying again", exc.__class__.__name__)
+            except Exception:  # the watcher must not end: a standby would then never take over
+                log.exception("checking the lead failed; trying again")
