@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from support import mosquitto
+from support import free_port, mosquitto
 from wattwise.bus import Bus, Message, Subscription
 from wattwise.bus_link import PREFIX, BusLink
 from wattwise.domain.readings import Reading, StoredReading
@@ -185,3 +185,32 @@ async def test_a_message_the_broker_delivers_again_reaches_the_bus_once(broker: 
         got = await received(heard, 3)
     assert [m.payload for m in got] == [{"id": 1}, {"id": 2}, {"id": 3}]
     assert link.received == 3 and link.missed == 0
+
+
+async def test_while_the_broker_is_down_a_process_keeps_a_bounded_queue_and_the_others_count_the_rest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker down for an hour must not keep an hour of batches in each process's memory:
+    past the link's queue the messages are left out, said once, and counted by the others."""
+    port = free_port()
+    bus_a = Bus()
+    bus_a.subscribe()
+    link_a = BusLink(bus_a, "127.0.0.1", port, client_id="test-a", queue_limit=3)
+    link_a.client.reconnect_delay_set(min_delay=2, max_delay=2)  # b listens by then
+    link_a.start()
+    try:
+        for n in range(1, 7):  # the broker is down: 1, 2 and 3 wait, 4, 5 and 6 are left out
+            bus_a.publish("alert_rules", {"id": n})
+        with mosquitto(tmp_path, port=port):
+            async with process(port, "b") as (b, link_b):
+                heard = b.subscribe("alert_rules")
+                await until(link_a.client.is_connected)
+                got = await received(heard, 3)
+                bus_a.publish("alert_rules", {"id": 7})
+                got += await received(heard)
+    finally:
+        link_a.stop()
+    assert [m.payload["id"] for m in got] == [1, 2, 3, 7]
+    assert link_b.missed == 3
+    said = [r.getMessage() for r in caplog.records if "leaving out" in r.getMessage()]
+    assert said == ["bus link: the broker is unreachable and 3 messages wait: leaving out the next"]

@@ -127,16 +127,23 @@ class BusLink:
         username: str = "",
         password: str = "",
         session_expiry_s: int = 3_600,
+        queue_limit: int = 10_000,
     ) -> None:
         self._bus = bus
         self._host, self._port = host, port
         self._session_expiry_s = session_expiry_s
+        self._queue_limit = queue_limit
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
         if username:
             self.client.username_pw_set(username, password or None)
         self.client.max_inflight_messages_set(1_000)
+        # what waits for the broker (unacknowledged or not yet sent): bounded, or a broker down
+        # for an hour would keep every batch of that hour in this process's memory; the others
+        # count what was not sent as missed (the numbers skip it)
+        self.client.max_queued_messages_set(queue_limit)
+        self._full = False  # said once per outage that messages are being left out
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -178,9 +185,15 @@ class BusLink:
         except (TypeError, orjson.JSONEncodeError):
             log.exception("bus link: cannot send a %s message to the other processes", message.topic)
             return
-        if body is not None:
-            self.sent += 1
-            self.client.publish(f"{PREFIX}/{message.topic}", body, qos=1)
+        if body is None:
+            return
+        self.sent += 1
+        full = self.client.publish(f"{PREFIX}/{message.topic}", body, qos=1).rc == mqtt.MQTT_ERR_QUEUE_SIZE
+        if full and not self._full:
+            log.warning(
+                "bus link: the broker is unreachable and %d messages wait: leaving out the next", self._queue_limit
+            )
+        self._full = full
 
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
         if reason.is_failure:
