@@ -52,10 +52,10 @@ def serve(
         }.items()
         if v is not None
     }
-    for flag, address in (("--mqtt", mqtt), ("--link", link)):
+    for flag, key, address in (("--mqtt", "mqtt", mqtt), ("--link", "bus_link", link)):
         if address is not None:  # model_copy does not validate
             try:
-                check_broker_address(address)
+                updates[key] = check_broker_address(address)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint=flag) from None
     if public_url is not None:  # model_copy does not validate
