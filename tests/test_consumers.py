@@ -48,3 +48,23 @@ async def test_a_standby_whose_connection_pool_was_exhausted_still_takes_over(pg
         standby.stop()
         leader.release()
         small.dispose()
+
+
+async def test_a_process_that_would_lead_with_half_of_the_work_says_the_other_half_runs_nowhere(
+    pg_services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One lock elects one process for both: started with --no-alerts, it may take the lead
+    and then no process runs the alert engine. Said at start, not found out from a silence."""
+    leader = Lead(pg_services.engine)
+    assert leader.try_take()  # another process leads: this one must not attach anything here
+    consumers = Consumers(pg_services, detectors=True, alerts=False, retry_s=60)
+    try:
+        consumers.start()
+    finally:
+        consumers.stop()
+        leader.release()
+    said = [r.getMessage() for r in caplog.records if r.name == "wattwise.consumers"]
+    assert said[0] == (
+        "this process may lead with the detectors only: while it leads, no process runs the alert engine; "
+        "start every server process with both or with neither (docs/scale.md)"
+    )

@@ -47,6 +47,14 @@ class Consumers:
         if not any(self._wanted):
             return self
         self._loop = asyncio.get_running_loop()
+        if not all(self._wanted) and not self._lead.embedded:
+            # one lock for both: a process leading with one of them leaves the other to no one
+            log.warning(
+                "this process may lead with the %s only: while it leads, no process runs the %s; "
+                "start every server process with both or with neither (docs/scale.md)",
+                *self._names(),
+                *[name for name in ("detectors", "alert engine") if name not in self._names()],
+            )
         if self._lead.try_take():
             self._attach()
         else:
