@@ -191,7 +191,8 @@ class BusLink:
         full = self.client.publish(f"{PREFIX}/{message.topic}", body, qos=1).rc == mqtt.MQTT_ERR_QUEUE_SIZE
         if full and not self._full:
             log.warning(
-                "bus link: the broker is unreachable and %d messages wait: leaving out the next", self._queue_limit
+                "bus link: %d messages wait for the broker (unreachable or slow): leaving out the next",
+                self._queue_limit,
             )
         self._full = full
 
