@@ -82,8 +82,13 @@ class Consumers:
         log.info("this process runs the %s", " and ".join(self._names()))
 
     def _detach_all(self) -> None:
-        while self._detach:
-            self._detach.pop()()
+        """Each consumer stopped once, also when the watcher (a lost lead) and ``stop`` both get here."""
+        while True:
+            try:
+                detach = self._detach.pop()  # atomic: never the same one twice
+            except IndexError:
+                return
+            detach()
 
     def _names(self) -> list[str]:
         detectors, alerts = self._wanted
@@ -112,7 +117,9 @@ class Consumers:
             try:
                 if self.running and not self._lead.still_held():
                     log.error("lost the lead: the %s stop here until it is taken again", " and ".join(self._names()))
-                    self._on_loop(self._detach_all)
+                    # here, not on the loop: stopping waits for the notice on its way and the
+                    # detectors' fit (minutes at worst), and the loop answers every request
+                    self._detach_all()
                 elif not self.running and self._lead.try_take():
                     log.info("took the lead from a process that stopped")
                     self._on_loop(self._attach)
