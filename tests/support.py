@@ -175,8 +175,9 @@ def wattwise_broker(world: World, folder: Path, *credential_args: str) -> Iterat
 
 
 @contextmanager
-def mosquitto(folder: Path, settings: str = "allow_anonymous true\n") -> Iterator[int]:
-    """A private Mosquitto (its own port, nothing else talks to it) with ``settings``; yields its port."""
+def mosquitto(folder: Path, settings: str = "allow_anonymous true\n", port: int = 0) -> Iterator[int]:
+    """A private Mosquitto (its own port, nothing else talks to it) with ``settings``; yields its
+    port (``port`` when given: a broker that comes up where a client already waits for it)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -184,7 +185,7 @@ def mosquitto(folder: Path, settings: str = "allow_anonymous true\n") -> Iterato
         if IN_CI:
             pytest.fail("mosquitto is not installed")
         pytest.skip("mosquitto is not installed")
-    port = free_port()
+    port = port or free_port()
     conf = folder / "mosquitto.conf"
     conf.write_text(f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\npersistence false\n{settings}")
     proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

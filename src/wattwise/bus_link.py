@@ -4,7 +4,7 @@ One process is enough for a home; a campus runs several API/ingest processes beh
 Each then stores only what it received, and its bus carries only that: a dashboard served by
 one process would miss the readings another stored, and a label given through one would never
 reach the detectors running in another. The link publishes every message of its bus (after
-the commit, as the bus itself) on ``wattwise/bus/<topic>`` and hands what the other processes
+the commit, as the bus itself) on ``wattwise/bus/v1/<topic>`` and hands what the other processes
 publish there to its own bus, marked ``remote``. The broker does the fan-out; there is no
 clustering of our own.
 
@@ -37,7 +37,10 @@ from wattwise.store.commands import Command, Manifest
 
 log = logging.getLogger(__name__)
 
-PREFIX = "wattwise/bus"
+#: Four levels, not ``wattwise/bus/<topic>``: that would match the meters' topics
+#: ``wattwise/+/readings`` and ``wattwise/+/commands`` the server's MQTT ingest and the meters'
+#: ACL use. ``v1`` names the payloads' format.
+PREFIX = "wattwise/bus/v1"
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -124,16 +127,23 @@ class BusLink:
         username: str = "",
         password: str = "",
         session_expiry_s: int = 3_600,
+        queue_limit: int = 10_000,
     ) -> None:
         self._bus = bus
         self._host, self._port = host, port
         self._session_expiry_s = session_expiry_s
+        self._queue_limit = queue_limit
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
         if username:
             self.client.username_pw_set(username, password or None)
         self.client.max_inflight_messages_set(1_000)
+        # what waits for the broker (unacknowledged or not yet sent): bounded, or a broker down
+        # for an hour would keep every batch of that hour in this process's memory; the others
+        # count what was not sent as missed (the numbers skip it)
+        self.client.max_queued_messages_set(queue_limit)
+        self._full = False  # said once per outage that messages are being left out
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -175,9 +185,16 @@ class BusLink:
         except (TypeError, orjson.JSONEncodeError):
             log.exception("bus link: cannot send a %s message to the other processes", message.topic)
             return
-        if body is not None:
-            self.sent += 1
-            self.client.publish(f"{PREFIX}/{message.topic}", body, qos=1)
+        if body is None:
+            return
+        self.sent += 1
+        full = self.client.publish(f"{PREFIX}/{message.topic}", body, qos=1).rc == mqtt.MQTT_ERR_QUEUE_SIZE
+        if full and not self._full:
+            log.warning(
+                "bus link: %d messages wait for the broker (unreachable or slow): leaving out the next",
+                self._queue_limit,
+            )
+        self._full = full
 
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
         if reason.is_failure:
@@ -193,12 +210,17 @@ class BusLink:
         except ValueError as exc:
             log.warning("bus link: ignored a message on %s: %s", msg.topic, exc)
             return
-        self._count(origin, seq)
-        self._bus.publish_from_thread(topic, payload, remote=True)
+        if self._count(origin, seq):
+            self._bus.publish_from_thread(topic, payload, remote=True)
 
-    def _count(self, origin: str, seq: int) -> None:
+    def _count(self, origin: str, seq: int) -> bool:
+        """True for a message not seen before; False for a second copy. QoS 1 is at least once:
+        a message unacknowledged when a connection dropped is sent again. The broker keeps each
+        sender's order (MQTT's ordered topics), so a number not above the last is a copy."""
         last = self._last_seq.get(origin)
-        self._last_seq[origin] = max(seq, last or 0)
+        if last is not None and seq <= last:
+            return False
+        self._last_seq[origin] = seq
         self.received += 1
         if last is not None and seq > last + 1:
             self.missed += seq - last - 1
@@ -208,3 +230,4 @@ class BusLink:
                 seq - last - 1,
                 origin,
             )
+        return True

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     raw_retention_days: int = 0  # 0 keeps raw readings for ever
     minute_retention_days: int = 0
 
+    @field_validator("mqtt", "bus_link")
+    @classmethod
+    def _broker(cls, value: str) -> str:
+        return check_broker_address(value)
+
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:
@@ -65,6 +70,19 @@ def broker_address(address: str) -> tuple[str, int]:
     """``host:port`` (either may be left out) as the pair a client connects to."""
     host, _, port = address.rpartition(":") if ":" in address else (address, "", "1883")
     return host or "127.0.0.1", int(port or 1883)
+
+
+def check_broker_address(given: str) -> str:
+    """``given`` when it is a broker address ``broker_address`` can use ("" stays unset);
+    ValueError in plain words otherwise, before the server starts (a port that is not a number
+    stopped the start with a traceback, one out of range left the link silently unconnected)."""
+    value = given.strip()
+    if not value:
+        return ""
+    port = value.rpartition(":")[2] if ":" in value else ""
+    if port and not (port.isdigit() and 0 < int(port) < 65_536):
+        raise ValueError(f"must be a broker's host:port such as mqtt.local:1883 (port 1 to 65535), got {given!r}")
+    return value
 
 
 def check_public_url(given: str) -> str:

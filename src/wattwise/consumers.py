@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from wattwise.alerts import attach as attach_alerts
 from wattwise.detectors import attach as attach_detectors
@@ -47,6 +47,14 @@ class Consumers:
         if not any(self._wanted):
             return self
         self._loop = asyncio.get_running_loop()
+        if not all(self._wanted) and not self._lead.embedded:
+            # one lock for both: a process leading with one of them leaves the other to no one
+            log.warning(
+                "this process may lead with the %s only: while it leads, no process runs the %s; "
+                "start every server process with both or with neither (docs/scale.md)",
+                *self._names(),
+                *[name for name in ("detectors", "alert engine") if name not in self._names()],
+            )
         if self._lead.try_take():
             self._attach()
         else:
@@ -74,8 +82,13 @@ class Consumers:
         log.info("this process runs the %s", " and ".join(self._names()))
 
     def _detach_all(self) -> None:
-        while self._detach:
-            self._detach.pop()()
+        """Each consumer stopped once, also when the watcher (a lost lead) and ``stop`` both get here."""
+        while True:
+            try:
+                detach = self._detach.pop()  # atomic: never the same one twice
+            except IndexError:
+                return
+            detach()
 
     def _names(self) -> list[str]:
         detectors, alerts = self._wanted
@@ -104,9 +117,13 @@ class Consumers:
             try:
                 if self.running and not self._lead.still_held():
                     log.error("lost the lead: the %s stop here until it is taken again", " and ".join(self._names()))
-                    self._on_loop(self._detach_all)
+                    # here, not on the loop: stopping waits for the notice on its way and the
+                    # detectors' fit (minutes at worst), and the loop answers every request
+                    self._detach_all()
                 elif not self.running and self._lead.try_take():
                     log.info("took the lead from a process that stopped")
                     self._on_loop(self._attach)
-            except DBAPIError as exc:
+            except SQLAlchemyError as exc:  # also a pool with no connection free: not only the server
                 log.warning("cannot reach the database to check the lead (%s); trying again", exc.__class__.__name__)
+            except Exception:  # the watcher must not end: a standby would then never take over
+                log.exception("checking the lead failed; trying again")

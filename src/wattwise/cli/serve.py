@@ -10,7 +10,7 @@ import uvicorn
 
 from wattwise.api.app import create_app
 from wattwise.cli.context import state, transaction
-from wattwise.config import check_public_url
+from wattwise.config import check_broker_address, check_public_url
 from wattwise.store.users import count_users, create_user
 
 
@@ -34,8 +34,8 @@ def serve(
 
     Example: wattwise serve --port 8000 --mqtt 127.0.0.1:1883
 
-    Several processes (docs/scale.md): each with --link BROKER, and the detectors and
-    alert engine in one of them only (--no-detectors --no-alerts in the others).
+    Several processes on one PostgreSQL (docs/scale.md): each with --link BROKER; one of them
+    leads (runs the detectors and the alert engine), the others stand by and take over.
     """
     settings = state(ctx).settings
     updates = {
@@ -52,12 +52,26 @@ def serve(
         }.items()
         if v is not None
     }
+    for flag, key, address in (("--mqtt", "mqtt", mqtt), ("--link", "bus_link", link)):
+        if address is not None:  # model_copy does not validate
+            try:
+                updates[key] = check_broker_address(address)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint=flag) from None
     if public_url is not None:  # model_copy does not validate
         try:
             updates["public_url"] = check_public_url(public_url)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--public-url") from None
     settings = settings.model_copy(update=updates)
+    if settings.bus_link and settings.database_url().startswith("sqlite"):
+        # every process on SQLite leads (wattwise.store.lead): each would run the detectors
+        # and the alert engine, and with the link each would store every alert again
+        raise typer.BadParameter(
+            "joins several server processes, which must share a PostgreSQL database (--database "
+            "postgresql://…); on SQLite each would run the detectors and the alert engine (docs/scale.md)",
+            param_hint="--link / WATTWISE_BUS_LINK",
+        )
     with transaction(ctx) as conn:
         if count_users(conn) == 0:  # the first run creates the administrator
             password = secrets.token_urlsafe(12)
