@@ -122,7 +122,10 @@ async def link_rate(host: str, port: int, batches: list[list[StoredReading]]) ->
     receiver_bus.on("readings", count)
     sender_bus.on("bench", lambda _m: None)  # the bus learns its loop
     links = [
-        BusLink(sender_bus, host, port, client_id=f"wattwise-bench-sender-{len(batches)}").start(),
+        # the whole run is published at once: let it all wait (a server's batches arrive far slower)
+        BusLink(
+            sender_bus, host, port, client_id=f"wattwise-bench-sender-{len(batches)}", queue_limit=len(batches)
+        ).start(),
         BusLink(receiver_bus, host, port, client_id=f"wattwise-bench-receiver-{len(batches)}").start(),
     ]
     await asyncio.sleep(1.0)

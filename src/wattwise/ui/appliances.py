@@ -226,7 +226,7 @@ class AppliancesSection:
                 )
                 ui.label(event_words(event)).classes("ww-num text-weight-medium")
                 if alike:
-                    ui.label(f"+{alike} alike").classes("ww-muted").mark(f"alike-{event.id}").tooltip(
+                    ui.label(f"+{alike} alike").classes("ww-muted text-no-wrap").mark(f"alike-{event.id}").tooltip(
                         "Other unidentified events with the same step, on or off, at any time of day"
                     )
                 ui.space()
