@@ -10,8 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from support import cli_process, free_port
+from wattwise.cli.demo import demo_settings
+from wattwise.config import Settings
 
 STARTED = re.compile(r"running at (?P<url>http://\S+)")
 PASSWORD = re.compile(r"password:\s+(?P<password>\S+)")
@@ -65,3 +68,12 @@ def test_the_demo_prints_a_login_that_works_and_its_meters_report(tmp_path: Path
         assert again == password
         auth = sign_in(url, again)
         assert len(httpx.get(f"{url}/api/v1/alert-rules", headers=auth).json()) == 2
+
+
+def test_the_demo_never_joins_a_real_installations_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inherited from a shell set up for the real servers, these would hand the demo a share of
+    the real meters' readings (lost to the real servers) and put its simulation on their dashboards."""
+    monkeypatch.setenv("WATTWISE_MQTT", "broker.local:1883")
+    monkeypatch.setenv("WATTWISE_BUS_LINK", "broker.local:1883")
+    settings = demo_settings(Settings(), "127.0.0.1", 8000)
+    assert (settings.mqtt, settings.bus_link) == ("", "")

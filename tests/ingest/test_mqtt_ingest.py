@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -16,6 +18,7 @@ from sqlalchemy import text
 
 from support import World, wattwise_broker
 from wattwise.api.app import create_app
+from wattwise.store import commands as command_store
 
 SERVER_PASSWORD = "server-secret-1"
 
@@ -157,3 +160,22 @@ def test_readings_published_while_the_server_is_down_arrive_when_it_is_back(worl
     assert count(world, world.meter_a) == 0  # nobody was listening
     with served_over(world, broker):
         assert wait_for(lambda: count(world, world.meter_a) == 20)
+
+
+def test_a_command_from_the_bus_link_goes_out_only_as_the_database_holds_it(world: World, broker: int) -> None:
+    """Another server process's command reaches the meter; a forged or altered one does not."""
+    with served_over(world, broker) as client:
+        meter, heard = meter_hearing(world, broker, f"wattwise/{world.meter_a}/commands")
+        with world.services.engine.begin() as conn:
+            genuine = command_store.issue(conn, world.meter_a, "relay_off", "rule 7")
+        forged = replace(genuine, id=genuine.id + 100)
+        altered = replace(genuine, action="relay_on")
+        portal = client.portal
+        assert portal is not None
+        for command in (forged, altered):
+            portal.call(partial(world.services.bus.publish, "commands", command, remote=True))
+        assert wait_for(lambda: heard)
+        time.sleep(0.5)  # the forged one would have arrived by now
+        meter.loop_stop()
+        meter.disconnect()
+    assert heard == [{"id": str(genuine.id), "action": "relay_off"}]  # as stored, once

@@ -22,6 +22,7 @@ import uvicorn
 
 from wattwise.api.app import create_app
 from wattwise.cli.context import state
+from wattwise.config import Settings
 from wattwise.store import alerts as alert_store
 from wattwise.store import devices as device_store
 from wattwise.store import sites as site_store
@@ -61,6 +62,16 @@ def _wait_until_up(url: str) -> None:
     raise RuntimeError(f"server at {url} did not come up")
 
 
+def demo_settings(settings: Settings, host: str, port: int) -> Settings:
+    """The demo's settings: never a real installation's broker, whatever the environment says.
+
+    With ``WATTWISE_MQTT`` inherited, the demo would join the real servers' shared
+    subscription and take its share of their meters' readings (acknowledged as "no such
+    meter": lost to them); with ``WATTWISE_BUS_LINK``, its simulated readings and alerts would
+    reach their dashboards."""
+    return settings.model_copy(update={"host": host, "port": port, "mqtt": "", "bus_link": ""})
+
+
 def demo(
     ctx: typer.Context,
     port: int = typer.Option(8000, help="Port for the dashboard and API"),
@@ -72,7 +83,7 @@ def demo(
     Example: wattwise demo --port 8000
     """
     cli_state = state(ctx)
-    settings = cli_state.settings.model_copy(update={"host": host, "port": port})
+    settings = demo_settings(cli_state.settings, host, port)
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     services = cli_state.open()

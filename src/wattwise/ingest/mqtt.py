@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from wattwise.bus import Message
 from wattwise.config import broker_address
 from wattwise.ingest import command_results
 from wattwise.ingest.pipeline import IngestResult
@@ -124,7 +125,7 @@ class MqttIngest:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._services.bus.on("commands", lambda m: self._send_commands(m.payload.device_id, [m.payload]))
+        self._services.bus.on("commands", self._on_command)
         self._services.bus.on("ota", lambda m: self._send_manifest(m.payload))
         # A persistent session: readings published while this server is down wait in the
         # broker (QoS 1) and arrive, unacknowledged until stored, when it is back.
@@ -225,6 +226,25 @@ class MqttIngest:
         due = [c for c in waiting if c.delivered_ms is None or now - c.delivered_ms > RESEND_AFTER_MS]
         if due:
             self._send_commands(device_id, due)
+
+    def _on_command(self, message: Message) -> None:
+        """Send a command issued here, or one another process issued (bus link) as stored.
+
+        What comes over the link is only as trustworthy as the broker's ACL: a remote command
+        goes out only if the database holds it, pending, for that meter, and as it is stored
+        there (a rare read on the loop: commands are a person's or a rule's action)."""
+        command: command_store.Command = message.payload
+        if message.remote:
+            with self._services.engine.connect() as conn:
+                try:
+                    stored = command_store.get(conn, command.id)
+                except NotFound:
+                    stored = None
+            if stored is None or stored.device_id != command.device_id or stored.status != "pending":
+                log.warning("MQTT: a command from the bus link is not pending in the database; not sent: %s", command)
+                return
+            command = stored
+        self._send_commands(command.device_id, [command])
 
     def _send_commands(self, device_id: int, commands: list[command_store.Command]) -> None:
         for command in commands:
