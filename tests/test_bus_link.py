@@ -212,5 +212,6 @@ async def test_while_the_broker_is_down_a_process_keeps_a_bounded_queue_and_the_
         link_a.stop()
     assert [m.payload["id"] for m in got] == [1, 2, 3, 7]
     assert link_b.missed == 3
+    assert (link_a.sent, link_a.left_out) == (4, 3)
     said = [r.getMessage() for r in caplog.records if "leaving out" in r.getMessage()]
     assert said == ["bus link: 3 messages wait for the broker (unreachable or slow): leaving out the next"]

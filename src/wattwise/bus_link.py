@@ -149,7 +149,9 @@ class BusLink:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         # who this process is on the link: a new name at each start, so numbering restarts cleanly
         self.origin = f"{client_id}-{secrets.token_hex(3)}"
+        self._seq = 0  # numbers every message meant for the others, sent or left out
         self.sent = 0
+        self.left_out = 0  # not handed to the broker: its queue for the broker was full
         self.received = 0
         self.missed = 0  # messages of the other processes the broker dropped before they got here
         self._last_seq: dict[str, int] = {}
@@ -181,14 +183,18 @@ class BusLink:
 
     def _send(self, message: Message) -> None:
         try:
-            body = encode(message, self.origin, self.sent + 1)
+            body = encode(message, self.origin, self._seq + 1)
         except (TypeError, orjson.JSONEncodeError):
             log.exception("bus link: cannot send a %s message to the other processes", message.topic)
             return
         if body is None:
             return
-        self.sent += 1
+        self._seq += 1
         full = self.client.publish(f"{PREFIX}/{message.topic}", body, qos=1).rc == mqtt.MQTT_ERR_QUEUE_SIZE
+        if full:
+            self.left_out += 1
+        else:
+            self.sent += 1
         if full and not self._full:
             log.warning(
                 "bus link: %d messages wait for the broker (unreachable or slow): leaving out the next",

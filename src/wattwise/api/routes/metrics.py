@@ -80,6 +80,7 @@ class _Process(Collector):
         if self._link is not None:
             for name, value, doc in (
                 ("sent", self._link.sent, "Bus messages this process sent to the others"),
+                ("left_out", self._link.left_out, "Bus messages not sent: the queue for the broker was full"),
                 ("received", self._link.received, "Bus messages received from the other processes"),
                 ("missed", self._link.missed, "Messages of the other processes the broker dropped"),
             ):
