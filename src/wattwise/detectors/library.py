@@ -180,12 +180,23 @@ def alike_among_waiting(conn: Connection, device_id: int, anchors: list[StoredEv
     model = load_nilm(conn, device_id) or new_model()
     clf = Classifier(model.library, model.classifier)
     waiting = detections.list_events(conn, device_id, detections.Window(label=UNIDENTIFIED))
-    shapes = [features_of(event_of(e)) for e in waiting]  # no hour, no run length: the step only
+    shapes = [features_of(event_of(e)) for e in waiting]
     out: dict[int, list[int]] = {}
     for anchor in anchors:
         near = clf.similar(features_of(event_of(anchor)), shapes)
         out[anchor.id] = [waiting[i].id for i in near if waiting[i].id != anchor.id]
     return out
+
+
+def _label_with_look_alikes(conn: Connection, event_id: int, name: str) -> dict[str, Any]:
+    """``label_event`` for the event, then for each look-alike not already named with a run."""
+    others = look_alikes(conn, event_id)  # before this label teaches the library
+    changed = label_event(conn, event_id, name)
+    for other in others:
+        if other not in changed["events"]:
+            more = label_event(conn, other, name)
+            changed["events"] = sorted({*changed["events"], *more["events"]})
+    return changed
 
 
 def label_event(conn: Connection, event_id: int, name: str, *, alike: bool = False) -> dict[str, Any]:
@@ -198,14 +209,7 @@ def label_event(conn: Connection, event_id: int, name: str, *, alike: bool = Fal
     """
     name = check_name(name)
     if alike:
-        others = look_alikes(conn, event_id)  # before this label teaches the library
-        changed = label_event(conn, event_id, name)
-        for other in others:
-            if other not in changed["events"]:  # the other event of a run already named
-                more = label_event(conn, other, name)
-                changed["events"] = sorted({*changed["events"], *more["events"]})
-        changed["alike"] = len(changed["events"]) - 1
-        return changed
+        return _label_with_look_alikes(conn, event_id, name)
     stored = detections.get_event(conn, event_id)
     model = load_nilm(conn, stored.device_id) or new_model()
     run = detections.run_of_event(conn, event_id)

@@ -121,7 +121,7 @@ def _term(diff: FloatArray, scale: FloatArray | float) -> FloatArray:
 ALIKE_WITHIN = 2.0
 
 
-def shape_of(features: Features) -> Features:
+def _shape(features: Features) -> Features:
     """Only the step (|ΔP|, ΔQ, inrush): time of day and run length dropped, so that two uses
     of one appliance at different hours, or one still running, look alike."""
     return replace(features, hour=None, duration_s=None)
@@ -218,8 +218,9 @@ class Classifier:
     def similar(
         self, anchor: Features, candidates: Sequence[Features], within_sigma: float = ALIKE_WITHIN
     ) -> list[int]:
-        """Indexes of ``candidates`` that look like ``anchor`` (for labelling a cluster)."""
+        """Indexes of ``candidates`` that look like ``anchor`` (for labelling a cluster): the same
+        step, within ``within_sigma`` scale units, whatever the time of day or run length."""
         if not candidates:
             return []
-        d2 = self.distances2(candidates, _Matrix.of([anchor]))[:, 0]
+        d2 = self.distances2([_shape(c) for c in candidates], _Matrix.of([_shape(anchor)]))[:, 0]
         return [int(i) for i in np.flatnonzero(d2 <= within_sigma**2)]

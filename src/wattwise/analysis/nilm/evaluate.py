@@ -36,7 +36,7 @@ from wattwise.analysis import model_data
 from wattwise.analysis.nilm.apportion import MODES, learn_gains
 from wattwise.analysis.nilm.bursts import BurstModel, burst_model_from_labels, learn_burst
 from wattwise.analysis.nilm.calibration import isotonic_fit
-from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig, shape_of
+from wattwise.analysis.nilm.classify import Classifier, ClassifierConfig
 from wattwise.analysis.nilm.cycles import CycleModel, learn_cycle
 from wattwise.analysis.nilm.decode import StateModel, decode, typical_powers
 from wattwise.analysis.nilm.events import (
@@ -899,6 +899,16 @@ def zero_baseline(spec: SetSpec) -> dict[str, Any]:
     return power_metrics(spec, spec.test, preds)
 
 
+def identification_f1(spec: SetSpec, full: NilmModel, library: SignatureLibrary) -> float:
+    """The test part's identification macro-F1 when ``full`` names events from ``library``
+    alone: a user's labels. The rhythm chains are learnt from the sub-meters, which labels do
+    not give, so they are left out."""
+    model = replace(full, library=library, cyclers={})
+    events = [model.process(r.ts, r.aggregate, r.second).events for r in spec.test]
+    _, t_lab, p_lab = event_scores(spec, spec.test, events)
+    return macro_f1(t_lab, p_lab, spec.appliances)
+
+
 def learning_curve(
     spec: SetSpec,
     full: NilmModel,
@@ -912,12 +922,7 @@ def learning_curve(
         f1s = []
         for s in seeds:
             lib = full.library.subsample(n, seed=s) if n else SignatureLibrary()
-            # the rhythm model and the decoding levels are learnt from the sub-meters,
-            # which n labels do not give
-            model = replace(full, library=lib, cyclers={})
-            evs = [model.process(r.ts, r.aggregate, r.second).events for r in spec.test]
-            _, t_lab, p_lab = event_scores(spec, spec.test, evs)
-            f1s.append(macro_f1(t_lab, p_lab, spec.appliances))
+            f1s.append(identification_f1(spec, full, lib))
         out[n] = {"macro_f1": float(np.mean(f1s)), "min": float(np.min(f1s)), "max": float(np.max(f1s))}
     return out
 
@@ -936,7 +941,7 @@ def cluster_labelling(spec: SetSpec, full: NilmModel, seeds: Sequence[int] = (0,
         matched = match_events(evs, truth, spec.tol_s())
         for i, ev in enumerate(evs):
             pool.append((full.features(ev), truth[matched[i]].appliance if i in matched else OTHER))
-    shapes = [shape_of(f) for f, _ in pool]
+    features = [f for f, _ in pool]
     clf = Classifier(SignatureLibrary(), full.classifier)
     f1s: list[float] = []
     named_counts: dict[str, list[int]] = {a: [] for a in spec.appliances}
@@ -950,16 +955,13 @@ def cluster_labelling(spec: SetSpec, full: NilmModel, seeds: Sequence[int] = (0,
             if not own:
                 continue
             anchor = rng.choice(own)
-            named = [i for i in {anchor, *clf.similar(shapes[anchor], shapes)} if i not in taken]
+            named = [i for i in {anchor, *clf.similar(features[anchor], features)} if i not in taken]
             taken.update(named)
             for i in named:
                 lib.add(app, pool[i][0])
             named_counts[app].append(len(named))
             right_shares[app].append(sum(pool[i][1] == app for i in named) / len(named))
-        model = replace(full, library=lib, cyclers={})
-        tested = [model.process(r.ts, r.aggregate, r.second).events for r in spec.test]
-        _, t_lab, p_lab = event_scores(spec, spec.test, tested)
-        f1s.append(macro_f1(t_lab, p_lab, spec.appliances))
+        f1s.append(identification_f1(spec, full, lib))
     return {
         "macro_f1": float(np.mean(f1s)),
         "min": float(np.min(f1s)),
