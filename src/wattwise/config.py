@@ -67,9 +67,13 @@ class Settings(BaseSettings):
 
 
 def broker_address(address: str) -> tuple[str, int]:
-    """``host:port`` (either may be left out) as the pair a client connects to."""
+    """``host:port`` (either may be left out) as the pair a client connects to; ValueError for
+    a port that is not a number from 1 to 65535."""
     host, _, port = address.rpartition(":") if ":" in address else (address, "", "1883")
-    return host or "127.0.0.1", int(port or 1883)
+    port = port or "1883"
+    if not (port.isdigit() and 0 < int(port) < 65_536):
+        raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+    return host or "127.0.0.1", int(port)
 
 
 def check_broker_address(given: str) -> str:
@@ -77,11 +81,13 @@ def check_broker_address(given: str) -> str:
     ValueError in plain words otherwise, before the server starts (a port that is not a number
     stopped the start with a traceback, one out of range left the link silently unconnected)."""
     value = given.strip()
-    if not value:
-        return ""
-    port = value.rpartition(":")[2] if ":" in value else ""
-    if port and not (port.isdigit() and 0 < int(port) < 65_536):
-        raise ValueError(f"must be a broker's host:port such as mqtt.local:1883 (port 1 to 65535), got {given!r}")
+    if value:
+        try:
+            broker_address(value)
+        except ValueError:
+            raise ValueError(
+                f"must be a broker's host:port such as mqtt.local:1883 (port 1 to 65535), got {given!r}"
+            ) from None
     return value
 
 

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from wattwise.api.app import create_app
 from wattwise.cli.context import state, transaction
-from wattwise.config import check_broker_address, check_public_url
+from wattwise.config import Settings
 from wattwise.store.users import count_users, create_user
+
+#: The flag of a setting, where it is not ``--`` and the setting's name with dashes.
+_FLAGS = {"bus_link": "--link"}
+
+
+def with_flags(settings: Settings, given: dict[str, Any]) -> Settings:
+    """``settings`` with the command line's values, checked by the same validators as the
+    environment's; a value they refuse is named by its flag, before anything starts."""
+    try:
+        return Settings.model_validate({**settings.model_dump(), **given})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        name = str(error["loc"][0])
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+        raise typer.BadParameter(error["msg"].removeprefix("Value error, "), param_hint=flag) from None
 
 
 def serve(
@@ -49,21 +66,11 @@ def serve(
             "bus_link": link,
             "detectors": detectors,
             "alerts": alerts,
+            "public_url": public_url,
         }.items()
         if v is not None
     }
-    for flag, key, address in (("--mqtt", "mqtt", mqtt), ("--link", "bus_link", link)):
-        if address is not None:  # model_copy does not validate
-            try:
-                updates[key] = check_broker_address(address)
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc), param_hint=flag) from None
-    if public_url is not None:  # model_copy does not validate
-        try:
-            updates["public_url"] = check_public_url(public_url)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--public-url") from None
-    settings = settings.model_copy(update=updates)
+    settings = with_flags(settings, updates)
     if settings.bus_link and settings.database_url().startswith("sqlite"):
         # every process on SQLite leads (wattwise.store.lead): each would run the detectors
         # and the alert engine, and with the link each would store every alert again
