@@ -25,14 +25,12 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from wattwise.bus import Bus, Message
 from wattwise.config import Settings, broker_address
 from wattwise.domain.readings import Reading, StoredReading
+from wattwise.mqtt_session import connect_persistent, server_client
 from wattwise.store.commands import Command, Manifest
 
 log = logging.getLogger(__name__)
@@ -133,11 +131,7 @@ class BusLink:
         self._host, self._port = host, port
         self._session_expiry_s = session_expiry_s
         self._queue_limit = queue_limit
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-        )
-        if username:
-            self.client.username_pw_set(username, password or None)
+        self.client = server_client(client_id, username, password)
         self.client.max_inflight_messages_set(1_000)
         # what waits for the broker (unacknowledged or not yet sent): bounded, or a broker down
         # for an hour would keep every batch of that hour in this process's memory; the others
@@ -146,7 +140,6 @@ class BusLink:
         self._full = False  # said once per outage that messages are being left out
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         # who this process is on the link: a new name at each start, so numbering restarts cleanly
         self.origin = f"{client_id}-{secrets.token_hex(3)}"
         self._seq = 0  # numbers every message meant for the others, sent or left out
@@ -169,10 +162,7 @@ class BusLink:
         """Call on the bus's event loop (the received messages are handed to it)."""
         for topic in CODECS:
             self._bus.on(topic, self._send)
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = self._session_expiry_s
-        self.client.connect_async(self._host, self._port, keepalive=30, clean_start=False, properties=properties)
-        self.client.loop_start()
+        connect_persistent(self.client, self._host, self._port, self._session_expiry_s)
         return self
 
     def stop(self) -> None:

@@ -30,6 +30,9 @@ class Consumers:
     def __init__(self, services: Services, *, detectors: bool, alerts: bool, retry_s: float = 5.0) -> None:
         self._services = services
         self._wanted = (detectors, alerts)
+        named = (("detectors", detectors), ("alert engine", alerts))
+        self._names = [name for name, on in named if on]  # what this process runs while it leads
+        self._others = [name for name, on in named if not on]
         self._retry_s = retry_s
         self._lead = Lead(services.engine)
         self._detach: list[Callable[[], None]] = []
@@ -44,16 +47,16 @@ class Consumers:
 
     def start(self) -> Consumers:
         """Call on the bus's event loop. Leads at once when it can, else stands by."""
-        if not any(self._wanted):
+        if not self._names:
             return self
         self._loop = asyncio.get_running_loop()
-        if not all(self._wanted) and not self._lead.embedded:
+        if self._others and not self._lead.embedded:
             # one lock for both: a process leading with one of them leaves the other to no one
             log.warning(
                 "this process may lead with the %s only: while it leads, no process runs the %s; "
                 "start every server process with both or with neither (docs/scale.md)",
-                *self._names(),
-                *[name for name in ("detectors", "alert engine") if name not in self._names()],
+                self._names[0],
+                self._others[0],
             )
         if self._lead.try_take():
             self._attach()
@@ -79,7 +82,7 @@ class Consumers:
             self._detach.append(attach_detectors(self._services))
         if alerts:
             self._detach.append(attach_alerts(self._services))
-        log.info("this process runs the %s", " and ".join(self._names()))
+        log.info("this process runs the %s", " and ".join(self._names))
 
     def _detach_all(self) -> None:
         """Each consumer stopped once, also when the watcher (a lost lead) and ``stop`` both get here."""
@@ -89,10 +92,6 @@ class Consumers:
             except IndexError:
                 return
             detach()
-
-    def _names(self) -> list[str]:
-        detectors, alerts = self._wanted
-        return [name for name, on in (("detectors", detectors), ("alert engine", alerts)) if on]
 
     def _on_loop(self, work: Callable[[], None]) -> None:
         assert self._loop is not None
@@ -116,7 +115,7 @@ class Consumers:
         while not self._stop.wait(self._retry_s):
             try:
                 if self.running and not self._lead.still_held():
-                    log.error("lost the lead: the %s stop here until it is taken again", " and ".join(self._names()))
+                    log.error("lost the lead: the %s stop here until it is taken again", " and ".join(self._names))
                     # here, not on the loop: stopping waits for the notice on its way and the
                     # detectors' fit (minutes at worst), and the loop answers every request
                     self._detach_all()

@@ -19,14 +19,12 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from wattwise.bus import Message
 from wattwise.config import broker_address
 from wattwise.ingest import command_results
 from wattwise.ingest.pipeline import IngestResult
+from wattwise.mqtt_session import connect_persistent, server_client
 from wattwise.runtime import Services
 from wattwise.store import commands as command_store
 from wattwise.store.clock import now_ms
@@ -96,17 +94,9 @@ class MqttIngest:
         #: Called (on paho's thread) after each successful (re)connection: other publishers on
         #: this connection (Home Assistant discovery) subscribe and announce themselves there.
         self.on_connected: list[Callable[[mqtt.Client], None]] = []
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"wattwise-server-{id(self):x}",
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if username:
-            self.client.username_pw_set(username, password or None)
+        self.client = server_client(client_id or f"wattwise-server-{id(self):x}", username, password, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
 
     @classmethod
     def from_settings(cls, services: Services) -> MqttIngest:
@@ -129,10 +119,7 @@ class MqttIngest:
         self._services.bus.on("ota", lambda m: self._send_manifest(m.payload))
         # A persistent session: readings published while this server is down wait in the
         # broker (QoS 1) and arrive, unacknowledged until stored, when it is back.
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = self._session_expiry_s
-        self.client.connect_async(self._host, self._port, keepalive=30, clean_start=False, properties=properties)
-        self.client.loop_start()
+        connect_persistent(self.client, self._host, self._port, self._session_expiry_s)
 
     def stop(self) -> None:
         self.client.disconnect()
