@@ -160,3 +160,17 @@ async def test_a_main_meters_page_says_whether_its_energy_balance_is_watching(
         save_model(conn, dashboard.meter_a, MODEL_KIND, json.dumps(swinging.to_dict()).encode())
     await user.open(f"/meters/{dashboard.meter_a}")
     await user.should_see("Not watching for losses: the sub-meters see 40 %")
+
+
+async def test_the_meter_charts_show_the_sites_clock(user: User, dashboard: World, sign_in: SignIn) -> None:
+    """Home A is in India (UTC+5:30): a reading at t is drawn at t's Indian wall clock, whatever
+    the browser's zone, as every time on the dashboard is written."""
+    t = now_ms() - 60_000
+    await dashboard.services.pipeline.ingest(dashboard.meter_a, [{"ts": t, "power": 321.0}])
+    sign_in("admin")
+    await user.open(f"/meters/{dashboard.meter_a}")
+    await user.should_see("times in Asia/Kolkata")
+    charts = {e.props.get("data-chart"): e for e in user.find(ui.echart).elements}
+    live = charts["live"].options  # type: ignore[attr-defined]
+    assert live["useUTC"] is True
+    assert live["series"][0]["data"] == [[t + 330 * 60_000, 321.0]]
