@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from nicegui.testing import User, general_fixtures, user_plugin
@@ -21,6 +22,23 @@ from wattwise.store.users import create_token, get_user_by_name
 user = user_plugin.user
 prepare_simulated_auto_index_client = user_plugin.prepare_simulated_auto_index_client
 nicegui_reset_globals = general_fixtures.nicegui_reset_globals
+
+# How many times (0.1 s apart) ``user.should_see`` looks before it fails. NiceGUI's 3 (0.3 s) is
+# too short for a click whose handler stores something and re-draws the page while the machine
+# is busy (the full suite beside other jobs on 2 cores failed two such checks); a check that
+# passes returns at its first sight, so only a real failure waits the whole 3 s.
+PATIENCE = 30
+
+
+@pytest.fixture(autouse=True)
+def patient_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``should_see`` waits up to ``PATIENCE`` looks unless a test asks for another number."""
+    should_see = User.should_see
+
+    async def patient(self: User, *args: Any, retries: int = PATIENCE, **kwargs: Any) -> None:
+        await should_see(self, *args, retries=retries, **kwargs)
+
+    monkeypatch.setattr(User, "should_see", patient)
 
 
 @pytest.fixture
