@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from detectors.live_world import LiveWorld, live_world
-from wattwise.detectors import DetectorSettings
+from wattwise.detectors import Detectors, DetectorSettings
 from wattwise.runtime import Services
 from wattwise.store.devices import create_device, set_role
 
@@ -240,3 +240,19 @@ def test_a_period_vouched_clean_teaches_the_base_and_a_later_loss_is_then_seen(s
         live.restart()
         live.detectors.refresh()
         assert live.get(f"/api/v1/devices/{w.meter_a}/balance")["clean_period"]["applied"] is True
+
+        # vouched again while no detector runs: learnt when they next load the group
+        live.detectors()
+        again = vouch(w.meter_a, *hours)
+        assert again.status_code == 200, again.text
+        assert live.get(f"/api/v1/devices/{w.meter_a}/balance")["clean_period"]["applied"] is False
+        live.detectors = Detectors(services, BALANCE).start()
+        live.detectors.refresh()
+        status = live.get(f"/api/v1/devices/{w.meter_a}/balance")
+        assert status["clean_period"] == {
+            "since": hours[0],
+            "until": hours[1],
+            "at": again.json()["at"],
+            "applied": True,
+        }
+        assert status["alarmed"] is False, "the statistic starts afresh from the vouched base"
