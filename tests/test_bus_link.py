@@ -93,6 +93,7 @@ async def test_what_people_and_detectors_do_in_one_process_reaches_the_others(br
     sent = {
         "appliances": {"device_id": 4, "renamed": ["kettle", "Kettle"]},
         "feedback": {"id": 9, "device_id": 4, "status": "ignored"},
+        "balance": {"device_id": 4},
         "alerts": [{"id": 1, "device_id": 4, "status": "open", "message": "main: Power above 3 kW"}],
         "alert_rules": {"id": 2},
         "commands": command,

@@ -80,6 +80,7 @@ CODECS: dict[str, Codec] = {
     "findings": _PLAIN,
     "feedback": _PLAIN,  # a person's verdict on a finding: the detectors learn from it
     "appliances": _PLAIN,  # a label, rename or merge: the detectors' library changed
+    "balance": _PLAIN,  # a period vouched clean: the energy balance learns its base from it
     "alerts": _PLAIN,
     "alert_rules": _PLAIN,  # a rule or channel saved or removed: the alert engine reloads
     "commands": _COMMAND,

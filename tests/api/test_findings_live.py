@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from detectors.live_world import LiveWorld, live_world
-from wattwise.detectors import DetectorSettings
+from wattwise.detectors import Detectors, DetectorSettings
 from wattwise.runtime import Services
 from wattwise.store.devices import create_device, set_role
 
@@ -169,3 +169,90 @@ def test_grid_events_and_a_surge_are_told_from_a_load_switching_on(sqlite_servic
         assert low_f["detail"]["extreme"] == 49.3
         assert "the grid voltage rose" in surge["reason"] and surge["start_ts"] == T0 + 2000 * 500
         assert all(f["status"] == "open" for f in found)
+
+
+def post_site(live: LiveWorld, main_key: str, subs: list[tuple[int, str]], readings: tuple[Any, Any]) -> None:
+    main_rows, sub_rows = readings
+    live.post(main_rows, key=main_key)
+    for (_, key), rows in zip(subs, sub_rows, strict=True):
+        live.post(rows, key=key)
+
+
+def test_a_period_vouched_clean_teaches_the_base_and_a_later_loss_is_then_seen(services: Services) -> None:
+    """The first hour, which teaches the base, had a contractor's 600 W heater on the main
+    meter; the base learned from it hides a later 20 % loss. The owner vouches for hours 1
+    to 3 (clean): the base is learned from them, and the loss is raised on that site, not
+    on its twin whose owner did not vouch."""
+    with live_world(services, BALANCE) as live:
+        w = live.world
+        vouched, twin = (
+            add_subs(live, w.meter_a, w.site_a, ("kitchen", "rooms")),
+            add_subs(live, w.meter_b, w.site_b, ("kitchen", "rooms")),
+        )
+        live.detectors.refresh()
+        clean_hours = site_readings(0.0, hours=3, seed=4)
+        for row in clean_hours[0][:60]:
+            row["power"] = round(row["power"] + 600.0, 1)  # the heater, not metered by any sub-meter
+        for main_key, subs in ((w.key_a, vouched), (w.key_b, twin)):
+            post_site(live, main_key, subs, clean_hours)
+        live.detectors.flush()
+        before = live.get(f"/api/v1/devices/{w.meter_a}/balance")
+        assert before["state"] == "watching" and before["base_wh_per_interval"] > 55  # 700 W for 5 min: 58 Wh
+        assert "clean_period" not in before
+
+        def vouch(device: int, since: int, until: int, token: str | None = None) -> Any:
+            return w.client.put(
+                f"/api/v1/devices/{device}/balance/clean-period",
+                json={"since": since, "until": until},
+                headers=w.auth(token),
+            )
+
+        hours = (T0 + 60 * MINUTE, T0 + 180 * MINUTE)
+        assert vouch(w.meter_a, *hours, token=w.viewer_token).status_code == 403
+        assert vouch(vouched[0][0], *hours).status_code == 409, "a sub-meter has no balance of its own"
+        assert vouch(999_999, *hours).status_code == 404
+        backwards = vouch(w.meter_a, hours[1], hours[0])
+        assert backwards.status_code == 422 and backwards.json()["detail"].startswith("until: must be after since")
+        short = vouch(w.meter_a, hours[0], hours[0] + 30 * MINUTE)
+        assert short.status_code == 422 and "has 6 intervals of 5 min" in short.json()["detail"]
+        unread = vouch(w.meter_a, T0 + 10 * 60 * MINUTE, T0 + 12 * 60 * MINUTE)
+        assert unread.status_code == 422 and "has 0 intervals" in unread.json()["detail"]
+
+        answer = vouch(w.meter_a, *hours)
+        assert answer.status_code == 200, answer.text
+        taught = answer.json()
+        assert taught["intervals"] == 24 and taught["state"] == "watching"
+        assert 6 < taught["base_wh_per_interval"] < 11  # the 100 W base: 8.3 Wh in 5 min
+        live.detectors.flush()
+        after = live.get(f"/api/v1/devices/{w.meter_a}/balance", token=w.viewer_token)
+        assert after["base_wh_per_interval"] == taught["base_wh_per_interval"]
+        assert after["clean_period"] == {"since": hours[0], "until": hours[1], "at": taught["at"], "applied": True}
+
+        lossy = site_readings(0.20, hours=3, seed=6, first_hour=3)  # a hooked line from hour 3
+        for main_key, subs in ((w.key_a, vouched), (w.key_b, twin)):
+            post_site(live, main_key, subs, lossy)
+        live.detectors.flush()
+        (loss,) = findings_of(live, w.meter_a, kind="balance_loss")
+        assert loss["status"] == "open" and loss["start_ts"] <= T0 + 195 * MINUTE
+        assert findings_of(live, w.meter_b, kind="balance_loss") == [], "the heater's base hides it"
+
+        # a restart: the balance goes on from the vouched base, and does not learn it again
+        live.restart()
+        live.detectors.refresh()
+        assert live.get(f"/api/v1/devices/{w.meter_a}/balance")["clean_period"]["applied"] is True
+
+        # vouched again while no detector runs: learnt when they next load the group
+        live.detectors()
+        again = vouch(w.meter_a, *hours)
+        assert again.status_code == 200, again.text
+        assert live.get(f"/api/v1/devices/{w.meter_a}/balance")["clean_period"]["applied"] is False
+        live.detectors = Detectors(services, BALANCE).start()
+        live.detectors.refresh()
+        status = live.get(f"/api/v1/devices/{w.meter_a}/balance")
+        assert status["clean_period"] == {
+            "since": hours[0],
+            "until": hours[1],
+            "at": again.json()["at"],
+            "applied": True,
+        }
+        assert status["alarmed"] is False, "the statistic starts afresh from the vouched base"

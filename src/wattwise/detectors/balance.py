@@ -12,6 +12,13 @@ A person's Ignore on such a finding says "that surplus is ours" (an unmetered lo
 base is relearned from the finding's own intervals, and a later loss of about the same
 share of the main meter (within 25 %) is stored as ignored rather than raised. Raise
 changes nothing: it keeps raising.
+
+A person who knows a period was clean (no loss, no theft) may vouch for it
+(:func:`vouch_clean`, through REST): the base and its wobble are then learned again from
+that period's intervals (:meth:`BalanceState.learn_clean`), as the first intervals taught
+them, and the statistic starts afresh. The vouch is stored on its own (kind
+``balance_clean``), so the detectors apply it when they next see the group even if they
+were not running when it was given.
 """
 
 from __future__ import annotations
@@ -32,13 +39,24 @@ from wattwise.analysis.theft import (
     fit_balance,
     missing_wh,
 )
+from wattwise.detectors.config import DetectorSettings
 from wattwise.detectors.report import Report
-from wattwise.store.detector_models import load_model
+from wattwise.store.clock import now_ms
+from wattwise.store.detector_inputs import energy_by_interval
+from wattwise.store.detector_models import load_model, save_model
 
 log = logging.getLogger(__name__)
 
 KIND = "balance_loss"
 MODEL_KIND = "balance"
+#: the period a person vouched clean, stored for the main meter
+CLEAN_KIND = "balance_clean"
+#: the bus topic that tells the detectors a period was vouched for
+CLEAN_TOPIC = "balance"
+#: the fewest intervals the base is learned from (``fit_balance``'s own minimum)
+MIN_INTERVALS = 10
+#: the interval of a balance whose state does not say (saved before it did, or not started)
+DEFAULT_WIDTH_MS = DetectorSettings().balance_interval_ms
 
 
 @dataclass(slots=True)
@@ -53,6 +71,10 @@ class BalanceState:
     stat: float = 0.0
     episode: list[tuple[int, float, float]] = field(default_factory=list)  # (start, main, subs)
     alarmed: bool = False
+    #: the interval the detectors balance over (ms): a vouched period is cut into these
+    width_ms: int = DEFAULT_WIDTH_MS
+    #: the vouched period the base was last learned from (as stored: since, until, at)
+    clean: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +94,7 @@ class BalanceState:
         if model is None:
             self.learn_main.append(main_wh)
             self.learn_subs.append(subs_wh)
-            if len(self.learn_main) >= max(self.learn, 10):
+            if len(self.learn_main) >= max(self.learn, MIN_INTERVALS):
                 learned = fit_balance(np.array(self.learn_main), np.array(self.learn_subs))
                 log.info("energy balance learned: %s", balance_verdict(learned))
                 self.model = asdict(learned)
@@ -127,11 +149,82 @@ class BalanceState:
             self.model["base_wh"] = mean_residual_wh
         self.stat, self.episode, self.alarmed = 0.0, [], False
 
+    def learn_clean(self, vouched: dict[str, int], mains: list[float], subs: list[float]) -> BalanceModel:
+        """A period vouched clean: the base and its wobble are learned from its intervals
+        (the learning of the first intervals ends, if it had not), and the statistic and
+        any episode start afresh: what was judged against the old base is not judged again."""
+        learned = fit_balance(np.array(mains), np.array(subs))
+        log.info("energy balance learned from a period vouched clean: %s", balance_verdict(learned))
+        self.model = asdict(learned)
+        self.learn_main, self.learn_subs = [], []
+        self.stat, self.episode, self.alarmed = 0.0, [], False
+        self.clean = dict(vouched)
+        return learned
+
+
+def clean_intervals(
+    conn: Connection, members: list[int], since: int, until: int, width_ms: int
+) -> tuple[list[float], list[float]]:
+    """The main meter's and the sub-meters' (summed) Wh in each whole interval of
+    ``[since, until)`` in which every meter of the group (``members``, main first) reported:
+    what the balance itself would have taken, interval by interval."""
+    start, end = -(-since // width_ms) * width_ms, until // width_ms * width_ms
+    if end <= start:
+        return [], []
+    wh = energy_by_interval(conn, members, start, end, width_ms)
+    complete = [t for t in range(start, end, width_ms) if all(t in wh[m] for m in members)]
+    return [wh[members[0]][t] for t in complete], [sum(wh[m][t] for m in members[1:]) for t in complete]
+
+
+def check_clean(conn: Connection, main_id: int, members: list[int], since: int, until: int) -> dict[str, Any]:
+    """What ``[since, until)`` would teach this main meter's balance (``members``: the main
+    meter first, then its sub-meters): how many intervals and the base they give; ValueError
+    naming what is wrong when it cannot teach it. A read, before the writer stores the vouch."""
+    if until <= since:
+        raise ValueError(f"until: must be after since ({since}), got {until}")
+    if until > now_ms():
+        raise ValueError(f"until: a period not over yet cannot be vouched for, got {until}")
+    stored = load_model(conn, main_id, MODEL_KIND)
+    width = DEFAULT_WIDTH_MS if stored is None else BalanceState.from_dict(json.loads(stored.data)).width_ms
+    mains, subs = clean_intervals(conn, members, since, until, width)
+    if len(mains) < MIN_INTERVALS:
+        raise ValueError(
+            f"since/until: the period has {len(mains)} intervals of {width // 60_000} min in which the main meter"
+            f" and every sub-meter reported; the base is learned from at least {MIN_INTERVALS}"
+        )
+    learned = fit_balance(np.array(mains), np.array(subs))
+    return {
+        "intervals": len(mains),
+        "base_wh_per_interval": learned.base_wh,
+        "state": "watching" if learned.steady else "not_watching",
+        "reason": balance_verdict(learned),
+    }
+
+
+def vouch_clean(conn: Connection, main_id: int, since: int, until: int) -> dict[str, int]:
+    """Store that ``[since, until)`` was clean on this main meter (checked by
+    :func:`check_clean`); the detectors learn the base from it (``BalanceState.learn_clean``)."""
+    vouched = {"since": since, "until": until, "at": now_ms()}
+    save_model(conn, main_id, CLEAN_KIND, json.dumps(vouched).encode())
+    return vouched
+
+
+def vouched_clean(conn: Connection, main_id: int) -> dict[str, int] | None:
+    """The period last vouched clean on this main meter, as stored."""
+    stored = load_model(conn, main_id, CLEAN_KIND)
+    return None if stored is None else {k: int(v) for k, v in json.loads(stored.data).items()}
+
 
 def stored_status(conn: Connection, main_id: int) -> dict[str, Any]:
     """:func:`balance_status` of the main meter's balance as the detectors last saved it."""
     stored = load_model(conn, main_id, MODEL_KIND)
-    return balance_status(None if stored is None else BalanceState.from_dict(json.loads(stored.data)))
+    state = None if stored is None else BalanceState.from_dict(json.loads(stored.data))
+    out = balance_status(state)
+    vouched = vouched_clean(conn, main_id)
+    if vouched is not None:
+        # applied: the base now comes from it (not yet: the detectors have not seen it)
+        out["clean_period"] = {**vouched, "applied": state is not None and state.clean == vouched}
+    return out
 
 
 def balance_status(state: BalanceState | None) -> dict[str, Any]:
@@ -140,9 +233,10 @@ def balance_status(state: BalanceState | None) -> dict[str, Any]:
         return {"state": "not_started", "reason": "No interval has been complete on every meter of the group yet."}
     model = state.engine_model()
     if model is None:
+        needed = max(state.learn, MIN_INTERVALS)
         return {
             "state": "learning",
-            "reason": f"Learning the unmetered base: {len(state.learn_main)} of {max(state.learn, 10)} intervals.",
+            "reason": f"Learning the unmetered base: {len(state.learn_main)} of {needed} intervals.",
         }
     return {
         "state": "watching" if model.steady else "not_watching",

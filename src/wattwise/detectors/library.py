@@ -13,6 +13,7 @@ engine, which is not ours to change).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -33,7 +34,7 @@ from wattwise.analysis.nilm.rhythm_labels import (
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureLibrary, features_of
 from wattwise.detectors.nilm import MeterNilm
 from wattwise.store import detections
-from wattwise.store.detections import StoredEvent
+from wattwise.store.detections import StoredEvent, StoredRun
 from wattwise.store.detector_models import load_model, save_model
 from wattwise.store.errors import NotFound
 
@@ -174,10 +175,14 @@ def look_alikes(conn: Connection, event_id: int) -> list[int]:
     return alike_among_waiting(conn, stored.device_id, [stored])[stored.id]
 
 
-def alike_among_waiting(conn: Connection, device_id: int, anchors: list[StoredEvent]) -> dict[int, list[int]]:
+def alike_among_waiting(
+    conn: Connection, device_id: int, anchors: list[StoredEvent], model: NilmModel | None = None
+) -> dict[int, list[int]]:
     """For each of ``anchors`` (events of this meter), its look-alikes among the meter's
-    unidentified events (``look_alikes``): one read of the queue and the model for all."""
-    model = load_nilm(conn, device_id) or new_model()
+    unidentified events (``look_alikes``): one read of the queue and the model for all
+    (``model``: the meter's, when the caller has read it already)."""
+    if model is None:
+        model = load_nilm(conn, device_id) or new_model()
     clf = Classifier(model.library, model.classifier)
     waiting = detections.list_events(conn, device_id, detections.Window(label=UNIDENTIFIED))
     shapes = [features_of(event_of(e)) for e in waiting]
@@ -188,51 +193,76 @@ def alike_among_waiting(conn: Connection, device_id: int, anchors: list[StoredEv
     return out
 
 
-def _label_with_look_alikes(conn: Connection, event_id: int, name: str) -> dict[str, Any]:
-    """``label_event`` for the event, then for each look-alike not already named with a run."""
-    others = look_alikes(conn, event_id)  # before this label teaches the library
-    changed = label_event(conn, event_id, name)
-    for other in others:
-        if other not in changed["events"]:
-            more = label_event(conn, other, name)
-            changed["events"] = sorted({*changed["events"], *more["events"]})
-    return changed
-
-
 def label_event(conn: Connection, event_id: int, name: str, *, alike: bool = False) -> dict[str, Any]:
     """A person's label (or new label) for an event, and for the other event of its run;
-    with ``alike``, for every unidentified event that looks like it too (``look_alikes``).
+    with ``alike``, for every unidentified event that looks like it too (``look_alikes``)
+    and the other events of their runs.
 
-    Both events teach the meter's library with the run's duration when the run is closed,
+    Each event teaches the meter's library with its run's duration when the run is closed,
     so the next switching of the same appliance is identified. A relabel first takes back
-    what the old label taught. Returns the changed event ids and run id.
+    what the old label taught. Returns the changed event ids and the event's run id.
+
+    One event is a cluster of one: the model is read and saved once, and the labels and
+    runs written in one statement each, however many look-alikes (a fridge's can be
+    hundreds: ``bench/label_cluster.py``).
     """
     name = check_name(name)
-    if alike:
-        return _label_with_look_alikes(conn, event_id, name)
     stored = detections.get_event(conn, event_id)
     model = load_nilm(conn, stored.device_id) or new_model()
-    run = detections.run_of_event(conn, event_id)
-    ids = [event_id]
-    touched = {name}
-    duration: float | None = None
-    if run is not None:
-        if run.off_event_id is not None:
-            duration = (run.end_ts - run.start_ts) / 1000.0
-        ids = [run.on_event_id] + ([run.off_event_id] if run.off_event_id is not None else [])
-    for ev in detections.get_events(conn, ids):
-        if ev.source == detections.USER and ev.features is not None:
-            forget(model.library, ev.label, Features.from_dict(ev.features))
-            touched.add(ev.label)
-        engine_event = event_of(ev)
-        features = model.features(engine_event, duration)
-        model.library.add(name, features)
-        detections.set_user_label(conn, ev.id, name, features.to_dict())
-    if run is not None:
-        detections.set_run_label(conn, run.id, name)
-    refresh_learnt(conn, stored.device_id, model, touched)
+    cluster = [stored.id]
+    if alike:  # looked for before this label teaches the library
+        cluster += alike_among_waiting(conn, stored.device_id, [stored], model)[stored.id]
+    named = _teach_cluster(conn, model, cluster, name)
+    detections.set_user_labels(conn, [(e.id, name, e.features) for e in named.events.values()])
+    detections.set_runs_label(conn, [run.id for run in named.runs.values() if run is not None], name)
+    refresh_learnt(conn, stored.device_id, model, named.touched)  # after the writes: the rhythm reads the labels
     save_nilm(conn, stored.device_id, model)
-    return {"device_id": stored.device_id, "events": sorted(ids), "run": None if run is None else run.id}
+    run = named.runs[stored.id]
+    return {"device_id": stored.device_id, "events": sorted(named.events), "run": None if run is None else run.id}
+
+
+@dataclass
+class _Named:
+    """What naming a cluster changed: each named event as it is now (label, features
+    taught), the run each labelled event went with (None: not paired), the names whose
+    learning changed."""
+
+    events: dict[int, StoredEvent] = field(default_factory=dict)
+    runs: dict[int, StoredRun | None] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+
+
+def _teach_cluster(conn: Connection, model: NilmModel, cluster: list[int], name: str) -> _Named:
+    """Teach ``model``'s library each event of ``cluster`` in turn (its run's events with
+    it, with the run's duration), skipping one already named as another's run partner.
+
+    Events of a run are taught in id order, a relabelled one's old exemplar taken back
+    first: what labelling them one request at a time taught (the library keeps each
+    appliance's newest exemplars, so the order matters)."""
+    runs = detections.runs_of_events(conn, cluster)
+    partners = [i for run in runs.values() for i in (run.on_event_id, run.off_event_id) if i is not None]
+    current = {e.id: e for e in detections.get_events(conn, sorted({*cluster, *partners}))}
+    named = _Named(touched={name})
+    for event_id in cluster:
+        if event_id in named.events:
+            continue
+        run = runs.get(event_id)
+        named.runs[event_id] = run
+        ids, duration = [event_id], None
+        if run is not None:
+            ids = [i for i in (run.on_event_id, run.off_event_id) if i is not None]
+            if run.off_event_id is not None:
+                duration = (run.end_ts - run.start_ts) / 1000.0
+        for ev in sorted((current[i] for i in ids if i in current), key=lambda e: e.id):
+            if ev.source == detections.USER and ev.features is not None:
+                forget(model.library, ev.label, Features.from_dict(ev.features))
+                named.touched.add(ev.label)
+            features = model.features(event_of(ev), duration)
+            model.library.add(name, features)
+            current[ev.id] = named.events[ev.id] = replace(
+                ev, label=name, confidence=1.0, source=detections.USER, features=features.to_dict()
+            )
+    return named
 
 
 def check_rename(conn: Connection, device_id: int, old: str, new: str, *, merge: bool) -> NilmModel:

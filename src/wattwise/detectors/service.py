@@ -130,6 +130,7 @@ class Detectors:
         bus.on("readings", self._on_readings)
         bus.on(library.CHANGED_TOPIC, self._on_changed)
         bus.on(FEEDBACK_TOPIC, self._on_feedback)
+        bus.on(balance.CLEAN_TOPIC, self._on_vouched)
         self._active = True
         self._worker.start()
         self._refresher.start()
@@ -145,6 +146,7 @@ class Detectors:
         bus.off("readings", self._on_readings)
         bus.off(library.CHANGED_TOPIC, self._on_changed)
         bus.off(FEEDBACK_TOPIC, self._on_feedback)
+        bus.off(balance.CLEAN_TOPIC, self._on_vouched)
         self._jobs.put(_STOP)
         self._queue.put(_STOP)
         self._refresher.join(timeout=60)
@@ -180,6 +182,10 @@ class Detectors:
     def _on_feedback(self, message: Message) -> None:
         if self._active:
             self._queue.put(("feedback", int(message.payload["id"])))
+
+    def _on_vouched(self, message: Message) -> None:
+        if self._active:
+            self._queue.put(("vouched", int(message.payload["device_id"])))
 
     # ------------------------------------------------------------------ worker thread
 
@@ -227,6 +233,10 @@ class Detectors:
             self._reload_library(item[1], item[2])
         elif what == "feedback":
             self._feedback(item[1])
+        elif what == "vouched":
+            group = self._groups.get(item[1])
+            if group is not None:
+                self._learn_vouched(group)
         elif what == "model":
             self._install(item[1], item[2], item[3])
         elif what == "devices":
@@ -493,9 +503,11 @@ class Detectors:
                     if stored is not None
                     else balance.BalanceState(learn=self.settings.balance_learn_intervals)
                 )
-                self._groups[main] = _Group(main, members, state)
+                state.width_ms = self.settings.balance_interval_ms
+                self._groups[main] = group = _Group(main, members, state)
             else:
                 group.members = members
+            self._learn_vouched(group)  # one vouched while no detector watched the group
             for member in members:
                 self._meter(member)
         del tzs
@@ -537,6 +549,20 @@ class Detectors:
                 merged.append(r)
         if merged:
             self._store_reports(main, merged)
+        self._save_group(group)
+
+    def _learn_vouched(self, group: _Group) -> None:
+        """Learn the base again from the period last vouched clean, once (``BalanceState.clean``)."""
+        with self.services.engine.connect() as conn:
+            vouched = balance.vouched_clean(conn, group.main)
+            if vouched is None or vouched == group.state.clean:
+                return
+            width = self.settings.balance_interval_ms
+            mains, subs = balance.clean_intervals(conn, group.members, vouched["since"], vouched["until"], width)
+        if len(mains) < balance.MIN_INTERVALS:  # checked when vouched; the group has changed since
+            log.warning("meter %s: the period vouched clean has %d whole intervals; base kept", group.main, len(mains))
+            return
+        group.state.learn_clean(vouched, mains, subs)
         self._save_group(group)
 
     def _save_group(self, group: _Group) -> None:

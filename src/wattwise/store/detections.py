@@ -9,7 +9,7 @@ fridge's rhythm chain decides its runs a few cycles late): a running fridge show
 running and its energy counts now. The detector replaces a meter's provisional runs as a
 whole (:func:`replace_provisional`) in the same transaction as the final runs that take
 their place, so a run is never listed twice and a restart leaves the last set in place.
-A person's label reaches only final runs' events through :func:`run_of_event`.
+A person's label reaches only final runs' events through :func:`runs_of_events`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, or_, select, update
 
 from wattwise.store.clock import now_ms
 from wattwise.store.errors import NotFound
@@ -243,17 +243,28 @@ def get_runs(conn: Connection, run_ids: Sequence[int]) -> list[StoredRun]:
     return sorted((StoredRun(**r._mapping) for r in rows), key=lambda r: r.start_ts)
 
 
-def run_of_event(conn: Connection, event_id: int) -> StoredRun | None:
-    """The final run an event opened or closed, if it was paired (a provisional one may
-    still change, so a label does not take its duration or its other event)."""
-    row = conn.execute(
+def runs_of_events(conn: Connection, event_ids: Sequence[int]) -> dict[int, StoredRun]:
+    """The final run each event opened or closed (the newest, if several), for the events
+    that were paired, in one query: a provisional run may still change, so a label does
+    not take its duration or its other event."""
+    if not event_ids:
+        return {}
+    ids = list(event_ids)
+    c = appliance_runs.c
+    rows = conn.execute(
         select(*_RUN_COLUMNS)
-        .where((appliance_runs.c.on_event_id == event_id) | (appliance_runs.c.off_event_id == event_id))
-        .where(appliance_runs.c.final.is_(True))
-        .order_by(appliance_runs.c.id.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else StoredRun(**row._mapping)
+        .where(c.on_event_id.in_(ids) | c.off_event_id.in_(ids))
+        .where(c.final.is_(True))
+        .order_by(c.id)
+    )
+    wanted = set(ids)
+    out: dict[int, StoredRun] = {}
+    for row in rows:  # oldest first: a newer run of the same event takes its place
+        run = StoredRun(**row._mapping)
+        for event_id in (run.on_event_id, run.off_event_id):
+            if event_id in wanted:
+                out[event_id] = run
+    return out
 
 
 def user_runs(conn: Connection, device_id: int, label: str, limit: int = 50) -> list[tuple[StoredEvent, StoredEvent]]:
@@ -277,17 +288,26 @@ def user_runs(conn: Connection, device_id: int, label: str, limit: int = 50) -> 
     return [(events[on], events[off]) for on, off in pairs]
 
 
-def set_user_label(conn: Connection, event_id: int, label: str, features: dict[str, Any] | None) -> None:
-    """A person's label for one event, with the features it taught the library."""
+def set_user_labels(conn: Connection, labels: Sequence[tuple[int, str, dict[str, Any] | None]]) -> None:
+    """A person's labels (event id, label, the features it taught the library), in one statement."""
+    if not labels:
+        return
+    c = appliance_events.c
     conn.execute(
         update(appliance_events)
-        .where(appliance_events.c.id == event_id)
-        .values(label=label, confidence=1.0, source=USER, features=None if features is None else json.dumps(features))
+        .where(c.id == bindparam("event_id"))
+        .values(label=bindparam("new_label"), confidence=1.0, source=USER, features=bindparam("taught")),
+        [
+            {"event_id": i, "new_label": label, "taught": None if features is None else json.dumps(features)}
+            for i, label, features in labels
+        ],
     )
 
 
-def set_run_label(conn: Connection, run_id: int, label: str) -> None:
-    conn.execute(update(appliance_runs).where(appliance_runs.c.id == run_id).values(label=label))
+def set_runs_label(conn: Connection, run_ids: Iterable[int], label: str) -> None:
+    ids = sorted(set(run_ids))
+    if ids:
+        conn.execute(update(appliance_runs).where(appliance_runs.c.id.in_(ids)).values(label=label))
 
 
 def rename_label(conn: Connection, device_id: int, old: str, new: str) -> int:
