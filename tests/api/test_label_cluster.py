@@ -31,7 +31,7 @@ MINUTE = 60_000
 CYCLES = 160
 
 
-def _stored_twin(services: Services, device: int) -> list[int]:
+def _stored_twin(services: Services, device: int, cycles: int = CYCLES) -> list[int]:
     """The meter's fridge cycles and kettles as the detector stores them (unidentified,
     each use a final run), and an extra final run pairing a later ON with an OFF already
     paired; the fridge's ON and OFF event ids in time order."""
@@ -40,7 +40,7 @@ def _stored_twin(services: Services, device: int) -> list[int]:
     with services.engine.begin() as conn:
         library.save_nilm(conn, device, library.new_model())
         t = START
-        for i in range(CYCLES):
+        for i in range(cycles):
             size, on_ms = rng.uniform(90, 110), rng.randint(30, 40) * MINUTE
             uses = [(t, on_ms, size)] + ([(t + on_ms + 9 * MINUTE, 4 * MINUTE, 2100.0)] if i % 20 == 7 else [])
             for start, length, power in uses:
@@ -129,3 +129,17 @@ def test_naming_a_cluster_at_once_names_and_teaches_what_naming_it_one_by_one_do
     assert "pump" not in a["library"], "the pump's two events were in fridge runs: what they taught is taken back"
     assert a["rhythm"] == ["fridge"]
     assert {label for _, label, _ in a["events"]} == {"fridge", "unidentified"}  # the kettles wait
+
+
+def test_a_cluster_longer_than_the_event_list_is_named_whole(services: Services) -> None:
+    """Months of a fridge's cycles wait in the queue: more than the REST list's 500 events."""
+    w = build_world(services)
+    with w.client:
+        fridge = _stored_twin(services, w.meter_a, cycles=300)
+        named = _label(w, fridge[0], alike=True)
+        events = w.client.get(
+            f"/api/v1/devices/{w.meter_a}/appliance-events", params={"limit": 5000}, headers=w.auth()
+        ).json()
+    assert len(fridge) == 600
+    assert set(fridge) <= set(named)
+    assert {e["label"] for e in events if e["id"] in set(fridge)} == {"fridge"}

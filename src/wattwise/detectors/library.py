@@ -114,6 +114,9 @@ def refresh_bursts(model: NilmModel, names: set[str]) -> None:
 RHYTHM_RUNS = 50
 #: at most this many stored events read per labelled run's rest
 REST_EVENTS = 5000
+#: the newest unidentified events searched for look-alikes: a year of a fridge's cycles and
+#: more, so a house's whole cluster is named (the REST list's 500 would leave most of it out)
+ALIKE_SEARCHED = 20_000
 
 
 def refresh_rhythm(conn: Connection, device_id: int, model: NilmModel, names: set[str]) -> None:
@@ -184,7 +187,7 @@ def alike_among_waiting(
     if model is None:
         model = load_nilm(conn, device_id) or new_model()
     clf = Classifier(model.library, model.classifier)
-    waiting = detections.list_events(conn, device_id, detections.Window(label=UNIDENTIFIED))
+    waiting = detections.list_events(conn, device_id, detections.Window(label=UNIDENTIFIED, limit=ALIKE_SEARCHED))
     shapes = [features_of(event_of(e)) for e in waiting]
     out: dict[int, list[int]] = {}
     for anchor in anchors:
