@@ -45,6 +45,24 @@ def need_service(host: str, port: int, what: str) -> None:
         pytest.skip(message)
 
 
+@contextmanager
+def own_database(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database, named ``<prefix>_<pid>``, for tests whose server
+    processes share it; dropped afterwards (whoever is still connected)."""
+    need_service("127.0.0.1", 5432, "PostgreSQL")
+    import psycopg
+
+    name = f"{prefix}_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @dataclass
 class World:
     """A small installation: two sites, a meter in each, an admin and a viewer of site A only."""

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from alerts.alert_world import OVER_POWER, SECOND, alert_world
 from wattwise.analysis.nilm.signatures import Features
 from wattwise.detectors import library
 from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
+from wattwise.store.alerts_schema import alert_rules
 from wattwise.store.billing_schema import billing_tariffs
 from wattwise.store.clock import now_ms
 
@@ -278,3 +279,36 @@ def test_a_rule_that_cannot_be_checked_does_not_stop_the_others(
         (again,) = [r for r in caplog.records if r.name == "wattwise.alerts.engine"]
         assert again.getMessage().startswith(f"alert rule {broken['id']} ('Budget B') still cannot be checked: ")
         assert again.exc_info is None
+
+
+def test_a_rule_whose_alert_cannot_be_stored_does_not_silence_the_others(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two rules fire on the same readings. One was deleted in the database by a process this
+    engine does not hear from (no bus link): its alert can no longer be stored. The other's
+    alert is stored and sent all the same, the failure names the rule, and once the engine
+    has read the rules again the deleted one stops failing while the other resolves."""
+    with alert_world(services) as aw:
+        hook = aw.channel()
+        gone = aw.rule(name="Deleted elsewhere", kind="threshold", device_id=aw.world.meter_a, params=OVER_POWER)
+        aw.rule(name="Overload", kind="threshold", device_id=aw.world.meter_a, params=OVER_POWER, channel_ids=[hook])
+        with services.engine.begin() as conn:
+            conn.execute(delete(alert_rules).where(alert_rules.c.id == gone["id"]))
+        t = aw.power(aw.clock.now, [2500.0] * 10)  # above 2 kW for 45 s: both rules fire
+        (alert,) = aw.alerts()
+        assert (alert["message"], alert["status"]) == (
+            "main (Home A): Power above 2000 W for 30 s (2500 W now)",
+            "open",
+        )
+        assert [n["title"] for n in aw.received] == ["Wattwise: Overload"]
+        failed = [r for r in caplog.records if r.name == "wattwise.alerts.engine"]
+        assert [r.getMessage() for r in failed] == [
+            f"alert rule {gone['id']} ('Deleted elsewhere') on meter {aw.world.meter_a}: its alert could not be"
+            " stored; the other rules' alerts are kept"
+        ]
+        caplog.clear()
+        aw.power(t, [1000.0] * 10)  # below the clear level for 45 s: resolved, and no failure
+        (alert,) = aw.alerts()
+        assert (alert["status"], alert["resolved_by"]) == ("resolved", "rule")
+        assert [r for r in caplog.records if r.name == "wattwise.alerts.engine"] == []
+        assert len(aw.received) == 1

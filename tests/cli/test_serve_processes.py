@@ -8,7 +8,6 @@ raised, and when the leader stops or loses its database another takes over.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -23,7 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import ClientConnection, connect
 
-from support import PG_ADMIN_URL, cli_process, free_port, mosquitto, need_service, wait_until
+from support import cli_process, free_port, mosquitto, own_database, wait_until
 from wattwise.config import Settings
 from wattwise.runtime import start_services
 from wattwise.store.clock import now_ms
@@ -36,14 +35,8 @@ from wattwise.store.users import create_token, create_user
 @pytest.fixture
 def database() -> Iterator[str]:
     """A database of its own: two server processes and the test share it."""
-    need_service("127.0.0.1", 5432, "PostgreSQL")
-    name = f"wattwise_link_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_database("wattwise_link") as url:
+        yield url
 
 
 LEADS = "this process runs the detectors and alert engine"

@@ -113,3 +113,74 @@ def test_a_reading_both_processes_receive_is_stored_and_announced_once(services:
     mine, other = store_while_another_holds_its_transaction(services, again, list(again))
     assert (len(mine.stored), mine.duplicates) == (1, 0)
     assert (len(other.stored), other.duplicates) == (0, 1)  # a retry, not a second announcement
+
+
+def test_a_refresh_waiting_between_two_processes_storing_the_same_meter_holds_nobody_up(services: Services) -> None:
+    """Three processes: one stores meter A and then meter B in one transaction, a refresh
+    waits for its marks, and a third stores meter B meanwhile. The third must wait for the
+    refresh without holding meter B, or the first (waiting for B) and the refresh (waiting
+    for the first) and the third (queued behind the refresh) wait for each other in a circle.
+    PostgreSQL breaks such a circle only after its deadlock timeout (1 s; set to an hour here,
+    so the circle shows as a standstill) with every writer standing still."""
+    with services.engine.begin() as conn:
+        site = create_site(conn, "Campus")
+        meter_a, meter_b = (create_device(conn, site_id=site.id, name=n).device.id for n in ("a", "b"))
+    done: list[str] = []
+
+    def in_transaction(name: str, work: Any) -> threading.Thread:
+        def run() -> None:
+            with services.engine.begin() as conn:
+                conn.execute(text("SET LOCAL deadlock_timeout = '1h'"))
+                work(conn)
+            done.append(name)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+    def waiting_for_locks(n: int) -> None:
+        with services.engine.connect() as conn:
+            for _ in range(500):
+                waiting = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                        " WHERE NOT l.granted AND d.datname = current_database()"
+                    )
+                ).scalar_one()
+                if waiting >= n:
+                    return
+                threading.Event().wait(0.01)
+        raise AssertionError(f"{n} sessions never waited for a lock")
+
+    a_stored, a_then_b = threading.Event(), threading.Event()
+
+    def first(conn: Any) -> None:
+        write_readings(conn, meter_a, [Reading(device_id=meter_a, ts=T0, power=100.0)])
+        a_stored.set()  # it holds meter A's lock and its marks' lock
+        a_then_b.wait(10)
+        write_readings(conn, meter_b, [Reading(device_id=meter_b, ts=T0, power=100.0)])
+
+    threads = [in_transaction("first", first)]
+    assert a_stored.wait(10)
+    threads.append(in_transaction("refresh", rollups.refresh_marked))
+    waiting_for_locks(1)
+    threads.append(
+        in_transaction(
+            "third", lambda c: write_readings(c, meter_b, [Reading(device_id=meter_b, ts=T0 + 1000, power=1.0)])
+        )
+    )
+    waiting_for_locks(2)
+    a_then_b.set()
+    try:
+        for thread in threads:
+            thread.join(timeout=10)
+        assert sorted(done) == ["first", "refresh", "third"]
+    finally:
+        with services.engine.connect() as conn:  # a circle left standing would hold the test up for an hour
+            conn.execute(
+                text(
+                    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            conn.commit()

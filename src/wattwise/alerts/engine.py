@@ -4,9 +4,10 @@ Shape (as ``detectors.service``): the bus handlers on the event loop only queue 
 receive — committed readings, findings, appliance events, "alert_rules" (a person changed
 the rules). One *worker* thread takes them in order, steps each rule's state per meter
 (``alerts.rules``), looks at the clock every ``tick_s`` for offline rules (and every
-``budget_every_s`` for budget rules), stores what happened through the writer in one
-transaction per step — a new alert, a repeat counted on the active one, a resolution, a
-relay command — and publishes "alerts" (and "commands") back on the loop. Notices go to
+``budget_every_s`` for budget rules), stores what happened through the writer, each alert's
+changes (one rule on one meter) as a task of their own so one that fails costs the others
+nothing — a new alert, a repeat counted on the active one, a resolution, a relay command —
+and publishes "alerts" (and "commands") back on the loop. Notices go to
 the :class:`~wattwise.alerts.outbox.Outbox` thread, so a slow channel never holds anything up.
 
 Deduplication: while a rule's alert on a meter is active (for a finding rule: open or
@@ -119,6 +120,8 @@ class Alerts:
         self._names: dict[tuple[str, int], str] = {}  # ("device" | "site", id) → how people call it
         self._last_seen: dict[int, int] = {}
         self._failing: set[int] = set()  # rules whose last check raised (logged in full once)
+        self._unstorable: set[tuple[int, int | None]] = set()  # alerts last not stored (logged in full once)
+        self._before: dict[tuple[int, int | None], State] = {}  # the states the last stored step left
         self._next_tick = 0.0
         self._next_budget = 0.0
         self._worker = threading.Thread(target=self._work, name="wattwise-alerts", daemon=True)
@@ -183,7 +186,7 @@ class Alerts:
                 item = None
             if item == _STOP:
                 return
-            states = dict(self._states)  # frozen values: a shallow copy is a snapshot
+            self._before = dict(self._states)  # frozen values: a shallow copy is a snapshot
             try:
                 if item is not None:
                     self._handle(item)
@@ -191,7 +194,7 @@ class Alerts:
                     self._tick(self.clock(), budget=time.monotonic() >= self._next_budget)
             except Exception:
                 # what was not stored did not happen: the rules decide again at the next look
-                self._states = states
+                self._states = dict(self._before)
                 log.exception("alert step failed; the next one is handled as usual")
 
     def _handle(self, item: tuple[Any, ...]) -> None:
@@ -439,13 +442,39 @@ class Alerts:
     # -- storing, announcing, notifying
 
     def _apply(self, changes: list[_Change]) -> None:
+        """Store each alert's changes (one rule on one meter) in a writer task of its own.
+
+        The writer commits them together, and when one fails (its rule deleted by another
+        process, a value the database refuses) it runs each again on its own: the failing
+        alert is logged with its rule and raised again at the next look, the others are
+        stored and sent. In one task, one broken rule cost every alert of the same look.
+        """
+        self._store_apart(changes)
+        self._before = dict(self._states)  # the next step's failures go back to here
+
+    def _store_apart(self, changes: list[_Change]) -> None:
         if not changes:
             return
+        by_alert: dict[tuple[int, int | None], list[_Change]] = defaultdict(list)
+        for c in changes:
+            by_alert[(c.rule.row.id, c.device_id)].append(c)
 
-        def work(conn: Connection) -> list[tuple[_Change, _Outcome]]:
-            return [(c, o) for c in changes if (o := self._store(conn, c)) is not None]
+        def work(steps: list[_Change]) -> Callable[[Connection], list[tuple[_Change, _Outcome]]]:
+            return lambda conn: [(c, o) for c in steps if (o := self._store(conn, c)) is not None]
 
-        outcomes = self.services.writer.run(work)
+        futures = {key: self.services.writer.post(work(steps)) for key, steps in by_alert.items()}
+        outcomes: list[tuple[_Change, _Outcome]] = []
+        failed = False
+        for key, future in futures.items():
+            try:
+                outcomes += future.result()
+            except Exception as exc:
+                self._not_stored(by_alert[key][0].rule, key, exc)
+                failed = True
+            else:
+                self._unstorable.discard(key)
+        if failed:
+            self._queue.put(("rules",))  # a rule another process deleted is dropped
         if not outcomes:
             return
         self.services.bus.publish_from_thread(ALERTS_TOPIC, [o.alert.to_dict() for _, o in outcomes])
@@ -455,6 +484,27 @@ class Alerts:
                 self.services.bus.publish_from_thread("commands", o.command)
             if o.notify:
                 self.outbox.put(o.alert.id, self._notice(change.rule.row, o.alert), change.rule.row.channel_ids)
+
+    def _not_stored(self, rule: _Rule, key: tuple[int, int | None], exc: Exception) -> None:
+        """What was not stored did not happen: the rule's state on that meter goes back to
+        where it was before this look, so the next look raises it again."""
+        before = self._before.get(key)
+        if before is None:
+            self._states.pop(key, None)
+        else:
+            self._states[key] = before
+        where = f"meter {key[1]}" if key[1] is not None else f"site {rule.row.site_id}"
+        if key in self._unstorable:
+            log.warning("alert rule %s (%r) on %s: still not stored: %s", key[0], rule.row.name, where, exc)
+        else:
+            self._unstorable.add(key)
+            log.error(
+                "alert rule %s (%r) on %s: its alert could not be stored; the other rules' alerts are kept",
+                key[0],
+                rule.row.name,
+                where,
+                exc_info=exc,
+            )
 
     def _store(self, conn: Connection, c: _Change) -> _Outcome | None:
         rule = c.rule.row

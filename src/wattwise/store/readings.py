@@ -76,6 +76,9 @@ def write_readings(
         # hands its messages to whichever is free). Each must see the other's readings
         # before it computes energy from the neighbours or calls one new: one meter's
         # writes wait for each other until commit (SQLite has one writer: nothing to wait for).
+        # Every transaction takes the marks' lock before its meters', meters in order
+        # (``writer.in_meter_order``): no two processes ever wait for each other in a circle.
+        rollups.take_marks_lock(conn)
         conn.execute(_LOCK_METER, {"d": device_id})
     ordered = sorted(batch, key=lambda r: r.ts)
     lo, hi = ordered[0].ts, ordered[-1].ts

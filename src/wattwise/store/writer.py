@@ -13,16 +13,21 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_GROUP = 256
+#: How often a transaction PostgreSQL aborted to break a deadlock (or a serialization
+#: conflict) is run again before its callers get the error.
+ATTEMPTS = 3
+_TRANSIENT = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
 @dataclass(slots=True)
@@ -30,6 +35,7 @@ class _Task:
     work: Callable[[Connection], Any]
     future: Future[Any] = field(default_factory=Future)
     meter: int | None = None  # the meter whose readings ``work`` stores, if it does
+    alone: bool = False  # in a transaction of its own, never grouped with others' work
 
 
 def in_meter_order(group: list[_Task]) -> list[_Task]:
@@ -45,6 +51,28 @@ def in_meter_order(group: list[_Task]) -> list[_Task]:
     for slot, task in zip(slots, sorted((group[i] for i in slots), key=lambda t: t.meter or 0), strict=True):
         ordered[slot] = task
     return ordered
+
+
+def _parts(group: list[_Task]) -> Iterator[list[_Task]]:
+    """``group`` cut into transactions: each ``alone`` task on its own, the others together."""
+    together: list[_Task] = []
+    for task in group:
+        if not task.alone:
+            together.append(task)
+            continue
+        if together:
+            yield together
+            together = []
+        yield [task]
+    if together:
+        yield together
+
+
+def _transient(exc: Exception) -> str | None:
+    """PostgreSQL's reason when it aborted the transaction for a deadlock or a serialization conflict."""
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _TRANSIENT:
+        return str(exc.orig).splitlines()[0]
+    return None
 
 
 _STOP = object()
@@ -74,6 +102,7 @@ class Writer:
         self._last_maintenance = 0.0
         self._queue: queue.SimpleQueue[_Task | object] = queue.SimpleQueue()
         self._conn: Connection | None = None  # the writer thread's own, opened on first use
+        self.retries = 0  # transactions run again after PostgreSQL aborted them (a deadlock)
         self._thread = threading.Thread(target=self._loop, name="wattwise-writer", daemon=True)
         self._thread.start()
 
@@ -95,9 +124,17 @@ class Writer:
         return task.future
 
     def flush(self) -> None:
-        """Wait until everything submitted so far, and its maintenance, is committed."""
+        """Wait until everything submitted so far, and its maintenance, is committed.
+
+        The maintenance runs in a transaction of its own, as it does every ``interval``. Grouped
+        with stored readings it held their meters' locks and the marks' table lock at once, in
+        no set order: with another process storing the same meters, PostgreSQL found a
+        deadlock and aborted one of them (docs/scale.md).
+        """
         if self._maintenance is not None:
-            self.run(self._maintenance)
+            task = _Task(self._maintenance, alone=True)
+            self._queue.put(task)
+            task.future.result()
 
     def close(self) -> None:
         self._queue.put(_STOP)
@@ -125,8 +162,8 @@ class Writer:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if group:
-                self._commit(group)
+            for part in _parts(group):
+                self._commit(part)
             if stopping or time.monotonic() - self._last_maintenance > self._interval:
                 self._maintain()
         self._drop_connection()
@@ -141,15 +178,26 @@ class Writer:
             log.exception("writer maintenance failed; it runs again shortly")
 
     def _transaction(self, work: Callable[[Connection], T]) -> T:
-        """``work`` in one committed transaction on the thread's connection (a fresh one after a failure)."""
-        if self._conn is None:
-            self._conn = self._engine.connect()
-        try:
-            with self._conn.begin():
-                return work(self._conn)
-        except Exception:
-            self._drop_connection()
-            raise
+        """``work`` in one committed transaction on the thread's connection (a fresh one after a failure).
+
+        A transaction PostgreSQL aborted to break a deadlock is run again, up to ``ATTEMPTS``
+        times: nobody did anything wrong, and its callers (a meter waiting for its answer, an
+        MQTT message acknowledged only once stored) would otherwise get an error.
+        """
+        for attempt in range(1, ATTEMPTS + 1):
+            if self._conn is None:
+                self._conn = self._engine.connect()
+            try:
+                with self._conn.begin():
+                    return work(self._conn)
+            except Exception as exc:
+                self._drop_connection()
+                reason = _transient(exc)
+                if attempt == ATTEMPTS or reason is None:
+                    raise
+                self.retries += 1
+                log.warning("writer: transaction aborted (%s); running it again", reason)
+        raise AssertionError("unreachable")
 
     def _drop_connection(self) -> None:
         if self._conn is not None:

@@ -7,7 +7,8 @@ Base units and names follow Prometheus conventions: ``wattwise_power_watts``,
 Beside the meters, the answering process's own part in an installation of several
 (docs/scale.md): ``wattwise_leader`` (1 while it runs the detectors and the alert engine) and
 its bus link's message counters, ``wattwise_bus_link_missed_total`` being the ones the broker
-dropped before they got here.
+dropped before they got here, and ``wattwise_writer_retries_total``: transactions its writer
+ran again after PostgreSQL aborted them for a deadlock.
 """
 
 from __future__ import annotations
@@ -70,10 +71,12 @@ class _Meters(Collector):
 class _Process(Collector):
     """What this process does for the installation (absent when it does not apply)."""
 
-    def __init__(self, consumers: Consumers | None, link: BusLink | None) -> None:
-        self._consumers, self._link = consumers, link
+    def __init__(self, consumers: Consumers | None, link: BusLink | None, writer_retries: int) -> None:
+        self._consumers, self._link, self._retries = consumers, link, writer_retries
 
     def collect(self) -> Iterator[Metric]:
+        retried = "Transactions the writer ran again after the database aborted them (a deadlock)"
+        yield CounterMetricFamily("wattwise_writer_retries", retried, value=self._retries)
         if self._consumers is not None:
             leads = "1 while this process runs the detectors and the alert engine (docs/scale.md)"
             yield GaugeMetricFamily("wattwise_leader", leads, value=int(self._consumers.running))
@@ -105,6 +108,6 @@ def _exposition(services: Services, access: Access, process: _Process) -> bytes:
 async def metrics(access: AccessDep, services: ServicesDep, request: Request) -> Response:
     """Scrape with ``authorization: {credentials: <personal API token>}`` in prometheus.yml."""
     state = request.app.state
-    process = _Process(getattr(state, "consumers", None), getattr(state, "link", None))
+    process = _Process(getattr(state, "consumers", None), getattr(state, "link", None), services.writer.retries)
     body = await run_in_threadpool(_exposition, services, access, process)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
