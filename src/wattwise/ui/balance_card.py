@@ -106,13 +106,13 @@ class BalanceCard:
             day = (
                 ui.input(f"{label} date", value=f"{at:%Y-%m-%d}")
                 .props(f'type=date dense outlined stack-label data-testid="{mark}-date"')
-                .classes("w-40")
+                .style("width: 10rem")
                 .mark(f"{mark}-date")
             )
             clock = (
                 ui.input(f"{label} time", value=f"{at:%H:%M}")
                 .props(f'type=time dense outlined stack-label data-testid="{mark}-time"')
-                .classes("w-32")
+                .style("width: 8rem")
                 .mark(f"{mark}-time")
             )
         return day, clock
