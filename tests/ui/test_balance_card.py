@@ -28,6 +28,7 @@ from wattwise.store.clock import now_ms
 from wattwise.store.detector_models import save_model
 from wattwise.store.devices import create_device, set_role
 from wattwise.store.users import create_user, grant
+from wattwise.ui.balance_card import local_ms
 
 SignIn = Callable[[str], None]
 HOUR = 3_600_000
@@ -150,6 +151,14 @@ async def test_a_viewer_and_a_member_see_the_vouched_period_and_whether_it_is_ap
         save_model(conn, dashboard.meter_a, MODEL_KIND, json.dumps(state.to_dict()).encode())
     await user.open(f"/meters/{dashboard.meter_a}")
     await user.should_see("applied: the base now comes from this period")
+
+
+def test_a_time_the_sites_clocks_skipped_is_refused_and_a_repeated_one_is_the_first() -> None:
+    berlin = ZoneInfo("Europe/Berlin")  # clocks forward at 02:00 on 29 March 2026, back at 03:00 on 25 October
+    with pytest.raises(ValueError, match=r"^From: 2026-03-29 02:30 did not happen in Europe/Berlin"):
+        local_ms("2026-03-29", "02:30", berlin, "From")
+    assert local_ms("2026-10-25", "02:30", berlin, "To") == 1_792_888_200_000  # 00:30 UTC, summer time
+    assert local_ms("2026-11-24", "18:00:00", INDIA, "To") == local_ms("2026-11-24", "18:00", INDIA, "To")
 
 
 # ---- in a real browser, at a phone's width ----------------------------------------------------

@@ -32,13 +32,18 @@ def local_ms(day: str, clock: str, zone: ZoneInfo, name: str) -> int:
     """A date and a time on the site's clock as epoch ms; ValueError naming the input
     (``name``) when it is not a date and a time, or is a time the site's clock skipped. In
     the hour a clock goes back, the first of the two times is meant."""
-    try:
-        wall = datetime.strptime(f"{(day or '').strip()} {(clock or '').strip()}", WALL)
-    except ValueError:
-        raise ValueError(f"{name}: enter a date and a time (YYYY-MM-DD and HH:MM), got {day!r} and {clock!r}") from None
-    at = wall.replace(tzinfo=zone)
-    if at.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
-        raise ValueError(f"{name}: {wall:{WALL}} did not happen in {zone.key} (the clocks went forward)")
+    typed = f"{(day or '').strip()} {(clock or '').strip()}"
+    for form in (WALL, WALL + ":%S"):  # a browser may send the seconds too
+        try:
+            clock_time = datetime.strptime(typed, form)
+            break
+        except ValueError:
+            continue
+    else:
+        raise ValueError(f"{name}: enter a date and a time (YYYY-MM-DD and HH:MM), got {day!r} and {clock!r}")
+    at = clock_time.replace(tzinfo=zone)
+    if at.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != clock_time:
+        raise ValueError(f"{name}: {clock_time:{WALL}} did not happen in {zone.key} (the clocks went forward)")
     return int(at.timestamp() * 1000)
 
 
