@@ -44,6 +44,8 @@ from wattwise.detectors.report import Report
 from wattwise.store.clock import now_ms
 from wattwise.store.detector_inputs import energy_by_interval
 from wattwise.store.detector_models import load_model, save_model
+from wattwise.store.devices import get_device, list_devices
+from wattwise.store.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -176,14 +178,31 @@ def clean_intervals(
     return [wh[members[0]][t] for t in complete], [sum(wh[m][t] for m in members[1:]) for t in complete]
 
 
+def balance_group(conn: Connection, main_id: int) -> list[int]:
+    """The main meter first, then its sub-meters: the meters whose balance a vouch teaches.
+    NotFound for no such meter; Conflict for a meter that is not a main meter (its balance is
+    its main meter's) or a main meter without sub-meters (nothing to balance)."""
+    main = get_device(conn, main_id)
+    if main.role != "main":
+        raise Conflict(f"meter {main_id} is not a main meter (its role is {main.role!r})")
+    subs = sorted(d.id for d in list_devices(conn, frozenset({main.site_id})) if d.parent_id == main_id)
+    if not subs:
+        raise Conflict(f"main meter {main_id} has no sub-meters to balance")
+    return [main_id, *subs]
+
+
 def check_clean(conn: Connection, main_id: int, members: list[int], since: int, until: int) -> dict[str, Any]:
     """What ``[since, until)`` would teach this main meter's balance (``members``: the main
     meter first, then its sub-meters): how many intervals and the base they give; ValueError
     naming what is wrong when it cannot teach it. A read, before the writer stores the vouch."""
     if until <= since:
-        raise ValueError(f"until: must be after since ({since}), got {until}")
-    if until > now_ms():
-        raise ValueError(f"until: a period not over yet cannot be vouched for, got {until}")
+        raise ValueError("until: must be after since (the period would end before it starts)")
+    at = now_ms()
+    if until > at:
+        raise ValueError(
+            f"until: the period is not over yet (it ends {-(-(until - at) // 60_000)} min from now);"
+            " only a period that has ended can be vouched for"
+        )
     stored = load_model(conn, main_id, MODEL_KIND)
     width = DEFAULT_WIDTH_MS if stored is None else BalanceState.from_dict(json.loads(stored.data)).width_ms
     mains, subs = clean_intervals(conn, members, since, until, width)
@@ -195,6 +214,7 @@ def check_clean(conn: Connection, main_id: int, members: list[int], since: int, 
     learned = fit_balance(np.array(mains), np.array(subs))
     return {
         "intervals": len(mains),
+        "interval_min": width // 60_000,
         "base_wh_per_interval": learned.base_wh,
         "state": "watching" if learned.steady else "not_watching",
         "reason": balance_verdict(learned),

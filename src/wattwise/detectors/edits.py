@@ -3,14 +3,16 @@
 The REST routes and the dashboard pages both teach the detectors this way: the change goes
 through the writer (serialised with ingest), then the bus tells the live detectors — to
 reload the meter's appliance library, so the next switching is identified with what was
-just learnt, or to learn from a verdict on a finding (topic "feedback").
+just learnt, to learn from a verdict on a finding (topic "feedback"), or to learn the energy
+balance's base from a period vouched clean (topic "balance").
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from wattwise.detectors import library
+from wattwise.detectors import balance, library
 from wattwise.detectors.service import FEEDBACK_TOPIC
 from wattwise.runtime import Services
 from wattwise.store import findings as finding_store
@@ -43,3 +45,19 @@ async def judge_finding(services: Services, finding_id: int, verdict: str, *, by
     services.bus.publish(FEEDBACK_TOPIC, out)
     services.bus.publish("findings", [out])
     return judged
+
+
+async def vouch_clean(services: Services, main_id: int, since: int, until: int) -> dict[str, Any]:
+    """A person vouches that ``[since, until)`` was clean on a main meter (the REST route and
+    the meter page both come here): checked off the writer (the group, a period over, enough
+    whole intervals: NotFound, Conflict or ValueError naming what is wrong), stored, and told
+    to the detectors, who learn the base from it. Answers what the period teaches."""
+
+    def check() -> dict[str, Any]:
+        with services.engine.connect() as conn:
+            return balance.check_clean(conn, main_id, balance.balance_group(conn, main_id), since, until)
+
+    taught = await asyncio.to_thread(check)
+    vouched = await services.writer.submit(lambda conn: balance.vouch_clean(conn, main_id, since, until))
+    services.bus.publish(balance.CLEAN_TOPIC, {"device_id": main_id})
+    return {**vouched, **taught}

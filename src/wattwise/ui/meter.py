@@ -19,6 +19,7 @@ from wattwise.store.series import recent_readings
 from wattwise.store.sites import list_sites
 from wattwise.store.users import Access
 from wattwise.ui import context, fmt
+from wattwise.ui.balance_card import BalanceCard
 from wattwise.ui.frame import frame
 from wattwise.ui.live_feed import LiveFeed
 from wattwise.ui.meter_charts import LIVE_WINDOW_MS, HistoryChart, LiveChart
@@ -81,9 +82,7 @@ async def meter_page(request: Request, device_id: int) -> RedirectResponse | Non
                 ui.label("Last 10 minutes").classes("text-subtitle2")
                 live = LiveChart(rows, "power", ZoneInfo(site.timezone))
         if balance is not None:
-            with ui.card().classes("w-full").props('data-testid="balance"'):
-                ui.label("Energy balance against the sub-meters").classes("text-subtitle2")
-                ui.label(balance["reason"])
+            BalanceCard(services, device.id, ZoneInfo(site.timezone), balance, may_vouch=access.can_manage(site.id))
         with ui.card().classes("w-full"):
             ui.label("History").classes("text-subtitle2")
             if first is None:

@@ -8,16 +8,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection
 
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.errors import store_errors
-from wattwise.api.routes.appliances import edit, read
+from wattwise.api.routes.appliances import read
 from wattwise.api.routes.devices import device_out, managed_device, visible_device
-from wattwise.detectors import balance
+from wattwise.detectors import balance, edits
 from wattwise.store import devices as device_store
 from wattwise.store.devices import Device
-from wattwise.store.users import Access
 
 router = APIRouter(tags=["devices and sites"])
 
@@ -59,24 +57,14 @@ def main_meter(device: Device) -> Device:
     return device
 
 
-def group_of(conn: Connection, access: Access, device_id: int) -> list[int]:
-    """The main meter and its sub-meters, if this user may manage it (403/404/409 otherwise)."""
-    main = main_meter(managed_device(conn, access, device_id))
-    subs = [d.id for d in device_store.list_devices(conn, frozenset({main.site_id})) if d.parent_id == main.id]
-    if not subs:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"main meter {device_id} has no sub-meters to balance")
-    return [main.id, *sorted(subs)]
-
-
 @router.put("/api/v1/devices/{device_id}/balance/clean-period", summary="Vouch that a period was clean")
 async def vouch_clean(device_id: int, body: CleanPeriodIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """The site's owner knows there was no loss or theft from ``since`` to ``until``: the
     balance learns its unmetered base and wobble again from that period's intervals (at
-    least 10 in which every meter of the group reported; 422 naming what is short). The
-    answer says what they teach; ``GET …/balance`` says ``clean_period.applied`` once the
-    detectors use it."""
-    members = await read(services, lambda c: group_of(c, access, device_id))
-    taught = await read(services, lambda c: balance.check_clean(c, device_id, members, body.since, body.until))
-    vouched = await edit(services.writer.submit(lambda c: balance.vouch_clean(c, device_id, body.since, body.until)))
-    services.bus.publish(balance.CLEAN_TOPIC, {"device_id": device_id})
-    return {"device_id": device_id, **vouched, **taught}
+    least 10 in which every meter of the group reported; 422 naming what is short; 409 for
+    a meter that is not a main meter with sub-meters). The answer says what they teach;
+    ``GET …/balance`` says ``clean_period.applied`` once the detectors use it."""
+    await read(services, lambda c: managed_device(c, access, device_id))
+    with store_errors():
+        taught = await edits.vouch_clean(services, device_id, body.since, body.until)
+    return {"device_id": device_id, **taught}
