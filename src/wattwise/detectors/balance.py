@@ -44,7 +44,7 @@ from wattwise.detectors.report import Report
 from wattwise.store.clock import now_ms
 from wattwise.store.detector_inputs import energy_by_interval
 from wattwise.store.detector_models import load_model, save_model
-from wattwise.store.devices import get_device, list_devices
+from wattwise.store.devices import Device, get_device, list_devices
 from wattwise.store.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -178,13 +178,18 @@ def clean_intervals(
     return [wh[members[0]][t] for t in complete], [sum(wh[m][t] for m in members[1:]) for t in complete]
 
 
+def main_meter(device: Device) -> Device:
+    """The meter if it is a main meter; Conflict otherwise (its balance is its main meter's)."""
+    if device.role != "main":
+        raise Conflict(f"meter {device.id} is not a main meter (its role is {device.role!r})")
+    return device
+
+
 def balance_group(conn: Connection, main_id: int) -> list[int]:
     """The main meter first, then its sub-meters: the meters whose balance a vouch teaches.
     NotFound for no such meter; Conflict for a meter that is not a main meter (its balance is
     its main meter's) or a main meter without sub-meters (nothing to balance)."""
-    main = get_device(conn, main_id)
-    if main.role != "main":
-        raise Conflict(f"meter {main_id} is not a main meter (its role is {main.role!r})")
+    main = main_meter(get_device(conn, main_id))
     subs = sorted(d.id for d in list_devices(conn, frozenset({main.site_id})) if d.parent_id == main_id)
     if not subs:
         raise Conflict(f"main meter {main_id} has no sub-meters to balance")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from wattwise.api.deps import AccessDep, ServicesDep
@@ -15,7 +15,6 @@ from wattwise.api.routes.appliances import read
 from wattwise.api.routes.devices import device_out, managed_device, visible_device
 from wattwise.detectors import balance, edits
 from wattwise.store import devices as device_store
-from wattwise.store.devices import Device
 
 router = APIRouter(tags=["devices and sites"])
 
@@ -43,18 +42,9 @@ def set_role(device_id: int, body: RoleIn, access: AccessDep, services: Services
 def get_balance(device_id: int, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """``state``: not_started, learning, watching or not_watching, with ``reason`` in plain words
     (a sub-metered share too small or an unmetered remainder that swings gives not_watching)."""
-    with services.engine.connect() as conn:
-        main_meter(visible_device(conn, access, device_id))
+    with services.engine.connect() as conn, store_errors():
+        balance.main_meter(visible_device(conn, access, device_id))
         return {"device_id": device_id, **balance.stored_status(conn, device_id)}
-
-
-def main_meter(device: Device) -> Device:
-    """The meter if it is a main meter; 409 otherwise (its balance is its main meter's)."""
-    if device.role != "main":
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail=f"meter {device.id} is not a main meter (its role is {device.role!r})"
-        )
-    return device
 
 
 @router.put("/api/v1/devices/{device_id}/balance/clean-period", summary="Vouch that a period was clean")
