@@ -76,7 +76,8 @@ async def vouch_clean(device_id: int, body: CleanPeriodIn, access: AccessDep, se
     answer says what they teach; ``GET …/balance`` says ``clean_period.applied`` once the
     detectors use it."""
     members = await read(services, lambda c: group_of(c, access, device_id))
-    taught = await read(services, lambda c: balance.check_clean(c, device_id, members, body.since, body.until))
+    width = services.settings.detector_balance_interval_ms
+    taught = await read(services, lambda c: balance.check_clean(c, device_id, members, body.since, body.until, width))
     vouched = await edit(services.writer.submit(lambda c: balance.vouch_clean(c, device_id, body.since, body.until)))
     services.bus.publish(balance.CLEAN_TOPIC, {"device_id": device_id})
     return {"device_id": device_id, **vouched, **taught}
