@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
+MINUTE_MS = 60_000
+DAY_MS = 24 * 60 * MINUTE_MS
+#: the fewest readings the anomaly model is fitted from (``analysis.anomaly.fit_anomaly_model``
+#: refuses fewer; a refresh that tried would fail for every meter after it)
+ANOMALY_MIN_ROWS = 100
+#: the fewest intervals the energy balance learns its base from (``analysis.theft.fit_balance``)
+BALANCE_MIN_INTERVALS = 10
+#: the least each whole-number detector setting may be, and why
+DETECTOR_LEAST: dict[str, tuple[int, str]] = {
+    "detector_anomaly_min_rows": (ANOMALY_MIN_ROWS, "the fewest readings the anomaly model learns from"),
+    "detector_anomaly_history_days": (1, "a day"),
+    "detector_anomaly_merge_ms": (0, "milliseconds"),
+    "detector_theft_min_days": (1, "a day"),
+    "detector_balance_learn_intervals": (BALANCE_MIN_INTERVALS, "the fewest intervals the base is learned from"),
+}
 
 
 class Settings(BaseSettings):
@@ -48,6 +64,17 @@ class Settings(BaseSettings):
     public_url: str = ""
     raw_retention_days: int = 0  # 0 keeps raw readings for ever
     minute_retention_days: int = 0
+    # The live detectors' tunables (``wattwise.detectors.DetectorSettings``, docs/detectors.md
+    # "Settings"): how often models are refitted, from how much history, and the energy
+    # balance's interval. The process that leads uses its own: start every process alike.
+    detector_refresh_s: float = 300.0
+    detector_anomaly_min_rows: int = 500
+    detector_anomaly_history_days: int = 28
+    detector_anomaly_merge_ms: int = 10 * MINUTE_MS
+    detector_theft_min_days: int = 7
+    detector_theft_history_days: int = 90
+    detector_balance_interval_ms: int = 15 * MINUTE_MS
+    detector_balance_learn_intervals: int = 96
 
     @field_validator("mqtt", "bus_link")
     @classmethod
@@ -58,6 +85,42 @@ class Settings(BaseSettings):
     @classmethod
     def _public_url(cls, value: str) -> str:
         return check_public_url(value)
+
+    @field_validator("detector_refresh_s")
+    @classmethod
+    def _refresh(cls, value: float) -> float:
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"must be a number of seconds above 0, got {value}")
+        return value
+
+    @field_validator(*DETECTOR_LEAST)
+    @classmethod
+    def _at_least(cls, value: int, info: ValidationInfo) -> int:
+        least, why = DETECTOR_LEAST[str(info.field_name)]
+        if value < least:
+            raise ValueError(f"must be at least {least} ({why}), got {value}")
+        return value
+
+    @field_validator("detector_theft_history_days")
+    @classmethod
+    def _theft_history(cls, value: int, info: ValidationInfo) -> int:
+        least = info.data.get("detector_theft_min_days")  # absent: refused itself, named there
+        if least is not None and value <= least:
+            # a window of N days ending mid-day holds N - 1 whole days: the forest would never train
+            raise ValueError(
+                f"must be more than detector_theft_min_days ({least}) or the theft model never trains, got {value}"
+            )
+        return value
+
+    @field_validator("detector_balance_interval_ms")
+    @classmethod
+    def _balance_interval(cls, value: int) -> int:
+        if value <= 0 or value % MINUTE_MS or value > DAY_MS:
+            raise ValueError(
+                f"must be a whole number of minutes in milliseconds, from 60000 (1 min) to {DAY_MS} (a day), "
+                f"got {value}"
+            )
+        return value
 
     def database_url(self) -> str:
         """The SQLAlchemy URL, defaulting to the embedded SQLite file."""

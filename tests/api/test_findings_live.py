@@ -256,3 +256,39 @@ def test_a_period_vouched_clean_teaches_the_base_and_a_later_loss_is_then_seen(s
             "applied": True,
         }
         assert status["alarmed"] is False, "the statistic starts afresh from the vouched base"
+
+
+def test_a_changed_balance_interval_learns_the_base_afresh_without_a_false_loss(sqlite_services: Services) -> None:
+    """WATTWISE_DETECTOR_BALANCE_INTERVAL_MS changed between two runs: the base learned per
+    5 min (8.3 Wh) would read a balanced site over 15 min as 17 Wh short every interval."""
+    with live_world(sqlite_services, BALANCE) as live:
+        w = live.world
+        subs = add_subs(live, w.meter_a, w.site_a, ("kitchen", "rooms"))
+        live.detectors.refresh()
+        post_site(live, w.key_a, subs, site_readings(0.0, hours=2, seed=8))
+        live.detectors.flush()
+        before = live.get(f"/api/v1/devices/{w.meter_a}/balance")
+        assert before["state"] == "watching" and before["interval_ms"] == 5 * MINUTE
+        assert 6 < before["base_wh_per_interval"] < 11
+
+        live.detectors()
+        quarter_hours = DetectorSettings(balance_interval_ms=15 * MINUTE, balance_learn_intervals=12)
+        live.detectors = Detectors(sqlite_services, quarter_hours).start()
+        live.detectors.refresh()
+        relearning = live.get(f"/api/v1/devices/{w.meter_a}/balance")
+        assert relearning["state"] == "learning" and relearning["interval_ms"] == 15 * MINUTE
+        assert relearning["reason"] == "Learning the unmetered base: 0 of 12 intervals of 15 min."
+
+        post_site(live, w.key_a, subs, site_readings(0.0, hours=4, seed=9, first_hour=2))
+        live.detectors.flush()
+        after = live.get(f"/api/v1/devices/{w.meter_a}/balance")
+        assert after["state"] == "watching" and after["interval_ms"] == 15 * MINUTE
+        assert 20 < after["base_wh_per_interval"] < 30  # the 100 W base: 25 Wh in 15 min
+        assert findings_of(live, w.meter_a, kind="balance_loss") == []
+
+        # and it still sees a hooked line
+        post_site(live, w.key_a, subs, site_readings(0.2, hours=3, seed=10, first_hour=6))
+        live.detectors.flush()
+        (loss,) = findings_of(live, w.meter_a, kind="balance_loss")
+        assert loss["start_ts"] <= T0 + (6 * 60 + 30) * MINUTE
+        assert loss["detail"]["interval_ms"] == 15 * MINUTE

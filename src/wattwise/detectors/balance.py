@@ -39,7 +39,6 @@ from wattwise.analysis.theft import (
     fit_balance,
     missing_wh,
 )
-from wattwise.detectors.config import DetectorSettings
 from wattwise.detectors.report import Report
 from wattwise.store.clock import now_ms
 from wattwise.store.detector_inputs import energy_by_interval
@@ -57,8 +56,9 @@ CLEAN_KIND = "balance_clean"
 CLEAN_TOPIC = "balance"
 #: the fewest intervals the base is learned from (``fit_balance``'s own minimum)
 MIN_INTERVALS = 10
-#: the interval of a balance whose state does not say (saved before it did, or not started)
-DEFAULT_WIDTH_MS = DetectorSettings().balance_interval_ms
+#: the interval of a balance whose state does not say: saved before it could be set, when
+#: every balance was over 15 minutes
+DEFAULT_WIDTH_MS = 15 * 60_000
 
 
 @dataclass(slots=True)
@@ -196,10 +196,14 @@ def balance_group(conn: Connection, main_id: int) -> list[int]:
     return [main_id, *subs]
 
 
-def check_clean(conn: Connection, main_id: int, members: list[int], since: int, until: int) -> dict[str, Any]:
+def check_clean(
+    conn: Connection, main_id: int, members: list[int], since: int, until: int, configured_ms: int
+) -> dict[str, Any]:
     """What ``[since, until)`` would teach this main meter's balance (``members``: the main
     meter first, then its sub-meters): how many intervals and the base they give; ValueError
-    naming what is wrong when it cannot teach it. A read, before the writer stores the vouch."""
+    naming what is wrong when it cannot teach it. A read, before the writer stores the vouch.
+    The intervals are those of the balance the detectors saved, or ``configured_ms`` (the
+    deployment's) before they saved one."""
     if until <= since:
         raise ValueError("until: must be after since (the period would end before it starts)")
     at = now_ms()
@@ -209,7 +213,7 @@ def check_clean(conn: Connection, main_id: int, members: list[int], since: int, 
             " only a period that has ended can be vouched for"
         )
     stored = load_model(conn, main_id, MODEL_KIND)
-    width = DEFAULT_WIDTH_MS if stored is None else BalanceState.from_dict(json.loads(stored.data)).width_ms
+    width = configured_ms if stored is None else BalanceState.from_dict(json.loads(stored.data)).width_ms
     mains, subs = clean_intervals(conn, members, since, until, width)
     if len(mains) < MIN_INTERVALS:
         raise ValueError(
@@ -219,8 +223,8 @@ def check_clean(conn: Connection, main_id: int, members: list[int], since: int, 
     learned = fit_balance(np.array(mains), np.array(subs))
     return {
         "intervals": len(mains),
-        "interval_min": width // 60_000,
         "base_wh_per_interval": learned.base_wh,
+        "interval_ms": width,
         "state": "watching" if learned.steady else "not_watching",
         "reason": balance_verdict(learned),
     }
@@ -261,11 +265,14 @@ def balance_status(state: BalanceState | None) -> dict[str, Any]:
         needed = max(state.learn, MIN_INTERVALS)
         return {
             "state": "learning",
-            "reason": f"Learning the unmetered base: {len(state.learn_main)} of {needed} intervals.",
+            "reason": f"Learning the unmetered base: {len(state.learn_main)} of {needed} intervals"
+            f" of {state.width_ms // 60_000} min.",
+            "interval_ms": state.width_ms,
         }
     return {
         "state": "watching" if model.steady else "not_watching",
         "reason": balance_verdict(model),
+        "interval_ms": state.width_ms,  # what the base and the statistic are counted over
         "coverage": model.coverage,
         "min_detectable_share": model.min_detectable_share,
         "base_wh_per_interval": model.base_wh,

@@ -1,8 +1,24 @@
-"""How often and from how much history the live detectors learn; defaults suit a real home."""
+"""How often and from how much history the live detectors learn; defaults suit a real home.
+
+A deployment sets them through :class:`wattwise.config.Settings` (``WATTWISE_DETECTOR_*``),
+which checks them and holds their defaults; :meth:`DetectorSettings.from_settings` carries
+them here. Tests build a ``DetectorSettings`` directly to make the detectors learn sooner.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
+
+from wattwise.config import Settings
+
+#: a ``DetectorSettings`` field is ``Settings``' field of this name with the prefix taken off
+PREFIX = "detector_"
+
+
+def _default(name: str) -> Any:
+    """The default of ``Settings.detector_<name>``: one place for each value."""
+    return Settings.model_fields[PREFIX + name].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,11 +33,16 @@ class DetectorSettings:
     interval and how many of the first ones teach the unmetered base.
     """
 
-    refresh_s: float = 300.0
-    anomaly_min_rows: int = 500
-    anomaly_history_days: int = 28
-    anomaly_merge_ms: int = 10 * 60_000
-    theft_min_days: int = 7
-    theft_history_days: int = 90
-    balance_interval_ms: int = 15 * 60_000
-    balance_learn_intervals: int = 96
+    refresh_s: float = _default("refresh_s")
+    anomaly_min_rows: int = _default("anomaly_min_rows")
+    anomaly_history_days: int = _default("anomaly_history_days")
+    anomaly_merge_ms: int = _default("anomaly_merge_ms")
+    theft_min_days: int = _default("theft_min_days")
+    theft_history_days: int = _default("theft_history_days")
+    balance_interval_ms: int = _default("balance_interval_ms")
+    balance_learn_intervals: int = _default("balance_learn_intervals")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DetectorSettings:
+        """The detectors' settings of this deployment (already checked by ``Settings``)."""
+        return cls(**{f.name: getattr(settings, PREFIX + f.name) for f in fields(cls)})

@@ -53,9 +53,12 @@ async def vouch_clean(services: Services, main_id: int, since: int, until: int) 
     whole intervals: NotFound, Conflict or ValueError naming what is wrong), stored, and told
     to the detectors, who learn the base from it. Answers what the period teaches."""
 
+    width = services.settings.detector_balance_interval_ms
+
     def check() -> dict[str, Any]:
         with services.engine.connect() as conn:
-            return balance.check_clean(conn, main_id, balance.balance_group(conn, main_id), since, until)
+            members = balance.balance_group(conn, main_id)
+            return balance.check_clean(conn, main_id, members, since, until, width)
 
     taught = await asyncio.to_thread(check)
     vouched = await services.writer.submit(lambda conn: balance.vouch_clean(conn, main_id, since, until))

@@ -43,7 +43,7 @@ from wattwise.runtime import Services
 from wattwise.store import detections
 from wattwise.store import findings as finding_store
 from wattwise.store.detector_inputs import energy_by_interval, history_extent, history_frame
-from wattwise.store.detector_models import load_model, replace_data, save_model
+from wattwise.store.detector_models import StoredModel, load_model, replace_data, save_model
 from wattwise.store.devices import Device, get_device, list_devices
 from wattwise.store.errors import NotFound
 from wattwise.store.sites import list_sites
@@ -114,7 +114,8 @@ class Detectors:
 
     def __init__(self, services: Services, settings: DetectorSettings | None = None) -> None:
         self.services = services
-        self.settings = settings or DetectorSettings()
+        # None: the deployment's own (``WATTWISE_DETECTOR_*``), as the server attaches them
+        self.settings = settings or DetectorSettings.from_settings(services.settings)
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._active = False
@@ -498,19 +499,40 @@ class Detectors:
             if group is None:
                 with self.services.engine.connect() as conn:
                     stored = load_model(conn, main, balance.MODEL_KIND)
-                state = (
-                    balance.BalanceState.from_dict(json.loads(stored.data))
-                    if stored is not None
-                    else balance.BalanceState(learn=self.settings.balance_learn_intervals)
-                )
-                state.width_ms = self.settings.balance_interval_ms
+                state, fresh = self._balance_state(main, stored)
                 self._groups[main] = group = _Group(main, members, state)
+                if fresh and stored is not None:  # the status says so now, not at the next interval
+                    self._save_group(group)
             else:
                 group.members = members
             self._learn_vouched(group)  # one vouched while no detector watched the group
             for member in members:
                 self._meter(member)
         del tzs
+
+    def _balance_state(self, main: int, stored: StoredModel | None) -> tuple[balance.BalanceState, bool]:
+        """The group's saved balance, or a new one (True) when there is none or it was kept
+        over another interval (``WATTWISE_DETECTOR_BALANCE_INTERVAL_MS`` changed): its base
+        is energy per interval of the old width, and its next interval would not start on a
+        boundary of the new one, so no interval would ever be complete. The new one learns
+        its base from the intervals after the old one stopped (from the history again, it
+        would raise the losses already found a second time)."""
+        width = self.settings.balance_interval_ms
+        fresh = balance.BalanceState(learn=self.settings.balance_learn_intervals, width_ms=width)
+        if stored is None:
+            return fresh, True
+        state = balance.BalanceState.from_dict(json.loads(stored.data))
+        if state.width_ms == width:
+            return state, False
+        log.info(
+            "meter %s: energy balance kept over %d-min intervals, now %d min: learning its base afresh",
+            main,
+            state.width_ms // 60_000,
+            width // 60_000,
+        )
+        if state.next_start is not None:
+            fresh.next_start = -(-state.next_start // width) * width
+        return fresh, True
 
     def _balance(self, group: _Group) -> None:
         width = self.settings.balance_interval_ms

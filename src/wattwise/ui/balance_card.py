@@ -66,7 +66,8 @@ def load_status(services: Services, main_id: int) -> dict[str, Any]:
 
 def taught_text(taught: dict[str, Any]) -> str:
     return (
-        f"Vouched. The period has {taught['intervals']} intervals of {taught['interval_min']} min: an unmetered base"
+        f"Vouched. The period has {taught['intervals']} intervals of {taught['interval_ms'] // 60_000} min:"
+        " an unmetered base"
         f" of {taught['base_wh_per_interval']:.1f} Wh an interval. {taught['reason']}"
     )
 
