@@ -130,7 +130,7 @@ class BillSection(SiteSection):
             if not view.has_tariff:
                 tariff_chooser(self.page, self.draw)
             elif view.problem is not None:
-                tariff_problem(self.site.id, view.problem)
+                tariff_problem(self.page, view.problem, self.draw)
             elif view.overview is not None:
                 self.current(view.overview)
             self.issued(view)

@@ -199,7 +199,7 @@ class EnergySection(SiteSection):
         self.body.clear()
         with self.body:
             if view.problem is not None:
-                tariff_problem(self.site.id, view.problem)
+                tariff_problem(self.page, view.problem, self.draw)
             elif view.overview is None:
                 tariff_chooser(self.page, self.draw)
             if not view.has_meters:
