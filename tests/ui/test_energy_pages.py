@@ -182,6 +182,22 @@ async def test_a_tariff_that_cannot_price_is_fixed_from_the_page(user: User, das
     await user.should_not_see("The tariff cannot price this cycle yet")
 
 
+async def test_the_bill_lines_show_taxes_as_a_percent_of_an_amount(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """Delhi's surcharges and tax are percentages: "8 % of ₹…", as the printed bill says, not "… INR × ₹8.00"."""
+    hourly_counter(dashboard, 5)
+    delhi_without_sanctioned_load(dashboard)
+    with dashboard.services.engine.begin() as conn:
+        site_ops.set_sanctioned_load(conn, dashboard.site_a, Decimal(3))
+    sign_in("admin")
+    await user.open(f"/bill?site={dashboard.site_a}")
+    user.find("This cycle's bill so far, line by line").click()
+    await user.should_see("Electricity tax (5 %)")
+    await user.should_see("5 % of ₹")
+    await user.should_not_see("INR ×")
+
+
 async def test_another_tariff_can_be_chosen_when_one_cannot_price(
     user: User, dashboard: World, sign_in: SignIn
 ) -> None:
