@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from nicegui.testing import User
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 
 from support import QuietHandler, World, http_server
 from ui.browser_support import Installation, serve_seeded
+from ui.test_browser import PHONE, signed_in
 from ui.test_energy_pages import screenshots
 from wattwise.alerts import channels
 from wattwise.alerts import edits as alert_edits
@@ -22,6 +23,7 @@ from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
 from wattwise.store import findings as finding_store
 from wattwise.store.clock import now_ms
+from wattwise.store.devices import create_device, set_role
 from wattwise.store.findings import NewFinding
 from wattwise.store.users import create_user, grant
 
@@ -425,6 +427,14 @@ def seed_alerts(services: Services, world: World) -> None:
     raise_alert(world, world.site_a, world.meter_a, low, rule_ids["Low voltage"])
     unusual = "Anomaly: power 2.4 kW is 5× the usual for Tuesday 14:00"
     raise_alert(world, world.site_a, world.meter_a, unusual, rule_ids["What the detectors find"], kind="finding")
+    with services.engine.begin() as conn:
+        geyser = create_device(conn, site_id=world.site_a, name="Geyser, first-floor bathroom").device.id
+        set_role(conn, geyser, role="sub", parent_id=world.meter_a)
+    hot = "Geyser, first-floor bathroom (Home A): Power above 2000 W for 30 s (2210 W now)"
+    over = raise_alert(world, world.site_a, geyser, hot, rule_ids["Heater left on"])
+    with services.engine.begin() as conn:
+        alert_store.mark_notified(conn, over, now_ms())
+        alert_store.resolve(conn, over, now_ms())
 
 
 @pytest.fixture(scope="module")
@@ -436,3 +446,17 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
 def test_the_alerts_pages_in_a_browser(installation: Installation, browser: Browser) -> None:
     screenshots(browser, installation, "/alerts", "alerts", "Anomaly: power 2.4 kW", dark=True)
     screenshots(browser, installation, "/alerts/settings", "alert-settings", "Heater left on")
+
+
+@pytest.mark.browser
+def test_long_lines_wrap_on_a_phone_instead_of_widening_the_page(installation: Installation, browser: Browser) -> None:
+    """An alert's where-when-notice line and a meter's role-key-last-seen line are long on a 360 px
+    screen: they wrap (alerts) or end in "…" (meters); the page never scrolls sideways."""
+    context = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    page = context.new_page()
+    for path, ready in (("/alerts?view=all", "lasted"), ("/sites", "Geyser, first-floor bathroom")):
+        signed_in(installation, page, path, "admin")
+        expect(page.get_by_text(ready).first).to_be_visible(timeout=15_000)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow} px wider than a {PHONE['width']} px screen"
+    context.close()

@@ -214,7 +214,7 @@ class AlertsSection:
             if alert.ended_ts is not None:
                 line += f" · lasted {lasted(alert.started_ts, alert.ended_ts)}"
             line += f" · {notice_words(alert)}"
-            ui.label(line).classes("ww-muted ww-num")
+            ui.label(line).classes("ww-muted")  # wraps on a phone (ww-num would keep it on one line)
             who = [
                 "resolved: its condition cleared" if by == alert_store.BY_RULE else f"{verb} by {by}"
                 for verb, by in (
