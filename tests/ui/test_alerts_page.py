@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from nicegui import ui
 from nicegui.testing import User
 from playwright.sync_api import Browser, expect
 
@@ -90,6 +91,35 @@ async def test_no_alerts_says_what_raises_them(user: User, dashboard: World, sig
     await user.open("/alerts")
     await user.should_see("Nothing needs you now.")
     await user.should_see("Rules & channels")
+
+
+async def test_an_alert_says_notice_sent_only_when_a_channel_took_it(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """The outbox marks every alert it handled, also one whose rule tells no channel, and one
+    whose channels all refused: neither was "notice sent"."""
+    with dashboard.services.engine.begin() as conn:
+        phone = channels.validate_config("whatsapp", {"phone": "+919876543210", "apikey": "123456"})
+        channel = alert_store.add_channel(conn, dashboard.site_a, "Warden's phone", "whatsapp", phone).id
+    told = {}
+    for name, results in (("nobody", []), ("refused", [False]), ("through", [True]), ("half", [True, False])):
+        told[name] = raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, f"Alert for {name}")
+        with dashboard.services.engine.begin() as conn:
+            for ok in results:
+                alert_store.add_delivery(conn, told[name], channel, ok, None if ok else "HTTP 500")
+            alert_store.mark_notified(conn, told[name], now_ms())
+    sign_in("admin")
+    await user.open("/alerts")
+    for name, words in (
+        ("nobody", "dashboard only"),
+        ("refused", "notice not delivered: Test its channel under Rules & channels"),
+        ("through", "notice sent"),
+        ("half", "notice sent on 1 of 2 channels"),
+    ):
+        await user.should_see(f"Alert for {name}")
+        (card,) = (c for c in user.find(ui.card).elements if c.props.get("data-alert") == str(told[name]))
+        (line,) = (e.text for e in card.descendants() if isinstance(e, ui.label) and "Home A › main" in e.text)
+        assert line.endswith(f"· {words}"), (name, line)
 
 
 async def test_an_alert_is_acknowledged_then_resolved_and_leaves_the_active_list(
