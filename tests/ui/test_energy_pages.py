@@ -119,6 +119,24 @@ async def test_month_comparison_speaks_per_day(user: User, dashboard: World, sig
     assert "so far" in text
 
 
+async def test_a_first_month_is_not_compared_with_a_month_before_the_meters(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """Readings only since this month began (a new installation): last month is not "0.00 kWh"
+    and this month's use is not spread over days nobody measured."""
+    zone = ZoneInfo("Asia/Kolkata")
+    month_start = datetime.now(zone).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    first = int(month_start.timestamp() * 1000) + 60_000
+    step = max((now_ms() - first) // 20, 1)
+    dashboard.ingest([{"ts": first + i * step, "energy": 1_000_000 + i * 400.0, "power": 300.0} for i in range(20)])
+    sign_in("admin")
+    await user.open(f"/energy?site={dashboard.site_a}")
+    await user.should_see("The comparison starts once a month before this one has been measured.")
+    (text,) = (e.text for e in user.find(marker="month-comparison").elements)  # type: ignore[attr-defined]
+    assert text.startswith(f"{month_start:%B} so far: 7.60 kWh."), text
+    assert "a day" not in text
+
+
 async def test_a_site_without_meters_says_energy_appears_once_one_reports(
     user: User, dashboard: World, sign_in: SignIn
 ) -> None:
