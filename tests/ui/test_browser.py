@@ -185,3 +185,19 @@ def test_when_the_server_goes_away_the_page_says_so_and_recovers(installation: I
     expect(page.get_by_text("Connection lost.")).to_be_hidden(timeout=60_000)
     post(installation, world.key_a, {"power": 321.0})
     expect(page.locator(f'[data-meter="{world.meter_a}"] [data-field="power"]')).to_have_text("321 W", timeout=5000)
+
+
+def test_moving_on_quickly_leaves_no_traceback_in_the_servers_log(installation: Installation, page: Page) -> None:
+    """Someone clicking through the menu: each page is left as soon as it is connected. The
+    server's log stays free of errors (it logged one per page the drawer could not ask about)."""
+    log = installation.server.data_dir / "server.log"
+    before = log.read_text()
+    signed_in(installation, page, "/", "admin")
+    for path in ("/sites", "/bill", "/alerts", "/findings", "/account") * 2:
+        page.goto(installation.server.url + path)
+        page.wait_for_function("() => window.socket && window.socket.connected", timeout=10_000)
+    page.goto(installation.server.url + "/")
+    expect(page.locator(f'[data-meter="{installation.world.meter_a}"]')).to_be_visible()
+    page.wait_for_timeout(1500)  # the server's one-second wait for an answer has run out by now
+    added = log.read_text()[len(before) :]
+    assert "Traceback" not in added, added[-3000:]

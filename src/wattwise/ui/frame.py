@@ -65,7 +65,11 @@ def frame(access: Access, title: str) -> None:
     dark = ui.dark_mode(preference if isinstance(preference, bool) else None)
     ui.colors(primary="#0f766e", secondary="#334155", accent="#f59e0b", positive="#16a34a", negative="#dc2626")
 
-    drawer = ui.left_drawer(value=None, bordered=True).props("width=220 breakpoint=1024").classes("q-pa-sm")
+    # Not value=None: NiceGUI would then ask each browser, once connected, whether the drawer is
+    # open, and log a traceback whenever the tab moved on within a second. Quasar's show-if-above
+    # opens it on a wide screen by itself and reports that back.
+    drawer = ui.left_drawer(value=False, bordered=True).props("show-if-above width=220 breakpoint=1024")
+    drawer.classes("q-pa-sm")
     with drawer:
         for label, target, icon in NAV:
             link = ui.link(target=target).classes("ww-link w-full")
