@@ -490,3 +490,27 @@ def test_long_lines_wrap_on_a_phone_instead_of_widening_the_page(installation: I
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow} px wider than a {PHONE['width']} px screen"
     context.close()
+
+
+@pytest.mark.browser
+def test_the_rule_forms_fields_show_their_whole_label_and_unit_on_a_phone(
+    installation: Installation, browser: Browser
+) -> None:
+    """Every field of "Add a rule" says what it asks, at 360 px too ("Tell (channels)" had room for
+    none of its words), and the level says its unit, following the quantity."""
+    context = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    page = context.new_page()
+    signed_in(installation, page, "/alerts/settings", "admin")
+    page.get_by_text("Add a rule").click()
+    form = page.locator(".q-expansion-item", has_text="Add a rule")
+    expect(form.get_by_text("Tell (channels)")).to_be_visible()
+    cut = form.locator(".q-field__label").evaluate_all(
+        "labels => labels.filter(l => l.offsetParent && l.scrollWidth > l.clientWidth + 1).map(l => l.textContent)"
+    )
+    assert cut == [], f"labels cut off: {cut}"
+    level = form.locator(".q-field", has_text="Level")
+    expect(level.locator(".q-field__suffix")).to_have_text("W")
+    form.locator(".q-field").filter(has=page.get_by_text("Quantity", exact=True)).click()
+    page.locator(".q-menu .q-item", has_text="Voltage").click()
+    expect(level.locator(".q-field__suffix")).to_have_text("V")
+    context.close()
