@@ -508,9 +508,9 @@ def test_the_rule_forms_fields_show_their_whole_label_and_unit_on_a_phone(
         "labels => labels.filter(l => l.offsetParent && l.scrollWidth > l.clientWidth + 1).map(l => l.textContent)"
     )
     assert cut == [], f"labels cut off: {cut}"
-    level = form.locator(".q-field", has_text="Level")
-    expect(level.locator(".q-field__suffix")).to_have_text("W")
+    expect(form.get_by_text("Level (W)", exact=True)).to_be_visible()
+    expect(form.get_by_text("Clears at (W, optional)", exact=True)).to_be_visible()
     form.locator(".q-field").filter(has=page.get_by_text("Quantity", exact=True)).click()
     page.locator(".q-menu .q-item", has_text="Voltage").click()
-    expect(level.locator(".q-field__suffix")).to_have_text("V")
+    expect(form.get_by_text("Level (V)", exact=True)).to_be_visible()
     context.close()

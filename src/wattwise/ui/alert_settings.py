@@ -387,10 +387,11 @@ class SettingsSection:
             number("for_s", "For at least (s)", 0)
 
             def unit() -> None:
-                """The level and the clear level in the chosen quantity's unit (none for power factor)."""
+                """The level and the clear level name the chosen quantity's unit (none for power factor)."""
                 shown = UNITS.get(str(quantity.value), "")
-                for key in ("trigger", "clear"):
-                    inputs[key].props(f'suffix="{shown}"' if shown else None, remove=None if shown else "suffix")
+                for key, label in (("trigger", "Level"), ("clear", "Clears at")):
+                    words = ", ".join(w for w in (shown, "optional" if key == "clear" else "") if w)
+                    inputs[key].props(f'label="{label} ({words})"' if words else f'label="{label}"')
 
             quantity.on_value_change(lambda _: unit())
             unit()
