@@ -53,6 +53,7 @@ CSS = """
 .ww-link:hover { text-decoration: underline; }
 .ww-muted { opacity: .7; font-size: .85rem; }
 .ww-form .q-field { width: 100%; max-width: 420px; }
+.body--dark .q-badge--outline.text-secondary { color: #94a3b8 !important; }
 .ww-page { width: 100%; max-width: 1280px; margin: 0 auto; padding: 12px; }
 @media (max-width: 599px) { .ww-page { padding: 8px; } .ww-tiles { grid-template-columns: 1fr; } }
 """
