@@ -5,6 +5,7 @@ Also takes the screenshots kept in docs/screenshots/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -225,4 +226,30 @@ def test_outlined_badges_are_readable_in_the_dark(installation: Installation, br
     badge = page.locator(".q-badge--outline", has_text="administrator").first
     expect(badge).to_be_visible()
     assert badge.evaluate(CONTRAST) >= 3.0
+    context.close()
+
+
+@pytest.mark.parametrize("clipboard_api", [True, False], ids=["https-or-localhost", "plain-http-on-a-lan"])
+def test_copying_a_new_token_says_it_was_copied(
+    installation: Installation, browser: Browser, clipboard_api: bool
+) -> None:
+    """Copy gives feedback, and copies also where the Clipboard API is missing (a phone on
+    http://192.168.x.y: not a secure context), where it used to do nothing at all."""
+    context = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    if clipboard_api:
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
+    else:
+        context.add_init_script("Object.defineProperty(navigator, 'clipboard', {value: undefined})")
+    page = context.new_page()
+    signed_in(installation, page, "/account", "admin")
+    page.get_by_role("button", name="New token").click()
+    secret = page.locator('input[data-testid="secret"], [data-testid="secret"] input').first
+    expect(secret).to_have_value(re.compile("^wwt_"))
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_text("Copied", exact=True)).to_be_visible()
+    if clipboard_api:
+        assert page.evaluate("navigator.clipboard.readText()") == secret.input_value()
+    else:
+        selected = secret.evaluate("i => i.value.slice(i.selectionStart, i.selectionEnd)")
+        assert selected == secret.input_value()
     context.close()
