@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from nicegui import ui
 from nicegui.testing import User
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 
 from support import QuietHandler, World, http_server
 from ui.browser_support import Installation, serve_seeded
+from ui.test_browser import PHONE, signed_in
 from ui.test_energy_pages import screenshots
 from wattwise.alerts import channels
 from wattwise.alerts import edits as alert_edits
@@ -22,6 +24,7 @@ from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
 from wattwise.store import findings as finding_store
 from wattwise.store.clock import now_ms
+from wattwise.store.devices import create_device, set_role
 from wattwise.store.findings import NewFinding
 from wattwise.store.users import create_user, grant
 
@@ -88,6 +91,35 @@ async def test_no_alerts_says_what_raises_them(user: User, dashboard: World, sig
     await user.open("/alerts")
     await user.should_see("Nothing needs you now.")
     await user.should_see("Rules & channels")
+
+
+async def test_an_alert_says_notice_sent_only_when_a_channel_took_it(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """The outbox marks every alert it handled, also one whose rule tells no channel, and one
+    whose channels all refused: neither was "notice sent"."""
+    with dashboard.services.engine.begin() as conn:
+        phone = channels.validate_config("whatsapp", {"phone": "+919876543210", "apikey": "123456"})
+        channel = alert_store.add_channel(conn, dashboard.site_a, "Warden's phone", "whatsapp", phone).id
+    told = {}
+    for name, results in (("nobody", []), ("refused", [False]), ("through", [True]), ("half", [True, False])):
+        told[name] = raise_alert(dashboard, dashboard.site_a, dashboard.meter_a, f"Alert for {name}")
+        with dashboard.services.engine.begin() as conn:
+            for ok in results:
+                alert_store.add_delivery(conn, told[name], channel, ok, None if ok else "HTTP 500")
+            alert_store.mark_notified(conn, told[name], now_ms())
+    sign_in("admin")
+    await user.open("/alerts")
+    for name, words in (
+        ("nobody", "dashboard only"),
+        ("refused", "notice not delivered: Test its channel under Rules & channels"),
+        ("through", "notice sent"),
+        ("half", "notice sent on 1 of 2 channels"),
+    ):
+        await user.should_see(f"Alert for {name}")
+        (card,) = (c for c in user.find(ui.card).elements if c.props.get("data-alert") == str(told[name]))
+        (line,) = (e.text for e in card.descendants() if isinstance(e, ui.label) and "Home A › main" in e.text)
+        assert line.endswith(f"· {words}"), (name, line)
 
 
 async def test_an_alert_is_acknowledged_then_resolved_and_leaves_the_active_list(
@@ -425,6 +457,14 @@ def seed_alerts(services: Services, world: World) -> None:
     raise_alert(world, world.site_a, world.meter_a, low, rule_ids["Low voltage"])
     unusual = "Anomaly: power 2.4 kW is 5× the usual for Tuesday 14:00"
     raise_alert(world, world.site_a, world.meter_a, unusual, rule_ids["What the detectors find"], kind="finding")
+    with services.engine.begin() as conn:
+        geyser = create_device(conn, site_id=world.site_a, name="Geyser, first-floor bathroom").device.id
+        set_role(conn, geyser, role="sub", parent_id=world.meter_a)
+    hot = "Geyser, first-floor bathroom (Home A): Power above 2000 W for 30 s (2210 W now)"
+    over = raise_alert(world, world.site_a, geyser, hot, rule_ids["Heater left on"])
+    with services.engine.begin() as conn:
+        alert_store.mark_notified(conn, over, now_ms())
+        alert_store.resolve(conn, over, now_ms())
 
 
 @pytest.fixture(scope="module")
@@ -436,3 +476,41 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
 def test_the_alerts_pages_in_a_browser(installation: Installation, browser: Browser) -> None:
     screenshots(browser, installation, "/alerts", "alerts", "Anomaly: power 2.4 kW", dark=True)
     screenshots(browser, installation, "/alerts/settings", "alert-settings", "Heater left on")
+
+
+@pytest.mark.browser
+def test_long_lines_wrap_on_a_phone_instead_of_widening_the_page(installation: Installation, browser: Browser) -> None:
+    """An alert's where-when-notice line and a meter's role-key-last-seen line are long on a 360 px
+    screen: they wrap (alerts) or end in "…" (meters); the page never scrolls sideways."""
+    context = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    page = context.new_page()
+    for path, ready in (("/alerts?view=all", "lasted"), ("/sites", "Geyser, first-floor bathroom")):
+        signed_in(installation, page, path, "admin")
+        expect(page.get_by_text(ready).first).to_be_visible(timeout=15_000)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow} px wider than a {PHONE['width']} px screen"
+    context.close()
+
+
+@pytest.mark.browser
+def test_the_rule_forms_fields_show_their_whole_label_and_unit_on_a_phone(
+    installation: Installation, browser: Browser
+) -> None:
+    """Every field of "Add a rule" says what it asks, at 360 px too ("Tell (channels)" had room for
+    none of its words), and the level says its unit, following the quantity."""
+    context = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    page = context.new_page()
+    signed_in(installation, page, "/alerts/settings", "admin")
+    page.get_by_text("Add a rule").click()
+    form = page.locator(".q-expansion-item", has_text="Add a rule")
+    expect(form.get_by_text("Tell (channels)")).to_be_visible()
+    cut = form.locator(".q-field__label").evaluate_all(
+        "labels => labels.filter(l => l.offsetParent && l.scrollWidth > l.clientWidth + 1).map(l => l.textContent)"
+    )
+    assert cut == [], f"labels cut off: {cut}"
+    expect(form.get_by_text("Level (W)", exact=True)).to_be_visible()
+    expect(form.get_by_text("Clears at (W, optional)", exact=True)).to_be_visible()
+    form.locator(".q-field").filter(has=page.get_by_text("Quantity", exact=True)).click()
+    page.locator(".q-menu .q-item", has_text="Voltage").click()
+    expect(form.get_by_text("Level (V)", exact=True)).to_be_visible()
+    context.close()

@@ -54,6 +54,17 @@ async def test_no_events_yet_says_so(user: User, dashboard: World, sign_in: Sign
     await user.should_see("No appliances named yet")
 
 
+async def test_a_long_queue_says_more_wait_than_it_lists(user: User, dashboard: World, sign_in: SignIn) -> None:
+    """51 kettle runs wait for a name (102 events): the queue lists 50 and its count says 50+, not 50."""
+    start = now_ms() - 60 * 60 * MINUTE
+    for i in range(51):
+        kettle_run(dashboard, start + i * 10 * MINUTE)
+    sign_in("admin")
+    await user.open(f"/appliances?meter={dashboard.meter_a}")
+    await user.should_see("Unidentified")
+    await user.should_see("50+")
+
+
 async def test_an_unidentified_event_is_named_and_becomes_an_appliance(
     user: User, dashboard: World, sign_in: SignIn
 ) -> None:

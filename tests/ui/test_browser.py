@@ -5,6 +5,7 @@ Also takes the screenshots kept in docs/screenshots/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -185,3 +186,70 @@ def test_when_the_server_goes_away_the_page_says_so_and_recovers(installation: I
     expect(page.get_by_text("Connection lost.")).to_be_hidden(timeout=60_000)
     post(installation, world.key_a, {"power": 321.0})
     expect(page.locator(f'[data-meter="{world.meter_a}"] [data-field="power"]')).to_have_text("321 W", timeout=5000)
+
+
+def test_moving_on_quickly_leaves_no_traceback_in_the_servers_log(installation: Installation, page: Page) -> None:
+    """Someone clicking through the menu: each page is left as soon as it is connected. The
+    server's log stays free of errors (it logged one per page the drawer could not ask about)."""
+    log = installation.server.data_dir / "server.log"
+    before = log.read_text()
+    signed_in(installation, page, "/", "admin")
+    for path in ("/sites", "/bill", "/alerts", "/findings", "/account") * 2:
+        page.goto(installation.server.url + path)
+        page.wait_for_function("() => window.socket && window.socket.connected", timeout=10_000)
+    page.goto(installation.server.url + "/")
+    expect(page.locator(f'[data-meter="{installation.world.meter_a}"]')).to_be_visible()
+    page.wait_for_timeout(1500)  # the server's one-second wait for an answer has run out by now
+    added = log.read_text()[len(before) :]
+    assert "Traceback" not in added, added[-3000:]
+
+
+CONTRAST = """el => {
+    const rgb = s => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    const lum = c => { const [r, g, b] = rgb(c).map(channel); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+    const clear = e => ['rgba(0, 0, 0, 0)', 'transparent'].includes(getComputedStyle(e).backgroundColor);
+    let bg = el;
+    while (bg && clear(bg)) bg = bg.parentElement;
+    const color = getComputedStyle(el).color, behind = getComputedStyle(bg || document.body).backgroundColor;
+    const [a, b] = [lum(color), lum(behind)].sort((x, y) => y - x);
+    return (a + 0.05) / (b + 0.05);
+}"""
+
+
+def test_outlined_badges_are_readable_in_the_dark(installation: Installation, browser: Browser) -> None:
+    """A site's role badge (and a meter's main/sub badge) is outlined in the secondary colour:
+    slate on a near-black card was 1.5:1, below the 3:1 that text this size needs."""
+    context = browser.new_context(viewport=PHONE, color_scheme="dark")  # type: ignore[arg-type]
+    page = context.new_page()
+    signed_in(installation, page, "/sites", "admin")
+    badge = page.locator(".q-badge--outline", has_text="administrator").first
+    expect(badge).to_be_visible()
+    assert badge.evaluate(CONTRAST) >= 3.0
+    context.close()
+
+
+@pytest.mark.parametrize("clipboard_api", [True, False], ids=["https-or-localhost", "plain-http-on-a-lan"])
+def test_copying_a_new_token_says_it_was_copied(
+    installation: Installation, browser: Browser, clipboard_api: bool
+) -> None:
+    """Copy gives feedback, and copies also where the Clipboard API is missing (a phone on
+    http://192.168.x.y: not a secure context), where it used to do nothing at all."""
+    context = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    if clipboard_api:
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
+    else:
+        context.add_init_script("Object.defineProperty(navigator, 'clipboard', {value: undefined})")
+    page = context.new_page()
+    signed_in(installation, page, "/account", "admin")
+    page.get_by_role("button", name="New token").click()
+    secret = page.locator('input[data-testid="secret"], [data-testid="secret"] input').first
+    expect(secret).to_have_value(re.compile("^wwt_"))
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_text("Copied", exact=True)).to_be_visible()
+    if clipboard_api:
+        assert page.evaluate("navigator.clipboard.readText()") == secret.input_value()
+    else:
+        selected = secret.evaluate("i => i.value.slice(i.selectionStart, i.selectionEnd)")
+        assert selected == secret.input_value()
+    context.close()

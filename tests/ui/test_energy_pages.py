@@ -119,6 +119,24 @@ async def test_month_comparison_speaks_per_day(user: User, dashboard: World, sig
     assert "so far" in text
 
 
+async def test_a_first_month_is_not_compared_with_a_month_before_the_meters(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """Readings only since this month began (a new installation): last month is not "0.00 kWh"
+    and this month's use is not spread over days nobody measured."""
+    zone = ZoneInfo("Asia/Kolkata")
+    month_start = datetime.now(zone).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    first = int(month_start.timestamp() * 1000) + 60_000
+    step = max((now_ms() - first) // 20, 1)
+    dashboard.ingest([{"ts": first + i * step, "energy": 1_000_000 + i * 400.0, "power": 300.0} for i in range(20)])
+    sign_in("admin")
+    await user.open(f"/energy?site={dashboard.site_a}")
+    await user.should_see("The comparison starts once a month before this one has been measured.")
+    (text,) = (e.text for e in user.find(marker="month-comparison").elements)  # type: ignore[attr-defined]
+    assert text.startswith(f"{month_start:%B} so far: 7.60 kWh."), text
+    assert "a day" not in text
+
+
 async def test_a_site_without_meters_says_energy_appears_once_one_reports(
     user: User, dashboard: World, sign_in: SignIn
 ) -> None:
@@ -148,13 +166,67 @@ def last_month_billed(world: World, units: str = "150") -> StoredBill:
     return bill_ops.close(world.services, world.site_a, by="admin", now_ms=now_ms(), kwh=Decimal(units))
 
 
+def delhi_without_sanctioned_load(world: World) -> None:
+    """Delhi's tariff, whose fixed charge is per sanctioned kW, on a site that has not said its load."""
+    with world.services.engine.begin() as conn:
+        site_ops.set_tariff(conn, world.site_a, "admin", preset="in-dl-domestic")
+
+
 async def test_a_tariff_that_cannot_price_says_what_it_needs(user: User, dashboard: World, sign_in: SignIn) -> None:
-    with dashboard.services.engine.begin() as conn:
-        site_ops.set_tariff(conn, dashboard.site_a, "admin", preset="in-dl-domestic")  # fixed charge per kW
+    delhi_without_sanctioned_load(dashboard)
     sign_in("admin")
     await user.open(f"/bill?site={dashboard.site_a}")
     await user.should_see("The tariff cannot price this cycle yet")
     await user.should_see("sanctioned load")
+    sign_in("viewer")
+    await user.open("/bill")
+    await user.should_see("The site's owner or a member can fix it.")
+    await user.should_not_see("Sanctioned load (kW)")
+
+
+async def test_a_tariff_that_cannot_price_is_fixed_from_the_page(user: User, dashboard: World, sign_in: SignIn) -> None:
+    """The card that says what the tariff needs lets the user give it (no dead end, no REST call)."""
+    hourly_counter(dashboard, 5)
+    delhi_without_sanctioned_load(dashboard)
+    sign_in("admin")
+    await user.open(f"/bill?site={dashboard.site_a}")
+    await user.should_see("The tariff cannot price this cycle yet")
+    user.find(marker="sanctioned-kw").type("none")
+    user.find(marker="save-sanctioned-kw").click()
+    await user.should_see("Sanctioned load: give a number of kW")
+    user.find(marker="sanctioned-kw").clear().type("3")
+    user.find(marker="save-sanctioned-kw").click()
+    await user.should_see("Bill to date")
+    await user.should_not_see("The tariff cannot price this cycle yet")
+
+
+async def test_the_bill_lines_show_taxes_as_a_percent_of_an_amount(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """Delhi's surcharges and tax are percentages: "8 % of ₹…", as the printed bill says, not "… INR × ₹8.00"."""
+    hourly_counter(dashboard, 5)
+    delhi_without_sanctioned_load(dashboard)
+    with dashboard.services.engine.begin() as conn:
+        site_ops.set_sanctioned_load(conn, dashboard.site_a, Decimal(3))
+    sign_in("admin")
+    await user.open(f"/bill?site={dashboard.site_a}")
+    user.find("This cycle's bill so far, line by line").click()
+    await user.should_see("Electricity tax (5 %)")
+    await user.should_see("5 % of ₹")
+    await user.should_not_see("INR ×")
+
+
+async def test_another_tariff_can_be_chosen_when_one_cannot_price(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    delhi_without_sanctioned_load(dashboard)
+    sign_in("admin")
+    await user.open(f"/energy?site={dashboard.site_a}")
+    await user.should_see("Or choose another tariff")
+    user.find(marker="preset").elements.pop().value = "in-tn-domestic"  # type: ignore[attr-defined]
+    user.find("Use this tariff").click()
+    await user.should_see("This cycle, day by day")
+    await user.should_not_see("The tariff cannot price this cycle yet")
 
 
 async def test_the_bill_page_shows_the_bill_to_date_and_its_projection(

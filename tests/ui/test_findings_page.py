@@ -47,7 +47,8 @@ async def test_a_finding_reads_in_plain_words_and_ignore_takes_it_off_the_list(
     await user.should_see("Unusual use")
     await user.should_see("20 min")
     user.find(marker=f"ignore-{finding}").click()
-    await user.should_see("Nothing waiting for you")
+    await user.should_see("Nothing waiting for you: every finding so far is judged (see All)")
+    await user.should_not_see("have not noticed anything")  # they did: it was just judged
     with dashboard.services.engine.connect() as conn:
         judged = finding_store.get_finding(conn, finding)
     assert (judged.verdict, judged.status, judged.verdict_by) == ("ignore", "ignored", "admin")

@@ -259,6 +259,20 @@ def set_cycle_and_supply(
     )
 
 
+def set_sanctioned_load(conn: Connection, site_id: int, sanctioned_kw: Decimal) -> BillingSettings:
+    """Set only the connection's sanctioned load (what a charge per kW needs); the rest is kept."""
+    now = settings_of(conn, site_id, _current_tariff(conn, site_id))
+    return set_cycle_and_supply(
+        conn,
+        site_id,
+        cycle_months=now.cycle_months,
+        cycle_anchor=now.cycle_anchor,
+        phases=now.phases,
+        sanctioned_kw=sanctioned_kw,
+        subsidy=now.subsidy,
+    )
+
+
 def set_budget(conn: Connection, site_id: int, budget: Budget | None) -> BillingSettings:
     """Set (or with None, remove) the site's budget per cycle; the cycle settings are kept."""
     get_site(conn, site_id)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
 
 from wattwise.store.alerts_schema import alert_channels, alert_deliveries, alert_rules, alerts
 from wattwise.store.clock import now_ms
@@ -531,3 +531,17 @@ def deliveries(conn: Connection, *, alert_id: int | None = None, channel_id: int
         select(alert_deliveries).where(and_(*conditions)).order_by(alert_deliveries.c.id.desc()).limit(100)
     ).all()
     return [DeliveryRow(**{**r._mapping, "ok": bool(r.ok)}) for r in reversed(rows)]
+
+
+def delivered(conn: Connection, alert_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Per alert of ``alert_ids`` that any channel was tried for: (deliveries that went through,
+    deliveries tried). An alert absent from the answer was told to no channel."""
+    if not alert_ids:
+        return {}
+    ok = func.sum(case((alert_deliveries.c.ok, 1), else_=0))
+    rows = conn.execute(
+        select(alert_deliveries.c.alert_id, ok, func.count())
+        .where(alert_deliveries.c.alert_id.in_(list(alert_ids)))
+        .group_by(alert_deliveries.c.alert_id)
+    ).all()
+    return {int(r[0]): (int(r[1] or 0), int(r[2])) for r in rows}

@@ -18,6 +18,7 @@ from nicegui import ui
 from wattwise.alerts import channels, rules
 from wattwise.alerts import edits as alert_edits
 from wattwise.alerts.outbox import Deliver, default_deliver, send_test
+from wattwise.domain.readings import UNITS
 from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
 from wattwise.store.devices import Device, list_devices
@@ -231,7 +232,7 @@ class SettingsSection:
         title, icon = ("Add a channel", "add") if channel is None else (f"Change {channel.name}", "edit")
         with (
             ui.expansion(title, icon=icon)
-            .classes("w-full")
+            .classes("w-full ww-form")
             .props("dense")
             .mark(f"{'add' if channel is None else 'edit'}-{mark}")
         ):
@@ -333,7 +334,7 @@ class SettingsSection:
                 ui.label("Only the site's owners change its rules.").classes("ww-muted")
 
     def rule_form(self, channel_names: dict[int, str]) -> None:
-        with ui.expansion("Add a rule", icon="add").classes("w-full").props("dense").mark("add-rule"):
+        with ui.expansion("Add a rule", icon="add").classes("w-full ww-form").props("dense").mark("add-rule"):
             name = (
                 ui.input("Name", placeholder="Heater left on").props("dense outlined maxlength=100").mark("rule-name")
             )
@@ -377,11 +378,23 @@ class SettingsSection:
             inputs[key] = ui.number(label, value=value, format="%g").props("dense outlined").mark(f"rule-{key}")
 
         if kind == "threshold":
-            inputs["quantity"] = ui.select(rules.NAMES, value="power", label="Quantity").props("dense outlined")
+            quantity = ui.select(rules.NAMES, value="power", label="Quantity").props("dense outlined")
+            inputs["quantity"] = quantity
             inputs["direction"] = ui.select(DIRECTIONS, value="above", label="Direction").props("dense outlined")
             number("trigger", "Level")
-            number("clear", "Clears at (optional: a little on the safe side stops flapping)")
+            number("clear", "Clears at (optional)")
+            inputs["clear"].props('hint="a little on the safe side stops it flapping"')
             number("for_s", "For at least (s)", 0)
+
+            def unit() -> None:
+                """The level and the clear level name the chosen quantity's unit (none for power factor)."""
+                shown = UNITS.get(str(quantity.value), "")
+                for key, label in (("trigger", "Level"), ("clear", "Clears at")):
+                    words = ", ".join(w for w in (shown, "optional" if key == "clear" else "") if w)
+                    inputs[key].props(f'label="{label} ({words})"' if words else f'label="{label}"')
+
+            quantity.on_value_change(lambda _: unit())
+            unit()
         elif kind == "offline":
             number("after_min", "Silent for (min)", 10)
         elif kind == "budget":

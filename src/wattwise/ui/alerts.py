@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
+from sqlalchemy import Connection
 
 from wattwise.alerts import edits as alert_edits
 from wattwise.alerts.engine import ALERTS_TOPIC
@@ -91,32 +92,47 @@ def load_place(services: Services, access: Access) -> Place:
     return Place(sites, meters)
 
 
-def load_alerts(
-    services: Services, site_ids: frozenset[int], view: str, only: int | None = None
-) -> list[alert_store.Alert]:
+@dataclass(frozen=True)
+class Shown:
+    """The alerts a view shows, and per alert what its channels answered (see ``notice_words``)."""
+
+    alerts: list[alert_store.Alert]
+    delivered: dict[int, tuple[int, int]]
+
+
+def load_alerts(services: Services, site_ids: frozenset[int], view: str, only: int | None = None) -> Shown:
     """The view's alerts of ``site_ids``; with ``only``, that one alert if it is of those sites."""
     with services.engine.connect() as conn:
-        if only is not None:
-            try:
-                one = alert_store.get_alert(conn, only)
-            except NotFound:
-                return []
-            return [one] if one.site_id in site_ids else []
-        if view in ("resolved", "ignored"):
-            return alert_store.list_alerts(conn, site_ids=site_ids, status=view, limit=SHOWN)
-        found = alert_store.list_alerts(conn, site_ids=site_ids, limit=SHOWN)
+        found = _alerts_of(conn, site_ids, view, only)
+        return Shown(found, alert_store.delivered(conn, [a.id for a in found]))
+
+
+def _alerts_of(conn: Connection, site_ids: frozenset[int], view: str, only: int | None) -> list[alert_store.Alert]:
+    if only is not None:
+        try:
+            one = alert_store.get_alert(conn, only)
+        except NotFound:
+            return []
+        return [one] if one.site_id in site_ids else []
+    if view in ("resolved", "ignored"):
+        return alert_store.list_alerts(conn, site_ids=site_ids, status=view, limit=SHOWN)
+    found = alert_store.list_alerts(conn, site_ids=site_ids, limit=SHOWN)
     return found if view == "all" else [a for a in found if a.status in alert_store.ACTIVE]
 
 
-def notice_words(alert: alert_store.Alert) -> str:
-    """Whether people were told, and if not, why."""
+def notice_words(alert: alert_store.Alert, delivered: tuple[int, int] | None) -> str:
+    """Whether people were told, and if not, why. ``delivered``: (went through, tried) over the
+    alert's channels; None when no channel was tried (a rule that tells the dashboard only)."""
     if alert.quiet == alert_store.QUIET_COOLDOWN:
         return "not sent: the rule is cooling down after its last alert"
     if alert.quiet == alert_store.QUIET_PATTERN:
         return "not sent: you ignored this pattern before"
-    if alert.last_notified_ms is not None:
-        return "notice sent"
-    return "dashboard only"
+    if alert.last_notified_ms is None or delivered is None:
+        return "dashboard only"
+    ok, tried = delivered
+    if ok == 0:
+        return "notice not delivered: Test its channel under Rules & channels"
+    return "notice sent" if ok == tried else f"notice sent on {ok} of {tried} channels"
 
 
 async def alerts_page(
@@ -178,7 +194,8 @@ class AlertsSection:
         self.body = ui.column().classes("w-full gap-2").props('data-testid="alerts"')
 
     async def draw(self) -> None:
-        found = await in_thread(load_alerts, self.services, self.site_ids, self.view, self.only)
+        shown = await in_thread(load_alerts, self.services, self.site_ids, self.view, self.only)
+        found = shown.alerts
         self.body.clear()
         with self.body:
             if not found and self.only is not None:
@@ -197,9 +214,9 @@ class AlertsSection:
                     ).classes("ww-muted")
                 return
             for alert in found:
-                self.card(alert)
+                self.card(alert, shown.delivered.get(alert.id))
 
-    def card(self, alert: alert_store.Alert) -> None:
+    def card(self, alert: alert_store.Alert, delivered: tuple[int, int] | None) -> None:
         words, color = STATUS_WORDS.get(alert.status, (alert.status, "grey"))
         with ui.card().classes("w-full gap-1").props(f'data-alert="{alert.id}"'):
             with ui.row().classes("w-full items-center gap-2 no-wrap"):
@@ -213,8 +230,8 @@ class AlertsSection:
             line = f"{self.place.where(alert)} · {fmt.local_time(alert.started_ts, zone)[:16]}"
             if alert.ended_ts is not None:
                 line += f" · lasted {lasted(alert.started_ts, alert.ended_ts)}"
-            line += f" · {notice_words(alert)}"
-            ui.label(line).classes("ww-muted ww-num")
+            line += f" · {notice_words(alert, delivered)}"
+            ui.label(line).classes("ww-muted")  # wraps on a phone (ww-num would keep it on one line)
             who = [
                 "resolved: its condition cleared" if by == alert_store.BY_RULE else f"{verb} by {by}"
                 for verb, by in (

@@ -63,19 +63,21 @@ class ApplianceView:
     alike: dict[int, list[int]]  # per queued event, the other unidentified events like it
     appliances: list[dict[str, Any]]  # as GET /devices/{id}/appliances
     runs: dict[str, list[StoredRun]]  # newest runs per appliance
+    more_waiting: bool = False  # more unidentified events than the queue shows
 
 
 def load_view(services: Services, device_id: int, start: int, end: int) -> ApplianceView:
     series = fresh_series(services.engine, services.writer, device_id, metric="power", start=start, end=end, points=600)
     with services.engine.connect() as conn:
         events = detections.list_events(conn, device_id, Window(since=start, until=end, limit=1000))
-        queue = detections.list_events(conn, device_id, Window(label=UNIDENTIFIED, limit=QUEUE_LIMIT))
+        waiting = detections.list_events(conn, device_id, Window(label=UNIDENTIFIED, limit=QUEUE_LIMIT + 1))
+        queue = waiting[:QUEUE_LIMIT]
         alike = library.alike_among_waiting(conn, device_id, queue)
         apps = library.appliances(conn, device_id)
         runs = {
             a["name"]: detections.list_runs(conn, device_id, Window(label=a["name"], limit=RUNS_SHOWN)) for a in apps
         }
-    return ApplianceView(series, events, queue, alike, apps, runs)
+    return ApplianceView(series, events, queue, alike, apps, runs, more_waiting=len(waiting) > QUEUE_LIMIT)
 
 
 def visible_meters(services: Services, access: Access) -> tuple[list[Device], dict[int, str]]:
@@ -203,7 +205,10 @@ class AppliancesSection:
             with ui.row().classes("w-full items-center"):
                 ui.label("Unidentified").classes("text-subtitle2")
                 ui.space()
-                ui.badge(str(len(view.queue)), color="accent" if view.queue else "grey")
+                count = f"{len(view.queue)}+" if view.more_waiting else str(len(view.queue))
+                badge = ui.badge(count, color="accent" if view.queue else "grey")
+                if view.more_waiting:
+                    badge.tooltip(f"The newest {QUEUE_LIMIT} are listed; more wait behind them.")
             if not view.queue:
                 ui.label("Nothing waiting for a name.").classes("ww-muted")
                 return

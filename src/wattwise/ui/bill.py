@@ -18,7 +18,7 @@ from nicegui import app, ui
 
 from wattwise.accounting import bills as bill_ops
 from wattwise.accounting import site as site_ops
-from wattwise.analysis.billing import Bill, CycleOverview, TariffError
+from wattwise.analysis.billing import Bill, BillLine, CycleOverview, TariffError
 from wattwise.analysis.billing.ledger import BillBalance
 from wattwise.runtime import Services
 from wattwise.store import billing as billing_store
@@ -104,6 +104,16 @@ def close_last_cycle(services: Services, site_id: int, by: str) -> StoredBill:
 # -- the page ----------------------------------------------------------------------------------
 
 
+def line_working(line: BillLine, currency: str) -> str | None:
+    """How a line's amount came about, as the printed bill shows it: "350 kWh × ₹3.00", or for a
+    percentage (taxes, surcharges, a subsidy) "8 % of ₹174.53" — its rate is a percent, not money."""
+    if line.quantity is None or line.rate is None:
+        return None
+    if line.is_percent:
+        return f"{format(line.rate.normalize(), 'f')} % of {money(line.quantity, currency)}"
+    return f"{line.quantity:,} {line.unit} × {money(line.rate, currency)}"
+
+
 def bill_lines(bill: Bill) -> None:
     """Each line of a bill: what it is for (quantity × rate) and its amount; the total last."""
     with ui.column().classes("w-full gap-0"):
@@ -111,10 +121,9 @@ def bill_lines(bill: Bill) -> None:
             with ui.row().classes("w-full items-start no-wrap q-py-xs ww-rule gap-2"):
                 with ui.column().classes("gap-0 min-w-0 col"):
                     ui.label(line.label)
-                    if line.quantity is not None and line.rate is not None:
-                        ui.label(f"{line.quantity:,} {line.unit} × {money(line.rate, bill.currency)}").classes(
-                            "ww-muted"
-                        )
+                    worked = line_working(line, bill.currency)
+                    if worked:
+                        ui.label(worked).classes("ww-muted")
                 ui.label(money(line.amount, bill.currency)).classes("ww-num")
         with ui.row().classes("w-full no-wrap q-py-xs text-weight-bold"):
             ui.label("Total")
@@ -130,7 +139,7 @@ class BillSection(SiteSection):
             if not view.has_tariff:
                 tariff_chooser(self.page, self.draw)
             elif view.problem is not None:
-                tariff_problem(self.site.id, view.problem)
+                tariff_problem(self.page, view.problem, self.draw)
             elif view.overview is not None:
                 self.current(view.overview)
             self.issued(view)

@@ -3,6 +3,7 @@ show a secret once, invite someone."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -26,16 +27,44 @@ def run_store(services: Services, action: str, work: Callable[[Connection], obje
     return True
 
 
+# Select the secret's text (so it can be copied by hand if all else fails), then copy it: the
+# Clipboard API exists only in secure contexts (HTTPS or localhost), not on a phone that opens
+# http://192.168.1.20:8000, where the older execCommand still copies the selection.
+COPY_JS = """
+const element = getHtmlElement(%s);
+const input = element.tagName === 'INPUT' ? element : element.querySelector('input');
+input.focus(); input.select();
+if (navigator.clipboard && window.isSecureContext) {
+    try { await navigator.clipboard.writeText(%s); return true; } catch (e) {}
+}
+try { return document.execCommand('copy'); } catch (e) { return false; }
+"""
+
+
 def shown_once(client: Client, title: str, secret: str, hint: str) -> None:
     """A dialog with a secret the server keeps only as a hash: copy it now or issue a new one."""
     # In the page's layout: the element that asked may just have been refreshed away.
     with client.layout, ui.dialog(value=True) as dialog, ui.card().classes("q-pa-lg").style("max-width: 560px"):
         ui.label(title).classes("text-h6")
         ui.label("Copy it now: it is shown only this once.").classes("text-warning")
-        ui.input(value=secret).props('readonly outlined dense data-testid="secret"').classes("w-full").mark("secret")
+        field = ui.input(value=secret).props('readonly outlined dense data-testid="secret"').classes("w-full")
+        field.mark("secret")
         ui.markdown(hint).classes("ww-muted")
+
+        async def copy() -> None:
+            try:
+                copied = await ui.run_javascript(COPY_JS % (field.id, json.dumps(secret)), timeout=3.0)
+            except TimeoutError:
+                copied = False
+            if copied:
+                ui.notify("Copied", type="positive")
+            else:
+                ui.notify(
+                    "This browser did not let the page copy: the text is selected, copy it yourself", type="warning"
+                )
+
         with ui.row().classes("w-full justify-end"):
-            ui.button("Copy", icon="content_copy", on_click=lambda: ui.clipboard.write(secret)).props("flat")
+            ui.button("Copy", icon="content_copy", on_click=copy).props("flat")
             ui.button("Done", on_click=dialog.close).props("unelevated")
 
 

@@ -102,6 +102,8 @@ def month_comparison(months: list[PeriodEnergy], at_ms: int) -> str | None:
     if current is None or current == 0:
         return None
     this, last = months[current], months[current - 1]
+    if last.kwh <= 0:  # nothing measured last month: the meters are new (or were off) — nothing to compare
+        return None
     elapsed = max((at_ms - this.start_ms) / DAY_MS, 1 / 24)
     per_day, last_per_day = this.kwh / elapsed, last.kwh / ((last.end_ms - last.start_ms) / DAY_MS)
     text = (
@@ -199,7 +201,7 @@ class EnergySection(SiteSection):
         self.body.clear()
         with self.body:
             if view.problem is not None:
-                tariff_problem(self.site.id, view.problem)
+                tariff_problem(self.page, view.problem, self.draw)
             elif view.overview is None:
                 tariff_chooser(self.page, self.draw)
             if not view.has_meters:
@@ -259,11 +261,18 @@ class EnergySection(SiteSection):
         with ui.card().classes("w-full"):
             ui.label("Month by month").classes("text-subtitle2")
             comparison = month_comparison(view.months, at)
+            current = next((i for i, p in enumerate(view.months) if p.start_ms <= at < p.end_ms), None)
             if comparison:
                 ui.label(comparison).classes("ww-num").style("white-space: normal").mark("month-comparison")
             elif view.has_meters:
-                ui.label("The comparison starts once there is a month before this one.").classes("ww-muted")
-            current = next((i for i, p in enumerate(view.months) if p.start_ms <= at < p.end_ms), None)
+                so_far = (
+                    f"{view.months[current].start:%B} so far: {kwh(view.months[current].kwh)}. "
+                    if current is not None
+                    else ""
+                )
+                ui.label(f"{so_far}The comparison starts once a month before this one has been measured.").classes(
+                    "ww-muted"
+                ).mark("month-comparison")
             ui.echart(
                 months_options(
                     [f"{p.start:%b %y}" for p in view.months], [round(p.kwh, 2) for p in view.months], current

@@ -79,6 +79,11 @@ def load_findings(services: Services, device_ids: list[int], status: str) -> lis
         )
 
 
+def any_finding(services: Services, device_ids: list[int]) -> bool:
+    with services.engine.connect() as conn:
+        return bool(finding_store.list_findings(conn, device_ids=device_ids, status=None, limit=1))
+
+
 def lasted(start_ts: int, end_ts: int) -> str:
     """How long something went on, in the words the alert messages use ("20 min", "2 h 30 min")."""
     return rules.duration(max(0, end_ts - start_ts) / 1000)
@@ -134,6 +139,13 @@ class FindingsSection:
         self.device_ids = [meter.id] if meter else [d.id for d in place.meters]
         self.body = ui.column().classes("w-full gap-2").props('data-testid="findings"')
 
+    async def nothing_waiting(self) -> str:
+        """The empty "Waiting for you" list: all judged, or nothing noticed at all (not the same)."""
+        any_at_all = await in_thread(any_finding, self.services, self.device_ids)
+        if any_at_all:
+            return "Nothing waiting for you: every finding so far is judged (see All)."
+        return "Nothing waiting for you: the detectors have not noticed anything unusual."
+
     async def draw(self) -> None:
         found = await in_thread(load_findings, self.services, self.device_ids, self.status)
         self.body.clear()
@@ -144,11 +156,9 @@ class FindingsSection:
                 return
             if not found:
                 with ui.card().classes("w-full"):
-                    ui.label(
-                        "Nothing waiting for you: the detectors have not noticed anything unusual."
-                        if self.status == "open"
-                        else "No findings here."
-                    ).classes("ww-muted")
+                    ui.label(await self.nothing_waiting() if self.status == "open" else "No findings here.").classes(
+                        "ww-muted"
+                    )
                 return
             for finding in found:
                 self.card(finding)

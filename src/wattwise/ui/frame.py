@@ -52,6 +52,8 @@ CSS = """
 .ww-link { color: inherit; text-decoration: none; }
 .ww-link:hover { text-decoration: underline; }
 .ww-muted { opacity: .7; font-size: .85rem; }
+.ww-form .q-field { width: 100%; max-width: 420px; }
+.body--dark .q-badge--outline.text-secondary { color: #94a3b8 !important; }
 .ww-page { width: 100%; max-width: 1280px; margin: 0 auto; padding: 12px; }
 @media (max-width: 599px) { .ww-page { padding: 8px; } .ww-tiles { grid-template-columns: 1fr; } }
 """
@@ -65,7 +67,11 @@ def frame(access: Access, title: str) -> None:
     dark = ui.dark_mode(preference if isinstance(preference, bool) else None)
     ui.colors(primary="#0f766e", secondary="#334155", accent="#f59e0b", positive="#16a34a", negative="#dc2626")
 
-    drawer = ui.left_drawer(value=None, bordered=True).props("width=220 breakpoint=1024").classes("q-pa-sm")
+    # Not value=None: NiceGUI would then ask each browser, once connected, whether the drawer is
+    # open, and log a traceback whenever the tab moved on within a second. Quasar's show-if-above
+    # opens it on a wide screen by itself and reports that back.
+    drawer = ui.left_drawer(value=False, bordered=True).props("show-if-above width=220 breakpoint=1024")
+    drawer.classes("q-pa-sm")
     with drawer:
         for label, target, icon in NAV:
             link = ui.link(target=target).classes("ww-link w-full")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
 from fastapi import Request
@@ -171,44 +171,87 @@ def tariff_chooser(page: SitePage, reload: Callable[[], Awaitable[None]]) -> Non
         ui.label("No tariff set yet — choose a preset").classes("text-subtitle1")
         ui.label(
             "Energy is shown in kWh; costs, the bill and the budget need a tariff. "
-            "Your own tariff (TOML or JSON) can be put with PUT /api/v1/sites/{id}/tariff."
+            f"Your own tariff (TOML or JSON) can be put with PUT /api/v1/sites/{site.id}/tariff."
         ).classes("ww-muted")
         if not page.may_write():
             ui.label("The site's owner or a member can set it.").classes("ww-muted")
             return
-        options = page.presets
-        if not options:
-            ui.label(f"No preset is in {site.currency}; put your own tariff through the API.").classes("text-warning")
-            return
-        with ui.row().classes("w-full items-center gap-2"):
-            choice = (
-                ui.select(options, value=next(iter(options)), label="Preset")
-                .props('dense outlined data-testid="preset"')
-                .classes("min-w-200")
-                .mark("preset")
-            )
-
-            async def use() -> None:
-                try:
-                    await in_thread(put_preset, page.services, site.id, page.access.user.username, str(choice.value))
-                except (TariffError, ValueError, Conflict, NotFound) as exc:
-                    ui.notify(f"Could not set the tariff: {exc}", type="negative", multi_line=True)
-                    return
-                ui.notify(f"Tariff set: {options[str(choice.value)]}", type="positive")
-                await reload()
-
-            ui.button("Use this tariff", icon="check", on_click=use).props("unelevated")
+        preset_row(page, reload)
 
 
-def tariff_problem(site_id: int, problem: str) -> None:
-    """A tariff is set but cannot price the cycle yet (say, a charge per kW and no sanctioned load)."""
+def preset_row(page: SitePage, reload: Callable[[], Awaitable[None]]) -> None:
+    """A select of the presets in the site's currency and the button that sets the chosen one."""
+    assert page.site is not None
+    site = page.site
+    options = page.presets
+    if not options:
+        ui.label(f"No preset is in {site.currency}; put your own tariff through the API.").classes("text-warning")
+        return
+    with ui.row().classes("w-full items-center gap-2"):
+        choice = (
+            ui.select(options, value=next(iter(options)), label="Preset")
+            .props('dense outlined data-testid="preset"')
+            .classes("min-w-200")
+            .mark("preset")
+        )
+
+        async def use() -> None:
+            try:
+                await in_thread(put_preset, page.services, site.id, page.access.user.username, str(choice.value))
+            except (TariffError, ValueError, Conflict, NotFound) as exc:
+                ui.notify(f"Could not set the tariff: {exc}", type="negative", multi_line=True)
+                return
+            ui.notify(f"Tariff set: {options[str(choice.value)]}", type="positive")
+            await reload()
+
+        ui.button("Use this tariff", icon="check", on_click=use).props("unelevated")
+
+
+def put_sanctioned_load(services: Services, site_id: int, kw: Decimal) -> None:
+    begin_and(services, lambda conn: site_ops.set_sanctioned_load(conn, site_id, kw))
+
+
+def tariff_problem(page: SitePage, problem: str, reload: Callable[[], Awaitable[None]]) -> None:
+    """A tariff is set but cannot price the cycle yet (say, a charge per kW and no sanctioned load):
+    say why, and let a writer give the sanctioned load or choose another tariff right here."""
+    assert page.site is not None
+    site = page.site
     with ui.card().classes("w-full").props('data-testid="tariff-problem"'):
         ui.label("The tariff cannot price this cycle yet").classes("text-subtitle1 text-warning")
         ui.label(problem).style("white-space: pre-line")
         ui.label(
-            f"Set the connection (phases, sanctioned load) with PUT /api/v1/sites/{site_id}/billing/settings, "
-            "or choose another tariff. Energy is shown in kWh meanwhile."
+            f"The connection's phases and the rest can be set with PUT /api/v1/sites/{site.id}/billing/settings. "
+            "Energy is shown in kWh meanwhile."
         ).classes("ww-muted")
+        if not page.may_write():
+            ui.label("The site's owner or a member can fix it.").classes("ww-muted")
+            return
+        with ui.row().classes("w-full items-center gap-2"):
+            load = (
+                ui.input("Sanctioned load (kW)")
+                .props('dense outlined inputmode=decimal data-testid="sanctioned-kw"')
+                .classes("w-44")
+                .mark("sanctioned-kw")
+            )
+
+            async def save() -> None:
+                try:
+                    kw = Decimal(str(load.value or "").replace(",", "").strip())
+                    if not kw.is_finite():
+                        raise InvalidOperation
+                    await in_thread(put_sanctioned_load, page.services, site.id, kw)
+                except InvalidOperation:
+                    ui.notify("Sanctioned load: give a number of kW, such as 3", type="negative")
+                    return
+                except (ValueError, NotFound) as exc:
+                    ui.notify(f"Could not set the sanctioned load: {exc}", type="negative")
+                    return
+                ui.notify(f"Sanctioned load set: {kw} kW", type="positive")
+                await reload()
+
+            ui.button("Save", icon="check", on_click=save).props("unelevated").mark("save-sanctioned-kw")
+        ui.label("Or choose another tariff:").classes("ww-muted")
+        preset_row(page, reload)
 
 
 def connect_and(services: Services, work: Callable[[Connection], T]) -> T:

@@ -112,7 +112,7 @@ class SitesPage(context.SignedIn):
                         role += f" of {names[device.parent_id]}"
                     key = "key revoked" if device.key_prefix is None else f"key {device.key_prefix}…"
                     ui.label(f"{role} · {key} · last seen {fmt.ago(device.last_seen_ms, at)}").classes(
-                        "ww-muted ellipsis"
+                        "ww-muted"  # wraps on a phone: "last seen" is the part that matters, cut off by "…"
                     )
                 if manage:
                     with ui.button(icon="more_vert").props("flat round dense aria-label='Meter actions'"), ui.menu():

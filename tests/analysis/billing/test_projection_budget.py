@@ -157,6 +157,14 @@ def test_a_meter_with_no_history_projects_from_its_rate_so_far() -> None:
     assert p.projected.kwh == D("590.000")
 
 
+def test_a_meter_installed_mid_cycle_projects_from_the_hours_it_measured() -> None:
+    fresh = household(date(2025, 1, 20), date(2025, 1, 21))  # installed on 20 Jan (a Monday) at midnight
+    p = project_bill(TN, CYCLE, fresh, at(date(2025, 1, 20), 13))
+    # 10/24 kWh an hour from 20 Jan to the cycle's end (40 days), not 13 hours' use spread over 19 days more
+    assert p.history_days == 0
+    assert p.projected.kwh == D("400.000")
+
+
 def test_cycle_overview_for_a_site_of_two_meters() -> None:
     """Two meters of half the household each: the site's overview is the household's."""
     half = EnergySeries.of(SERIES.ts_ms, SERIES.wh / 2)

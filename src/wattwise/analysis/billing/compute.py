@@ -60,6 +60,11 @@ class BillLine:
     amount: Decimal
     part: int = 0
 
+    @property
+    def is_percent(self) -> bool:
+        """A tax, surcharge or subsidy: its rate is a percent of its quantity, an amount of money."""
+        return self.group in ("addon", "subsidy")
+
 
 @dataclass(frozen=True, slots=True)
 class BillPart:

@@ -240,7 +240,8 @@ def project_bill(
     """Bill so far, today's cost and the projected bill at the end of ``cycle``.
 
     ``series`` should reach back ``history_days`` before ``as_of_ms`` (the previous cycle's
-    days count); with no whole day of history, the average rate so far this cycle is used.
+    days count); with no whole day of history, the average rate so far this cycle is used
+    (since the meter's first reading, when it began in the middle of the cycle).
     """
     zone = site_zone(tariff, tz)
     cycle_start_ms = local_midnight_ms(cycle.start, zone)
@@ -275,8 +276,11 @@ def project_bill(
     hist_days, profiles = _history(series, today, zone, history_days)
     learnt = len(hist_days)
     if not hist_days:
-        elapsed_h = max((as_of_ms - cycle_start_ms) / HOUR_MS, 1.0)
-        rate = series.between(cycle_start_ms, as_of_ms) / elapsed_h
+        # A meter installed in mid-cycle: its rate over the hours it measured, not spread over the
+        # days before it existed (a reading's energy lies before it; a bucket's after its start).
+        since = max(cycle_start_ms, int(series.ts_ms[0])) if series.ts_ms.size else cycle_start_ms
+        elapsed_h = max((as_of_ms - since) / HOUR_MS, 1.0)
+        rate = series.between(since, as_of_ms) / elapsed_h
         profiles = np.full((1, 24), rate)
         hist_days = [today]
     weekend = np.array([_is_weekend(d) for d in hist_days])

@@ -53,7 +53,7 @@ TEMPLATE = """<!doctype html>
   <tr><td>{{ line.label }}</td>
    <td class="n">{% if line.quantity is not none %}{{ num(line.quantity) }} {{ line.unit }}{% endif %}</td>
    <td class="n">{% if line.rate is not none %}
-    {%- if line.group in ("addon", "subsidy") %}{{ num(line.rate) }} %{% else %}{{ price(line.rate) }}{% endif %}
+    {%- if line.is_percent %}{{ num(line.rate) }} %{% else %}{{ price(line.rate) }}{% endif %}
     {%- endif %}</td>
    <td class="n">{{ money(line.amount) }}</td></tr>
   {% endfor %}
