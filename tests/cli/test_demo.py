@@ -3,7 +3,9 @@ that work, simulated meters report, the dashboard answers, and a second run keep
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,28 +14,41 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import cli_process, free_port
+from support import cli_process, free_port, wait_until
 from wattwise.cli.demo import demo_settings
 from wattwise.config import Settings
 
 STARTED = re.compile(r"running at (?P<url>http://\S+)")
 PASSWORD = re.compile(r"password:\s+(?P<password>\S+)")
+DEVICE_KEY = re.compile(r"device key:\s+(?P<key>\S+)")
 
 
 @contextmanager
-def demo(data_dir: Path) -> Iterator[tuple[str, str]]:
-    """Run the demo until the block ends; yields the URL and the password it printed."""
+def demo(data_dir: Path) -> Iterator[tuple[str, str, str]]:
+    """Run the demo until the block ends; yields the URL, the password and the device key it printed."""
     args = ["--data-dir", str(data_dir), "demo", "--port", str(free_port()), "--backfill-days", "0.02"]
 
-    def found(lines: list[str]) -> tuple[str | None, str | None]:
+    def found(lines: list[str]) -> tuple[str | None, ...]:
         text = "".join(lines)
-        url, password = STARTED.search(text), PASSWORD.search(text)
-        return (url.group("url") if url else None), (password.group("password") if password else None)
+        return tuple(m.group(1) if m else None for m in (p.search(text) for p in (STARTED, PASSWORD, DEVICE_KEY)))
 
     with cli_process(args, lambda lines: all(found(lines))) as printed:
-        url, password = found(printed)
-        assert url and password
-        yield url, password
+        url, password, key = found(printed)
+        assert url and password and key
+        yield url, password, key
+
+
+def processes_using(folder: Path) -> dict[int, str]:
+    """pid → command line of the processes whose command line names ``folder`` (Linux /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and str(folder) in command:
+            found[int(entry.name)] = command
+    return found
 
 
 def sign_in(url: str, password: str) -> dict[str, str]:
@@ -43,7 +58,7 @@ def sign_in(url: str, password: str) -> dict[str, str]:
 
 
 def test_the_demo_prints_a_login_that_works_and_its_meters_report(tmp_path: Path) -> None:
-    with demo(tmp_path) as (url, password):
+    with demo(tmp_path) as (url, password, key):
         auth = sign_in(url, password)
         meters = httpx.get(f"{url}/api/v1/devices", headers=auth).json()
         assert sorted(m["name"] for m in meters) == ["Kitchen", "Main meter", "Room 101", "Room 102"]
@@ -64,8 +79,13 @@ def test_the_demo_prints_a_login_that_works_and_its_meters_report(tmp_path: Path
         page = httpx.get(f"{url}/login")
         assert page.status_code == 200 and "Wattwise" in page.text
 
-    with demo(tmp_path) as (url, again):  # the same data folder: the same login, no second set of rules
+    with demo(tmp_path) as (url, again, same_key):  # the same data folder: the same login, no second set of rules
         assert again == password
+        assert same_key == key, "a key copied from the first run must keep working"
+        posted = httpx.post(
+            f"{url}/api/v1/ingest", json={"power": 100, "voltage": 230}, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert posted.status_code in (200, 201, 202), posted.text
         auth = sign_in(url, again)
         assert len(httpx.get(f"{url}/api/v1/alert-rules", headers=auth).json()) == 2
 
@@ -77,3 +97,19 @@ def test_the_demo_never_joins_a_real_installations_broker(monkeypatch: pytest.Mo
     monkeypatch.setenv("WATTWISE_BUS_LINK", "broker.local:1883")
     settings = demo_settings(Settings(), "127.0.0.1", 8000)
     assert (settings.mqtt, settings.bus_link) == ("", "")
+
+
+def test_stopping_the_demo_with_sigterm_stops_its_simulated_meters(tmp_path: Path) -> None:
+    """``kill`` or a service manager stops the demo with SIGTERM: nothing it started may go on."""
+    with demo(tmp_path) as (url, password, _):
+        auth = sign_in(url, password)
+
+        def reporting_live() -> bool:  # the history sent, the meters report every 2 s
+            meters = httpx.get(f"{url}/api/v1/devices", headers=auth).json()
+            return all(m["last_seen_ms"] and m["last_seen_ms"] > time.time() * 1000 - 5000 for m in meters)
+
+        wait_until(reporting_live, timeout=60)
+        assert any(" simulate " in c for c in processes_using(tmp_path).values())
+        server = next(pid for pid, c in processes_using(tmp_path).items() if " demo " in c)
+        os.kill(server, signal.SIGTERM)
+        wait_until(lambda: not processes_using(tmp_path), timeout=30)

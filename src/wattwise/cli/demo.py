@@ -1,7 +1,7 @@
 """``wattwise demo``: the embedded default, set up and running, with simulated household meters.
 
 Everything lives under ``--data-dir`` (./data): the SQLite database, the demo login and the
-meters' keys. Re-running keeps the history and the login; the simulator fills in a day of
+meters' keys. Re-running keeps the history, the login and the keys; the simulator fills in a day of
 history once, then posts live readings every two seconds until you press Ctrl+C.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import typer
 import uvicorn
+from sqlalchemy import Connection
 
 from wattwise.api.app import create_app
 from wattwise.cli.context import state
@@ -49,6 +51,38 @@ def _admin_password(conn: object, login_file: Path) -> str:
     login_file.write_text(json.dumps({"username": "admin", "password": password}))
     login_file.chmod(0o600)
     return password
+
+
+def _kept_keys(conn: Connection, keys_file: Path) -> dict[int, str]:
+    """The keys an earlier run wrote that still open their meter: a re-run prints the same
+    device key, so one copied into a meter's settings or a curl command keeps working."""
+    if not keys_file.exists():
+        return {}
+    kept = {}
+    for line in keys_file.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit() and device_store.device_id_for_key(conn, parts[1]) == int(parts[0]):
+            kept[int(parts[0])] = parts[1]
+    return kept
+
+
+def _meter_key(
+    conn: Connection, site_id: int, name: str, device: device_store.Device | None, kept: dict[int, str]
+) -> device_store.IssuedKey:
+    """The demo meter ``name`` with a key that opens it: its kept one, else a new one."""
+    if device is None:
+        return device_store.create_device(conn, site_id=site_id, name=name)
+    if device.id in kept:
+        return device_store.IssuedKey(device=device, key=kept[device.id])
+    return device_store.rotate_key(conn, device.id)
+
+
+def _exit_on_sigterm() -> None:
+    """Stop on SIGTERM (``kill``, a service manager) as on Ctrl+C: through ``finally``.
+
+    uvicorn shuts down for the signal and then raises it again; with the default handler that
+    ends the process at once, and the simulator it started went on posting to nobody."""
+    signal.signal(signal.SIGTERM, lambda sig, _frame: sys.exit(128 + sig))
 
 
 def _wait_until_up(url: str) -> None:
@@ -96,12 +130,8 @@ def demo(
         except NotFound:
             site = site_store.create_site(conn, DEMO_SITE, timezone="Asia/Kolkata", currency="INR")
         existing = {d.name: d for d in device_store.list_devices(conn, frozenset({site.id}))}
-        issued = [
-            device_store.rotate_key(conn, existing[name].id)
-            if name in existing
-            else device_store.create_device(conn, site_id=site.id, name=name)
-            for name in DEMO_METERS
-        ]
+        kept = _kept_keys(conn, keys_file)
+        issued = [_meter_key(conn, site.id, name, existing.get(name), kept) for name in DEMO_METERS]
         main_id = issued[0].device.id
         device_store.set_role(conn, main_id, role="main")
         for sub_meter in issued[1:]:  # the main meter reads the rooms plus common loads
@@ -162,8 +192,14 @@ def demo(
 
     threading.Thread(target=start_simulator, daemon=True).start()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _exit_on_sigterm()
     try:
         uvicorn.run(create_app(settings, freeze_startup_heap=True), host=host, port=port, log_level="warning")
     finally:
         for proc in simulator:
             proc.terminate()
+        for proc in simulator:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
