@@ -105,7 +105,7 @@ def _print_bill(bill: Bill) -> None:
         if len(bill.parts) > 1:
             typer.echo(f"-- {part.start} to {part.end}: version from {part.effective_from}, {part.kwh} kWh")
         for line in (ln for ln in bill.lines if ln.part == part_no):
-            qty = f"{line.quantity.normalize():f} {line.unit}" if line.quantity is not None else ""
+            qty = f"{line.quantity.normalize():f} {line.quantity_unit}" if line.quantity is not None else ""
             rate = f"{line.rate.normalize():f}" if line.rate is not None else ""
             typer.echo(f"  {line.label:<58} {qty:>16} {rate:>9} {line.amount:>12}")
     typer.echo(f"  {'TOTAL ' + bill.currency:<58} {'':>16} {'':>9} {bill.total:>12}")

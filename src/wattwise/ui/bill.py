@@ -111,7 +111,7 @@ def line_working(line: BillLine, currency: str) -> str | None:
         return None
     if line.is_percent:
         return f"{format(line.rate.normalize(), 'f')} % of {money(line.quantity, currency)}"
-    return f"{line.quantity:,} {line.unit} × {money(line.rate, currency)}"
+    return f"{line.quantity:,} {line.quantity_unit} × {money(line.rate, currency)}"
 
 
 def bill_lines(bill: Bill) -> None:

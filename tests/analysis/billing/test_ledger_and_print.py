@@ -121,3 +121,13 @@ def test_a_payment_typed_in_is_checked_field_by_field() -> None:
         payment_from_dict({**good, "amount": "lots"})
     with pytest.raises(ValueError, match="above zero"):
         payment_from_dict({**good, "amount": "-5"})
+
+
+def test_a_one_month_fixed_charge_reads_one_month() -> None:
+    kerala = load_preset("in-kl-domestic")
+    one = close_cycle("home", bill_for_units(kerala, BillingCycle(date(2025, 1, 1), date(2025, 2, 1)), 120), 1)
+    two = close_cycle("home", bill_for_units(kerala, JAN, 240), 1)
+    one_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", render_bill_html(one, kerala)))
+    two_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", render_bill_html(two, kerala)))
+    assert " 1 month " in one_text and "1 months" not in one_text
+    assert " 2 months " in two_text

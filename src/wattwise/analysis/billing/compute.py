@@ -65,6 +65,14 @@ class BillLine:
         """A tax, surcharge or subsidy: its rate is a percent of its quantity, an amount of money."""
         return self.group in ("addon", "subsidy")
 
+    @property
+    def quantity_unit(self) -> str:
+        """The unit as the quantity reads it: "1 month", "2 months" ("1 months" on a bill
+        reads as a mistake). Stored and served as ``unit`` unchanged."""
+        if self.quantity == 1 and self.unit in ("months", "days"):
+            return self.unit[:-1]
+        return self.unit
+
 
 @dataclass(frozen=True, slots=True)
 class BillPart:

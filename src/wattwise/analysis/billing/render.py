@@ -51,7 +51,7 @@ TEMPLATE = """<!doctype html>
    tariff version from {{ part.effective_from }} · {{ num(part.kwh) }} kWh</td></tr>{% endif %}
   {% for line in part.lines %}
   <tr><td>{{ line.label }}</td>
-   <td class="n">{% if line.quantity is not none %}{{ num(line.quantity) }} {{ line.unit }}{% endif %}</td>
+   <td class="n">{% if line.quantity is not none %}{{ num(line.quantity) }} {{ line.quantity_unit }}{% endif %}</td>
    <td class="n">{% if line.rate is not none %}
     {%- if line.is_percent %}{{ num(line.rate) }} %{% else %}{{ price(line.rate) }}{% endif %}
     {%- endif %}</td>
