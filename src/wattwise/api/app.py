@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from wattwise import __version__
 from wattwise.api import live
-from wattwise.api.errors import answer_out_of_range
+from wattwise.api.errors import answer_invalid_request, answer_out_of_range
 from wattwise.api.routes import (
     accounts,
     alerts,
@@ -93,6 +93,7 @@ def create_app(
 
     app = FastAPI(title="Wattwise", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     answer_out_of_range(app)
+    answer_invalid_request(app)
     routes = (
         ingest,
         legacy,
