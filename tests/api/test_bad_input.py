@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from support import World
+from collections.abc import Iterator
+
+import pytest
+
+from support import World, build_world
+from wattwise.runtime import Services
 
 
 def post_raw(world: World, path: str, content: str, method: str = "POST") -> tuple[int, object]:
@@ -35,3 +40,49 @@ def test_nan_or_infinity_in_a_json_body_is_refused_naming_the_field(world: World
     # nothing was stored by the refused requests, and the server still answers
     names = [s["name"] for s in world.client.get("/api/v1/sites", headers=world.auth()).json()]
     assert names == ["Home A", "Home B"]
+
+
+@pytest.fixture
+def any_world(services: Services) -> Iterator[World]:
+    """The small installation on SQLite and on PostgreSQL."""
+    w = build_world(services)
+    with w.client:
+        yield w
+
+
+def test_a_nul_character_in_text_is_refused_naming_the_field_on_either_database(any_world: World) -> None:
+    """PostgreSQL cannot store a NUL character in text (it answered 500), SQLite stored it."""
+    w = any_world
+    cases = [
+        ("/api/v1/sites", {"name": "Hostel\u0000"}, ["body", "name"]),
+        ("/api/v1/devices", {"site_id": w.site_a, "name": "m\u0000"}, ["body", "name"]),
+        ("/api/v1/me/tokens", {"name": "\u0000"}, ["body", "name"]),
+        ("/api/v1/auth/token", {"username": "admin\u0000", "password": "admin-password"}, ["body", "username"]),
+        (
+            f"/api/v1/sites/{w.site_a}/payments",
+            {"amount": "10.00", "method": "cash", "reference": "\u0000"},
+            ["body", "reference"],
+        ),
+        (
+            "/api/v1/alert-channels",
+            {"site_id": w.site_a, "name": "hook", "kind": "webhook", "config": {"url": "http://x.example/\u0000"}},
+            ["body", "config"],
+        ),
+    ]
+    for path, body, loc in cases:
+        answer = w.client.post(path, json=body, headers=w.auth())
+        assert answer.status_code == 422, (path, answer.text)
+        (error,) = answer.json()["detail"]
+        assert error["loc"] == loc and "NUL character" in error["msg"]
+
+    # in a path or a query, where only PostgreSQL refuses it, the answer names the parameter
+    member = w.client.delete(f"/api/v1/sites/{w.site_a}/members/viewer%00", headers=w.auth())
+    assert member.status_code in (404, 422), member.text
+    if member.status_code == 422:
+        assert member.json()["detail"].startswith("username: must not contain the NUL character")
+    signed_in = w.client.post("/api/v1/session", json={"username": "admin\u0000", "password": "admin-password"})
+    assert signed_in.status_code in (401, 422) and "detail" in signed_in.json()
+
+    names = [s["name"] for s in w.client.get("/api/v1/sites", headers=w.auth()).json()]
+    assert names == ["Home A", "Home B"]
+    assert [d["name"] for d in w.client.get("/api/v1/devices", headers=w.auth()).json()] == ["main", "main"]

@@ -47,17 +47,33 @@ def _too_large(request: Request) -> str:
     return f"a number in the request is past any id the database holds (at most {MAX_ID})"
 
 
-def answer_out_of_range(app: FastAPI) -> None:
-    """A number too large for an integer column is a bad request, not a server error, on
-    PostgreSQL (``integer out of range``) as on SQLite (which only refuses past 2**63)."""
+def _nul_in(request: Request) -> str:
+    """Name the path or query text holding a NUL character, else say it plainly."""
+    for name, value in [*request.path_params.items(), *request.query_params.items()]:
+        if "\x00" in str(value):
+            return f"{name}: must not contain the NUL character (\\u0000)"
+    return "the request's text must not contain the NUL character (\\u0000)"
+
+
+def answer_unstorable(app: FastAPI) -> None:
+    """A value the database cannot hold is a bad request, not a server error: a number too
+    large for an integer column, on PostgreSQL (``integer out of range``) as on SQLite (which
+    only refuses past 2**63), and text with a NUL character, which PostgreSQL cannot store
+    (request bodies refuse it themselves, see ``BodyIn``; this covers paths and queries)."""
 
     async def refuse(request: Request, exc: Exception) -> JSONResponse:
-        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-        if isinstance(exc, DataError) and sqlstate != _OUT_OF_RANGE:
+        orig = getattr(exc, "orig", None)
+        if isinstance(exc, DataError) and "NUL" in str(orig):
+            return JSONResponse({"detail": _nul_in(request)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        too_large = (
+            getattr(orig, "sqlstate", None) == _OUT_OF_RANGE
+            if isinstance(exc, DataError)
+            else "SQLite INTEGER" in str(exc)
+        )
+        if not too_large:
             raise exc
-        if isinstance(exc, OverflowError) and "SQLite INTEGER" not in str(exc):
-            raise exc
-        return JSONResponse({"detail": _too_large(request)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        detail = _too_large(request)
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     app.add_exception_handler(DataError, refuse)
     app.add_exception_handler(OverflowError, refuse)

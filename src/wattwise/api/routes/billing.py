@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Connection
 
 from wattwise.accounting import bills as bill_ops
@@ -26,6 +26,7 @@ from wattwise.analysis.billing.serialize import (
     day_as_dict,
     overview_as_dict,
 )
+from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.billing_access import answering, instant, site_for
 from wattwise.store import billing as billing_store
@@ -55,7 +56,7 @@ def tariff_json(t: Tariff) -> dict[str, Any]:
     return json.loads(t.model_dump_json())  # type: ignore[no-any-return]
 
 
-class TariffIn(BaseModel):
+class TariffIn(BodyIn):
     """Exactly one of: a preset's id, the user's own tariff as TOML text, or as a JSON object."""
 
     preset: str | None = Field(default=None, examples=["in-tn-domestic"])
@@ -131,7 +132,7 @@ def put_tariff(site_id: int, body: TariffIn, access: AccessDep, services: Servic
 # -- cycle settings and budget ----------------------------------------------------------
 
 
-class SettingsIn(BaseModel):
+class SettingsIn(BodyIn):
     cycle_months: int = Field(ge=1, le=12, description="1: monthly, 2: bi-monthly …")
     cycle_anchor: date = Field(description="a day a cycle starts on; the others follow every cycle_months")
     phases: Literal[1, 3] = 1
@@ -139,7 +140,7 @@ class SettingsIn(BaseModel):
     subsidy: bool = Field(default=True, description="opted in to an opt-in subsidy (Delhi)")
 
 
-class BudgetIn(BaseModel):
+class BudgetIn(BodyIn):
     limit: Decimal = Field(gt=0, description="per cycle, in the site's currency or in kWh")
     unit: Literal["money", "kwh"] = "money"
 
@@ -271,7 +272,7 @@ def today(
 # -- bills ------------------------------------------------------------------------------
 
 
-class CloseIn(BaseModel):
+class CloseIn(BodyIn):
     cycle_start: date | None = Field(default=None, description="default: the last cycle that has ended")
     reason: str = Field(default="", max_length=2000, description="required to correct an issued bill")
     kwh: Decimal | None = Field(default=None, ge=0, description="bill these units (the utility's reading)")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, DeviceDep, ServicesDep
 from wattwise.api.errors import store_errors
 from wattwise.api.routes.devices import visible_device
@@ -22,17 +23,17 @@ from wattwise.store import commands as command_store
 router = APIRouter(tags=["commands"])
 
 
-class CommandIn(BaseModel):
+class CommandIn(BodyIn):
     action: Literal["relay_off", "relay_on", "reset_energy"]
 
 
-class ResultIn(BaseModel):
+class ResultIn(BodyIn):
     ok: bool
     relay: Literal["on", "off"] | None = None
     detail: str = Field(default="", max_length=500)
 
 
-class ManifestIn(BaseModel):
+class ManifestIn(BodyIn):
     version: str = Field(min_length=1, max_length=40)
     url: str = Field(min_length=1, max_length=500)
     sha256: str = Field(min_length=64, max_length=64)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Connection
 
+from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.errors import store_errors
 from wattwise.store import devices as device_store
@@ -51,13 +52,13 @@ def device_out(device: Device) -> dict[str, Any]:
     }
 
 
-class SiteIn(BaseModel):
+class SiteIn(BodyIn):
     name: str = Field(min_length=1, max_length=200)
     timezone: str = "UTC"
     currency: str = Field(default="INR", min_length=3, max_length=8)
 
 
-class DeviceIn(BaseModel):
+class DeviceIn(BodyIn):
     site_id: int
     name: str = Field(min_length=1, max_length=200)
 

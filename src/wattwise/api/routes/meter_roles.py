@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.errors import store_errors
 from wattwise.api.routes.devices import device_out, managed_device, visible_device
@@ -17,7 +18,7 @@ from wattwise.store import devices as device_store
 router = APIRouter(tags=["devices and sites"])
 
 
-class RoleIn(BaseModel):
+class RoleIn(BodyIn):
     role: str = Field(description="meter, main or sub")
     parent_id: int | None = Field(default=None, description="For a sub-meter: the meter it hangs under")
 
