@@ -86,3 +86,28 @@ def test_a_nul_character_in_text_is_refused_naming_the_field_on_either_database(
     names = [s["name"] for s in w.client.get("/api/v1/sites", headers=w.auth()).json()]
     assert names == ["Home A", "Home B"]
     assert [d["name"] for d in w.client.get("/api/v1/devices", headers=w.auth()).json()] == ["main", "main"]
+
+
+def test_a_time_past_the_calendar_in_a_query_is_refused_naming_the_parameter(world: World) -> None:
+    """A Unix time beyond year 9999 could not be turned into a local date: 500 on energy and billing."""
+    site, meter = world.site_a, world.meter_a
+    huge = "99999999999999999999"
+    asks = {
+        f"/api/v1/devices/{meter}/energy?period=day&end={huge}": "end",
+        f"/api/v1/sites/{site}/energy?period=day&start=2026-01-01&end={huge}": "end",
+        f"/api/v1/sites/{site}/billing/current?as_of={huge}": "as_of",
+        f"/api/v1/sites/{site}/billing/today?as_of=-{huge}": "as_of",
+        f"/api/v1/sites/{site}/budget?as_of={huge}": "as_of",
+        f"/api/v1/devices/{meter}/series?start={huge}": "start",
+        f"/api/v1/devices/{meter}/export?until={huge}": "until",
+    }
+    for path, name in asks.items():
+        answer = world.client.get(path, headers=world.auth())
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["detail"].startswith(f"{name}: "), (path, answer.text)
+        assert "year" in answer.json()["detail"]
+    # the calendar's own edges still answer
+    edge = world.client.get(
+        f"/api/v1/devices/{meter}/energy?period=day&start=9999-12-01&end=9999-12-29", headers=world.auth()
+    )
+    assert edge.status_code == 200, edge.text

@@ -209,10 +209,10 @@ def get_budget(
     with services.engine.connect() as conn:
         site = site_for(conn, access, site_id)
         settings = billing_store.get_settings(conn, site_id)
+    at = instant("as_of", as_of, now_ms(), ZoneInfo(site.timezone))  # checked with or without a budget
     if settings is None or settings.budget_limit is None:
         return {"site_id": site_id, "budget": None, "status": None}
     with answering():
-        at = instant("as_of", as_of, now_ms(), ZoneInfo(site.timezone))
         _, view = site_ops.overview(services, site_id, at)
     assert view.budget is not None
     return {
