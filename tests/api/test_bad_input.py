@@ -111,3 +111,12 @@ def test_a_time_past_the_calendar_in_a_query_is_refused_naming_the_parameter(wor
         f"/api/v1/devices/{meter}/energy?period=day&start=9999-12-01&end=9999-12-29", headers=world.auth()
     )
     assert edge.status_code == 200, edge.text
+
+
+def test_a_time_zone_name_too_long_for_a_file_is_refused_naming_the_field(world: World) -> None:
+    """The zone database is a folder of files: a 300-letter name was an OSError, a 500."""
+    long_name = "Asia/" + "K" * 300
+    answer = world.client.post("/api/v1/sites", json={"name": "Hostel", "timezone": long_name}, headers=world.auth())
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"].startswith("timezone: unknown time zone")
+    assert [s["name"] for s in world.client.get("/api/v1/sites", headers=world.auth()).json()] == ["Home A", "Home B"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Row, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from wattwise.domain.timestamps import time_zone
 from wattwise.store.clock import now_ms
 from wattwise.store.errors import Conflict, NotFound
 from wattwise.store.schema import sites
@@ -27,9 +27,9 @@ def _site(row: Row[tuple[int, str, str, str]]) -> Site:
 
 def create_site(conn: Connection, name: str, *, timezone: str = "UTC", currency: str = "INR") -> Site:
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"timezone: unknown time zone {timezone!r}") from exc
+        time_zone(timezone)
+    except ValueError as exc:
+        raise ValueError(f"timezone: {exc}") from exc
     try:
         new_id = conn.execute(
             insert(sites).values(name=name, timezone=timezone, currency=currency, created_ms=now_ms())

@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from wattwise.domain.timestamps import time_zone
+
 Money = Decimal
 
 
@@ -318,12 +320,7 @@ class Tariff(_Frozen):
     @classmethod
     def _known_zone(cls, tz: str | None) -> str | None:
         if tz is not None:
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-            try:
-                ZoneInfo(tz)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown time zone {tz!r}") from exc
+            time_zone(tz)  # ValueError naming it when it is none
         return tz
 
     def version_on(self, day: date) -> TariffVersion:
