@@ -120,3 +120,27 @@ def test_a_time_zone_name_too_long_for_a_file_is_refused_naming_the_field(world:
     assert answer.status_code == 422, answer.text
     assert answer.json()["detail"].startswith("timezone: unknown time zone")
     assert [s["name"] for s in world.client.get("/api/v1/sites", headers=world.auth()).json()] == ["Home A", "Home B"]
+
+
+def test_money_and_units_past_any_real_bill_are_refused_naming_the_field(world: World) -> None:
+    """1e308 could not be rounded to paise (a 500); 1e26 was recorded and the ledger's sums,
+    28 digits long, came out wrong from then on."""
+    payments = f"/api/v1/sites/{world.site_a}/payments"
+    for amount in ("1e308", "99999999999999999999999999.00"):
+        answer = world.client.post(payments, json={"amount": amount, "method": "cash"}, headers=world.auth())
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"].startswith("payment.amount: "), answer.text
+    late = world.client.post(
+        payments, json={"amount": "10.00", "method": "cash", "paid_at_ms": 2**63}, headers=world.auth()
+    )
+    assert late.status_code == 422 and late.json()["detail"][0]["loc"] == ["body", "paid_at_ms"], late.text
+    kept = world.client.post(payments, json={"amount": "490.00", "method": "cash"}, headers=world.auth())
+    assert kept.status_code == 201, kept.text
+    ledger = world.client.get(f"/api/v1/sites/{world.site_a}/ledger", headers=world.auth()).json()
+    assert ledger["paid"] == "490.00"
+
+    bills = f"/api/v1/sites/{world.site_a}/bills"
+    for kwh in ("1e19", "1e308"):
+        answer = world.client.post(bills, json={"kwh": kwh}, headers=world.auth())
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["loc"] == ["body", "kwh"], answer.text

@@ -272,10 +272,17 @@ def today(
 # -- bills ------------------------------------------------------------------------------
 
 
+#: the most units a bill may be asked for: a terawatt-hour, past any site's cycle, and short
+#: enough for the tariff's arithmetic (Decimal's 28 digits) to stay exact
+MAX_BILLED_KWH = 10**9
+
+
 class CloseIn(BodyIn):
     cycle_start: date | None = Field(default=None, description="default: the last cycle that has ended")
     reason: str = Field(default="", max_length=2000, description="required to correct an issued bill")
-    kwh: Decimal | None = Field(default=None, ge=0, description="bill these units (the utility's reading)")
+    kwh: Decimal | None = Field(
+        default=None, ge=0, le=MAX_BILLED_KWH, description="bill these units (the utility's reading)"
+    )
 
 
 def bill_out(row: StoredBill, current: bool) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from wattwise.analysis.billing.webhooks import WebhookError
 from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.billing_access import answering, site_for
+from wattwise.domain.timestamps import LAST_MS
 from wattwise.runtime import Services
 from wattwise.store import billing as billing_store
 from wattwise.store.billing import StoredPayment
@@ -35,7 +36,7 @@ class PaymentIn(BodyIn):
     amount: str = Field(description="in the site's currency, at most two decimals: '1490.00'", examples=["1000.00"])
     method: str = Field(min_length=1, max_length=100, examples=["cash", "UPI", "cheque"])
     reference: str = Field(default="", max_length=200, description="receipt number, UPI reference …")
-    paid_at_ms: int | None = Field(default=None, description="UTC epoch ms; default: now")
+    paid_at_ms: int | None = Field(default=None, ge=0, le=LAST_MS, description="UTC epoch ms; default: now")
     id: str | None = Field(
         default=None, max_length=150, description="your own id for this payment: sending it twice records it once"
     )
