@@ -144,3 +144,27 @@ def test_money_and_units_past_any_real_bill_are_refused_naming_the_field(world: 
         answer = world.client.post(bills, json={"kwh": kwh}, headers=world.auth())
         assert answer.status_code == 422, answer.text
         assert answer.json()["detail"][0]["loc"] == ["body", "kwh"], answer.text
+
+
+def test_a_sanctioned_load_or_budget_past_any_connection_is_refused_and_billing_keeps_answering(
+    world: World,
+) -> None:
+    """A 1e308 kW sanctioned load was stored, and from then on every bill of the site (the
+    current cycle, today's cost, the dashboard's pages) was a 500 on Delhi's per-kW charge."""
+    site = f"/api/v1/sites/{world.site_a}"
+    put = world.client.put(f"{site}/tariff", json={"preset": "in-dl-domestic"}, headers=world.auth())
+    assert put.status_code == 200, put.text
+    good = {"cycle_months": 1, "cycle_anchor": "2026-01-01", "sanctioned_kw": "3"}
+    assert world.client.put(f"{site}/billing/settings", json=good, headers=world.auth()).status_code == 200
+
+    absurd = world.client.put(f"{site}/billing/settings", json={**good, "sanctioned_kw": "1e308"}, headers=world.auth())
+    assert absurd.status_code == 422, absurd.text
+    assert absurd.json()["detail"].startswith("sanctioned_kw: "), absurd.text
+    budget = world.client.put(f"{site}/budget", json={"limit": "1e308"}, headers=world.auth())
+    assert budget.status_code == 422, budget.text
+    assert "limit" in str(budget.json()["detail"]), budget.text
+
+    settings = world.client.get(f"{site}/billing/settings", headers=world.auth()).json()
+    assert (settings["sanctioned_kw"], settings["budget"]) == ("3", None)
+    assert world.client.get(f"{site}/billing/current", headers=world.auth()).status_code == 200
+    assert world.client.get(f"{site}/billing/today", headers=world.auth()).status_code == 200
