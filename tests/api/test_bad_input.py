@@ -168,3 +168,34 @@ def test_a_sanctioned_load_or_budget_past_any_connection_is_refused_and_billing_
     assert (settings["sanctioned_kw"], settings["budget"]) == ("3", None)
     assert world.client.get(f"{site}/billing/current", headers=world.auth()).status_code == 200
     assert world.client.get(f"{site}/billing/today", headers=world.auth()).status_code == 200
+
+
+def tariff_with(energy_rate: str = "4.5", amount: str = "10", **top: str) -> dict[str, object]:
+    version = {
+        "effective_from": "2025-01-01",
+        "energy_rate": energy_rate,
+        "fixed": [{"id": "meter", "label": "Meter rent", "per": "month", "amount": amount}],
+    }
+    return {"tariff": {"id": "t", "name": "T", "currency": "INR", "versions": [version], **top}}
+
+
+def test_a_tariff_with_numbers_no_bill_can_hold_is_refused_naming_them(world: World) -> None:
+    """A rate of 1e30 or a fixed charge of 1e308 passed validation and was stored; from then on
+    every bill of the site was a 500 (Decimal's 28 digits cannot round them to paise)."""
+    site = f"/api/v1/sites/{world.site_a}"
+    assert world.client.put(f"{site}/tariff", json=tariff_with(), headers=world.auth()).status_code == 200
+    cases = [
+        (tariff_with(energy_rate="1e30"), "versions[0].energy_rate"),
+        (tariff_with(amount="1e308"), "versions[0].fixed[0].amount"),
+        (tariff_with(round_to="1e-300"), "round_to"),
+    ]
+    for body, where in cases:
+        for path in ("/api/v1/tariffs/validate", f"{site}/tariff"):
+            method = "POST" if path.endswith("validate") else "PUT"
+            answer = world.client.request(method, path, json=body, headers=world.auth())
+            assert answer.status_code == 422, (where, answer.text)
+            assert any(p.startswith(f"{where}: ") for p in answer.json()["detail"]["problems"]), answer.text
+    assert (
+        world.client.get(f"{site}/tariff", headers=world.auth()).json()["tariff"]["versions"][0]["energy_rate"] == "4.5"
+    )
+    assert world.client.get(f"{site}/billing/current", headers=world.auth()).status_code == 200
