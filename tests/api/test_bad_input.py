@@ -199,3 +199,17 @@ def test_a_tariff_with_numbers_no_bill_can_hold_is_refused_naming_them(world: Wo
         world.client.get(f"{site}/tariff", headers=world.auth()).json()["tariff"]["versions"][0]["energy_rate"] == "4.5"
     )
     assert world.client.get(f"{site}/billing/current", headers=world.auth()).status_code == 200
+
+
+def test_a_firmware_manifest_a_meter_cannot_follow_is_refused_naming_the_field(world: World) -> None:
+    """A url that is no http(s) address, or a sha256 that is not hex, was published to every
+    meter: each one fetched or failed on it at every check, and never updated."""
+    good = {"version": "1.2.0", "url": "http://192.168.1.10:8000/fw/1.2.0.json", "sha256": "ab" * 32}
+    bad = {"url": "x", "sha256": "z" * 64, "version": "latest"}
+    for field, value in bad.items():
+        answer = world.client.put("/api/v1/firmware/manifest", json={**good, field: value}, headers=world.auth())
+        assert answer.status_code == 422, (field, answer.text)
+        assert answer.json()["detail"][0]["loc"] == ["body", field], answer.text
+    assert world.client.put("/api/v1/firmware/manifest", json=good, headers=world.auth()).status_code == 200
+    followed = world.client.get("/api/v1/firmware/manifest", headers={"Authorization": f"Bearer {world.key_a}"})
+    assert followed.json() == good

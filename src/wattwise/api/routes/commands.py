@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from wattwise.alerts.channels import Url
 from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, DeviceDep, ServicesDep
 from wattwise.api.errors import store_errors
@@ -34,9 +35,12 @@ class ResultIn(BodyIn):
 
 
 class ManifestIn(BodyIn):
-    version: str = Field(min_length=1, max_length=40)
-    url: str = Field(min_length=1, max_length=500)
-    sha256: str = Field(min_length=64, max_length=64)
+    """What every meter follows, so only what the firmware can use: it compares versions as
+    dotted numbers, downloads over http(s) and checks the bundle's hex SHA-256."""
+
+    version: str = Field(pattern=r"^\d+(\.\d+){0,3}$", max_length=40, examples=["1.2.0"])
+    url: Url = Field(max_length=500, description="where the bundle is, http:// or https://")
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="the bundle's SHA-256, 64 hex digits")
 
 
 def command_out(c: command_store.Command) -> dict[str, Any]:
