@@ -213,3 +213,22 @@ def test_a_firmware_manifest_a_meter_cannot_follow_is_refused_naming_the_field(w
     assert world.client.put("/api/v1/firmware/manifest", json=good, headers=world.auth()).status_code == 200
     followed = world.client.get("/api/v1/firmware/manifest", headers={"Authorization": f"Bearer {world.key_a}"})
     assert followed.json() == good
+
+
+def test_a_reading_from_a_meter_whose_clock_is_not_set_is_refused_not_filed_in_1970(world: World) -> None:
+    """A meter without NTP sends ts 0 or its seconds since boot: they were stored in January
+    1970, and its next readings at the same small times were counted as duplicates, never stored."""
+    answer = world.client.post(
+        "/api/v1/ingest",
+        json=[{"ts": 0, "power": 100.0}, {"ts": 37, "power": 101.0}, {"power": 102.0}],
+        headers={"Authorization": f"Bearer {world.key_a}"},
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["accepted"] == 1  # the one without ts: the server's clock
+    assert [r["index"] for r in body["rejected"]] == [0, 1]
+    assert all(r["errors"][0].startswith("ts: ") and "before 2000" in r["errors"][0] for r in body["rejected"])
+    series = world.client.get(
+        f"/api/v1/devices/{world.meter_a}/series?start=0&end=946684800000", headers=world.auth()
+    ).json()
+    assert series["ts"] == []
