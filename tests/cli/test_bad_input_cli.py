@@ -14,3 +14,13 @@ def test_site_add_refuses_a_time_zone_name_too_long_for_a_file(tmp_path: Path) -
     assert answer.exit_code != 0
     assert answer.exception is None or isinstance(answer.exception, SystemExit), answer.exception
     assert "timezone: unknown time zone" in answer.output
+
+
+def test_site_add_refuses_a_currency_the_api_would_refuse(tmp_path: Path) -> None:
+    """The API asks 3 to 8 characters; the command line stored an empty currency."""
+    runner = CliRunner()
+    answer = runner.invoke(cli, ["--data-dir", str(tmp_path), "site", "add", "x", "--currency", ""])
+    assert answer.exit_code != 0
+    assert "currency:" in answer.output
+    listed = runner.invoke(cli, ["--data-dir", str(tmp_path), "site", "list"])
+    assert "x" not in listed.output.split()

@@ -30,6 +30,8 @@ def create_site(conn: Connection, name: str, *, timezone: str = "UTC", currency:
         time_zone(timezone)
     except ValueError as exc:
         raise ValueError(f"timezone: {exc}") from exc
+    if not 3 <= len(currency.strip()) <= 8:
+        raise ValueError(f"currency: an ISO code such as INR (3 to 8 characters), got {currency!r}")
     try:
         new_id = conn.execute(
             insert(sites).values(name=name, timezone=timezone, currency=currency, created_ms=now_ms())
