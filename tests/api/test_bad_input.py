@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -232,3 +233,17 @@ def test_a_reading_from_a_meter_whose_clock_is_not_set_is_refused_not_filed_in_1
         f"/api/v1/devices/{world.meter_a}/series?start=0&end=946684800000", headers=world.auth()
     ).json()
     assert series["ts"] == []
+
+
+def test_a_refused_write_is_answered_without_a_traceback_in_the_server_log(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A meter reporting on a command it does not have is answered 404; the writer also logged
+    each one as 'write failed' with a traceback, burying real failures under a client's mistakes."""
+    meter = {"Authorization": f"Bearer {world.key_a}"}
+    with caplog.at_level(logging.WARNING):
+        for command_id in ("99999", "1", "2147483648"):
+            answer = world.client.post(f"/api/v1/commands/{command_id}/result", json={"ok": True}, headers=meter)
+            assert answer.status_code in (404, 422), answer.text
+            assert "command_id" in answer.text or "no command" in answer.text
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []

@@ -7,16 +7,16 @@ A device receives its pending commands in the answer to its next ingest POST, or
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from wattwise.alerts.channels import Url
 from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, DeviceDep, ServicesDep
-from wattwise.api.errors import store_errors
+from wattwise.api.errors import MAX_ID, store_errors
 from wattwise.api.routes.devices import visible_device
 from wattwise.ingest import command_results
 from wattwise.store import commands as command_store
@@ -85,7 +85,9 @@ def list_commands(device_id: int, access: AccessDep, services: ServicesDep) -> l
 
 
 @router.post("/api/v1/commands/{command_id}/result")
-async def report_result(command_id: int, body: ResultIn, device_id: DeviceDep, services: ServicesDep) -> dict[str, Any]:
+async def report_result(
+    command_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ResultIn, device_id: DeviceDep, services: ServicesDep
+) -> dict[str, Any]:
     """A device reports what it did; the first report counts, repeats change nothing."""
     with store_errors():
         command, recorded = await command_results.record(
