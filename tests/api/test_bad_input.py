@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
 
 import pytest
 
 from support import World, build_world
 from wattwise.runtime import Services
+from wattwise.store import billing as billing_store
 
 
 def post_raw(world: World, path: str, content: str, method: str = "POST") -> tuple[int, object]:
@@ -247,3 +250,43 @@ def test_a_refused_write_is_answered_without_a_traceback_in_the_server_log(
             assert answer.status_code in (404, 422), answer.text
             assert "command_id" in answer.text or "no command" in answer.text
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+
+
+def test_a_payment_or_budget_stored_before_the_limits_still_reads(world: World) -> None:
+    """The limits are checked on the way in: a large payment or budget already in the database
+    (recorded by an earlier version) still lists, and the ledger and budget still answer."""
+    site_id = world.site_a
+    huge = Decimal("99999999999999999999.00")
+    with world.services.engine.begin() as conn:
+        billing_store.record_payment(
+            conn,
+            billing_store.StoredPayment(
+                id="manual:old",
+                site_id=site_id,
+                account=f"site-{site_id}",
+                amount=huge,
+                currency="INR",
+                paid_at_ms=1_764_000_000_000,
+                method="cash",
+                reference="",
+                source="manual",
+                event_id=None,
+                recorded_ms=1_764_000_000_000,
+                recorded_by="admin",
+            ),
+        )
+        billing_store.put_settings(
+            conn,
+            billing_store.BillingSettings(
+                site_id=site_id, cycle_months=1, cycle_anchor=date(2026, 1, 1), budget_limit=huge, budget_unit="money"
+            ),
+        )
+    site = f"/api/v1/sites/{site_id}"
+    listed = world.client.get(f"{site}/payments", headers=world.auth())
+    assert listed.status_code == 200 and listed.json()[0]["amount"] == str(huge), listed.text
+    assert world.client.get(f"{site}/ledger", headers=world.auth()).status_code == 200
+    assert (
+        world.client.put(f"{site}/tariff", json={"preset": "in-tn-domestic"}, headers=world.auth()).status_code == 200
+    )
+    budget = world.client.get(f"{site}/budget", headers=world.auth())
+    assert budget.status_code == 200 and budget.json()["budget"]["limit"] == str(huge), budget.text

@@ -231,6 +231,8 @@ def _current_tariff(conn: Connection, site_id: int) -> Tariff | None:
 #: and small enough that a per-kW charge stays inside Decimal's 28 digits (1e308 kW stored
 #: made every bill of the site fail)
 MAX_SANCTIONED_KW = Decimal(100_000)
+#: the largest budget per cycle, in money or kWh: far past any bill, like the largest payment
+MAX_BUDGET = Decimal(10**12)
 
 
 def set_cycle_and_supply(
@@ -268,6 +270,8 @@ def set_cycle_and_supply(
 def set_budget(conn: Connection, site_id: int, budget: Budget | None) -> BillingSettings:
     """Set (or with None, remove) the site's budget per cycle; the cycle settings are kept."""
     get_site(conn, site_id)
+    if budget is not None and budget.limit > MAX_BUDGET:  # on the way in only: what is stored stays readable
+        raise ValueError(f"limit: a budget is at most {MAX_BUDGET:,} a cycle, got {budget.limit}")
     now = settings_of(conn, site_id, _current_tariff(conn, site_id))
     limit, unit = (None, None) if budget is None else (budget.limit, budget.unit)
     return billing_store.put_settings(conn, replace(now, budget_limit=limit, budget_unit=unit))

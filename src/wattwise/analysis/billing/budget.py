@@ -18,10 +18,6 @@ from wattwise.analysis.billing.projection import DayCost, Projection, crossing_d
 State = Literal["on_track", "at_risk", "over"]
 
 
-#: the largest budget per cycle, in money or kWh: far past any bill, like the largest payment
-MAX_BUDGET = Decimal(10**12)
-
-
 @dataclass(frozen=True, slots=True)
 class Budget:
     """A limit per billing cycle: money (in the tariff's currency) or kWh."""
@@ -32,8 +28,6 @@ class Budget:
     def __post_init__(self) -> None:
         if self.limit <= 0:
             raise ValueError(f"a budget must be above zero, got {self.limit}")
-        if self.limit > MAX_BUDGET:
-            raise ValueError(f"limit: a budget is at most {MAX_BUDGET:,} a cycle, got {self.limit}")
         if self.unit not in ("money", "kwh"):
             raise ValueError(f"a budget is in 'money' or 'kwh', got {self.unit!r}")
 
