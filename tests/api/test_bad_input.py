@@ -290,3 +290,22 @@ def test_a_payment_or_budget_stored_before_the_limits_still_reads(world: World) 
     )
     budget = world.client.get(f"{site}/budget", headers=world.auth())
     assert budget.status_code == 200 and budget.json()["budget"]["limit"] == str(huge), budget.text
+
+
+def test_a_meter_for_a_site_that_does_not_exist_is_a_404_naming_the_site(world: World) -> None:
+    """An administrator was told 'the site already has a meter named …' (the foreign key's
+    refusal read as a name clash); anyone else was told only owners may add meters."""
+    for token in (world.admin_token, world.viewer_token):
+        answer = world.client.post(
+            "/api/v1/devices", json={"site_id": 99999, "name": "boiler"}, headers=world.auth(token)
+        )
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["detail"] == "no site with id 99999"
+    viewer = world.client.post(
+        "/api/v1/devices", json={"site_id": world.site_a, "name": "boiler"}, headers=world.auth(world.viewer_token)
+    )
+    assert viewer.status_code == 403, viewer.text  # a site they see but do not own
+    flag = world.client.post("/api/v1/devices", json={"site_id": True, "name": "boiler"}, headers=world.auth())
+    assert flag.status_code == 422 and flag.json()["detail"][0]["loc"] == ["body", "site_id"], flag.text
+    names = [d["name"] for d in world.client.get("/api/v1/devices", headers=world.auth()).json()]
+    assert names == ["main", "main"]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import HTTPException, Request, status
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from wattwise.api.errors import MAX_ID
 from wattwise.domain.limits import MAX_BATCH
+
+#: a row's id as a body names it: a whole number (``true`` is not site 1) that an integer
+#: column holds (past ``MAX_ID`` PostgreSQL refuses it)
+Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import Field
 from sqlalchemy import Connection
 
-from wattwise.api.body import BodyIn
+from wattwise.api.body import BodyIn, Id
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.errors import store_errors
 from wattwise.runtime import Services
@@ -46,7 +46,7 @@ class InviteIn(BodyIn):
     username: str = Field(min_length=1, max_length=100)
     password: str | None = Field(default=None, min_length=8, description="Default: a random one, returned once")
     is_admin: bool = False
-    site_id: int | None = None
+    site_id: Id | None = None
     role: str = Field(default="viewer", description="owner, member or viewer")
 
 

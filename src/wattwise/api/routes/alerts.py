@@ -24,9 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from wattwise.alerts import channels
 from wattwise.alerts import edits as alert_edits
 from wattwise.alerts.outbox import Deliver, default_deliver, send_test
-from wattwise.api.body import BodyIn
+from wattwise.api.body import BodyIn, Id
 from wattwise.api.deps import AccessDep, ServicesDep
-from wattwise.api.errors import MAX_ID, store_errors
+from wattwise.api.errors import store_errors
 from wattwise.api.routes.appliances import edit, read
 from wattwise.api.routes.billing_access import site_for
 from wattwise.api.routes.devices import visible_device
@@ -37,8 +37,6 @@ from wattwise.store.users import Access
 router = APIRouter(tags=["alerts"])
 
 Action = Literal["acknowledge", "confirm", "ignore", "resolve"]
-#: a row's id as a body may name it (past MAX_ID, PostgreSQL's integer column refuses it)
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class RuleIn(BodyIn):

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import Field
 
-from wattwise.api.body import BodyIn
+from wattwise.api.body import BodyIn, Id
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.errors import store_errors
 from wattwise.api.routes.devices import device_out, managed_device, visible_device
@@ -20,7 +20,7 @@ router = APIRouter(tags=["devices and sites"])
 
 class RoleIn(BodyIn):
     role: str = Field(description="meter, main or sub")
-    parent_id: int | None = Field(default=None, description="For a sub-meter: the meter it hangs under")
+    parent_id: Id | None = Field(default=None, description="For a sub-meter: the meter it hangs under")
 
 
 @router.put("/api/v1/devices/{device_id}/role", summary="Mark a meter as main or sub-meter")
