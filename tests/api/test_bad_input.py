@@ -309,3 +309,15 @@ def test_a_meter_for_a_site_that_does_not_exist_is_a_404_naming_the_site(world: 
     assert flag.status_code == 422 and flag.json()["detail"][0]["loc"] == ["body", "site_id"], flag.text
     names = [d["name"] for d in world.client.get("/api/v1/devices", headers=world.auth()).json()]
     assert names == ["main", "main"]
+
+
+def test_a_token_is_named_by_both_ways_of_making_one(world: World) -> None:
+    """POST /api/v1/me/tokens refused an empty name; POST /api/v1/auth/token made a nameless
+    token that the account page then listed as a blank line."""
+    answer = world.client.post(
+        "/api/v1/auth/token", json={"username": "admin", "password": "admin-password", "name": ""}
+    )
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "name"], answer.text
+    made = world.client.post("/api/v1/auth/token", json={"username": "admin", "password": "admin-password"})
+    assert made.status_code == 201
+    assert "" not in [t["name"] for t in world.client.get("/api/v1/me/tokens", headers=world.auth()).json()]

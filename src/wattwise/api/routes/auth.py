@@ -15,7 +15,7 @@ router = APIRouter(tags=["accounts"])
 class TokenIn(BodyIn):
     username: str
     password: str
-    name: str = Field(default="api", max_length=100)
+    name: str = Field(default="api", min_length=1, max_length=100)
 
 
 @router.post("/api/v1/auth/token", status_code=201)
