@@ -24,3 +24,13 @@ def test_site_add_refuses_a_currency_the_api_would_refuse(tmp_path: Path) -> Non
     assert "currency:" in answer.output
     listed = runner.invoke(cli, ["--data-dir", str(tmp_path), "site", "list"])
     assert "x" not in listed.output.split()
+
+
+def test_serve_and_demo_refuse_a_port_past_65535_before_anything_starts(tmp_path: Path) -> None:
+    """``serve --port 99999`` said it ran on 127.0.0.1:99999 and listened on 34463 (the port
+    modulo 65536), where nobody would look."""
+    for command in (["serve", "--port", "99999"], ["demo", "--port", "99999"], ["serve", "--port", "0"]):
+        answer = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), *command])
+        assert answer.exit_code == 2, (command, answer.output)
+        assert "--port" in answer.output
+        assert not (tmp_path / "wattwise.db").exists()  # nothing started
