@@ -34,3 +34,16 @@ def test_serve_and_demo_refuse_a_port_past_65535_before_anything_starts(tmp_path
         assert answer.exit_code == 2, (command, answer.output)
         assert "--port" in answer.output
         assert not (tmp_path / "wattwise.db").exists()  # nothing started
+
+
+def test_a_database_that_cannot_be_opened_is_named_without_a_traceback(tmp_path: Path) -> None:
+    cases = {
+        "postgresql://postgres@127.0.0.1:1/none": "Connection refused",
+        "nosuchdb://x": "nosuchdb",
+    }
+    for url, reason in cases.items():
+        answer = CliRunner().invoke(cli, ["--database", url, "site", "list"])
+        assert answer.exit_code == 2, (url, answer.output)
+        assert isinstance(answer.exception, SystemExit), answer.exception
+        assert answer.output.startswith("error: --database: cannot open the database: "), answer.output
+        assert reason in answer.output
