@@ -47,3 +47,20 @@ def test_a_database_that_cannot_be_opened_is_named_without_a_traceback(tmp_path:
         assert isinstance(answer.exception, SystemExit), answer.exception
         assert answer.output.startswith("error: --database: cannot open the database: "), answer.output
         assert reason in answer.output
+
+
+def test_an_empty_meter_or_site_name_is_refused_naming_it(tmp_path: Path) -> None:
+    """The API asks a name of at least one character; the command line made a meter called ''
+    and, for ``--site ''``, a site called '' too."""
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path)]
+    for args, field in (
+        (["device", "add", "", "--site", "home"], "meter name"),
+        (["device", "add", "kitchen", "--site", " "], "site name"),
+        (["site", "add", ""], "site name"),
+    ):
+        answer = runner.invoke(cli, [*base, *args])
+        assert answer.exit_code == 2, (args, answer.output)
+        assert f"{field}: must not be empty" in answer.output, answer.output
+    listed = runner.invoke(cli, [*base, "device", "list"])
+    assert listed.output.strip() == ""

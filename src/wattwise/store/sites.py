@@ -26,6 +26,8 @@ def _site(row: Row[tuple[int, str, str, str]]) -> Site:
 
 
 def create_site(conn: Connection, name: str, *, timezone: str = "UTC", currency: str = "INR") -> Site:
+    if not name.strip():
+        raise ValueError("site name: must not be empty")
     try:
         time_zone(timezone)
     except ValueError as exc:
