@@ -64,3 +64,17 @@ def test_an_empty_meter_or_site_name_is_refused_naming_it(tmp_path: Path) -> Non
         assert f"{field}: must not be empty" in answer.output, answer.output
     listed = runner.invoke(cli, [*base, "device", "list"])
     assert listed.output.strip() == ""
+
+
+def test_tariff_bill_names_units_it_cannot_bill() -> None:
+    """'--units 1e30' or '--units abc' answered '[<class 'decimal.InvalidOperation'>]'."""
+    base = ["tariff", "bill", "--tariff", "in-tn-domestic", "--cycle", "2025-01-01:2025-03-01", "--units"]
+    for units, said in (
+        ("1e30", "at most 1,000,000,000"),
+        ("abc", "not a number"),
+        ("NaN", "not a number"),
+        ("-5", "from 0"),
+    ):
+        answer = CliRunner().invoke(cli, [*base, units])
+        assert answer.exit_code != 0 and isinstance(answer.exception, SystemExit), (units, answer.output)
+        assert "--units" in answer.output and said in answer.output, (units, answer.output)

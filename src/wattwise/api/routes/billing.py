@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from wattwise.accounting import bills as bill_ops
 from wattwise.accounting import site as site_ops
 from wattwise.analysis.billing import Budget, Tariff, load_preset, preset_ids
+from wattwise.analysis.billing.compute import MAX_UNITS
 from wattwise.analysis.billing.serialize import (
     bill_as_dict,
     budget_as_dict,
@@ -272,16 +273,11 @@ def today(
 # -- bills ------------------------------------------------------------------------------
 
 
-#: the most units a bill may be asked for: a terawatt-hour, past any site's cycle, and short
-#: enough for the tariff's arithmetic (Decimal's 28 digits) to stay exact
-MAX_BILLED_KWH = 10**9
-
-
 class CloseIn(BodyIn):
     cycle_start: date | None = Field(default=None, description="default: the last cycle that has ended")
     reason: str = Field(default="", max_length=2000, description="required to correct an issued bill")
     kwh: Decimal | None = Field(
-        default=None, ge=0, le=MAX_BILLED_KWH, description="bill these units (the utility's reading)"
+        default=None, ge=0, le=MAX_UNITS, description="bill these units (the utility's reading)"
     )
 
 
