@@ -78,3 +78,11 @@ def test_tariff_bill_names_units_it_cannot_bill() -> None:
         answer = CliRunner().invoke(cli, [*base, units])
         assert answer.exit_code != 0 and isinstance(answer.exception, SystemExit), (units, answer.output)
         assert "--units" in answer.output and said in answer.output, (units, answer.output)
+
+
+def test_export_names_the_time_past_the_calendar(tmp_path: Path) -> None:
+    """'--until 99999999999999999999' was blamed on --since (its default, a day before)."""
+    base = ["--data-dir", str(tmp_path), "export", "--device", "1"]
+    answer = CliRunner().invoke(cli, [*base, "--until", "99999999999999999999"])
+    assert answer.exit_code == 2
+    assert answer.output.startswith("error: until: must be a time in the years 1 to 9999"), answer.output

@@ -17,7 +17,7 @@ from pydantic_core import core_schema as cs
 
 from wattwise.domain.limits import MAX_BATCH, MAX_FUTURE_MS, MIN_TS_MS, RANGES, check_ts, check_values
 from wattwise.domain.readings import METRICS, Reading
-from wattwise.domain.timestamps import epoch_ms
+from wattwise.domain.timestamps import calendar_error, epoch_ms
 
 
 class ReadingIn(BaseModel):
@@ -65,6 +65,18 @@ def ts_to_ms(value: int | float | str | None, now_ms: int) -> int:
     if not math.isfinite(value):
         raise ValueError(f"ts: {value} is not a finite number")
     return epoch_ms(value)
+
+
+def named_time(name: str, value: str, default: int) -> int:
+    """A time a person gives (a query's ``since``, a command's ``--until``) in epoch ms, by
+    the rules of ``ts``; a ValueError names it when it is none or lies outside years 1-9999."""
+    try:
+        ms = ts_to_ms(value, default)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("ts:", f"{name}:", 1)) from exc
+    if (error := calendar_error(name, ms)) is not None:
+        raise ValueError(error)
+    return ms
 
 
 def _plain(item: dict[str, Any], device_id: int, now_ms: int) -> Reading | None:
