@@ -86,3 +86,13 @@ def test_export_names_the_time_past_the_calendar(tmp_path: Path) -> None:
     answer = CliRunner().invoke(cli, [*base, "--until", "99999999999999999999"])
     assert answer.exit_code == 2
     assert answer.output.startswith("error: until: must be a time in the years 1 to 9999"), answer.output
+
+
+def test_mqtt_credentials_names_a_folder_it_cannot_write(tmp_path: Path) -> None:
+    """A folder that cannot be made was a FileNotFoundError traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    args = ["--data-dir", str(tmp_path), "mqtt", "credentials", "--out", str(blocker / "mosquitto")]
+    answer = CliRunner().invoke(cli, [*args, "--server-password", "s3cret-pass"])
+    assert answer.exit_code == 2 and isinstance(answer.exception, SystemExit), answer.output
+    assert answer.output.startswith(f"error: --out: cannot write {blocker / 'mosquitto'}: "), answer.output
