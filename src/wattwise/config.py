@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     database: str = ""  # empty: SQLite file wattwise.db under data_dir
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)  # past 65535 the socket would wrap it round
     mqtt: str = ""  # "host:port" to subscribe to meters over MQTT; empty: off
     mqtt_username: str = ""
     mqtt_password: str = ""

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from wattwise.domain.readings import METRICS
+from wattwise.domain.timestamps import calendar_error
 from wattwise.runtime import Services
 from wattwise.store import rollups
 from wattwise.store.export import RESOLUTIONS, Row, columns, history_pages
@@ -32,9 +33,6 @@ MAX_SPAN_MS: dict[str, int] = {
     "1h": 10 * 366 * DAY_MS,
     "1d": 100 * 366 * DAY_MS,
 }
-#: The instants a file name (and ISO 8601) can name: the years 1 to 9999.
-FIRST_MS = round(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
-LAST_MS = round(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
 
@@ -83,8 +81,8 @@ class Export:
         if self.resolution not in RESOLUTIONS:
             raise ValueError(f"resolution: must be one of {', '.join(RESOLUTIONS)}, got {self.resolution!r}")
         for name, ts in (("since", self.since), ("until", self.until)):
-            if not FIRST_MS <= ts <= LAST_MS:
-                raise ValueError(f"{name}: must be a time in the years 1 to 9999, got {ts} ms")
+            if (error := calendar_error(name, ts)) is not None:
+                raise ValueError(error)
         if self.until <= self.since:
             raise ValueError("until: must be after since")
         limit = MAX_SPAN_MS[self.resolution]

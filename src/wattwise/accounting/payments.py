@@ -57,6 +57,11 @@ def webhook_secret(settings: Settings, provider: Provider) -> str:
     return secret
 
 
+#: The most one payment may be, in the currency's units. Far past any bill, and it keeps a
+#: ledger's sums exact in Decimal's 28 digits (and a payment roundable to its minor units).
+MAX_PAYMENT = Decimal(10**12)
+
+
 def minor_units(amount: Decimal, currency: str) -> Decimal:
     """Money as it is written in its currency: 1490 rupees is 1490.00, 500 yen is 500."""
     return amount.quantize(Decimal(1) if currency in ZERO_DECIMAL else Decimal("0.01"))
@@ -65,6 +70,8 @@ def minor_units(amount: Decimal, currency: str) -> Decimal:
 def _record(
     conn: Connection, site_id: int, payment: Payment, *, event_id: str | None, by: str
 ) -> tuple[StoredPayment, bool]:
+    if payment.amount > MAX_PAYMENT:  # checked on the way in only: what is stored stays readable
+        raise ValueError(f"payment.amount: {payment.amount} is more than any payment (at most {MAX_PAYMENT:,})")
     return billing_store.record_payment(
         conn,
         StoredPayment(

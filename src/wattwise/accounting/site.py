@@ -227,6 +227,14 @@ def _current_tariff(conn: Connection, site_id: int) -> Tariff | None:
     return None if stored is None else tariff_of(stored)
 
 
+#: the largest sanctioned load a connection may have: 100 MW, past any site Wattwise meters,
+#: and small enough that a per-kW charge stays inside Decimal's 28 digits (1e308 kW stored
+#: made every bill of the site fail)
+MAX_SANCTIONED_KW = Decimal(100_000)
+#: the largest budget per cycle, in money or kWh: far past any bill, like the largest payment
+MAX_BUDGET = Decimal(10**12)
+
+
 def set_cycle_and_supply(
     conn: Connection,
     site_id: int,
@@ -243,8 +251,8 @@ def set_cycle_and_supply(
         raise ValueError(f"cycle_months: a cycle lasts 1 to 12 months, got {cycle_months}")
     if phases not in (1, 3):
         raise ValueError(f"phases: 1 or 3, got {phases}")
-    if sanctioned_kw is not None and sanctioned_kw <= 0:
-        raise ValueError(f"sanctioned_kw: must be above zero, got {sanctioned_kw}")
+    if sanctioned_kw is not None and not 0 < sanctioned_kw <= MAX_SANCTIONED_KW:
+        raise ValueError(f"sanctioned_kw: must be above zero and at most {MAX_SANCTIONED_KW:,} kW, got {sanctioned_kw}")
     now = settings_of(conn, site_id, _current_tariff(conn, site_id))
     return billing_store.put_settings(
         conn,
@@ -276,6 +284,8 @@ def set_sanctioned_load(conn: Connection, site_id: int, sanctioned_kw: Decimal) 
 def set_budget(conn: Connection, site_id: int, budget: Budget | None) -> BillingSettings:
     """Set (or with None, remove) the site's budget per cycle; the cycle settings are kept."""
     get_site(conn, site_id)
+    if budget is not None and budget.limit > MAX_BUDGET:  # on the way in only: what is stored stays readable
+        raise ValueError(f"limit: a budget is at most {MAX_BUDGET:,} a cycle, got {budget.limit}")
     now = settings_of(conn, site_id, _current_tariff(conn, site_id))
     limit, unit = (None, None) if budget is None else (budget.limit, budget.unit)
     return billing_store.put_settings(conn, replace(now, budget_limit=limit, budget_unit=unit))

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from wattwise import __version__
 from wattwise.api import live
-from wattwise.api.errors import answer_out_of_range
+from wattwise.api.errors import answer_invalid_request, answer_unstorable
 from wattwise.api.routes import (
     accounts,
     alerts,
@@ -92,7 +92,8 @@ def create_app(
                 svc.close()
 
     app = FastAPI(title="Wattwise", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    answer_out_of_range(app)
+    answer_unstorable(app)
+    answer_invalid_request(app)
     routes = (
         ingest,
         legacy,

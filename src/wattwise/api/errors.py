@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
@@ -43,17 +47,56 @@ def _too_large(request: Request) -> str:
     return f"a number in the request is past any id the database holds (at most {MAX_ID})"
 
 
-def answer_out_of_range(app: FastAPI) -> None:
-    """A number too large for an integer column is a bad request, not a server error, on
-    PostgreSQL (``integer out of range``) as on SQLite (which only refuses past 2**63)."""
+def _nul_in(request: Request) -> str:
+    """Name the path or query text holding a NUL character, else say it plainly."""
+    for name, value in [*request.path_params.items(), *request.query_params.items()]:
+        if "\x00" in str(value):
+            return f"{name}: must not contain the NUL character (\\u0000)"
+    return "the request's text must not contain the NUL character (\\u0000)"
+
+
+def answer_unstorable(app: FastAPI) -> None:
+    """A value the database cannot hold is a bad request, not a server error: a number too
+    large for an integer column, on PostgreSQL (``integer out of range``) as on SQLite (which
+    only refuses past 2**63), and text with a NUL character, which PostgreSQL cannot store
+    (request bodies refuse it themselves, see ``BodyIn``; this covers paths and queries)."""
 
     async def refuse(request: Request, exc: Exception) -> JSONResponse:
-        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-        if isinstance(exc, DataError) and sqlstate != _OUT_OF_RANGE:
+        orig = getattr(exc, "orig", None)
+        if isinstance(exc, DataError) and "NUL" in str(orig):
+            return JSONResponse({"detail": _nul_in(request)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        too_large = (
+            getattr(orig, "sqlstate", None) == _OUT_OF_RANGE
+            if isinstance(exc, DataError)
+            else "SQLite INTEGER" in str(exc)
+        )
+        if not too_large:
             raise exc
-        if isinstance(exc, OverflowError) and "SQLite INTEGER" not in str(exc):
-            raise exc
-        return JSONResponse({"detail": _too_large(request)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        detail = _too_large(request)
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     app.add_exception_handler(DataError, refuse)
     app.add_exception_handler(OverflowError, refuse)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and the infinities spelled as JavaScript spells them, which JSON can carry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def answer_invalid_request(app: FastAPI) -> None:
+    """FastAPI's own 422, except that it can be written: Python's JSON reader admits ``NaN`` and
+    ``Infinity``, and the refusal quotes the input back, which JSON cannot carry (a bare 500)."""
+
+    async def refuse(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        detail = _json_safe(jsonable_encoder(exc.errors()))
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    app.add_exception_handler(RequestValidationError, refuse)

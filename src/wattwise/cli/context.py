@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import typer
 from sqlalchemy import Connection
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from wattwise.config import Settings
 from wattwise.runtime import Services, start_services
@@ -19,8 +20,15 @@ class CliState:
     services: Services | None = None
 
     def open(self) -> Services:
+        """The services on the configured database; one that cannot be opened (no server
+        there, an unknown kind of URL) ends the command with a message, not a traceback."""
         if self.services is None:
-            self.services = start_services(self.settings)
+            try:
+                self.services = start_services(self.settings)
+            except (OperationalError, ArgumentError) as exc:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                typer.secho(f"error: --database: cannot open the database: {reason}", err=True, fg="red")
+                raise typer.Exit(2) from None
         return self.services
 
     def close(self) -> None:

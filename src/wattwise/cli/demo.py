@@ -108,7 +108,7 @@ def demo_settings(settings: Settings, host: str, port: int) -> Settings:
 
 def demo(
     ctx: typer.Context,
-    port: int = typer.Option(8000, help="Port for the dashboard and API"),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port for the dashboard and API"),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 to reach it from a phone)"),
     backfill_days: float = typer.Option(1.0, help="Days of simulated history to send the first time"),
 ) -> None:

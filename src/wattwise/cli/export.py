@@ -8,19 +8,14 @@ import typer
 
 from wattwise.cli.context import state
 from wattwise.export import Export, csv_chunks, parquet_bytes, parse_metrics
-from wattwise.ingest.parse import ts_to_ms
+from wattwise.ingest.parse import named_time
 from wattwise.store.clock import now_ms
 from wattwise.store.devices import get_device
 from wattwise.store.errors import NotFound
 
 
 def _time(name: str, value: str | None, default: int) -> int:
-    if not value:
-        return default
-    try:
-        return ts_to_ms(value, default)
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("ts:", f"{name}:", 1)) from exc
+    return named_time(name, value, default) if value else default
 
 
 def export(

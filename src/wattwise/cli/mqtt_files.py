@@ -28,11 +28,15 @@ def credentials(
     """
     with transaction(ctx) as conn:
         creds = mosquitto_credentials(conn)
-    out.mkdir(parents=True, exist_ok=True)
     ha = (ha_user, ha_password) if ha_password else None
-    (out / "passwd").write_text(password_file(creds, server_user, server_password, ha))
-    (out / "passwd").chmod(0o600)
-    (out / "acl").write_text(acl_file(server_user, ha[0] if ha else None))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "passwd").write_text(password_file(creds, server_user, server_password, ha))
+        (out / "passwd").chmod(0o600)
+        (out / "acl").write_text(acl_file(server_user, ha[0] if ha else None))
+    except OSError as exc:  # no permission, a file where the folder should be
+        typer.secho(f"error: --out: cannot write {out}: {exc.strerror}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"wrote {out / 'passwd'} ({len(creds)} meters) and {out / 'acl'}")
     typer.echo(
         "In mosquitto.conf: allow_anonymous false, password_file and acl_file pointing there;"

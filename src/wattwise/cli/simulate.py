@@ -9,7 +9,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
@@ -18,6 +17,7 @@ from wattwise.devices.simulator.events_file import EventWriter
 from wattwise.devices.simulator.http_driver import MAX_BATCH, HttpSender
 from wattwise.devices.simulator.mqtt_driver import MqttSender
 from wattwise.devices.simulator.runner import RunPlan, RunSummary, run
+from wattwise.domain.timestamps import time_zone
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?\s*$")
@@ -188,8 +188,8 @@ def simulate(
     if main_meter and len(meters) < 2:
         raise typer.BadParameter("--main-meter needs at least two meters: the main one first, then sub-meters")
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+        time_zone(timezone)
+    except ValueError as exc:
         raise typer.BadParameter(f"--timezone {timezone!r} is not a known time zone") from exc
     broker = parse_host_port(mqtt) if mqtt is not None else None
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 
 from wattwise.analysis.billing.budget import Budget, budget_status
-from wattwise.analysis.billing.compute import Bill, Connection, bill_for_units, compute_bill
+from wattwise.analysis.billing.compute import MAX_UNITS, Bill, Connection, bill_for_units, compute_bill
 from wattwise.analysis.billing.ledger import close_cycle
 from wattwise.analysis.billing.presets import load_preset, load_presets, preset_ids
 from wattwise.analysis.billing.projection import daily_costs, project_bill
@@ -30,6 +30,19 @@ tariff_app = typer.Typer(help="Tariffs: presets, validation, bills and projectio
 def _fail(message: str) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(1)
+
+
+def _units(text: str) -> Decimal:
+    """``--units`` as a finite number of kWh within what a bill can hold."""
+    try:
+        units = Decimal(text)
+    except InvalidOperation:
+        raise _fail(f"--units {text!r}: not a number of kWh") from None
+    if not units.is_finite():
+        raise _fail(f"--units {text!r}: not a number of kWh")
+    if not 0 <= units <= MAX_UNITS:
+        raise _fail(f"--units {text}: from 0 to at most {MAX_UNITS:,} kWh")
+    return units
 
 
 def _tariff(ref: str) -> Tariff:
@@ -159,7 +172,7 @@ def bill(
         raise _fail("give exactly one of --units or --energy")
     try:
         if units is not None:
-            b = bill_for_units(t, c, Decimal(units), conn)
+            b = bill_for_units(t, c, _units(units), conn)
         else:
             b = compute_bill(t, c, read_energy_csv(energy, bucket_ms), tz, conn)
     except (TariffError, ValueError, InvalidOperation) as exc:

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 MAX_FUTURE_MS = 5 * 60 * 1000
+#: 2000-01-01T00:00Z. Earlier is a meter whose clock is not set (ts 0, or seconds since boot):
+#: filed in 1970, its next readings at the same small times would count as duplicates.
+MIN_TS_MS = 946_684_800_000
 MAX_BATCH = 10_000
 
 
@@ -53,9 +56,9 @@ def check_values(values: Mapping[str, float | None]) -> list[str]:
 
 
 def check_ts(ts_ms: int, now_ms: int) -> str | None:
-    """Refuse timestamps more than five minutes ahead of the server's clock."""
+    """Refuse timestamps more than five minutes ahead of the server's clock, or before 2000."""
     if ts_ms > now_ms + MAX_FUTURE_MS:
         return f"ts: {ts_ms} ms is more than 5 minutes in the future (server time {now_ms} ms)"
-    if ts_ms < 0:
-        return f"ts: {ts_ms} ms is before 1970"
+    if ts_ms < MIN_TS_MS:
+        return f"ts: {ts_ms} ms is before 2000: set the meter's clock, or leave ts out to use the server's"
     return None

@@ -15,9 +15,9 @@ from pydantic_core import CoreSchema, SchemaValidator
 from pydantic_core import ValidationError as CoreValidationError
 from pydantic_core import core_schema as cs
 
-from wattwise.domain.limits import MAX_BATCH, MAX_FUTURE_MS, RANGES, check_ts, check_values
+from wattwise.domain.limits import MAX_BATCH, MAX_FUTURE_MS, MIN_TS_MS, RANGES, check_ts, check_values
 from wattwise.domain.readings import METRICS, Reading
-from wattwise.domain.timestamps import epoch_ms
+from wattwise.domain.timestamps import calendar_error, epoch_ms
 
 
 class ReadingIn(BaseModel):
@@ -67,6 +67,18 @@ def ts_to_ms(value: int | float | str | None, now_ms: int) -> int:
     return epoch_ms(value)
 
 
+def named_time(name: str, value: str, default: int) -> int:
+    """A time a person gives (a query's ``since``, a command's ``--until``) in epoch ms, by
+    the rules of ``ts``; a ValueError names it when it is none or lies outside years 1-9999."""
+    try:
+        ms = ts_to_ms(value, default)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("ts:", f"{name}:", 1)) from exc
+    if (error := calendar_error(name, ms)) is not None:
+        raise ValueError(error)
+    return ms
+
+
 def _plain(item: dict[str, Any], device_id: int, now_ms: int) -> Reading | None:
     """The common case — numbers within range — without building a model; None: look closer.
 
@@ -97,9 +109,9 @@ def _plain(item: dict[str, Any], device_id: int, now_ms: int) -> Reading | None:
 
 def _plain_ts(ts: float | None, now_ms: int) -> int | None:
     """A plain reading's time (a number, or absent: now) in epoch ms; None when it lies
-    before 1970 or further ahead than a meter's clock may run."""
+    before 2000 or further ahead than a meter's clock may run (``check_ts`` says why)."""
     ts_ms = now_ms if ts is None else epoch_ms(ts)
-    return ts_ms if 0 <= ts_ms <= now_ms + MAX_FUTURE_MS else None
+    return ts_ms if MIN_TS_MS <= ts_ms <= now_ms + MAX_FUTURE_MS else None
 
 
 def _plain_metric(metric: str) -> CoreSchema:

@@ -61,6 +61,11 @@ def _device(row: Any) -> Device:
 
 
 def create_device(conn: Connection, *, site_id: int, name: str) -> IssuedKey:
+    if not name.strip():
+        raise ValueError("meter name: must not be empty")
+    # asked first: the foreign key's refusal would otherwise read as a name clash below
+    if conn.execute(select(sites.c.id).where(sites.c.id == site_id)).first() is None:
+        raise NotFound(f"no site with id {site_id}")
     key = new_secret("wwd")
     try:
         result = conn.execute(

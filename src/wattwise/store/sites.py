@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Row, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from wattwise.domain.timestamps import time_zone
 from wattwise.store.clock import now_ms
 from wattwise.store.errors import Conflict, NotFound
 from wattwise.store.schema import sites
@@ -26,10 +26,14 @@ def _site(row: Row[tuple[int, str, str, str]]) -> Site:
 
 
 def create_site(conn: Connection, name: str, *, timezone: str = "UTC", currency: str = "INR") -> Site:
+    if not name.strip():
+        raise ValueError("site name: must not be empty")
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"timezone: unknown time zone {timezone!r}") from exc
+        time_zone(timezone)
+    except ValueError as exc:
+        raise ValueError(f"timezone: {exc}") from exc
+    if not 3 <= len(currency.strip()) <= 8:
+        raise ValueError(f"currency: an ISO code such as INR (3 to 8 characters), got {currency!r}")
     try:
         new_id = conn.execute(
             insert(sites).values(name=name, timezone=timezone, currency=currency, created_ms=now_ms())

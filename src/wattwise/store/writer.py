@@ -21,7 +21,13 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from wattwise.store.errors import Conflict, NotFound
+
 log = logging.getLogger(__name__)
+
+#: What a write raises to refuse its work (no such row, a clash, a bad value): the caller
+#: answers it (a 404, 409 or 422), so the writer passes it on without logging it as a failure.
+REFUSALS = (NotFound, Conflict, ValueError)
 T = TypeVar("T")
 MAX_GROUP = 256
 #: How often a transaction PostgreSQL aborted to break a deadlock (or a serialization
@@ -213,7 +219,8 @@ class Writer:
             results = self._transaction(lambda conn: [task.work(conn) for task in group])
         except Exception as exc:
             if len(group) == 1:
-                log.exception("write failed")
+                if not isinstance(exc, REFUSALS):  # a refusal is the caller's to answer, not a failure
+                    log.exception("write failed")
                 group[0].future.set_exception(exc)
                 return
             # One caller's bad work must not cost the others: retry each on its own.

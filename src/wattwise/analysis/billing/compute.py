@@ -496,6 +496,11 @@ def compute_bill(
     return bill_from_usage(tariff, cycle, usages, connection)
 
 
+#: the most units a bill may be asked for: a terawatt-hour, past any site's cycle, and short
+#: enough for the tariff's arithmetic (Decimal's 28 digits) to stay exact
+MAX_UNITS = 10**9
+
+
 def bill_for_units(
     tariff: Tariff,
     cycle: BillingCycle,
@@ -506,6 +511,8 @@ def bill_for_units(
     total = Decimal(kwh)
     if total < 0:
         raise ValueError(f"units cannot be negative: {total}")
+    if total > MAX_UNITS:
+        raise ValueError(f"units: {total} kWh is past any cycle's (at most {MAX_UNITS:,})")
     pieces = split_cycle(tariff, cycle)
     usages: list[PartUsage] = []
     left = total

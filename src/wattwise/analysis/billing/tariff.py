@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from wattwise.domain.timestamps import time_zone
+
 Money = Decimal
 
 
@@ -39,8 +41,22 @@ class TariffError(ValueError):
         super().__init__(f"{source}: invalid tariff\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+#: The largest number a tariff may hold (a rate, a charge, a slab bound, an allowance): far past
+#: any real one, and small enough that a bill's arithmetic stays exact in Decimal's 28 digits
+#: (a stored rate of 1e30 made every bill of its site fail).
+MAX_NUMBER = Decimal(10**9)
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_reason(cls, value: Any) -> Any:
+        for number in value.values() if isinstance(value, dict) else (value,):
+            if isinstance(number, Decimal) and abs(number) > MAX_NUMBER:
+                raise ValueError(f"{number} is past any tariff's numbers (at most {MAX_NUMBER:,})")
+        return value
 
 
 class Slab(_Frozen):
@@ -237,7 +253,7 @@ class TariffVersion(_Frozen):
 
     effective_from: date
     slab_months: int = Field(default=1, ge=1, le=12)
-    days_per_month: Decimal = Field(default=Decimal(30), gt=0)
+    days_per_month: Decimal = Field(default=Decimal(30), ge=1, le=31)
     energy_rate: Money | None = Field(default=None, ge=0)
     schedules: tuple[Schedule, ...] | None = None
     tou: TimeOfUse | None = None
@@ -303,7 +319,7 @@ class Tariff(_Frozen):
     source: str = ""
     source_date: date | None = None
     notes: str = ""
-    round_to: Decimal = Field(default=Decimal("0.01"), gt=0)
+    round_to: Decimal = Field(default=Decimal("0.01"), ge=Decimal("0.0001"), le=1000)
     versions: tuple[TariffVersion, ...] = Field(min_length=1)
 
     @field_validator("versions")
@@ -318,12 +334,7 @@ class Tariff(_Frozen):
     @classmethod
     def _known_zone(cls, tz: str | None) -> str | None:
         if tz is not None:
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-            try:
-                ZoneInfo(tz)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown time zone {tz!r}") from exc
+            time_zone(tz)  # ValueError naming it when it is none
         return tz
 
     def version_on(self, day: date) -> TariffVersion:

@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Connection
 
+from wattwise.api.body import BodyIn, Id
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.errors import store_errors
 from wattwise.runtime import Services
@@ -41,23 +42,23 @@ def require_owner(access: Access, site_id: int) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the site's owner may do this")
 
 
-class InviteIn(BaseModel):
+class InviteIn(BodyIn):
     username: str = Field(min_length=1, max_length=100)
     password: str | None = Field(default=None, min_length=8, description="Default: a random one, returned once")
     is_admin: bool = False
-    site_id: int | None = None
+    site_id: Id | None = None
     role: str = Field(default="viewer", description="owner, member or viewer")
 
 
-class RoleIn(BaseModel):
+class RoleIn(BodyIn):
     role: str = Field(description="owner, member or viewer")
 
 
-class TokenIn(BaseModel):
+class TokenIn(BodyIn):
     name: str = Field(min_length=1, max_length=100)
 
 
-class PasswordIn(BaseModel):
+class PasswordIn(BodyIn):
     current: str
     new: str = Field(min_length=8)
 

@@ -17,15 +17,16 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from wattwise.alerts import channels
 from wattwise.alerts import edits as alert_edits
 from wattwise.alerts.outbox import Deliver, default_deliver, send_test
+from wattwise.api.body import BodyIn, Id
 from wattwise.api.deps import AccessDep, ServicesDep
-from wattwise.api.errors import MAX_ID, store_errors
+from wattwise.api.errors import store_errors
 from wattwise.api.routes.appliances import edit, read
 from wattwise.api.routes.billing_access import site_for
 from wattwise.api.routes.devices import visible_device
@@ -36,11 +37,9 @@ from wattwise.store.users import Access
 router = APIRouter(tags=["alerts"])
 
 Action = Literal["acknowledge", "confirm", "ignore", "resolve"]
-#: a row's id as a body may name it (past MAX_ID, PostgreSQL's integer column refuses it)
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-class RuleIn(BaseModel):
+class RuleIn(BodyIn):
     model_config = ConfigDict(extra="forbid")
 
     site_id: Id = Field(description="The site the rule belongs to")
@@ -56,7 +55,7 @@ class RuleIn(BaseModel):
     enabled: bool = True
 
 
-class ChannelIn(BaseModel):
+class ChannelIn(BodyIn):
     model_config = ConfigDict(extra="forbid")
 
     site_id: Id

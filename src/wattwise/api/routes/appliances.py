@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
+from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.devices import visible_device
 from wattwise.detectors import edits, library
@@ -44,7 +45,7 @@ def window(
 WindowDep = Annotated[detections.Window, Depends(window)]
 
 
-class LabelIn(BaseModel):
+class LabelIn(BodyIn):
     name: str = Field(min_length=1, max_length=100, description="The appliance this event belongs to")
     alike: bool = Field(
         default=False,
@@ -53,11 +54,11 @@ class LabelIn(BaseModel):
     )
 
 
-class RenameIn(BaseModel):
+class RenameIn(BodyIn):
     name: str = Field(min_length=1, max_length=100, description="The appliance's new name")
 
 
-class MergeIn(BaseModel):
+class MergeIn(BodyIn):
     source: str = Field(min_length=1, max_length=100, description="The appliance that goes away")
     into: str = Field(min_length=1, max_length=100, description="The appliance that keeps its name")
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.store.users import authenticate, create_token
 
 router = APIRouter(tags=["accounts"])
 
 
-class TokenIn(BaseModel):
+class TokenIn(BodyIn):
     username: str
     password: str
-    name: str = Field(default="api", max_length=100)
+    name: str = Field(default="api", min_length=1, max_length=100)
 
 
 @router.post("/api/v1/auth/token", status_code=201)

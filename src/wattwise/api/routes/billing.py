@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Connection
 
 from wattwise.accounting import bills as bill_ops
 from wattwise.accounting import site as site_ops
 from wattwise.analysis.billing import Budget, Tariff, load_preset, preset_ids
+from wattwise.analysis.billing.compute import MAX_UNITS
 from wattwise.analysis.billing.serialize import (
     bill_as_dict,
     budget_as_dict,
@@ -26,6 +27,7 @@ from wattwise.analysis.billing.serialize import (
     day_as_dict,
     overview_as_dict,
 )
+from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.billing_access import answering, instant, site_for
 from wattwise.store import billing as billing_store
@@ -55,7 +57,7 @@ def tariff_json(t: Tariff) -> dict[str, Any]:
     return json.loads(t.model_dump_json())  # type: ignore[no-any-return]
 
 
-class TariffIn(BaseModel):
+class TariffIn(BodyIn):
     """Exactly one of: a preset's id, the user's own tariff as TOML text, or as a JSON object."""
 
     preset: str | None = Field(default=None, examples=["in-tn-domestic"])
@@ -131,7 +133,7 @@ def put_tariff(site_id: int, body: TariffIn, access: AccessDep, services: Servic
 # -- cycle settings and budget ----------------------------------------------------------
 
 
-class SettingsIn(BaseModel):
+class SettingsIn(BodyIn):
     cycle_months: int = Field(ge=1, le=12, description="1: monthly, 2: bi-monthly …")
     cycle_anchor: date = Field(description="a day a cycle starts on; the others follow every cycle_months")
     phases: Literal[1, 3] = 1
@@ -139,7 +141,7 @@ class SettingsIn(BaseModel):
     subsidy: bool = Field(default=True, description="opted in to an opt-in subsidy (Delhi)")
 
 
-class BudgetIn(BaseModel):
+class BudgetIn(BodyIn):
     limit: Decimal = Field(gt=0, description="per cycle, in the site's currency or in kWh")
     unit: Literal["money", "kwh"] = "money"
 
@@ -208,10 +210,10 @@ def get_budget(
     with services.engine.connect() as conn:
         site = site_for(conn, access, site_id)
         settings = billing_store.get_settings(conn, site_id)
+    at = instant("as_of", as_of, now_ms(), ZoneInfo(site.timezone))  # checked with or without a budget
     if settings is None or settings.budget_limit is None:
         return {"site_id": site_id, "budget": None, "status": None}
     with answering():
-        at = instant("as_of", as_of, now_ms(), ZoneInfo(site.timezone))
         _, view = site_ops.overview(services, site_id, at)
     assert view.budget is not None
     return {
@@ -271,10 +273,12 @@ def today(
 # -- bills ------------------------------------------------------------------------------
 
 
-class CloseIn(BaseModel):
+class CloseIn(BodyIn):
     cycle_start: date | None = Field(default=None, description="default: the last cycle that has ended")
     reason: str = Field(default="", max_length=2000, description="required to correct an issued bill")
-    kwh: Decimal | None = Field(default=None, ge=0, description="bill these units (the utility's reading)")
+    kwh: Decimal | None = Field(
+        default=None, ge=0, le=MAX_UNITS, description="bill these units (the utility's reading)"
+    )
 
 
 def bill_out(row: StoredBill, current: bool) -> dict[str, Any]:

@@ -16,9 +16,10 @@ from sqlalchemy import Connection
 
 from wattwise.accounting.site import get_site
 from wattwise.analysis.billing import TariffError
-from wattwise.analysis.energy import local_midnight_ms
+from wattwise.analysis.energy import DAY_MS, local_midnight_ms
 from wattwise.api.errors import http_error
 from wattwise.api.routes.series import parse_time
+from wattwise.domain.timestamps import calendar_error
 from wattwise.store.errors import Conflict, NotFound
 from wattwise.store.sites import Site
 from wattwise.store.users import Access
@@ -64,4 +65,7 @@ def instant(name: str, value: str | None, default: int, zone: ZoneInfo) -> int:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name}: {value!r} is not a date like 2025-01-31"
             ) from exc
-    return parse_time(name, value, default)
+    at = parse_time(name, value, default)
+    if (error := calendar_error(name, at, spare_ms=DAY_MS)) is not None:  # its local day must be a date
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=error)
+    return at

@@ -7,14 +7,16 @@ A device receives its pending commands in the answer to its next ingest POST, or
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Path, status
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from wattwise.alerts.channels import Url
+from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, DeviceDep, ServicesDep
-from wattwise.api.errors import store_errors
+from wattwise.api.errors import MAX_ID, store_errors
 from wattwise.api.routes.devices import visible_device
 from wattwise.ingest import command_results
 from wattwise.store import commands as command_store
@@ -22,20 +24,23 @@ from wattwise.store import commands as command_store
 router = APIRouter(tags=["commands"])
 
 
-class CommandIn(BaseModel):
+class CommandIn(BodyIn):
     action: Literal["relay_off", "relay_on", "reset_energy"]
 
 
-class ResultIn(BaseModel):
+class ResultIn(BodyIn):
     ok: bool
     relay: Literal["on", "off"] | None = None
     detail: str = Field(default="", max_length=500)
 
 
-class ManifestIn(BaseModel):
-    version: str = Field(min_length=1, max_length=40)
-    url: str = Field(min_length=1, max_length=500)
-    sha256: str = Field(min_length=64, max_length=64)
+class ManifestIn(BodyIn):
+    """What every meter follows, so only what the firmware can use: it compares versions as
+    dotted numbers, downloads over http(s) and checks the bundle's hex SHA-256."""
+
+    version: str = Field(pattern=r"^\d+(\.\d+){0,3}$", max_length=40, examples=["1.2.0"])
+    url: Url = Field(max_length=500, description="where the bundle is, http:// or https://")
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="the bundle's SHA-256, 64 hex digits")
 
 
 def command_out(c: command_store.Command) -> dict[str, Any]:
@@ -80,7 +85,9 @@ def list_commands(device_id: int, access: AccessDep, services: ServicesDep) -> l
 
 
 @router.post("/api/v1/commands/{command_id}/result")
-async def report_result(command_id: int, body: ResultIn, device_id: DeviceDep, services: ServicesDep) -> dict[str, Any]:
+async def report_result(
+    command_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ResultIn, device_id: DeviceDep, services: ServicesDep
+) -> dict[str, Any]:
     """A device reports what it did; the first report counts, repeats change nothing."""
     with store_errors():
         command, recorded = await command_results.record(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Connection
 
+from wattwise.api.body import BodyIn, Id
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.errors import store_errors
 from wattwise.store import devices as device_store
@@ -51,14 +52,14 @@ def device_out(device: Device) -> dict[str, Any]:
     }
 
 
-class SiteIn(BaseModel):
+class SiteIn(BodyIn):
     name: str = Field(min_length=1, max_length=200)
     timezone: str = "UTC"
     currency: str = Field(default="INR", min_length=3, max_length=8)
 
 
-class DeviceIn(BaseModel):
-    site_id: int
+class DeviceIn(BodyIn):
+    site_id: Id
     name: str = Field(min_length=1, max_length=200)
 
 
@@ -100,6 +101,8 @@ def get_device(device_id: int, access: AccessDep, services: ServicesDep) -> dict
 @router.post("/api/v1/devices", status_code=201)
 def create_device(body: DeviceIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Add a meter; the answer holds its key, which is never shown again."""
+    if not access.can_see(body.site_id):  # as every route answers a site one may not see
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no site with id {body.site_id}")
     if not access.can_manage(body.site_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the site's owner may add meters")
     with store_errors(), services.engine.begin() as conn:

@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Connection
 
+from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.appliances import edit, may_edit, read
 from wattwise.api.routes.devices import visible_device
@@ -35,7 +36,7 @@ KINDS = (*PATTERN_KINDS, THEFT)
 STATUSES = (finding_store.OPEN, finding_store.IGNORED, finding_store.CONFIRMED)
 
 
-class FeedbackIn(BaseModel):
+class FeedbackIn(BodyIn):
     verdict: Literal["ignore", "raise"] = Field(
         description="ignore: normal for us, do not raise this pattern again; raise: yes, a real problem"
     )

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from wattwise.api.body import BodyIn, Id
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.errors import store_errors
 from wattwise.api.routes.appliances import read
@@ -19,14 +20,14 @@ from wattwise.store import devices as device_store
 router = APIRouter(tags=["devices and sites"])
 
 
-class CleanPeriodIn(BaseModel):
-    since: int = Field(description="Start of the clean period, epoch ms")
-    until: int = Field(description="End of the clean period (not included), epoch ms; not after now")
+class CleanPeriodIn(BodyIn):
+    since: int = Field(ge=0, description="Start of the clean period, epoch ms")
+    until: int = Field(ge=0, description="End of the clean period (not included), epoch ms; not after now")
 
 
-class RoleIn(BaseModel):
+class RoleIn(BodyIn):
     role: str = Field(description="meter, main or sub")
-    parent_id: int | None = Field(default=None, description="For a sub-meter: the meter it hangs under")
+    parent_id: Id | None = Field(default=None, description="For a sub-meter: the meter it hangs under")
 
 
 @router.put("/api/v1/devices/{device_id}/role", summary="Mark a meter as main or sub-meter")

@@ -13,15 +13,17 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from wattwise.accounting import payments as payment_ops
 from wattwise.accounting.bills import payment_of, statement_of
 from wattwise.analysis.billing.serialize import payment_as_dict, statement_as_dict
 from wattwise.analysis.billing.webhooks import WebhookError
+from wattwise.api.body import BodyIn
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.billing_access import answering, site_for
+from wattwise.domain.timestamps import LAST_MS
 from wattwise.runtime import Services
 from wattwise.store import billing as billing_store
 from wattwise.store.billing import StoredPayment
@@ -30,11 +32,11 @@ from wattwise.store.errors import Conflict
 router = APIRouter(tags=["payments"])
 
 
-class PaymentIn(BaseModel):
+class PaymentIn(BodyIn):
     amount: str = Field(description="in the site's currency, at most two decimals: '1490.00'", examples=["1000.00"])
     method: str = Field(min_length=1, max_length=100, examples=["cash", "UPI", "cheque"])
     reference: str = Field(default="", max_length=200, description="receipt number, UPI reference …")
-    paid_at_ms: int | None = Field(default=None, description="UTC epoch ms; default: now")
+    paid_at_ms: int | None = Field(default=None, ge=0, le=LAST_MS, description="UTC epoch ms; default: now")
     id: str | None = Field(
         default=None, max_length=150, description="your own id for this payment: sending it twice records it once"
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.api.routes.devices import visible_device
-from wattwise.ingest.parse import ts_to_ms
+from wattwise.ingest.parse import named_time
 from wattwise.store.clock import now_ms
 from wattwise.store.history import fresh_series
 from wattwise.store.series import MAX_POINTS
@@ -20,11 +20,9 @@ def parse_time(name: str, value: str | None, default: int) -> int:
     if value is None:
         return default
     try:
-        return ts_to_ms(value, default)
+        return named_time(name, value, default)
     except ValueError as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc).replace("ts:", f"{name}:", 1)
-        ) from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
 
 
 @router.get("/api/v1/devices/{device_id}/series", summary="Min/mean/max of a metric over time")
