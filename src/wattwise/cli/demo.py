@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from wattwise.api.app import create_app
 from wattwise.cli.context import state
+from wattwise.cli.private_file import write_private
 from wattwise.config import Settings
 from wattwise.store import alerts as alert_store
 from wattwise.store import devices as device_store
@@ -48,8 +49,7 @@ def _admin_password(conn: object, login_file: Path) -> str:
         user_store.set_password(conn, admin.id, password)  # type: ignore[arg-type]
     except NotFound:
         user_store.create_user(conn, "admin", password, is_admin=True)  # type: ignore[arg-type]
-    login_file.write_text(json.dumps({"username": "admin", "password": password}))
-    login_file.chmod(0o600)
+    write_private(login_file, json.dumps({"username": "admin", "password": password}))
     return password
 
 
@@ -149,8 +149,7 @@ def demo(
                 params=DEMO_FINDINGS_RULE,
             )
             alert_store.add_rule(conn, found, by="demo")
-    keys_file.write_text("".join(f"{i.device.id} {i.key}\n" for i in issued))
-    keys_file.chmod(0o600)
+    write_private(keys_file, "".join(f"{i.device.id} {i.key}\n" for i in issued))
     cli_state.close()
 
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from wattwise.cli.context import transaction
+from wattwise.cli.private_file import write_private
 from wattwise.ingest.broker_files import acl_file, password_file
 from wattwise.store.devices import mosquitto_credentials
 
@@ -31,8 +32,7 @@ def credentials(
     ha = (ha_user, ha_password) if ha_password else None
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "passwd").write_text(password_file(creds, server_user, server_password, ha))
-        (out / "passwd").chmod(0o600)
+        write_private(out / "passwd", password_file(creds, server_user, server_password, ha))
         (out / "acl").write_text(acl_file(server_user, ha[0] if ha else None))
     except OSError as exc:  # no permission, a file where the folder should be
         typer.secho(f"error: --out: cannot write {out}: {exc.strerror}", fg=typer.colors.RED, err=True)
