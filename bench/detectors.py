@@ -204,28 +204,35 @@ async def live(
     return Result(len(ids), steps * len(ids), ingest_s, caught_up_s, backlog, lag, events, found, busy, max(lags))
 
 
-def where_time_went(profile: cProfile.Profile) -> None:
-    """The worker's time by step (cumulative seconds), then its costliest functions."""
+def where_time_went(profile: cProfile.Profile, readings: int) -> None:
+    """The worker's time by step (cumulative, and per reading), then its costliest functions."""
     stats = pstats.Stats(profile)
     table = stats.stats  # type: ignore[attr-defined]
-    total = sum(tt for (_cc, _nc, tt, _ct, _callers) in table.values())
     steps = {
-        ("service.py", "_handle"): "worker steps (all)",
+        ("service.py", "_handle"): "worker steps (all; waiting for work left out)",
         ("service.py", "_meter"): "  load a meter's state (first reading)",
         ("service.py", "_nilm"): "  NILM (events, runs, provisional)",
         ("anomaly.py", "score"): "  anomaly scoring (MeterAnomaly.score)",
         ("anomaly.py", "score_frame"): "    engine score_frame",
-        ("_iforest.py", "decision_function"): "      IsolationForest.decision_function",
+        ("_iforest.py", "score_samples"): "      IsolationForest.score_samples (before)",
+        ("forest_scores.py", "forest_scores"): "      the forest, tree by tree (forest_scores)",
+        ("anomaly.py", "_features"): "      features (pandas)",
+        ("features.py", "calendar_frame"): "        calendar_frame",
         ("grid.py", "feed"): "  grid events (MeterGrid.feed)",
         ("service.py", "_theft"): "  theft (daily verdict)",
         ("service.py", "_store_reports"): "  store findings",
         ("service.py", "_balance"): "  energy balance",
     }
-    print(f"  worker CPU under cProfile: {total:.1f} s")
-    for (file, name), label in steps.items():
-        cum = sum(ct for (f, _line, fn), (_cc, _nc, _tt, ct, _cl) in table.items() if f.endswith(file) and fn == name)
-        calls = sum(nc for (f, _line, fn), (_cc, nc, _tt, _ct, _cl) in table.items() if f.endswith(file) and fn == name)
-        print(f"  {label:44s} {cum:8.2f} s {100 * cum / total:5.1f} %  {calls:>9,} calls")
+    found = {key: [v for (f, _line, fn), v in table.items() if f.endswith(key[0]) and fn == key[1]] for key in steps}
+    work = sum(v[3] for v in found[("service.py", "_handle")])
+    print(f"  worker time in steps under cProfile: {work:.1f} s for {readings:,} readings")
+    for key, label in steps.items():
+        cum = sum(v[3] for v in found[key])
+        calls = sum(v[1] for v in found[key])
+        print(
+            f"  {label:48s} {cum:8.2f} s {100 * cum / work:5.1f} % {1000 * cum / readings:7.2f} ms/reading "
+            f"{calls:>9,} calls"
+        )
     print("  costliest functions by own time:")
     stats.sort_stats("tottime").print_stats(12)
 
@@ -256,7 +263,7 @@ def main() -> None:
     )
     print(head)
     for meters in args.meters:
-        with fresh_database(args.database, f"det{meters}") as url, tempfile.TemporaryDirectory() as data:
+        with fresh_database(args.database, f"detector_scale_{meters}") as url, tempfile.TemporaryDirectory() as data:
             services = start_services(Settings(database=url, data_dir=Path(data)))
             try:
                 ids = set_up(services, meters, homes[: min(meters, len(homes))])
@@ -271,7 +278,7 @@ def main() -> None:
             flush=True,
         )
         if args.profile:
-            where_time_went(ProfiledDetectors.profile)
+            where_time_went(ProfiledDetectors.profile, r.readings)
             ProfiledDetectors.profile = cProfile.Profile()
 
 
