@@ -204,25 +204,29 @@ async def live(
     return Result(len(ids), steps * len(ids), ingest_s, caught_up_s, backlog, lag, events, found, busy, max(lags))
 
 
+#: The worker's steps the profile is summed over: file, function, label (indented under its caller).
+STEPS = """
+service.py _handle worker steps (all; waiting for work left out)
+service.py _meter   load a meter's state (first reading)
+service.py _nilm   NILM (events, runs, provisional)
+anomaly.py score   anomaly scoring (MeterAnomaly.score)
+anomaly.py score_frame     engine score_frame
+_iforest.py score_samples       IsolationForest.score_samples (before)
+forest_scores.py forest_scores       the forest, tree by tree (forest_scores)
+anomaly.py _features       features (pandas)
+features.py calendar_frame         calendar_frame
+grid.py feed   grid events (MeterGrid.feed)
+service.py _theft   theft (daily verdict)
+service.py _store_reports   store findings
+service.py _balance   energy balance
+"""
+
+
 def where_time_went(profile: cProfile.Profile, readings: int) -> None:
     """The worker's time by step (cumulative, and per reading), then its costliest functions."""
     stats = pstats.Stats(profile)
     table = stats.stats  # type: ignore[attr-defined]
-    steps = {
-        ("service.py", "_handle"): "worker steps (all; waiting for work left out)",
-        ("service.py", "_meter"): "  load a meter's state (first reading)",
-        ("service.py", "_nilm"): "  NILM (events, runs, provisional)",
-        ("anomaly.py", "score"): "  anomaly scoring (MeterAnomaly.score)",
-        ("anomaly.py", "score_frame"): "    engine score_frame",
-        ("_iforest.py", "score_samples"): "      IsolationForest.score_samples (before)",
-        ("forest_scores.py", "forest_scores"): "      the forest, tree by tree (forest_scores)",
-        ("anomaly.py", "_features"): "      features (pandas)",
-        ("features.py", "calendar_frame"): "        calendar_frame",
-        ("grid.py", "feed"): "  grid events (MeterGrid.feed)",
-        ("service.py", "_theft"): "  theft (daily verdict)",
-        ("service.py", "_store_reports"): "  store findings",
-        ("service.py", "_balance"): "  energy balance",
-    }
+    steps = {(f, fn): label for f, fn, label in (line.split(" ", 2) for line in STEPS.strip("\n").splitlines())}
     found = {key: [v for (f, _line, fn), v in table.items() if f.endswith(key[0]) and fn == key[1]] for key in steps}
     work = sum(v[3] for v in found[("service.py", "_handle")])
     print(f"  worker time in steps under cProfile: {work:.1f} s for {readings:,} readings")
@@ -273,7 +277,7 @@ def main() -> None:
         print(
             f"{r.meters:>6} {r.readings:>9} {r.ingest_rate:>11,.0f} {r.detector_rate:>11,.0f} "
             f"{r.detector_rate / r.ingest_rate:>6.2f} {r.backlog:>8,} {r.lag_s:>7.1f} {r.max_lag_s:>7.1f} "
-            f"{r.drain_rate:>10,.0f} {meters / 10:>10,.0f} {r.busy_s / r.caught_up_s:>5.0%} {r.events:>7,} "
+            f"{r.drain_rate:>10,.0f} {meters / 10:>10,.1f} {r.busy_s / r.caught_up_s:>5.0%} {r.events:>7,} "
             f"{r.findings:>8,}",
             flush=True,
         )
