@@ -17,7 +17,7 @@ from collections.abc import Callable
 from sqlalchemy.exc import SQLAlchemyError
 
 from wattwise.alerts import attach as attach_alerts
-from wattwise.detectors import attach as attach_detectors
+from wattwise.detectors import Detectors
 from wattwise.runtime import Services
 from wattwise.store.lead import Lead
 
@@ -44,6 +44,11 @@ class Consumers:
     def running(self) -> bool:
         """True while this process runs the detectors and the alert engine."""
         return bool(self._detach)
+
+    @property
+    def detectors(self) -> Detectors | None:
+        """The detectors while this process runs them (/metrics tells how far behind they are)."""
+        return next((d for d in list(self._detach) if isinstance(d, Detectors)), None)
 
     def start(self) -> Consumers:
         """Call on the bus's event loop. Leads at once when it can, else stands by."""
@@ -79,7 +84,7 @@ class Consumers:
         if self._detach or self._stop.is_set():
             return
         if detectors:
-            self._detach.append(attach_detectors(self._services))
+            self._detach.append(Detectors(self._services).start())
         if alerts:
             self._detach.append(attach_alerts(self._services))
         log.info("this process runs the %s", " and ".join(self._names))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support import World
+from wattwise.detectors import Detectors
 
 
 def samples(text: str) -> dict[tuple[str, str], float]:
@@ -59,8 +64,52 @@ def test_metrics_need_a_token_and_hide_other_sites(world: World) -> None:
     assert str(world.meter_b) not in seen
 
 
-def test_metrics_say_whether_this_process_runs_the_detectors_and_alert_engine(world: World) -> None:
+def process_samples(world: World) -> dict[str, float]:
+    """The answering process's own figures (no labels) from /metrics."""
     text = world.client.get("/metrics", headers=world.auth()).text
-    leader = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
-    # one process on SQLite: it leads; no bus link; nothing the database aborted was run again
-    assert leader == {"wattwise_leader": 1.0, "wattwise_writer_retries_total": 0.0}
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
+
+
+def test_metrics_say_whether_this_process_runs_the_detectors_and_alert_engine(world: World) -> None:
+    # one process on SQLite: it leads; no bus link; nothing the database aborted was run again;
+    # its detectors have nothing waiting
+    assert process_samples(world) == {
+        "wattwise_leader": 1.0,
+        "wattwise_writer_retries_total": 0.0,
+        "wattwise_detector_backlog_readings": 0.0,
+        "wattwise_detector_lag_seconds": 0.0,
+        "wattwise_detector_readings_processed_total": 0.0,
+    }
+
+
+def test_metrics_show_readings_waiting_for_busy_detectors_and_how_long(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detectors = world.client.app.state.consumers.detectors  # type: ignore[attr-defined]
+    assert isinstance(detectors, Detectors)
+    busy, release = threading.Event(), threading.Event()
+    handle = detectors._handle
+
+    def slow(item: tuple[Any, ...]) -> None:  # one detector step that takes long (a slow fit, a busy disk)
+        if item[0] == "readings":
+            busy.set()
+            release.wait(30)
+        handle(item)
+
+    monkeypatch.setattr(detectors, "_handle", slow)
+    t0 = 1_764_000_000_000
+    world.ingest([{"ts": t0 + i * 10_000, "power": 100.0 + i} for i in range(3)])
+    assert busy.wait(30)
+    world.ingest([{"ts": t0 + i * 10_000, "power": 100.0 + i} for i in range(3, 5)])
+    stuck = process_samples(world)
+    later = process_samples(world)
+    # the batch being worked on and the one behind it wait; the oldest has waited longer at each scrape
+    assert stuck["wattwise_detector_backlog_readings"] == 5
+    assert 0 < stuck["wattwise_detector_lag_seconds"] < later["wattwise_detector_lag_seconds"]
+    assert stuck["wattwise_detector_readings_processed_total"] == 0
+    release.set()
+    detectors.flush()
+    caught_up = process_samples(world)
+    assert caught_up["wattwise_detector_backlog_readings"] == 0
+    assert caught_up["wattwise_detector_lag_seconds"] == 0
+    assert caught_up["wattwise_detector_readings_processed_total"] == 5

@@ -46,6 +46,7 @@ from wattwise.analysis.features import (
     readings_frame,
     slot_name,
 )
+from wattwise.analysis.forest_scores import forest_scores
 from wattwise.domain.readings import Reading
 
 #: Electrical quantities used as features when the meter reports them.
@@ -947,7 +948,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
         typical_run_s=model.typical_run_s,
     )
     matrix = feats[list(model.feature_names)].to_numpy(dtype="float64")
-    score = -model.forest.score_samples(matrix) / model.threshold
+    score = -forest_scores(model.forest, matrix) / model.threshold
     run_s = feats["on_run_s"].to_numpy()
     ratio = feats["recent_runs"].to_numpy()
     cycling = model.typical_run_s > 0

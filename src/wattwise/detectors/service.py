@@ -37,6 +37,7 @@ from wattwise.detectors import anomaly, balance, grid, library, theft
 from wattwise.detectors.config import DetectorSettings
 from wattwise.detectors.feedback import Judged, signature, suppressed_by
 from wattwise.detectors.nilm import MeterNilm, new_event
+from wattwise.detectors.progress import Progress
 from wattwise.detectors.report import Report
 from wattwise.domain.readings import Reading, StoredReading
 from wattwise.runtime import Services
@@ -117,6 +118,8 @@ class Detectors:
         # None: the deployment's own (``WATTWISE_DETECTOR_*``), as the server attaches them
         self.settings = settings or DetectorSettings.from_settings(services.settings)
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        #: how far the worker is behind (readings waiting, the oldest one's wait): /metrics
+        self.progress = Progress()
         self._jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._active = False
         self._meters: dict[int, _Meter] = {}
@@ -173,6 +176,7 @@ class Detectors:
 
     def _on_readings(self, message: Message) -> None:
         if self._active:
+            self.progress.arrived(len(message.payload))
             self._queue.put(("readings", message.payload))
 
     def _on_changed(self, message: Message) -> None:
@@ -198,26 +202,33 @@ class Detectors:
             if item == _STOP:
                 self._save_states()
                 return
+            batches = 0
             if item[0] == "readings":
-                item, pending = self._coalesce(item)
+                item, pending, batches = self._coalesce(item)
             try:
                 self._handle(item)
             except Exception:
                 log.exception("detector step %s failed; the next batch is handled as usual", item[0])
+            finally:
+                if batches:
+                    self.progress.done(batches)
 
-    def _coalesce(self, first: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+    def _coalesce(self, first: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None, int]:
         """Join the batches that queued up behind ``first`` (a busy worker then catches up in
-        fewer, larger steps); returns the joined batch and the first item that is not readings."""
+        fewer, larger steps); returns the joined batch, the first item that is not readings,
+        and how many batches were joined."""
         readings = list(first[1])
+        batches = 1
         while len(readings) < COALESCE_MAX:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return ("readings", readings), None
+                return ("readings", readings), None, batches
             if item[0] != "readings":
-                return ("readings", readings), item
+                return ("readings", readings), item, batches
             readings.extend(item[1])
-        return ("readings", readings), None
+            batches += 1
+        return ("readings", readings), None, batches
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         what = item[0]

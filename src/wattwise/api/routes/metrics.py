@@ -8,7 +8,10 @@ Beside the meters, the answering process's own part in an installation of severa
 (docs/scale.md): ``wattwise_leader`` (1 while it runs the detectors and the alert engine) and
 its bus link's message counters, ``wattwise_bus_link_missed_total`` being the ones the broker
 dropped before they got here, and ``wattwise_writer_retries_total``: transactions its writer
-ran again after PostgreSQL aborted them for a deadlock.
+ran again after PostgreSQL aborted them for a deadlock. While it runs the detectors, how far they
+are behind ingest: ``wattwise_detector_backlog_readings`` (readings waiting),
+``wattwise_detector_lag_seconds`` (how long the oldest of them has waited; alert on it) and
+``wattwise_detector_readings_processed_total``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from wattwise.api.deps import AccessDep, ServicesDep
 from wattwise.bus_link import BusLink
 from wattwise.consumers import Consumers
+from wattwise.detectors.progress import Progress
 from wattwise.runtime import Services
 from wattwise.store import rollups
 from wattwise.store.devices import Device, list_devices
@@ -80,6 +84,9 @@ class _Process(Collector):
         if self._consumers is not None:
             leads = "1 while this process runs the detectors and the alert engine (docs/scale.md)"
             yield GaugeMetricFamily("wattwise_leader", leads, value=int(self._consumers.running))
+            detectors = self._consumers.detectors
+            if detectors is not None:
+                yield from _detector_progress(detectors.progress)
         if self._link is not None:
             for name, value, doc in (
                 ("sent", self._link.sent, "Bus messages this process sent to the others"),
@@ -88,6 +95,15 @@ class _Process(Collector):
                 ("missed", self._link.missed, "Messages of the other processes the broker dropped"),
             ):
                 yield CounterMetricFamily(f"wattwise_bus_link_{name}", doc, value=value)
+
+
+def _detector_progress(progress: Progress) -> Iterator[Metric]:
+    waiting = "Readings handed to the live detectors and not processed yet"
+    yield GaugeMetricFamily("wattwise_detector_backlog_readings", waiting, value=progress.backlog)
+    lag = "Seconds the oldest reading waiting for the live detectors has waited (0: caught up)"
+    yield GaugeMetricFamily("wattwise_detector_lag_seconds", lag, value=progress.lag_s())
+    done = "Readings the live detectors have processed since they started"
+    yield CounterMetricFamily("wattwise_detector_readings_processed", done, value=progress.processed)
 
 
 def _exposition(services: Services, access: Access, process: _Process) -> bytes:
