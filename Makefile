@@ -18,8 +18,9 @@ setup: $(STAMP)
 demo: $(STAMP)  ## the embedded default: SQLite under ./data, simulated household meters
 	$(BIN)/wattwise --data-dir data demo
 
-test: $(STAMP)  ## every test: unit, API, MQTT, both databases, browser
-	$(BIN)/pytest -q
+TEST_WORKERS ?= 2
+test: $(STAMP)  ## every test: unit, API, MQTT, both databases, browser (on TEST_WORKERS processes)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,25 @@ from support import PG_ADMIN_URL, World, build_world, need_service
 from wattwise.config import Settings
 from wattwise.runtime import Services, start_services
 from wattwise.store.schema import metadata
+
+#: The group of test files that use the machine's own Mosquitto (127.0.0.1:1883). A server
+#: there takes a share of the broker's shared subscription, so two such files at once would
+#: take each other's meters' readings: they run on one worker, one after another.
+SHARED_BROKER = "shared-broker"
+
+
+@functools.cache
+def _uses_the_broker(path: Path) -> bool:
+    source = path.read_text(encoding="utf-8").lower()
+    return "mqtt" in source or "1883" in source
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``make test`` runs on several workers (pytest-xdist, ``--dist loadgroup``): a file's tests
+    stay together (its module fixtures are set up once) and the broker's files share one group."""
+    for item in items:
+        group = SHARED_BROKER if _uses_the_broker(item.path) else str(item.path)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
