@@ -117,10 +117,11 @@ def _report(summary: RunSummary, events: Path | None) -> None:
         f"{result.accepted} accepted, {result.duplicates} duplicates, "
         f"{len(result.rejected)} rejected"
     )
-    if summary.pending:
-        typer.echo(f"{summary.pending} readings could not be delivered")
     if events is not None:
         typer.echo(f"{summary.events} appliance events written to {events}")
+    if summary.pending:  # a script or a service manager must see that the run fell short
+        typer.echo(f"error: {summary.pending} readings could not be delivered before the run ended", err=True)
+        raise typer.Exit(1)
 
 
 def simulate(

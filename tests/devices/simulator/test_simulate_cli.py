@@ -214,3 +214,10 @@ def test_meters_over_mqtt_log_in_as_themselves_and_their_readings_are_stored(
     while time.monotonic() < deadline and min(len(server.readings(d)) for d in (first, second)) < expected:
         time.sleep(0.2)
     assert [len(server.readings(d)) for d in (first, second)] == [expected, expected]
+
+
+def test_readings_the_server_never_took_make_the_run_fail(receiver) -> None:  # type: ignore[no-untyped-def]
+    receiver.script = [503] * 5  # every attempt at the one live reading
+    code, output = invoke("--server", receiver.url, "--key", "key-1", "--interval", "2", "--count", "1")
+    assert code == 1
+    assert "1 readings could not be delivered" in output
