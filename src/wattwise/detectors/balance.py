@@ -39,6 +39,7 @@ from wattwise.analysis.theft import (
     fit_balance,
     missing_wh,
 )
+from wattwise.config import BALANCE_MIN_INTERVALS
 from wattwise.detectors.report import Report
 from wattwise.store.clock import now_ms
 from wattwise.store.detector_inputs import energy_by_interval
@@ -54,8 +55,9 @@ MODEL_KIND = "balance"
 CLEAN_KIND = "balance_clean"
 #: the bus topic that tells the detectors a period was vouched for
 CLEAN_TOPIC = "balance"
-#: the fewest intervals the base is learned from (``fit_balance``'s own minimum)
-MIN_INTERVALS = 10
+#: the fewest intervals the base is learned from (``fit_balance``'s own minimum; the same
+#: figure bounds ``WATTWISE_DETECTOR_BALANCE_LEARN_INTERVALS``, so it is kept in one place)
+MIN_INTERVALS = BALANCE_MIN_INTERVALS
 #: the interval of a balance whose state does not say: saved before it could be set, when
 #: every balance was over 15 minutes
 DEFAULT_WIDTH_MS = 15 * 60_000
@@ -212,8 +214,8 @@ def check_clean(
             f"until: the period is not over yet (it ends {-(-(until - at) // 60_000)} min from now);"
             " only a period that has ended can be vouched for"
         )
-    stored = load_model(conn, main_id, MODEL_KIND)
-    width = configured_ms if stored is None else BalanceState.from_dict(json.loads(stored.data)).width_ms
+    saved = saved_state(conn, main_id)
+    width = configured_ms if saved is None else saved.width_ms
     mains, subs = clean_intervals(conn, members, since, until, width)
     if len(mains) < MIN_INTERVALS:
         raise ValueError(
@@ -244,10 +246,15 @@ def vouched_clean(conn: Connection, main_id: int) -> dict[str, int] | None:
     return None if stored is None else {k: int(v) for k, v in json.loads(stored.data).items()}
 
 
+def saved_state(conn: Connection, main_id: int) -> BalanceState | None:
+    """The main meter's balance as the detectors last saved it (None: not saved yet)."""
+    stored = load_model(conn, main_id, MODEL_KIND)
+    return None if stored is None else BalanceState.from_dict(json.loads(stored.data))
+
+
 def stored_status(conn: Connection, main_id: int) -> dict[str, Any]:
     """:func:`balance_status` of the main meter's balance as the detectors last saved it."""
-    stored = load_model(conn, main_id, MODEL_KIND)
-    state = None if stored is None else BalanceState.from_dict(json.loads(stored.data))
+    state = saved_state(conn, main_id)
     out = balance_status(state)
     vouched = vouched_clean(conn, main_id)
     if vouched is not None:

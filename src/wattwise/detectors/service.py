@@ -590,7 +590,8 @@ class Detectors:
             vouched = balance.vouched_clean(conn, group.main)
             if vouched is None or vouched == group.state.clean:
                 return
-            width = self.settings.balance_interval_ms
+            # the state's own width, as ``balance.check_clean`` counted them when the vouch came
+            width = group.state.width_ms
             mains, subs = balance.clean_intervals(conn, group.members, vouched["since"], vouched["until"], width)
         if len(mains) < balance.MIN_INTERVALS:  # checked when vouched; the group has changed since
             log.warning("meter %s: the period vouched clean has %d whole intervals; base kept", group.main, len(mains))
