@@ -143,7 +143,6 @@ class BusLink:
         self.client.on_message = self._on_message
         # who this process is on the link: a new name at each start, so numbering restarts cleanly
         self.origin = f"{client_id}-{secrets.token_hex(3)}"
-        self._seq = 0  # numbers every message meant for the others, sent or left out
         self.sent = 0
         self.left_out = 0  # not handed to the broker: its queue for the broker was full
         self.received = 0
@@ -174,13 +173,14 @@ class BusLink:
 
     def _send(self, message: Message) -> None:
         try:
-            body = encode(message, self.origin, self._seq + 1)
+            # numbered among every message meant for the others, sent or left out: a gap tells
+            # them what they missed
+            body = encode(message, self.origin, self.sent + self.left_out + 1)
         except (TypeError, orjson.JSONEncodeError):
             log.exception("bus link: cannot send a %s message to the other processes", message.topic)
             return
         if body is None:
             return
-        self._seq += 1
         full = self.client.publish(f"{PREFIX}/{message.topic}", body, qos=1).rc == mqtt.MQTT_ERR_QUEUE_SIZE
         if full:
             self.left_out += 1

@@ -27,14 +27,19 @@ class CliState:
                 self.services = start_services(self.settings)
             except (OperationalError, ArgumentError) as exc:
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                typer.secho(f"error: --database: cannot open the database: {reason}", err=True, fg="red")
-                raise typer.Exit(2) from None
+                raise fail(f"--database: cannot open the database: {reason}") from None
         return self.services
 
     def close(self) -> None:
         if self.services is not None:
             self.services.close()
             self.services = None
+
+
+def fail(message: str) -> typer.Exit:
+    """Say what is wrong (``error: …``, on stderr) and give the exit to raise: status 2, bad input."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -49,5 +54,4 @@ def transaction(ctx: typer.Context) -> Iterator[Connection]:
         with services.engine.begin() as conn:
             yield conn
     except (LookupError, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        raise fail(str(exc)) from exc

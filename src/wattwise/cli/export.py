@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from wattwise.cli.context import state
+from wattwise.cli.context import fail, state
 from wattwise.export import Export, csv_chunks, parquet_bytes, parse_metrics
 from wattwise.ingest.parse import named_time
 from wattwise.store.clock import now_ms
@@ -38,21 +38,18 @@ def export(
         since_ms = _time("since", since, until_ms - 86_400_000)
         job = Export(device, since_ms, until_ms, chosen, resolution, parse_metrics(metrics))
     except ValueError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        raise fail(str(exc)) from exc
     services = state(ctx).open()
     with services.engine.connect() as conn:
         try:
             meter = get_device(conn, device)
         except NotFound as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from exc
+            raise fail(str(exc)) from exc
     path = out or Path(job.filename(meter.name))
     try:
         handle = path.open("wb")
     except OSError as exc:  # no such folder, no permission, a folder of that name
-        typer.secho(f"error: --out: cannot write {path}: {exc.strerror}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        raise fail(f"--out: cannot write {path}: {exc.strerror}") from exc
     pages = job.pages(services)
     with handle:
         if job.format == "parquet":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from wattwise.cli.context import transaction
+from wattwise.cli.context import fail, transaction
 from wattwise.cli.private_file import write_private
 from wattwise.ingest.broker_files import acl_file, password_file
 from wattwise.store.devices import mosquitto_credentials
@@ -35,8 +35,7 @@ def credentials(
         write_private(out / "passwd", password_file(creds, server_user, server_password, ha))
         (out / "acl").write_text(acl_file(server_user, ha[0] if ha else None))
     except OSError as exc:  # no permission, a file where the folder should be
-        typer.secho(f"error: --out: cannot write {out}: {exc.strerror}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        raise fail(f"--out: cannot write {out}: {exc.strerror}") from exc
     typer.echo(f"wrote {out / 'passwd'} ({len(creds)} meters) and {out / 'acl'}")
     typer.echo(
         "In mosquitto.conf: allow_anonymous false, password_file and acl_file pointing there;"

@@ -223,11 +223,9 @@ class MqttIngest:
         command: command_store.Command = message.payload
         if message.remote:
             with self._services.engine.connect() as conn:
-                try:
-                    stored = command_store.get(conn, command.id)
-                except NotFound:
-                    stored = None
-            if stored is None or stored.device_id != command.device_id or stored.status != "pending":
+                waiting = command_store.pending(conn, command.device_id)
+            stored = next((c for c in waiting if c.id == command.id), None)
+            if stored is None:
                 log.warning("MQTT: a command from the bus link is not pending in the database; not sent: %s", command)
                 return
             command = stored

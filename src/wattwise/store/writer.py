@@ -115,9 +115,7 @@ class Writer:
     async def submit(self, work: Callable[[Connection], T], *, meter: int | None = None) -> T:
         """Run ``work`` in a committed transaction and return its result; ``meter``: the meter
         whose readings it stores (see ``in_meter_order``)."""
-        task = _Task(work, meter=meter)
-        self._queue.put(task)
-        return await asyncio.wrap_future(task.future)
+        return await asyncio.wrap_future(self.post(work, meter=meter))
 
     def run(self, work: Callable[[Connection], T], *, meter: int | None = None) -> T:
         """Blocking form of ``submit`` for threads and the command line."""
@@ -125,7 +123,9 @@ class Writer:
 
     def post(self, work: Callable[[Connection], T], *, meter: int | None = None) -> Future[T]:
         """Queue ``work`` without waiting (bookkeeping whose outcome nobody awaits)."""
-        task = _Task(work, meter=meter)
+        return self._queued(_Task(work, meter=meter))
+
+    def _queued(self, task: _Task) -> Future[Any]:
         self._queue.put(task)
         return task.future
 
@@ -138,9 +138,7 @@ class Writer:
         deadlock and aborted one of them (docs/scale.md).
         """
         if self._maintenance is not None:
-            task = _Task(self._maintenance, alone=True)
-            self._queue.put(task)
-            task.future.result()
+            self._queued(_Task(self._maintenance, alone=True)).result()
 
     def close(self) -> None:
         self._queue.put(_STOP)
