@@ -34,6 +34,7 @@ from wattwise.ui.site_pages import (
     site_page,
     tariff_chooser,
     tariff_problem,
+    typed_number,
 )
 
 PATH = "/energy"
@@ -293,12 +294,12 @@ class EnergySection(SiteSection):
                 ).props("dense no-caps")
 
             async def save() -> None:
-                try:
-                    new = Budget(Decimal(str(limit.value).replace(",", "").strip()), str(unit.value))  # type: ignore[arg-type]
+                try:  # the store's refusal too (past the largest budget), not only the number's
+                    new = Budget(typed_number(limit.value), str(unit.value))  # type: ignore[arg-type]
+                    await in_thread(put_budget, self.page.services, self.site.id, new)
                 except (InvalidOperation, ValueError) as exc:
                     ui.notify(f"Budget: {exc if isinstance(exc, ValueError) else 'give a number'}", type="negative")
                     return
-                await in_thread(put_budget, self.page.services, self.site.id, new)
                 ui.notify("Budget saved", type="positive")
                 await self.draw()
 
