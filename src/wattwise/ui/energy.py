@@ -97,9 +97,14 @@ def load_budget(services: Services, site_id: int) -> BudgetStatus | None:
     return site_ops.budget_status(services, site_id, now_ms())
 
 
+def current_month(months: list[PeriodEnergy], at_ms: int) -> int | None:
+    """The index of the month ``at_ms`` falls in, or None when it is outside them all."""
+    return next((i for i, p in enumerate(months) if p.start_ms <= at_ms < p.end_ms), None)
+
+
 def month_comparison(months: list[PeriodEnergy], at_ms: int) -> str | None:
     """This month so far against last month, per day (a month still running is not yet comparable whole)."""
-    current = next((i for i, p in enumerate(months) if p.start_ms <= at_ms < p.end_ms), None)
+    current = current_month(months, at_ms)
     if current is None or current == 0:
         return None
     this, last = months[current], months[current - 1]
@@ -262,7 +267,7 @@ class EnergySection(SiteSection):
         with ui.card().classes("w-full"):
             ui.label("Month by month").classes("text-subtitle2")
             comparison = month_comparison(view.months, at)
-            current = next((i for i, p in enumerate(view.months) if p.start_ms <= at < p.end_ms), None)
+            current = current_month(view.months, at)
             if comparison:
                 ui.label(comparison).classes("ww-num").style("white-space: normal").mark("month-comparison")
             elif view.has_meters:
