@@ -98,16 +98,33 @@ async def test_the_overview_shows_each_sites_budget_gauge(user: User, dashboard:
     await user.should_see("No budget set yet", retries=100)
 
 
-async def test_a_member_sets_a_budget_from_the_page(user: User, dashboard: World, sign_in: SignIn) -> None:
-    hourly_counter(dashboard, 5)
+async def open_the_budget_form(user: User, dashboard: World, sign_in: SignIn) -> None:
+    """Site A with a tariff and no budget yet, its energy page open as an owner, the budget form unfolded."""
     with_tariff(dashboard)
     sign_in("admin")
     await user.open(f"/energy?site={dashboard.site_a}")
     await user.should_see("No budget set yet", retries=100)
     user.find("Set the budget").click()
+
+
+async def test_a_member_sets_a_budget_from_the_page(user: User, dashboard: World, sign_in: SignIn) -> None:
+    hourly_counter(dashboard, 5)
+    await open_the_budget_form(user, dashboard, sign_in)
     user.find(marker="budget-limit").type("750")
     user.find("Save").click()
     await user.should_see("of ₹750.00")
+
+
+async def test_a_budget_past_any_bill_is_refused_with_a_notice(user: User, dashboard: World, sign_in: SignIn) -> None:
+    """The store refuses a budget past the largest; the page says so (it raised in the handler)."""
+    await open_the_budget_form(user, dashboard, sign_in)
+    user.find(marker="budget-limit").type("1e13")
+    user.find("Save").click()
+    await user.should_see("Budget: limit: a budget is at most")
+    user.find(marker="budget-limit").clear().type("Infinity")
+    user.find("Save").click()
+    await user.should_see("Budget: give a number")
+    await user.should_see("No budget set yet")
 
 
 async def test_month_comparison_speaks_per_day(user: User, dashboard: World, sign_in: SignIn) -> None:

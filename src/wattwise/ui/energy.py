@@ -34,6 +34,7 @@ from wattwise.ui.site_pages import (
     site_page,
     tariff_chooser,
     tariff_problem,
+    typed_number,
 )
 
 PATH = "/energy"
@@ -96,9 +97,14 @@ def load_budget(services: Services, site_id: int) -> BudgetStatus | None:
     return site_ops.budget_status(services, site_id, now_ms())
 
 
+def current_month(months: list[PeriodEnergy], at_ms: int) -> int | None:
+    """The index of the month ``at_ms`` falls in, or None when it is outside them all."""
+    return next((i for i, p in enumerate(months) if p.start_ms <= at_ms < p.end_ms), None)
+
+
 def month_comparison(months: list[PeriodEnergy], at_ms: int) -> str | None:
     """This month so far against last month, per day (a month still running is not yet comparable whole)."""
-    current = next((i for i, p in enumerate(months) if p.start_ms <= at_ms < p.end_ms), None)
+    current = current_month(months, at_ms)
     if current is None or current == 0:
         return None
     this, last = months[current], months[current - 1]
@@ -261,7 +267,7 @@ class EnergySection(SiteSection):
         with ui.card().classes("w-full"):
             ui.label("Month by month").classes("text-subtitle2")
             comparison = month_comparison(view.months, at)
-            current = next((i for i, p in enumerate(view.months) if p.start_ms <= at < p.end_ms), None)
+            current = current_month(view.months, at)
             if comparison:
                 ui.label(comparison).classes("ww-num").style("white-space: normal").mark("month-comparison")
             elif view.has_meters:
@@ -293,12 +299,12 @@ class EnergySection(SiteSection):
                 ).props("dense no-caps")
 
             async def save() -> None:
-                try:
-                    new = Budget(Decimal(str(limit.value).replace(",", "").strip()), str(unit.value))  # type: ignore[arg-type]
+                try:  # the store's refusal too (past the largest budget), not only the number's
+                    new = Budget(typed_number(limit.value), str(unit.value))  # type: ignore[arg-type]
+                    await in_thread(put_budget, self.page.services, self.site.id, new)
                 except (InvalidOperation, ValueError) as exc:
                     ui.notify(f"Budget: {exc if isinstance(exc, ValueError) else 'give a number'}", type="negative")
                     return
-                await in_thread(put_budget, self.page.services, self.site.id, new)
                 ui.notify("Budget saved", type="positive")
                 await self.draw()
 

@@ -64,6 +64,7 @@ async def meter_page(request: Request, device_id: int) -> RedirectResponse | Non
         first = first_reading_ms(conn, device.id)
         balance = stored_status(conn, device.id) if device.role == "main" else None
 
+    zone = ZoneInfo(site.timezone)  # every chart and card draws the site's clock
     frame(access, device.name)
     with ui.column().classes("ww-page gap-3"):
         with ui.row().classes("w-full items-center gap-2"):
@@ -80,16 +81,16 @@ async def meter_page(request: Request, device_id: int) -> RedirectResponse | Non
             tile = MeterTile(device, latest[-1] if latest else None, today.get(device.id, 0.0), link=False)
             with ui.card():
                 ui.label("Last 10 minutes").classes("text-subtitle2")
-                live = LiveChart(rows, "power", ZoneInfo(site.timezone))
+                live = LiveChart(rows, "power", zone)
         if balance is not None:
-            BalanceCard(services, device.id, ZoneInfo(site.timezone), balance, may_vouch=access.can_manage(site.id))
+            BalanceCard(services, device.id, zone, balance, may_vouch=access.can_manage(site.id))
         with ui.card().classes("w-full"):
             ui.label("History").classes("text-subtitle2")
             if first is None:
                 ui.label("This meter has not reported yet: its history starts with its first reading.").classes(
                     "ww-muted"
                 )
-            history = HistoryChart(services, device.id, device.name, "power", first, ZoneInfo(site.timezone))
+            history = HistoryChart(services, device.id, device.name, "power", first, zone)
 
     async def change_metric() -> None:
         live.set_metric(str(metric.value))

@@ -50,6 +50,15 @@ def kwh(value: Decimal | float | None) -> str:
     return f"{v:,.0f} kWh" if abs(v) >= 1000 else f"{v:,.2f} kWh"
 
 
+def typed_number(text: object) -> Decimal:
+    """A number as a person types it in a field ("1,490.50", " 3 "); InvalidOperation for
+    anything else, also NaN and the infinities, which no amount or load can be."""
+    number = Decimal(str(text or "").replace(",", "").strip())
+    if not number.is_finite():
+        raise InvalidOperation(f"{text!r} is not a finite number")
+    return number
+
+
 def days(start: date, end: date) -> str:
     """A cycle ``[start, end)`` as people read it, by its first and last day: "1 Oct – 31 Oct 2026"."""
     last = end - timedelta(days=1)
@@ -236,9 +245,7 @@ def tariff_problem(page: SitePage, problem: str, reload: Callable[[], Awaitable[
 
             async def save() -> None:
                 try:
-                    kw = Decimal(str(load.value or "").replace(",", "").strip())
-                    if not kw.is_finite():
-                        raise InvalidOperation
+                    kw = typed_number(load.value)
                     await in_thread(put_sanctioned_load, page.services, site.id, kw)
                 except InvalidOperation:
                     ui.notify("Sanctioned load: give a number of kW, such as 3", type="negative")
