@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import text
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from wattwise.cli.main import app as cli
 from wattwise.config import Settings
@@ -76,3 +76,43 @@ def test_device_keys_are_shown_once_and_rotation_and_revocation_work(tmp_path: P
     assert missing.exit_code == 2 and "no meter with id 99" in missing.output
     duplicate = runner.invoke(cli, [*base, "device", "add", "kitchen", "--site", "home"])
     assert duplicate.exit_code == 2 and "already has a meter named" in duplicate.output
+
+
+def import_csv(tmp_path: Path, content: str, device: str, mapping: str) -> Result:
+    """``wattwise import house.csv`` into an installation with one meter (id 1)."""
+    runner = CliRunner()
+    runner.invoke(cli, ["--data-dir", str(tmp_path), "device", "add", "m", "--site", "s"])
+    csv = tmp_path / "house.csv"
+    csv.write_text(content)
+    return runner.invoke(cli, ["--data-dir", str(tmp_path), "import", str(csv), "--device", device, "--map", mapping])
+
+
+def test_import_into_a_meter_that_does_not_exist_is_refused_and_stores_nothing(tmp_path: Path) -> None:
+    """It stored every row under the unknown id: readings of no meter, on no page."""
+    result = import_csv(tmp_path, "time,watts\n1764000000,100\n1764000006,110\n", "99", "ts=time,power=watts")
+    assert result.exit_code == 2
+    assert "no meter with id 99" in result.output
+    services = start_services(Settings(data_dir=tmp_path))
+    try:
+        with services.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM readings")).scalar_one() == 0
+    finally:
+        services.close()
+
+
+def test_an_unreadable_time_or_number_costs_its_row_only_and_is_named(tmp_path: Path) -> None:
+    """One bad cell turned the column into text: the import failed as a whole, saying
+    'year 1764000000 is out of range' of the good Unix times; a word for a number was
+    rejected as 'a reading needs at least one of power or current'."""
+    content = "time,watts\n1764000000,100\nnot-a-time,110\n1764000012,120\n2025-11-24T16:00:30Z,130\n1764000040,lots\n"
+    result = import_csv(tmp_path, content, "1", "ts=time,power=watts")
+    assert result.exit_code == 0, result.output
+    assert "5 rows: 3 stored, 0 duplicates, 2 rejected" in result.output
+    assert "row 2: ts: 'not-a-time' is not RFC 3339 or a Unix time" in result.output
+    assert "row 5: power: Input should be a valid number" in result.output
+
+
+def test_a_mapped_column_missing_from_the_file_is_named_with_the_columns_it_has(tmp_path: Path) -> None:
+    result = import_csv(tmp_path, "timestamp,aggregate\n1764000000,100\n", "1", "ts=time,power=aggregate")
+    assert result.exit_code == 2
+    assert "map: ts=time: house.csv has no column 'time' (its columns: timestamp, aggregate)" in result.output

@@ -9,6 +9,7 @@ import typer
 
 from wattwise.cli.context import state
 from wattwise.ingest.importer import import_file, parse_mapping
+from wattwise.store.errors import NotFound
 
 
 def import_(
@@ -34,7 +35,7 @@ def import_(
     started = time.perf_counter()
     try:
         report = import_file(services.pipeline, device, file, mapping, scale=factors, timezone=timezone, sep=sep)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, NotFound) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
     seconds = time.perf_counter() - started

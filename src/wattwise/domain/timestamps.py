@@ -45,14 +45,37 @@ def epoch_ms(number: float) -> int:
     return round(number) if abs(number) >= SECONDS_BELOW else round(number * 1000)
 
 
-def timestamps_ms(column: pd.Series, timezone: str = "UTC") -> np.ndarray:
-    """Epoch ms (int64) from epoch seconds/ms or date strings (naive ones are in ``timezone``)."""
+#: What ``timestamps_ms(..., strict=False)`` gives a cell that holds no time.
+UNREADABLE = int(np.iinfo(np.int64).min)
+
+
+def timestamps_ms(column: pd.Series, timezone: str = "UTC", *, strict: bool = True) -> np.ndarray:
+    """Epoch ms (int64) from epoch seconds/ms or date strings (naive ones are in ``timezone``).
+
+    A column of text may hold numbers too (one bad cell makes a CSV column text): they are
+    Unix times, as in a column of numbers, never read as dates. A cell that is no time fails
+    the whole column, or with ``strict=False`` (the importer, which rejects that row only and
+    keeps the others) becomes ``UNREADABLE``.
+    """
     if pd.api.types.is_numeric_dtype(column):
-        values = column.to_numpy(dtype="float64")
-        scale = np.where(np.abs(values) >= SECONDS_BELOW, 1.0, 1000.0)
-        return np.round(values * scale).astype("int64")
-    parsed = pd.to_datetime(column, utc=False, format="mixed")
-    if parsed.dt.tz is None:
-        parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    parsed = parsed.dt.tz_convert("UTC")
-    return np.asarray(parsed.astype("int64") // 1_000_000)
+        return _epoch_ms(column.to_numpy(dtype="float64"))
+    out = np.full(len(column), UNREADABLE, dtype="int64")
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64")
+    is_number = ~np.isnan(numbers)
+    out[is_number] = _epoch_ms(numbers[is_number])
+    is_text = np.flatnonzero(~is_number & column.notna().to_numpy())
+    if is_text.size:
+        parsed = pd.to_datetime(column.iloc[is_text], utc=False, format="mixed", errors="raise" if strict else "coerce")
+        if parsed.dt.tz is None:
+            parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+        ms = np.asarray(parsed.dt.tz_convert("UTC").astype("int64") // 1_000_000)
+        out[is_text] = np.where(parsed.isna().to_numpy(), UNREADABLE, ms)
+    return out
+
+
+def _epoch_ms(values: np.ndarray) -> np.ndarray:
+    """``epoch_ms`` over an array; NaN (no time) gives ``UNREADABLE``."""
+    scale = np.where(np.abs(values) >= SECONDS_BELOW, 1.0, 1000.0)
+    with np.errstate(invalid="ignore"):
+        ms = np.round(values * scale)
+    return np.where(np.isnan(ms), UNREADABLE, ms).astype("int64")

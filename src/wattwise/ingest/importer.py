@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from wattwise.domain.limits import MAX_BATCH
 from wattwise.domain.readings import METRICS
-from wattwise.domain.timestamps import timestamps_ms
+from wattwise.domain.timestamps import UNREADABLE, timestamps_ms
 from wattwise.ingest.pipeline import Pipeline
+from wattwise.store.devices import get_device
 
 
 @dataclass(slots=True)
@@ -42,13 +44,25 @@ def parse_mapping(text: str) -> dict[str, str]:
     return mapping
 
 
-def read_table(path: Path, columns: list[str], sep: str | None) -> pd.DataFrame:
-    if path.suffix.lower() in (".parquet", ".pq"):
+def read_table(path: Path, mapping: dict[str, str], sep: str | None) -> pd.DataFrame:
+    """The file's mapped columns; a ValueError names a mapped column the file does not have."""
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    if parquet:
+        present = pq.read_schema(path).names
+    else:
+        if sep is None:  # sniff the separator from the header (IHEPC uses ';')
+            with path.open() as handle:
+                header = handle.readline()
+            sep = max((",", ";", "\t"), key=header.count)
+        present = [str(name) for name in pd.read_csv(path, sep=sep, nrows=0).columns]
+    for ours, theirs in mapping.items():
+        if theirs not in present:
+            raise ValueError(
+                f"map: {ours}={theirs}: {path.name} has no column {theirs!r} (its columns: {', '.join(present)})"
+            )
+    columns = list(dict.fromkeys(mapping.values()))
+    if parquet:
         return pd.read_parquet(path, columns=columns)
-    if sep is None:  # sniff the separator from the header (IHEPC uses ';')
-        with path.open() as handle:
-            header = handle.readline()
-        sep = max((",", ";", "\t"), key=header.count)
     return pd.read_csv(path, sep=sep, usecols=columns, na_values=["?", "", "NaN", "nan"], low_memory=False)
 
 
@@ -63,8 +77,14 @@ def import_file(
     sep: str | None = None,
     batch: int = MAX_BATCH,
 ) -> ImportReport:
-    """Import every row; bad rows are counted and explained, never silently dropped."""
-    frame = read_table(path, list(dict.fromkeys(mapping.values())), sep)
+    """Import every row; bad rows are counted and explained, never silently dropped.
+
+    A meter that does not exist is refused (``NotFound``) before anything is read: its rows
+    would be stored under an id no page shows and no key owns.
+    """
+    with pipeline.engine.connect() as conn:
+        get_device(conn, device_id)
+    frame = read_table(path, mapping, sep)
     report = ImportReport(rows=len(frame))
     for items, offset in _batches(frame, mapping, scale or {}, timezone, batch):
         result = pipeline.ingest_blocking(device_id, items)
@@ -79,16 +99,25 @@ def import_file(
 def _batches(
     frame: pd.DataFrame, mapping: dict[str, str], scale: dict[str, float], timezone: str, batch: int
 ) -> Iterator[tuple[list[dict[str, object]], int]]:
-    """Items as a meter would send them; an unreadable time becomes a rejection, NaN "not measured"."""
-    stamps = timestamps_ms(frame[mapping["ts"]], timezone).tolist()
+    """Items as a meter would send them: an empty cell is "not measured"; a cell that is no time
+    or no number goes as the file has it, so its rejection quotes it."""
+    times = frame[mapping["ts"]]
+    stamps = timestamps_ms(times, timezone, strict=False).tolist()
     names = [ours for ours in mapping if ours != "ts"]
     columns = []
     for ours in names:
-        values = pd.to_numeric(frame[mapping[ours]], errors="coerce").to_numpy(dtype="float64") * scale.get(ours, 1.0)
-        columns.append([None if v != v else v for v in values.tolist()])  # v != v: NaN
+        raw = frame[mapping[ours]]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64") * scale.get(ours, 1.0)
+        cells = zip(values.tolist(), raw.tolist(), strict=True)
+        columns.append([(_cell(cell) or None) if v != v else v for v, cell in cells])  # v != v: NaN
     rows = [
-        {"ts": ts if ts >= 0 else "unreadable", **dict(zip(names, values, strict=True))}
-        for ts, *values in zip(stamps, *columns, strict=True)
+        {"ts": ts if ts != UNREADABLE else _cell(cell), **dict(zip(names, values, strict=True))}
+        for ts, cell, *values in zip(stamps, times.tolist(), *columns, strict=True)
     ]
     for start in range(0, len(rows), batch):
         yield rows[start : start + batch], start
+
+
+def _cell(value: object) -> str:
+    """A cell as the file has it, for a rejection to quote (empty: '')."""
+    return "" if value is None or value != value else str(value)  # value != value: NaN
