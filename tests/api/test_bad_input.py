@@ -321,3 +321,17 @@ def test_a_token_is_named_by_both_ways_of_making_one(world: World) -> None:
     made = world.client.post("/api/v1/auth/token", json={"username": "admin", "password": "admin-password"})
     assert made.status_code == 201
     assert "" not in [t["name"] for t in world.client.get("/api/v1/me/tokens", headers=world.auth()).json()]
+
+
+def test_a_wrong_method_or_unknown_path_under_api_is_answered_in_json(world: World) -> None:
+    """The dashboard answered every path the API did not: GET /api/v1/ingest and a typo
+    in a path got its HTML "page not found", which no API client can read."""
+    wrong_method = world.client.get("/api/v1/ingest", headers={"authorization": f"Bearer {world.key_a}"})
+    assert wrong_method.status_code == 405
+    assert wrong_method.json() == {"detail": "GET /api/v1/ingest: method not allowed; use POST"}
+    assert wrong_method.headers["allow"] == "POST"
+    unknown = world.client.post("/api/v1/ingset", headers=world.auth(), json={"power": 1})
+    assert unknown.status_code == 404
+    assert unknown.json() == {"detail": "POST /api/v1/ingset: no such API path (see /docs)"}
+    assert world.client.get("/api/v1/health").json()["status"] == "ok"
+    assert "text/html" in world.client.get("/login").headers["content-type"]

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from wattwise import __version__
 from wattwise.api import live
-from wattwise.api.errors import answer_invalid_request, answer_unstorable
+from wattwise.api.errors import answer_invalid_request, answer_unknown_api_path, answer_unstorable
 from wattwise.api.routes import (
     accounts,
     alerts,
@@ -124,5 +124,6 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    answer_unknown_api_path(app)  # after every API route: the rest of /api/ in JSON, not the dashboard's HTML
     mount_ui(app, settings)  # last: the dashboard answers every path the API does not
     return app

@@ -11,6 +11,7 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError
 
 from wattwise.store.errors import Conflict, NotFound
@@ -100,3 +101,33 @@ def answer_invalid_request(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     app.add_exception_handler(RequestValidationError, refuse)
+
+
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def answer_unknown_api_path(app: FastAPI) -> None:
+    """A path under ``/api/`` that no route takes is answered in JSON: 405 naming the methods
+    the path does take, or 404. Added after every API route and before the dashboard, which
+    answers every other path, and would answer these with its HTML "page not found"."""
+
+    async def unknown(request: Request) -> JSONResponse:
+        path = request.scope["path"]
+        allowed = sorted(
+            {
+                method
+                for route in app.router.routes
+                if isinstance(route, APIRoute) and route.endpoint is not unknown and route.path_regex.match(path)
+                for method in route.methods
+            }
+        )
+        where = f"{request.method} {path}"
+        if allowed:
+            return JSONResponse(
+                {"detail": f"{where}: method not allowed; use {' or '.join(allowed)}"},
+                status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return JSONResponse({"detail": f"{where}: no such API path (see /docs)"}, status_code=status.HTTP_404_NOT_FOUND)
+
+    app.add_api_route("/api/{rest:path}", unknown, methods=_ANY_METHOD, include_in_schema=False)
