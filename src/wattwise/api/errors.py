@@ -118,7 +118,7 @@ def answer_unknown_api_path(app: FastAPI) -> None:
                 method
                 for route in app.router.routes
                 if isinstance(route, APIRoute) and route.endpoint is not unknown and route.path_regex.match(path)
-                for method in route.methods
+                for method in route.methods or ()
             }
         )
         where = f"{request.method} {path}"
