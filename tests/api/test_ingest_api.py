@@ -130,3 +130,38 @@ def test_the_openapi_description_documents_every_contract(world: World) -> None:
     body = spec["paths"]["/api/v1/ingest"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert {"voltage", "current", "power", "energy", "frequency", "pf", "ts"} <= set(body["oneOf"][0]["properties"])
     assert {"401", "413", "422"} <= set(spec["paths"]["/api/v1/ingest"]["post"]["responses"])
+
+
+def test_a_reading_in_another_shape_is_told_which_keys_were_not_understood(world: World) -> None:
+    """A Tasmota SENSOR payload, or the seed firmware's capitalised keys sent to the new
+    endpoint, was told only 'a reading needs at least one of power or current'."""
+    headers = {"Authorization": f"Bearer {world.key_a}"}
+    body = [
+        {"Time": "2026-11-25T00:14:05", "ENERGY": {"Power": 120, "Voltage": 229}},
+        {"Voltage": 227.5, "Current": 1.42},
+        None,
+        [1, 2],
+        "230 V",
+    ]
+    answer = world.client.post("/api/v1/ingest", json=body, headers=headers)
+    assert answer.status_code == 422
+    errors = [r["errors"] for r in answer.json()["rejected"]]
+    fields = "the fields are ts, voltage, current, power, energy, frequency, pf"
+    assert errors[0][-1] == f"reading: 'Time', 'ENERGY' are not fields of a reading; {fields}"
+    assert errors[1][-1] == f"reading: 'Voltage', 'Current' are not fields of a reading; {fields}"
+    assert errors[2:] == [
+        ["reading: expected a JSON object, got null"],
+        ["reading: expected a JSON object, got an array"],
+        ["reading: expected a JSON object, got a string"],
+    ]
+
+
+def test_a_device_key_without_the_bearer_word_is_told_so(world: World) -> None:
+    """'Authorization: <key>' was answered 'missing device key', although a key was sent."""
+    for path, body in (("/api/v1/ingest", {"power": 1}), ("/api/update-dht-data", {"Voltage": 230, "Current": 1})):
+        answer = world.client.post(path, json=body, headers={"Authorization": world.key_a})
+        assert answer.status_code == 401
+        assert answer.json()["detail"] == (
+            "Authorization: put the word Bearer before the key ('Authorization: Bearer <device key>')"
+        )
+        assert world.key_a not in answer.text

@@ -36,12 +36,13 @@ def unauthorized(detail: str) -> HTTPException:
 
 async def device_for_request(request: Request, services: ServicesDep) -> int:
     """The meter whose key is in ``Authorization: Bearer``, ``X-Device-Key`` or ``?key=``."""
-    key = (
-        bearer(request.headers.get("authorization"))
-        or request.headers.get("x-device-key")
-        or request.query_params.get("key")
-    )
+    authorization = request.headers.get("authorization")
+    key = bearer(authorization) or request.headers.get("x-device-key") or request.query_params.get("key")
     if not key:
+        if authorization:  # a key sent bare, as many firmware examples do
+            raise unauthorized(
+                "Authorization: put the word Bearer before the key ('Authorization: Bearer <device key>')"
+            )
         raise unauthorized("missing device key: send 'Authorization: Bearer <device key>'")
     device_id = services.pipeline.authenticate(key)
     if device_id is None:

@@ -184,7 +184,7 @@ def parse_reading(item: Any, device_id: int, now_ms: int) -> Reading | list[str]
     if type(item) is dict and (plain := _plain(item, device_id, now_ms)) is not None:
         return plain
     if not isinstance(item, dict):
-        return [f"reading: expected a JSON object, got {type(item).__name__}"]
+        return [f"reading: expected a JSON object, got {_json_kind(item)}"]
     try:
         model = ReadingIn.model_validate(item)
     except ValidationError as exc:
@@ -202,5 +202,27 @@ def parse_reading(item: Any, device_id: int, now_ms: int) -> Reading | list[str]
         if (ts_error := check_ts(ts, now_ms)) is not None:
             errors.append(ts_error)
     if errors:
+        if values["power"] is None and values["current"] is None and (unknown := [k for k in item if k not in FIELDS]):
+            # another shape of reading (a Tasmota payload, the seed firmware's "Voltage"): say
+            # which keys were not understood, not only that power and current are missing
+            names = ", ".join(repr(str(k)[:40]) for k in unknown[:10])
+            errors.append(f"reading: {names} are not fields of a reading; the fields are {', '.join(FIELDS)}")
         return errors
     return Reading(device_id=device_id, ts=ts, **values)
+
+
+#: the keys of a reading (``ReadingIn``)
+FIELDS = ("ts", *METRICS)
+
+
+def _json_kind(value: Any) -> str:
+    """What JSON calls the type of a value parsed from it, for a message to a meter's author."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else type(value).__name__
