@@ -82,6 +82,18 @@ class EnergySeries:
         c = self.cumulative_at([start_ms, end_ms])
         return float(c[1] - c[0])
 
+    def recorded_by(self, as_of_ms: int) -> int:
+        """Where to read ``between`` to for all the energy recorded by ``as_of_ms``.
+
+        A bucket cut by a period's boundary (a local midnight inside a UTC hour) shares its
+        energy out by time, but an as-of instant is no boundary: the bucket holding it (the
+        hour in progress) holds only what was used before it, so it counts whole, as the
+        energy of a period does. Buckets start at multiples of their width since the epoch.
+        """
+        if self.bucket_ms == 0:
+            return as_of_ms
+        return -(-as_of_ms // self.bucket_ms) * self.bucket_ms
+
     def span_ms(self) -> tuple[int, int]:
         """Instants ``a < b`` with ``between(a, b)`` holding all of the series' energy."""
         if self.ts_ms.size == 0:

@@ -135,3 +135,25 @@ slabs = [{ up_to = 100, rate = "0" }, { up_to = 50, rate = "3.5" }, { rate = "4.
     assert bw.client.put(site, json={"preset": "in-tn-domestic"}, headers=bw.auth(bw.viewer_token)).status_code == 403
     checked = bw.client.post("/api/v1/tariffs/validate", json={"preset": "nope"}, headers=bw.auth())
     assert checked.status_code == 422 and "no such preset" in checked.json()["detail"]["problems"][0]
+
+
+def test_the_hour_in_progress_counts_whole_in_todays_units_and_the_bill_to_date(bw: World) -> None:
+    """At 10:20 the hour 10:00-11:00 holds only what was used before 10:20, yet the bill spread
+    it over the whole hour and took a third: a new installation's Energy page said 0.03 kWh
+    today beside the 0.10 kWh of the overview and of the site's energy."""
+    assert bw.client.put(
+        f"/api/v1/sites/{bw.site_b}/tariff", json={"preset": "in-kl-domestic"}, headers=bw.auth()
+    ).is_success
+    post_readings(bw, [{"ts": f"2025-02-15T10:{m:02d}:00Z", "power": 1200.0} for m in range(21)], bw.key_b)
+    as_of = {"as_of": "2025-02-15T10:20:00Z"}
+    tile = bw.client.get(f"/api/v1/sites/{bw.site_b}/billing/today", params=as_of, headers=bw.auth()).json()
+    assert (tile["day"], tile["kwh"], tile["kwh_to_date"]) == ("2025-02-15", "0.400", "0.400")
+    current = bw.client.get(f"/api/v1/sites/{bw.site_b}/billing/current", params=as_of, headers=bw.auth()).json()
+    assert current["projection"]["bill_to_date"]["kwh"] == "0.400"
+    assert current["days"][-1]["kwh"] == "0.400"
+    energy = bw.client.get(
+        f"/api/v1/sites/{bw.site_b}/energy",
+        params={"period": "day", "start": "2025-02-15", "end": as_of["as_of"]},
+        headers=bw.auth(),
+    ).json()
+    assert energy["total_kwh"] == 0.4

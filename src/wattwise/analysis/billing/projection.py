@@ -218,7 +218,7 @@ def daily_costs(
     prev = bill_from_usage(tariff, cycle, measured_usage(tariff, cycle, series, zone, until_ms=0), connection)
     d = cycle.start
     while d < cycle.end and local_midnight_ms(d, zone) < as_of_ms:
-        end_ms = min(local_midnight_ms(d + timedelta(days=1), zone), as_of_ms)
+        end_ms = min(local_midnight_ms(d + timedelta(days=1), zone), series.recorded_by(as_of_ms))
         bill = bill_from_usage(tariff, cycle, measured_usage(tariff, cycle, series, zone, end_ms), connection)
         out.append(DayCost(d, bill.kwh - prev.kwh, bill.total - prev.total, bill.kwh, bill.total))
         prev = bill
@@ -247,7 +247,7 @@ def project_bill(
     cycle_start_ms = local_midnight_ms(cycle.start, zone)
     cycle_end_ms = local_midnight_ms(cycle.end, zone)
     as_of_ms = min(max(as_of_ms, cycle_start_ms), cycle_end_ms)
-    measured = measured_usage(tariff, cycle, series, zone, as_of_ms)
+    measured = measured_usage(tariff, cycle, series, zone, series.recorded_by(as_of_ms))
     to_date = bill_from_usage(tariff, cycle, measured, connection)
 
     today = min(local_date(as_of_ms, zone), cycle.end - timedelta(days=1))
@@ -280,7 +280,7 @@ def project_bill(
         # days before it existed (a reading's energy lies before it; a bucket's after its start).
         since = max(cycle_start_ms, int(series.ts_ms[0])) if series.ts_ms.size else cycle_start_ms
         elapsed_h = max((as_of_ms - since) / HOUR_MS, 1.0)
-        rate = series.between(since, as_of_ms) / elapsed_h
+        rate = series.between(since, series.recorded_by(as_of_ms)) / elapsed_h
         profiles = np.full((1, 24), rate)
         hist_days = [today]
     weekend = np.array([_is_weekend(d) for d in hist_days])
