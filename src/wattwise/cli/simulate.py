@@ -110,13 +110,14 @@ def start_time_ms(start: str | None, speed: float, span_ms: int | None, now_ms: 
     return now_ms - round(span_ms * (1.0 - 1.0 / speed))
 
 
-def _report(summary: RunSummary, events: Path | None) -> None:
+def _report(summary: RunSummary, events: Path | None, *, over_mqtt: bool) -> None:
     result = summary.result
-    typer.echo(
-        f"sent {result.sent} readings ({summary.backfilled} history, {summary.live} live): "
-        f"{result.accepted} accepted, {result.duplicates} duplicates, "
-        f"{len(result.rejected)} rejected"
-    )
+    sent = f"sent {result.sent} readings ({summary.backfilled} history, {summary.live} live)"
+    if over_mqtt:  # a PUBACK is the broker's; "0 accepted" read as if the server had refused them all
+        typer.echo(f"{sent} to the broker, which took them; over MQTT the server's answers are not awaited")
+    else:
+        counts = f"{result.accepted} accepted, {result.duplicates} duplicates, {len(result.rejected)} rejected"
+        typer.echo(f"{sent}: {counts}")
     if events is not None:
         typer.echo(f"{summary.events} appliance events written to {events}")
     if summary.pending:  # a script or a service manager must see that the run fell short
@@ -208,7 +209,7 @@ def simulate(
     finally:
         if writer is not None:
             writer.close()
-    _report(summary, events)
+    _report(summary, events, over_mqtt=mqtt is not None)
 
 
 async def _run(
