@@ -91,6 +91,9 @@ async def test_an_owner_adds_a_meter_and_sees_its_key_once(
     user.find(marker=f"add-meter-{dashboard.site_a}").click()
     await user.should_see("Copy it now: it is shown only this once.")
     await user.should_see("fridge")
+    # the curl line to try the key names this server, as the page was opened, not a placeholder
+    await user.should_see("curl -X POST http://test/api/v1/ingest -H 'Authorization: Bearer wwd_")
+    await user.should_not_see("THIS-SERVER")
 
 
 async def test_a_viewer_cannot_add_meters(user: User, dashboard: World, sign_in: SignIn) -> None:
@@ -107,6 +110,7 @@ async def test_a_new_api_token_is_shown_once_and_works(
     await user.open("/account")
     user.find("New token").click()
     await user.should_see("Your new API token")
+    await user.should_see("the live feed is `ws://test/api/v1/live?token=<token>`")
     token = next(iter(user.find(marker="secret").elements)).value  # type: ignore[attr-defined]
     assert token.startswith("wwt_")
     response = dashboard.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})

@@ -14,11 +14,14 @@ from wattwise.ui import context, dialogs
 from wattwise.ui.fmt import local_time
 from wattwise.ui.frame import framed
 
-TOKEN_HINT = (
-    "Send it as `Authorization: Bearer <token>`. Grafana (JSON API / Infinity data source): "
-    "`GET /api/v1/devices/{id}/series`. Home Assistant (REST sensor) or scripts: the same header; "
-    "the live feed is `ws://THIS-SERVER/api/v1/live?token=<token>`."
-)
+
+def token_hint(server: str) -> str:
+    live = server.replace("http", "ws", 1)  # http → ws, https → wss
+    return (
+        "Send it as `Authorization: Bearer <token>`. Grafana (JSON API / Infinity data source): "
+        "`GET /api/v1/devices/{id}/series`. Home Assistant (REST sensor) or scripts: the same header; "
+        f"the live feed is `{live}/api/v1/live?token=<token>`."
+    )
 
 
 class AccountPage(context.SignedIn):
@@ -72,7 +75,7 @@ class AccountPage(context.SignedIn):
                 with self.services.engine.begin() as conn:
                     token = create_token(conn, self.access.user.id, (name.value or "api").strip()[:100])
                 self.tokens.refresh()
-                dialogs.shown_once(self.client, "Your new API token", token, TOKEN_HINT)
+                dialogs.shown_once(self.client, "Your new API token", token, token_hint(self.server_url()))
 
             ui.button("New token", icon="key", on_click=issue).props("unelevated dense")
 

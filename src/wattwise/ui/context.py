@@ -64,3 +64,11 @@ class SignedIn:
     services: Services
     access: Access
     client: Client = field(default_factory=lambda: ui.context.client)  # the tab it was built for
+
+    def server_url(self) -> str:
+        """This server's address for the commands a page shows to copy (a ``curl`` line, the
+        live feed's URL): the configured public address, else the one this tab was opened at."""
+        if self.services.settings.public_url:
+            return self.services.settings.public_url
+        request = self.client.request
+        return str(request.base_url).rstrip("/") if request is not None else "http://THIS-SERVER"

@@ -26,10 +26,10 @@ def register() -> None:
     ui.page("/sites", title="Sites & meters · Wattwise")(framed("Sites & meters", build))
 
 
-def key_hint(key: str) -> str:
+def key_hint(key: str, server: str) -> str:
     return (
         "Put it in the meter's configuration. To try it by hand:\n\n"
-        f"```\ncurl -X POST http://THIS-SERVER/api/v1/ingest -H 'Authorization: Bearer {key}' "
+        f"```\ncurl -X POST {server}/api/v1/ingest -H 'Authorization: Bearer {key}' "
         "-H 'Content-Type: application/json' -d '{\"voltage\": 230, \"power\": 120}'\n```"
     )
 
@@ -137,7 +137,9 @@ class SitesPage(context.SignedIn):
                     return
                 name.value = ""
                 self.body.refresh()
-                dialogs.shown_once(self.client, f"Key for {issued.device.name}", issued.key, key_hint(issued.key))
+                dialogs.shown_once(
+                    self.client, f"Key for {issued.device.name}", issued.key, key_hint(issued.key, self.server_url())
+                )
 
             ui.button("Add meter", icon="add", on_click=add).props("unelevated dense").mark(f"add-meter-{site.id}")
 
@@ -150,7 +152,7 @@ class SitesPage(context.SignedIn):
             self.client,
             f"New key for {device.name}",
             issued.key,
-            "The old key stopped working just now. " + key_hint(issued.key),
+            "The old key stopped working just now. " + key_hint(issued.key, self.server_url()),
         )
 
     def revoke(self, device: Device) -> None:
