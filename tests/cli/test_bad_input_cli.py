@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+import wattwise
 from wattwise.cli.main import app as cli
 
 
@@ -96,3 +100,17 @@ def test_mqtt_credentials_names_a_folder_it_cannot_write(tmp_path: Path) -> None
     answer = CliRunner().invoke(cli, [*args, "--server-password", "s3cret-pass"])
     assert answer.exit_code == 2 and isinstance(answer.exception, SystemExit), answer.output
     assert answer.output.startswith(f"error: --out: cannot write {blocker / 'mosquitto'}: "), answer.output
+
+
+def test_running_the_main_module_runs_the_command_line() -> None:
+    """``python -m wattwise.cli.main --help`` printed nothing and exited 0: the module only
+    defines the app, so a person who ran it (as guides for typer apps show) saw nothing happen."""
+    answer = subprocess.run(
+        [sys.executable, "-m", "wattwise.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(wattwise.__file__).parents[1])},
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert "Usage:" in answer.stdout and "serve" in answer.stdout

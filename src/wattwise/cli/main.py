@@ -79,3 +79,7 @@ evaluate_app.command("nilm")(nilm)
 evaluate_app.command("anomaly")(anomaly_command)
 evaluate_app.command("theft")(theft_command)
 evaluate_app.command("classify")(classify_command)
+
+
+if __name__ == "__main__":  # ``python -m wattwise.cli.main``, as ``python -m wattwise.cli`` and ``wattwise``
+    app()
