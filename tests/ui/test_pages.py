@@ -47,6 +47,15 @@ async def test_another_sites_meter_page_is_not_found(
     await user.should_see("No such meter.")
 
 
+async def test_a_meter_address_that_is_no_number_is_not_found_either(
+    user: User, dashboard: World, sign_in: Callable[[str], None]
+) -> None:
+    """/meters/abc (a name typed for an id) answered with FastAPI's JSON validation error."""
+    sign_in("admin")
+    await user.open("/meters/kitchen")
+    await user.should_see("No such meter.")
+
+
 async def test_the_overview_shows_a_reading_as_it_lands(
     user: User, dashboard: World, sign_in: Callable[[str], None]
 ) -> None:

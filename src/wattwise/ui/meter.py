@@ -42,11 +42,14 @@ def visible_meter(access: Access, device_id: int) -> Device | None:
     return device if access.can_see(device.site_id) else None
 
 
-async def meter_page(request: Request, device_id: int) -> RedirectResponse | None:
+async def meter_page(request: Request, device_id: str) -> RedirectResponse | None:
+    """``device_id`` is taken as text: an address that is no number (a meter's name typed for
+    its id) is a meter not found, not FastAPI's JSON validation error in the browser."""
     access = context.signed_in(request)
     if access is None:
         return context.to_sign_in(request)
-    device = visible_meter(access, device_id)
+    an_id = device_id.isascii() and device_id.isdigit() and len(device_id) < 10  # < 2**31: any id stored
+    device = visible_meter(access, int(device_id)) if an_id else None
     if device is None:
         frame(access, "Meter")
         with ui.column().classes("ww-page"), ui.card().classes("w-full q-mt-md"):
