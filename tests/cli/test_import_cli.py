@@ -116,3 +116,21 @@ def test_a_mapped_column_missing_from_the_file_is_named_with_the_columns_it_has(
     result = import_csv(tmp_path, "timestamp,aggregate\n1764000000,100\n", "1", "ts=time,power=aggregate")
     assert result.exit_code == 2
     assert "map: ts=time: house.csv has no column 'time' (its columns: timestamp, aggregate)" in result.output
+
+
+def test_adding_a_meter_says_when_it_made_its_site_and_the_list_shows_readable_times(tmp_path: Path) -> None:
+    """``device add --site home`` made the site (UTC, INR) without a word, so 'Home' and 'home'
+    became two sites unnoticed; ``device list`` showed last_seen_ms=1764000000000."""
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path)]
+    first = runner.invoke(cli, [*base, "device", "add", "kitchen", "--site", "home"]).output
+    assert "new site 'home' (time zone UTC, currency INR; wattwise site add sets others)" in first
+    second = runner.invoke(cli, [*base, "device", "add", "hall", "--site", "home"]).output
+    assert "new site" not in second
+    assert "last reading: never" in runner.invoke(cli, [*base, "device", "list"]).output
+    services = start_services(Settings(data_dir=tmp_path))
+    try:
+        services.pipeline.ingest_blocking(1, [{"ts": 1_764_000_000, "power": 10.0}])
+    finally:
+        services.close()
+    assert "last reading: 2025-11-24 16:00:00 UTC" in runner.invoke(cli, [*base, "device", "list"]).output

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import typer
 
 from wattwise.cli.context import transaction
 from wattwise.store import devices as device_store
 from wattwise.store import sites as site_store
+from wattwise.store.errors import NotFound
 
 device_app = typer.Typer(help="Register meters and manage their keys.", no_args_is_help=True)
 site_app = typer.Typer(help="Sites: a home or building with a time zone and currency.", no_args_is_help=True)
@@ -29,8 +32,16 @@ def add(
     Example: wattwise device add kitchen --site home
     """
     with transaction(ctx) as conn:
-        the_site = site_store.get_or_create_site(conn, site)
+        try:
+            the_site, made = site_store.get_site_by_name(conn, site), False
+        except NotFound:
+            the_site, made = site_store.create_site(conn, site), True
         issued = device_store.create_device(conn, site_id=the_site.id, name=name)
+    if made:  # names are exact ('Home' is not 'home'): say so, or a typo makes a second site unseen
+        typer.echo(
+            f"new site '{the_site.name}' (time zone {the_site.timezone}, currency {the_site.currency}; "
+            "wattwise site add sets others)"
+        )
     _print_key(issued.device.id, name, the_site.name, issued.key)
 
 
@@ -44,7 +55,12 @@ def list_(ctx: typer.Context) -> None:
         devices = device_store.list_devices(conn)
     for d in devices:
         key = d.key_prefix + "…" if d.key_prefix else "revoked"
-        typer.echo(f"{d.id:>5}  {d.site_name:<20} {d.name:<24} {d.role:<5} {key:<12} last_seen_ms={d.last_seen_ms}")
+        seen = (
+            "never"
+            if d.last_seen_ms is None
+            else f"{datetime.fromtimestamp(d.last_seen_ms / 1000, UTC):%Y-%m-%d %H:%M:%S} UTC"
+        )
+        typer.echo(f"{d.id:>5}  {d.site_name:<20} {d.name:<24} {d.role:<5} {key:<12} last reading: {seen}")
 
 
 @device_app.command("rotate")
