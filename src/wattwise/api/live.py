@@ -70,6 +70,8 @@ async def live(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
     access = access_for_token(services, user_token(websocket))
     if access is None:
+        # accepted first: a close before the handshake reaches a client as a bare HTTP 403
+        await websocket.accept()
         await websocket.close(code=4401, reason="sign in: pass ?token=<API token>")
         return
     await websocket.accept()
