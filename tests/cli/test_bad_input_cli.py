@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,20 @@ def test_running_the_main_module_runs_the_command_line() -> None:
     )
     assert answer.returncode == 0, answer.stderr
     assert "Usage:" in answer.stdout and "serve" in answer.stdout
+
+
+def test_serve_and_demo_refuse_a_port_another_server_listens_on(tmp_path: Path) -> None:
+    """``demo --port P`` with P taken printed 'Wattwise demo is running at http://127.0.0.1:P'
+    with a login and a key, beside uvicorn's bind error: the URL led to the other server."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command in (["serve", "--port", port], ["demo", "--port", port]):
+            answer = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), *command])
+            assert answer.exit_code == 2, (command, answer.output)
+            assert f"--port: 127.0.0.1:{port} is in use (another server listens there); choose another port" in (
+                " ".join(answer.output.replace("│", "").split())
+            )
+            assert "running at" not in answer.output
+            assert not (tmp_path / "wattwise.db").exists()  # nothing started

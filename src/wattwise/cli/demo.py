@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from wattwise.api.app import create_app
 from wattwise.cli.context import state
 from wattwise.cli.private_file import write_private
+from wattwise.cli.serve import refuse_busy_port
 from wattwise.config import Settings
 from wattwise.store import alerts as alert_store
 from wattwise.store import devices as device_store
@@ -118,6 +119,7 @@ def demo(
     """
     cli_state = state(ctx)
     settings = demo_settings(cli_state.settings, host, port)
+    refuse_busy_port(host, port)
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     services = cli_state.open()

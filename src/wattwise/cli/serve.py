@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
+import socket
 from typing import Any
 
 import typer
@@ -29,6 +31,32 @@ def with_flags(settings: Settings, given: dict[str, Any]) -> Settings:
         name = str(error["loc"][0])
         flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
         raise typer.BadParameter(error["msg"].removeprefix("Value error, "), param_hint=flag) from None
+
+
+def refuse_busy_port(host: str, port: int) -> None:
+    """Stop, naming ``--port``, when the address cannot be listened on, before anything starts.
+
+    uvicorn finds out only after the app has started, and then ``demo`` had already printed
+    "running at" with a login and a key for an address where another server answers.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        reason = f"{host!r} is no address of this machine ({exc.strerror})"
+        raise typer.BadParameter(reason, param_hint="--host") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                reason = f"{host}:{port} is in use (another server listens there); choose another port"
+            else:
+                reason = f"cannot listen on {host}:{port}: {exc.strerror}"
+            flag = "--host" if exc.errno == errno.EADDRNOTAVAIL else "--port"
+            raise typer.BadParameter(reason, param_hint=flag) from None
 
 
 def serve(
@@ -79,6 +107,7 @@ def serve(
             "postgresql://…); on SQLite each would run the detectors and the alert engine (docs/scale.md)",
             param_hint="--link / WATTWISE_BUS_LINK",
         )
+    refuse_busy_port(settings.host, settings.port)
     with transaction(ctx) as conn:
         if count_users(conn) == 0:  # the first run creates the administrator
             password = secrets.token_urlsafe(12)
