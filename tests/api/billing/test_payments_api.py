@@ -94,6 +94,8 @@ def test_payments_are_checked_and_only_writers_record_them(bw_sqlite: World) -> 
     ):
         bad = bw.client.post(url, json=body, headers=bw.auth())
         assert bad.status_code == 422 and field in bad.json()["detail"], bad.text
+        # named as the form's field, not by an id made up for the refused payment ("payment manual:3fa9…")
+        assert bad.json()["detail"].startswith("payment.amount: "), bad.text
     assert bw.client.post(url, json={"amount": "5"}, headers=bw.auth()).status_code == 422  # no method
     assert (
         bw.client.post(url, json={"amount": "5", "method": "cash"}, headers=bw.auth(bw.viewer_token)).status_code == 403

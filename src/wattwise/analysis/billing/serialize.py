@@ -131,6 +131,8 @@ def payment_from_dict(data: dict[str, Any]) -> Payment:
         raise ValueError(f"payment.amount: {data['amount']!r} is not a number") from None
     if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError(f"payment.amount: {data['amount']!r} has more than two decimals")
+    if amount <= 0:  # Payment says so too, but by its id, which a payment typed in was only just given
+        raise ValueError(f"payment.amount: must be above zero, got {data['amount']!r}")
     if not isinstance(data["paid_at_ms"], int):
         raise ValueError("payment.paid_at_ms: must be UTC epoch milliseconds (an integer)")
     return Payment(
