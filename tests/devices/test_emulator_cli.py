@@ -70,3 +70,17 @@ def test_bad_fault_names_are_refused_with_the_known_ones() -> None:
     result = CliRunner().invoke(app, ["emulate", "--csv", str(LAMP), "--tcp", "127.0.0.1:0", "--faults", "fire=0.1"])
     assert result.exit_code != 0
     assert "no_reply" in result.output and "bad_crc" in result.output
+
+
+def test_a_recording_that_is_missing_or_unusable_is_named_without_a_traceback(tmp_path: Path) -> None:
+    """``--csv`` of a file that is not there ended in FileNotFoundError's traceback."""
+    missing = CliRunner().invoke(app, ["emulate", "--csv", str(tmp_path / "none.csv"), "--tcp", "127.0.0.1:0"])
+    assert missing.exit_code == 2
+    assert isinstance(missing.exception, SystemExit), missing.exception
+    assert "none.csv" in missing.output and "does not exist" in missing.output
+    odd = tmp_path / "odd.csv"
+    odd.write_text("when,what\n1,2\n")
+    unusable = CliRunner().invoke(app, ["emulate", "--csv", str(odd), "--tcp", "127.0.0.1:0"])
+    assert unusable.exit_code == 2
+    assert isinstance(unusable.exception, SystemExit), unusable.exception
+    assert "odd.csv: no power or current column" in " ".join(unusable.output.replace("│", "").split())

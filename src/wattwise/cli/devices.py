@@ -59,7 +59,9 @@ def _wait(duration: float | None) -> None:
 
 @app.command()
 def emulate(
-    csv: list[Path] = typer.Option([], "--csv", help="Recorded CSV to replay; one meter per file, addresses 1, 2, …"),
+    csv: list[Path] = typer.Option(
+        [], "--csv", exists=True, dir_okay=False, help="Recorded CSV to replay; one meter per file, addresses 1, 2, …"
+    ),
     household: list[int] = typer.Option(
         [], "--household", help="Simulated household SEED instead of a CSV (repeatable)"
     ),
@@ -81,9 +83,13 @@ def emulate(
     Example: wattwise devices emulate --csv house.csv --pty /tmp/pzem0
     """
     idle = None if idle_current < 0 else idle_current
-    meters = [
-        csv_meter(path, address, idle_current=idle, alarm_threshold=alarm) for address, path in enumerate(csv, start=1)
-    ]
+    try:
+        meters = [
+            csv_meter(path, address, idle_current=idle, alarm_threshold=alarm)
+            for address, path in enumerate(csv, start=1)
+        ]
+    except ValueError as exc:  # a recording without the columns a meter needs
+        raise typer.BadParameter(str(exc), param_hint="--csv") from None
     meters += [
         EmulatedMeter(
             address=len(meters) + i,
