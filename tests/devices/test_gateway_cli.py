@@ -83,3 +83,14 @@ def test_gateway_over_mqtt_needs_the_device_ids(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "ADDR=ID:KEY" in result.output
+
+
+def test_gateway_refuses_a_server_address_without_its_scheme(tmp_path: Path) -> None:
+    """``--server 127.0.0.1:8000`` was taken, and every send then failed with httpx's
+    'Request URL is missing an http:// or https:// protocol', readings piling up in the queue."""
+    args = ["gateway", "--port", "socket://127.0.0.1:9", "--address", "1", "--key", "wwd_k"]
+    result = CliRunner().invoke(app, [*args, "--server", "127.0.0.1:8000", "--queue", str(tmp_path / "q.db")])
+    assert result.exit_code == 2
+    flat = " ".join(result.output.replace("│", "").split())
+    assert "--server: '127.0.0.1:8000': give the address with http:// or https://, e.g. http://127.0.0.1:8000" in flat
+    assert not (tmp_path / "q.db").exists()

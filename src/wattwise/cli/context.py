@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import typer
 from sqlalchemy import Connection
@@ -55,3 +56,14 @@ def transaction(ctx: typer.Context) -> Iterator[Connection]:
             yield conn
     except (LookupError, ValueError) as exc:
         raise fail(str(exc)) from exc
+
+
+def server_url(value: str) -> str:
+    """``--server``: a Wattwise address with its scheme; ``127.0.0.1:8000`` alone was taken and
+    then every request failed, the readings piling up, so it is refused before anything runs."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise typer.BadParameter(
+            f"{value!r}: give the address with http:// or https://, e.g. http://127.0.0.1:8000", param_hint="--server"
+        )
+    return value.strip().rstrip("/")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from wattwise.cli.context import server_url
 from wattwise.devices.emulator import (
     DEFAULT_ALARM_W,
     IDLE_CURRENT_A,
@@ -161,6 +162,7 @@ def gateway(
         raise typer.BadParameter(str(exc), param_hint="--address") from None
     if (server is None) == (mqtt is None):
         raise typer.BadParameter("give exactly one of --server URL or --mqtt HOST:PORT")
+    server = None if server is None else server_url(server)
     try:
         uplink: Uplink = HttpUplink(server) if server else MqttUplink(mqtt, meters)
     except ValueError as exc:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from wattwise.cli.context import server_url
 from wattwise.devices.simulator.delivery import DeliveryError, DeliveryUnavailable, MeterIdentity
 from wattwise.devices.simulator.events_file import EventWriter
 from wattwise.devices.simulator.http_driver import MAX_BATCH, HttpSender
@@ -158,6 +159,7 @@ def simulate(
     """
     if (server is None) == (mqtt is None):
         raise typer.BadParameter("choose where to send: --server URL or --mqtt HOST:PORT")
+    server = None if server is None else server_url(server)
     if interval <= 0 or speed <= 0 or backfill < 0:
         raise typer.BadParameter("--interval and --speed must be positive, --backfill not negative")
     if not 1 <= batch_size <= MAX_BATCH:

@@ -125,6 +125,7 @@ def test_events_can_be_written_as_json_lines(tmp_path: Path, receiver) -> None: 
         (("--server", "http://x", "--key", "k", "--speed", "10"), "--speed above 1 needs"),
         (("--server", "http://x", "--key", "k", "--duration", "ten minutes"), "not a duration"),
         (("--mqtt", "localhost:port"), "use HOST:PORT"),
+        (("--server", "localhost:8000", "--key", "k"), "--server: 'localhost:8000': give the address with http://"),
         (("--server", "http://x", "--key", "k", "--count", "1", "--events", "e.txt"), ".csv or .jsonl"),
         (("--server", "http://x", "--key", "k", "--timezone", "Mars/Olympus"), "Mars/Olympus"),
     ],
