@@ -179,3 +179,18 @@ def test_a_command_from_the_bus_link_goes_out_only_as_the_database_holds_it(worl
         meter.loop_stop()
         meter.disconnect()
     assert heard == [{"id": str(genuine.id), "action": "relay_off"}]  # as stored, once
+
+
+def test_a_revoked_meter_is_refused_over_mqtt_as_over_http(world: World, broker: int) -> None:
+    """Revoking a key refused the meter's HTTP uploads, but over MQTT (the broker's password
+    file not yet written again) its readings were still stored and answered 'accepted'."""
+    with served_over(world, broker) as client:
+        revoked = client.post(f"/api/v1/devices/{world.meter_a}/revoke-key", headers=world.auth())
+        assert revoked.status_code == 200
+        meter, results = meter_hearing(world, broker, f"wattwise/{world.meter_a}/ingest/result")
+        meter.publish(f"wattwise/{world.meter_a}/readings", orjson.dumps({"power": 55.0}), qos=1).wait_for_publish()
+        assert wait_for(lambda: len(results) >= 1)
+        meter.loop_stop()
+        meter.disconnect()
+    assert results == [{"error": f"meter {world.meter_a}: its key is revoked; readings refused"}]
+    assert count(world, world.meter_a) == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -23,7 +24,7 @@ import paho.mqtt.client as mqtt
 from wattwise.bus import Message
 from wattwise.config import broker_address
 from wattwise.ingest import command_results
-from wattwise.ingest.pipeline import IngestResult
+from wattwise.ingest.pipeline import KEY_CACHE_S, IngestResult
 from wattwise.mqtt_session import connect_persistent, server_client
 from wattwise.runtime import Services
 from wattwise.store import commands as command_store
@@ -90,7 +91,7 @@ class MqttIngest:
         self._group = group
         self._session_expiry_s = session_expiry_s
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._known: set[int] = set()
+        self._refusals: dict[int, tuple[str | None, float]] = {}  # meter → (why refused, when looked)
         #: Called (on paho's thread) after each successful (re)connection: other publishers on
         #: this connection (Home Assistant discovery) subscribe and announce themselves there.
         self.on_connected: list[Callable[[mqtt.Client], None]] = []
@@ -135,16 +136,33 @@ class MqttIngest:
         for hook in self.on_connected:
             hook(client)
 
-    def _exists(self, device_id: int) -> bool:
-        if device_id in self._known:
-            return True
+    def _refusal(self, device_id: int) -> str | None:
+        """Why the meter's readings are refused (no such meter, its key revoked), or None.
+
+        The broker lets in whoever its password file names, and that file is written again
+        only when someone runs ``wattwise mqtt credentials``: a revoked meter must be refused
+        here, as over HTTP. Looked up again after ``KEY_CACHE_S``, as keys are, so a revoke
+        made in any process takes hold within seconds.
+        """
+        now = time.monotonic()
+        cached = self._refusals.get(device_id)
+        if cached is not None and now - cached[1] < KEY_CACHE_S:
+            return cached[0]
         with self._services.engine.connect() as conn:
             try:
-                get_device(conn, device_id)
-            except NotFound:
-                return False
-        self._known.add(device_id)
-        return True
+                device = get_device(conn, device_id)
+            except NotFound as exc:
+                reason: str | None = str(exc)
+            else:
+                reason = (
+                    None
+                    if device.key_prefix is not None
+                    else f"meter {device_id}: its key is revoked; readings refused"
+                )
+        if len(self._refusals) > 100_000:
+            self._refusals.clear()
+        self._refusals[device_id] = (reason, now)
+        return reason
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if (reporter := device_from_topic(msg.topic, "commands/result")) is not None:
@@ -152,8 +170,13 @@ class MqttIngest:
             client.ack(msg.mid, msg.qos)
             return
         device_id = device_from_topic(msg.topic)
-        if device_id is None or not self._exists(device_id):
-            log.warning("MQTT: ignored %s (no such meter)", msg.topic)
+        if device_id is None:
+            log.warning("MQTT: ignored %s (not wattwise/<meter id>/readings)", msg.topic)
+            client.ack(msg.mid, msg.qos)
+            return
+        if (refused := self._refusal(device_id)) is not None:
+            log.warning("MQTT: ignored %s (%s)", msg.topic, refused)
+            self._reply(device_id, orjson.dumps({"error": refused}))
             client.ack(msg.mid, msg.qos)
             return
         self._resend_waiting(device_id)
