@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -76,3 +77,51 @@ def test_device_keys_are_shown_once_and_rotation_and_revocation_work(tmp_path: P
     assert missing.exit_code == 2 and "no meter with id 99" in missing.output
     duplicate = runner.invoke(cli, [*base, "device", "add", "kitchen", "--site", "home"])
     assert duplicate.exit_code == 2 and "already has a meter named" in duplicate.output
+
+
+def test_import_refuses_a_missing_meter_column_zone_or_unit_factor_and_stores_nothing(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path)]
+    runner.invoke(cli, [*base, "device", "add", "m", "--site", "s"])
+    csv = tmp_path / "kw.csv"
+    csv.write_text("time,kw\n2025-01-01T00:00:00,1.5\n2025-01-01T00:00:10,1.6\n")
+    parquet = tmp_path / "kw.parquet"
+    pd.read_csv(csv).to_parquet(parquet)
+
+    def run(*extra: str, file: Path = csv) -> tuple[int, str]:
+        result = runner.invoke(cli, [*base, "import", str(file), "--device", "1", "--map", "ts=time,power=kw", *extra])
+        return result.exit_code, result.output
+
+    refused = {
+        "--device 2": "no meter with id 2",
+        "--scale power": "scale: 'power' should look like power=1000",
+        "--scale power=kilo": "scale: power's factor 'kilo' is not a number",
+        "--scale watts=1000": "scale: 'watts' is not one of voltage, current, power",
+        "--scale power=0": "finite number other than 0",
+        "--scale power=inf": "finite number other than 0",
+        "--timezone Mars/Olympus": "--timezone: unknown time zone 'Mars/Olympus'",
+    }
+    for args, message in refused.items():
+        code, output = run(*args.split())
+        assert code == 2 and message in output, (args, output)
+    for file in (csv, parquet):
+        result = runner.invoke(cli, [*base, "import", str(file), "--device", "1", "--map", "ts=time,power=watts"])
+        assert result.exit_code == 2 and f"{file.name} has no column 'watts' (its columns: time, kw)" in result.output
+
+    services = start_services(Settings(data_dir=tmp_path))
+    try:
+        with services.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM readings")).scalar_one() == 0
+    finally:
+        services.close()
+
+    code, output = run("--scale", "power=1000", "--timezone", "Asia/Kolkata")
+    assert code == 0 and "2 rows: 2 stored" in output, output
+    services = start_services(Settings(data_dir=tmp_path))
+    try:
+        with services.engine.connect() as conn:
+            rows = conn.execute(text("SELECT device_id, ts, power FROM readings ORDER BY ts")).all()
+    finally:
+        services.close()
+    # 00:00 in Kolkata is 18:30 UTC the day before; 1.5 kW is 1,500 W
+    assert [tuple(r) for r in rows] == [(1, 1_735_669_800_000, 1500.0), (1, 1_735_669_810_000, 1600.0)]
