@@ -137,10 +137,6 @@ def first_cycle(conn: Connection, sb: SiteBilling) -> FirstCycle | None:
     return FirstCycle(sb.cycle_at(added), f"its first meter was added on {local_date(added, sb.zone)}")
 
 
-def span(cycle: BillingCycle) -> str:
-    return f"{cycle.start} to {cycle.end}"
-
-
 def cycle_to_close(conn: Connection, sb: SiteBilling, now_ms: int, start: date | None, measured: bool) -> BillingCycle:
     """The cycle a close bills: the one starting on ``start``, or else the last that has ended by
     ``now_ms``. A bill of measured energy (not the utility's units) is refused for a cycle before
@@ -151,12 +147,12 @@ def cycle_to_close(conn: Connection, sb: SiteBilling, now_ms: int, start: date |
         return cycle
     since = "the site has no meter"
     if first is not None:
-        since = f"the site's first cycle runs {span(first.cycle)} ({first.why})"
+        since = f"the site's first cycle runs {first.cycle} ({first.why})"
     if start is None:
         then = "" if first is None else f"; it can be closed from {first.cycle.end} (local midnight)"
         raise NothingMeasured(f"no cycle to close yet: {since}{then}")
     raise NothingMeasured(
-        f"the cycle {span(cycle)} has no meter and no reading to bill: {since}; "
+        f"the cycle {cycle} has no meter and no reading to bill: {since}; "
         "to bill the utility's reading for it, send kwh"
     )
 

@@ -3,8 +3,8 @@
 NiceGUI runs on the same event loop as ingest, so a page subscribes to the bus directly
 instead of polling. The subscription starts when the browser connects and ends when it is
 gone for good (NiceGUI's disconnect fires only after reconnecting has failed). A page's
-timers start when the browser connects (:func:`timer_when_connected`), so a page fetched by something that
-never connects makes none.
+timers start when the browser connects (:func:`timer_when_connected`), so a page fetched by
+something that never connects makes none.
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ def test_the_first_bill_is_the_cycle_the_meter_arrived_in_not_an_empty_one_befor
     assert refused.status_code == 409, refused.text
     detail = refused.json()["detail"]
     assert "no cycle to close yet" in detail
-    assert f"first cycle runs {first_start} to {first_end}" in detail
+    assert f"first cycle runs {first_start} to {first_end - timedelta(days=1)}" in detail
     assert f"first meter was added on {today}" in detail
     assert f"can be closed from {first_end}" in detail
 
