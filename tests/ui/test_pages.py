@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 
 import numpy as np
-from nicegui import ui
+from nicegui import Client, ui
 from nicegui.testing import User
 
 from support import World
@@ -174,3 +174,29 @@ async def test_the_meter_charts_show_the_sites_clock(user: User, dashboard: Worl
     live = charts["live"].options  # type: ignore[attr-defined]
     assert live["useUTC"] is True
     assert live["series"][0]["data"] == [[t + 330 * 60_000, 321.0]]
+
+
+def timers(client: Client) -> int:
+    return sum(isinstance(e, ui.timer) for e in client.elements.values())
+
+
+async def test_a_page_fetched_without_a_browser_leaves_no_timer_waiting_for_it(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """curl, a crawler or a link preview fetches a page and never opens its websocket: NiceGUI
+    cancels each timer such a page made after 60 s with an ERROR in the server's log ("Timer
+    cancelled because client is not connected"). The pages start their timers only once a
+    browser connects, so such a fetch leaves none; a browser's tab has them."""
+    with dashboard.services.engine.begin() as conn:
+        set_role(conn, dashboard.meter_a, role="main")  # its page has the balance card's timer too
+    sign_in("admin")
+    pages = ("/", f"/meters/{dashboard.meter_a}")
+    for path in pages:
+        before = set(Client.instances)
+        fetched = await user.http_client.get(path)
+        assert fetched.status_code == 200
+        (made,) = [c for key, c in Client.instances.items() if key not in before]
+        assert timers(made) == 0, path
+    for path in pages:
+        await user.open(path)
+        assert timers(user.client) > 0, path  # type: ignore[arg-type]

@@ -46,3 +46,8 @@ class DetectorSettings:
     def from_settings(cls, settings: Settings) -> DetectorSettings:
         """The detectors' settings of this deployment (already checked by ``Settings``)."""
         return cls(**{f.name: getattr(settings, PREFIX + f.name) for f in fields(cls)})
+
+    def by_variable(self) -> dict[str, str]:
+        """Each setting under the environment variable that sets it (``WATTWISE_DETECTOR_…``), as
+        text: what the leader records and the other processes compare theirs with."""
+        return {f"WATTWISE_{(PREFIX + f.name).upper()}": str(getattr(self, f.name)) for f in fields(self)}

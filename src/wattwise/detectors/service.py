@@ -464,9 +464,14 @@ class Detectors:
             self._jobs.put(("verdict", found.device_id, verdict))
         elif found.kind == balance.KIND and found.verdict == "ignore":
             group = self._groups.get(found.device_id)
-            if group is not None:
-                group.state.accept_surplus(float(found.detail["mean_residual_wh"]))
-                self._save_group(group)
+            if group is None:
+                return
+            if found.detail.get("interval_ms", balance.DEFAULT_WIDTH_MS) != group.state.width_ms:
+                # its surplus is energy per interval of another width: it would misteach the base
+                log.info("meter %s: finding %s ignored; counted over another interval, base kept", group.main, found.id)
+                return
+            group.state.accept_surplus(float(found.detail["mean_residual_wh"]))
+            self._save_group(group)
 
     # -- theft
 
@@ -543,7 +548,22 @@ class Detectors:
         )
         if state.next_start is not None:
             fresh.next_start = -(-state.next_start // width) * width
+        if state.alarmed and state.episode:
+            self._close_loss(main, int(state.episode[0][0]), state.width_ms, width)
         return fresh, True
+
+    def _close_loss(self, main: int, start_ts: int, old_ms: int, new_ms: int) -> None:
+        """The loss the old balance was following: the new one learns its base afresh and
+        cannot go on with it, so its finding (if nobody judged it yet) is closed, saying why,
+        and told on the bus (a finding rule's alert on it is resolved)."""
+        why = (
+            f"Closed by the detectors: the energy balance's interval changed from {old_ms // 60_000} to"
+            f" {new_ms // 60_000} min, so it learns the unmetered base afresh and no longer follows this loss."
+        )
+        closed = self.services.writer.run(lambda c: finding_store.close_open(c, main, balance.KIND, start_ts, why))
+        if closed:
+            log.info("meter %s: balance_loss finding %s closed: the balance interval changed", main, closed[0].id)
+            self.services.bus.publish_from_thread("findings", [f.to_dict() for f in closed])
 
     def _balance(self, group: _Group) -> None:
         width = self.settings.balance_interval_ms

@@ -47,8 +47,8 @@ KINDS = {
     "balance_loss": ("Unaccounted energy", "call_split"),
     "theft": ("Possible theft", "gpp_maybe"),
 }
-STATUSES = {"open": "Waiting for you", "all": "All", "confirmed": "Raised", "ignored": "Ignored"}
-STATUS_COLORS = {"open": "negative", "confirmed": "warning", "ignored": "grey"}
+STATUSES = {"open": "Waiting for you", "all": "All", "confirmed": "Raised", "ignored": "Ignored", "closed": "Closed"}
+STATUS_COLORS = {"open": "negative", "confirmed": "warning", "ignored": "grey", "closed": "grey"}
 
 
 def register() -> None:
@@ -176,6 +176,8 @@ class FindingsSection:
                 ui.space()
                 ui.badge(STATUSES.get(finding.status, finding.status), color=STATUS_COLORS.get(finding.status, "grey"))
             ui.label(finding.reason).mark(f"reason-{finding.id}")
+            if "closed" in finding.detail:  # its detector can no longer follow it: why
+                ui.label(str(finding.detail["closed"])).classes("ww-muted")
             started = fmt.local_time(finding.start_ts, zone)[:16]
             line = f"{started} · {lasted(finding.start_ts, finding.end_ts)}"
             if finding.suppressed_by is not None:

@@ -2,7 +2,9 @@
 
 NiceGUI runs on the same event loop as ingest, so a page subscribes to the bus directly
 instead of polling. The subscription starts when the browser connects and ends when it is
-gone for good (NiceGUI's disconnect fires only after reconnecting has failed).
+gone for good (NiceGUI's disconnect fires only after reconnecting has failed). A page's
+timers start when the browser connects (:func:`timer_when_connected`), so a page fetched by
+something that never connects makes none.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from nicegui import Client, background_tasks
+from nicegui import Client, background_tasks, ui
 
 from wattwise.bus import Bus, Subscription
 from wattwise.domain.readings import StoredReading
@@ -115,3 +117,28 @@ def redraw_on(
         task.cancel()
 
     client.on_disconnect(stop)
+
+
+def timer_when_connected(interval_s: float, callback: Callable[[], Any], *, once: bool = False) -> None:
+    """A ``ui.timer`` in the current slot, made when the browser connects (the first time only).
+
+    NiceGUI's timer made while the page is built waits for the websocket, and on a page fetched
+    by something that never opens it (curl, a crawler, a link preview) gives up after 60 s
+    with an ERROR in the server's log: "Timer cancelled because client is not connected".
+    Made from the connect handler, a timer exists only in a tab that connected; a reconnect
+    does not make a second one.
+    """
+    client = ui.context.client
+    slot = ui.context.slot
+    parent = slot.parent  # held: a section redrawn before the browser connects is gone, and so is its timer
+    made = False
+
+    def start() -> None:
+        nonlocal made
+        if made or parent.is_deleted:
+            return
+        made = True
+        with slot:
+            ui.timer(interval_s, callback, once=once)
+
+    client.on_connect(start)

@@ -11,7 +11,9 @@ dropped before they got here, and ``wattwise_writer_retries_total``: transaction
 ran again after PostgreSQL aborted them for a deadlock. While it runs the detectors, how far they
 are behind ingest: ``wattwise_detector_backlog_readings`` (readings waiting),
 ``wattwise_detector_lag_seconds`` (how long the oldest of them has waited; alert on it) and
-``wattwise_detector_readings_processed_total``.
+``wattwise_detector_readings_processed_total``. ``wattwise_detector_settings_differ`` names
+(label ``setting``) each ``WATTWISE_DETECTOR_*`` setting of this process that differs from the
+leader's: should it take over, its detectors would learn afresh what depends on them.
 """
 
 from __future__ import annotations
@@ -87,6 +89,14 @@ class _Process(Collector):
             detectors = self._consumers.detectors
             if detectors is not None:
                 yield from _detector_progress(detectors.progress)
+            differs = GaugeMetricFamily(
+                "wattwise_detector_settings_differ",
+                "1 for each detector setting of this process that differs from the one the leader recorded",
+                labels=["setting"],
+            )
+            for d in self._consumers.settings_differing():
+                differs.add_metric([d.name], 1)
+            yield differs
         if self._link is not None:
             for name, value, doc in (
                 ("sent", self._link.sent, "Bus messages this process sent to the others"),
