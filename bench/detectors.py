@@ -214,7 +214,7 @@ anomaly.py score_frame     engine score_frame
 _iforest.py score_samples       IsolationForest.score_samples (before)
 forest_scores.py forest_scores       the forest, tree by tree (forest_scores)
 anomaly.py _features       features (pandas)
-features.py calendar_frame         calendar_frame
+features.py calendar         calendar fields (features.calendar)
 grid.py feed   grid events (MeterGrid.feed)
 service.py _theft   theft (daily verdict)
 service.py _store_reports   store findings
