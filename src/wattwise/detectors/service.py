@@ -286,7 +286,7 @@ class Detectors:
             finally:
                 ended = self.progress.reread_done(device_id, rows)
             if ended:
-                log.warning(
+                log.info(
                     "the detectors have caught up: readings are queued again (%d read back from the store so far)",
                     self.progress.reread,
                 )
