@@ -12,7 +12,8 @@ queued, so they never overtake the ones waiting in the store. It is queued again
 the worker has read through everything recorded for it.
 
 ``backlog`` counts every reading not yet processed, the recorded ones included. ``queued`` is
-the part held in memory, at most ``limit`` unless one batch alone is larger. ``lag_s`` is how
+the part held in memory, never more than ``limit`` (a meter's part of a batch that would pass
+it is recorded, however large). ``lag_s`` is how
 long the oldest of them has waited, and ``processed`` counts every reading the worker has
 finished, for a rate. ``reread`` counts the readings read back from the store. /metrics
 shows all of these.
