@@ -10,10 +10,13 @@ its bus link's message counters, ``wattwise_bus_link_missed_total`` being the on
 dropped before they got here, and ``wattwise_writer_retries_total``: transactions its writer
 ran again after PostgreSQL aborted them for a deadlock. While it runs the detectors, how far they
 are behind ingest: ``wattwise_detector_backlog_readings`` (readings waiting),
-``wattwise_detector_lag_seconds`` (how long the oldest of them has waited; alert on it) and
-``wattwise_detector_readings_processed_total``. ``wattwise_detector_settings_differ`` names
-(label ``setting``) each ``WATTWISE_DETECTOR_*`` setting of this process that differs from the
-leader's: should it take over, its detectors would learn afresh what depends on them.
+``wattwise_detector_lag_seconds`` (how long the oldest of them has waited; alert on it),
+``wattwise_detector_readings_processed_total``, and, past ``WATTWISE_DETECTOR_BACKLOG_MAX``,
+``wattwise_detector_spilled_readings`` (the part of the backlog waiting in the store rather than
+in memory) and ``wattwise_detector_readings_reread_total`` (read back from the store).
+``wattwise_detector_settings_differ`` names (label ``setting``) each ``WATTWISE_DETECTOR_*``
+setting of this process that differs from the leader's: should it take over, its detectors
+would learn afresh what depends on them.
 """
 
 from __future__ import annotations
@@ -114,6 +117,13 @@ def _detector_progress(progress: Progress) -> Iterator[Metric]:
     yield GaugeMetricFamily("wattwise_detector_lag_seconds", lag, value=progress.lag_s())
     done = "Readings the live detectors have processed since they started"
     yield CounterMetricFamily("wattwise_detector_readings_processed", done, value=progress.processed)
+    spilled = (
+        "Readings waiting for the live detectors in the store, not in memory (their backlog passed "
+        "WATTWISE_DETECTOR_BACKLOG_MAX); part of the backlog"
+    )
+    yield GaugeMetricFamily("wattwise_detector_spilled_readings", spilled, value=progress.spilled)
+    reread = "Readings the live detectors read back from the store because they were behind"
+    yield CounterMetricFamily("wattwise_detector_readings_reread", reread, value=progress.reread)
 
 
 def _exposition(services: Services, access: Access, process: _Process) -> bytes:
