@@ -173,7 +173,7 @@ async def test_a_process_whose_detector_settings_differ_from_the_leaders_says_wh
         ]
         scraped = {
             (m.name, s.labels.get("setting")): s.value
-            for m in _Process(other, None, 0).collect()
+            for m in _Process(other, None, 0, {}).collect()
             for s in m.samples
             if m.name == "wattwise_detector_settings_differ"
         }

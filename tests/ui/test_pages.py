@@ -200,3 +200,60 @@ async def test_a_page_fetched_without_a_browser_leaves_no_timer_waiting_for_it(
     for path in pages:
         await user.open(path)
         assert timers(user.client) > 0, path  # type: ignore[arg-type]
+
+
+def every_dashboard_page(world: World) -> list[str]:
+    """The pages a signed-in person can open, those that follow the bus among them."""
+    return [
+        "/",
+        f"/meters/{world.meter_a}",
+        f"/appliances?meter={world.meter_a}",
+        "/findings",
+        "/alerts",
+        "/alerts/settings",
+        "/energy",
+        "/bill",
+        "/payments",
+        "/sites",
+        "/account",
+    ]
+
+
+async def test_pages_fetched_without_a_browser_hold_no_bus_subscription_once_nicegui_gives_up_on_them(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """curl, a crawler or a tab closed before its websocket opened: NiceGUI deletes such a page
+    60 s later without running its disconnect handlers (here its prune is run at once, through its
+    public ``Client.prune_instances``). The page's bus subscriptions go with it; they stayed until
+    the next message on their topic, for a quiet topic (findings, alerts) hours later."""
+    bus = dashboard.services.bus
+    sign_in("admin")
+    before = bus.subscribers()
+    for path in every_dashboard_page(dashboard):
+        fetched = await user.http_client.get(path)
+        assert fetched.status_code == 200, path
+    held = bus.subscribers()
+    # taken while the page is built, so that nothing stored before the browser connects is missed
+    assert {t: held.get(t, 0) - before.get(t, 0) for t in ("readings", "events", "findings", "alerts")} == {
+        "readings": 2,
+        "events": 1,
+        "findings": 1,
+        "alerts": 1,
+    }
+    Client.prune_instances(client_age_threshold=0)
+    assert bus.subscribers() == before
+
+
+async def test_a_tab_deleted_while_it_waits_to_reconnect_leaves_no_bus_subscription(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """NiceGUI 2.x also prunes a tab older than 60 s whose browser is reconnecting (a phone
+    that lost its signal), again without its disconnect handlers: its subscriptions end with it."""
+    bus = dashboard.services.bus
+    sign_in("admin")
+    before = bus.subscribers()
+    await user.open(f"/meters/{dashboard.meter_a}")
+    await user.should_see("Last 10 minutes")
+    assert bus.subscribers().get("readings", 0) == before.get("readings", 0) + 1
+    user.client.delete()  # type: ignore[union-attr]
+    assert bus.subscribers() == before

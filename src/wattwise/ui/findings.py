@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import Client, ui
+from nicegui import ui
 
 from wattwise.alerts import rules
 from wattwise.detectors import edits
@@ -120,7 +120,7 @@ async def findings_page(request: Request, meter: int | None = None, status: str 
         ).classes("ww-muted")
         section = FindingsSection(services, access, place, chosen, status)
     await section.draw()
-    section.follow(ui.context.client)
+    section.follow()
     return None
 
 
@@ -211,6 +211,6 @@ class FindingsSection:
         )
         await self.draw()
 
-    def follow(self, client: Client) -> None:
+    def follow(self) -> None:
         """Redraw when the detectors store findings of these meters (or a verdict lands)."""
-        redraw_on(self.services.bus, "findings", client, of_meters(self.device_ids), self.draw, settle_s=0.5)
+        redraw_on(self.services.bus, "findings", of_meters(self.device_ids), self.draw, settle_s=0.5)

@@ -20,7 +20,7 @@ from wattwise.store.users import Access
 from wattwise.ui import context, fmt
 from wattwise.ui.energy import BudgetGauge
 from wattwise.ui.frame import framed
-from wattwise.ui.live_feed import LiveFeed, timer_when_connected
+from wattwise.ui.live_feed import feed_readings, timer_when_connected
 
 TILE_METRICS = ("voltage", "current", "pf", "frequency")
 SHORT = {"voltage": "Voltage", "current": "Current", "pf": "PF", "frequency": "Frequency"}
@@ -237,7 +237,7 @@ def build(access: Access) -> None:
         for section in touched:
             section.refresh_total(at)
 
-    LiveFeed(services.bus, by_device, deliver).attach(ui.context.client)
+    feed_readings(services.bus, by_device, deliver)
 
     def tick() -> None:
         at = now_ms()

@@ -17,6 +17,9 @@ in memory) and ``wattwise_detector_readings_reread_total`` (read back from the s
 ``wattwise_detector_settings_differ`` names (label ``setting``) each ``WATTWISE_DETECTOR_*``
 setting of this process that differs from the leader's: should it take over, its detectors
 would learn afresh what depends on them.
+``wattwise_bus_subscribers`` (label ``topic``): the subscriptions to this process's bus, one per
+live section of each open dashboard tab beside the server's own consumers; a count that keeps
+growing while tabs close is a leak.
 """
 
 from __future__ import annotations
@@ -80,12 +83,23 @@ class _Meters(Collector):
 class _Process(Collector):
     """What this process does for the installation (absent when it does not apply)."""
 
-    def __init__(self, consumers: Consumers | None, link: BusLink | None, writer_retries: int) -> None:
+    def __init__(
+        self, consumers: Consumers | None, link: BusLink | None, writer_retries: int, subscribers: dict[str, int]
+    ) -> None:
         self._consumers, self._link, self._retries = consumers, link, writer_retries
+        self._subscribers = subscribers
 
     def collect(self) -> Iterator[Metric]:
         retried = "Transactions the writer ran again after the database aborted them (a deadlock)"
         yield CounterMetricFamily("wattwise_writer_retries", retried, value=self._retries)
+        subscribed = GaugeMetricFamily(
+            "wattwise_bus_subscribers",
+            "Subscriptions to this process's bus (open dashboard tabs' among them)",
+            labels=["topic"],
+        )
+        for topic, count in sorted(self._subscribers.items()):
+            subscribed.add_metric([topic], count)
+        yield subscribed
         if self._consumers is not None:
             leads = "1 while this process runs the detectors and the alert engine (docs/scale.md)"
             yield GaugeMetricFamily("wattwise_leader", leads, value=int(self._consumers.running))
@@ -144,6 +158,11 @@ def _exposition(services: Services, access: Access, process: _Process) -> bytes:
 async def metrics(access: AccessDep, services: ServicesDep, request: Request) -> Response:
     """Scrape with ``authorization: {credentials: <personal API token>}`` in prometheus.yml."""
     state = request.app.state
-    process = _Process(getattr(state, "consumers", None), getattr(state, "link", None), services.writer.retries)
+    process = _Process(
+        getattr(state, "consumers", None),
+        getattr(state, "link", None),
+        services.writer.retries,
+        services.bus.subscribers(),
+    )
     body = await run_in_threadpool(_exposition, services, access, process)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
