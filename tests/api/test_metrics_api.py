@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from support import World
+from support import World, bus_subscribers
 from wattwise.detectors import Detectors
 
 
@@ -124,25 +124,19 @@ def test_metrics_show_readings_waiting_for_busy_detectors_and_how_long(
     assert caught_up["wattwise_detector_readings_reread_total"] == past
 
 
-def bus_subscribers(world: World) -> dict[str, float]:
-    text = world.client.get("/metrics", headers=world.auth()).text
-    return {
-        s.labels["topic"]: s.value
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
-        if s.name == "wattwise_bus_subscribers"
-    }
+def subscribers(world: World) -> dict[str, float]:
+    return bus_subscribers(world.client.get("/metrics", headers=world.auth()).text)
 
 
 def test_metrics_count_the_subscriptions_to_the_bus_by_topic(world: World) -> None:
     """A dashboard tab's live sections each hold one while the tab is open: a count that keeps
     growing while tabs come and go is a leak."""
-    before = bus_subscribers(world)
+    before = subscribers(world)
     bus = world.services.bus
     tab = [bus.subscribe("readings"), bus.subscribe("readings"), bus.subscribe("findings")]
-    during = bus_subscribers(world)
+    during = subscribers(world)
     assert during["readings"] == before.get("readings", 0) + 2
     assert during["findings"] == before.get("findings", 0) + 1
     for subscription in tab:
         bus.unsubscribe(subscription)
-    assert bus_subscribers(world) == before
+    assert subscribers(world) == before

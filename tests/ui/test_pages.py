@@ -10,7 +10,7 @@ import numpy as np
 from nicegui import Client, ui
 from nicegui.testing import User
 
-from support import World
+from support import World, dashboard_pages
 from wattwise.analysis.theft import fit_balance
 from wattwise.detectors.balance import MODEL_KIND, BalanceState
 from wattwise.store.clock import now_ms
@@ -202,23 +202,6 @@ async def test_a_page_fetched_without_a_browser_leaves_no_timer_waiting_for_it(
         assert timers(user.client) > 0, path  # type: ignore[arg-type]
 
 
-def every_dashboard_page(world: World) -> list[str]:
-    """The pages a signed-in person can open, those that follow the bus among them."""
-    return [
-        "/",
-        f"/meters/{world.meter_a}",
-        f"/appliances?meter={world.meter_a}",
-        "/findings",
-        "/alerts",
-        "/alerts/settings",
-        "/energy",
-        "/bill",
-        "/payments",
-        "/sites",
-        "/account",
-    ]
-
-
 async def test_pages_fetched_without_a_browser_hold_no_bus_subscription_once_nicegui_gives_up_on_them(
     user: User, dashboard: World, sign_in: SignIn
 ) -> None:
@@ -229,7 +212,7 @@ async def test_pages_fetched_without_a_browser_hold_no_bus_subscription_once_nic
     bus = dashboard.services.bus
     sign_in("admin")
     before = bus.subscribers()
-    for path in every_dashboard_page(dashboard):
+    for path in dashboard_pages(dashboard):
         fetched = await user.http_client.get(path)
         assert fetched.status_code == 200, path
     held = bus.subscribers()

@@ -1,0 +1,100 @@
+"""A tab's share of the bus ends with the tab, against a real ``wattwise serve`` process.
+
+The count comes from the server's ``/metrics`` (``wattwise_bus_subscribers{topic}``), as an
+operator would watch it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+
+from support import bus_subscribers, dashboard_pages
+from ui.browser_support import Installation, serve_seeded
+from wattwise.api.deps import SESSION_COOKIE
+
+pytestmark = pytest.mark.browser
+
+# NiceGUI 2.x deletes a client that never connected once it is 60 s old, looking every 10 s;
+# a closed tab after its reconnect timeout (5 s, ui.RUN_OPTIONS).
+PRUNED_WITHIN_S = 100
+CLOSED_WITHIN_S = 30
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
+    """The World, served by its own process (its meters have no history: none is needed here)."""
+    yield from serve_seeded(tmp_path_factory.mktemp("subscriptions"), lambda services, world: None)
+
+
+def subscribers(installation: Installation) -> dict[str, float]:
+    url = f"{installation.server.url}/metrics"
+    answer = httpx.get(url, headers={"Authorization": f"Bearer {installation.world.admin_token}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return bus_subscribers(answer.text)
+
+
+def wait_for_subscribers(installation: Installation, expected: dict[str, float], within_s: float) -> None:
+    """Until the server's count is ``expected``; fails naming what it still counts."""
+    deadline = time.monotonic() + within_s
+    while (now := subscribers(installation)) != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert now == expected
+
+
+def added(now: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {topic: n - before.get(topic, 0) for topic, n in now.items() if n != before.get(topic, 0)}
+
+
+def test_pages_fetched_without_a_browser_leave_no_bus_subscription_once_nicegui_gives_up_on_them(
+    installation: Installation,
+) -> None:
+    """curl, a crawler, a link preview: each page it fetched subscribed while it was built (so
+    that a browser misses nothing before it connects), and NiceGUI deletes such a page a minute
+    later without its disconnect handlers. Its subscriptions go with it; they stayed until the
+    next message on their topic, for a quiet topic (findings, alerts) for hours."""
+    before = subscribers(installation)
+    cookies = {SESSION_COOKIE: installation.world.admin_token}
+    with httpx.Client(base_url=installation.server.url, cookies=cookies, timeout=60) as curl:
+        for path in dashboard_pages(installation.world):
+            fetched = curl.get(path)
+            assert fetched.status_code == 200, path  # signed out: a redirect to /login
+    assert added(subscribers(installation), before) == {"readings": 2, "events": 1, "findings": 1, "alerts": 1}
+    wait_for_subscribers(installation, before, PRUNED_WITHIN_S)
+
+
+def test_a_closed_tab_leaves_no_bus_subscription_and_a_reconnect_takes_none_more(
+    installation: Installation, browser: Browser
+) -> None:
+    world = installation.world
+    before = subscribers(installation)
+    context = browser.new_context()
+    context.add_cookies([{"name": SESSION_COOKIE, "value": world.admin_token, "url": installation.server.url}])
+    meter, findings = context.new_page(), context.new_page()
+    meter.goto(f"{installation.server.url}/meters/{world.meter_a}")
+    findings.goto(f"{installation.server.url}/findings")
+    for tab in (meter, findings):
+        tab.wait_for_function("() => window.socket && window.socket.connected", timeout=30_000)
+    assert added(subscribers(installation), before) == {"readings": 1, "findings": 1}
+
+    # the websocket drops and comes back (a flaky network): the tab reads on, once
+    meter.evaluate("() => { window.back = false; window.socket.once('connect', () => window.back = true) }")
+    meter.evaluate("() => window.socket.io.engine.close()")
+    meter.wait_for_function("() => window.back", timeout=30_000)
+    answer = httpx.post(
+        f"{installation.server.url}/api/v1/ingest",
+        json={"power": 432.0},
+        headers={"Authorization": f"Bearer {world.key_a}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    power = meter.locator(f'[data-meter="{world.meter_a}"] [data-field="power"]')
+    expect(power).to_have_text("432 W", timeout=10_000)
+    assert added(subscribers(installation), before) == {"readings": 1, "findings": 1}
+
+    context.close()
+    wait_for_subscribers(installation, before, CLOSED_WITHIN_S)
