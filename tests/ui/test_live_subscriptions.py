@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, BrowserContext, Route, expect
 
 from support import bus_subscribers, dashboard_pages
 from ui.browser_support import Installation, serve_seeded
@@ -50,6 +50,22 @@ def added(now: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {topic: n - before.get(topic, 0) for topic, n in now.items() if n != before.get(topic, 0)}
 
 
+def post_power(installation: Installation, watts: float) -> None:
+    """A reading of meter A, acknowledged once stored (and so published on the bus)."""
+    world = installation.world
+    url = f"{installation.server.url}/api/v1/ingest"
+    answer = httpx.post(url, json={"power": watts}, headers={"Authorization": f"Bearer {world.key_a}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+
+
+def signed_in(installation: Installation, browser: Browser) -> BrowserContext:
+    """A browser whose tabs are signed in as the administrator."""
+    context = browser.new_context()
+    cookie = {"name": SESSION_COOKIE, "value": installation.world.admin_token, "url": installation.server.url}
+    context.add_cookies([cookie])  # type: ignore[list-item]
+    return context
+
+
 def test_pages_fetched_without_a_browser_leave_no_bus_subscription_once_nicegui_gives_up_on_them(
     installation: Installation,
 ) -> None:
@@ -72,8 +88,7 @@ def test_a_closed_tab_leaves_no_bus_subscription_and_a_reconnect_takes_none_more
 ) -> None:
     world = installation.world
     before = subscribers(installation)
-    context = browser.new_context()
-    context.add_cookies([{"name": SESSION_COOKIE, "value": world.admin_token, "url": installation.server.url}])
+    context = signed_in(installation, browser)
     meter, findings = context.new_page(), context.new_page()
     meter.goto(f"{installation.server.url}/meters/{world.meter_a}")
     findings.goto(f"{installation.server.url}/findings")
@@ -85,16 +100,37 @@ def test_a_closed_tab_leaves_no_bus_subscription_and_a_reconnect_takes_none_more
     meter.evaluate("() => { window.back = false; window.socket.once('connect', () => window.back = true) }")
     meter.evaluate("() => window.socket.io.engine.close()")
     meter.wait_for_function("() => window.back", timeout=30_000)
-    answer = httpx.post(
-        f"{installation.server.url}/api/v1/ingest",
-        json={"power": 432.0},
-        headers={"Authorization": f"Bearer {world.key_a}"},
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
+    post_power(installation, 432.0)
     power = meter.locator(f'[data-meter="{world.meter_a}"] [data-field="power"]')
     expect(power).to_have_text("432 W", timeout=10_000)
     assert added(subscribers(installation), before) == {"readings": 1, "findings": 1}
 
     context.close()
     wait_for_subscribers(installation, before, CLOSED_WITHIN_S)
+
+
+def test_a_reading_stored_before_the_browser_connects_still_reaches_the_tab(
+    installation: Installation, browser: Browser
+) -> None:
+    """The page is built, then the browser takes a while to open its websocket (a slow phone):
+    a reading stored meanwhile is shown once it connects (a tile adds each reading to today's
+    energy, so one missed would stay missing)."""
+    world = installation.world
+    context = signed_in(installation, browser)
+    tab = context.new_page()
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    tab.route("**/static/socket.io.min.js", hold)  # the websocket's script waits
+    tab.goto(f"{installation.server.url}/meters/{world.meter_a}", wait_until="commit")  # built
+    post_power(installation, 517.0)
+    while not held:
+        tab.wait_for_timeout(50)
+    for route in held:
+        route.continue_()
+    tab.unroute("**/static/socket.io.min.js")
+    power = tab.locator(f'[data-meter="{world.meter_a}"] [data-field="power"]')
+    expect(power).to_have_text("517 W", timeout=10_000)
+    context.close()
