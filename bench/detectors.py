@@ -14,11 +14,15 @@ For each count of meters, on a fresh database (SQLite WAL, or PostgreSQL):
 Printed: the ingest rate; the detectors' rate over the same run (all readings / time until
 they caught up) and the ratio of the two; the backlog and lag (``Detectors.progress``, what
 /metrics shows) the moment ingest stopped; how fast the worker drained that backlog alone;
-and the rate a 10 s cadence needs (meters / 10 s). ``--profile`` runs the worker under
-cProfile and says where its time went.
+and the rate a 10 s cadence needs (meters / 10 s). Then the backlog's peaks (sampled every
+0.5 s): readings queued in memory, and waiting in all (the queue and the readings recorded
+to be read back from the store past ``--backlog-max``); how many were read back; and the
+process's peak RSS (``resource.getrusage``) when the live part started and when it ended.
+The peak is the process's whole life's: compare limits with one count of meters per run.
+``--profile`` runs the worker under cProfile and says where its time went.
 
     python bench/detectors.py [--database sqlite|postgresql] [--meters 10 100 1000] [--minutes 30]
-                              [--history-days 3] [--templates 4] [--profile]
+                              [--history-days 3] [--templates 4] [--backlog-max N | 0 for none] [--profile]
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ import argparse
 import asyncio
 import cProfile
 import pstats
+import resource
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +44,7 @@ from sqlalchemy import Connection, func, select
 
 from wattwise.api.body import decode_json, readings_payload
 from wattwise.config import Settings
-from wattwise.detectors import Detectors
+from wattwise.detectors import Detectors, DetectorSettings
 from wattwise.detectors.anomaly import KIND as ANOMALY
 from wattwise.devices.simulator.frame import household_frame
 from wattwise.runtime import Services, start_services
@@ -51,6 +56,7 @@ from wattwise.store.sites import get_or_create_site
 CADENCE_MS = 10_000
 T0 = 1_763_942_400_000  # 2025-11-24 00:00 UTC: the history starts here, a Monday
 UPLOADERS = 16  # uploads in flight at once (meters taking turns), as many gateways would
+NO_LIMIT = 10**12  # --backlog-max 0: every batch is queued
 
 
 @dataclass
@@ -65,6 +71,11 @@ class Result:
     findings: int
     busy_s: float
     max_lag_s: float
+    peak_queued: int
+    peak_backlog: int
+    reread: int
+    rss_mb_before: float
+    rss_mb_after: float
 
     @property
     def ingest_rate(self) -> float:
@@ -86,7 +97,7 @@ class TimedDetectors(Detectors):
     busy_s = 0.0
 
     def _handle(self, item: tuple[Any, ...]) -> None:
-        if item[0] != "readings":
+        if item[0] not in ("readings", "reread", "flush"):  # flush: it reads back what waits in the store
             return super()._handle(item)
         started = time.perf_counter()
         try:
@@ -106,6 +117,11 @@ class ProfiledDetectors(TimedDetectors):
             super()._work()
         finally:
             self.profile.disable()
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident set so far (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bodies(frame_rows: list[dict[str, float]]) -> list[bytes]:
@@ -160,12 +176,14 @@ async def live(
     homes: list[tuple[list[dict[str, float]], list[bytes]]],
     profile: bool,
     paced: bool,
+    backlog_max: int,
 ) -> Result:
     """Send every meter's live readings (as fast as the store takes them, or ``paced``: in real
     time, one reading per meter every 10 s) and wait until the detectors have caught up."""
     steps = min(len(live) for _history, live in homes)
     kind = ProfiledDetectors if profile else TimedDetectors
-    detectors = kind(services).start()
+    settings = replace(DetectorSettings.from_settings(services.settings), backlog_max=backlog_max)
+    detectors = kind(services, settings).start()
     now = T0 + 400 * 86_400_000
 
     def items(body: bytes) -> list[object]:
@@ -179,20 +197,24 @@ async def live(
                     await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 await services.pipeline.ingest_json(ids[n], homes[n % len(homes)][1][step], items, now_ms=now)
 
-    async def watch(lags: list[float]) -> None:
+    async def watch(lags: list[float], peaks: list[int]) -> None:
         while True:
-            lags.append(detectors.progress.lag_s())
+            progress = detectors.progress
+            lags.append(progress.lag_s())
+            peaks[0], peaks[1] = max(peaks[0], progress.queued), max(peaks[1], progress.backlog)
             await asyncio.sleep(0.5)
 
     order = list(range(len(ids)))
     lags: list[float] = [0.0]
+    peaks = [0, 0]
+    rss_before = peak_rss_mb()
     try:
         started = time.perf_counter()
-        watcher = asyncio.create_task(watch(lags))
+        watcher = asyncio.create_task(watch(lags, peaks))
         await asyncio.gather(*(uploader(order[w::UPLOADERS]) for w in range(UPLOADERS)))
         ingest_s = time.perf_counter() - started
         watcher.cancel()
-        backlog, lag = detectors.progress.backlog, detectors.progress.lag_s()
+        backlog, lag, queued = detectors.progress.backlog, detectors.progress.lag_s(), detectors.progress.queued
         await asyncio.to_thread(detectors.flush, 3600)
         caught_up_s = time.perf_counter() - started
     finally:
@@ -201,7 +223,23 @@ async def live(
         events = conn.execute(select(func.count()).select_from(appliance_events)).scalar_one()
         found = conn.execute(select(func.count()).select_from(findings)).scalar_one()
     busy = detectors.busy_s  # type: ignore[attr-defined]
-    return Result(len(ids), steps * len(ids), ingest_s, caught_up_s, backlog, lag, events, found, busy, max(lags))
+    return Result(
+        len(ids),
+        steps * len(ids),
+        ingest_s,
+        caught_up_s,
+        backlog,
+        lag,
+        events,
+        found,
+        busy,
+        max(lags),
+        max(peaks[0], queued),
+        max(peaks[1], backlog),
+        detectors.progress.reread,
+        rss_before,
+        peak_rss_mb(),
+    )
 
 
 #: The worker's steps the profile is summed over: file, function, label (indented under its caller).
@@ -214,7 +252,7 @@ anomaly.py score_frame     engine score_frame
 _iforest.py score_samples       IsolationForest.score_samples (before)
 forest_scores.py forest_scores       the forest, tree by tree (forest_scores)
 anomaly.py _features       features (pandas)
-features.py calendar_frame         calendar_frame
+features.py calendar         calendar fields (features.calendar)
 grid.py feed   grid events (MeterGrid.feed)
 service.py _theft   theft (daily verdict)
 service.py _store_reports   store findings
@@ -250,6 +288,12 @@ def main() -> None:
     parser.add_argument("--templates", type=int, default=4, help="simulated households (each meter is one of them)")
     parser.add_argument("--profile", action="store_true", help="run the detectors' worker under cProfile")
     parser.add_argument(
+        "--backlog-max",
+        type=int,
+        default=Settings().detector_backlog_max,
+        help="readings the worker may have queued (WATTWISE_DETECTOR_BACKLOG_MAX); 0: no limit",
+    )
+    parser.add_argument(
         "--paced",
         action="store_true",
         help="send in real time (one reading per meter every 10 s; --minutes is then wall time) instead of flat out",
@@ -258,12 +302,13 @@ def main() -> None:
     homes = households(args.templates, args.history_days, args.minutes)
     print(
         f"database: {args.database}; one reading every 10 s per meter, {args.minutes} min of reading time each; "
-        f"models fitted on {args.history_days} days ({args.templates} households); one process, 2 cores"
+        f"models fitted on {args.history_days} days ({args.templates} households); one process, 2 cores; "
+        f"backlog limit {args.backlog_max or 'none'}"
     )
     head = (
         f"{'meters':>6} {'readings':>9} {'ingest r/s':>11} {'detect r/s':>11} {'ratio':>6} "
         f"{'backlog':>8} {'lag s':>7} {'max lag':>7} {'drain r/s':>10} {'10 s needs':>10} {'busy':>5} "
-        f"{'events':>7} {'findings':>8}"
+        f"{'events':>7} {'findings':>8} {'peak queued':>11} {'peak waiting':>12} {'reread':>8} {'peak RSS MB':>14}"
     )
     print(head)
     for meters in args.meters:
@@ -271,14 +316,16 @@ def main() -> None:
             services = start_services(Settings(database=url, data_dir=Path(data)))
             try:
                 ids = set_up(services, meters, homes[: min(meters, len(homes))])
-                r = asyncio.run(live(services, ids, homes[: min(meters, len(homes))], args.profile, args.paced))
+                limit = args.backlog_max or NO_LIMIT
+                r = asyncio.run(live(services, ids, homes[: min(meters, len(homes))], args.profile, args.paced, limit))
             finally:
                 services.close()
         print(
             f"{r.meters:>6} {r.readings:>9} {r.ingest_rate:>11,.0f} {r.detector_rate:>11,.0f} "
             f"{r.detector_rate / r.ingest_rate:>6.2f} {r.backlog:>8,} {r.lag_s:>7.1f} {r.max_lag_s:>7.1f} "
             f"{r.drain_rate:>10,.0f} {meters / 10:>10,.1f} {r.busy_s / r.caught_up_s:>5.0%} {r.events:>7,} "
-            f"{r.findings:>8,}",
+            f"{r.findings:>8,} {r.peak_queued:>11,} {r.peak_backlog:>12,} {r.reread:>8,} "
+            f"{r.rss_mb_before:>6,.0f} → {r.rss_mb_after:>5,.0f}",
             flush=True,
         )
         if args.profile:

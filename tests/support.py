@@ -269,3 +269,32 @@ def wait_until(condition: Callable[[], object], timeout: float = 15.0) -> None:
         if time.time() > deadline:
             pytest.fail(f"not true within {timeout} s: {getattr(condition, '__name__', condition)}")
         time.sleep(0.05)
+
+
+def dashboard_pages(world: World) -> list[str]:
+    """Every page a signed-in person can open on the dashboard, those that follow the bus among them."""
+    return [
+        "/",
+        f"/meters/{world.meter_a}",
+        f"/appliances?meter={world.meter_a}",
+        "/findings",
+        "/alerts",
+        "/alerts/settings",
+        "/energy",
+        "/bill",
+        "/payments",
+        "/sites",
+        "/account",
+    ]
+
+
+def bus_subscribers(metrics: str) -> dict[str, float]:
+    """``wattwise_bus_subscribers`` by topic, from a ``/metrics`` answer."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        s.labels["topic"]: s.value
+        for family in text_string_to_metric_families(metrics)
+        for s in family.samples
+        if s.name == "wattwise_bus_subscribers"
+    }

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from support import QuietHandler, http_server
+from wattwise.api.routes.metrics import _Process
 from wattwise.config import Settings
 from wattwise.consumers import Consumers
 from wattwise.runtime import Services, start_services
@@ -149,3 +150,46 @@ async def test_a_leader_losing_the_lead_keeps_answering_while_its_engine_finishe
             assert not answered.is_set(), "the event loop was held until the notice was answered"
         finally:
             consumers.stop()
+
+
+async def test_a_process_whose_detector_settings_differ_from_the_leaders_says_which(
+    pg_services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two processes on one PostgreSQL, the second with 5-min energy-balance intervals: it says
+    so at start, names the setting on /metrics, and says it again when it takes over."""
+    leader = Consumers(pg_services, detectors=True, alerts=True, retry_s=60).start()
+    five_min = Settings(database=pg_services.settings.database, detector_balance_interval_ms=300_000)
+    other = Consumers(dataclasses.replace(pg_services, settings=five_min), detectors=True, alerts=True, retry_s=0.05)
+    try:
+        assert leader.running and leader.settings_differing() == []
+        other.start()
+        assert not other.running
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warned) == 1 and warned[0].startswith("this process's detector settings differ from the leading")
+        assert "WATTWISE_DETECTOR_BALANCE_INTERVAL_MS here 300000, there 900000" in warned[0]
+        assert "WATTWISE_DETECTOR_BALANCE_LEARN_INTERVALS" not in warned[0]  # only what differs
+        assert [(d.name, d.here, d.leader) for d in other.settings_differing()] == [
+            ("WATTWISE_DETECTOR_BALANCE_INTERVAL_MS", "300000", "900000")
+        ]
+        scraped = {
+            (m.name, s.labels.get("setting")): s.value
+            for m in _Process(other, None, 0, {}).collect()
+            for s in m.samples
+            if m.name == "wattwise_detector_settings_differ"
+        }
+        assert scraped == {("wattwise_detector_settings_differ", "WATTWISE_DETECTOR_BALANCE_INTERVAL_MS"): 1.0}
+
+        caplog.clear()
+        leader.stop()
+        for _ in range(200):
+            if other.running:
+                break
+            await asyncio.sleep(0.05)
+        assert other.running, "the standby never took the lead"
+        took = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(took) == 1 and took[0].startswith("this process takes the lead with detector settings that differ")
+        assert "WATTWISE_DETECTOR_BALANCE_INTERVAL_MS here 300000, there 900000" in took[0]
+        assert other.settings_differing() == []  # what it runs with is now what the leader recorded
+    finally:
+        other.stop()
+        leader.stop()

@@ -68,6 +68,18 @@ class Bus:
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscriptions.discard(sub)
 
+    def subscribers(self) -> dict[str, int]:
+        """How many subscriptions each topic has (topics with none are absent).
+
+        Read-only; a count that only grows shows consumers that never unsubscribe (`/metrics`
+        exposes it as ``wattwise_bus_subscribers``).
+        """
+        counts: dict[str, int] = {}
+        for sub in list(self._subscriptions):  # one C call: safe beside the loop's subscribe
+            for topic in sub.topics:
+                counts[topic] = counts.get(topic, 0) + 1
+        return counts
+
     def on(self, topic: str, handler: Callable[[Message], None]) -> None:
         self._see_loop()
         self._handlers.append((frozenset((topic,)), handler))

@@ -24,6 +24,7 @@ DETECTOR_LEAST: dict[str, tuple[int, str]] = {
     "detector_anomaly_merge_ms": (0, "milliseconds"),
     "detector_theft_min_days": (1, "a day"),
     "detector_balance_learn_intervals": (BALANCE_MIN_INTERVALS, "the fewest intervals the base is learned from"),
+    "detector_backlog_max": (1, "a reading"),
 }
 
 
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     detector_theft_history_days: int = 90
     detector_balance_interval_ms: int = 15 * MINUTE_MS
     detector_balance_learn_intervals: int = 96
+    # Readings the detectors' worker may have queued in memory; past it, a meter's readings
+    # are read back from the store when the worker has caught up (docs/detectors.md).
+    detector_backlog_max: int = 200_000
 
     @field_validator("mqtt", "bus_link")
     @classmethod

@@ -5,23 +5,64 @@ Every server process may be started the same way. The first to take the lead
 look again every few seconds, and take over when the leader stops or dies. With the bus link
 (``wattwise.bus_link``) the leader hears every process's readings and people's edits, so where it
 runs makes no difference. An embedded SQLite installation is one process: it leads at once.
+
+Each process reads its own ``WATTWISE_DETECTOR_*`` settings. The leader records its detector
+settings in the database when it takes the lead; a process whose settings differ says so in a
+WARNING naming each one, at start while it stands by and again when it takes over (its detectors
+then learn afresh what depends on them, such as the energy balance over another interval), and
+``/metrics`` shows each as ``wattwise_detector_settings_differ``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from wattwise.alerts import attach as attach_alerts
-from wattwise.detectors import Detectors
+from wattwise.detectors import Detectors, DetectorSettings
 from wattwise.runtime import Services
-from wattwise.store.lead import Lead
+from wattwise.store.clock import now_ms
+from wattwise.store.lead import Lead, RecordedSettings, record_settings, recorded_settings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Differing:
+    """A detector setting (its environment variable) this process and the leader disagree on."""
+
+    name: str
+    here: str | None  # None: not a setting this version knows
+    leader: str | None  # None: the leader did not record it (another version)
+
+
+def differing(mine: dict[str, str], leader: dict[str, str]) -> list[Differing]:
+    return [
+        Differing(name, mine.get(name), leader.get(name))
+        for name in sorted(set(mine) | set(leader))
+        if mine.get(name) != leader.get(name)
+    ]
+
+
+def listed(diffs: list[Differing]) -> str:
+    return "; ".join(f"{d.name} here {d.here or 'not set'}, there {d.leader or 'not recorded'}" for d in diffs)
+
+
+def recorded_by(recorded: RecordedSettings) -> str:
+    at = datetime.fromtimestamp(recorded.recorded_ms / 1000, UTC).isoformat(timespec="seconds")
+    return f"{recorded.process}, recorded {at}"
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()} pid {os.getpid()}"
 
 
 class Consumers:
@@ -34,6 +75,8 @@ class Consumers:
         self._names = [name for name, on in named if on]  # what this process runs while it leads
         self._others = [name for name, on in named if not on]
         self._retry_s = retry_s
+        #: this process's detector settings, compared with (and, leading, recorded as) the leader's
+        self._detector_settings = DetectorSettings.from_settings(services.settings).by_variable() if detectors else {}
         self._lead = Lead(services.engine)
         self._detach: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,6 +110,7 @@ class Consumers:
             self._attach()
         else:
             log.info("the detectors and the alert engine run in another process; this one stands by")
+            self._say_standby_differs()
         if not self._lead.embedded:  # one process by design otherwise: nothing to watch
             self._watch.start()
         return self
@@ -84,10 +128,44 @@ class Consumers:
         if self._detach or self._stop.is_set():
             return
         if detectors:
+            self._take_settings()
             self._detach.append(Detectors(self._services).start())
         if alerts:
             self._detach.append(attach_alerts(self._services))
         log.info("this process runs the %s", " and ".join(self._names))
+
+    def settings_differing(self) -> list[Differing]:
+        """How this process's detector settings differ from those the leader recorded (none
+        while it leads itself, none when it runs no detectors)."""
+        return self._against_leader()[1] if self._detector_settings else []
+
+    def _against_leader(self) -> tuple[RecordedSettings | None, list[Differing]]:
+        with self._services.engine.connect() as conn:
+            recorded = recorded_settings(conn)
+        return recorded, [] if recorded is None else differing(self._detector_settings, recorded.values)
+
+    def _say_standby_differs(self) -> None:
+        recorded, diffs = self._against_leader() if self._detector_settings else (None, [])
+        if recorded is not None and diffs:
+            log.warning(
+                "this process's detector settings differ from the leading process's (%s): %s; should it take"
+                " the lead, its detectors learn afresh what depends on them (docs/scale.md)",
+                recorded_by(recorded),
+                listed(diffs),
+            )
+
+    def _take_settings(self) -> None:
+        """Say how this process's detector settings differ from the last leader's, then record them."""
+        recorded, diffs = self._against_leader()
+        if recorded is not None and diffs:
+            log.warning(
+                "this process takes the lead with detector settings that differ from the last leader's (%s): %s;"
+                " its detectors learn afresh what depends on them (docs/scale.md)",
+                recorded_by(recorded),
+                listed(diffs),
+            )
+        values, process = self._detector_settings, this_process()
+        self._services.writer.run(lambda c: record_settings(c, values, process=process, at_ms=now_ms()))
 
     def _detach_all(self) -> None:
         """Each consumer stopped once, also when the watcher (a lost lead) and ``stop`` both get here."""

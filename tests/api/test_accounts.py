@@ -86,6 +86,16 @@ def test_an_admin_invites_someone_who_can_then_sign_in(world: World) -> None:
     assert [(s["name"], s["role"]) for s in sites] == [("Home B", "member")]
 
 
+def test_a_password_the_admin_chose_is_not_sent_back(world: World) -> None:
+    """Only a password the server made up is returned (once); one the administrator typed is theirs already."""
+    chosen = "the warden's own secret"
+    response = world.client.post("/api/v1/users", json={"username": "warden", "password": chosen}, headers=world.auth())
+    assert response.status_code == 201, response.text
+    assert chosen not in response.text
+    assert response.json()["password"] is None
+    sign_in(world, "warden", chosen)
+
+
 def test_only_an_admin_may_invite(world: World) -> None:
     response = world.client.post("/api/v1/users", json={"username": "x"}, headers=world.auth(world.viewer_token))
     assert response.status_code == 403

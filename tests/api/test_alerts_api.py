@@ -165,6 +165,22 @@ def test_a_finding_alert_notifies_a_suppressed_one_does_not_and_ignore_teaches_t
         assert aw.alerts()[0]["status"] == "open" and len(aw.received) == 3
 
 
+def test_a_finding_its_detector_closes_resolves_its_alert(services: Services) -> None:
+    """A balance loss whose detector can no longer follow it (the interval changed) is closed:
+    the alert waiting on it is resolved by the detector, not left for ever."""
+    with alert_world(services) as aw:
+        aw.rule(name="Loss", kind="finding", params={"kinds": ["balance_loss"], "min_score": 0.5}, cooldown_s=0)
+        found = _finding(aw, "balance_loss", 1.4)
+        (alert,) = aw.alerts()
+        assert alert["status"] == "open"
+        closed = aw.world.services.writer.run(
+            lambda conn: finding_store.close_open(conn, aw.world.meter_a, "balance_loss", found["start_ts"], "why")
+        )
+        aw.publish("findings", [f.to_dict() for f in closed])
+        resolved = aw.ok("GET", f"/api/v1/alerts/{alert['id']}")
+        assert (resolved["status"], resolved["resolved_by"]) == ("resolved", "detector")
+
+
 def test_bad_rule_bodies_are_refused_naming_the_field(services: Services) -> None:
     with alert_world(services) as aw:
         w = aw.world

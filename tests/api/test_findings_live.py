@@ -258,23 +258,35 @@ def test_a_period_vouched_clean_teaches_the_base_and_a_later_loss_is_then_seen(s
         assert status["alarmed"] is False, "the statistic starts afresh from the vouched base"
 
 
+def restart_over_quarter_hours(live: LiveWorld) -> None:
+    """The detectors stop and start again with a 15-min balance interval (the deployment's setting changed)."""
+    live.detectors()
+    quarter_hours = DetectorSettings(balance_interval_ms=15 * MINUTE, balance_learn_intervals=12)
+    live.detectors = Detectors(live.world.services, quarter_hours).start()
+    live.detectors.refresh()
+
+
+def first_hours_of_a_group(live: LiveWorld, loss: float, seed: int) -> list[tuple[int, str]]:
+    """Meter A becomes a main meter with two sub-meters, which send two hours (``loss`` from the second)."""
+    w = live.world
+    subs = add_subs(live, w.meter_a, w.site_a, ("kitchen", "rooms"))
+    live.detectors.refresh()
+    post_site(live, w.key_a, subs, site_readings(loss, hours=2, seed=seed))
+    live.detectors.flush()
+    return subs
+
+
 def test_a_changed_balance_interval_learns_the_base_afresh_without_a_false_loss(sqlite_services: Services) -> None:
     """WATTWISE_DETECTOR_BALANCE_INTERVAL_MS changed between two runs: the base learned per
     5 min (8.3 Wh) would read a balanced site over 15 min as 17 Wh short every interval."""
     with live_world(sqlite_services, BALANCE) as live:
         w = live.world
-        subs = add_subs(live, w.meter_a, w.site_a, ("kitchen", "rooms"))
-        live.detectors.refresh()
-        post_site(live, w.key_a, subs, site_readings(0.0, hours=2, seed=8))
-        live.detectors.flush()
+        subs = first_hours_of_a_group(live, 0.0, seed=8)
         before = live.get(f"/api/v1/devices/{w.meter_a}/balance")
         assert before["state"] == "watching" and before["interval_ms"] == 5 * MINUTE
         assert 6 < before["base_wh_per_interval"] < 11
 
-        live.detectors()
-        quarter_hours = DetectorSettings(balance_interval_ms=15 * MINUTE, balance_learn_intervals=12)
-        live.detectors = Detectors(sqlite_services, quarter_hours).start()
-        live.detectors.refresh()
+        restart_over_quarter_hours(live)
         relearning = live.get(f"/api/v1/devices/{w.meter_a}/balance")
         assert relearning["state"] == "learning" and relearning["interval_ms"] == 15 * MINUTE
         assert relearning["reason"] == "Learning the unmetered base: 0 of 12 intervals of 15 min."
@@ -292,3 +304,34 @@ def test_a_changed_balance_interval_learns_the_base_afresh_without_a_false_loss(
         (loss,) = findings_of(live, w.meter_a, kind="balance_loss")
         assert loss["start_ts"] <= T0 + (6 * 60 + 30) * MINUTE
         assert loss["detail"]["interval_ms"] == 15 * MINUTE
+
+
+def test_a_loss_followed_when_the_balance_interval_changes_is_closed_saying_why(sqlite_services: Services) -> None:
+    """A loss was being followed over 5-min intervals when the deployment moved to 15 min: the
+    balance learns afresh and cannot follow it, so its finding is closed with the reason, and a
+    later Ignore of it does not teach the new balance a surplus counted over 5 minutes."""
+    with live_world(sqlite_services, BALANCE) as live:
+        w = live.world
+        subs = first_hours_of_a_group(live, 0.2, seed=11)
+        (loss,) = findings_of(live, w.meter_a, kind="balance_loss")
+        assert loss["status"] == "open" and loss["detail"]["interval_ms"] == 5 * MINUTE
+
+        restart_over_quarter_hours(live)
+        live.detectors.flush()
+        (closed,) = findings_of(live, w.meter_a, kind="balance_loss")
+        assert (closed["id"], closed["status"]) == (loss["id"], "closed")
+        assert "interval changed from 5 to 15 min" in closed["detail"]["closed"]
+        assert findings_of(live, w.meter_a, status="open") == []
+        assert [f["id"] for f in findings_of(live, w.meter_a, status="closed")] == [loss["id"]]
+
+        # the new balance learns a balanced site over 15 min; ignoring the old finding changes nothing
+        post_site(live, w.key_a, subs, site_readings(0.0, hours=4, seed=12, first_hour=2))
+        live.detectors.flush()
+        learned = live.get(f"/api/v1/devices/{w.meter_a}/balance")
+        assert learned["state"] == "watching" and 20 < learned["base_wh_per_interval"] < 30
+        w.client.post(
+            f"/api/v1/findings/{loss['id']}/feedback", json={"verdict": "ignore"}, headers=w.auth()
+        ).raise_for_status()
+        live.detectors.flush()
+        after = live.get(f"/api/v1/devices/{w.meter_a}/balance")
+        assert after["base_wh_per_interval"] == learned["base_wh_per_interval"]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from support import World
+from support import World, bus_subscribers
 from wattwise.detectors import Detectors
 
 
@@ -79,14 +79,20 @@ def test_metrics_say_whether_this_process_runs_the_detectors_and_alert_engine(wo
         "wattwise_detector_backlog_readings": 0.0,
         "wattwise_detector_lag_seconds": 0.0,
         "wattwise_detector_readings_processed_total": 0.0,
+        "wattwise_detector_spilled_readings": 0.0,
+        "wattwise_detector_readings_reread_total": 0.0,
     }
 
 
+@pytest.mark.parametrize("limit", [None, 3])
 def test_metrics_show_readings_waiting_for_busy_detectors_and_how_long(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, limit: int | None
 ) -> None:
+    """With ``limit`` (``WATTWISE_DETECTOR_BACKLOG_MAX``) 3, the two readings past it wait in the store."""
     detectors = world.client.app.state.consumers.detectors  # type: ignore[attr-defined]
     assert isinstance(detectors, Detectors)
+    monkeypatch.setattr(detectors.progress, "limit", limit)
+    past = 0 if limit is None else 2
     busy, release = threading.Event(), threading.Event()
     handle = detectors._handle
 
@@ -107,9 +113,30 @@ def test_metrics_show_readings_waiting_for_busy_detectors_and_how_long(
     assert stuck["wattwise_detector_backlog_readings"] == 5
     assert 0 < stuck["wattwise_detector_lag_seconds"] < later["wattwise_detector_lag_seconds"]
     assert stuck["wattwise_detector_readings_processed_total"] == 0
+    assert stuck["wattwise_detector_spilled_readings"] == past
     release.set()
     detectors.flush()
     caught_up = process_samples(world)
     assert caught_up["wattwise_detector_backlog_readings"] == 0
     assert caught_up["wattwise_detector_lag_seconds"] == 0
     assert caught_up["wattwise_detector_readings_processed_total"] == 5
+    assert caught_up["wattwise_detector_spilled_readings"] == 0
+    assert caught_up["wattwise_detector_readings_reread_total"] == past
+
+
+def subscribers(world: World) -> dict[str, float]:
+    return bus_subscribers(world.client.get("/metrics", headers=world.auth()).text)
+
+
+def test_metrics_count_the_subscriptions_to_the_bus_by_topic(world: World) -> None:
+    """A dashboard tab's live sections each hold one while the tab is open: a count that keeps
+    growing while tabs come and go is a leak."""
+    before = subscribers(world)
+    bus = world.services.bus
+    tab = [bus.subscribe("readings"), bus.subscribe("readings"), bus.subscribe("findings")]
+    during = subscribers(world)
+    assert during["readings"] == before.get("readings", 0) + 2
+    assert during["findings"] == before.get("findings", 0) + 1
+    for subscription in tab:
+        bus.unsubscribe(subscription)
+    assert subscribers(world) == before

@@ -103,6 +103,18 @@ def test_mqtt_credentials_names_a_folder_it_cannot_write(tmp_path: Path) -> None
     assert answer.output.startswith(f"error: --out: cannot write {blocker / 'mosquitto'}: "), answer.output
 
 
+def test_user_add_prints_only_a_password_it_made_up(tmp_path: Path) -> None:
+    base = ["--data-dir", str(tmp_path), "user", "add"]
+    chosen = CliRunner().invoke(cli, [*base, "warden", "--password", "the warden's own secret"])
+    assert chosen.exit_code == 0, chosen.output
+    assert "the warden's own secret" not in chosen.output
+    assert chosen.output.strip() == "user 1 'warden'; password as given"
+    made = CliRunner().invoke(cli, [*base, "admin", "--admin"])
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith("user 2 'admin' (admin) password (shown once): ")
+    assert len(made.output.strip().rsplit(" ", 1)[1]) >= 16
+
+
 def test_running_the_main_module_runs_the_command_line() -> None:
     """``python -m wattwise.cli.main --help`` printed nothing and exited 0: the module only
     defines the app, so a person who ran it (as guides for typer apps show) saw nothing happen."""

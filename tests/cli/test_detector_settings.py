@@ -46,6 +46,7 @@ MINUTE = 60_000
             "5",
             "must be at least 10 (the fewest intervals the base is learned from), got 5",
         ),
+        ("WATTWISE_DETECTOR_BACKLOG_MAX", "0", "must be at least 1 (a reading), got 0"),
     ],
 )
 def test_serve_refuses_a_detector_setting_it_cannot_work_with(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import text
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from wattwise.cli.main import app as cli
 from wattwise.config import Settings
@@ -78,20 +79,35 @@ def test_device_keys_are_shown_once_and_rotation_and_revocation_work(tmp_path: P
     assert duplicate.exit_code == 2 and "already has a meter named" in duplicate.output
 
 
-def import_csv(tmp_path: Path, content: str, device: str, mapping: str) -> Result:
-    """``wattwise import house.csv`` into an installation with one meter (id 1)."""
+def test_import_refuses_a_missing_meter_column_zone_or_unit_factor_and_stores_nothing(tmp_path: Path) -> None:
     runner = CliRunner()
-    runner.invoke(cli, ["--data-dir", str(tmp_path), "device", "add", "m", "--site", "s"])
-    csv = tmp_path / "house.csv"
-    csv.write_text(content)
-    return runner.invoke(cli, ["--data-dir", str(tmp_path), "import", str(csv), "--device", device, "--map", mapping])
+    base = ["--data-dir", str(tmp_path)]
+    runner.invoke(cli, [*base, "device", "add", "m", "--site", "s"])
+    csv = tmp_path / "kw.csv"
+    csv.write_text("time,kw\n2025-01-01T00:00:00,1.5\n2025-01-01T00:00:10,1.6\n")
+    parquet = tmp_path / "kw.parquet"
+    pd.read_csv(csv).to_parquet(parquet)
 
+    def run(*extra: str, file: Path = csv) -> tuple[int, str]:
+        result = runner.invoke(cli, [*base, "import", str(file), "--device", "1", "--map", "ts=time,power=kw", *extra])
+        return result.exit_code, result.output
 
-def test_import_into_a_meter_that_does_not_exist_is_refused_and_stores_nothing(tmp_path: Path) -> None:
-    """It stored every row under the unknown id: readings of no meter, on no page."""
-    result = import_csv(tmp_path, "time,watts\n1764000000,100\n1764000006,110\n", "99", "ts=time,power=watts")
-    assert result.exit_code == 2
-    assert "no meter with id 99" in result.output
+    refused = {
+        "--device 2": "no meter with id 2",
+        "--scale power": "scale: 'power' should look like power=1000",
+        "--scale power=kilo": "scale: power's factor 'kilo' is not a number",
+        "--scale watts=1000": "scale: 'watts' is not one of voltage, current, power",
+        "--scale power=0": "finite number other than 0",
+        "--scale power=inf": "finite number other than 0",
+        "--timezone Mars/Olympus": "--timezone: unknown time zone 'Mars/Olympus'",
+    }
+    for args, message in refused.items():
+        code, output = run(*args.split())
+        assert code == 2 and message in output, (args, output)
+    for file in (csv, parquet):
+        result = runner.invoke(cli, [*base, "import", str(file), "--device", "1", "--map", "ts=time,power=watts"])
+        assert result.exit_code == 2 and f"{file.name} has no column 'watts' (its columns: time, kw)" in result.output
+
     services = start_services(Settings(data_dir=tmp_path))
     try:
         with services.engine.connect() as conn:
@@ -99,23 +115,35 @@ def test_import_into_a_meter_that_does_not_exist_is_refused_and_stores_nothing(t
     finally:
         services.close()
 
+    code, output = run("--scale", "power=1000", "--timezone", "Asia/Kolkata")
+    assert code == 0 and "2 rows: 2 stored" in output, output
+    services = start_services(Settings(data_dir=tmp_path))
+    try:
+        with services.engine.connect() as conn:
+            rows = conn.execute(text("SELECT device_id, ts, power FROM readings ORDER BY ts")).all()
+    finally:
+        services.close()
+    # 00:00 in Kolkata is 18:30 UTC the day before; 1.5 kW is 1,500 W
+    assert [tuple(r) for r in rows] == [(1, 1_735_669_800_000, 1500.0), (1, 1_735_669_810_000, 1600.0)]
+
 
 def test_an_unreadable_time_or_number_costs_its_row_only_and_is_named(tmp_path: Path) -> None:
     """One bad cell turned the column into text: the import failed as a whole, saying
     'year 1764000000 is out of range' of the good Unix times; a word for a number was
     rejected as 'a reading needs at least one of power or current'."""
-    content = "time,watts\n1764000000,100\nnot-a-time,110\n1764000012,120\n2025-11-24T16:00:30Z,130\n1764000040,lots\n"
-    result = import_csv(tmp_path, content, "1", "ts=time,power=watts")
+    runner = CliRunner()
+    runner.invoke(cli, ["--data-dir", str(tmp_path), "device", "add", "m", "--site", "s"])
+    csv = tmp_path / "house.csv"
+    csv.write_text(
+        "time,watts\n1764000000,100\nnot-a-time,110\n1764000012,120\n2025-11-24T16:00:30Z,130\n1764000040,lots\n"
+    )
+    result = runner.invoke(
+        cli, ["--data-dir", str(tmp_path), "import", str(csv), "--device", "1", "--map", "ts=time,power=watts"]
+    )
     assert result.exit_code == 0, result.output
     assert "5 rows: 3 stored, 0 duplicates, 2 rejected" in result.output
     assert "row 2: ts: 'not-a-time' is not RFC 3339 or a Unix time" in result.output
     assert "row 5: power: Input should be a valid number" in result.output
-
-
-def test_a_mapped_column_missing_from_the_file_is_named_with_the_columns_it_has(tmp_path: Path) -> None:
-    result = import_csv(tmp_path, "timestamp,aggregate\n1764000000,100\n", "1", "ts=time,power=aggregate")
-    assert result.exit_code == 2
-    assert "map: ts=time: house.csv has no column 'time' (its columns: timestamp, aggregate)" in result.output
 
 
 def test_adding_a_meter_says_when_it_made_its_site_and_the_list_shows_readable_times(tmp_path: Path) -> None:

@@ -149,6 +149,35 @@ def test_a_command_reaches_the_meter_over_mqtt_and_its_result_is_recorded_once(w
     assert (done["status"], done["relay"], done["detail"]) == ("done", "off", "relay switched off")
 
 
+def test_over_mqtt_a_meter_cannot_answer_another_meters_command_nor_overwrite_an_answer(
+    world: World, broker: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    with served_over(world, broker) as client:
+        issued = client.post(
+            f"/api/v1/devices/{world.meter_a}/commands", json={"action": "relay_off"}, headers=world.auth()
+        ).json()
+        history = lambda: client.get(f"/api/v1/devices/{world.meter_a}/commands", headers=world.auth()).json()  # noqa: E731
+        other = publisher(broker, str(world.meter_b), world.key_b)  # on its own topic: the broker lets it
+        forged = {"id": str(issued["id"]), "ok": True, "relay": "on", "detail": "not mine"}
+        other.publish(f"wattwise/{world.meter_b}/commands/result", orjson.dumps(forged), qos=1).wait_for_publish()
+        assert wait_for(lambda: f"meter {world.meter_b} reported on unknown command {issued['id']}" in caplog.text)
+        assert history()[0]["status"] == "pending"
+
+        meter = publisher(broker, str(world.meter_a), world.key_a)
+        first = {"id": str(issued["id"]), "ok": True, "relay": "off", "detail": "relay switched off"}
+        late = {"id": str(issued["id"]), "ok": False, "relay": "on", "detail": "a late, different copy"}
+        meter.publish(f"wattwise/{world.meter_a}/commands/result", orjson.dumps(first), qos=1).wait_for_publish()
+        assert wait_for(lambda: history()[0]["status"] == "done")
+        meter.publish(f"wattwise/{world.meter_a}/commands/result", orjson.dumps(late), qos=1).wait_for_publish()
+        meter.publish(f"wattwise/{world.meter_a}/readings", orjson.dumps({"power": 1.0}), qos=1).wait_for_publish()
+        assert wait_for(lambda: count(world, world.meter_a) == 1)  # handled in order: the late copy came first
+        for client_ in (other, meter):
+            client_.loop_stop()
+            client_.disconnect()
+        (done,) = history()
+    assert (done["status"], done["relay"], done["detail"]) == ("done", "off", "relay switched off")
+
+
 def test_readings_published_while_the_server_is_down_arrive_when_it_is_back(world: World, broker: int) -> None:
     with served_over(world, broker):
         time.sleep(1.0)  # the server's session and subscription exist on the broker

@@ -260,9 +260,23 @@ async def test_the_bill_page_shows_the_bill_to_date_and_its_projection(
     await user.should_not_see("Close last cycle")  # a viewer only looks
 
 
+async def test_last_cycle_before_the_meter_arrived_is_not_billed(user: User, dashboard: World, sign_in: SignIn) -> None:
+    """The meter was added today and has read nothing before: last month had nothing to measure."""
+    monthly(dashboard)
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    sign_in("admin")
+    await user.open(f"/bill?site={dashboard.site_a}")
+    user.find("Close last cycle").click()
+    await user.should_see("no cycle to close yet")
+    await user.should_see(f"first meter was added on {today}")
+    await user.should_see("No bills issued yet.")
+
+
 async def test_closing_the_last_cycle_issues_a_printable_bill(user: User, dashboard: World, sign_in: SignIn) -> None:
     monthly(dashboard)
     last = datetime.now(ZoneInfo("Asia/Kolkata")).date().replace(day=1) - timedelta(days=1)
+    at = int(datetime(last.year, last.month, 10, 12, tzinfo=ZoneInfo("Asia/Kolkata")).timestamp() * 1000)
+    dashboard.ingest([{"ts": at + i * HOUR_MS, "energy": 1_000_000.0 + i * 500, "power": 500.0} for i in range(2)])
     sign_in("admin")
     await user.open(f"/bill?site={dashboard.site_a}")
     await user.should_see("No bills issued yet.")

@@ -57,6 +57,22 @@ async def test_a_finding_reads_in_plain_words_and_ignore_takes_it_off_the_list(
     await user.should_see("ignored by admin")
 
 
+async def test_a_finding_its_detector_closed_says_why_under_closed(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    finding = store_finding(dashboard, dashboard.meter_a, "balance_loss", "about 20 % of the main meter unaccounted")
+    why = "Closed by the detectors: the energy balance's interval changed from 5 to 15 min"
+    with dashboard.services.engine.begin() as conn:
+        start = finding_store.get_finding(conn, finding).start_ts
+        finding_store.close_open(conn, dashboard.meter_a, "balance_loss", start, why)
+    sign_in("admin")
+    await user.open("/findings")
+    await user.should_see("Nothing waiting for you")
+    await user.open("/findings?status=closed")
+    await user.should_see("about 20 % of the main meter unaccounted")
+    await user.should_see(why)
+
+
 async def test_raise_keeps_it_and_says_who_raised_it(user: User, dashboard: World, sign_in: SignIn) -> None:
     finding = store_finding(dashboard, dashboard.meter_a, "sag", "voltage fell to 181 V (79 % of 230 V) for 3 s")
     sign_in("admin")

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 
 import numpy as np
-from nicegui import ui
+from nicegui import Client, ui
 from nicegui.testing import User
 
-from support import World
+from support import World, dashboard_pages
 from wattwise.analysis.theft import fit_balance
 from wattwise.detectors.balance import MODEL_KIND, BalanceState
 from wattwise.store.clock import now_ms
@@ -187,3 +187,69 @@ async def test_the_meter_charts_show_the_sites_clock(user: User, dashboard: Worl
     live = charts["live"].options  # type: ignore[attr-defined]
     assert live["useUTC"] is True
     assert live["series"][0]["data"] == [[t + 330 * 60_000, 321.0]]
+
+
+def timers(client: Client) -> int:
+    return sum(isinstance(e, ui.timer) for e in client.elements.values())
+
+
+async def test_a_page_fetched_without_a_browser_leaves_no_timer_waiting_for_it(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """curl, a crawler or a link preview fetches a page and never opens its websocket: NiceGUI
+    cancels each timer such a page made after 60 s with an ERROR in the server's log ("Timer
+    cancelled because client is not connected"). The pages start their timers only once a
+    browser connects, so such a fetch leaves none; a browser's tab has them."""
+    with dashboard.services.engine.begin() as conn:
+        set_role(conn, dashboard.meter_a, role="main")  # its page has the balance card's timer too
+    sign_in("admin")
+    pages = ("/", f"/meters/{dashboard.meter_a}")
+    for path in pages:
+        before = set(Client.instances)
+        fetched = await user.http_client.get(path)
+        assert fetched.status_code == 200
+        (made,) = [c for key, c in Client.instances.items() if key not in before]
+        assert timers(made) == 0, path
+    for path in pages:
+        await user.open(path)
+        assert timers(user.client) > 0, path  # type: ignore[arg-type]
+
+
+async def test_pages_fetched_without_a_browser_hold_no_bus_subscription_once_nicegui_gives_up_on_them(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """curl, a crawler or a tab closed before its websocket opened: NiceGUI deletes such a page
+    60 s later without running its disconnect handlers (here its prune is run at once, through its
+    public ``Client.prune_instances``). The page's bus subscriptions go with it; they stayed until
+    the next message on their topic, for a quiet topic (findings, alerts) hours later."""
+    bus = dashboard.services.bus
+    sign_in("admin")
+    before = bus.subscribers()
+    for path in dashboard_pages(dashboard):
+        fetched = await user.http_client.get(path)
+        assert fetched.status_code == 200, path
+    held = bus.subscribers()
+    # taken while the page is built, so that nothing stored before the browser connects is missed
+    assert {t: held.get(t, 0) - before.get(t, 0) for t in ("readings", "events", "findings", "alerts")} == {
+        "readings": 2,
+        "events": 1,
+        "findings": 1,
+        "alerts": 1,
+    }
+    Client.prune_instances(client_age_threshold=0)
+    assert bus.subscribers() == before
+
+
+async def test_a_tab_deleted_while_it_waits_to_reconnect_leaves_no_bus_subscription(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    """NiceGUI 2.x also prunes a tab older than 60 s whose browser is reconnecting (a phone
+    that lost its signal), again without its disconnect handlers: its subscriptions end with it."""
+    bus = dashboard.services.bus
+    sign_in("admin")
+    before = bus.subscribers()
+    await user.open(f"/meters/{dashboard.meter_a}")
+    await user.should_see("Last 10 minutes")
+    assert bus.subscribers().get("readings", 0) == before.get("readings", 0) + 1
+    user.client.delete()  # type: ignore[union-attr]
+    assert bus.subscribers() == before

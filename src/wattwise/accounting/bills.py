@@ -10,6 +10,7 @@ revision, with a reason, and only the latest revision counts towards the balance
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -34,11 +35,13 @@ from wattwise.analysis.billing import (
     tariff_from_dict,
 )
 from wattwise.analysis.billing.serialize import bill_as_dict
-from wattwise.analysis.energy import BillingCycle
+from wattwise.analysis.energy import BillingCycle, local_date
 from wattwise.runtime import Services
 from wattwise.store import billing as billing_store
+from wattwise.store import devices as device_store
 from wattwise.store.billing import StoredBill, StoredPayment
 from wattwise.store.errors import Conflict
+from wattwise.store.history import first_reading_ms
 
 
 class CycleNotOver(Conflict):
@@ -104,10 +107,54 @@ def payment_of(row: StoredPayment) -> Payment:
     return Payment(row.id, row.account, row.amount, row.currency, row.paid_at_ms, row.method, row.reference, source)
 
 
-def previous_cycle(sb: SiteBilling, now_ms: int) -> BillingCycle:
-    """The last cycle that has ended by ``now_ms``."""
-    current = sb.cycle_at(now_ms)
-    return sb.cycle_on(current.start - timedelta(days=1))
+class NothingMeasured(Conflict):
+    """The cycle asked for is before the site had a meter or a reading: it has no energy to bill."""
+
+
+@dataclass(frozen=True, slots=True)
+class FirstCycle:
+    """The site's first billing cycle and what starts it."""
+
+    cycle: BillingCycle
+    why: str  # "its first meter was added on …" or "its first reading is from …"
+
+
+def first_cycle(conn: Connection, sb: SiteBilling) -> FirstCycle | None:
+    """The cycle containing the earlier of the site's first meter's creation and its first reading
+    (imported history may predate the meter's record); None while the site has no meter.
+
+    A cycle before it has nothing measured: closing it would issue a bill of fixed charges
+    for a period before the installation.
+    """
+    added = device_store.first_added_ms(conn, sb.site.id)
+    if added is None:
+        return None
+    meters = device_store.list_devices(conn, frozenset({sb.site.id}))
+    readings = [t for m in meters if (t := first_reading_ms(conn, m.id)) is not None]
+    first_read = min(readings, default=None)
+    if first_read is not None and first_read < added:
+        return FirstCycle(sb.cycle_at(first_read), f"its first reading is from {local_date(first_read, sb.zone)}")
+    return FirstCycle(sb.cycle_at(added), f"its first meter was added on {local_date(added, sb.zone)}")
+
+
+def cycle_to_close(conn: Connection, sb: SiteBilling, now_ms: int, start: date | None, measured: bool) -> BillingCycle:
+    """The cycle a close bills: the one starting on ``start``, or else the last that has ended by
+    ``now_ms``. A bill of measured energy (not the utility's units) is refused for a cycle before
+    the site's first, since nothing could have been measured in it."""
+    first = first_cycle(conn, sb)
+    cycle = sb.cycle_on(sb.cycle_at(now_ms).start - timedelta(days=1)) if start is None else cycle_starting(sb, start)
+    if not measured or (first is not None and cycle.start >= first.cycle.start):
+        return cycle
+    since = "the site has no meter"
+    if first is not None:
+        since = f"the site's first cycle runs {first.cycle} ({first.why})"
+    if start is None:
+        then = "" if first is None else f"; it can be closed from {first.cycle.end} (local midnight)"
+        raise NothingMeasured(f"no cycle to close yet: {since}{then}")
+    raise NothingMeasured(
+        f"the cycle {cycle} has no meter and no reading to bill: {since}; "
+        "to bill the utility's reading for it, send kwh"
+    )
 
 
 def cycle_starting(sb: SiteBilling, start: date) -> BillingCycle:
@@ -133,12 +180,13 @@ def close(
     """Issue the cycle's bill: revision 1, or — with a reason — the next revision correcting it.
 
     Without ``cycle_start``, the last cycle that has ended. With ``kwh``, the bill is for
-    those units (the utility's meter reading) instead of the measured energy.
+    those units (the utility's meter reading) instead of the measured energy; without it, a
+    cycle before the site's first (``first_cycle``) is refused.
     """
     with services.engine.connect() as conn:
         sb = load_site_billing(conn, site_id)
         meters = site_meters(conn, site_id)
-    cycle = previous_cycle(sb, now_ms) if cycle_start is None else cycle_starting(sb, cycle_start)
+        cycle = cycle_to_close(conn, sb, now_ms, cycle_start, measured=kwh is None)
     start_ms, end_ms = sb.cycle_ms(cycle)
     if end_ms > now_ms:
         raise CycleNotOver(f"the cycle {cycle} has not ended yet; it can be closed from {cycle.end} (local midnight)")

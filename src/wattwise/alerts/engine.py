@@ -82,7 +82,8 @@ class _Change:
     message: str
     finding_id: int | None = None
     stored_as: Literal["open", "ignored"] = "open"
-    verdict: Literal["ignore", "confirm"] | None = None  # a person judged the finding elsewhere
+    #: a person judged the finding elsewhere (ignore, confirm), or its detector closed it (resolve)
+    verdict: Literal["ignore", "confirm", "resolve"] | None = None
     verdict_by: str = ""
 
 
@@ -410,9 +411,12 @@ class Alerts:
         if not rule.params.matches(str(f["kind"]), float(f["score"])):
             return []
         status = f.get("status")
-        verdict: Literal["ignore", "confirm"] | None = (
-            "ignore" if status == "ignored" else "confirm" if status == "confirmed" else None
-        )
+        verdicts: dict[Any, Literal["ignore", "confirm", "resolve"]] = {
+            "ignored": "ignore",
+            "confirmed": "confirm",
+            "closed": "resolve",
+        }
+        verdict = verdicts.get(status)
         change = _Change(
             rule,
             device_id,
@@ -568,7 +572,7 @@ class Alerts:
             return self._open(conn, c, status=alert_store.IGNORED)
         if c.verdict is not None:
             return None  # judged before this rule watched it
-        # findings never clear by themselves: a confirmed one is settled for deduplication
+        # findings clear only by a person or their detector closing them: a confirmed one is settled
         waiting = alert_store.active_alert(conn, rule.id, c.device_id, (alert_store.OPEN, alert_store.ACKNOWLEDGED))
         if waiting is not None:
             return _Outcome(alert_store.repeat(conn, waiting.id, c.value, worse=False), False, None)

@@ -40,7 +40,8 @@ from sklearn.ensemble import IsolationForest
 
 from wattwise.analysis.anomaly_steps import StepCarry, block_reason, find_blocks
 from wattwise.analysis.features import (
-    calendar_frame,
+    Calendar,
+    calendar,
     format_duration,
     format_watts,
     readings_frame,
@@ -306,10 +307,9 @@ class Finding:
     reason: str
 
 
-def _slots(ts: np.ndarray, tz: str, weekly: bool) -> np.ndarray:
-    cal = calendar_frame(ts, tz)
-    column = "hour_of_week" if weekly else "hour"
-    return np.asarray(cal[column].to_numpy(), dtype="int64")
+def _slots(cal: Calendar, weekly: bool) -> np.ndarray:
+    """Each reading's baseline slot: its hour of the week, or of the day while not ``weekly``."""
+    return cal.hour_of_week if weekly else cal.hour
 
 
 def _on_threshold(power: np.ndarray) -> float:
@@ -354,7 +354,7 @@ def _features(
     frame: pd.DataFrame,
     carry: Carry,
     *,
-    tz: str,
+    cal: Calendar,
     weekly: bool,
     baseline: np.ndarray,
     spread: np.ndarray,
@@ -368,7 +368,8 @@ def _features(
     divided by the meter's typical run: above 1 the load's cycles have been getting longer
     (a fridge whose door seal leaks, a heater whose element is scaling up). ``run_pos`` is
     which run of its program the current run is (0: the first after :data:`PROGRAM_GAP_MS`
-    off, or after a break in the recording).
+    off, or after a break in the recording). ``cal`` is the calendar of ``frame``'s readings
+    (built once by the caller, who needs it too).
     """
     del model_like
     ts = frame["ts"].to_numpy(dtype="int64")
@@ -425,12 +426,11 @@ def _features(
                 prev[m] = v
         prev["power"] = p
         prev_ts = t
-    slot = _slots(ts, tz, weekly)
+    slot = _slots(cal, weekly)
     usual = baseline[slot]
     deviation = (power - usual) / spread[slot]
     sustained, window = _sustained(ts, deviation, carry.recent_deviation, segment_start)
-    cal = calendar_frame(ts, tz)
-    angle = 2 * np.pi * cal["minute_of_day"].to_numpy() / 1440.0
+    angle = 2 * np.pi * cal.minute_of_day / 1440.0
     feats = pd.DataFrame(
         {
             "power": power,
@@ -712,7 +712,8 @@ def fit_anomaly_model(
     ts = frame["ts"].to_numpy(dtype="int64")
     power = frame["power"].to_numpy(dtype="float64")
     weekly = int(ts.max() - ts.min()) >= WEEKLY_AFTER_MS
-    slots = _slots(ts, tz, weekly)
+    cal = calendar(ts, tz)
+    slots = _slots(cal, weekly)
     size = 168 if weekly else 24
     baseline, spread = _seasonal_baseline(power, slots, size)
     on_threshold = _on_threshold(power)
@@ -738,7 +739,7 @@ def fit_anomaly_model(
         None,
         frame,
         Carry(),
-        tz=tz,
+        cal=cal,
         weekly=weekly,
         baseline=baseline,
         spread=spread,
@@ -871,7 +872,7 @@ def _baseline_reason(model: AnomalyModel, power: float, slot: int) -> str:
     return f"power {format_watts(power)} is well below the usual {format_watts(usual)} for {when}"
 
 
-def _forest_reason(model: AnomalyModel, row: np.ndarray, ts: int) -> str:
+def _forest_reason(model: AnomalyModel, row: np.ndarray, slot: int) -> str:
     """The single feature that is furthest outside the history's range, in plain words."""
     names = model.feature_names
     span = np.maximum(model.high - model.low, 1e-9)
@@ -882,7 +883,6 @@ def _forest_reason(model: AnomalyModel, row: np.ndarray, ts: int) -> str:
     top = names[int(np.argmax(excess))]
     value = float(row[names.index(top)])
     power = float(row[names.index("power")])
-    slot = int(_slots(np.array([ts]), model.tz, model.weekly)[0])
     usual = float(model.baseline[slot])
     when = slot_name(slot, weekly=model.weekly)
     if top in ("on_run_s", "on_run_wh"):
@@ -935,11 +935,13 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     for m in model.metrics:
         if m not in frame.columns:
             frame = frame.assign(**{m: np.nan})
+    ts = frame["ts"].to_numpy(dtype="int64")
+    cal = calendar(ts, model.tz)  # once: the features, the baseline's slots and the reasons all use it
     feats, new_carry = _features(
         model,
         frame.reset_index(drop=True),
         carry or Carry(),
-        tz=model.tz,
+        cal=cal,
         weekly=model.weekly,
         baseline=model.baseline,
         spread=model.spread,
@@ -967,9 +969,8 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     by_rule = (appliance & (run_s > longest) & in_long_level) | (
         cycling & (ratio > model.recent_runs_fence) & (run_s > model.typical_run_s) & (not judged_by_cycles)
     )
-    ts = frame["ts"].to_numpy(dtype="int64")
     power = feats["power"].to_numpy()
-    slots = _slots(ts, model.tz, model.weekly)
+    slots = _slots(cal, model.weekly)
     z = feats["sustained"].to_numpy()
     out_of_range = (power < model.power_floor) | (power > model.power_ceiling)
     house = bool(getattr(model, "blocks", not cycling))
@@ -1016,7 +1017,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
                 f"({low + quarter:.4g}–{high - quarter:.4g}{UNITS[metric]} in its history)"
             )
         else:
-            reasons.append(_forest_reason(model, matrix[i], int(ts[i])))
+            reasons.append(_forest_reason(model, matrix[i], int(slots[i])))
     earlier: list[tuple[tuple[int, int], ...]] = (
         verdicts.earlier if verdicts is not None else [() for _ in range(len(frame))]
     )

@@ -6,13 +6,16 @@ features; calendar questions use the site's time zone, as the architecture asks.
 
 from __future__ import annotations
 
+import functools
 import pickle
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import holidays
 import numpy as np
 import pandas as pd
+from pandas import DatetimeTZDtype
 
 from wattwise.domain.readings import METRICS, Reading
 
@@ -30,6 +33,82 @@ def readings_frame(readings: Iterable[Reading]) -> pd.DataFrame:
 def local_times(ts_ms: np.ndarray, tz: str) -> pd.DatetimeIndex:
     """UTC epoch ms as wall-clock times in ``tz``."""
     return pd.to_datetime(np.asarray(ts_ms, dtype="int64"), unit="ms", utc=True).tz_convert(tz)
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(tz: str) -> DatetimeTZDtype:
+    """``tz`` resolved once, as pandas resolves it (its own tz object and transitions):
+    resolving the name was most of what one conversion of a few readings cost."""
+    return DatetimeTZDtype("ms", tz)
+
+
+_UTC_MS = DatetimeTZDtype("ms", "UTC")
+
+
+def wall_clock_ms(ts_ms: np.ndarray, tz: str) -> np.ndarray:
+    """UTC epoch ms as wall-clock ms in ``tz`` (the local time's fields, counted as if UTC).
+
+    pandas' own conversion (the same transitions :func:`local_times` uses), done once; the
+    calendar fields are then whole-number arithmetic on the result, which is how pandas
+    derives ``hour``, ``weekday`` … from it too.
+    """
+    utc = pd.DatetimeIndex(np.asarray(ts_ms, dtype="int64").astype("M8[ms]"), dtype=_UTC_MS)
+    return np.asarray(utc.tz_convert(_zone(tz).tz).tz_localize(None).asi8, dtype="int64")
+
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+#: 1970-01-01, local day 0, was a Thursday (Monday is 0)
+EPOCH_WEEKDAY = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """The calendar fields of each timestamp in a site's time zone, as whole-number arrays.
+
+    Built once per call by :func:`calendar` (numpy on the wall-clock ms), where the anomaly
+    engine used to build :func:`calendar_frame` three times per scored chunk.
+    """
+
+    wall_ms: np.ndarray  # wall-clock ms (local fields counted as if UTC)
+
+    @property
+    def day(self) -> np.ndarray:
+        """Local days since 1970-01-01."""
+        return self.wall_ms // DAY_MS
+
+    @property
+    def hour(self) -> np.ndarray:
+        return (self.wall_ms // HOUR_MS) % 24
+
+    @property
+    def weekday(self) -> np.ndarray:
+        """Monday 0 … Sunday 6."""
+        return (self.day + EPOCH_WEEKDAY) % 7
+
+    @property
+    def hour_of_week(self) -> np.ndarray:
+        return np.asarray(self.weekday * 24 + self.hour, dtype="int64")
+
+    @property
+    def minute_of_day(self) -> np.ndarray:
+        return (self.wall_ms // MINUTE_MS) % 1440
+
+    @property
+    def month(self) -> np.ndarray:
+        """1 … 12."""
+        return self.day.astype("M8[D]").astype("M8[M]").astype("int64") % 12 + 1
+
+    def holiday(self, country: str | None) -> np.ndarray:
+        """1 where the local date is a public holiday of ``country``; each date looked up once."""
+        days, where = np.unique(self.day, return_inverse=True)
+        return holiday_flags(days.astype("M8[D]").astype(object), country)[where.reshape(-1)]
+
+
+def calendar(ts_ms: np.ndarray, tz: str = "UTC") -> Calendar:
+    """The calendar fields of UTC epoch ms in ``tz`` (see :class:`Calendar`)."""
+    return Calendar(wall_clock_ms(ts_ms, tz))
 
 
 def season_of(month: np.ndarray, *, southern: bool = False) -> np.ndarray:
@@ -50,17 +129,15 @@ def holiday_flags(dates: Iterable[object], country: str | None) -> np.ndarray:
 
 def calendar_frame(ts_ms: np.ndarray, tz: str = "UTC", country: str | None = None) -> pd.DataFrame:
     """Hour, weekday, hour of week, minute of day, holiday and season for each timestamp."""
-    local = local_times(ts_ms, tz)
-    hour = np.asarray(local.hour, dtype="int64")
-    weekday = np.asarray(local.weekday, dtype="int64")
+    cal = calendar(ts_ms, tz)
     return pd.DataFrame(
         {
-            "hour": hour,
-            "weekday": weekday,
-            "hour_of_week": weekday * 24 + hour,
-            "minute_of_day": hour * 60 + np.asarray(local.minute, dtype="int64"),
-            "holiday": holiday_flags(local.date, country),
-            "season": season_of(np.asarray(local.month)),
+            "hour": cal.hour,
+            "weekday": cal.weekday,
+            "hour_of_week": cal.hour_of_week,
+            "minute_of_day": cal.minute_of_day,
+            "holiday": cal.holiday(country),
+            "season": season_of(cal.month),
         }
     )
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-from wattwise.cli.context import state
-from wattwise.ingest.importer import import_file, parse_mapping
+from wattwise.cli.context import fail, state
+from wattwise.domain.timestamps import time_zone
+from wattwise.ingest.importer import import_file, parse_mapping, parse_scale
 from wattwise.store.errors import NotFound
 
 
@@ -27,17 +28,19 @@ def import_(
     """
     try:
         mapping = parse_mapping(map_)
-        factors = {k: float(v) for k, v in (p.split("=") for p in scale.split(",") if p)}
+        factors = parse_scale(scale)
     except ValueError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        raise fail(str(exc)) from exc
+    try:
+        time_zone(timezone)
+    except ValueError as exc:
+        raise fail(f"--timezone: {exc}") from exc
     services = state(ctx).open()
     started = time.perf_counter()
     try:
         report = import_file(services.pipeline, device, file, mapping, scale=factors, timezone=timezone, sep=sep)
-    except (KeyError, ValueError, NotFound) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+    except (NotFound, ValueError) as exc:
+        raise fail(str(exc)) from exc
     seconds = time.perf_counter() - started
     typer.echo(
         f"{report.rows} rows: {report.accepted} stored, {report.duplicates} duplicates, "

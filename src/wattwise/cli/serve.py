@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import secrets
 import socket
 from typing import Any
 
@@ -15,7 +14,8 @@ from pydantic import ValidationError
 from wattwise.api.app import create_app
 from wattwise.cli.context import state, transaction
 from wattwise.config import Settings
-from wattwise.store.users import count_users, create_user
+from wattwise.store.members import invite_user
+from wattwise.store.users import count_users
 
 #: The flag of a setting, where it is not ``--`` and the setting's name with dashes.
 _FLAGS = {"bus_link": "--link"}
@@ -110,9 +110,8 @@ def serve(
     refuse_busy_port(settings.host, settings.port)
     with transaction(ctx) as conn:
         if count_users(conn) == 0:  # the first run creates the administrator
-            password = secrets.token_urlsafe(12)
-            create_user(conn, "admin", password, is_admin=True)
-            typer.secho(f"First run: created the administrator 'admin' with password {password}", bold=True)
+            made = invite_user(conn, "admin", is_admin=True)
+            typer.secho(f"First run: created the administrator 'admin' with password {made.password}", bold=True)
             typer.echo("Change it under Account once signed in; it is not shown again.")
     state(ctx).close()  # the app opens its own services
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

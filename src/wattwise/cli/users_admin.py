@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-
 import typer
 
 from wattwise.cli.context import transaction
+from wattwise.store import members as member_store
 from wattwise.store import sites as site_store
 from wattwise.store import users as user_store
 
@@ -17,17 +16,17 @@ user_app = typer.Typer(help="Accounts, roles and API tokens.", no_args_is_help=T
 def add(
     ctx: typer.Context,
     username: str,
-    password: str | None = typer.Option(None, help="Default: a random one, printed once"),
+    password: str | None = typer.Option(None, help="Default: a random one, printed once (one you give is not printed)"),
     admin: bool = typer.Option(False, "--admin", help="May see and manage every site"),
 ) -> None:
     """Create an account.
 
     Example: wattwise user add warden --password 'long secret'
     """
-    password = password or secrets.token_urlsafe(12)
     with transaction(ctx) as conn:
-        user = user_store.create_user(conn, username, password, is_admin=admin)
-    typer.echo(f"user {user.id} '{user.username}'{' (admin)' if admin else ''} password: {password}")
+        made = member_store.invite_user(conn, username, is_admin=admin, password=password)
+    said = "; password as given" if made.password is None else f" password (shown once): {made.password}"
+    typer.echo(f"user {made.user.id} '{made.user.username}'{' (admin)' if admin else ''}{said}")
 
 
 @user_app.command("grant")

@@ -30,7 +30,9 @@ class DetectorSettings:
     anomaly model is fitted from. ``anomaly_merge_ms``: flagged readings closer than this
     are one finding. ``theft_min_days``: whole days of history before the theft forest is
     trained. ``balance_interval_ms`` / ``balance_learn_intervals``: the energy-balance
-    interval and how many of the first ones teach the unmetered base.
+    interval and how many of the first ones teach the unmetered base. ``backlog_max``: readings
+    the worker may have queued in memory; past it, a meter's readings are recorded as a range
+    and read back from the store once the worker has caught up (``detectors.progress``).
     """
 
     refresh_s: float = _default("refresh_s")
@@ -41,8 +43,14 @@ class DetectorSettings:
     theft_history_days: int = _default("theft_history_days")
     balance_interval_ms: int = _default("balance_interval_ms")
     balance_learn_intervals: int = _default("balance_learn_intervals")
+    backlog_max: int = _default("backlog_max")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectorSettings:
         """The detectors' settings of this deployment (already checked by ``Settings``)."""
         return cls(**{f.name: getattr(settings, PREFIX + f.name) for f in fields(cls)})
+
+    def by_variable(self) -> dict[str, str]:
+        """Each setting under the environment variable that sets it (``WATTWISE_DETECTOR_…``), as
+        text: what the leader records and the other processes compare theirs with."""
+        return {f"WATTWISE_{(PREFIX + f.name).upper()}": str(getattr(self, f.name)) for f in fields(self)}

@@ -2,13 +2,16 @@
 
 Shape: the bus calls :meth:`Detectors._on_readings` on the event loop for every committed
 batch; the handler only puts the batch on a queue (it must be quick and never blocks
-ingest). One *worker* thread takes batches in order and runs the light per-meter work —
-NILM events and runs, anomaly scoring, grid events, the daily theft verdict, the energy
-balance of main meters — stores the results through the writer and publishes them back
-on the bus ("events", "findings") from the loop's thread. A second, *refresher* thread
-fits the heavy models (Isolation Forest, Random Forest) from each meter's own history
-every ``refresh_s`` seconds and when people's verdicts ask for a retrain; it hands the
-new model to the worker, so scoring never waits for a fit.
+ingest). Past ``backlog_max`` readings queued, it records the range of a meter's readings
+instead, and the worker reads them back from the store when it has caught up with the
+queue (``detectors.progress``), so memory stays bounded. One *worker* thread takes
+batches in order and runs the light per-meter work — NILM events and runs, anomaly
+scoring, grid events, the daily theft verdict, the energy balance of main meters —
+stores the results through the writer and publishes them back on the bus ("events",
+"findings") from the loop's thread. A second, *refresher* thread fits the heavy models
+(Isolation Forest, Random Forest) from each meter's own history every ``refresh_s``
+seconds and when people's verdicts ask for a retrain; it hands the new model to the
+worker, so scoring never waits for a fit.
 
 REST edits tell the worker through the bus: topic "appliances" (a meter's NILM library
 changed) and "feedback" (a person judged a finding).
@@ -43,7 +46,7 @@ from wattwise.domain.readings import Reading, StoredReading
 from wattwise.runtime import Services
 from wattwise.store import detections
 from wattwise.store import findings as finding_store
-from wattwise.store.detector_inputs import energy_by_interval, history_extent, history_frame
+from wattwise.store.detector_inputs import energy_by_interval, history_extent, history_frame, readings_between
 from wattwise.store.detector_models import StoredModel, load_model, replace_data, save_model
 from wattwise.store.devices import Device, get_device, list_devices
 from wattwise.store.errors import NotFound
@@ -65,11 +68,12 @@ PATTERN_KINDS = (
     "balance_loss",
 )
 DAY_MS = 86_400_000
-COALESCE_MAX = 20_000  # readings handled in one step at most
+COALESCE_MAX = 20_000  # readings handled in one step at most (also a page read back from the store)
 #: a meter's provisional runs are asked again after this much reading time with no event
 #: (a fridge running now grows; every update with an event or a run asks anyway)
 PROVISIONAL_EVERY_MS = 60_000
 _STOP = ("stop",)
+_REREAD = ("reread",)
 
 
 def utc_offset_s(tz: str, at_ms: int | None = None) -> int:
@@ -118,8 +122,9 @@ class Detectors:
         # None: the deployment's own (``WATTWISE_DETECTOR_*``), as the server attaches them
         self.settings = settings or DetectorSettings.from_settings(services.settings)
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        #: how far the worker is behind (readings waiting, the oldest one's wait): /metrics
-        self.progress = Progress()
+        #: how far the worker is behind (readings waiting, the oldest one's wait), and which
+        #: meters' readings it reads back from the store: /metrics
+        self.progress = Progress(self.settings.backlog_max)
         self._jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._active = False
         self._meters: dict[int, _Meter] = {}
@@ -157,7 +162,7 @@ class Detectors:
         self._worker.join(timeout=60)
 
     def flush(self, timeout: float = 60.0) -> None:
-        """Wait until every batch handed over so far has been processed and stored."""
+        """Wait until every batch handed over (or recorded) so far has been processed and stored."""
         done = threading.Event()
         self._queue.put(("flush", done))
         if not done.wait(timeout):
@@ -175,9 +180,19 @@ class Detectors:
     # ------------------------------------------------------------------ bus handlers (event loop)
 
     def _on_readings(self, message: Message) -> None:
-        if self._active:
-            self.progress.arrived(len(message.payload))
-            self._queue.put(("readings", message.payload))
+        if not self._active:
+            return
+        admitted = self.progress.admit(message.payload)
+        if admitted.queued:
+            self._queue.put(("readings", admitted.queued))
+        if admitted.started:
+            log.warning(
+                "the detectors are more than %d readings behind: meters' new readings are read back "
+                "from the store when the worker has caught up (WATTWISE_DETECTOR_BACKLOG_MAX)",
+                self.progress.limit,
+            )
+        if admitted.nudge:
+            self._queue.put(_REREAD)
 
     def _on_changed(self, message: Message) -> None:
         if self._active:
@@ -200,6 +215,7 @@ class Detectors:
             item = pending if pending is not None else self._queue.get()
             pending = None
             if item == _STOP:
+                self._reread()
                 self._save_states()
                 return
             batches = 0
@@ -239,7 +255,10 @@ class Detectors:
                 by_meter[stored.reading.device_id].append(stored.reading)
             for device_id, readings in by_meter.items():
                 self._readings(device_id, readings)
+        elif what == "reread":
+            self._reread()
         elif what == "flush":
+            self._reread()  # what was recorded before the flush was asked is read back now
             item[1].set()
         elif what == "changed":
             self._reload_library(item[1], item[2])
@@ -254,6 +273,38 @@ class Detectors:
         elif what == "devices":
             self._update_devices(item[1], item[2])
             self._save_states()
+
+    def _reread(self) -> None:
+        """Read back, in time order, the readings recorded for each meter whose queued batches
+        are done, and process them as batches from the bus are processed."""
+        for device_id, record in self.progress.take_spilled():
+            rows = 0
+            try:
+                rows = self._from_store(device_id, record.lo, record.hi)
+            except Exception:
+                log.exception("meter %s: reading its readings back from the store failed; they are skipped", device_id)
+            finally:
+                ended = self.progress.reread_done(device_id, rows)
+            if ended:
+                log.info(
+                    "the detectors have caught up: readings are queued again (%d read back from the store so far)",
+                    self.progress.reread,
+                )
+        if self.progress.wants_nudge():
+            self._queue.put(_REREAD)
+
+    def _from_store(self, device_id: int, lo: int, hi: int) -> int:
+        """Process the meter's stored readings with ``lo <= ts <= hi`` page by page; returns how many."""
+        rows = 0
+        while lo <= hi:
+            with self.services.engine.connect() as conn:
+                page = readings_between(conn, device_id, lo, hi + 1, limit=COALESCE_MAX)
+            if not page:
+                break
+            self._readings(device_id, page)
+            rows += len(page)
+            lo = page[-1].ts + 1
+        return rows
 
     def _meter(self, device_id: int) -> _Meter | None:
         meter = self._meters.get(device_id)
@@ -464,9 +515,14 @@ class Detectors:
             self._jobs.put(("verdict", found.device_id, verdict))
         elif found.kind == balance.KIND and found.verdict == "ignore":
             group = self._groups.get(found.device_id)
-            if group is not None:
-                group.state.accept_surplus(float(found.detail["mean_residual_wh"]))
-                self._save_group(group)
+            if group is None:
+                return
+            if found.detail.get("interval_ms", balance.DEFAULT_WIDTH_MS) != group.state.width_ms:
+                # its surplus is energy per interval of another width: it would misteach the base
+                log.info("meter %s: finding %s ignored; counted over another interval, base kept", group.main, found.id)
+                return
+            group.state.accept_surplus(float(found.detail["mean_residual_wh"]))
+            self._save_group(group)
 
     # -- theft
 
@@ -543,7 +599,22 @@ class Detectors:
         )
         if state.next_start is not None:
             fresh.next_start = -(-state.next_start // width) * width
+        if state.alarmed and state.episode:
+            self._close_loss(main, int(state.episode[0][0]), state.width_ms, width)
         return fresh, True
+
+    def _close_loss(self, main: int, start_ts: int, old_ms: int, new_ms: int) -> None:
+        """The loss the old balance was following: the new one learns its base afresh and
+        cannot go on with it, so its finding (if nobody judged it yet) is closed, saying why,
+        and told on the bus (a finding rule's alert on it is resolved)."""
+        why = (
+            f"Closed by the detectors: the energy balance's interval changed from {old_ms // 60_000} to"
+            f" {new_ms // 60_000} min, so it learns the unmetered base afresh and no longer follows this loss."
+        )
+        closed = self.services.writer.run(lambda c: finding_store.close_open(c, main, balance.KIND, start_ts, why))
+        if closed:
+            log.info("meter %s: balance_loss finding %s closed: the balance interval changed", main, closed[0].id)
+            self.services.bus.publish_from_thread("findings", [f.to_dict() for f in closed])
 
     def _balance(self, group: _Group) -> None:
         width = self.settings.balance_interval_ms

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from wattwise.domain.limits import MAX_BATCH
 from wattwise.domain.readings import METRICS
-from wattwise.domain.timestamps import UNREADABLE, timestamps_ms
+from wattwise.domain.timestamps import UNREADABLE, time_zone, timestamps_ms
 from wattwise.ingest.pipeline import Pipeline
 from wattwise.store.devices import get_device
 
@@ -44,23 +44,44 @@ def parse_mapping(text: str) -> dict[str, str]:
     return mapping
 
 
-def read_table(path: Path, mapping: dict[str, str], sep: str | None) -> pd.DataFrame:
-    """The file's mapped columns; a ValueError names a mapped column the file does not have."""
+def parse_scale(text: str) -> dict[str, float]:
+    """``power=1000,energy=1000`` → {"power": 1000.0, "energy": 1000.0}: a factor per metric.
+
+    A factor may be negative (a clamp put on the wire the wrong way round) but not zero, NaN or
+    infinite, and it must name a metric: a typo would otherwise import unscaled, silently.
+    """
+    factors: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        ours, sep, number = part.partition("=")
+        if not sep or not number:
+            raise ValueError(f"scale: {part!r} should look like power=1000")
+        if ours not in METRICS:
+            raise ValueError(f"scale: {ours!r} is not one of {', '.join(METRICS)}")
+        try:
+            factor = float(number)
+        except ValueError:
+            raise ValueError(f"scale: {ours}'s factor {number!r} is not a number") from None
+        if factor == 0 or factor != factor or abs(factor) == float("inf"):
+            raise ValueError(f"scale: {ours}'s factor must be a finite number other than 0, got {number!r}")
+        factors[ours] = factor
+    return factors
+
+
+def read_table(path: Path, columns: list[str], sep: str | None) -> pd.DataFrame:
+    """The mapped columns of a CSV or Parquet file; ValueError naming any the file lacks."""
     parquet = path.suffix.lower() in (".parquet", ".pq")
     if parquet:
-        present = pq.read_schema(path).names
+        present = list(pq.read_schema(path).names)
     else:
         if sep is None:  # sniff the separator from the header (IHEPC uses ';')
             with path.open() as handle:
                 header = handle.readline()
             sep = max((",", ";", "\t"), key=header.count)
-        present = [str(name) for name in pd.read_csv(path, sep=sep, nrows=0).columns]
-    for ours, theirs in mapping.items():
-        if theirs not in present:
-            raise ValueError(
-                f"map: {ours}={theirs}: {path.name} has no column {theirs!r} (its columns: {', '.join(present)})"
-            )
-    columns = list(dict.fromkeys(mapping.values()))
+        present = list(pd.read_csv(path, sep=sep, nrows=0).columns)
+    missing = [c for c in columns if c not in present]
+    if missing:
+        named, columns_seen = ", ".join(map(repr, missing)), ", ".join(map(str, present))
+        raise ValueError(f"map: {path.name} has no column {named} (its columns: {columns_seen})")
     if parquet:
         return pd.read_parquet(path, columns=columns)
     return pd.read_csv(path, sep=sep, usecols=columns, na_values=["?", "", "NaN", "nan"], low_memory=False)
@@ -79,12 +100,13 @@ def import_file(
 ) -> ImportReport:
     """Import every row; bad rows are counted and explained, never silently dropped.
 
-    A meter that does not exist is refused (``NotFound``) before anything is read: its rows
-    would be stored under an id no page shows and no key owns.
+    The meter must exist: readings carry only its id, and the store would keep rows for an id
+    no meter has (``NotFound`` naming it). A time zone that is none is refused before any row.
     """
+    time_zone(timezone)
     with pipeline.engine.connect() as conn:
         get_device(conn, device_id)
-    frame = read_table(path, mapping, sep)
+    frame = read_table(path, list(dict.fromkeys(mapping.values())), sep)
     report = ImportReport(rows=len(frame))
     for items, offset in _batches(frame, mapping, scale or {}, timezone, batch):
         result = pipeline.ingest_blocking(device_id, items)

@@ -1,13 +1,29 @@
-"""What the detectors read back from the store: a meter's history, its size, energy per interval."""
+"""What the detectors read back from the store: a meter's history, its size, energy per interval,
+and the readings they were not handed while behind."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
-from wattwise.domain.readings import METRICS
+from wattwise.domain.readings import METRICS, Reading
+
+
+def _rows(conn: Connection, device_id: int, start: int, end: int | None, limit: int | None = None) -> list[Row[Any]]:
+    """``ts`` and every metric of the meter's raw readings with ``start <= ts`` (and ``ts < end``), oldest first."""
+    sql = f"SELECT ts, {', '.join(METRICS)} FROM readings WHERE device_id = :d AND ts >= :s"
+    params: dict[str, int] = {"d": device_id, "s": start}
+    if end is not None:
+        sql += " AND ts < :e"
+        params["e"] = end
+    sql += " ORDER BY ts"
+    if limit is not None:
+        sql += " LIMIT :n"
+        params["n"] = limit
+    return list(conn.execute(text(sql), params).all())
 
 
 def history_frame(conn: Connection, device_id: int, start: int, end: int | None = None) -> pd.DataFrame:
@@ -15,17 +31,26 @@ def history_frame(conn: Connection, device_id: int, start: int, end: int | None 
 
     Columns ``ts`` and every metric (NaN where not measured), as the analysis engines take them.
     """
-    sql = f"SELECT ts, {', '.join(METRICS)} FROM readings WHERE device_id = :d AND ts >= :s"
-    params: dict[str, int] = {"d": device_id, "s": start}
-    if end is not None:
-        sql += " AND ts < :e"
-        params["e"] = end
-    rows = conn.execute(text(sql + " ORDER BY ts"), params).all()
+    rows = _rows(conn, device_id, start, end)
     frame = pd.DataFrame([tuple(r) for r in rows], columns=["ts", *METRICS])
     frame["ts"] = frame["ts"].astype("int64")
     for m in METRICS:
         frame[m] = pd.to_numeric(frame[m], errors="coerce").astype("float64")
     return frame
+
+
+def readings_between(conn: Connection, device_id: int, start: int, end: int, *, limit: int) -> list[Reading]:
+    """The first ``limit`` of the meter's raw readings with ``start <= ts < end``, oldest first,
+    as the bus carried them (``None`` where not measured): the detectors read back with it
+    the readings they were not handed while behind (``detectors.progress``)."""
+    return [
+        Reading(device_id=device_id, ts=int(row[0]), **dict(zip(METRICS, (_value(v) for v in row[1:]), strict=True)))
+        for row in _rows(conn, device_id, start, end, limit)
+    ]
+
+
+def _value(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def history_extent(conn: Connection, device_id: int, since: int = 0) -> tuple[int, int | None, int | None]:

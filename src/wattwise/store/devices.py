@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from wattwise.store.clock import now_ms
@@ -90,6 +90,12 @@ def list_devices(conn: Connection, site_ids: frozenset[int] | None = None) -> li
     if site_ids is not None:
         query = query.where(devices.c.site_id.in_(site_ids))
     return [_device(row) for row in conn.execute(query)]
+
+
+def first_added_ms(conn: Connection, site_id: int) -> int | None:
+    """When the site's first meter was added (UTC ms); None while it has none."""
+    found = conn.execute(select(func.min(devices.c.created_ms)).where(devices.c.site_id == site_id)).scalar()
+    return None if found is None else int(found)
 
 
 def rotate_key(conn: Connection, device_id: int) -> IssuedKey:

@@ -2,7 +2,9 @@
 
 A finding is what an alert rule reads: ``status`` "open" means raised and not yet judged.
 A person's verdict is kept on the finding itself: Ignore ("normal for us") or Raise
-("yes, this is a problem"); detectors read the verdicts back to learn from them.
+("yes, this is a problem"); detectors read the verdicts back to learn from them. "closed"
+means the detector that raised it can no longer follow it (``detail["closed"]`` says why)
+before anyone judged it; a person may still give a verdict.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from wattwise.store.findings_schema import findings
 OPEN = "open"
 IGNORED = "ignored"
 CONFIRMED = "confirmed"
+CLOSED = "closed"
+STATUSES = (OPEN, IGNORED, CONFIRMED, CLOSED)
 VERDICTS = ("ignore", "raise")
 
 
@@ -96,6 +100,27 @@ def extend_finding(
         .values(end_ts=end_ts, score=score, reason=reason[:500], detail=json.dumps(detail), updated_ms=now_ms())
     )
     return get_finding(conn, finding_id)
+
+
+def close_open(conn: Connection, device_id: int, kind: str, start_ts: int, why: str) -> list[Finding]:
+    """Close the meter's open findings of ``kind`` that began at ``start_ts``: their detector
+    cannot follow them any more (``why``, in plain words, goes in ``detail["closed"]``)."""
+    rows = conn.execute(
+        select(findings.c.id, findings.c.detail).where(
+            findings.c.device_id == device_id,
+            findings.c.kind == kind,
+            findings.c.start_ts == start_ts,
+            findings.c.status == OPEN,
+        )
+    ).all()
+    for row in rows:
+        detail = {**json.loads(row.detail), "closed": why}
+        conn.execute(
+            update(findings)
+            .where(findings.c.id == row.id)
+            .values(status=CLOSED, detail=json.dumps(detail), updated_ms=now_ms())
+        )
+    return [get_finding(conn, int(row.id)) for row in rows]
 
 
 def get_finding(conn: Connection, finding_id: int) -> Finding:

@@ -5,14 +5,20 @@ would otherwise store every event, finding and alert again). PostgreSQL elects i
 advisory lock is held by one connection at a time and is let go by the server as soon as that
 connection ends, also when its process dies, so a standby process can take over. An embedded
 SQLite installation is one process by design: it always leads.
+
+The leader also records the settings it runs its detectors with (``record_settings``), so a
+process standing by can tell whether it would run them alike (``recorded_settings``).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, delete, insert, select, text
 from sqlalchemy.exc import DBAPIError
+
+from wattwise.store.schema import lead_settings
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +85,28 @@ class Lead:
             self._conn.invalidate()
             self._conn.close()
             self._conn = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedSettings:
+    """The settings the leader recorded: by name (environment variable), which process, when."""
+
+    values: dict[str, str]
+    process: str
+    recorded_ms: int
+
+
+def record_settings(conn: Connection, values: dict[str, str], *, process: str, at_ms: int) -> None:
+    """The leader's settings, in place of the previous leader's."""
+    conn.execute(delete(lead_settings))
+    if values:
+        rows = [{"name": k, "value": v, "process": process, "recorded_ms": at_ms} for k, v in values.items()]
+        conn.execute(insert(lead_settings), rows)
+
+
+def recorded_settings(conn: Connection) -> RecordedSettings | None:
+    """What the last leader recorded; None before any did."""
+    rows = conn.execute(select(lead_settings).order_by(lead_settings.c.name)).all()
+    if not rows:
+        return None
+    return RecordedSettings({r.name: r.value for r in rows}, rows[0].process, int(rows[0].recorded_ms))

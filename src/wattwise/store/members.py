@@ -42,10 +42,12 @@ def remove_member(conn: Connection, site_id: int, user_id: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Invitation:
-    """A new account and its first password, shown once to whoever invited them."""
+    """A new account, and the first password when it was made up here (to be shown once to
+    whoever invited them); None when the inviter chose it: they know it, and echoing it back
+    would only put it in another log or screen."""
 
     user: User
-    password: str
+    password: str | None
 
 
 def invite_user(
@@ -57,11 +59,12 @@ def invite_user(
     is_admin: bool = False,
     password: str | None = None,
 ) -> Invitation:
-    """Create an account (random first password unless given) and give it a role on a site."""
+    """Create an account (a random first password unless given, returned only then) and give it
+    a role on a site."""
     if not username.strip():
         raise ValueError("username: must not be empty")
-    first_password = password or secrets.token_urlsafe(12)
-    user = create_user(conn, username.strip(), first_password, is_admin=is_admin)
+    first = secrets.token_urlsafe(12) if password is None else password
+    user = create_user(conn, username.strip(), first, is_admin=is_admin)
     if site_id is not None:
         grant(conn, user.id, site_id, role)
-    return Invitation(user=user, password=first_password)
+    return Invitation(user=user, password=first if password is None else None)

@@ -152,4 +152,16 @@ firmware_manifests = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
+# The settings the leading process runs its detectors with, one row per environment variable
+# (``store/lead.py``): recorded when it takes the lead, so every other process can tell
+# whether its own detectors would run alike (docs/scale.md).
+lead_settings = Table(
+    "lead_settings",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("process", String(200), nullable=False),  # host and pid of the process that recorded it
+    Column("recorded_ms", BigInteger, nullable=False),
+)
+
 Index("ix_devices_last_seen", devices.c.last_seen_ms)

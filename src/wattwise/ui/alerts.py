@@ -171,7 +171,7 @@ async def alerts_page(
         section = AlertsSection(services, access, place, chosen, view, alert)
     await section.draw()
     shown = set(section.site_ids)
-    redraw_on(services.bus, ALERTS_TOPIC, ui.context.client, lambda a: a.get("site_id") in shown, section.draw)
+    redraw_on(services.bus, ALERTS_TOPIC, lambda a: a.get("site_id") in shown, section.draw)
     return None
 
 

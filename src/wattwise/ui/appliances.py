@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import Client, ui
+from nicegui import ui
 
 from wattwise.analysis.nilm.signatures import UNIDENTIFIED
 from wattwise.detectors import edits, library
@@ -148,7 +148,7 @@ async def appliances_page(request: Request, meter: int | None = None) -> Redirec
             return None
         section = AppliancesSection(services, device, zones[device.site_id], access.can_operate(device.site_id))
     await section.draw()
-    section.follow(ui.context.client)
+    section.follow()
     return None
 
 
@@ -335,6 +335,6 @@ class AppliancesSection:
 
             ui.button("Rename", icon="edit", on_click=rename).props("flat dense no-caps").mark(f"rename-button-{name}")
 
-    def follow(self, client: Client) -> None:
+    def follow(self) -> None:
         """Redraw when the live detector stores events of this meter; stop when the tab is gone."""
-        redraw_on(self.services.bus, "events", client, of_meters([self.device.id]), self.draw)
+        redraw_on(self.services.bus, "events", of_meters([self.device.id]), self.draw)

@@ -21,6 +21,7 @@ from wattwise.detectors.balance import MIN_INTERVALS, stored_status
 from wattwise.runtime import Services
 from wattwise.store.clock import now_ms
 from wattwise.store.errors import NotFound
+from wattwise.ui.live_feed import timer_when_connected
 from wattwise.ui.site_pages import in_thread
 
 WALL = "%Y-%m-%d %H:%M"
@@ -91,7 +92,7 @@ class BalanceCard:
             else:
                 ui.label("Only the site's owner can vouch for a clean period.").classes("ww-muted")
         self.show(status)
-        ui.timer(5.0, self.refresh)
+        timer_when_connected(5.0, self.refresh)
 
     def control(self) -> None:
         since, until = self.default_period()

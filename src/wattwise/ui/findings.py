@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import Client, ui
+from nicegui import ui
 
 from wattwise.alerts import rules
 from wattwise.detectors import edits
@@ -47,8 +47,8 @@ KINDS = {
     "balance_loss": ("Unaccounted energy", "call_split"),
     "theft": ("Possible theft", "gpp_maybe"),
 }
-STATUSES = {"open": "Waiting for you", "all": "All", "confirmed": "Raised", "ignored": "Ignored"}
-STATUS_COLORS = {"open": "negative", "confirmed": "warning", "ignored": "grey"}
+STATUSES = {"open": "Waiting for you", "all": "All", "confirmed": "Raised", "ignored": "Ignored", "closed": "Closed"}
+STATUS_COLORS = {"open": "negative", "confirmed": "warning", "ignored": "grey", "closed": "grey"}
 
 
 def register() -> None:
@@ -120,7 +120,7 @@ async def findings_page(request: Request, meter: int | None = None, status: str 
         ).classes("ww-muted")
         section = FindingsSection(services, access, place, chosen, status)
     await section.draw()
-    section.follow(ui.context.client)
+    section.follow()
     return None
 
 
@@ -176,6 +176,8 @@ class FindingsSection:
                 ui.space()
                 ui.badge(STATUSES.get(finding.status, finding.status), color=STATUS_COLORS.get(finding.status, "grey"))
             ui.label(finding.reason).mark(f"reason-{finding.id}")
+            if "closed" in finding.detail:  # its detector can no longer follow it: why
+                ui.label(str(finding.detail["closed"])).classes("ww-muted")
             started = fmt.local_time(finding.start_ts, zone)[:16]
             line = f"{started} · {lasted(finding.start_ts, finding.end_ts)}"
             if finding.suppressed_by is not None:
@@ -209,6 +211,6 @@ class FindingsSection:
         )
         await self.draw()
 
-    def follow(self, client: Client) -> None:
+    def follow(self) -> None:
         """Redraw when the detectors store findings of these meters (or a verdict lands)."""
-        redraw_on(self.services.bus, "findings", client, of_meters(self.device_ids), self.draw, settle_s=0.5)
+        redraw_on(self.services.bus, "findings", of_meters(self.device_ids), self.draw, settle_s=0.5)

@@ -21,7 +21,7 @@ from wattwise.store.users import Access
 from wattwise.ui import context, fmt
 from wattwise.ui.balance_card import BalanceCard
 from wattwise.ui.frame import frame
-from wattwise.ui.live_feed import LiveFeed
+from wattwise.ui.live_feed import feed_readings, timer_when_connected
 from wattwise.ui.meter_charts import LIVE_WINDOW_MS, HistoryChart, LiveChart
 from wattwise.ui.overview import MeterTile, today_start_ms
 
@@ -106,7 +106,7 @@ async def meter_page(request: Request, device_id: str) -> RedirectResponse | Non
             tile.update(item)
             live.add(item.reading)
 
-    LiveFeed(services.bus, [device.id], deliver).attach(ui.context.client)
-    ui.timer(5.0, lambda: tile.refresh_state(now_ms()))
+    feed_readings(services.bus, [device.id], deliver)
+    timer_when_connected(5.0, lambda: tile.refresh_state(now_ms()))
     await history.load()
     return None

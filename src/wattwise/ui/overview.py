@@ -20,7 +20,7 @@ from wattwise.store.users import Access
 from wattwise.ui import context, fmt
 from wattwise.ui.energy import BudgetGauge
 from wattwise.ui.frame import framed
-from wattwise.ui.live_feed import LiveFeed
+from wattwise.ui.live_feed import feed_readings, timer_when_connected
 
 TILE_METRICS = ("voltage", "current", "pf", "frequency")
 SHORT = {"voltage": "Voltage", "current": "Current", "pf": "PF", "frequency": "Frequency"}
@@ -178,8 +178,8 @@ class SiteSection:
                 self.tiles[device.id] = MeterTile(device, view.latest.get(device.id), view.today_wh.get(device.id, 0.0))
             gauge = BudgetGauge(view.site.currency)  # the cycle's budget, beside the meters
         services = context.services()
-        ui.timer(0, lambda: gauge.load(services, view.site.id), once=True)
-        ui.timer(BUDGET_REFRESH_S, lambda: gauge.load(services, view.site.id))
+        timer_when_connected(0, lambda: gauge.load(services, view.site.id), once=True)
+        timer_when_connected(BUDGET_REFRESH_S, lambda: gauge.load(services, view.site.id))
         self.refresh_total(now_ms())
 
     def update(self, item: StoredReading) -> None:
@@ -237,11 +237,11 @@ def build(access: Access) -> None:
         for section in touched:
             section.refresh_total(at)
 
-    LiveFeed(services.bus, by_device, deliver).attach(ui.context.client)
+    feed_readings(services.bus, by_device, deliver)
 
     def tick() -> None:
         at = now_ms()
         for section in sections.values():
             section.tick(services, at)
 
-    ui.timer(5.0, tick)
+    timer_when_connected(5.0, tick)

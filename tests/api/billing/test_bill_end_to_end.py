@@ -6,8 +6,9 @@ tariff and cycle by PUT, the bill by POST; the expected figures are worked out b
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from api.billing.meter_data import post_readings, readings, utc
 from support import World
@@ -167,3 +168,38 @@ def test_a_tariff_change_mid_cycle_is_billed_part_by_part_with_slabs_weighted_by
         f"{site}/bills", json={"cycle_start": "2025-01-01", "reason": "tariff entered as a switch"}, headers=bw.auth()
     ).json()
     assert (again["revision"], again["bill"]["total"]) == (2, bill["bill"]["total"])
+
+
+def test_the_first_bill_is_the_cycle_the_meter_arrived_in_not_an_empty_one_before_it(bw: World) -> None:
+    """Site A's only meter was added today and has sent nothing: last month has no energy to bill,
+    so "close the last cycle" is refused, naming the first cycle and when it can be closed."""
+    site = f"/api/v1/sites/{bw.site_a}"
+    assert bw.client.put(f"{site}/tariff", json={"preset": "in-tn-domestic"}, headers=bw.auth()).is_success
+    settings = {"cycle_months": 1, "cycle_anchor": "2025-01-01"}
+    assert bw.client.put(f"{site}/billing/settings", json=settings, headers=bw.auth()).is_success
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    first_start = today.replace(day=1)
+    first_end = (first_start + timedelta(days=31)).replace(day=1)
+
+    refused = bw.client.post(f"{site}/bills", json={}, headers=bw.auth())
+    assert refused.status_code == 409, refused.text
+    detail = refused.json()["detail"]
+    assert "no cycle to close yet" in detail
+    assert f"first cycle runs {first_start} to {first_end - timedelta(days=1)}" in detail
+    assert f"first meter was added on {today}" in detail
+    assert f"can be closed from {first_end}" in detail
+
+    # A cycle named before the meter existed has no measured energy either; the utility's units can bill it.
+    named = bw.client.post(f"{site}/bills", json={"cycle_start": "2025-01-01"}, headers=bw.auth())
+    assert named.status_code == 409 and "no meter and no reading" in named.json()["detail"]
+    assert bw.client.get(f"{site}/bills", headers=bw.auth()).json() == []
+    units = bw.client.post(f"{site}/bills", json={"cycle_start": "2025-01-01", "kwh": "120"}, headers=bw.auth())
+    assert units.status_code == 201, units.text
+
+    # History imported from before the meter's record counts: January 2025 is now the first cycle.
+    post_readings(bw, readings(utc(2025, 1, 10), 48, lambda ts: 250.0), bw.key_a)
+    measured = bw.client.post(
+        f"{site}/bills", json={"cycle_start": "2025-01-01", "reason": "measured"}, headers=bw.auth()
+    )
+    assert measured.status_code == 201 and measured.json()["bill"]["kwh"] == "11.750", measured.text
+    assert bw.client.post(f"{site}/bills", json={}, headers=bw.auth()).status_code == 201

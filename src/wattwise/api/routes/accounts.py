@@ -44,7 +44,9 @@ def require_owner(access: Access, site_id: int) -> None:
 
 class InviteIn(BodyIn):
     username: str = Field(min_length=1, max_length=100)
-    password: str | None = Field(default=None, min_length=8, description="Default: a random one, returned once")
+    password: str | None = Field(
+        default=None, min_length=8, description="Default: a random one, returned once; one given here is not returned"
+    )
     is_admin: bool = False
     site_id: Id | None = None
     role: str = Field(default="viewer", description="owner, member or viewer")
@@ -72,7 +74,9 @@ def list_users(access: AccessDep, services: ServicesDep) -> list[dict[str, Any]]
 
 @router.post("/api/v1/users", status_code=201, summary="Invite someone (administrators)")
 def invite(body: InviteIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
-    """Create an account, optionally with a role on a site; the first password is returned once."""
+    """Create an account, optionally with a role on a site. ``password`` in the answer is the
+    first password when the server made it up (returned this once, never stored in clear);
+    null when the administrator chose it, which is not sent back."""
     require_admin(access)
     with writing(services) as conn:
         made = member_store.invite_user(

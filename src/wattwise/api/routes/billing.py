@@ -301,7 +301,10 @@ def bill_out(row: StoredBill, current: bool) -> dict[str, Any]:
 @router.post("/api/v1/sites/{site_id}/bills", status_code=201, summary="Close a cycle into a bill")
 def close_cycle(site_id: int, body: CloseIn, access: AccessDep, services: ServicesDep) -> dict[str, Any]:
     """Issue revision 1 of a cycle that has ended; POST again with a ``reason`` to issue a
-    correction (revision 2, 3 …) computed from what is known now. Issued bills never change."""
+    correction (revision 2, 3 …) computed from what is known now. Issued bills never change.
+    A measured bill is refused (409) for a cycle before the site's first — the one its first meter
+    was added or its first reading falls in — since nothing was measured then; ``kwh`` (the
+    utility's units) may bill any cycle that has ended."""
     with services.engine.connect() as conn:
         site_for(conn, access, site_id, write=True)
     with answering():

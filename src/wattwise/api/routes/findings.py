@@ -33,7 +33,6 @@ from wattwise.store.errors import NotFound
 router = APIRouter(tags=["findings"])
 
 KINDS = (*PATTERN_KINDS, THEFT)
-STATUSES = (finding_store.OPEN, finding_store.IGNORED, finding_store.CONFIRMED)
 
 
 class FeedbackIn(BodyIn):
@@ -55,7 +54,7 @@ def list_findings(
     services: ServicesDep,
     device_id: Annotated[int | None, Query(description="Only this meter")] = None,
     kind: Annotated[list[str] | None, Query(description="Only these kinds (repeat the parameter)")] = None,
-    status_: Annotated[str | None, Query(alias="status", description="open, ignored or confirmed")] = None,
+    status_: Annotated[str | None, Query(alias="status", description="open, ignored, confirmed or closed")] = None,
     since: Annotated[int | None, Query(description="Ending at or after this time (Unix ms)")] = None,
     until: Annotated[int | None, Query(description="Starting before this time (Unix ms)")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
@@ -64,8 +63,8 @@ def list_findings(
     unknown = [k for k in kind or [] if k not in KINDS]
     if unknown:
         raise HTTPException(422, detail=f"kind: unknown {', '.join(unknown)}; known: {', '.join(KINDS)}")
-    if status_ is not None and status_ not in STATUSES:
-        raise HTTPException(422, detail=f"status: must be one of {', '.join(STATUSES)}, got {status_!r}")
+    if status_ is not None and status_ not in finding_store.STATUSES:
+        raise HTTPException(422, detail=f"status: must be one of {', '.join(finding_store.STATUSES)}, got {status_!r}")
     with services.engine.connect() as conn:
         if device_id is not None:
             ids = [visible_device(conn, access, device_id).id]

@@ -10,8 +10,16 @@ its bus link's message counters, ``wattwise_bus_link_missed_total`` being the on
 dropped before they got here, and ``wattwise_writer_retries_total``: transactions its writer
 ran again after PostgreSQL aborted them for a deadlock. While it runs the detectors, how far they
 are behind ingest: ``wattwise_detector_backlog_readings`` (readings waiting),
-``wattwise_detector_lag_seconds`` (how long the oldest of them has waited; alert on it) and
-``wattwise_detector_readings_processed_total``.
+``wattwise_detector_lag_seconds`` (how long the oldest of them has waited; alert on it),
+``wattwise_detector_readings_processed_total``, and, past ``WATTWISE_DETECTOR_BACKLOG_MAX``,
+``wattwise_detector_spilled_readings`` (the part of the backlog waiting in the store rather than
+in memory) and ``wattwise_detector_readings_reread_total`` (read back from the store).
+``wattwise_detector_settings_differ`` names (label ``setting``) each ``WATTWISE_DETECTOR_*``
+setting of this process that differs from the leader's: should it take over, its detectors
+would learn afresh what depends on them.
+``wattwise_bus_subscribers`` (label ``topic``): the subscriptions to this process's bus, one per
+live section of each open dashboard tab beside the server's own consumers; a count that keeps
+growing while tabs close is a leak.
 """
 
 from __future__ import annotations
@@ -75,18 +83,37 @@ class _Meters(Collector):
 class _Process(Collector):
     """What this process does for the installation (absent when it does not apply)."""
 
-    def __init__(self, consumers: Consumers | None, link: BusLink | None, writer_retries: int) -> None:
+    def __init__(
+        self, consumers: Consumers | None, link: BusLink | None, writer_retries: int, subscribers: dict[str, int]
+    ) -> None:
         self._consumers, self._link, self._retries = consumers, link, writer_retries
+        self._subscribers = subscribers
 
     def collect(self) -> Iterator[Metric]:
         retried = "Transactions the writer ran again after the database aborted them (a deadlock)"
         yield CounterMetricFamily("wattwise_writer_retries", retried, value=self._retries)
+        subscribed = GaugeMetricFamily(
+            "wattwise_bus_subscribers",
+            "Subscriptions to this process's bus (open dashboard tabs' among them)",
+            labels=["topic"],
+        )
+        for topic, count in sorted(self._subscribers.items()):
+            subscribed.add_metric([topic], count)
+        yield subscribed
         if self._consumers is not None:
             leads = "1 while this process runs the detectors and the alert engine (docs/scale.md)"
             yield GaugeMetricFamily("wattwise_leader", leads, value=int(self._consumers.running))
             detectors = self._consumers.detectors
             if detectors is not None:
                 yield from _detector_progress(detectors.progress)
+            differs = GaugeMetricFamily(
+                "wattwise_detector_settings_differ",
+                "1 for each detector setting of this process that differs from the one the leader recorded",
+                labels=["setting"],
+            )
+            for d in self._consumers.settings_differing():
+                differs.add_metric([d.name], 1)
+            yield differs
         if self._link is not None:
             for name, value, doc in (
                 ("sent", self._link.sent, "Bus messages this process sent to the others"),
@@ -104,6 +131,13 @@ def _detector_progress(progress: Progress) -> Iterator[Metric]:
     yield GaugeMetricFamily("wattwise_detector_lag_seconds", lag, value=progress.lag_s())
     done = "Readings the live detectors have processed since they started"
     yield CounterMetricFamily("wattwise_detector_readings_processed", done, value=progress.processed)
+    spilled = (
+        "Readings waiting for the live detectors in the store, not in memory (their backlog passed "
+        "WATTWISE_DETECTOR_BACKLOG_MAX); part of the backlog"
+    )
+    yield GaugeMetricFamily("wattwise_detector_spilled_readings", spilled, value=progress.spilled)
+    reread = "Readings the live detectors read back from the store because they were behind"
+    yield CounterMetricFamily("wattwise_detector_readings_reread", reread, value=progress.reread)
 
 
 def _exposition(services: Services, access: Access, process: _Process) -> bytes:
@@ -124,6 +158,11 @@ def _exposition(services: Services, access: Access, process: _Process) -> bytes:
 async def metrics(access: AccessDep, services: ServicesDep, request: Request) -> Response:
     """Scrape with ``authorization: {credentials: <personal API token>}`` in prometheus.yml."""
     state = request.app.state
-    process = _Process(getattr(state, "consumers", None), getattr(state, "link", None), services.writer.retries)
+    process = _Process(
+        getattr(state, "consumers", None),
+        getattr(state, "link", None),
+        services.writer.retries,
+        services.bus.subscribers(),
+    )
     body = await run_in_threadpool(_exposition, services, access, process)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
