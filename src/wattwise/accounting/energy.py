@@ -31,6 +31,8 @@ from wattwise.analysis.energy import (
 from wattwise.runtime import Services
 from wattwise.store import devices as device_store
 from wattwise.store import hourly_energy
+from wattwise.store.clock import now_ms
+from wattwise.store.hourly_energy import raw_energy
 
 Granularity = Literal["hour", "day", "week", "month", "cycle"]
 GRANULARITIES: tuple[Granularity, ...] = ("hour", "day", "week", "month", "cycle")
@@ -58,6 +60,32 @@ def load_series(services: Services, device_ids: Sequence[int], start_ms: int, en
         per_meter = hourly_energy.hourly_energy(conn, device_ids, lo, hi)
     series = [EnergySeries.of(ts, wh, HOUR_MS) for ts, wh in per_meter.values()]
     return combine(series) if series else EnergySeries.of([], [], HOUR_MS)
+
+
+def recorded_series(services: Services, device_ids: Sequence[int], start_ms: int, until_ms: int) -> EnergySeries:
+    """The meters' summed hourly energy from ``start_ms`` up to what was recorded by ``until_ms``.
+
+    The hour holding ``until_ms`` holds only the energy of the readings stamped by then, read
+    from the raw tier, and later hours are left out; so the series' last bucket may be read
+    whole (``EnergySeries.recorded_by``) whether ``until_ms`` is now (the hour in progress) or
+    in the past (a bill asked "as of" an earlier time). Where the raw readings of that hour
+    have expired (``WATTWISE_RAW_RETENTION_DAYS``), the hour's energy is shared out by time.
+    """
+    series = load_series(services, device_ids, start_ms, until_ms)
+    hour = until_ms // HOUR_MS * HOUR_MS
+    kept = series.ts_ms < hour
+    ts, wh = series.ts_ms[kept].tolist(), series.wh[kept].tolist()
+    if hour < until_ms:  # part of an hour: only what its readings recorded by until_ms
+        raw_from = services.retention.horizons(now_ms()).get("raw")
+        if raw_from is None or raw_from <= hour:
+            with services.engine.connect() as conn:
+                part = sum(raw_energy(conn, device_ids, hour, until_ms).values())
+        else:
+            part = series.between(hour, until_ms)
+        if part:
+            ts.append(hour)
+            wh.append(part)
+    return EnergySeries.of(ts, wh, HOUR_MS)
 
 
 def cycles_between(anchor: date, months: int, start_ms: int, end_ms: int, zone: ZoneInfo) -> list[BillingCycle]:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from wattwise.accounting.energy import load_series, site_meters
+from wattwise.accounting.energy import recorded_series, site_meters
 from wattwise.analysis.billing import (
     Budget,
     BudgetStatus,
@@ -298,7 +298,7 @@ def overview(services: Services, site_id: int, as_of_ms: int) -> tuple[SiteBilli
         meters = site_meters(conn, site_id)
     cycle = sb.cycle_at(as_of_ms)
     history_from = local_midnight_ms(cycle.start - timedelta(days=DEFAULT_HISTORY_DAYS), sb.zone)
-    series = load_series(services, meters, history_from, min(as_of_ms, sb.cycle_ms(cycle)[1]))
+    series = recorded_series(services, meters, history_from, min(as_of_ms, sb.cycle_ms(cycle)[1]))
     result = cycle_overview(
         sb.tariff,
         series,
@@ -319,7 +319,7 @@ def today(services: Services, site_id: int, as_of_ms: int) -> tuple[SiteBilling,
         meters = site_meters(conn, site_id)
     cycle = sb.cycle_at(as_of_ms)
     start_ms, end_ms = sb.cycle_ms(cycle)
-    series = load_series(services, meters, start_ms, min(as_of_ms, end_ms))
+    series = recorded_series(services, meters, start_ms, min(as_of_ms, end_ms))
     days = daily_costs(sb.tariff, cycle, series, as_of_ms, sb.zone, sb.supply)
     return sb, days[-1]
 

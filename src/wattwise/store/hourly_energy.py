@@ -14,6 +14,10 @@ from sqlalchemy import Connection, bindparam, text
 
 from wattwise.store import rollups
 
+_RAW = text(
+    "SELECT device_id, sum(wh) FROM readings WHERE device_id IN :ids AND ts >= :lo AND ts <= :hi GROUP BY device_id"
+).bindparams(bindparam("ids", expanding=True))
+
 _HOURS = text(
     "SELECT device_id, ts, wh FROM rollup_1h WHERE device_id IN :ids AND ts >= :lo AND ts < :hi ORDER BY device_id, ts"
 ).bindparams(bindparam("ids", expanding=True))
@@ -37,3 +41,13 @@ def hourly_energy(
         starts.append(int(ts))
         values.append(float(wh))
     return out
+
+
+def raw_energy(conn: Connection, device_ids: Iterable[int], start_ms: int, until_ms: int) -> dict[int, float]:
+    """Per meter: the Wh of its readings stamped in ``[start_ms, until_ms]`` (each reading's
+    energy was used before its stamp), from the raw tier; meters with none are absent."""
+    ids = sorted(set(device_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(_RAW, {"ids": ids, "lo": start_ms, "hi": until_ms})
+    return {int(device_id): float(wh) for device_id, wh in rows if wh is not None}

@@ -157,3 +157,22 @@ def test_the_hour_in_progress_counts_whole_in_todays_units_and_the_bill_to_date(
         headers=bw.auth(),
     ).json()
     assert energy["total_kwh"] == 0.4
+
+
+def test_a_bill_asked_as_of_an_earlier_time_counts_only_what_was_used_by_then(bw: World) -> None:
+    """The hour holding ``as_of`` counts what its readings recorded by then, not the whole hour
+    (readings came after it) nor a share of it by time (the load was not even)."""
+    assert bw.client.put(
+        f"/api/v1/sites/{bw.site_b}/tariff", json={"preset": "in-kl-domestic"}, headers=bw.auth()
+    ).is_success
+    watts = [1200.0 if m <= 20 else 6000.0 for m in range(60)]  # 1.2 kW until 10:20, then 6 kW
+    post_readings(bw, [{"ts": f"2025-02-15T10:{m:02d}:00Z", "power": w} for m, w in enumerate(watts)], bw.key_b)
+    as_of = {"as_of": "2025-02-15T10:20:00Z"}
+    tile = bw.client.get(f"/api/v1/sites/{bw.site_b}/billing/today", params=as_of, headers=bw.auth()).json()
+    assert (tile["kwh"], tile["kwh_to_date"]) == ("0.400", "0.400")
+    current = bw.client.get(f"/api/v1/sites/{bw.site_b}/billing/current", params=as_of, headers=bw.auth()).json()
+    assert current["projection"]["bill_to_date"]["kwh"] == "0.400"
+    later = bw.client.get(
+        f"/api/v1/sites/{bw.site_b}/billing/today", params={"as_of": "2025-02-15T11:00:00Z"}, headers=bw.auth()
+    ).json()
+    assert later["kwh"] == "4.260"  # + 10:20-10:21 rising from 1.2 to 6 kW (0.06) + 38 minutes at 6 kW
