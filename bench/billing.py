@@ -135,7 +135,8 @@ def evaluate(
         for k in cut_days:
             if k >= c.days:
                 continue
-            p = project_bill(tariff, c, series, local_midnight_ms(c.start + timedelta(days=k), zone), tz)
+            as_of = local_midnight_ms(c.start + timedelta(days=k), zone)
+            p = project_bill(tariff, c, series.until(as_of), as_of, tz)  # only what was known by then
             out.append(
                 Outcome(
                     float(p.projected.total),

@@ -151,3 +151,15 @@ def test_hours_days_weeks_and_months_always_add_up_to_the_total(
         got = energy_by_period(series, period, ZoneInfo(zone))
         assert sum(p.wh for p in got) == pytest.approx(total, rel=1e-9, abs=1e-6)
         assert all(a.end_ms == b.start_ms for a, b in itertools.pairwise(got))
+
+
+def test_until_keeps_what_was_recorded_by_then_and_shares_the_hour_holding_it_by_time() -> None:
+    hourly = EnergySeries.of([0, HOUR_MS, 2 * HOUR_MS], [100.0, 600.0, 50.0], HOUR_MS)
+    cut = hourly.until(HOUR_MS + HOUR_MS // 3)  # 20 minutes into the second hour
+    assert cut.ts_ms.tolist() == [0, HOUR_MS] and cut.wh.tolist() == pytest.approx([100.0, 200.0])
+    # its last bucket now read whole gives the same total as the series read up to then
+    end = cut.recorded_by(HOUR_MS + HOUR_MS // 3)
+    assert cut.between(0, end) == pytest.approx(hourly.between(0, HOUR_MS + HOUR_MS // 3))
+    assert hourly.until(HOUR_MS).ts_ms.tolist() == [0]  # on a boundary: nothing of the next hour
+    readings = EnergySeries.of([10, 20, 30], [1.0, 2.0, 3.0])
+    assert readings.until(20).wh.tolist() == [1.0, 2.0]

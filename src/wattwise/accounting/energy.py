@@ -71,21 +71,17 @@ def recorded_series(services: Services, device_ids: Sequence[int], start_ms: int
     in the past (a bill asked "as of" an earlier time). Where the raw readings of that hour
     have expired (``WATTWISE_RAW_RETENTION_DAYS``), the hour's energy is shared out by time.
     """
-    series = load_series(services, device_ids, start_ms, until_ms)
+    series = load_series(services, device_ids, start_ms, until_ms).until(until_ms)
     hour = until_ms // HOUR_MS * HOUR_MS
-    kept = series.ts_ms < hour
-    ts, wh = series.ts_ms[kept].tolist(), series.wh[kept].tolist()
-    if hour < until_ms:  # part of an hour: only what its readings recorded by until_ms
-        raw_from = services.retention.horizons(now_ms()).get("raw")
-        if raw_from is None or raw_from <= hour:
-            with services.engine.connect() as conn:
-                part = sum(raw_energy(conn, device_ids, hour, until_ms).values())
-        else:
-            part = series.between(hour, until_ms)
-        if part:
-            ts.append(hour)
-            wh.append(part)
-    return EnergySeries.of(ts, wh, HOUR_MS)
+    raw_from = services.retention.horizons(now_ms()).get("raw")
+    if hour == until_ms or (raw_from is not None and raw_from > hour):
+        return series
+    with services.engine.connect() as conn:
+        part = sum(raw_energy(conn, device_ids, hour, until_ms).values())
+    before = series.until(hour)  # the hours before it, whole
+    if not part:
+        return before
+    return EnergySeries.of([*before.ts_ms.tolist(), hour], [*before.wh.tolist(), part], HOUR_MS)
 
 
 def cycles_between(anchor: date, months: int, start_ms: int, end_ms: int, zone: ZoneInfo) -> list[BillingCycle]:

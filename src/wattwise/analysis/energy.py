@@ -94,6 +94,21 @@ class EnergySeries:
             return as_of_ms
         return -(-as_of_ms // self.bucket_ms) * self.bucket_ms
 
+    def until(self, as_of_ms: int) -> EnergySeries:
+        """What was recorded by ``as_of_ms`` when the series holds more (a bill asked "as of" an
+        earlier time): readings stamped by then; buckets that start before it, the one holding it
+        shared out by time. Its last bucket may then be read whole (:meth:`recorded_by`)."""
+        if self.bucket_ms == 0:
+            hi = int(np.searchsorted(self.ts_ms, as_of_ms, side="right"))
+            return EnergySeries(self.ts_ms[:hi], self.wh[:hi], 0)
+        start = as_of_ms // self.bucket_ms * self.bucket_ms
+        hi = int(np.searchsorted(self.ts_ms, start, side="left"))
+        ts, wh = self.ts_ms[:hi], self.wh[:hi]
+        part = self.between(start, as_of_ms) if start < as_of_ms else 0.0
+        if part:
+            ts, wh = np.append(ts, np.int64(start)), np.append(wh, part)
+        return EnergySeries(ts, wh, self.bucket_ms)
+
     def span_ms(self) -> tuple[int, int]:
         """Instants ``a < b`` with ``between(a, b)`` holding all of the series' energy."""
         if self.ts_ms.size == 0:

@@ -241,7 +241,9 @@ def project_bill(
 
     ``series`` should reach back ``history_days`` before ``as_of_ms`` (the previous cycle's
     days count); with no whole day of history, the average rate so far this cycle is used
-    (since the meter's first reading, when it began in the middle of the cycle).
+    (since the meter's first reading, when it began in the middle of the cycle). It must hold
+    only what was recorded by ``as_of_ms`` (``EnergySeries.until``; the store's
+    ``accounting.energy.recorded_series``): the bucket holding ``as_of_ms`` counts whole.
     """
     zone = site_zone(tariff, tz)
     cycle_start_ms = local_midnight_ms(cycle.start, zone)
