@@ -218,10 +218,13 @@ def test_a_revoked_meter_is_refused_over_mqtt_as_over_http(world: World, broker:
         assert revoked.status_code == 200
         meter, results = meter_hearing(world, broker, f"wattwise/{world.meter_a}/ingest/result")
         meter.publish(f"wattwise/{world.meter_a}/readings", orjson.dumps({"power": 55.0}), qos=1).wait_for_publish()
-        assert wait_for(lambda: len(results) >= 1)
+        # a smart plug logged in as that meter is refused the same way
+        plug_status = orjson.dumps({"id": 0, "apower": 55.0, "voltage": 231.0})
+        meter.publish(f"wattwise/{world.meter_a}/status/switch:0", plug_status, qos=1).wait_for_publish()
+        assert wait_for(lambda: len(results) >= 2)
         meter.loop_stop()
         meter.disconnect()
-    assert results == [{"error": f"meter {world.meter_a}: its key is revoked; readings refused"}]
+    assert results == [{"error": f"meter {world.meter_a}: its key is revoked; readings refused"}] * 2
     assert count(world, world.meter_a) == 0
 
 
