@@ -167,3 +167,8 @@ def test_esphome_unknown_sensor_is_noted_once_and_nan_is_refused() -> None:
     assert plugs.translate(3, "sensor/wifi_signal/state", b"-62", NOW) == ([], None)
     with pytest.raises(PayloadError, match="'nan' is not a number"):
         plugs.translate(3, "sensor/power/state", b"nan", NOW)
+
+
+def test_shelly_notify_status_without_params_is_named() -> None:
+    with pytest.raises(PayloadError, match="NotifyStatus without a params object"):
+        shelly.readings("events/rpc", b'{"method":"NotifyStatus","params":[1]}', None, NOW)

@@ -36,11 +36,13 @@ def readings(tail: str, payload: bytes, held: Status | None, now_ms: int) -> tup
     if body.get("method") != "NotifyStatus":
         return [], held  # NotifyEvent, NotifyFullStatus of other components: nothing metered
     params = body.get("params")
-    changed = params.get(_CHANNEL) if isinstance(params, dict) else None
+    if not isinstance(params, dict):
+        raise PayloadError(f"{tail}: NotifyStatus without a params object")
+    changed = params.get(_CHANNEL)
     if not isinstance(changed, dict):
         return [], held  # a notification about another component (wifi, input:0, switch:1, …)
     merged = _overlay(held or {}, changed)
-    ts = number(params.get("ts"), f"{tail}: params.ts")  # type: ignore[union-attr]
+    ts = number(params.get("ts"), f"{tail}: params.ts")
     if merged.get("apower") is None and merged.get("current") is None:
         return [], merged  # a change before any full status: wait for the power
     return [_reading(merged, epoch_ms(ts) if ts is not None else now_ms, f"{tail}: {_CHANNEL}")], merged

@@ -32,9 +32,9 @@ _FIELDS: dict[str, tuple[str, str, float]] = {
 
 def readings(tail: str, payload: bytes, now_ms: int) -> list[Item]:
     """The one reading in a ``tele/SENSOR`` or ``stat/STATUS8`` message."""
-    body = json_object(payload, tail)
+    body: Any = json_object(payload, tail)
     if tail == STATUS8:
-        body = body.get("StatusSNS")  # type: ignore[assignment]
+        body = body.get("StatusSNS")
         if not isinstance(body, dict):
             raise PayloadError(f"{tail}: no StatusSNS object")
     energy = body.get("ENERGY")
