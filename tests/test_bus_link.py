@@ -21,7 +21,7 @@ from support import free_port, mosquitto
 from wattwise.bus import Bus, Message, Subscription
 from wattwise.bus_link import PREFIX, BusLink
 from wattwise.domain.readings import Reading, StoredReading
-from wattwise.ingest.mqtt import READINGS_FILTER, RESULTS_FILTER
+from wattwise.ingest.mqtt import PLUG_FILTERS, READINGS_FILTER, RESULTS_FILTER
 from wattwise.store.commands import Command, Manifest
 
 READINGS = [
@@ -154,14 +154,15 @@ async def test_messages_the_broker_dropped_are_counted_and_logged(
 
 
 async def test_the_link_is_not_mistaken_for_meters_by_the_server_or_home_assistant(broker: int) -> None:
-    """The server's MQTT ingest listens on wattwise/+/readings and wattwise/+/commands/result,
-    Home Assistant on wattwise/+/state: none of them may hear the link (the ingest would log
+    """The server's MQTT ingest listens on wattwise/+/readings, wattwise/+/commands/result and
+    the smart plugs' topics, Home Assistant on wattwise/+/state: none of them may hear the link (the ingest would log
     "ignored … (no such meter)" for every batch another process stored)."""
     meters_side: list[str] = []
     listener = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="ingest-like")
     listener.on_message = lambda _c, _u, msg: meters_side.append(msg.topic)
     listener.connect("127.0.0.1", broker)
-    listener.subscribe([(READINGS_FILTER, 1), (RESULTS_FILTER, 1), ("wattwise/+/state", 1), ("wattwise/+/commands", 1)])
+    ingest_filters = [READINGS_FILTER, RESULTS_FILTER, *PLUG_FILTERS]
+    listener.subscribe([(f, 1) for f in (*ingest_filters, "wattwise/+/state", "wattwise/+/commands")])
     listener.loop_start()
     command = Command(3, 4, "relay_off", "pending", "rule 1", 1_764_000_000_000, None, None, None, None)
     try:

@@ -218,8 +218,100 @@ def test_a_revoked_meter_is_refused_over_mqtt_as_over_http(world: World, broker:
         assert revoked.status_code == 200
         meter, results = meter_hearing(world, broker, f"wattwise/{world.meter_a}/ingest/result")
         meter.publish(f"wattwise/{world.meter_a}/readings", orjson.dumps({"power": 55.0}), qos=1).wait_for_publish()
+        # a smart plug logged in as that meter is refused the same way
+        plug_status = orjson.dumps({"id": 0, "apower": 55.0, "voltage": 231.0})
+        meter.publish(f"wattwise/{world.meter_a}/status/switch:0", plug_status, qos=1).wait_for_publish()
+        assert wait_for(lambda: len(results) >= 2)
+        meter.loop_stop()
+        meter.disconnect()
+    assert results == [{"error": f"meter {world.meter_a}: its key is revoked; readings refused"}] * 2
+    assert count(world, world.meter_a) == 0
+
+
+def stored(world: World, device: int) -> list[dict[str, object]]:
+    """The meter's stored readings, oldest first, without the columns left empty."""
+    with world.services.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM readings WHERE device_id=:d ORDER BY ts"), {"d": device}).mappings()
+        return [{k: v for k, v in row.items() if v is not None and k not in ("device_id", "wh")} for row in rows]
+
+
+def test_a_tasmota_plug_under_its_meter_tree_is_stored_and_only_as_itself(
+    world: World, broker: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    sensor = {
+        "Time": "2018-02-15T17:37:10",
+        "ENERGY": {"Total": 6.294, "Power": 2635, "Factor": 0.99, "Voltage": 227, "Current": 11.661},
+    }
+    with served_over(world, broker):
+        meter, results = meter_hearing(world, broker, f"wattwise/{world.meter_a}/ingest/result")
+        before = time.time() * 1000
+        # pretending to be the other meter: the broker's ACL drops it
+        meter.publish(f"wattwise/{world.meter_b}/tele/SENSOR", orjson.dumps(sensor), qos=1).wait_for_publish()
+        meter.publish(f"wattwise/{world.meter_a}/tele/SENSOR", b'{"ENERGY":{"Power":"lots"}}', qos=1).wait_for_publish()
+        meter.publish(f"wattwise/{world.meter_a}/tele/SENSOR", orjson.dumps(sensor), qos=1).wait_for_publish()
         assert wait_for(lambda: len(results) >= 1)
         meter.loop_stop()
         meter.disconnect()
-    assert results == [{"error": f"meter {world.meter_a}: its key is revoked; readings refused"}]
-    assert count(world, world.meter_a) == 0
+    (reading,) = stored(world, world.meter_a)
+    assert before <= int(reading.pop("ts")) <= time.time() * 1000  # the plug's zoneless Time is not used  # type: ignore[call-overload]
+    assert reading == {"power": 2635.0, "voltage": 227.0, "current": 11.661, "energy": 6294.0, "pf": 0.99}
+    assert count(world, world.meter_b) == 0
+    assert any("ENERGY.Power: 'lots' is not a number" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records if "plug" in r.getMessage())
+
+
+def test_a_shelly_notification_of_only_apower_is_stored_with_the_held_voltage(world: World, broker: int) -> None:
+    status = {
+        "aenergy": {"minute_ts": 1632600459, "by_minute": [0, 0, 0], "total": 0.134},
+        "current": 0,
+        "voltage": 238.215,
+        "apower": 0,
+        "output": False,
+        "source": "switch",
+        "id": 0,
+    }
+    with served_over(world, broker):
+        meter, results = meter_hearing(world, broker, f"wattwise/{world.meter_a}/ingest/result")
+        meter.publish(f"wattwise/{world.meter_a}/status/switch:0", orjson.dumps(status), qos=1).wait_for_publish()
+        assert wait_for(lambda: len(results) >= 1)
+        ts = round(time.time() + 1, 2)
+        change = {
+            "src": "shellyplusplugs",
+            "dst": f"wattwise/{world.meter_a}/events",
+            "method": "NotifyStatus",
+            "params": {"ts": ts, "switch:0": {"id": 0, "apower": 61.4, "current": 0.27}},
+        }
+        meter.publish(f"wattwise/{world.meter_a}/events/rpc", orjson.dumps(change), qos=1).wait_for_publish()
+        assert wait_for(lambda: len(results) >= 2)
+        meter.loop_stop()
+        meter.disconnect()
+    first, second = stored(world, world.meter_a)
+    assert {k: first[k] for k in ("power", "voltage", "energy")} == {"power": 0.0, "voltage": 238.215, "energy": 0.134}
+    assert second == {"ts": round(ts * 1000), "power": 61.4, "current": 0.27, "voltage": 238.215, "energy": 0.134}
+
+
+def test_esphome_per_sensor_messages_become_readings(world: World, broker: int) -> None:
+    update = [
+        ("voltage", "230.4"),
+        ("current", "0.512"),
+        ("power", "117.90"),
+        ("energy", "1520"),
+        ("wifi_signal", "-61"),
+    ]
+    with served_over(world, broker):
+        meter, results = meter_hearing(world, broker, f"wattwise/{world.meter_a}/ingest/result")
+        for _ in range(2):  # two updates of a pzemac sensor set, in its order
+            for sensor, value in update:
+                meter.publish(f"wattwise/{world.meter_a}/sensor/{sensor}/state", value, qos=1).wait_for_publish()
+        assert wait_for(lambda: len(results) >= 2)
+        meter.loop_stop()
+        meter.disconnect()
+    first, second = stored(world, world.meter_a)
+    # the energy arrived after the power: it goes with the next reading
+    assert {k: v for k, v in first.items() if k != "ts"} == {"voltage": 230.4, "current": 0.512, "power": 117.9}
+    assert {k: v for k, v in second.items() if k != "ts"} == {
+        "voltage": 230.4,
+        "current": 0.512,
+        "power": 117.9,
+        "energy": 1520.0,
+    }

@@ -1,7 +1,9 @@
 """Mosquitto password and ACL files derived from the device list.
 
 Each meter logs in as its numeric id with its device key as password and may write only
-``wattwise/<id>/…``; the server account may read every meter's readings and write commands
+``wattwise/<id>/…`` (its readings, or a smart plug's own topics there: Tasmota's ``tele/`` and
+``stat/``, Shelly's ``status/``, ``events/`` and ``online``, ESPHome's ``sensor/``, ``status``
+and ``debug``); the server account may read every meter's readings and write commands
 and Home Assistant's discovery and state topics; an optional Home Assistant account may read
 those (and announce its own ``homeassistant/status``).
 """
@@ -37,6 +39,12 @@ def acl_file(server_user: str, ha_user: str | None = None) -> str:
     return (
         f"user {server_user}\n"
         "topic read wattwise/+/readings\n"
+        "# smart plugs (docs/devices.md): Tasmota, Shelly Gen2, ESPHome\n"
+        "topic read wattwise/+/tele/SENSOR\n"
+        "topic read wattwise/+/stat/STATUS8\n"
+        "topic read wattwise/+/status/switch:0\n"
+        "topic read wattwise/+/events/rpc\n"
+        "topic read wattwise/+/sensor/+/state\n"
         "topic write wattwise/+/ingest/result\n"
         "topic readwrite wattwise/+/commands\n"
         "topic read wattwise/+/commands/result\n"
@@ -54,4 +62,14 @@ def acl_file(server_user: str, ha_user: str | None = None) -> str:
         "pattern read wattwise/%u/commands\n"
         "pattern write wattwise/%u/commands/result\n"
         "pattern read wattwise/%u/ota\n"
+        "# a smart plug under its meter's tree: Tasmota (FullTopic wattwise/%topic%/%prefix%/)\n"
+        "pattern write wattwise/%u/tele/#\n"
+        "pattern write wattwise/%u/stat/#\n"
+        "# Shelly Gen2 (topic prefix wattwise/<id>): status, notifications, its online flag\n"
+        "pattern write wattwise/%u/status/#\n"
+        "pattern write wattwise/%u/events/#\n"
+        "pattern write wattwise/%u/online\n"
+        "# ESPHome (topic_prefix wattwise/<id>): sensor states; status is covered above\n"
+        "pattern write wattwise/%u/sensor/#\n"
+        "pattern write wattwise/%u/debug\n"
     )

@@ -1,5 +1,8 @@
 """MQTT adapter: meters publish the HTTP ingest JSON to ``wattwise/<device_id>/readings``.
 
+Smart plugs (Tasmota, Shelly Gen2, ESPHome) publish their own payloads under the same
+``wattwise/<device_id>/`` tree; ``plugs.py`` turns them into readings for the same pipeline.
+
 Who may publish as which meter is the broker's job: ``wattwise mqtt credentials`` writes a
 Mosquitto password file (user = device id, password = device key) and an ACL that lets each
 meter write only its own topic. The server subscribes through a shared subscription
@@ -23,7 +26,8 @@ import paho.mqtt.client as mqtt
 
 from wattwise.bus import Message
 from wattwise.config import broker_address
-from wattwise.ingest import command_results
+from wattwise.ingest import command_results, plugs
+from wattwise.ingest.formats import PayloadError
 from wattwise.ingest.pipeline import KEY_CACHE_S, IngestResult
 from wattwise.mqtt_session import connect_persistent, server_client
 from wattwise.runtime import Services
@@ -37,15 +41,22 @@ RESEND_AFTER_MS = 30_000
 TOPIC_PREFIX = "wattwise"
 READINGS_FILTER = f"{TOPIC_PREFIX}/+/readings"
 RESULTS_FILTER = f"{TOPIC_PREFIX}/+/commands/result"
+PLUG_FILTERS = tuple(f"{TOPIC_PREFIX}/+/{tail}" for tail in plugs.TOPIC_FILTERS)
+
+
+def meter_topic(topic: str) -> tuple[int, str] | None:
+    """The meter id and the rest in ``wattwise/<id>/<rest>``, or None for any other topic."""
+    prefix, _, rest = topic.partition("/")
+    device, _, tail = rest.partition("/")
+    if prefix == TOPIC_PREFIX and device.isdigit() and tail:
+        return int(device), tail
+    return None
 
 
 def device_from_topic(topic: str, suffix: str = "readings") -> int | None:
     """The meter id in ``wattwise/<id>/<suffix>``, or None for any other topic."""
-    prefix, _, rest = topic.partition("/")
-    device, _, tail = rest.partition("/")
-    if prefix == TOPIC_PREFIX and tail == suffix and device.isdigit():
-        return int(device)
-    return None
+    parts = meter_topic(topic)
+    return parts[0] if parts is not None and parts[1] == suffix else None
 
 
 class NotJson(ValueError):
@@ -92,6 +103,7 @@ class MqttIngest:
         self._session_expiry_s = session_expiry_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refusals: dict[int, tuple[str | None, float]] = {}  # meter → (why refused, when looked)
+        self._plugs = plugs.Plugs()
         #: Called (on paho's thread) after each successful (re)connection: other publishers on
         #: this connection (Home Assistant discovery) subscribe and announce themselves there.
         self.on_connected: list[Callable[[mqtt.Client], None]] = []
@@ -131,7 +143,8 @@ class MqttIngest:
             log.error("MQTT broker %s:%s refused the connection: %s", self._host, self._port, reason)
             return
         share = f"$share/{self._group}/" if self._group else ""
-        client.subscribe([(share + READINGS_FILTER, 1), (share + RESULTS_FILTER, 1)])
+        filters = (READINGS_FILTER, RESULTS_FILTER, *PLUG_FILTERS)
+        client.subscribe([(share + topic_filter, 1) for topic_filter in filters])
         log.info("listening for readings on MQTT %s:%s (%s)", self._host, self._port, share + READINGS_FILTER)
         for hook in self.on_connected:
             hook(client)
@@ -169,21 +182,42 @@ class MqttIngest:
             self._on_result(reporter, msg)
             client.ack(msg.mid, msg.qos)
             return
-        device_id = device_from_topic(msg.topic)
-        if device_id is None:
-            log.warning("MQTT: ignored %s (not wattwise/<meter id>/readings)", msg.topic)
+        parts = meter_topic(msg.topic)
+        if parts is None or (parts[1] != "readings" and not plugs.handles(parts[1])):
+            log.warning("MQTT: ignored %s (not wattwise/<meter id>/readings or a smart plug's topic)", msg.topic)
             client.ack(msg.mid, msg.qos)
             return
+        device_id, tail = parts
         if (refused := self._refusal(device_id)) is not None:
             log.warning("MQTT: ignored %s (%s)", msg.topic, refused)
             self._reply(device_id, orjson.dumps({"error": refused}))
             client.ack(msg.mid, msg.qos)
+            return
+        if tail != "readings":
+            self._on_plug(device_id, tail, msg)
             return
         self._resend_waiting(device_id)
         assert self._loop is not None
         future = asyncio.run_coroutine_threadsafe(
             self._services.pipeline.ingest_json(device_id, bytes(msg.payload), payload_items), self._loop
         )
+        future.add_done_callback(lambda f: self._done(f, device_id, msg))
+
+    def _on_plug(self, device_id: int, tail: str, msg: mqtt.MQTTMessage) -> None:
+        """A smart plug's message: translated, then stored like readings (acknowledged after)."""
+        try:
+            items, note = self._plugs.translate(device_id, tail, bytes(msg.payload), now_ms())
+        except PayloadError as exc:
+            log.warning("MQTT: meter %s: unreadable plug message, nothing stored: %s", device_id, exc)
+            self.client.ack(msg.mid, msg.qos)  # sending it again would not make it readable
+            return
+        if note is not None:
+            log.info("MQTT: meter %s: %s", device_id, note)
+        if not items:  # held until the reading is complete (ESPHome, Shelly), or nothing metered
+            self.client.ack(msg.mid, msg.qos)
+            return
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(self._services.pipeline.ingest(device_id, items), self._loop)
         future.add_done_callback(lambda f: self._done(f, device_id, msg))
 
     def _done(self, future: Future[IngestResult], device_id: int, msg: mqtt.MQTTMessage) -> None:
