@@ -253,7 +253,8 @@ async def live(
         events = conn.execute(select(func.count()).select_from(appliance_events)).scalar_one()
         found = conn.execute(select(func.count()).select_from(findings)).scalar_one()
     busy = detectors.busy_s  # type: ignore[attr-defined]
-    held = held_per_meter(detectors) if memory else {}
+    peak, now = peak_rss_mb(), rss_mb()
+    held = held_per_meter(detectors) if memory else {}  # after the peak: the walk's own memory is not the meters'
     return Result(
         len(ids),
         steps * len(ids),
@@ -269,8 +270,8 @@ async def live(
         max(peaks[1], backlog),
         detectors.progress.reread,
         rss_before,
-        peak_rss_mb(),
-        rss_mb(),
+        peak,
+        now,
         held,
     )
 

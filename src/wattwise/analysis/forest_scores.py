@@ -12,7 +12,8 @@ dtypes that change nothing: children as ``uint16`` (100 trees of at most 511 nod
 feature as ``uint8``, the threshold as ``float32`` rounded down — the trees compare a
 ``float32`` value ``x`` with a ``float64`` threshold ``t``, and ``x <= t`` exactly when ``x``
 is at most the largest ``float32`` not above ``t`` — and each leaf's ``depth + average path
-length − 1`` as the very ``float64`` scikit-learn adds. A leaf points to itself, so every
+length − 1``, the very ``float64`` scikit-learn adds, as an index (``uint8``) into the forest's
+few distinct such terms (117 for 4,563 leaves of a household's forest). A leaf points to itself, so every
 row walks every tree at once, one level per step, instead of one call into scikit-learn per
 tree (which also made one reading's score cost 12 ms through joblib's dispatch per tree:
 docs/detectors.md). The leaves' terms are added tree after tree in the forest's order, as
@@ -47,7 +48,7 @@ def _rounded_down(threshold: np.ndarray) -> np.ndarray:
 class CompactForest:
     """The trees of a fitted ``IsolationForest``, flat: node ``i`` of the whole forest has
     ``feature[i]``, ``threshold[i]``, ``left[i]``, ``right[i]`` (a leaf: itself) and, at a
-    leaf, ``leaf_depth[i]``; tree ``t`` starts at node ``roots[t]``."""
+    leaf, the term ``leaf_terms[leaf_term[i]]``; tree ``t`` starts at node ``roots[t]``."""
 
     feature: np.ndarray
     threshold: np.ndarray
@@ -56,7 +57,8 @@ class CompactForest:
     #: True where a missing value (NaN) goes left; None when no node sends it left (then,
     #: as ``NaN <= t`` is false, it goes right, as scikit-learn sends it)
     nan_left: np.ndarray | None
-    leaf_depth: np.ndarray
+    leaf_term: np.ndarray
+    leaf_terms: np.ndarray  # float64, each distinct term once
     roots: np.ndarray
     steps: int  # the deepest leaf's depth: after this many steps every row is at its leaf
     n_features: int
@@ -80,17 +82,20 @@ class CompactForest:
             lefts.append(np.where(leaf, own, start + tree.children_left))
             rights.append(np.where(leaf, own, start + tree.children_right))
             nan_lefts.append(~leaf & (tree.missing_go_to_left != 0))
-            # the term scikit-learn adds at a leaf, in its own order of operations (read at leaves only)
-            depths.append(tree.compute_node_depths() + _average_path_length(tree.n_node_samples) - 1.0)
+            # the term scikit-learn adds at a leaf, in its own order of operations
+            term = tree.compute_node_depths() + _average_path_length(tree.n_node_samples) - 1.0
+            depths.append(np.where(leaf, term, 0.0))
         index = _narrowest(int(sum(sizes)) - 1)
         nan_left = np.concatenate(nan_lefts)
+        terms, term = np.unique(np.concatenate(depths), return_inverse=True)
         return cls(
             feature=np.concatenate(features).astype(_narrowest(forest.n_features_in_ - 1)),
             threshold=np.concatenate(thresholds),
             left=np.concatenate(lefts).astype(index),
             right=np.concatenate(rights).astype(index),
             nan_left=nan_left if nan_left.any() else None,
-            leaf_depth=np.concatenate(depths),
+            leaf_term=term.astype(_narrowest(terms.size - 1)),
+            leaf_terms=terms,
             roots=starts.astype(index),
             steps=max((int(tree.max_depth) for tree in trees), default=0),
             n_features=int(forest.n_features_in_),
@@ -112,7 +117,11 @@ class CompactForest:
                 left |= np.isnan(value) & self.nan_left[node]
             node = np.where(left, self.left[node], self.right[node])
         # tree after tree, as scikit-learn adds them (a pairwise sum would round differently)
-        depths = np.add.accumulate(self.leaf_depth[node], axis=1)[:, -1] if self.roots.size else np.zeros(len(x))
+        depths = (
+            np.add.accumulate(self.leaf_terms[self.leaf_term[node]], axis=1)[:, -1]
+            if self.roots.size
+            else np.zeros(len(x))
+        )
         denominator = self.denominator
         # for a single training sample, denominator and depth are 0: the score is 1 (as scikit-learn sets it)
         scores: np.ndarray = 2 ** (-np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0))
