@@ -1,6 +1,6 @@
-"""The live anomaly model keeps its Isolation Forest in compact form: it gives the very numbers,
-and so the very findings, that scikit-learn's ``score_samples`` gives, on random data and on
-real fixture data (tests/fixtures/anomaly/NOTICE.md)."""
+"""The live anomaly and theft models keep their forests in compact form: they give the very
+numbers, and so the very findings, that scikit-learn's ``score_samples`` and ``predict_proba``
+give, on random data and on real fixture data (tests/fixtures/anomaly/NOTICE.md)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import IsolationForest
+from sklearn.ensemble import IsolationForest, RandomForestClassifier
 
-from wattwise.analysis import anomaly, model_data
+from wattwise.analysis import anomaly, model_data, theft
 from wattwise.analysis.features import dump_model
-from wattwise.analysis.forest_scores import CompactForest
+from wattwise.analysis.forest_scores import CompactClassifier, CompactForest
 from wattwise.detectors import anomaly as live_anomaly
 from wattwise.detectors.anomaly import MeterAnomaly
 from wattwise.detectors.report import Report
+from wattwise.detectors.theft import MeterTheft
 from wattwise.domain.readings import Reading
 
 DATA = Path(__file__).parents[1] / "fixtures" / "anomaly" / "data"
@@ -70,7 +71,7 @@ def test_missing_values_take_the_side_scikit_learn_sends_them_to() -> None:
     compact = CompactForest.of(forest)
     rows = rng.normal(scale=3, size=(400, 4))
     rows[rng.random(rows.shape) < 0.3] = np.nan
-    assert compact.nan_left is not None, "some split sends a missing value left"
+    assert compact.trees.nan_left is not None, "some split sends a missing value left"
     assert np.array_equal(compact.scores(rows), forest.score_samples(rows))
 
 
@@ -78,7 +79,11 @@ def test_the_compact_forest_is_a_fraction_of_scikit_learns_when_stored() -> None
     rng = np.random.default_rng(2)
     forest = IsolationForest(n_estimators=100, random_state=0, n_jobs=1).fit(rng.normal(size=(5000, 10)))
     compact = CompactForest.of(forest)
-    assert (compact.left.dtype, compact.feature.dtype, compact.threshold.dtype) == (np.uint16, np.uint8, np.float32)
+    assert (compact.trees.left.dtype, compact.trees.feature.dtype, compact.trees.threshold.dtype) == (
+        np.uint16,
+        np.uint8,
+        np.float32,
+    )
     assert len(dump_model(compact)) * 4 < len(dump_model(forest))
 
 
@@ -174,3 +179,48 @@ def test_a_model_stored_with_scikit_learns_whole_forest_is_compacted_not_refitte
         anomaly.score_frame(restored, faulty)[0], anomaly.score_frame(model, faulty)[0], check_exact=True
     )
     assert live_anomaly.stored(dump_model(replace(model, forest=forest, version=3))) is None
+
+
+def _theft_rows() -> theft.TheftRows:
+    ihepc = model_data.load_ihepc(DATA)
+    meters = {
+        name: (theft.hourly_days(ihepc["ts"].to_numpy(), ihepc[name].to_numpy()), "FR")
+        for name in ("power", "kitchen", "laundry", "heater_ac")
+    }
+    return theft.theft_rows(meters, reference_days=2)
+
+
+def _theft_forest(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> RandomForestClassifier:
+    forest = RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=0, n_jobs=1)
+    return forest.fit(x, y, sample_weight=weights)
+
+
+def test_the_theft_forests_probabilities_are_bit_for_bit_scikit_learns() -> None:
+    rows = _theft_rows()
+    rng = np.random.default_rng(3)
+    weights = np.where(rng.random(len(rows.y)) < 0.05, 20.0, 1.0)  # verdicts weigh more (record_verdict)
+    for forest in (_theft_forest(rows.x, rows.y), _theft_forest(rows.x, rows.y, weights)):
+        compact = CompactClassifier.of(forest, 1)
+        column = list(forest.classes_).index(1)
+        for matrix in (rows.x, rows.x[:1], rows.x * rng.uniform(0.5, 1.5, size=rows.x.shape)):
+            assert np.array_equal(compact.probability(matrix), forest.predict_proba(matrix)[:, column])
+
+
+def test_a_classifier_is_asked_only_for_a_class_it_was_fitted_on() -> None:
+    forest = _theft_forest(np.arange(20.0)[:, None], np.zeros(20, dtype="int64"))
+    with pytest.raises(ValueError, match=r"fitted on classes \[0\]; it gives no probability of 1"):
+        CompactClassifier.of(forest, 1)
+
+
+def test_a_theft_model_stored_with_scikit_learns_whole_forest_is_compacted_when_loaded() -> None:
+    rows = _theft_rows()
+    forest = _theft_forest(rows.x, rows.y)
+    fitted = theft.fit_theft_model(rows.x, rows.y)
+    before = replace(fitted, forest=forest)  # as the detectors stored it before
+    state = MeterTheft(model=before, usual=np.ones(24), tz="UTC", meter="1", last_day="2026-01-01")
+    loaded = MeterTheft.from_bytes(dump_model(state))
+    assert isinstance(loaded.model.forest, CompactClassifier)
+    assert np.array_equal(
+        theft.theft_probability(loaded.model, rows.x), forest.predict_proba(rows.x)[:, list(forest.classes_).index(1)]
+    )
+    assert np.array_equal(theft.theft_probability(loaded.model, rows.x), theft.theft_probability(fitted, rows.x))
