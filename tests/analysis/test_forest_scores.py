@@ -181,22 +181,13 @@ def test_a_model_stored_with_scikit_learns_whole_forest_is_compacted_not_refitte
     assert live_anomaly.stored(dump_model(replace(model, forest=forest, version=3))) is None
 
 
-def _theft_rows() -> theft.TheftRows:
-    ihepc = model_data.load_ihepc(DATA)
-    meters = {
-        name: (theft.hourly_days(ihepc["ts"].to_numpy(), ihepc[name].to_numpy()), "FR")
-        for name in ("power", "kitchen", "laundry", "heater_ac")
-    }
-    return theft.theft_rows(meters, reference_days=2)
-
-
 def _theft_forest(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> RandomForestClassifier:
     forest = RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=0, n_jobs=1)
     return forest.fit(x, y, sample_weight=weights)
 
 
-def test_the_theft_forests_probabilities_are_bit_for_bit_scikit_learns() -> None:
-    rows = _theft_rows()
+def test_the_theft_forests_probabilities_are_bit_for_bit_scikit_learns(ihepc_theft_rows: theft.TheftRows) -> None:
+    rows = ihepc_theft_rows
     rng = np.random.default_rng(3)
     weights = np.where(rng.random(len(rows.y)) < 0.05, 20.0, 1.0)  # verdicts weigh more (record_verdict)
     for forest in (_theft_forest(rows.x, rows.y), _theft_forest(rows.x, rows.y, weights)):
@@ -212,8 +203,10 @@ def test_a_classifier_is_asked_only_for_a_class_it_was_fitted_on() -> None:
         CompactClassifier.of(forest, 1)
 
 
-def test_a_theft_model_stored_with_scikit_learns_whole_forest_is_compacted_when_loaded() -> None:
-    rows = _theft_rows()
+def test_a_theft_model_stored_with_scikit_learns_whole_forest_is_compacted_when_loaded(
+    ihepc_theft_rows: theft.TheftRows,
+) -> None:
+    rows = ihepc_theft_rows
     forest = _theft_forest(rows.x, rows.y)
     fitted = theft.fit_theft_model(rows.x, rows.y)
     before = replace(fitted, forest=forest)  # as the detectors stored it before
