@@ -19,10 +19,13 @@ and the rate a 10 s cadence needs (meters / 10 s). Then the backlog's peaks (sam
 to be read back from the store past ``--backlog-max``); how many were read back; and the
 process's peak RSS (``resource.getrusage``) when the live part started and when it ended.
 The peak is the process's whole life's: compare limits with one count of meters per run.
-``--profile`` runs the worker under cProfile and says where its time went.
+``--profile`` runs the worker under cProfile and says where its time went. ``--memory`` says
+what the detectors hold per meter once the live part is over, part by part (``held.py``: each
+part with everything it reaches, counted once), beside the RSS the live part added per meter.
 
     python bench/detectors.py [--database sqlite|postgresql] [--meters 10 100 1000] [--minutes 30]
                               [--history-days 3] [--templates 4] [--backlog-max N | 0 for none] [--profile]
+                              [--memory]
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import Any
 
 import orjson
 from common import fresh_database
+from held import held_bytes
 from sqlalchemy import Connection, func, select
 
 from wattwise.api.body import decode_json, readings_payload
@@ -76,6 +80,8 @@ class Result:
     reread: int
     rss_mb_before: float
     rss_mb_after: float
+    rss_mb_now: float
+    held: dict[str, float]  # --memory: bytes per meter by part
 
     @property
     def ingest_rate(self) -> float:
@@ -122,6 +128,29 @@ class ProfiledDetectors(TimedDetectors):
 def peak_rss_mb() -> float:
     """The process's peak resident set so far (Linux reports kB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """The process's resident set now."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def held_per_meter(detectors: Detectors) -> dict[str, float]:
+    """Bytes the detectors hold per meter, by part; each object counted once, for the first
+    part that reaches it (so the anomaly model's forest is not counted again in the model)."""
+    meters = list(detectors._meters.values())
+    parts: dict[str, Any] = {
+        "anomaly forest": lambda m: m.anomaly and m.anomaly.model.forest,
+        "anomaly model, the rest": lambda m: m.anomaly and m.anomaly.model,
+        "anomaly carry": lambda m: m.anomaly,
+        "NILM (model + live state)": lambda m: m.nilm,
+        "grid": lambda m: m.grid,
+        "theft model": lambda m: m.theft,
+        "the rest (device, verdicts, open findings)": lambda m: m,
+    }
+    seen: set[int] = set()
+    return {name: sum(held_bytes(part(m), seen) for m in meters) / max(len(meters), 1) for name, part in parts.items()}
 
 
 def bodies(frame_rows: list[dict[str, float]]) -> list[bytes]:
@@ -177,6 +206,7 @@ async def live(
     profile: bool,
     paced: bool,
     backlog_max: int,
+    memory: bool = False,
 ) -> Result:
     """Send every meter's live readings (as fast as the store takes them, or ``paced``: in real
     time, one reading per meter every 10 s) and wait until the detectors have caught up."""
@@ -223,6 +253,8 @@ async def live(
         events = conn.execute(select(func.count()).select_from(appliance_events)).scalar_one()
         found = conn.execute(select(func.count()).select_from(findings)).scalar_one()
     busy = detectors.busy_s  # type: ignore[attr-defined]
+    peak, now = peak_rss_mb(), rss_mb()
+    held = held_per_meter(detectors) if memory else {}  # after the peak: the walk's own memory is not the meters'
     return Result(
         len(ids),
         steps * len(ids),
@@ -238,7 +270,9 @@ async def live(
         max(peaks[1], backlog),
         detectors.progress.reread,
         rss_before,
-        peak_rss_mb(),
+        peak,
+        now,
+        held,
     )
 
 
@@ -250,7 +284,7 @@ service.py _nilm   NILM (events, runs, provisional)
 anomaly.py score   anomaly scoring (MeterAnomaly.score)
 anomaly.py score_frame     engine score_frame
 _iforest.py score_samples       IsolationForest.score_samples (before)
-forest_scores.py forest_scores       the forest, tree by tree (forest_scores)
+forest_scores.py scores       the forest, all trees at once (CompactForest.scores)
 anomaly.py _features       features (pandas)
 features.py calendar         calendar fields (features.calendar)
 grid.py feed   grid events (MeterGrid.feed)
@@ -287,6 +321,7 @@ def main() -> None:
     parser.add_argument("--history-days", type=int, default=3, help="stored history the models are fitted from")
     parser.add_argument("--templates", type=int, default=4, help="simulated households (each meter is one of them)")
     parser.add_argument("--profile", action="store_true", help="run the detectors' worker under cProfile")
+    parser.add_argument("--memory", action="store_true", help="say what the detectors hold per meter, by part")
     parser.add_argument(
         "--backlog-max",
         type=int,
@@ -317,7 +352,9 @@ def main() -> None:
             try:
                 ids = set_up(services, meters, homes[: min(meters, len(homes))])
                 limit = args.backlog_max or NO_LIMIT
-                r = asyncio.run(live(services, ids, homes[: min(meters, len(homes))], args.profile, args.paced, limit))
+                started_mb = rss_mb()
+                homes_used = homes[: min(meters, len(homes))]
+                r = asyncio.run(live(services, ids, homes_used, args.profile, args.paced, limit, args.memory))
             finally:
                 services.close()
         print(
@@ -328,6 +365,14 @@ def main() -> None:
             f"{r.rss_mb_before:>6,.0f} → {r.rss_mb_after:>5,.0f}",
             flush=True,
         )
+        if args.memory:
+            print(
+                f"  held per meter after the live part (RSS now {r.rss_mb_now:,.0f} MB, "
+                f"{(r.rss_mb_now - started_mb) * 1024 / meters:,.0f} kB per meter more than before it):"
+            )
+            for part, size in r.held.items():
+                print(f"    {part:44s} {size / 1024:8,.1f} kB")
+            print(f"    {'all':44s} {sum(r.held.values()) / 1024:8,.1f} kB")
         if args.profile:
             where_time_went(ProfiledDetectors.profile, r.readings)
             ProfiledDetectors.profile = cProfile.Profile()

@@ -15,14 +15,9 @@ from wattwise.analysis.features import dump_model, load_model
 DATA = Path(__file__).parents[1] / "fixtures" / "anomaly" / "data"
 
 
-@pytest.fixture(scope="module")
-def rows() -> theft.TheftRows:
-    ihepc = model_data.load_ihepc(DATA)
-    meters = {
-        name: (theft.hourly_days(ihepc["ts"].to_numpy(), ihepc[name].to_numpy()), "FR")
-        for name in ("power", "kitchen", "laundry", "heater_ac")
-    }
-    return theft.theft_rows(meters, reference_days=2)
+@pytest.fixture
+def rows(ihepc_theft_rows: theft.TheftRows) -> theft.TheftRows:
+    return ihepc_theft_rows
 
 
 def test_a_persistent_loss_between_main_and_sub_meters_is_flagged_and_none_is_invented() -> None:

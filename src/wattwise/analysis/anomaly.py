@@ -32,7 +32,7 @@ Models are plain picklable objects (``features.dump_model`` / ``features.load_mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ from wattwise.analysis.features import (
     readings_frame,
     slot_name,
 )
-from wattwise.analysis.forest_scores import forest_scores
+from wattwise.analysis.forest_scores import CompactForest
 from wattwise.domain.readings import Reading
 
 #: Electrical quantities used as features when the meter reports them.
@@ -56,8 +56,9 @@ UNITS = {"voltage": " V", "current": " A", "frequency": " Hz", "pf": ""}
 WEEKLY_AFTER_MS = 21 * 86_400_000
 #: A gap longer than this breaks an on-run (the meter was silent; we do not know).
 MAX_GAP_MS = 15 * 60_000
-#: Bumped whenever a fitted model's shape changes: a stored model of another version is refitted.
-MODEL_VERSION = 4
+#: Bumped whenever a fitted model's shape changes: a stored model of another version is refitted
+#: (version 4, the same model with scikit-learn's whole forest, is compacted instead: :func:`upgraded`).
+MODEL_VERSION = 5
 #: How many completed on-runs make "recent" when judging whether cycles are getting longer.
 RECENT_RUNS = 5
 #: Features about on-runs; left out for a meter whose load does not cycle (a whole house).
@@ -276,7 +277,7 @@ class AnomalyModel:
     on_threshold: float
     metrics: tuple[str, ...]
     feature_names: tuple[str, ...]
-    forest: IsolationForest
+    forest: CompactForest  # what scoring needs of the fitted IsolationForest
     threshold: float
     low: np.ndarray  # per-feature 0.5 % quantile of the history
     high: np.ndarray  # per-feature 99.5 % quantile of the history
@@ -774,7 +775,7 @@ def fit_anomaly_model(
         on_threshold=on_threshold,
         metrics=metrics,
         feature_names=names,
-        forest=forest,
+        forest=CompactForest.of(forest),
         threshold=float(np.quantile(scores, 1.0 - contamination)),
         low=np.quantile(matrix, 0.005, axis=0),
         high=np.quantile(matrix, 0.995, axis=0),
@@ -950,7 +951,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
         typical_run_s=model.typical_run_s,
     )
     matrix = feats[list(model.feature_names)].to_numpy(dtype="float64")
-    score = -forest_scores(model.forest, matrix) / model.threshold
+    score = -model.forest.scores(matrix) / model.threshold
     run_s = feats["on_run_s"].to_numpy()
     ratio = feats["recent_runs"].to_numpy()
     cycling = model.typical_run_s > 0
@@ -1053,6 +1054,18 @@ def score_reading(model: AnomalyModel, reading: Reading, carry: Carry | None = N
     if not bool(row["anomalous"]):
         return None, new_carry
     return Finding(ts=int(row["ts"]), score=float(row["score"]), reason=str(row["reason"])), new_carry
+
+
+def upgraded(model: AnomalyModel) -> AnomalyModel | None:
+    """A stored model this version scores with, or None (fit again). Version 4 held
+    scikit-learn's whole fitted forest; its compact form scores the very same numbers, so it
+    is kept rather than refitted (which, for a utility's meters, would take the refresher
+    hours during which they are not watched)."""
+    if model.version == MODEL_VERSION and isinstance(model.forest, CompactForest):
+        return model
+    if model.version == 4 and isinstance(model.forest, IsolationForest):
+        return replace(model, forest=CompactForest.of(model.forest), version=MODEL_VERSION)
+    return None
 
 
 def needs_refresh(model: AnomalyModel, history_end_ms: int, history_rows: int) -> bool:

@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 
 from wattwise.analysis.features import holiday_flags, season_of
+from wattwise.analysis.forest_scores import CompactClassifier
 
 METER_ACCURACY = 0.005
 #: A balance that could not see this share of the main meter going missing is not worth
@@ -335,7 +336,7 @@ class Verdict:
 class TheftModel:
     """The forest, its alert threshold, the training rows and the user's verdicts."""
 
-    forest: RandomForestClassifier
+    forest: CompactClassifier  # what scoring needs of the fitted RandomForestClassifier: P(theft)
     threshold: float
     train_x: np.ndarray
     train_y: np.ndarray
@@ -355,14 +356,20 @@ def fit_theft_model(x: np.ndarray, y: np.ndarray, *, threshold: float = 0.5, ran
     forest = RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=random_state, n_jobs=1)
     forest.fit(x, y)
     spread = np.quantile(x, 0.9, axis=0) - np.quantile(x, 0.1, axis=0)
-    return TheftModel(forest, threshold, x, y, np.where(spread > 1e-9, spread, 1.0))
+    return TheftModel(CompactClassifier.of(forest, 1), threshold, x, y, np.where(spread > 1e-9, spread, 1.0))
+
+
+def compacted(model: TheftModel) -> TheftModel:
+    """A model stored with scikit-learn's whole forest (before it was kept compact), with the
+    compact one instead: the very same probabilities, a tenth of the memory."""
+    if isinstance(model.forest, RandomForestClassifier):
+        return replace(model, forest=CompactClassifier.of(model.forest, 1))
+    return model
 
 
 def theft_probability(model: TheftModel, x: np.ndarray) -> np.ndarray:
     """The forest's probability of theft for each feature row."""
-    proba = model.forest.predict_proba(np.asarray(x, dtype="float64"))
-    classes = list(model.forest.classes_)
-    return np.asarray(proba[:, classes.index(1)]) if 1 in classes else np.zeros(len(x))
+    return model.forest.probability(np.asarray(x, dtype="float64"))
 
 
 def _nearest(model: TheftModel, row: np.ndarray, meter: str, verdict: str) -> float:
@@ -399,7 +406,7 @@ def record_verdict(model: TheftModel, verdict: Verdict, *, random_state: int = 0
     forest = RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=random_state, n_jobs=1)
     forest.fit(x, y, sample_weight=weights)
     return TheftModel(
-        forest,
+        CompactClassifier.of(forest, 1),
         model.threshold,
         model.train_x,
         model.train_y,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from wattwise.analysis.anomaly import MODEL_VERSION, AnomalyModel, Carry, fit_anomaly_model, score_frame
+from wattwise.analysis.anomaly import AnomalyModel, Carry, fit_anomaly_model, score_frame, upgraded
 from wattwise.analysis.features import load_model, readings_frame
 from wattwise.analysis.nilm.signatures import local_hour
 from wattwise.detectors.report import Report
@@ -36,13 +36,13 @@ def fit(history: pd.DataFrame, tz: str) -> AnomalyModel:
 
 def stored(data: bytes) -> AnomalyModel | None:
     """A stored model this version can score with; None (fit again) for one an older version
-    wrote, whose fields or classes may have changed since."""
+    wrote, whose fields or classes may have changed since (``analysis.anomaly.upgraded``)."""
     try:
         model = load_model(data, AnomalyModel)
     except (AttributeError, ImportError, TypeError, ValueError, EOFError) as exc:
         log.warning("stored anomaly model unreadable (%s); fitting a new one", exc)
         return None
-    return model if getattr(model, "version", 0) == MODEL_VERSION else None
+    return upgraded(model)
 
 
 @dataclass(slots=True)

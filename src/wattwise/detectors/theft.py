@@ -27,6 +27,7 @@ from wattwise.analysis.theft import (
     TheftModel,
     Verdict,
     alerts,
+    compacted,
     features_for_days,
     fit_theft_model,
     hourly_days,
@@ -42,7 +43,8 @@ KIND = "theft"
 
 @dataclass
 class MeterTheft:
-    """The fitted forest with the meter's usual day and time zone (pickled in ``detector_models``)."""
+    """The fitted forest (compact: ``analysis.forest_scores.CompactClassifier``) with the meter's
+    usual day and time zone (pickled in ``detector_models``)."""
 
     model: TheftModel
     usual: np.ndarray
@@ -55,7 +57,9 @@ class MeterTheft:
 
     @staticmethod
     def from_bytes(data: bytes) -> MeterTheft:
-        return load_model(data, MeterTheft)
+        state = load_model(data, MeterTheft)
+        state.model = compacted(state.model)  # one stored with scikit-learn's whole forest
+        return state
 
 
 def fit(history: pd.DataFrame, tz: str, meter: str, verdicts: Sequence[Verdict], min_days: int) -> MeterTheft | None:
