@@ -67,14 +67,15 @@ def test_budget_rules_fire_on_the_share_used_or_the_projection_and_resolve_when_
         aw.engine.tick(noon)
         aw.engine.tick(noon + 60 * SECOND)  # still over 80 %: the same alert
         (risk,) = [a for a in aw.alerts() if a["rule_id"] == at_risk["id"]]
-        assert risk["message"] == "Home A: Budget 86 % used (8.613 of 10 kWh): this cycle may end above it"
+        assert risk["message"] == "Home A: Budget 90 % used (9.000 of 10 kWh): this cycle may end above it"
         (alert,) = [a for a in aw.alerts() if a["rule_id"] != at_risk["id"]]
-        # the alert says what the site's budget says at that instant (the billing layer splits
-        # the UTC hours around India's half-hour boundaries by time: 8.613 kWh by noon)
+        # the alert says what the site's budget says at that instant: the 9 kWh the readings
+        # recorded by noon (the UTC hour holding noon, 06:00-07:00, counts its readings up to
+        # 06:30, not half of the hour's by time)
         status = aw.ok("GET", f"{site}/budget", params={"as_of": noon})["status"]
-        assert (status["used"], status["fraction_used"]) == ("8.613", 0.8613)
-        assert (alert["device_id"], alert["site_id"], alert["value"]) == (None, w.site_a, 86.1)
-        assert alert["message"] == "Home A: Budget 86 % used (8.613 of 10 kWh)"
+        assert (status["used"], status["fraction_used"]) == ("9.000", 0.9)
+        assert (alert["device_id"], alert["site_id"], alert["value"]) == (None, w.site_a, 90.0)
+        assert alert["message"] == "Home A: Budget 90 % used (9.000 of 10 kWh)"
         assert [n["title"] for n in aw.received] == ["Wattwise: Budget"]
         assert status["state"] == "at_risk"  # projected to end above the budget: the other rule
         assert aw.client.get("/api/v1/alerts", headers=w.auth(w.viewer_token)).json() == aw.alerts()
@@ -269,7 +270,7 @@ def test_a_rule_that_cannot_be_checked_does_not_stop_the_others(
         aw.power(start, [1500.0] * 61, every_s=60)  # over a 1 kWh budget by then
         aw.engine.tick(aw.clock.now + 400 * SECOND)  # and the meter silent since
         assert sorted(a["message"] for a in aw.alerts()) == [
-            "Home A: Budget 120 % used (1.199 of 1 kWh): over budget",
+            "Home A: Budget 150 % used (1.500 of 1 kWh): over budget",  # 1.5 kW for an hour
             "main (Home A): No reading for 7 min",
         ]
         assert sorted(n["title"] for n in aw.received) == ["Wattwise: Budget", "Wattwise: Meter offline"]
