@@ -47,12 +47,9 @@ def start_services(settings: Settings) -> Services:
     migrate(engine)
     retention = Retention(settings.raw_retention_days, settings.minute_retention_days)
 
-    def maintenance(conn: Connection) -> bool:
-        """A slice of the rollup refresh; once no mark is left, expiry. True: more left."""
-        if rollups.refresh_marked(conn, limit=rollups.SLICE):
-            return True  # expiry waits: a marked minute's raw rows must be rolled up before they go
+    def maintenance(conn: Connection) -> None:
+        rollups.refresh_marked(conn)
         prune(conn, retention, now_ms())
-        return False
 
     writer = Writer(engine, maintenance=maintenance)
     bus = Bus()

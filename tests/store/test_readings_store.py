@@ -11,7 +11,6 @@ from sqlalchemy import text
 from wattwise.config import Settings
 from wattwise.domain.readings import Reading
 from wattwise.runtime import Services, start_services
-from wattwise.store import rollups
 from wattwise.store.devices import create_device
 from wattwise.store.readings import write_readings
 from wattwise.store.retention import Retention, prune
@@ -170,41 +169,3 @@ def test_expired_raw_readings_leave_hourly_history_and_old_ranges_answer_coarser
 def total_rows(services: Services, table: str, device: int) -> int:
     with services.engine.connect() as conn:
         return int(conn.execute(text(f"SELECT count(*) FROM {table} WHERE device_id=:d"), {"d": device}).scalar_one())
-
-
-def test_rollups_refreshed_in_slices_equal_one_refresh_of_everything(services: Services) -> None:
-    """Slices split hours and days between transactions (an hour refreshed while another of
-    its minutes is still marked); once no mark is left, every tier is what one refresh of
-    everything makes of the same readings."""
-    meters = [new_meter(services) for _ in range(3)]
-    services.writer.close()  # its own refresh would take marks between the slices below
-    rng = random.Random(11)
-    for meter in meters:
-        batch = [
-            Reading(device_id=meter, ts=T0 + 86_400_000 - 5_400_000 + i * 7000, power=rng.uniform(0, 3000))
-            for i in range(1500)  # three hours across midnight: 175 minutes, 4 hours, 2 days
-        ]
-        with services.engine.begin() as conn:
-            write_readings(conn, meter, batch)
-
-    def tables() -> dict[str, list[tuple[object, ...]]]:
-        with services.engine.connect() as conn:
-            return {
-                t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY device_id, ts"))]
-                for t in ("rollup_1m", "rollup_1h", "rollup_1d")
-            }
-
-    left = [3 * 175]
-    while left[-1]:
-        with services.engine.begin() as conn:
-            left.append(rollups.refresh_marked(conn, limit=37))
-    sliced = tables()
-    assert left == [max(0, 3 * 175 - 37 * k) for k in range(len(left))]  # 37 marks a slice
-    with services.engine.begin() as conn:  # mark every minute again and recompute all at once
-        conn.execute(text("INSERT INTO rollup_dirty SELECT DISTINCT device_id, ts / 60000 * 60000 FROM readings"))
-        assert rollups.refresh_marked(conn) == 0
-    full = tables()
-    assert {t: len(rows) for t, rows in full.items()} == {t: len(rows) for t, rows in sliced.items()}
-    for t, rows in full.items():  # PostgreSQL may add a bucket's floats in another order: the last bit
-        assert all(a == pytest.approx(b, rel=1e-12) for a, b in zip(rows, sliced[t], strict=True)), t
-    assert [len(rows) for rows in sliced.values()] == [3 * 175, 3 * 4, 3 * 2]

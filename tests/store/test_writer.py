@@ -157,35 +157,3 @@ def test_a_write_postgresql_aborts_to_break_a_deadlock_is_run_again_and_answered
     assert len(written.stored) == 10
     assert (len(attempts), services.writer.retries - retries) == (2, 1)
     assert stored(services, first) == 10
-
-
-def test_a_refresh_in_slices_lets_waiting_uploads_in_between_and_finishes_when_idle(services: Services) -> None:
-    """An upload that arrives during a long rollup refresh waits for one slice of it, not
-    for the whole; the rest of the refresh follows as soon as the writer is idle, not an
-    interval later."""
-    done: list[str] = []
-    slices_left = [3]
-    first_slice_running, upload_queued, finished = threading.Event(), threading.Event(), threading.Event()
-
-    def refresh_slice(_conn: Connection) -> bool:
-        if not slices_left[0]:
-            return False  # nothing marked (the refresh at stop)
-        first_slice_running.set()
-        upload_queued.wait(30)
-        slices_left[0] -= 1
-        done.append(f"slice, {slices_left[0]} left")
-        if not slices_left[0]:
-            finished.set()
-        return slices_left[0] > 0
-
-    writer = Writer(services.engine, maintenance=refresh_slice, interval=3600)
-    try:
-        assert first_slice_running.wait(30)  # the refresh at start is under way
-        upload = writer.post(lambda _conn: done.append("upload"))
-        upload_queued.set()
-        upload.result(timeout=30)
-        assert finished.wait(30), f"the refresh stopped after {done}"
-    finally:
-        upload_queued.set()
-        writer.close()
-    assert done == ["slice, 2 left", "upload", "slice, 1 left", "slice, 0 left"]

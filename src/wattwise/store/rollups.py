@@ -5,13 +5,9 @@ it: late, backfilled or corrected readings land in the right buckets, and re-run
 refresh is harmless.
 
 A write only marks the minutes it touched (``mark``, in the readings' own transaction); the
-writer refreshes the marked buckets a second or two later (``refresh_marked``), so a
+writer refreshes every marked bucket at most a second later (``refresh_marked``), so a
 thousand single-reading uploads cost one refresh, not three thousand statements. After a
 crash the marks are still there and the next start catches up.
-
-The writer refreshes in slices of ``SLICE`` marked minutes, each its own transaction, while
-it has nothing else to do: an upload that arrives meanwhile waits for one slice, not for a
-whole second's marks (docs/benchmarks.md, "Batch ingest, third round").
 """
 
 from __future__ import annotations
@@ -27,9 +23,6 @@ from wattwise.store.bulk import insert_many
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-#: Marked minutes refreshed per transaction when the writer refreshes in slices: a few
-#: milliseconds of work at batches of 1,000 (each minute reads up to 60 raw rows per meter).
-SLICE = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,26 +50,20 @@ def _from_tier() -> str:
     return ", ".join(f"sum(s.{m}_n), sum(s.{m}_sum), min(s.{m}_min), max(s.{m}_max)" for m in METRICS)
 
 
-#: The marks up to and including (:d, :t) in the marks' key order: one slice.
-_IN_SLICE = "device_id < :d OR (device_id = :d AND ts <= :t)"
-_SLICE_MARKS = f"(SELECT device_id, ts FROM rollup_dirty WHERE {_IN_SLICE})"
-
-
-def _refresh_sql(target: Tier, source: Tier, marks: str = "rollup_dirty") -> str:
-    """Recompute ``target`` for the buckets over the ``marks`` minutes, from ``source``, in one statement.
+def _refresh_sql(target: Tier, source: Tier) -> str:
+    """Recompute ``target`` for the buckets over the marked minutes, from ``source``, in one statement.
 
     The marks drive the loop and each bucket seeks its own rows: grouping by the mark's
     columns follows the marks' index, where grouping the source rows by a computed bucket
     made SQLite copy every raw row into a temporary b-tree to sort it (a third of the cost).
-    ``marks``: all of them, or a slice (``_SLICE_MARKS``, a range of the same index).
     """
     width = target.width_ms
     n_expr, aggregates = ("count(*)", _from_raw()) if source is RAW else ("sum(s.n)", _from_tier())
     updates = ", ".join(f"{c} = excluded.{c}" for c in ["n", *_STAT_COLUMNS.split(", "), "wh"])
     buckets = (
-        marks  # marks are minute starts already
+        "rollup_dirty"  # marks are minute starts already
         if width == MINUTE_MS
-        else f"(SELECT DISTINCT device_id, ts / {width} * {width} AS ts FROM {marks} AS m)"
+        else f"(SELECT DISTINCT device_id, ts / {width} * {width} AS ts FROM rollup_dirty)"
     )
     return (
         f"INSERT INTO {target.table} (device_id, ts, n, {_STAT_COLUMNS}, wh) "
@@ -88,9 +75,7 @@ def _refresh_sql(target: Tier, source: Tier, marks: str = "rollup_dirty") -> str
     )
 
 
-_SOURCES = list(zip(TIERS, (RAW, *TIERS[:-1]), strict=True))
-_REFRESH = [text(_refresh_sql(tier, source)) for tier, source in _SOURCES]
-_REFRESH_SLICE = [text(_refresh_sql(tier, source, _SLICE_MARKS)) for tier, source in _SOURCES]
+_REFRESH = [text(_refresh_sql(tier, source)) for tier, source in zip(TIERS, (RAW, *TIERS[:-1]), strict=True)]
 
 
 def mark(conn: Connection, device_id: int, touched_ts: Iterable[int]) -> None:
@@ -125,14 +110,8 @@ def pending(conn: Connection, device_id: int, lo: int, hi: int) -> bool:
     )
 
 
-def refresh_marked(conn: Connection, limit: int | None = None) -> int:
-    """Bring the marked buckets up to date, finest tier first, and clear their marks; returns
-    how many marks are left (0: every rollup is up to date).
-
-    ``limit``: refresh at most that many marked minutes, the first in the marks' key order,
-    with their hours and days. An hour refreshed while another of its minutes is still
-    marked is refreshed again with that minute, so once no mark is left every tier is exact;
-    until then a series query that meets a mark refreshes everything first (``pending``).
+def refresh_marked(conn: Connection) -> int:
+    """Bring every marked bucket up to date, finest tier first, and clear the marks; returns how many minutes.
 
     On PostgreSQL several server processes store and refresh at once (docs/scale.md). The
     marks are locked against new ones for the refresh's transaction: a mark another process
@@ -142,22 +121,12 @@ def refresh_marked(conn: Connection, limit: int | None = None) -> int:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("LOCK TABLE rollup_dirty IN EXCLUSIVE MODE"))
-    last = None
-    if limit is not None:  # the slice's last mark; none: the marks fit in one slice
-        last = conn.execute(
-            text("SELECT device_id, ts FROM rollup_dirty ORDER BY device_id, ts LIMIT 1 OFFSET :n"), {"n": limit - 1}
-        ).first()
-    if last is None:
-        if conn.execute(text("SELECT 1 FROM rollup_dirty LIMIT 1")).first() is not None:
-            for statement in _REFRESH:
-                conn.execute(statement)
-            conn.execute(text("DELETE FROM rollup_dirty"))
-        return 0
-    bound = {"d": last.device_id, "t": last.ts}
-    for statement in _REFRESH_SLICE:
-        conn.execute(statement, bound)
-    conn.execute(text(f"DELETE FROM rollup_dirty WHERE {_IN_SLICE}"), bound)
-    return int(conn.execute(text("SELECT count(*) FROM rollup_dirty")).scalar_one())
+    marked = int(conn.execute(text("SELECT count(*) FROM rollup_dirty")).scalar_one())
+    if marked:
+        for statement in _REFRESH:
+            conn.execute(statement)
+        conn.execute(text("DELETE FROM rollup_dirty"))
+    return marked
 
 
 def refresh(conn: Connection, device_id: int, touched_ts: Iterable[int]) -> None:

@@ -89,12 +89,7 @@ class Writer:
 
     ``maintenance`` (refreshing rollups) runs in its own transaction at start, at stop and
     every ``interval`` seconds: often enough to keep views fresh, rarely enough that its
-    commit does not double the cost of small uploads. It may do part of its work and return
-    a true value for "more left": the writer runs it again, slice by slice, whenever its
-    queue is empty, so an upload arriving meanwhile waits for one slice, not for the whole
-    refresh. If the queue has not been empty for ``interval`` more seconds after a refresh
-    fell due, the writer runs every slice left at once, uploads waiting or not: under a load
-    with no pause the rollups still lag by at most about two intervals.
+    commit does not double the cost of small uploads.
 
     The thread keeps one connection for its transactions instead of taking one from the pool
     for each: checkout, reset and checkin were a fifth of its time at batches of 100. After
@@ -104,14 +99,13 @@ class Writer:
     def __init__(
         self,
         engine: Engine,
-        maintenance: Callable[[Connection], object] | None = None,
+        maintenance: Callable[[Connection], Any] | None = None,
         interval: float = 1.0,
     ) -> None:
         self._engine = engine
         self._maintenance = maintenance
         self._interval = interval
-        self._due = 0.0  # monotonic time the next (or the unfinished) refresh fell or falls due
-        self._more = False  # the maintenance stopped with work left
+        self._last_maintenance = 0.0
         self._queue: queue.SimpleQueue[_Task | object] = queue.SimpleQueue()
         self._conn: Connection | None = None  # the writer thread's own, opened on first use
         self.retries = 0  # transactions run again after PostgreSQL aborted them (a deadlock)
@@ -144,20 +138,19 @@ class Writer:
         deadlock and aborted one of them (docs/scale.md).
         """
         if self._maintenance is not None:
-            while self._queued(_Task(self._maintenance, alone=True)).result():
-                pass
+            self._queued(_Task(self._maintenance, alone=True)).result()
 
     def close(self) -> None:
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        self._maintain()  # catching up after a crash: the rest in slices, as uploads leave room
+        self._maintain()
         stopping = False
         while not stopping:
             try:
-                first = self._queue.get(timeout=self._idle_wait())
-            except queue.Empty:  # nothing to write: the moment for (a slice of) the maintenance
+                first = self._queue.get(timeout=self._interval)
+            except queue.Empty:
                 self._maintain()
                 continue
             group: list[_Task] = []
@@ -175,32 +168,18 @@ class Writer:
                     break
             for part in _parts(group):
                 self._commit(part)
-            if stopping or time.monotonic() > self._due + self._interval:
-                self._maintain_all()  # no pause came in time (or the last chance): all of it now
+            if stopping or time.monotonic() - self._last_maintenance > self._interval:
+                self._maintain()
         self._drop_connection()
 
-    def _idle_wait(self) -> float:
-        """How long to wait for work before the maintenance's turn: none while it has work left."""
-        if self._maintenance is None:
-            return self._interval
-        return 0.0 if self._more else max(0.0, self._due - time.monotonic())
-
     def _maintain(self) -> None:
-        """One run of the maintenance (a slice of it, if it works in slices) in its own transaction."""
         if self._maintenance is None:
             return
-        if not self._more:  # a new round: the next falls due an interval after this one began
-            self._due = time.monotonic() + self._interval
+        self._last_maintenance = time.monotonic()
         try:
-            self._more = bool(self._transaction(self._maintenance))
+            self._transaction(self._maintenance)
         except Exception:
-            self._more = False
             log.exception("writer maintenance failed; it runs again shortly")
-
-    def _maintain_all(self) -> None:
-        self._maintain()
-        while self._more:
-            self._maintain()
 
     def _transaction(self, work: Callable[[Connection], T]) -> T:
         """``work`` in one committed transaction on the thread's connection (a fresh one after a failure).
