@@ -19,6 +19,15 @@ from wattwise.store.devices import create_device
 from wattwise.store.engine import migrate, open_engine
 from wattwise.store.sites import get_or_create_site
 
+#: Process id of each running ``server`` by its base URL, for benchmarks that read its CPU time.
+SERVER_PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -80,6 +89,7 @@ def server(database: str, *, detectors: bool = True, link: str = "") -> Iterator
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[url] = proc.pid
     try:
         deadline = time.time() + 120  # imports and migrations are slow on a busy machine
         while True:
@@ -92,5 +102,6 @@ def server(database: str, *, detectors: bool = True, link: str = "") -> Iterator
                 time.sleep(0.1)
         yield url
     finally:
+        SERVER_PIDS.pop(url, None)
         proc.terminate()
         proc.wait(timeout=30)

@@ -45,6 +45,9 @@ tools with a **personal API token** (`Authorization: Bearer wwt_…`, from `POST
 Times are Unix milliseconds (UTC) unless stated.
 """
 
+#: Objects the youngest generation may hold before a collection in a server process (Python: 700).
+YOUNG_GC_THRESHOLD = 50_000
+
 
 def create_app(
     settings: Settings | None = None, services: Services | None = None, *, freeze_startup_heap: bool = False
@@ -55,7 +58,12 @@ def create_app(
     apps) moves everything alive once started out of the garbage collector's sight. Those
     hundreds of thousands of objects (FastAPI, SQLAlchemy, pydantic, the dashboard) live as
     long as the process, yet every full collection scanned them all: under batch ingest, which
-    allocates a few thousand objects a request, that was a third of the server's time.
+    allocates a few thousand objects a request, that was a third of the server's time. It
+    also lets the youngest generation grow to ``YOUNG_GC_THRESHOLD`` objects before a
+    collection instead of Python's 700: a 1,000-reading upload allocates tens of thousands
+    of objects that die with its request, and the collections they set off (each also
+    counting towards the older generations') were still ~5% of the server's CPU per reading
+    (docs/benchmarks.md, third round).
     """
     settings = settings or (services.settings if services else Settings())
 
@@ -78,6 +86,7 @@ def create_app(
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
+            gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
         try:
             yield
         finally:
