@@ -84,4 +84,4 @@ def test_a_recording_that_is_missing_or_unusable_is_named_without_a_traceback(tm
     unusable = CliRunner().invoke(app, ["emulate", "--csv", str(odd), "--tcp", "127.0.0.1:0"])
     assert unusable.exit_code == 2
     assert isinstance(unusable.exception, SystemExit), unusable.exception
-    assert "odd.csv: no power or current column" in " ".join(unusable.output.replace("│", "").split())
+    assert "odd.csv:nopowerorcurrentcolumn" in "".join(unusable.output.replace("│", "").split())
