@@ -14,21 +14,25 @@ from wattwise.api.app import create_app
 from wattwise.store.clock import now_ms
 
 
+def overload_rule(world: World) -> dict[str, object]:
+    """Meter A's overload rule: above 16 A (clear below 14 A), cutting the relay."""
+    return {
+        "site_id": world.site_a,
+        "device_id": world.meter_a,
+        "name": "Overload",
+        "kind": "threshold",
+        "params": {"quantity": "current", "direction": "above", "trigger": 16, "clear": 14},
+        "relay_off": True,
+    }
+
+
 def test_an_overload_on_an_mqtt_meter_switches_its_relay_off(world: World, broker: int) -> None:  # noqa: F811
     settings = world.services.settings.model_copy(
         update={"mqtt": f"127.0.0.1:{broker}", "mqtt_username": "wattwise-server", "mqtt_password": SERVER_PASSWORD}
     )
     world.services.settings = settings
     with TestClient(create_app(services=world.services)) as client:  # alerts on, as served
-        rule = {
-            "site_id": world.site_a,
-            "device_id": world.meter_a,
-            "name": "Overload",
-            "kind": "threshold",
-            "params": {"quantity": "current", "direction": "above", "trigger": 16, "clear": 14},
-            "relay_off": True,
-        }
-        assert client.post("/api/v1/alert-rules", json=rule, headers=world.auth()).status_code == 201
+        assert client.post("/api/v1/alert-rules", json=overload_rule(world), headers=world.auth()).status_code == 201
         meter = publisher(broker, str(world.meter_a), world.key_a)
         received: list[dict[str, object]] = []
         meter.on_message = lambda _c, _u, msg: received.append(orjson.loads(msg.payload))

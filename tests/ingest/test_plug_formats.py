@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from wattwise.ingest.formats import PayloadError, esphome, shelly, tasmota
+from wattwise.ingest.formats import PayloadError, Unsendable, esphome, shelly, tasmota
 from wattwise.ingest.plugs import Plugs
 
 NOW = 1_764_000_000_000
@@ -172,3 +172,33 @@ def test_esphome_unknown_sensor_is_noted_once_and_nan_is_refused() -> None:
 def test_shelly_notify_status_without_params_is_named() -> None:
     with pytest.raises(PayloadError, match="NotifyStatus without a params object"):
         shelly.readings("events/rpc", b'{"method":"NotifyStatus","params":[1]}', None, NOW)
+
+
+@pytest.mark.parametrize(
+    ("tail", "payload", "relay"),
+    [
+        ("stat/POWER", b"OFF", "off"),
+        ("stat/RESULT", b'{"POWER":"ON"}', "on"),
+        ("stat/RESULT", b'{"POWER1":"OFF"}', "off"),  # a plug with several relays: channel 1
+        ("stat/RESULT", b'{"EnergyTotal":{"Total":0.0}}', None),  # another command's answer
+        ("stat/RESULT", b"not json", None),
+    ],
+)
+def test_tasmota_relay_state_in_its_answers(tail: str, payload: bytes, relay: str | None) -> None:
+    assert tasmota.relay_state(tail, payload) == relay
+
+
+def test_shelly_rpc_answers_carry_the_request_id_and_the_error_message() -> None:
+    ok = shelly.rpc_answer(b'{"id":7,"src":"shellyplusplugs-1","dst":"wattwise/3/result","result":{"was_on":true}}')
+    failed = shelly.rpc_answer(b'{"id":8,"src":"s","error":{"code":-103,"message":"Switch is locked"}}')
+    assert (ok.request_id, ok.error, failed.request_id, failed.error) == (7, None, 8, "Switch is locked")
+    with pytest.raises(PayloadError, match=r"result/rpc: id 'x' is not a request number"):
+        shelly.rpc_answer(b'{"id":"x","result":{}}')
+
+
+def test_commands_a_plug_is_not_sent_are_named() -> None:
+    with pytest.raises(Unsendable, match="reset_energy: a Tasmota plug is sent only relay_off and relay_on"):
+        tasmota.command("reset_energy")
+    with pytest.raises(Unsendable, match="no switch/<object_id>/state seen from this ESPHome plug yet"):
+        esphome.command(None, "relay_off")
+    assert esphome.command("plug_relay", "relay_on") == ("switch/plug_relay/command", b"ON")

@@ -3,7 +3,9 @@
 Each meter logs in as its numeric id with its device key as password and may write only
 ``wattwise/<id>/…`` (its readings, or a smart plug's own topics there: Tasmota's ``tele/`` and
 ``stat/``, Shelly's ``status/``, ``events/`` and ``online``, ESPHome's ``sensor/``, ``status``
-and ``debug``); the server account may read every meter's readings and write commands
+and ``debug``), and read its plug's command topics (Tasmota ``cmnd/``, Shelly ``rpc``, ESPHome
+``switch/+/command``) and write their answers; the server account may read every meter's
+readings and answers and write commands
 and Home Assistant's discovery and state topics; an optional Home Assistant account may read
 those (and announce its own ``homeassistant/status``).
 """
@@ -45,6 +47,14 @@ def acl_file(server_user: str, ha_user: str | None = None) -> str:
         "topic read wattwise/+/status/switch:0\n"
         "topic read wattwise/+/events/rpc\n"
         "topic read wattwise/+/sensor/+/state\n"
+        "# their answers to relay commands, and the commands in each plug's language\n"
+        "topic read wattwise/+/stat/POWER\n"
+        "topic read wattwise/+/stat/RESULT\n"
+        "topic read wattwise/+/result/rpc\n"
+        "topic read wattwise/+/switch/+/state\n"
+        "topic write wattwise/+/cmnd/POWER\n"
+        "topic write wattwise/+/rpc\n"
+        "topic write wattwise/+/switch/+/command\n"
         "topic write wattwise/+/ingest/result\n"
         "topic readwrite wattwise/+/commands\n"
         "topic read wattwise/+/commands/result\n"
@@ -65,11 +75,16 @@ def acl_file(server_user: str, ha_user: str | None = None) -> str:
         "# a smart plug under its meter's tree: Tasmota (FullTopic wattwise/%topic%/%prefix%/)\n"
         "pattern write wattwise/%u/tele/#\n"
         "pattern write wattwise/%u/stat/#\n"
+        "pattern read wattwise/%u/cmnd/#\n"
         "# Shelly Gen2 (topic prefix wattwise/<id>): status, notifications, its online flag\n"
         "pattern write wattwise/%u/status/#\n"
         "pattern write wattwise/%u/events/#\n"
         "pattern write wattwise/%u/online\n"
+        "pattern read wattwise/%u/rpc\n"
+        "pattern write wattwise/%u/result/rpc\n"
         "# ESPHome (topic_prefix wattwise/<id>): sensor states; status is covered above\n"
         "pattern write wattwise/%u/sensor/#\n"
+        "pattern write wattwise/%u/switch/+/state\n"
+        "pattern read wattwise/%u/switch/+/command\n"
         "pattern write wattwise/%u/debug\n"
     )

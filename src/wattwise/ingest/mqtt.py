@@ -2,6 +2,8 @@
 
 Smart plugs (Tasmota, Shelly Gen2, ESPHome) publish their own payloads under the same
 ``wattwise/<device_id>/`` tree; ``plugs.py`` turns them into readings for the same pipeline.
+Commands to a meter known to be a plug (``store/plugs.py``, learnt from its messages) go out
+in the plug's own language, and its answer settles them through ``command_results``.
 
 Who may publish as which meter is the broker's job: ``wattwise mqtt credentials`` writes a
 Mosquitto password file (user = device id, password = device key) and an ACL that lets each
@@ -19,6 +21,7 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 import orjson
@@ -27,11 +30,12 @@ import paho.mqtt.client as mqtt
 from wattwise.bus import Message
 from wattwise.config import broker_address
 from wattwise.ingest import command_results, plugs
-from wattwise.ingest.formats import PayloadError
+from wattwise.ingest.formats import RELAY_WANTED, PayloadError, Unsendable
 from wattwise.ingest.pipeline import KEY_CACHE_S, IngestResult
 from wattwise.mqtt_session import connect_persistent, server_client
 from wattwise.runtime import Services
 from wattwise.store import commands as command_store
+from wattwise.store import plugs as plug_store
 from wattwise.store.clock import now_ms
 from wattwise.store.devices import get_device, list_devices
 from wattwise.store.errors import NotFound
@@ -57,6 +61,12 @@ def device_from_topic(topic: str, suffix: str = "readings") -> int | None:
     """The meter id in ``wattwise/<id>/<suffix>``, or None for any other topic."""
     parts = meter_topic(topic)
     return parts[0] if parts is not None and parts[1] == suffix else None
+
+
+def _log_failure(what: str, future: Future[Any]) -> None:
+    """Log a background store call that failed (nothing waits for it to say so)."""
+    if (exc := future.exception()) is not None:
+        log.error("%s failed: %s", what, exc)
 
 
 class NotJson(ValueError):
@@ -104,6 +114,7 @@ class MqttIngest:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refusals: dict[int, tuple[str | None, float]] = {}  # meter → (why refused, when looked)
         self._plugs = plugs.Plugs()
+        self._known_plugs: dict[int, plug_store.Plug] = {}  # what this process has stored
         #: Called (on paho's thread) after each successful (re)connection: other publishers on
         #: this connection (Home Assistant discovery) subscribe and announce themselves there.
         self.on_connected: list[Callable[[mqtt.Client], None]] = []
@@ -204,9 +215,23 @@ class MqttIngest:
         future.add_done_callback(lambda f: self._done(f, device_id, msg))
 
     def _on_plug(self, device_id: int, tail: str, msg: mqtt.MQTTMessage) -> None:
-        """A smart plug's message: translated, then stored like readings (acknowledged after)."""
+        """A smart plug's message: its kind remembered, an answer to a command recorded, then
+        the readings it carries stored like any (acknowledged after)."""
+        payload = bytes(msg.payload)
+        if not self._learn(device_id, tail) and self._services.pending_commands.may_have(device_id):
+            self._resend_waiting(device_id)
         try:
-            items, note = self._plugs.translate(device_id, tail, bytes(msg.payload), now_ms())
+            reply = plugs.answer(tail, payload)
+        except PayloadError as exc:
+            log.warning("MQTT: meter %s: unreadable answer of its plug: %s", device_id, exc)
+            reply = None
+        if reply is not None:
+            self._on_answer(device_id, reply)
+        if not plugs.carries_readings(tail):
+            self.client.ack(msg.mid, msg.qos)
+            return
+        try:
+            items, note = self._plugs.translate(device_id, tail, payload, now_ms())
         except PayloadError as exc:
             log.warning("MQTT: meter %s: unreadable plug message, nothing stored: %s", device_id, exc)
             self.client.ack(msg.mid, msg.qos)  # sending it again would not make it readable
@@ -219,6 +244,60 @@ class MqttIngest:
         assert self._loop is not None
         future = asyncio.run_coroutine_threadsafe(self._services.pipeline.ingest(device_id, items), self._loop)
         future.add_done_callback(lambda f: self._done(f, device_id, msg))
+
+    def _learn(self, device_id: int, tail: str) -> bool:
+        """Store the plug kind this topic shows, once per process and change; True when it was
+        news here: the meter's pending commands then go out at once, in its language."""
+        told = plugs.plug_of(tail)
+        known = self._known_plugs.get(device_id)
+        if told is None or (merged := plug_store.merge(known, told)) == known:
+            return False
+        self._known_plugs[device_id] = merged
+        assert self._loop is not None
+        stored = asyncio.run_coroutine_threadsafe(
+            self._services.writer.submit(lambda c: plug_store.remember(c, device_id, told)), self._loop
+        )
+        try:
+            stored.result()  # before the commands are sent, which read it back
+        except Exception:
+            log.exception("MQTT: meter %s: storing its plug kind failed", device_id)
+            self._known_plugs.pop(device_id, None)
+            return False
+        with self._services.engine.connect() as conn:
+            waiting = command_store.pending(conn, device_id)
+        if waiting:
+            self._send_commands(device_id, waiting)
+        return True
+
+    def _on_answer(self, device_id: int, reply: plugs.Answer) -> None:
+        """Record what a plug's answer settles: the request it echoes (Shelly), or each sent
+        relay command asking for the state it reports (Tasmota, ESPHome, Shelly's status)."""
+        if reply.command_id is None and not self._services.pending_commands.may_have(device_id):
+            return
+        with self._services.engine.connect() as conn:
+            waiting = command_store.pending(conn, device_id)
+        if reply.command_id is not None:
+            echoed = [c for c in waiting if c.id == reply.command_id]
+            if not echoed:
+                log.warning(
+                    "MQTT: meter %s answered request %s, not a pending command of its", device_id, reply.command_id
+                )
+            for c in echoed:
+                relay = RELAY_WANTED.get(c.action) if reply.error is None else None
+                detail = reply.error or f"the plug switched its relay {relay}"
+                self._record(c, ok=reply.error is None, relay=relay, detail=detail)
+        elif reply.relay is not None:
+            for c in plugs.answered(waiting, reply.relay):
+                self._record(c, ok=True, relay=reply.relay, detail=f"the plug reports its relay {reply.relay}")
+
+    def _record(self, command: command_store.Command, *, ok: bool, relay: str | None, detail: str) -> None:
+        """Hand a plug's answer to ``command_results.record``, the one way results are stored."""
+        assert self._loop is not None
+        stored = asyncio.run_coroutine_threadsafe(
+            command_results.record(self._services, command.id, command.device_id, ok=ok, relay=relay, detail=detail),
+            self._loop,
+        )
+        stored.add_done_callback(partial(_log_failure, f"MQTT: recording the answer to command {command.id}"))
 
     def _done(self, future: Future[IngestResult], device_id: int, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -289,10 +368,31 @@ class MqttIngest:
         self._send_commands(command.device_id, [command])
 
     def _send_commands(self, device_id: int, commands: list[command_store.Command]) -> None:
+        """Publish each command in the meter's language: Wattwise's JSON, or its plug's own.
+
+        A command a plug cannot take (an energy reset, issued before it was known as a plug)
+        is recorded failed, naming why; one it cannot take yet (an ESPHome plug whose switch
+        has not shown itself) waits, pending."""
+        with self._services.engine.connect() as conn:  # commands are rare: a short read is fine
+            plug = plug_store.plug_of(conn, device_id)
+        prefix = f"{TOPIC_PREFIX}/{device_id}"
+        ids = []
         for command in commands:
-            self.client.publish(f"{TOPIC_PREFIX}/{device_id}/commands", orjson.dumps(command.for_device()), qos=1)
-        ids = [c.id for c in commands]
-        self._services.writer.post(lambda c: command_store.mark_delivered_again(c, ids))
+            if plug is None:
+                topic, payload = f"{prefix}/commands", orjson.dumps(command.for_device())
+            else:
+                try:
+                    topic, payload = plugs.outgoing(prefix, plug, command)
+                except Unsendable as exc:
+                    if command.action in RELAY_WANTED:
+                        log.warning("MQTT: command %s to meter %s waits: %s", command.id, device_id, exc)
+                    else:
+                        self._record(command, ok=False, relay=None, detail=str(exc))
+                    continue
+            self.client.publish(topic, payload, qos=1)
+            ids.append(command.id)
+        if ids:
+            self._services.writer.post(lambda c: command_store.mark_delivered_again(c, ids))
 
     def _send_manifest(self, manifest: command_store.Manifest) -> None:
         with self._services.engine.connect() as conn:  # a rare admin action: a short read is fine

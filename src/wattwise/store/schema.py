@@ -164,4 +164,14 @@ lead_settings = Table(
     Column("recorded_ms", BigInteger, nullable=False),
 )
 
+# What kind of smart plug a meter is (``store/plugs.py``), learnt from the first plug message
+# stored for it, so that commands go out in the plug's own language from every process.
+plug_kinds = Table(
+    "plug_kinds",
+    metadata,
+    Column("device_id", Integer, ForeignKey("devices.id"), primary_key=True),
+    Column("kind", String(16), nullable=False),  # tasmota | shelly | esphome
+    Column("switch", String(100)),  # ESPHome: the switch's object_id, once it has published its state
+)
+
 Index("ix_devices_last_seen", devices.c.last_seen_ms)

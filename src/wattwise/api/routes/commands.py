@@ -19,7 +19,9 @@ from wattwise.api.deps import AccessDep, DeviceDep, ServicesDep
 from wattwise.api.errors import MAX_ID, store_errors
 from wattwise.api.routes.devices import visible_device
 from wattwise.ingest import command_results
+from wattwise.ingest.formats import RELAY_WANTED
 from wattwise.store import commands as command_store
+from wattwise.store.plugs import PLUG_NAMES, plug_of
 
 router = APIRouter(tags=["commands"])
 
@@ -65,8 +67,15 @@ async def issue_command(device_id: int, body: CommandIn, access: AccessDep, serv
     def check() -> None:
         with services.engine.connect() as conn:
             device = visible_device(conn, access, device_id)
+            plug = plug_of(conn, device_id)
         if not access.can_operate(device.site_id):
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail="viewers cannot send commands")
+        if plug is not None and body.action not in RELAY_WANTED:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"meter {device_id} is a {PLUG_NAMES[plug.kind]} plug: it is sent only relay_off and "
+                f"relay_on, not {body.action} (reset its energy counter on the plug itself)",
+            )
 
     await run_in_threadpool(check)
     who = access.user.username

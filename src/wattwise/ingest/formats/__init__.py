@@ -40,3 +40,25 @@ def number(value: Any, where: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise PayloadError(f"{where}: {value!r} is not a number")
     return float(value)
+
+
+#: The relay state each relay action asks for.
+RELAY_WANTED = {"relay_off": "off", "relay_on": "on"}
+
+
+class Unsendable(ValueError):
+    """A command a plug of this kind cannot be sent (or not yet): the reason names why."""
+
+
+def relay_word(action: str, kind: str) -> bytes:
+    """``OFF``/``ON`` for a relay action (Tasmota's and ESPHome's payload), or Unsendable."""
+    wanted = RELAY_WANTED.get(action)
+    if wanted is None:
+        raise Unsendable(f"{action}: a {kind} plug is sent only relay_off and relay_on")
+    return wanted.upper().encode()
+
+
+def on_off(text: str) -> str | None:
+    """``on``/``off`` for a plug's ``ON``/``OFF`` (any case), None for anything else."""
+    word = text.strip().lower()
+    return word if word in ("on", "off") else None

@@ -20,9 +20,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from wattwise.ingest.formats import Item, PayloadError
+from wattwise.ingest.formats import Item, PayloadError, Unsendable, on_off, relay_word
 
 TOPICS = ("sensor/+/state",)
+#: A ``switch`` component's state (``ON``/``OFF``): its answer to a command, and how its
+#: object_id (the command topic's middle) becomes known.
+SWITCH_STATE = "switch/+/state"
 FRESH_MS = 120_000  # twice pzemac's default update interval (60 s)
 _IGNORED_WORDS = {"apparent", "reactive", "daily", "today", "yesterday"}
 
@@ -84,3 +87,23 @@ def readings(tail: str, payload: bytes, held: Held, now_ms: int) -> tuple[list[I
     item: Item = {"ts": now_ms}
     item.update({m: v for m, (v, at) in values.items() if now_ms - at <= FRESH_MS})
     return [item], held, None
+
+
+def switch_of(tail: str) -> str | None:
+    """The object id in ``switch/<object_id>/state``, None for any other tail."""
+    kind, _, rest = tail.partition("/")
+    object_id, _, state = rest.partition("/")
+    return object_id if kind == "switch" and state == "state" and object_id and "/" not in object_id else None
+
+
+def command(switch: str | None, action: str) -> tuple[str, bytes]:
+    """A relay command as ESPHome's MQTT switch takes it: ``switch/<object_id>/command``."""
+    payload = relay_word(action, "ESPHome")
+    if switch is None:
+        raise Unsendable("no switch/<object_id>/state seen from this ESPHome plug yet: its switch is unknown")
+    return f"switch/{switch}/command", payload
+
+
+def relay_state(payload: bytes) -> str | None:
+    """The switch state ``ON``/``OFF`` as on/off, None for anything else."""
+    return on_off(payload.decode("utf-8", errors="replace"))

@@ -15,14 +15,21 @@ it takes the server's arrival time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from wattwise.domain.timestamps import epoch_ms
-from wattwise.ingest.formats import Item, PayloadError, json_object, number
+from wattwise.ingest.formats import RELAY_WANTED, Item, PayloadError, Unsendable, json_object, number
 
 STATUS = "status/switch:0"
 EVENTS = "events/rpc"
 TOPICS = (STATUS, EVENTS)
+#: An RPC request on ``<prefix>/rpc`` is answered on ``<src>/rpc``; our requests name
+#: ``<prefix>/result`` as their ``src``, so the answers stay in the meter's own tree.
+SRC = "result"
+ANSWER = f"{SRC}/rpc"
 _CHANNEL = "switch:0"
 
 Status = dict[str, Any]
@@ -72,3 +79,51 @@ def _reading(status: Status, ts: int, where: str) -> Item:
     item: Item = {"ts": ts}
     item.update({k: v for k, v in values.items() if v is not None})
     return item
+
+
+@dataclass(frozen=True, slots=True)
+class RpcAnswer:
+    """A JSON-RPC response frame: the request's id, and the error message when it failed."""
+
+    request_id: int
+    error: str | None
+
+
+def command(prefix: str, command_id: int, action: str) -> tuple[str, bytes]:
+    """``Switch.Set`` on channel 0 over MQTT RPC, numbered with the command's id."""
+    wanted = RELAY_WANTED.get(action)
+    if wanted is None:
+        raise Unsendable(f"{action}: a Shelly plug is sent only relay_off and relay_on")
+    request = {
+        "id": command_id,
+        "src": f"{prefix}/{SRC}",
+        "method": "Switch.Set",
+        "params": {"id": 0, "on": wanted == "on"},
+    }
+    return "rpc", orjson.dumps(request)
+
+
+def rpc_answer(payload: bytes) -> RpcAnswer:
+    """The response frame on ``<src>/rpc``: ``{"id": n, "result": …}`` or ``{"id": n, "error": …}``."""
+    body = json_object(payload, ANSWER)
+    request_id = body.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, int):
+        raise PayloadError(f"{ANSWER}: id {request_id!r} is not a request number")
+    error = body.get("error")
+    if error is None:
+        return RpcAnswer(request_id, None)
+    message = error.get("message", error) if isinstance(error, dict) else error
+    return RpcAnswer(request_id, str(message)[:400])
+
+
+def relay_state(tail: str, payload: bytes) -> str | None:
+    """The switch's ``output`` in a full status or a NotifyStatus about ``switch:0``, as on/off."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, dict) and tail == EVENTS and body.get("method") == "NotifyStatus":
+        params = body.get("params")
+        body = params.get(_CHANNEL) if isinstance(params, dict) else None
+    output = body.get("output") if isinstance(body, dict) else None
+    return None if not isinstance(output, bool) else ("on" if output else "off")

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from wattwise.ingest.formats import Item, PayloadError, json_object, number
+import orjson
+
+from wattwise.ingest.formats import Item, PayloadError, json_object, number, on_off, relay_word
 
 SENSOR = "tele/SENSOR"
 STATUS8 = "stat/STATUS8"
 TOPICS = (SENSOR, STATUS8)
+#: Where Tasmota answers a ``Power`` command: ``stat/POWER`` (``OFF``) and ``stat/RESULT``
+#: (``{"POWER":"OFF"}``; a plug with several relays says ``POWER1`` …, channel 1 is ours).
+ANSWERS = ("stat/POWER", "stat/RESULT")
 
 #: ENERGY key → (our field, how a multi-channel array combines, factor to our unit)
 _FIELDS: dict[str, tuple[str, str, float]] = {
@@ -58,3 +63,25 @@ def _combined(value: Any, combine: str, where: str) -> float | None:
     if not present or combine == "single":
         return None
     return sum(present) if combine == "sum" else present[0]
+
+
+def command(action: str) -> tuple[str, bytes]:
+    """A relay command as Tasmota takes it: ``cmnd/POWER`` with ``OFF``/``ON``.
+
+    Energy reset is not sent: Tasmota's ``EnergyTotal 0`` would also need its answer told
+    apart from other ``stat/RESULT`` messages, so it is refused when issued instead."""
+    return "cmnd/POWER", relay_word(action, "Tasmota")
+
+
+def relay_state(tail: str, payload: bytes) -> str | None:
+    """The relay state in a ``stat/POWER`` or ``stat/RESULT`` answer, None when it has none."""
+    if tail == "stat/POWER":
+        return on_off(payload.decode("utf-8", errors="replace"))
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    value = body.get("POWER", body.get("POWER1"))
+    return on_off(value) if isinstance(value, str) else None
