@@ -112,6 +112,13 @@ def _connection(phases: int, sanctioned_kw: str | None, no_subsidy: bool) -> Con
     return Connection(phases=phases, sanctioned_kw=kw, subsidy=not no_subsidy)
 
 
+def _with_flag(message: str) -> str:
+    """The engine speaks of the connection; a command-line user needs the option that sets it."""
+    if "sanctioned load" in message:
+        return f"{message}\n  give it with --sanctioned-kw, e.g. --sanctioned-kw 3"
+    return message
+
+
 def _print_bill(bill: Bill) -> None:
     typer.echo(f"{bill.tariff_name}\ncycle {bill.cycle} ({bill.cycle.days} days), {bill.kwh.normalize():f} kWh")
     for part_no, part in enumerate(bill.parts):
@@ -159,7 +166,7 @@ def bill(
     bucket_ms: int = typer.Option(0, "--bucket-ms", help="0: one row per reading; else rollup length"),
     tz: str = typer.Option(None, "--tz", help="site time zone (default: the tariff's)"),
     phases: int = typer.Option(1, "--phases"),
-    sanctioned_kw: str = typer.Option(None, "--sanctioned-kw"),
+    sanctioned_kw: str = typer.Option(None, "--sanctioned-kw", help="the connection's sanctioned load in kW"),
     no_subsidy: bool = typer.Option(False, "--no-subsidy", help="not opted in to an opt-in subsidy"),
     html: Path = typer.Option(None, "--html", help="also write the printable bill here"),
     as_json: bool = typer.Option(False, "--json", help="print the bill as JSON"),
@@ -176,7 +183,7 @@ def bill(
         else:
             b = compute_bill(t, c, read_energy_csv(energy, bucket_ms), tz, conn)
     except (TariffError, ValueError, InvalidOperation) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_with_flag(str(exc))) from None
     if as_json:
         typer.echo(json.dumps(bill_as_dict(b), indent=2))
     else:
@@ -198,7 +205,7 @@ def project(
     budget: str = typer.Option(None, "--budget", help="budget for the cycle in money"),
     budget_kwh: str = typer.Option(None, "--budget-kwh", help="budget for the cycle in kWh"),
     phases: int = typer.Option(1, "--phases"),
-    sanctioned_kw: str = typer.Option(None, "--sanctioned-kw"),
+    sanctioned_kw: str = typer.Option(None, "--sanctioned-kw", help="the connection's sanctioned load in kW"),
     no_subsidy: bool = typer.Option(False, "--no-subsidy"),
 ) -> None:
     """Bill so far, today's cost, the projected bill with its range, and budget status."""
@@ -228,4 +235,4 @@ def project(
                 f"{status.fraction_used:.0%} used, {status.probability_over:.0%} chance to end over{when}"
             )
     except (TariffError, ValueError, InvalidOperation) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_with_flag(str(exc))) from None

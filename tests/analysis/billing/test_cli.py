@@ -108,3 +108,10 @@ def test_clear_errors_for_bad_arguments(tmp_path: Path) -> None:
     pge = ["bill", "--tariff", "us-pge-e-tou-c", "--cycle", "2025-01-01:2025-02-01", "--units", "300"]
     result = runner.invoke(tariff_app, pge)
     assert result.exit_code == 1 and "time-of-use needs energy per hour" in result.output
+
+
+def test_a_bill_that_needs_the_sanctioned_load_names_the_option_that_gives_it() -> None:
+    args = ["bill", "--tariff", "in-dl-domestic", "--cycle", "2025-01-01:2025-02-01", "--units", "250"]
+    refused = runner.invoke(tariff_app, args)
+    assert refused.exit_code == 1 and "give it with --sanctioned-kw" in refused.output
+    assert runner.invoke(tariff_app, [*args, "--sanctioned-kw", "3"]).exit_code == 0
