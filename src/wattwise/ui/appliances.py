@@ -246,7 +246,7 @@ class AppliancesSection:
                 new = (
                     ui.input(placeholder="New appliance")
                     .props("dense outlined maxlength=100")
-                    .classes("w-28")
+                    .classes("w-36")
                     .mark(f"new-name-{event.id}")
                 )
                 ui.button(icon="sell", on_click=lambda: self.label(event.id, str(new.value or ""))).props(
