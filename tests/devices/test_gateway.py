@@ -33,6 +33,7 @@ def test_addresses_with_one_key_each() -> None:
         ("x=k", None, "not a Modbus address"),
         ("1=a,1=b", None, "listed twice"),
         ("", "k", "at least one"),
+        ("1=wwd_a", "wwd_k", "would go unused"),
     ],
 )
 def test_bad_meter_lists_are_refused_with_the_reason(spec: str, key: str | None, message: str) -> None:

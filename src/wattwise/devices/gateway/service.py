@@ -64,6 +64,8 @@ def parse_meters(spec: str, key: str | None = None) -> list[MeterLink]:
         raise ValueError("--address: name at least one meter address")
     if key and len(links) > 1 and any(link.key == key for link in links):
         raise ValueError("--key is one meter's key; with several addresses give each its own: 1=KEY1,2=KEY2")
+    if key and all("=" in p for p in spec.split(",") if p.strip()):
+        raise ValueError("--key would go unused: every address names its own key (drop --key, or the =KEY)")
     if len({link.address for link in links}) != len(links):
         raise ValueError("--address: an address is listed twice")
     return links
