@@ -335,3 +335,19 @@ def test_a_wrong_method_or_unknown_path_under_api_is_answered_in_json(world: Wor
     assert unknown.json() == {"detail": "POST /api/v1/ingset: no such API path (see /docs)"}
     assert world.client.get("/api/v1/health").json()["status"] == "ok"
     assert "text/html" in world.client.get("/login").headers["content-type"]
+
+
+def test_a_query_parameter_the_endpoint_does_not_take_is_named_not_ignored(world: World) -> None:
+    """``series?since=…`` (export's name for it; series takes ``start``) answered the last 24 hours."""
+    series = f"/api/v1/devices/{world.meter_a}/series"
+    refused = world.client.get(series, params={"since": "2025-01-01T00:00:00Z"}, headers=world.auth())
+    assert refused.status_code == 422
+    (problem,) = refused.json()["detail"]
+    assert problem["loc"] == ["query", "since"]
+    assert problem["msg"].startswith("not a parameter of /api/v1/devices/{device_id}/series; it takes end,")
+    assert "start" in problem["msg"]
+    taken = world.client.get(series, params={"start": "2025-01-01T00:00:00Z"}, headers=world.auth())
+    assert taken.status_code == 200
+    # any API route, even one that takes none; a path no route takes is still 404
+    assert world.client.get("/api/v1/health", params={"x": "1"}).status_code == 422
+    assert world.client.get("/api/v1/nowhere", params={"x": "1"}).status_code == 404

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from wattwise import __version__
 from wattwise.api import live
-from wattwise.api.errors import answer_invalid_request, answer_unknown_api_path, answer_unstorable
+from wattwise.api.errors import RefuseUnknownQuery, answer_invalid_request, answer_unknown_api_path, answer_unstorable
 from wattwise.api.routes import (
     accounts,
     alerts,
@@ -134,5 +134,6 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     answer_unknown_api_path(app)  # after every API route: the rest of /api/ in JSON, not the dashboard's HTML
+    app.add_middleware(RefuseUnknownQuery, router=app.router)
     mount_ui(app, settings)  # last: the dashboard answers every path the API does not
     return app

@@ -6,13 +6,17 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, FastAPI, HTTPException, Request, status
+from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wattwise.store.errors import Conflict, NotFound
 
@@ -104,6 +108,10 @@ def answer_invalid_request(app: FastAPI) -> None:
 
 
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+UNKNOWN_API_PATH = "/api/{rest:path}"
+#: read by ``api.deps`` from any request, where a header cannot be set: a meter's ``?key=``
+#: (the seed firmware's), a person's ``?token=`` (a link, a Grafana data source)
+CREDENTIALS = frozenset({"key", "token"})
 
 
 def answer_unknown_api_path(app: FastAPI) -> None:
@@ -130,4 +138,55 @@ def answer_unknown_api_path(app: FastAPI) -> None:
             )
         return JSONResponse({"detail": f"{where}: no such API path (see /docs)"}, status_code=status.HTTP_404_NOT_FOUND)
 
-    app.add_api_route("/api/{rest:path}", unknown, methods=_ANY_METHOD, include_in_schema=False)
+    app.add_api_route(UNKNOWN_API_PATH, unknown, methods=_ANY_METHOD, include_in_schema=False)
+
+
+class RefuseUnknownQuery:
+    """ASGI middleware: a query parameter that an ``/api/`` route does not take is refused (422
+    naming it and what the route takes) instead of being ignored: ``series?since=…`` (export's
+    name; series takes ``start``) silently answered the last 24 hours.
+
+    Only requests with a query string under ``/api/`` are looked at, so an upload pays nothing.
+    """
+
+    def __init__(self, app: ASGIApp, router: APIRouter) -> None:
+        self.app = app
+        self.router = router
+        self._taken: dict[int, frozenset[str]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string") and scope["path"].startswith("/api/"):
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> JSONResponse | None:
+        for route in self.router.routes:
+            if not isinstance(route, APIRoute) or route.path == UNKNOWN_API_PATH:
+                continue
+            if route.matches(scope)[0] != Match.FULL:
+                continue
+            taken = self._taken.get(id(route))
+            if taken is None:
+                taken = frozenset(_query_names(route.dependant)) | CREDENTIALS
+                self._taken[id(route)] = taken
+            asked = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            unknown = sorted({name for name, _ in asked} - taken)
+            if not unknown:
+                return None
+            declared = sorted(taken - CREDENTIALS)
+            takes = f"it takes {', '.join(declared)}" if declared else "it takes none"
+            msg = f"not a parameter of {route.path}; {takes}"
+            detail = [{"loc": ["query", name], "msg": msg, "type": "unknown_parameter"} for name in unknown]
+            return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return None
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route takes, its dependencies' (the caller's token …) included."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
