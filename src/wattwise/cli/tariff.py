@@ -23,13 +23,9 @@ from wattwise.analysis.billing.render import render_bill_html
 from wattwise.analysis.billing.serialize import bill_as_dict
 from wattwise.analysis.billing.tariff import Tariff, TariffError, load_tariff
 from wattwise.analysis.energy import BillingCycle, EnergySeries
+from wattwise.cli.context import fail
 
 tariff_app = typer.Typer(help="Tariffs: presets, validation, bills and projections.", no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(1)
 
 
 def _units(text: str) -> Decimal:
@@ -37,11 +33,11 @@ def _units(text: str) -> Decimal:
     try:
         units = Decimal(text)
     except InvalidOperation:
-        raise _fail(f"--units {text!r}: not a number of kWh") from None
+        raise fail(f"--units {text!r}: not a number of kWh") from None
     if not units.is_finite():
-        raise _fail(f"--units {text!r}: not a number of kWh")
+        raise fail(f"--units {text!r}: not a number of kWh")
     if not 0 <= units <= MAX_UNITS:
-        raise _fail(f"--units {text}: from 0 to at most {MAX_UNITS:,} kWh")
+        raise fail(f"--units {text}: from 0 to at most {MAX_UNITS:,} kWh")
     return units
 
 
@@ -52,10 +48,10 @@ def _tariff(ref: str) -> Tariff:
             return load_preset(ref)
         path = Path(ref)
         if not path.exists():
-            raise _fail(f"{ref}: neither a preset ({', '.join(preset_ids())}) nor an existing file")
+            raise fail(f"{ref}: neither a preset ({', '.join(preset_ids())}) nor an existing file")
         return load_tariff(path)
     except TariffError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _cycle(cycle: str) -> BillingCycle:
@@ -64,7 +60,7 @@ def _cycle(cycle: str) -> BillingCycle:
         start, end = cycle.split(":")
         return BillingCycle(date.fromisoformat(start), date.fromisoformat(end))
     except ValueError as exc:
-        raise _fail(f"--cycle {cycle!r}: want START:END as YYYY-MM-DD:YYYY-MM-DD, END exclusive ({exc})") from None
+        raise fail(f"--cycle {cycle!r}: want START:END as YYYY-MM-DD:YYYY-MM-DD, END exclusive ({exc})") from None
 
 
 def _ts_ms(text: str) -> int:
@@ -81,7 +77,7 @@ def read_energy_csv(path: Path, bucket_ms: int) -> EnergySeries:
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
-        raise _fail(f"{path}: cannot read ({exc.strerror})") from None
+        raise fail(f"{path}: cannot read ({exc.strerror})") from None
     ts: list[int] = []
     wh: list[float] = []
     with handle:
@@ -90,25 +86,25 @@ def read_energy_csv(path: Path, bucket_ms: int) -> EnergySeries:
         ts_col = next((c for c in ("ts_ms", "ts") if c in fields), None)
         e_col = next((c for c in ("wh", "kwh") if c in fields), None)
         if ts_col is None or e_col is None:
-            raise _fail(f"{path}: needs a ts (or ts_ms) column and a wh (or kwh) column; found {fields}")
+            raise fail(f"{path}: needs a ts (or ts_ms) column and a wh (or kwh) column; found {fields}")
         scale = 1000.0 if e_col == "kwh" else 1.0
         for n, row in enumerate(reader, start=2):
             try:
                 ts.append(_ts_ms(row[ts_col]))
                 wh.append(float(row[e_col]) * scale)
             except (ValueError, TypeError) as exc:
-                raise _fail(f"{path}:{n}: {exc}") from None
+                raise fail(f"{path}:{n}: {exc}") from None
     try:
         return EnergySeries.of(ts, wh, bucket_ms)
     except ValueError as exc:
-        raise _fail(f"{path}: {exc}") from None
+        raise fail(f"{path}: {exc}") from None
 
 
 def _connection(phases: int, sanctioned_kw: str | None, no_subsidy: bool) -> Connection:
     try:
         kw = Decimal(sanctioned_kw) if sanctioned_kw is not None else None
     except InvalidOperation:
-        raise _fail(f"--sanctioned-kw {sanctioned_kw!r} is not a number") from None
+        raise fail(f"--sanctioned-kw {sanctioned_kw!r} is not a number") from None
     return Connection(phases=phases, sanctioned_kw=kw, subsidy=not no_subsidy)
 
 
@@ -152,7 +148,7 @@ def validate(path: Path) -> None:
     try:
         t = load_tariff(path)
     except TariffError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     dates = ", ".join(str(v.effective_from) for v in t.versions)
     typer.echo(f"OK: {t.id} — {t.name} ({t.currency}); {len(t.versions)} version(s) from {dates}")
 
@@ -176,14 +172,14 @@ def bill(
     c = _cycle(cycle)
     conn = _connection(phases, sanctioned_kw, no_subsidy)
     if (units is None) == (energy is None):
-        raise _fail("give exactly one of --units or --energy")
+        raise fail("give exactly one of --units or --energy")
     try:
         if units is not None:
             b = bill_for_units(t, c, _units(units), conn)
         else:
             b = compute_bill(t, c, read_energy_csv(energy, bucket_ms), tz, conn)
     except (TariffError, ValueError, InvalidOperation) as exc:
-        raise _fail(_with_flag(str(exc))) from None
+        raise fail(_with_flag(str(exc))) from None
     if as_json:
         typer.echo(json.dumps(bill_as_dict(b), indent=2))
     else:
@@ -235,4 +231,4 @@ def project(
                 f"{status.fraction_used:.0%} used, {status.probability_over:.0%} chance to end over{when}"
             )
     except (TariffError, ValueError, InvalidOperation) as exc:
-        raise _fail(_with_flag(str(exc))) from None
+        raise fail(_with_flag(str(exc))) from None

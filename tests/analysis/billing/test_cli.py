@@ -55,7 +55,7 @@ def test_validate_accepts_a_good_file_and_names_problems_in_a_bad_one(tmp_path: 
     bad = tmp_path / "bad.toml"
     bad.write_text(good.read_text().replace('energy_rate = "0.3"', ""))
     result = runner.invoke(tariff_app, ["validate", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "versions[0]: a version prices energy with exactly one of energy_rate, schedules, tou; got none" in (
         result.output
     )
@@ -97,21 +97,21 @@ def test_clear_errors_for_bad_arguments(tmp_path: Path) -> None:
     result = runner.invoke(
         tariff_app, ["bill", "--tariff", "nowhere", "--cycle", "2025-01-01:2025-03-01", "--units", "1"]
     )
-    assert result.exit_code == 1 and "neither a preset" in result.output
+    assert result.exit_code == 2 and "neither a preset" in result.output
     result = runner.invoke(tariff_app, ["bill", "--tariff", "in-tn-domestic", "--cycle", "2025-01-01", "--units", "1"])
-    assert result.exit_code == 1 and "want START:END" in result.output
+    assert result.exit_code == 2 and "want START:END" in result.output
     broken = tmp_path / "e.csv"
     broken.write_text("ts_ms,wh\n1000,5\nlater,6\n")
     args = ["bill", "--tariff", "in-tn-domestic", "--cycle", "2025-01-01:2025-03-01", "--energy", str(broken)]
     result = runner.invoke(tariff_app, args)
-    assert result.exit_code == 1 and "e.csv:3:" in result.output
+    assert result.exit_code == 2 and "e.csv:3:" in result.output
     pge = ["bill", "--tariff", "us-pge-e-tou-c", "--cycle", "2025-01-01:2025-02-01", "--units", "300"]
     result = runner.invoke(tariff_app, pge)
-    assert result.exit_code == 1 and "time-of-use needs energy per hour" in result.output
+    assert result.exit_code == 2 and "time-of-use needs energy per hour" in result.output
 
 
 def test_a_bill_that_needs_the_sanctioned_load_names_the_option_that_gives_it() -> None:
     args = ["bill", "--tariff", "in-dl-domestic", "--cycle", "2025-01-01:2025-02-01", "--units", "250"]
     refused = runner.invoke(tariff_app, args)
-    assert refused.exit_code == 1 and "give it with --sanctioned-kw" in refused.output
+    assert refused.exit_code == 2 and "give it with --sanctioned-kw" in refused.output
     assert runner.invoke(tariff_app, [*args, "--sanctioned-kw", "3"]).exit_code == 0
