@@ -82,11 +82,6 @@ class Progress:
 
     # ------------------------------------------------------------------ the bus's side
 
-    def arrived(self, readings: int) -> None:
-        """A batch of ``readings`` was handed to the worker (before it is put on its queue)."""
-        with self._lock:
-            self._arrive(readings)
-
     def _arrive(self, readings: int) -> None:
         self._waiting.append((self._clock(), readings))
         self._queued += readings
@@ -117,9 +112,7 @@ class Progress:
                     self._record(device_id, part)
             if queued:
                 self._arrive(len(queued))
-            nudge = bool(self._spilled) and not self._nudged
-            self._nudged = self._nudged or nudge
-            return Admitted(queued, nudge, not spilling and bool(self._spilled))
+            return Admitted(queued, self._take_nudge(), not spilling and bool(self._spilled))
 
     def _record(self, device_id: int, part: list[StoredReading]) -> None:
         lo = min(s.reading.ts for s in part)
@@ -167,10 +160,13 @@ class Progress:
     def wants_nudge(self) -> bool:
         """True (and counted as put) when records wait and no "reread" item is on the queue."""
         with self._lock:
-            if self._spilled and not self._nudged:
-                self._nudged = True
-                return True
-            return False
+            return self._take_nudge()
+
+    def _take_nudge(self) -> bool:
+        if self._spilled and not self._nudged:
+            self._nudged = True
+            return True
+        return False
 
     # ------------------------------------------------------------------ figures
 
