@@ -6,6 +6,7 @@ things differently; units are converted with ``scale`` (e.g. kW → W).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +30,19 @@ class ImportReport:
     first_errors: list[str] = field(default_factory=list)
 
 
-def parse_mapping(text: str) -> dict[str, str]:
-    """``ts=timestamp,power=aggregate`` → {"ts": "timestamp", "power": "aggregate"}."""
-    mapping: dict[str, str] = {}
+def _pairs(text: str, option: str, example: str) -> Iterator[tuple[str, str]]:
+    """``a=b,c=d`` as (a, b), (c, d); a part without both sides is refused, naming the option."""
     for part in filter(None, (p.strip() for p in text.split(","))):
         ours, sep, theirs = part.partition("=")
         if not sep or not theirs:
-            raise ValueError(f"map: {part!r} should look like power=aggregate")
+            raise ValueError(f"{option}: {part!r} should look like {example}")
+        yield ours, theirs
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """``ts=timestamp,power=aggregate`` → {"ts": "timestamp", "power": "aggregate"}."""
+    mapping: dict[str, str] = {}
+    for ours, theirs in _pairs(text, "map", "power=aggregate"):
         if ours not in ("ts", *METRICS):
             raise ValueError(f"map: {ours!r} is not one of ts, {', '.join(METRICS)}")
         mapping[ours] = theirs
@@ -51,17 +58,14 @@ def parse_scale(text: str) -> dict[str, float]:
     infinite, and it must name a metric: a typo would otherwise import unscaled, silently.
     """
     factors: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        ours, sep, number = part.partition("=")
-        if not sep or not number:
-            raise ValueError(f"scale: {part!r} should look like power=1000")
+    for ours, number in _pairs(text, "scale", "power=1000"):
         if ours not in METRICS:
             raise ValueError(f"scale: {ours!r} is not one of {', '.join(METRICS)}")
         try:
             factor = float(number)
         except ValueError:
             raise ValueError(f"scale: {ours}'s factor {number!r} is not a number") from None
-        if factor == 0 or factor != factor or abs(factor) == float("inf"):
+        if factor == 0 or not math.isfinite(factor):
             raise ValueError(f"scale: {ours}'s factor must be a finite number other than 0, got {number!r}")
         factors[ours] = factor
     return factors
