@@ -71,11 +71,11 @@ def recorded_series(services: Services, device_ids: Sequence[int], start_ms: int
     in the past (a bill asked "as of" an earlier time). Where the raw readings of that hour
     have expired (``WATTWISE_RAW_RETENTION_DAYS``), the hour's energy is shared out by time.
     """
-    series = load_series(services, device_ids, start_ms, until_ms).until(until_ms)
+    series = load_series(services, device_ids, start_ms, until_ms)
     hour = until_ms // HOUR_MS * HOUR_MS
     raw_from = services.retention.horizons(now_ms()).get("raw")
     if hour == until_ms or (raw_from is not None and raw_from > hour):
-        return series
+        return series.until(until_ms)
     with services.engine.connect() as conn:
         part = sum(raw_energy(conn, device_ids, hour, until_ms).values())
     before = series.until(hour)  # the hours before it, whole
