@@ -139,31 +139,31 @@ class Consumers:
         while it leads itself, none when it runs no detectors)."""
         return self._against_leader()[1] if self._detector_settings else []
 
+    def _warn_differs(self, what: str, *, standby: bool = False) -> None:
+        """One WARNING naming each differing setting, if any (of a standby: "should it take the lead")."""
+        recorded, diffs = self._against_leader()
+        if recorded is not None and diffs:
+            then = "should it take the lead, its detectors" if standby else "its detectors"
+            log.warning(
+                "%s (%s): %s; %s learn afresh what depends on them (docs/scale.md)",
+                what,
+                recorded_by(recorded),
+                listed(diffs),
+                then,
+            )
+
     def _against_leader(self) -> tuple[RecordedSettings | None, list[Differing]]:
         with self._services.engine.connect() as conn:
             recorded = recorded_settings(conn)
         return recorded, [] if recorded is None else differing(self._detector_settings, recorded.values)
 
     def _say_standby_differs(self) -> None:
-        recorded, diffs = self._against_leader() if self._detector_settings else (None, [])
-        if recorded is not None and diffs:
-            log.warning(
-                "this process's detector settings differ from the leading process's (%s): %s; should it take"
-                " the lead, its detectors learn afresh what depends on them (docs/scale.md)",
-                recorded_by(recorded),
-                listed(diffs),
-            )
+        if self._detector_settings:
+            self._warn_differs("this process's detector settings differ from the leading process's", standby=True)
 
     def _take_settings(self) -> None:
         """Say how this process's detector settings differ from the last leader's, then record them."""
-        recorded, diffs = self._against_leader()
-        if recorded is not None and diffs:
-            log.warning(
-                "this process takes the lead with detector settings that differ from the last leader's (%s): %s;"
-                " its detectors learn afresh what depends on them (docs/scale.md)",
-                recorded_by(recorded),
-                listed(diffs),
-            )
+        self._warn_differs("this process takes the lead with detector settings that differ from the last leader's")
         values, process = self._detector_settings, this_process()
         self._services.writer.run(lambda c: record_settings(c, values, process=process, at_ms=now_ms()))
 
