@@ -8,6 +8,8 @@ raised, and when the leader stops or loses its database another takes over.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -75,6 +77,12 @@ class Server:
     url: str
     printed: list[str]
 
+    @property
+    def pid(self) -> int:
+        """The process's id, as uvicorn prints it."""
+        line = next(line for line in self.printed if "Started server process [" in line)
+        return int(line.split("[", 1)[1].split("]", 1)[0])
+
     def said(self, words: str) -> bool:
         return any(words in line for line in self.printed)
 
@@ -83,7 +91,7 @@ class Server:
 
 
 @contextmanager
-def server(world: Installation, name: str, *flags: str) -> Iterator[Server]:
+def server(world: Installation, name: str, *flags: str, lead_retry_s: float = 0.2) -> Iterator[Server]:
     """``wattwise serve --link`` until the block ends; yields it once started and answering."""
     port = free_port()
     args = ["--database", world.database, "--data-dir", str(world.folder / name), "serve", "--port", str(port)]
@@ -93,8 +101,8 @@ def server(world: Installation, name: str, *flags: str) -> Iterator[Server]:
         text = "".join(lines)
         return "bus link: joined" in text and "Application startup complete" in text
 
-    # the standby looks for the lead 5 times a second
-    with cli_process(args, started, timeout=60, env={"WATTWISE_LEAD_RETRY_S": "0.2"}) as printed:
+    # the standby looks for the lead 5 times a second unless told otherwise
+    with cli_process(args, started, timeout=60, env={"WATTWISE_LEAD_RETRY_S": str(lead_retry_s)}) as printed:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: httpx.get(f"{url}/openapi.json").status_code == 200)
         yield Server(url, printed)
@@ -196,3 +204,53 @@ def test_a_leader_that_loses_its_database_stops_leading_and_another_takes_over(i
             )
         wait_until(lambda: leader.said("lost the lead"))
         wait_until(lambda: standby.said("took the lead"))
+
+
+def kettle_day(uses: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """An hour ago onwards, a reading every 2 s: 300 W of base load, 2.4 kW while the kettle is
+    on (readings ``a`` to ``b`` of each use)."""
+    t0 = now_ms() - 3_600_000
+    end = max(b for _, b in uses) + 30
+    return [
+        {"ts": t0 + 2000 * i, "power": 2400.0 if any(a <= i < b for a, b in uses) else 300.0, "voltage": 230.0}
+        for i in range(end)
+    ]
+
+
+def post_rows(world: Installation, to: Server, rows: list[dict[str, Any]]) -> None:
+    for i in range(0, len(rows), 20):  # as a gateway sends them
+        part = rows[i : i + 20]
+        answer = httpx.post(
+            f"{to.url}/api/v1/ingest", json=part, headers={"Authorization": f"Bearer {world.meter_key}"}
+        )
+        assert answer.json()["accepted"] == len(part), answer.text
+
+
+def test_the_successor_of_a_killed_leader_finds_what_came_while_none_led_and_nothing_twice(
+    installation: Installation,
+) -> None:
+    world = installation
+    uses = [(60, 110), (250, 300), (400, 450), (550, 600)]
+    rows = kettle_day(uses)
+    events = f"/api/v1/devices/{world.meter}/appliance-events"
+    with ExitStack() as leading:
+        leader = leading.enter_context(server(world, "first"))
+        # the standby looks for the lead every 2 s: readings come in while nobody leads
+        with server(world, "second", lead_retry_s=2.0) as standby:
+            assert leader.said(LEADS) and standby.said(STANDS_BY)
+            post_rows(world, leader, rows[:200])
+            wait_until(lambda: len(httpx.get(f"{leader.url}{events}", headers=world.auth).json()) == 2)
+            os.kill(leader.pid, signal.SIGKILL)  # a crash: the leader saves nothing on its way out
+            post_rows(world, standby, rows[200:500])  # the second and third uses, mostly before the takeover
+            wait_until(lambda: standby.said("took the lead"))
+            post_rows(world, standby, rows[500:])
+
+            def listed() -> list[dict[str, Any]]:
+                return list(httpx.get(f"{standby.url}{events}", headers=world.auth).json())
+
+            # the last use's OFF is the last event: once it is there, every reading before it is done
+            wait_until(lambda: any(e["ts"] >= rows[uses[-1][1]]["ts"] - 4000 for e in listed()), timeout=60)
+            found = sorted((e["ts"], e["delta_p"] > 0) for e in listed())
+            expected = sorted((rows[i]["ts"], on) for a, b in uses for i, on in ((a, True), (b, False)))
+            assert len(found) == len(expected), found  # each use once: none missed, none twice
+            assert all(abs(f[0] - e[0]) <= 4000 and f[1] == e[1] for f, e in zip(found, expected, strict=True)), found

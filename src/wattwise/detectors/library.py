@@ -35,7 +35,7 @@ from wattwise.analysis.nilm.signatures import UNIDENTIFIED, Features, SignatureL
 from wattwise.detectors.nilm import MeterNilm
 from wattwise.store import detections
 from wattwise.store.detections import StoredEvent, StoredRun
-from wattwise.store.detector_models import load_model, save_model
+from wattwise.store.detector_models import covered_until, load_model, replace_data, save_model
 from wattwise.store.errors import NotFound
 
 KIND = "nilm"
@@ -64,8 +64,19 @@ def load_state(conn: Connection, device_id: int) -> dict[str, Any] | None:
     return None if stored is None else dict(json.loads(stored.data))
 
 
-def save_state(conn: Connection, device_id: int, state: dict[str, Any]) -> None:
-    save_model(conn, device_id, STATE_KIND, json.dumps(state).encode())
+def save_state(conn: Connection, device_id: int, state: dict[str, Any], scanned_ts: int | None) -> None:
+    """Keep the live detector's state, and the last reading the detectors had scanned when
+    it was taken (None: unchanged), from which a restart reads back (``scanned_until``)."""
+    data = json.dumps(state).encode()
+    if scanned_ts is None and load_model(conn, device_id, STATE_KIND) is not None:
+        replace_data(conn, device_id, STATE_KIND, data)
+    else:
+        save_model(conn, device_id, STATE_KIND, data, trained_until=scanned_ts)
+
+
+def scanned_until(conn: Connection) -> dict[int, int]:
+    """Each meter's last reading the detectors had scanned when its state was saved."""
+    return covered_until(conn, STATE_KIND)
 
 
 def event_of(stored: StoredEvent) -> Event:
@@ -326,7 +337,7 @@ def rename_in_state(conn: Connection, device_id: int, model: NilmModel, old: str
     except (KeyError, ValueError, TypeError):
         return  # unreadable: the detectors start that meter afresh (Detectors._meter)
     meter.rename(old, new)
-    save_state(conn, device_id, meter.state())
+    save_state(conn, device_id, meter.state(), None)
 
 
 def appliances(conn: Connection, device_id: int) -> list[dict[str, Any]]:

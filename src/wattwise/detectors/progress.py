@@ -11,6 +11,11 @@ A meter with a record stays "spilled": its new readings extend the record rather
 queued, so they never overtake the ones waiting in the store. It is queued again only when
 the worker has read through everything recorded for it.
 
+A worker that starts where another stopped (a restart, a standby taking the lead) first
+*resumes*: until :meth:`Progress.resume` is called, every batch is only recorded, and then each
+meter's record is widened down to the first reading after the one it was last saved at, so
+the readings stored while no detector ran are read back, in order, before any newer one.
+
 ``backlog`` counts every reading not yet processed, the recorded ones included. ``queued`` is
 the part held in memory, never more than ``limit`` (a meter's part of a batch that would pass
 it is recorded, however large). ``lag_s`` is how
@@ -63,7 +68,9 @@ class Progress:
     :meth:`reread_done`, /metrics reads from a request thread: one lock keeps them consistent.
     """
 
-    def __init__(self, limit: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limit: int | None = None, clock: Callable[[], float] = time.monotonic, *, resuming: bool = False
+    ) -> None:
         if limit is not None and limit < 1:
             raise ValueError(f"the detectors' backlog limit must be at least 1 reading, got {limit}")
         self.limit = limit  # None: every batch is queued (no bound)
@@ -79,6 +86,7 @@ class Progress:
         self._spilled_readings = 0
         self._reread = 0
         self._nudged = False
+        self._resuming = resuming  # True: record every batch until :meth:`resume`
 
     # ------------------------------------------------------------------ the bus's side
 
@@ -94,17 +102,18 @@ class Progress:
         the limit, else recorded (and spilled from then on).
         """
         with self._lock:
+            if self._resuming:
+                for device_id, part in _by_meter(batch).items():
+                    self._record(device_id, part)
+                return Admitted([], False, False)
             spilling = bool(self._spilled or self._taken)
             if self.limit is None or (not spilling and self._queued + len(batch) <= self.limit):
                 queued = list(batch)
                 if queued:
                     self._arrive(len(queued))
                 return Admitted(queued, False, False)
-            by_meter: dict[int, list[StoredReading]] = defaultdict(list)
-            for stored in batch:
-                by_meter[stored.reading.device_id].append(stored)
             queued, room = [], self.limit - self._queued
-            for device_id, part in by_meter.items():
+            for device_id, part in _by_meter(batch).items():
                 if device_id not in self._spilled and device_id not in self._taken and len(part) <= room:
                     queued += part
                     room -= len(part)
@@ -125,6 +134,23 @@ class Progress:
         self._spilled_readings += len(part)
 
     # ------------------------------------------------------------------ the worker's side
+
+    def resume(self, unscanned: dict[int, tuple[int, int, int]]) -> None:
+        """Widen each meter's record to the readings stored after its last scanned one:
+        ``unscanned`` maps a meter to (first ts, last ts, readings) of those in the store.
+        The store's count stands for the whole range, so a record the bus made meanwhile,
+        inside it, is not counted twice. From now on batches are queued again."""
+        with self._lock:
+            for device_id, (lo, hi, readings) in unscanned.items():
+                record = self._spilled.get(device_id)
+                if record is None:
+                    self._spilled[device_id] = Spilled(lo, hi, readings, self._clock(), 0)
+                    self._spilled_readings += readings
+                    continue
+                counted = max(record.readings, readings)
+                self._spilled_readings += counted - record.readings
+                record.lo, record.hi, record.readings = min(record.lo, lo), max(record.hi, hi), counted
+            self._resuming = False
 
     def done(self, batches: int) -> None:
         """The worker finished the ``batches`` oldest batches (also when one of them failed)."""
@@ -208,3 +234,10 @@ class Progress:
             if self._waiting:
                 since.append(self._waiting[0][0])
             return self._clock() - min(since) if since else 0.0
+
+
+def _by_meter(batch: Sequence[StoredReading]) -> dict[int, list[StoredReading]]:
+    by_meter: dict[int, list[StoredReading]] = defaultdict(list)
+    for stored in batch:
+        by_meter[stored.reading.device_id].append(stored)
+    return by_meter

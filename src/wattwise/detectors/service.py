@@ -74,6 +74,10 @@ COALESCE_MAX = 20_000  # readings handled in one step at most (also a page read 
 PROVISIONAL_EVERY_MS = 60_000
 _STOP = ("stop",)
 _REREAD = ("reread",)
+_RESUME = ("resume",)
+#: a resuming detector reads back at most this much of a meter's readings stored while no
+#: detector ran (a longer gap: the detectors were off; the most recent day is scanned)
+RESUME_MAX_MS = DAY_MS
 
 
 def utc_offset_s(tz: str, at_ms: int | None = None) -> int:
@@ -106,6 +110,21 @@ class _Meter:
 
 
 @dataclass(slots=True)
+class _RunsFound:
+    """What a meter's NILM found in one batch beside its events: their stored ids, the
+    final runs and the labels their events take, and the provisional runs to store
+    (None: unchanged)."""
+
+    ids: list[int]
+    final: list[detections.NewRun]
+    labels: list[tuple[int, str, float]]
+    provisional: list[detections.NewRun] | None
+
+    def any(self) -> bool:
+        return bool(self.final or self.labels or self.provisional is not None)
+
+
+@dataclass(slots=True)
 class _Group:
     """A main meter and its sub-meters, balanced interval by interval."""
 
@@ -124,7 +143,7 @@ class Detectors:
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         #: how far the worker is behind (readings waiting, the oldest one's wait), and which
         #: meters' readings it reads back from the store: /metrics
-        self.progress = Progress(self.settings.backlog_max)
+        self.progress = Progress(self.settings.backlog_max, resuming=True)
         self._jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._active = False
         self._meters: dict[int, _Meter] = {}
@@ -136,6 +155,7 @@ class Detectors:
 
     def start(self) -> Detectors:
         bus = self.services.bus
+        self._queue.put(_RESUME)  # first: until it is done, the bus's readings are only recorded
         bus.on("readings", self._on_readings)
         bus.on(library.CHANGED_TOPIC, self._on_changed)
         bus.on(FEEDBACK_TOPIC, self._on_feedback)
@@ -257,6 +277,8 @@ class Detectors:
                 self._readings(device_id, readings)
         elif what == "reread":
             self._reread()
+        elif what == "resume":
+            self._resume()
         elif what == "flush":
             self._reread()  # what was recorded before the flush was asked is read back now
             item[1].set()
@@ -273,6 +295,37 @@ class Detectors:
         elif what == "devices":
             self._update_devices(item[1], item[2])
             self._save_states()
+
+    def _resume(self) -> None:
+        """Pick up where the detectors last stopped (a restart, a crash, another process
+        that led before): each meter's readings stored after the last one scanned are read
+        back before any newer one, so what arrived while no detector ran is scanned too."""
+        unscanned: dict[int, tuple[int, int, int]] = {}
+        try:
+            with self.services.engine.connect() as conn:
+                for device_id, scanned in library.scanned_until(conn).items():
+                    rows, first, last = history_extent(conn, device_id, scanned + 1)
+                    if first is None or last is None:
+                        continue
+                    if last - first > RESUME_MAX_MS:
+                        log.warning(
+                            "meter %s: %.1f days of readings stored while no detector ran; the last day is scanned",
+                            device_id,
+                            (last - first) / DAY_MS,
+                        )
+                        rows, first, _ = history_extent(conn, device_id, last - RESUME_MAX_MS)
+                    unscanned[device_id] = (first or last, last, rows)
+        except Exception:
+            log.exception("finding where the detectors stopped failed; they go on from the readings arriving now")
+        finally:
+            self.progress.resume(unscanned)
+        if unscanned:
+            log.info(
+                "the detectors resume: %d readings of %d meters stored since they last ran are scanned first",
+                sum(rows for _, _, rows in unscanned.values()),
+                len(unscanned),
+            )
+        self._reread()
 
     def _reread(self) -> None:
         """Read back, in time order, the readings recorded for each meter whose queued batches
@@ -341,14 +394,16 @@ class Detectors:
         return meter
 
     def _save_states(self) -> None:
-        """Keep each meter's live NILM state (at every model refresh and when detaching)."""
-        states = {device_id: m.nilm.state() for device_id, m in self._meters.items()}
+        """Keep each meter's live NILM state and the last reading scanned (at every model
+        refresh and when detaching): what a restart resumes from. Each batch's findings are
+        stored with them too, so everything found before that reading is already stored."""
+        states = {device_id: (m.nilm.state(), m.last_ts) for device_id, m in self._meters.items()}
         if not states:
             return
 
         def work(conn: Connection) -> None:
-            for device_id, state in states.items():
-                library.save_state(conn, device_id, state)
+            for device_id, (state, scanned) in states.items():
+                library.save_state(conn, device_id, state, scanned)
 
         try:
             self.services.writer.run(work)
@@ -368,49 +423,64 @@ class Detectors:
         ]
 
     def _readings(self, device_id: int, readings: list[Reading]) -> None:
+        """Run every detector of the meter on its readings, and store all they found in one
+        transaction with the meter's live state and the last reading scanned: a detector
+        that takes over after a crash reads back from there, and finds nothing twice."""
         meter = self._meter(device_id)
         if meter is None:
             return
         latest = max(r.ts for r in readings)
         meter.last_ts = latest if meter.last_ts is None else max(meter.last_ts, latest)
-        self._nilm(meter, readings)
+        update = meter.nilm.feed(readings)
+        events = meter.nilm.to_store(update)
+        fresh = [new_event(e) for e in events]
         reports: list[Report] = []
         if meter.anomaly is not None:
             reports += meter.anomaly.score(readings)
         reports += meter.grid.feed(readings)
-        reports += self._theft(meter)
-        if reports:
-            self._store_reports(meter, reports)
+        judged, theft_data = self._theft(meter)
+        reports += judged
+
+        def runs(ids: list[int]) -> _RunsFound:
+            meter.nilm.remember(events, ids)
+            final, labels = meter.nilm.new_runs(update)  # a fridge run final hours late may come with no new event
+            return _RunsFound(ids, final, labels, self._provisional(meter, asked=bool(events or update.runs)))
+
+        found = None if fresh else runs([])
+        if found is None or found.any() or reports or theft_data is not None:
+            state_ts = meter.last_ts
+
+            def work(conn: Connection) -> tuple[_RunsFound, list[int], list[int] | None, list[finding_store.Finding]]:
+                nonlocal found
+                if fresh:
+                    found = runs(detections.insert_events(conn, device_id, fresh))
+                assert found is not None
+                detections.relabel_detected(conn, found.labels)
+                run_ids = detections.insert_runs(conn, device_id, found.final)
+                # in the same transaction: a final run and the provisional one it replaces
+                # are never listed together, nor neither of them
+                shown = (
+                    None
+                    if found.provisional is None
+                    else detections.replace_provisional(conn, device_id, found.provisional)
+                )
+                stored = self._write_reports(conn, meter, reports)
+                if theft_data is not None:
+                    replace_data(conn, device_id, theft.KIND, theft_data)
+                library.save_state(conn, device_id, meter.nilm.state(), state_ts)
+                return found, run_ids, shown, stored
+
+            found, run_ids, shown_ids, stored = self.services.writer.run(work)
+            if found.provisional is not None:
+                meter.provisional = found.provisional
+            self._publish_nilm(device_id, found.ids, run_ids, shown_ids)
+            self._publish_findings(stored)
+        meter.nilm.prune()
         for group in self._groups.values():
             if device_id in group.members:
                 self._balance(group)
 
-    # -- NILM
-
-    def _nilm(self, meter: _Meter, readings: list[Reading]) -> None:
-        update = meter.nilm.feed(readings)
-        events = meter.nilm.to_store(update)
-        device_id = meter.device.id
-        fresh = [new_event(e) for e in events]
-        ids = self.services.writer.run(lambda c: detections.insert_events(c, device_id, fresh)) if fresh else []
-        meter.nilm.remember(events, ids)
-        runs, labels = meter.nilm.new_runs(update)  # a fridge run final hours late may come with no new event
-        provisional = self._provisional(meter, asked=bool(events or update.runs))
-        meter.nilm.prune()
-        if not runs and not labels and provisional is None:
-            return
-
-        def work(conn: Connection) -> tuple[list[int], list[int] | None]:
-            detections.relabel_detected(conn, labels)
-            final = detections.insert_runs(conn, device_id, runs)
-            # in the same transaction: a final run and the provisional one it replaces
-            # are never listed together, nor neither of them
-            shown = None if provisional is None else detections.replace_provisional(conn, device_id, provisional)
-            return final, shown
-
-        run_ids, shown_ids = self.services.writer.run(work)
-        if provisional is not None:
-            meter.provisional = provisional
+    def _publish_nilm(self, device_id: int, ids: list[int], run_ids: list[int], shown_ids: list[int] | None) -> None:
         with self.services.engine.connect() as conn:
             out = [{"type": "event", **e.to_dict()} for e in detections.get_events(conn, ids)]
             out += [{"type": "run", **r.to_dict()} for r in detections.get_runs(conn, run_ids)]
@@ -420,6 +490,11 @@ class Detectors:
                 out.append({"type": "provisional", "device_id": device_id, "runs": shown})
         if out:
             self.services.bus.publish_from_thread("events", out)
+
+    def _publish_findings(self, stored: list[finding_store.Finding]) -> None:
+        raised = [f.to_dict() for f in stored if f.status != finding_store.IGNORED]
+        if raised:
+            self.services.bus.publish_from_thread("findings", raised)
 
     def _provisional(self, meter: _Meter, asked: bool) -> list[detections.NewRun] | None:
         """The meter's provisional runs when they are to be stored again (they changed,
@@ -450,54 +525,49 @@ class Detectors:
 
     # -- findings
 
-    def _store_reports(self, meter: _Meter, reports: list[Report]) -> None:
+    def _write_reports(self, conn: Connection, meter: _Meter, reports: list[Report]) -> list[finding_store.Finding]:
+        """Store the reports as findings (a report that continues one extends it), inside
+        the caller's transaction."""
         device_id = meter.device.id
         judged = list(meter.judged)
         ignored_theft = list(meter.ignored_theft)
         open_ids = meter.open_findings
-
-        def work(conn: Connection) -> list[finding_store.Finding]:
-            out = []
-            for r in reports:
-                detail = {**r.detail, "signature": signature(r.level, r.hour)}
-                current = open_ids.get(r.kind)
-                if r.continues and current is not None:
-                    before = finding_store.get_finding(conn, current)
-                    worse = r.score >= before.score
-                    out.append(
-                        finding_store.extend_finding(
-                            conn,
-                            current,
-                            end_ts=max(r.end_ts, before.end_ts),
-                            score=max(r.score, before.score),
-                            reason=r.reason if worse else before.reason,
-                            detail=detail if worse else {**before.detail, **{"end_ts": r.end_ts}},
-                        )
+        out = []
+        for r in reports:
+            detail = {**r.detail, "signature": signature(r.level, r.hour)}
+            current = open_ids.get(r.kind)
+            if r.continues and current is not None:
+                before = finding_store.get_finding(conn, current)
+                worse = r.score >= before.score
+                out.append(
+                    finding_store.extend_finding(
+                        conn,
+                        current,
+                        end_ts=max(r.end_ts, before.end_ts),
+                        score=max(r.score, before.score),
+                        reason=r.reason if worse else before.reason,
+                        detail=detail if worse else {**before.detail, **{"end_ts": r.end_ts}},
                     )
-                    continue
-                if r.kind == theft.KIND:
-                    repeats = (
-                        theft.nearest_ignored(meter.theft, r.detail["features"], ignored_theft)
-                        if r.detail.get("ignored") and meter.theft is not None
-                        else None
-                    )
-                elif r.kind in PATTERN_KINDS:
-                    repeats = suppressed_by(r.kind, r.level, r.hour, judged)
-                else:
-                    repeats = None
-                new = finding_store.NewFinding(
-                    device_id, r.kind, r.start_ts, r.end_ts, r.score, r.reason, detail, suppressed_by=repeats
                 )
-                found = finding_store.add_finding(conn, new)
-                if not r.retrospective:
-                    open_ids[r.kind] = found.id
-                out.append(found)
-            return out
-
-        stored = self.services.writer.run(work)
-        raised = [f.to_dict() for f in stored if f.status != finding_store.IGNORED]
-        if raised:
-            self.services.bus.publish_from_thread("findings", raised)
+                continue
+            if r.kind == theft.KIND:
+                repeats = (
+                    theft.nearest_ignored(meter.theft, r.detail["features"], ignored_theft)
+                    if r.detail.get("ignored") and meter.theft is not None
+                    else None
+                )
+            elif r.kind in PATTERN_KINDS:
+                repeats = suppressed_by(r.kind, r.level, r.hour, judged)
+            else:
+                repeats = None
+            new = finding_store.NewFinding(
+                device_id, r.kind, r.start_ts, r.end_ts, r.score, r.reason, detail, suppressed_by=repeats
+            )
+            found = finding_store.add_finding(conn, new)
+            if not r.retrospective:
+                open_ids[r.kind] = found.id
+            out.append(found)
+        return out
 
     def _feedback(self, finding_id: int) -> None:
         with self.services.engine.connect() as conn:
@@ -526,13 +596,15 @@ class Detectors:
 
     # -- theft
 
-    def _theft(self, meter: _Meter) -> list[Report]:
+    def _theft(self, meter: _Meter) -> tuple[list[Report], bytes | None]:
+        """The verdicts on the meter's days completed since the last, and its theft state
+        to store with them (None: no day to judge)."""
         state = meter.theft
         if state is None or meter.last_ts is None:
-            return []
+            return [], None
         days = theft.days_to_judge(state, meter.last_ts)
         if not days:
-            return []
+            return [], None
         reports = []
         for day in days:
             start, end = theft.day_bounds(day, state.tz)
@@ -541,10 +613,7 @@ class Detectors:
             report = theft.judge_day(state, day, frame)
             if report is not None:
                 reports.append(report)
-        data = state.to_bytes()
-        device_id = meter.device.id
-        self.services.writer.run(lambda c: replace_data(c, device_id, theft.KIND, data))
-        return reports
+        return reports, state.to_bytes()
 
     # -- energy balance
 
@@ -651,9 +720,16 @@ class Detectors:
                 merged[-1] = r
             else:
                 merged.append(r)
-        if merged:
-            self._store_reports(main, merged)
-        self._save_group(group)
+        data = _group_data(group)
+
+        def work(conn: Connection) -> list[finding_store.Finding]:
+            # the loss found and the balance that found it, together: a restart neither
+            # misses nor repeats it
+            stored = self._write_reports(conn, main, merged)
+            save_model(conn, group.main, balance.MODEL_KIND, data)
+            return stored
+
+        self._publish_findings(self.services.writer.run(work))
 
     def _learn_vouched(self, group: _Group) -> None:
         """Learn the base again from the period last vouched clean, once (``BalanceState.clean``)."""
@@ -671,7 +747,7 @@ class Detectors:
         self._save_group(group)
 
     def _save_group(self, group: _Group) -> None:
-        data = json.dumps(group.state.to_dict()).encode()
+        data = _group_data(group)
         self.services.writer.run(lambda c: save_model(c, group.main, balance.MODEL_KIND, data))
 
     # -- models from the refresher
@@ -788,6 +864,10 @@ class Detectors:
         until = stored.trained_until
         self.services.writer.run(lambda c: save_model(c, device_id, theft.KIND, data, trained_until=until))
         self._queue.put(("model", device_id, theft.KIND, updated))
+
+
+def _group_data(group: _Group) -> bytes:
+    return json.dumps(group.state.to_dict()).encode()
 
 
 def attach(services: Services, settings: DetectorSettings | None = None) -> Callable[[], None]:

@@ -68,3 +68,14 @@ def replace_data(conn: Connection, device_id: int, kind: str, data: bytes) -> No
         .where(detector_models.c.device_id == device_id, detector_models.c.kind == kind)
         .values(data=data, updated_ms=now_ms())
     )
+
+
+def covered_until(conn: Connection, kind: str) -> dict[int, int]:
+    """``trained_until`` of every meter's model of this kind that has one: how far the
+    readings it was built from go."""
+    rows = conn.execute(
+        select(detector_models.c.device_id, detector_models.c.trained_until).where(
+            detector_models.c.kind == kind, detector_models.c.trained_until.is_not(None)
+        )
+    )
+    return {int(d): int(t) for d, t in rows}

@@ -1,0 +1,92 @@
+"""Detectors that start where others stopped (a restart, a crash, a standby taking the lead)
+scan the readings stored while none ran, and find nothing twice.
+
+The streams are those of ``test_backlog_bound`` (kettle switchings, a sag, a swell, a
+low-frequency spell, a grid surge); what meters find when one detector keeps up all along
+is the reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detectors.live_world import LiveWorld, live_world
+from detectors.test_backlog_bound import READINGS, meters, post_interleaved, stored, stream
+from wattwise.detectors import Detectors, DetectorSettings
+from wattwise.runtime import Services
+
+STOP_AT = 250  # the detectors stop after this many readings of each stream
+BACK_AT = 450  # and are back when this many are stored
+
+
+def nothing() -> None:
+    pass
+
+
+def reference(live: LiveWorld, streams: list[list[dict[str, Any]]]) -> list[list[tuple[Any, ...]]]:
+    """What meters find when the detectors keep up with the whole streams."""
+    kept_up = meters(live, len(streams), "kept up")
+    post_interleaved(live, [k for _, k in kept_up], streams, nothing)
+    live.detectors.flush()
+    found: list[list[tuple[Any, ...]]] = stored(live.world.services, [d for d, _ in kept_up])
+    return found
+
+
+def with_a_gap(live: LiveWorld, streams: list[list[dict[str, Any]]], crash: bool) -> list[list[tuple[Any, ...]]]:
+    """What new meters find when their detectors stop (or crash) after :data:`STOP_AT`
+    readings and are back, fresh, when :data:`BACK_AT` are stored."""
+    gap = meters(live, len(streams), "gap")
+    keys = [k for _, k in gap]
+    post_interleaved(live, keys, [s[:STOP_AT] for s in streams], nothing)
+    live.detectors.flush()
+    if crash:
+        # kill -9: nothing is saved on the way out (`test_serve_processes` kills a real
+        # process; here the detectors' own exit is cut short)
+        live.detectors._save_states = nothing
+    live.detectors()  # the leader stops; the standby has not taken over yet
+    post_interleaved(live, keys, [s[STOP_AT:BACK_AT] for s in streams], nothing)
+    live.detectors = Detectors(live.world.services, DetectorSettings()).start()
+    post_interleaved(live, keys, [s[BACK_AT:] for s in streams], nothing)
+    live.detectors.flush()
+    found: list[list[tuple[Any, ...]]] = stored(live.world.services, [d for d, _ in gap])
+    return found
+
+
+def test_readings_stored_while_no_detector_ran_are_scanned_when_one_starts(services: Services) -> None:
+    streams = [stream(seed) for seed in range(2)]
+    with live_world(services) as live:
+        expected = reference(live, streams)
+        found = with_a_gap(live, streams, crash=False)
+        # the swell (reading 300) and the second kettle use (350) came while none ran
+        assert all(any(row[0] == "swell" for row in rows) for rows in found)
+        assert found == expected
+        progress = live.detectors.progress
+        assert progress.reread >= 2 * (BACK_AT - STOP_AT)
+        assert progress.backlog == 0 and progress.processed == 2 * (READINGS - STOP_AT)
+
+
+def test_a_crashed_detector_resumes_from_its_last_finding_and_repeats_none(services: Services) -> None:
+    """Killed, a detector saves nothing on its way out: the next one goes on from the last
+    batch whose findings were stored (with the state that found them), so the readings
+    scanned since are scanned again and what they found is not stored a second time."""
+    streams = [stream(seed) for seed in range(2)]
+    with live_world(services) as live:
+        expected = reference(live, streams)
+        found = with_a_gap(live, streams, crash=True)
+        # read back from the last batch with a finding (the sag ends at reading 203), not
+        # from where the crashed one had got to (250)
+        assert live.detectors.progress.reread > 2 * (BACK_AT - STOP_AT)
+        assert found == expected
+
+
+def test_a_restart_after_a_clean_stop_reads_nothing_back(services: Services) -> None:
+    streams = [stream(seed) for seed in range(1)]
+    with live_world(services) as live:
+        expected = reference(live, streams)
+        live.restart()
+        live.detectors.flush()
+        assert live.detectors.progress.reread == 0
+        again = meters(live, 1, "again")
+        post_interleaved(live, [k for _, k in again], streams, nothing)
+        live.detectors.flush()
+        assert stored(services, [d for d, _ in again]) == expected
