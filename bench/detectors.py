@@ -280,16 +280,16 @@ async def live(
 STEPS = """
 service.py _handle worker steps (all; waiting for work left out)
 service.py _meter   load a meter's state (first reading)
-service.py _nilm   NILM (events, runs, provisional)
+nilm.py feed   NILM detection (MeterNilm.feed)
 anomaly.py score   anomaly scoring (MeterAnomaly.score)
 anomaly.py score_frame     engine score_frame
 _iforest.py score_samples       IsolationForest.score_samples (before)
 forest_scores.py scores       the forest, all trees at once (CompactForest.scores)
-anomaly.py _features       features (pandas)
+anomaly.py _features       features (_features)
 features.py calendar         calendar fields (features.calendar)
 grid.py feed   grid events (MeterGrid.feed)
 service.py _theft   theft (daily verdict)
-service.py _store_reports   store findings
+writer.py run   storing what was found (writer.run: waits for its commit)
 service.py _balance   energy balance
 """
 

@@ -142,7 +142,11 @@ async def test_a_leader_losing_the_lead_keeps_answering_while_its_engine_finishe
                 await asyncio.sleep(0.02)
             with pg_services.engine.connect() as conn:  # the lock's connection dies
                 conn.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k"),
+                    # this database's lock only: other tests' processes hold the same key in theirs
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k"
+                        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    ),
                     {"k": LOCK_KEY},
                 )
             while not any("lost the lead" in r.getMessage() for r in caplog.records):

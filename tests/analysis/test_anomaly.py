@@ -132,6 +132,20 @@ def test_scoring_chunk_by_chunk_or_reading_by_reading_gives_the_same_answer(
     assert flags == whole["anomalous"].iloc[:40].tolist()
 
 
+def test_a_live_meters_few_readings_at_a_time_score_as_a_long_file_does(
+    fridge_model: anomaly.AnomalyModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long file's sustained deviation is pandas' sliding median; a live meter's few readings
+    a step take a lighter path (``FEW_ROWS``), which must give the very same figures."""
+    _, frame = _fault_days("Faulty_Compressor")[1]
+    chunked = _score_in_chunks(fridge_model, frame, 7)
+    monkeypatch.setattr(anomaly, "FEW_ROWS", 0)  # the whole file as a long one: pandas
+    whole, _ = anomaly.score_frame(fridge_model, frame)
+    assert chunked["anomalous"].tolist() == whole["anomalous"].tolist()
+    assert chunked["reason"].tolist() == whole["reason"].tolist()
+    assert chunked["score"].tolist() == whole["score"].tolist()
+
+
 def test_cycles_one_minute_too_long_are_caught_by_adding_up_the_evidence() -> None:
     ours, seed = _ours_and_seed("Minor_7.50")
     # Every cycle is one minute (7.5 %) longer, less than a cycle's own scatter.

@@ -32,6 +32,7 @@ Models are plain picklable objects (``features.dump_model`` / ``features.load_mo
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -72,6 +73,8 @@ STANDBY_W = 5.0
 NEVER_OFF_SHARE = 0.2
 #: The window over which a deviation from the usual power must last to count as sustained.
 SUSTAIN_MS = 10 * 60_000
+#: at most this many readings at once: medians by :func:`_window_medians`, not pandas
+FEW_ROWS = 4096
 #: A step larger than this share of the power starts a new level (a program's next phase).
 LEVEL_STEP = 0.25
 #: An appliance off this long has finished its program; its next run is a new program's first.
@@ -342,12 +345,43 @@ def _sustained(
     restart[offset:] |= segment_start
     restart[1:] |= all_ts[1:] <= all_ts[:-1]
     block = np.cumsum(restart)
-    series = pd.Series(all_dev, index=pd.to_datetime(all_ts, unit="ms"))
-    rolled = series.groupby(block).rolling(pd.Timedelta(milliseconds=SUSTAIN_MS)).median()
-    out = rolled.to_numpy()[offset:]
+    if len(ts) <= FEW_ROWS:
+        out = _window_medians(all_ts, all_dev, block, offset)
+    else:
+        series = pd.Series(all_dev, index=pd.to_datetime(all_ts, unit="ms"))
+        rolled = series.groupby(block).rolling(pd.Timedelta(milliseconds=SUSTAIN_MS)).median()
+        out = rolled.to_numpy()[offset:]
     keep = all_ts > (all_ts[-1] - SUSTAIN_MS if all_ts.size else 0)
     window = tuple((int(t), float(d)) for t, d in zip(all_ts[keep], all_dev[keep], strict=True))
     return out, window
+
+
+def _window_medians(ts: np.ndarray, values: np.ndarray, block: np.ndarray, first: int) -> np.ndarray:
+    """The median of each value from ``first`` on over its window ``(t - SUSTAIN_MS, t]`` in its
+    block, NaN left out: what pandas' time-based ``groupby().rolling().median()`` gives, for
+    the few readings a live step brings a meter, without pandas' machinery (ten times the
+    medians' own cost there). The window is kept sorted as it slides; a long frame (a fit)
+    still goes to pandas' own sliding median."""
+    times, vals, blocks = ts.tolist(), values.tolist(), block.tolist()
+    out = np.empty(len(times) - first)
+    window: list[float] = []  # the finite values of the current window, sorted
+    lo = first  # the oldest reading in the window
+    for i in range(first, len(times)):
+        if i == first or blocks[i] != blocks[i - 1]:
+            lo = i if i > first else int(np.searchsorted(block[:i], block[i], side="left"))
+            while times[lo] <= times[i] - SUSTAIN_MS:  # times rise within a block
+                lo += 1
+            window = sorted(v for v in vals[lo : i + 1] if v == v)
+        else:
+            if vals[i] == vals[i]:
+                bisect.insort(window, vals[i])
+            while times[lo] <= times[i] - SUSTAIN_MS:
+                if vals[lo] == vals[lo]:
+                    del window[bisect.bisect_left(window, vals[lo])]
+                lo += 1
+        k = len(window)
+        out[i - first] = np.nan if k == 0 else window[k // 2] if k % 2 else (window[k // 2 - 1] + window[k // 2]) / 2
+    return out
 
 
 def _features(
@@ -362,8 +396,10 @@ def _features(
     on_threshold: float,
     metrics: tuple[str, ...],
     typical_run_s: float,
-) -> tuple[pd.DataFrame, Carry]:
-    """Per-reading features; the loop carries run state so chunks join seamlessly.
+) -> tuple[dict[str, np.ndarray], Carry]:
+    """Per-reading features, by name, in the forest's column order; the loop carries run
+    state so chunks join seamlessly. (Arrays, not a frame: a live step scores a few readings,
+    and building a frame cost more than the features.)
 
     ``recent_runs`` is the median length of the last :data:`RECENT_RUNS` completed on-runs
     divided by the meter's typical run: above 1 the load's cycles have been getting longer
@@ -432,21 +468,19 @@ def _features(
     deviation = (power - usual) / spread[slot]
     sustained, window = _sustained(ts, deviation, carry.recent_deviation, segment_start)
     angle = 2 * np.pi * cal.minute_of_day / 1440.0
-    feats = pd.DataFrame(
-        {
-            "power": power,
-            "change": dp,
-            "vs_usual": deviation,
-            "sustained": sustained,
-            "on_run_s": run_s,
-            "on_run_wh": run_wh,
-            "recent_runs": ratio,
-            "level_s": level_s,
-            "run_pos": run_pos,
-            "hour_sin": np.sin(angle),
-            "hour_cos": np.cos(angle),
-        }
-    )
+    feats = {
+        "power": power,
+        "change": dp,
+        "vs_usual": deviation,
+        "sustained": sustained,
+        "on_run_s": run_s,
+        "on_run_wh": run_wh,
+        "recent_runs": ratio,
+        "level_s": level_s,
+        "run_pos": run_pos,
+        "hour_sin": np.sin(angle),
+        "hour_cos": np.cos(angle),
+    }
     for m in metrics:
         feats[m] = np.nan_to_num(values[m], nan=float(np.nanmedian(values[m])) if n else 0.0)
         feats[f"{m}_change"] = deltas[m]
@@ -736,7 +770,7 @@ def fit_anomaly_model(
         for m in OPTIONAL_METRICS
         if m in frame.columns and np.isfinite(frame[m].to_numpy(dtype="float64")).mean() > 0.5
     )
-    feats, _ = _features(
+    columns, _ = _features(
         None,
         frame,
         Carry(),
@@ -748,6 +782,7 @@ def fit_anomaly_model(
         metrics=metrics,
         typical_run_s=typical_run,
     )
+    feats = pd.DataFrame(columns)
     cycles = fit_cycle_model(frame, on_threshold) if cycling else None
     # With a cycle model the run features are judged there, where in the cycle it matters.
     use_runs = cycling and cycles is None
@@ -950,16 +985,16 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
         metrics=model.metrics,
         typical_run_s=model.typical_run_s,
     )
-    matrix = feats[list(model.feature_names)].to_numpy(dtype="float64")
+    matrix = np.column_stack([feats[name] for name in model.feature_names]).astype("float64")
     score = -model.forest.scores(matrix) / model.threshold
-    run_s = feats["on_run_s"].to_numpy()
-    ratio = feats["recent_runs"].to_numpy()
+    run_s = feats["on_run_s"]
+    ratio = feats["recent_runs"]
     cycling = model.typical_run_s > 0
     # Past the longest run, only the level that was on when it got there is flagged: a
     # program that ran one phase too long and then carried on normally is wrong in that phase.
-    run_pos = feats["run_pos"].to_numpy()
+    run_pos = feats["run_pos"]
     longest = _longest_here(model, run_pos)
-    in_long_level = run_s - feats["level_s"].to_numpy() <= longest
+    in_long_level = run_s - feats["level_s"] <= longest
     # With a cycle model, its CUSUM judges whether the cycles run long (the recent-runs rule
     # is its cruder forerunner), and the forest may not flag on its own: on the training
     # days held out in turn both flagged almost only normal readings (a fridge's defrost
@@ -970,9 +1005,9 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     by_rule = (appliance & (run_s > longest) & in_long_level) | (
         cycling & (ratio > model.recent_runs_fence) & (run_s > model.typical_run_s) & (not judged_by_cycles)
     )
-    power = feats["power"].to_numpy()
+    power = feats["power"]
     slots = _slots(cal, model.weekly)
-    z = feats["sustained"].to_numpy()
+    z = feats["sustained"]
     out_of_range = (power < model.power_floor) | (power > model.power_ceiling)
     house = bool(getattr(model, "blocks", not cycling))
     # A house's hour-of-day level from less than three weeks is a handful of days per hour: its
@@ -983,7 +1018,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     by_baseline = out_of_range | (house_by_usual & ((z > model.z_high) | (z < model.z_low)))
     strange_metric = np.full(len(frame), "", dtype=object)
     for metric, (low, high) in model.metric_bounds.items():
-        values = feats[metric].to_numpy()
+        values = feats[metric]
         strange_metric[(strange_metric == "") & ((values < low) | (values > high))] = metric
     by_metric = strange_metric != ""
     cycle_carry = (carry or Carry()).cycle
@@ -1014,7 +1049,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
             low, high = model.metric_bounds[metric]
             quarter = (high - low) / 4  # the bounds are the history's range widened by half
             reasons.append(
-                f"{metric} {feats[metric].iloc[i]:.4g}{UNITS[metric]} is far outside its usual range "
+                f"{metric} {feats[metric][i]:.4g}{UNITS[metric]} is far outside its usual range "
                 f"({low + quarter:.4g}–{high - quarter:.4g}{UNITS[metric]} in its history)"
             )
         else:
