@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 import orjson
+import paho.mqtt.client as paho
 import psycopg
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import ClientConnection, connect
 
@@ -256,3 +258,45 @@ def test_the_successor_of_a_killed_leader_finds_what_came_while_none_led_and_not
             expected = sorted((rows[i]["ts"], on) for a, b in uses for i, on in ((a, True), (b, False)))
             assert len(found) == len(expected), found  # each use once: none missed, none twice
             assert all(abs(f[0] - e[0]) <= 4000 and f[1] == e[1] for f, e in zip(found, expected, strict=True)), found
+
+
+def test_a_plugs_messages_split_between_processes_still_make_whole_readings(installation: Installation) -> None:
+    """ESPHome sends one sensor a message, and the broker's shared subscription hands them to
+    the two processes in turn: each reading still carries the voltage and current of its own
+    update, because what the plug sent before is held in the database, not in one process."""
+    world = installation
+    mqtt_flags = ("--mqtt", f"127.0.0.1:{world.broker}")
+    with server(world, "first", *mqtt_flags) as first, server(world, "second", *mqtt_flags) as second:
+        for process in (first, second):
+            wait_until(lambda process=process: process.said("listening for readings on MQTT"))
+        plug = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="esphome-plug")
+        plug.connect("127.0.0.1", world.broker)
+        plug.loop_start()
+        updates = [(230.0 + i, 0.5 + i / 10, 100.0 + 10 * i) for i in range(6)]
+        try:
+            for n, (volts, amps, watts) in enumerate(updates, start=1):
+                for sensor, value in (("voltage", volts), ("current", amps)):
+                    topic = f"wattwise/{world.meter}/sensor/{sensor}/state"
+                    plug.publish(topic, str(value), qos=1).wait_for_publish()
+
+                def heard_both(volts: float = volts, amps: float = amps) -> bool:
+                    with psycopg.connect(world.database) as conn:
+                        row = conn.execute("SELECT data FROM plug_held WHERE device_id = %s", (world.meter,)).fetchone()
+                    held = {} if row is None else orjson.loads(row[0])["esphome"]["values"]
+                    return held.get("voltage", [None])[0] == volts and held.get("current", [None])[0] == amps
+
+                wait_until(heard_both)  # each went to one process or the other
+                plug.publish(f"wattwise/{world.meter}/sensor/power/state", str(watts), qos=1).wait_for_publish()
+                wait_until(lambda n=n: len(stored_readings(world)) == n)
+        finally:
+            plug.loop_stop()
+            plug.disconnect()
+        assert stored_readings(world) == updates
+
+
+def stored_readings(world: Installation) -> list[tuple[float, float, float]]:
+    with psycopg.connect(world.database) as conn:
+        rows = conn.execute(
+            "SELECT voltage, current, power FROM readings WHERE device_id = %s ORDER BY ts", (world.meter,)
+        ).fetchall()
+    return [(float(v), float(c), float(p)) for v, c, p in rows]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
 
 from wattwise.ingest.formats import PayloadError, Unsendable, esphome, shelly, tasmota
-from wattwise.ingest.plugs import Plugs
+from wattwise.ingest.plugs import translate
 
 NOW = 1_764_000_000_000
 TASMOTA_SENSOR = (
@@ -162,11 +164,25 @@ def test_esphome_first_current_of_a_meter_with_a_power_sensor_makes_no_reading_o
 
 
 def test_esphome_unknown_sensor_is_noted_once_and_nan_is_refused() -> None:
-    plugs = Plugs()
-    assert plugs.translate(3, "sensor/wifi_signal/state", b"-61", NOW)[1] is not None
-    assert plugs.translate(3, "sensor/wifi_signal/state", b"-62", NOW) == ([], None)
+    items, held, note = translate("sensor/wifi_signal/state", b"-61", None, NOW)
+    assert items == [] and note is not None
+    assert translate("sensor/wifi_signal/state", b"-62", held, NOW) == ([], held, None)
     with pytest.raises(PayloadError, match="'nan' is not a number"):
-        plugs.translate(3, "sensor/power/state", b"nan", NOW)
+        translate("sensor/power/state", b"nan", held, NOW)
+
+
+def test_what_a_plug_holds_survives_being_written_as_json_and_read_back() -> None:
+    """The held state goes through the store as JSON (every server process reads it there)."""
+    _, held, _ = translate("sensor/voltage/state", b"229.5", None, NOW)
+    _, held, _ = translate("sensor/temperature/state", b"41", json.loads(json.dumps(held)), NOW)
+    items, _, _ = translate("sensor/power/state", b"88", json.loads(json.dumps(held)), NOW + 1000)
+    assert items == [{"ts": NOW + 1000, "voltage": 229.5, "power": 88.0}]
+    assert translate("sensor/temperature/state", b"42", json.loads(json.dumps(held)), NOW)[2] is None  # said once
+    status = b'{"id":0,"apower":10.0,"voltage":231.0,"aenergy":{"total":5.0}}'
+    _, held, _ = translate("status/switch:0", status, None, NOW)
+    change = b'{"method":"NotifyStatus","params":{"ts":1764000000.5,"switch:0":{"apower":20.0}}}'
+    items, _, _ = translate("events/rpc", change, json.loads(json.dumps(held)), NOW)
+    assert items[0]["power"] == 20.0 and items[0]["voltage"] == 231.0
 
 
 def test_shelly_notify_status_without_params_is_named() -> None:

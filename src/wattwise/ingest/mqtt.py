@@ -26,11 +26,12 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
+from sqlalchemy import Connection
 
 from wattwise.bus import Message
 from wattwise.config import broker_address
 from wattwise.ingest import command_results, plugs
-from wattwise.ingest.formats import RELAY_WANTED, PayloadError, Unsendable
+from wattwise.ingest.formats import RELAY_WANTED, Item, PayloadError, Unsendable
 from wattwise.ingest.pipeline import KEY_CACHE_S, IngestResult
 from wattwise.mqtt_session import connect_persistent, server_client
 from wattwise.runtime import Services
@@ -55,6 +56,18 @@ def meter_topic(topic: str) -> tuple[int, str] | None:
     if prefix == TOPIC_PREFIX and device.isdigit() and tail:
         return int(device), tail
     return None
+
+
+def _read_plug(device_id: int, tail: str, payload: bytes, at_ms: int, conn: Connection) -> list[Item]:
+    """A Shelly or ESPHome message's readings, read against the plug's held state, which it
+    replaces (in the transaction that stores them: ``Pipeline.ingest_held``)."""
+    held = plug_store.held_state(conn, device_id)
+    items, now_held, note = plugs.translate(tail, payload, held, at_ms)
+    if now_held != held:
+        plug_store.hold_state(conn, device_id, now_held)
+    if note is not None:
+        log.info("MQTT: meter %s: %s", device_id, note)
+    return items
 
 
 def device_from_topic(topic: str, suffix: str = "readings") -> int | None:
@@ -113,7 +126,6 @@ class MqttIngest:
         self._session_expiry_s = session_expiry_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refusals: dict[int, tuple[str | None, float]] = {}  # meter → (why refused, when looked)
-        self._plugs = plugs.Plugs()
         self._known_plugs: dict[int, plug_store.Plug] = {}  # what this process has stored
         #: Called (on paho's thread) after each successful (re)connection: other publishers on
         #: this connection (Home Assistant discovery) subscribe and announce themselves there.
@@ -230,20 +242,26 @@ class MqttIngest:
         if not plugs.carries_readings(tail):
             self.client.ack(msg.mid, msg.qos)
             return
-        try:
-            items, note = self._plugs.translate(device_id, tail, payload, now_ms())
-        except PayloadError as exc:
-            log.warning("MQTT: meter %s: unreadable plug message, nothing stored: %s", device_id, exc)
-            self.client.ack(msg.mid, msg.qos)  # sending it again would not make it readable
-            return
-        if note is not None:
-            log.info("MQTT: meter %s: %s", device_id, note)
-        if not items:  # held until the reading is complete (ESPHome, Shelly), or nothing metered
-            self.client.ack(msg.mid, msg.qos)
-            return
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self._services.pipeline.ingest(device_id, items), self._loop)
+        pipeline, at_ms = self._services.pipeline, now_ms()
+        if plugs.needs_held(tail):  # read against what the plug sent before, where that is kept
+            read = partial(_read_plug, device_id, tail, payload, at_ms)
+            future = asyncio.run_coroutine_threadsafe(pipeline.ingest_held(device_id, read), self._loop)
+        else:
+            try:
+                items, _, _ = plugs.translate(tail, payload, None, at_ms)
+            except PayloadError as exc:
+                self._unreadable(device_id, exc, msg)
+                return
+            if not items:  # nothing metered
+                self.client.ack(msg.mid, msg.qos)
+                return
+            future = asyncio.run_coroutine_threadsafe(pipeline.ingest(device_id, items), self._loop)
         future.add_done_callback(lambda f: self._done(f, device_id, msg))
+
+    def _unreadable(self, device_id: int, exc: PayloadError, msg: mqtt.MQTTMessage) -> None:
+        log.warning("MQTT: meter %s: unreadable plug message, nothing stored: %s", device_id, exc)
+        self.client.ack(msg.mid, msg.qos)  # sending it again would not make it readable
 
     def _learn(self, device_id: int, tail: str) -> bool:
         """Store the plug kind this topic shows, once per process and change; True when it was
@@ -299,7 +317,9 @@ class MqttIngest:
         )
         stored.add_done_callback(partial(_log_failure, f"MQTT: recording the answer to command {command.id}"))
 
-    def _done(self, future: Future[IngestResult], device_id: int, msg: mqtt.MQTTMessage) -> None:
+    def _done(
+        self, future: Future[IngestResult] | Future[IngestResult | None], device_id: int, msg: mqtt.MQTTMessage
+    ) -> None:
         try:
             result = future.result()
         except NotJson as exc:
@@ -307,10 +327,15 @@ class MqttIngest:
             self._reply(device_id, orjson.dumps({"error": str(exc)}))
             self.client.ack(msg.mid, msg.qos)  # sending it again would not make it JSON
             return
+        except PayloadError as exc:
+            self._unreadable(device_id, exc, msg)
+            return
         except Exception:
             log.exception("MQTT: storing readings of meter %s failed; not acknowledged", device_id)
             return
         self.client.ack(msg.mid, msg.qos)
+        if result is None:  # a plug's message held until its reading is complete: nothing to answer
+            return
         if result.rejected:
             log.warning(
                 "MQTT: meter %s: %d readings rejected: %s",

@@ -19,7 +19,7 @@ from wattwise.domain.energy import EnergyRules
 from wattwise.domain.readings import Reading
 from wattwise.ingest.parse import parse_reading, plain_body
 from wattwise.store.devices import device_id_for_key
-from wattwise.store.readings import WriteResult, write_readings
+from wattwise.store.readings import WriteResult, lock_meter, write_readings
 from wattwise.store.retention import Retention
 from wattwise.store.writer import Writer
 
@@ -148,6 +148,29 @@ class Pipeline:
             return write_readings(conn, device_id, readings, rules)
 
         return work
+
+    async def ingest_held(
+        self, device_id: int, translate: Callable[[Connection], Sequence[Any]], *, now_ms: int | None = None
+    ) -> IngestResult | None:
+        """``ingest`` of readings that are made from what the meter sent before (a smart plug's
+        held status): ``translate`` reads and replaces that in the transaction that stores the
+        readings, after taking the meter's lock, so every server process reads what the others
+        held and a message is acknowledged only once both are stored. None: it made no reading.
+        """
+        now = _now(now_ms)
+        oldest = self.retention.horizons(now).get("raw")
+        rules = self.rules
+
+        def work(conn: Connection) -> tuple[WriteResult | None, list[Rejection]]:
+            lock_meter(conn, device_id)
+            items = translate(conn)
+            if not items:
+                return None, []
+            good, bad = validate(items, device_id, now, oldest)
+            return (write_readings(conn, device_id, good, rules) if good else WriteResult([], 0)), bad
+
+        written, bad = await self.writer.submit(work, meter=device_id)
+        return None if written is None else self._counted(written, IngestResult(rejected=bad))
 
     async def _store(self, device_id: int, good: list[Reading], result: IngestResult) -> IngestResult:
         """Write ``good`` (answering after the commit), count it into ``result``, then publish."""

@@ -3,9 +3,11 @@
 Every plug publishes under its meter's own tree (``wattwise/<id>/…``, see docs/devices.md),
 so the broker's ACL keeps a plug to its own meter as it does for ``wattwise/<id>/readings``.
 The translators in ``formats/`` are pure; what Shelly and ESPHome need from a meter's earlier
-messages (the last full status, the latest value of each sensor) is held here, per meter.
-The MQTT adapter calls ``translate`` on paho's one network thread, in the order messages
-arrive, so no lock is needed.
+messages (the last full status, the latest value of each sensor) is held in the store
+(``store.plugs.held_state``), read and replaced in the transaction that stores the message's
+readings under the meter's lock (``Pipeline.ingest_held``): the broker's shared subscription
+hands one plug's messages to whichever server process is free, and each must read what the
+others held.
 
 Commands go the other way: a meter's kind (``store/plugs.py``) is learnt from the topics its
 plug publishes on (``plug_of``), ``outgoing`` puts a relay command in that kind's language,
@@ -15,6 +17,7 @@ and ``answer`` reads the plug's reply (a relay state, or Shelly's RPC response).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from wattwise.ingest.formats import RELAY_WANTED, Item, PayloadError, esphome, shelly, tasmota
 from wattwise.store.commands import Command
@@ -103,25 +106,28 @@ def outgoing(prefix: str, plug: Plug, command: Command) -> tuple[str, bytes]:
     return f"{prefix}/{tail}", payload
 
 
-class Plugs:
-    """The per-meter state of Shelly and ESPHome plugs, and the dispatch to translators."""
+def needs_held(tail: str) -> bool:
+    """Whether a telemetry message on ``tail`` is read against what the plug sent before
+    (Shelly's notifications, ESPHome's sensors): then ``translate`` runs where that is kept."""
+    return tail in shelly.TOPICS or _esphome_sensor(tail)
 
-    def __init__(self) -> None:
-        self._shelly: dict[int, shelly.Status | None] = {}
-        self._esphome: dict[int, esphome.Held] = {}
 
-    def translate(self, device_id: int, tail: str, payload: bytes, now_ms: int) -> tuple[list[Item], str | None]:
-        """The readings a plug's message makes, and a note to log (an ignored sensor, said once).
+def translate(tail: str, payload: bytes, held: Any, now_ms: int) -> tuple[list[Item], Any, str | None]:
+    """The readings a plug's message makes, what to hold for its next message (JSON, as
+    ``store.plugs.hold_state`` keeps it; ``held`` is what was held, None at first), and a note
+    to log (an ignored sensor, said once).
 
-        Raises PayloadError for a message that cannot be read; what is held stays as it was.
-        """
-        if tail in tasmota.TOPICS:
-            return tasmota.readings(tail, payload, now_ms), None
-        if tail in shelly.TOPICS:
-            items, self._shelly[device_id] = shelly.readings(tail, payload, self._shelly.get(device_id), now_ms)
-            return items, None
-        if handles(tail):
-            held = self._esphome.get(device_id) or esphome.Held()
-            items, self._esphome[device_id], note = esphome.readings(tail, payload, held, now_ms)
-            return items, note
-        raise PayloadError(f"{tail}: not a topic of a Tasmota, Shelly or ESPHome plug")
+    Raises PayloadError for a message that cannot be read; what is held stays as it was.
+    """
+    if tail in tasmota.TOPICS:
+        return tasmota.readings(tail, payload, now_ms), held, None
+    if tail in shelly.TOPICS:
+        status = held.get("shelly") if isinstance(held, dict) else None
+        items, status = shelly.readings(tail, payload, status, now_ms)
+        return items, {"shelly": status}, None
+    if handles(tail):
+        was = held.get("esphome") if isinstance(held, dict) else None
+        sensors = esphome.Held() if was is None else esphome.Held.from_json(was)
+        items, sensors, note = esphome.readings(tail, payload, sensors, now_ms)
+        return items, {"esphome": sensors.to_json()}, note
+    raise PayloadError(f"{tail}: not a topic of a Tasmota, Shelly or ESPHome plug")

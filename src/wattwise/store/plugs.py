@@ -7,11 +7,14 @@ so that it survives a restart and every server process sends alike.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from wattwise.store.schema import plug_kinds
+from wattwise.store.clock import now_ms
+from wattwise.store.schema import plug_held, plug_kinds
 
 KINDS = ("tasmota", "shelly", "esphome")
 PLUG_NAMES = {"tasmota": "Tasmota", "shelly": "Shelly", "esphome": "ESPHome"}
@@ -48,3 +51,21 @@ def remember(conn: Connection, device_id: int, plug: Plug) -> Plug:
             update(plug_kinds).where(plug_kinds.c.device_id == device_id).values(kind=merged.kind, switch=merged.switch)
         )
     return merged
+
+
+def held_state(conn: Connection, device_id: int) -> Any:
+    """What the meter's plug's next message is read against (JSON), or None before its first.
+
+    Read and replaced inside the transaction that stores the message's readings, under the
+    meter's lock (``readings.lock_meter``): two server processes never read the same state."""
+    data = conn.execute(select(plug_held.c.data).where(plug_held.c.device_id == device_id)).scalar()
+    return None if data is None else json.loads(data)
+
+
+def hold_state(conn: Connection, device_id: int, state: Any) -> None:
+    data = json.dumps(state, separators=(",", ":"))
+    changed = conn.execute(
+        update(plug_held).where(plug_held.c.device_id == device_id).values(data=data, updated_ms=now_ms())
+    ).rowcount
+    if not changed:
+        conn.execute(insert(plug_held).values(device_id=device_id, data=data, updated_ms=now_ms()))

@@ -56,6 +56,22 @@ class _Point:
     new: Reading | None  # None for a reading already in the store
 
 
+def lock_meter(conn: Connection, device_id: int) -> None:
+    """Wait, until this transaction ends, for any other process's transaction storing this meter.
+
+    Several server processes may store one meter at once (MQTT's shared subscription hands
+    its messages to whichever is free). Each must see the other's readings before it computes
+    energy from the neighbours or calls one new (and a plug's held state before it reads the
+    next message against it): one meter's writes wait for each other until commit. Every
+    transaction takes the marks' lock before its meters', meters in order
+    (``writer.in_meter_order``), so no two processes ever wait for each other in a circle.
+    Taken again in the same transaction, it is already held. SQLite has one writer: nothing
+    to wait for."""
+    if conn.dialect.name == "postgresql":
+        rollups.take_marks_lock(conn)
+        conn.execute(_LOCK_METER, {"d": device_id})
+
+
 def write_readings(
     conn: Connection,
     device_id: int,
@@ -71,15 +87,7 @@ def write_readings(
     """
     if not batch:
         return WriteResult(stored=[], duplicates=0)
-    if conn.dialect.name == "postgresql":
-        # Several server processes may store one meter at once (MQTT's shared subscription
-        # hands its messages to whichever is free). Each must see the other's readings
-        # before it computes energy from the neighbours or calls one new: one meter's
-        # writes wait for each other until commit (SQLite has one writer: nothing to wait for).
-        # Every transaction takes the marks' lock before its meters', meters in order
-        # (``writer.in_meter_order``): no two processes ever wait for each other in a circle.
-        rollups.take_marks_lock(conn)
-        conn.execute(_LOCK_METER, {"d": device_id})
+    lock_meter(conn, device_id)
     ordered = sorted(batch, key=lambda r: r.ts)
     lo, hi = ordered[0].ts, ordered[-1].ts
     stored_points = [

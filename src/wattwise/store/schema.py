@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -172,6 +173,17 @@ plug_kinds = Table(
     Column("device_id", Integer, ForeignKey("devices.id"), primary_key=True),
     Column("kind", String(16), nullable=False),  # tasmota | shelly | esphome
     Column("switch", String(100)),  # ESPHome: the switch's object_id, once it has published its state
+)
+
+#: What a Shelly or ESPHome plug's next message is read against (Shelly's last full status,
+#: ESPHome's latest value of each sensor), as JSON: in the store, so that every server process
+#: taking the plug's messages off the shared subscription reads the same (``ingest/plugs.py``).
+plug_held = Table(
+    "plug_held",
+    metadata,
+    Column("device_id", Integer, ForeignKey("devices.id"), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
 )
 
 Index("ix_devices_last_seen", devices.c.last_seen_ms)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from wattwise.ingest.formats import Item, PayloadError, Unsendable, on_off, relay_word
 
@@ -37,6 +38,18 @@ class Held:
     values: dict[str, tuple[float, int]] = field(default_factory=dict)
     has_power: bool = False
     noted: frozenset[str] = frozenset()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "values": {m: [v, at] for m, (v, at) in self.values.items()},
+            "has_power": self.has_power,
+            "noted": sorted(self.noted),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Held:
+        values = {str(m): (float(v), int(at)) for m, (v, at) in data.get("values", {}).items()}
+        return cls(values, bool(data.get("has_power", False)), frozenset(data.get("noted", ())))
 
 
 def metric_of(object_id: str) -> str | None:
