@@ -290,7 +290,9 @@ def test_a_shelly_notification_of_only_apower_is_stored_with_the_held_voltage(wo
     assert second == {"ts": round(ts * 1000), "power": 61.4, "current": 0.27, "voltage": 238.215, "energy": 0.134}
 
 
-def test_esphome_per_sensor_messages_become_readings(world: World, broker: int) -> None:
+def test_esphome_per_sensor_messages_become_readings(
+    world: World, broker: int, caplog: pytest.LogCaptureFixture
+) -> None:
     update = [
         ("voltage", "230.4"),
         ("current", "0.512"),
@@ -300,12 +302,18 @@ def test_esphome_per_sensor_messages_become_readings(world: World, broker: int) 
     ]
     with served_over(world, broker):
         meter, results = meter_hearing(world, broker, f"wattwise/{world.meter_a}/ingest/result")
+        meter.publish(f"wattwise/{world.meter_a}/sensor/power/state", "nan", qos=1).wait_for_publish()
         for _ in range(2):  # two updates of a pzemac sensor set, in its order
             for sensor, value in update:
                 meter.publish(f"wattwise/{world.meter_a}/sensor/{sensor}/state", value, qos=1).wait_for_publish()
         assert wait_for(lambda: len(results) >= 2)
         meter.loop_stop()
         meter.disconnect()
+    assert any("sensor/power/state: 'nan' is not a number" in r.getMessage() for r in caplog.records)
+    failed = [
+        r for r in caplog.records if r.exc_info and ("write failed" in r.getMessage() or "MQTT" in r.getMessage())
+    ]
+    assert not failed  # refused by name, not a failed write
     first, second = stored(world, world.meter_a)
     # the energy arrived after the power: it goes with the next reading
     assert {k: v for k, v in first.items() if k != "ts"} == {"voltage": 230.4, "current": 0.512, "power": 117.9}

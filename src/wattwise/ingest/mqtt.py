@@ -62,7 +62,11 @@ def _read_plug(device_id: int, tail: str, payload: bytes, at_ms: int, conn: Conn
     """A Shelly or ESPHome message's readings, read against the plug's held state, which it
     replaces (in the transaction that stores them: ``Pipeline.ingest_held``)."""
     held = plug_store.held_state(conn, device_id)
-    items, now_held, note = plugs.translate(tail, payload, held, at_ms)
+    try:
+        items, now_held, note = plugs.translate(tail, payload, held, at_ms)
+    except PayloadError as exc:  # answered here: raised, it would fail the writer's transaction
+        log.warning("MQTT: meter %s: unreadable plug message, nothing stored: %s", device_id, exc)
+        return []
     if now_held != held:
         plug_store.hold_state(conn, device_id, now_held)
     if note is not None:
@@ -326,9 +330,6 @@ class MqttIngest:
             log.warning("MQTT: meter %s sent invalid JSON: %s", device_id, exc)
             self._reply(device_id, orjson.dumps({"error": str(exc)}))
             self.client.ack(msg.mid, msg.qos)  # sending it again would not make it JSON
-            return
-        except PayloadError as exc:
-            self._unreadable(device_id, exc, msg)
             return
         except Exception:
             log.exception("MQTT: storing readings of meter %s failed; not acknowledged", device_id)
