@@ -482,7 +482,11 @@ def _features(
         "hour_cos": np.cos(angle),
     }
     for m in metrics:
-        feats[m] = np.nan_to_num(values[m], nan=float(np.nanmedian(values[m])) if n else 0.0)
+        column = values[m]
+        # NaN becomes the chunk's median (and ±inf the largest floats); a chunk with neither,
+        # the usual live one, needs no median
+        finite = np.isfinite(column).all()
+        feats[m] = column.copy() if finite else np.nan_to_num(column, nan=float(np.nanmedian(column)) if n else 0.0)
         feats[f"{m}_change"] = deltas[m]
     new_carry = Carry(
         ts=prev_ts,
@@ -971,11 +975,12 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
     for m in model.metrics:
         if m not in frame.columns:
             frame = frame.assign(**{m: np.nan})
+    frame = frame.reset_index(drop=True)
     ts = frame["ts"].to_numpy(dtype="int64")
     cal = calendar(ts, model.tz)  # once: the features, the baseline's slots and the reasons all use it
     feats, new_carry = _features(
         model,
-        frame.reset_index(drop=True),
+        frame,
         carry or Carry(),
         cal=cal,
         weekly=model.weekly,
@@ -1022,7 +1027,7 @@ def score_frame(model: AnomalyModel, frame: pd.DataFrame, carry: Carry | None = 
         strange_metric[(strange_metric == "") & ((values < low) | (values > high))] = metric
     by_metric = strange_metric != ""
     cycle_carry = (carry or Carry()).cycle
-    segment_start = _segment_starts(frame.reset_index(drop=True))
+    segment_start = _segment_starts(frame)
     verdicts = None
     if model.cycles is not None:
         verdicts, cycle_carry = _cycle_pass(model.cycles, ts, power, model.on_threshold, segment_start, cycle_carry)[:2]

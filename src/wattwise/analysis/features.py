@@ -23,11 +23,17 @@ DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 
 
 def readings_frame(readings: Iterable[Reading]) -> pd.DataFrame:
-    """Readings of one meter as a frame (``ts`` plus every metric; unmeasured ones are NaN)."""
-    rows = [{"ts": r.ts, **{m: (np.nan if r.value(m) is None else r.value(m)) for m in METRICS}} for r in readings]
-    frame = pd.DataFrame(rows, columns=["ts", *METRICS])
-    frame["ts"] = frame["ts"].astype("int64")
-    return frame.sort_values("ts", kind="stable").reset_index(drop=True)
+    """Readings of one meter as a frame (``ts`` plus every metric; unmeasured ones are NaN),
+    oldest first. Built from one array per column: the live anomaly step makes one for a
+    meter's few readings, and a frame built row by row cost more than its scoring."""
+    listed = list(readings)
+    ts = np.fromiter((r.ts for r in listed), dtype="int64", count=len(listed))
+    order = np.argsort(ts, kind="stable")
+    columns: dict[str, np.ndarray] = {"ts": ts[order]}
+    for m in METRICS:
+        values = np.array([np.nan if (v := r.value(m)) is None else v for r in listed], dtype="float64")
+        columns[m] = values[order]
+    return pd.DataFrame(columns)
 
 
 def local_times(ts_ms: np.ndarray, tz: str) -> pd.DatetimeIndex:

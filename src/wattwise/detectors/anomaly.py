@@ -101,10 +101,13 @@ class MeterAnomaly:
 
     def _earlier(self, scored: pd.DataFrame, power: np.ndarray) -> list[Report]:
         """Findings for spans the engine judged anomalous after the fact (see module doc)."""
-        reports = []
-        for i in (scored["earlier"].map(len) > 0).to_numpy().nonzero()[0]:
+        reports: list[Report] = []
+        spans_at = scored["earlier"].tolist()
+        if not any(spans_at):
+            return reports
+        for i, spans in enumerate(spans_at):
             decided = int(scored["ts"].iloc[i])
-            for first, last in scored["earlier"].iloc[i]:
+            for first, last in spans:
                 reports.append(
                     Report(
                         kind=KIND,
