@@ -446,15 +446,13 @@ class Detectors:
             final, labels = meter.nilm.new_runs(update)  # a fridge run final hours late may come with no new event
             return _RunsFound(ids, final, labels, self._provisional(meter, asked=bool(events or update.runs)))
 
-        found = None if fresh else runs([])
-        if found is None or found.any() or reports or theft_data is not None:
+        # with no new event, what the runs name is stored already: known now, and often nothing
+        known = None if fresh else runs([])
+        if known is None or known.any() or reports or theft_data is not None:
             state_ts = meter.last_ts
 
             def work(conn: Connection) -> tuple[_RunsFound, list[int], list[int] | None, list[finding_store.Finding]]:
-                nonlocal found
-                if fresh:
-                    found = runs(detections.insert_events(conn, device_id, fresh))
-                assert found is not None
+                found = known if known is not None else runs(detections.insert_events(conn, device_id, fresh))
                 detections.relabel_detected(conn, found.labels)
                 run_ids = detections.insert_runs(conn, device_id, found.final)
                 # in the same transaction: a final run and the provisional one it replaces
