@@ -8,11 +8,12 @@ the bucket width, so the answer is identical whichever tier serves it — only t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, text
 
 from wattwise.domain.readings import METRICS
-from wattwise.store.rollups import RAW, TIERS, Tier
+from wattwise.store.rollups import HOUR_MS, RAW, TIERS, Tier
 
 SECOND_MS = 1000
 _NICE_MS: tuple[int, ...] = tuple(
@@ -162,3 +163,103 @@ def recent_readings(conn: Connection, device_id: int, limit: int) -> list[dict[s
         {"d": device_id, "n": limit},
     )
     return [dict(row._mapping) for row in reversed(list(rows))]
+
+
+# -- a period's extremes, count and silences (the site report) ---------------------------
+
+
+def _edges(start: int, end: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+    """Cut ``[start, end)`` into the whole UTC hours inside it (the hourly rollup answers them
+    exactly) and the parts before and after them (read from the raw readings)."""
+    first, last = -(-start // HOUR_MS) * HOUR_MS, end // HOUR_MS * HOUR_MS
+    if first >= last:
+        return [(start, end)], None
+    return [(lo, hi) for lo, hi in ((start, first), (last, end)) if lo < hi], (first, last)
+
+
+def extreme(
+    conn: Connection, device_id: int, metric: str, start: int, end: int, *, highest: bool
+) -> tuple[float, int] | None:
+    """The highest (or lowest) ``metric`` of the meter's readings in ``[start, end)`` and the
+    reading's time (the earliest of equals); None without a reading of it.
+
+    The whole hours are looked up in the hourly rollup and only the winning hour is read in
+    detail, from the raw readings, or the minutes where raw readings have expired (then the
+    time is that minute's start, or the hour's where minutes have expired too).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric: must be one of {', '.join(METRICS)}, got {metric!r}")
+    order, stat = ("DESC", "max") if highest else ("ASC", "min")
+    raw = text(
+        f"SELECT {metric}, ts FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi "
+        f"AND {metric} IS NOT NULL ORDER BY {metric} {order}, ts LIMIT 1"
+    )
+
+    def rolled(table: str) -> Any:
+        return text(
+            f"SELECT {metric}_{stat}, ts FROM {table} WHERE device_id = :d AND ts >= :lo AND ts < :hi "
+            f"AND {metric}_n > 0 ORDER BY {metric}_{stat} {order}, ts LIMIT 1"
+        )
+
+    def best(query: Any, lo: int, hi: int) -> tuple[float, int] | None:
+        row = conn.execute(query, {"d": device_id, "lo": lo, "hi": hi}).first()
+        return None if row is None else (float(row[0]), int(row[1]))
+
+    edges, hours = _edges(start, end)
+    found: list[tuple[float, int, bool]] = []  # value, time, whether it is an hour's start
+    for lo, hi in edges:
+        if (in_part := best(raw, lo, hi)) is not None:
+            found.append((*in_part, False))
+    if hours is not None and (in_hours := best(rolled("rollup_1h"), *hours)) is not None:
+        found.append((*in_hours, True))
+    if not found:
+        return None
+    value, ts, whole_hour = sorted(found, key=lambda f: (-f[0] if highest else f[0], f[1]))[0]
+    if not whole_hour:
+        return value, ts
+    detail = best(raw, ts, ts + HOUR_MS) or best(rolled("rollup_1m"), ts, ts + HOUR_MS)
+    return detail if detail is not None else (value, ts)
+
+
+def reading_count(conn: Connection, device_id: int, start: int, end: int) -> int:
+    """How many readings the meter stored in ``[start, end)``: the whole hours from the hourly
+    rollup's counts, the rest from the raw readings."""
+    edges, hours = _edges(start, end)
+    total = 0
+    for lo, hi in edges:
+        total += int(
+            conn.execute(
+                text("SELECT count(*) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi"),
+                {"d": device_id, "lo": lo, "hi": hi},
+            ).scalar_one()
+        )
+    if hours is not None:
+        total += int(
+            conn.execute(
+                text("SELECT coalesce(sum(n), 0) FROM rollup_1h WHERE device_id = :d AND ts >= :lo AND ts < :hi"),
+                {"d": device_id, "lo": hours[0], "hi": hours[1]},
+            ).scalar_one()
+        )
+    return total
+
+
+_GAP = text(
+    "SELECT prev, ts FROM ("
+    " SELECT ts, LAG(ts) OVER (ORDER BY ts) AS prev FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi"
+    ") AS steps WHERE prev IS NOT NULL ORDER BY ts - prev DESC, ts LIMIT 1"
+)
+_FIRST_LAST = text("SELECT min(ts), max(ts) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi")
+
+
+def longest_silence(conn: Connection, device_id: int, start: int, end: int) -> tuple[int, int]:
+    """The longest stretch of ``[start, end)`` without a reading of the meter, as (from, to):
+    between two readings, or from ``start`` to the first, or from the last to ``end`` (a meter
+    that went silent). Read from the raw readings, which hold the times of every reading."""
+    first, last = conn.execute(_FIRST_LAST, {"d": device_id, "lo": start, "hi": end}).one()
+    if first is None:
+        return start, end
+    spans = [(start, int(first)), (int(last), end)]
+    row = conn.execute(_GAP, {"d": device_id, "lo": start, "hi": end}).first()
+    if row is not None:
+        spans.append((int(row[0]), int(row[1])))
+    return max(spans, key=lambda s: (s[1] - s[0], -s[0]))
