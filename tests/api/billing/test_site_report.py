@@ -224,3 +224,31 @@ def test_only_people_of_the_site_see_its_report(bw_sqlite: World) -> None:
     with bw.services.engine.begin() as conn:
         grant(conn, 2, bw.site_b, "member")  # the viewer user (id 2) becomes a member of B
     assert bw.client.get(f"/api/v1/sites/{bw.site_b}/report", headers=viewer).status_code == 200
+
+
+def test_money_is_the_bills_of_the_cycles_that_overlap_the_period(bw_sqlite: World) -> None:
+    bw = bw_sqlite
+    site = f"/api/v1/sites/{bw.site_a}"
+    none = bw.client.get(f"{site}/report", params={"start": "2025-02-01"}, headers=bw.auth()).json()
+    assert (none["has_tariff"], none["bills"]) == (False, [])
+    assert (
+        "no tariff"
+        in bw.client.get(f"{site}/report", params={"start": "2025-02-01", "format": "html"}, headers=bw.auth()).text
+    )
+    assert bw.client.put(f"{site}/tariff", json={"preset": "in-tn-domestic"}, headers=bw.auth()).is_success
+    issued = bw.client.post(f"{site}/bills", json={"cycle_start": "2025-01-01", "kwh": "452"}, headers=bw.auth())
+    assert issued.status_code == 201, issued.text
+    total = issued.json()["bill"]["total"]
+    february = bw.client.get(f"{site}/report", params={"start": "2025-02-01"}, headers=bw.auth()).json()
+    (bill,) = february["bills"]
+    assert (bill["cycle_start"], bill["cycle_end"], bill["kwh"], bill["total"]) == (
+        "2025-01-01",
+        "2025-03-01",
+        "452",
+        total,
+    )
+    assert (bill["status"], bill["due"], bill["revision"]) == ("unpaid", total, 1)
+    page = bw.client.get(f"{site}/report", params={"start": "2025-02-01", "format": "html"}, headers=bw.auth()).text
+    assert bill["number"] in page and total in page and "not a cost of the period" in page
+    april = bw.client.get(f"{site}/report", params={"start": "2025-04-01"}, headers=bw.auth()).json()
+    assert (april["has_tariff"], april["bills"]) == (True, [])
