@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from wattwise.domain.readings import METRICS
-from wattwise.store.rollups import HOUR_MS, RAW, TIERS, Tier
+from wattwise.store.rollups import HOUR_MS, MINUTE_MS, RAW, TIERS, Tier
 
 SECOND_MS = 1000
 _NICE_MS: tuple[int, ...] = tuple(
@@ -243,23 +243,57 @@ def reading_count(conn: Connection, device_id: int, start: int, end: int) -> int
     return total
 
 
-_GAP = text(
+_GAP = (
     "SELECT prev, ts FROM ("
-    " SELECT ts, LAG(ts) OVER (ORDER BY ts) AS prev FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi"
-    ") AS steps WHERE prev IS NOT NULL ORDER BY ts - prev DESC, ts LIMIT 1"
-)
+    " SELECT ts, LAG(ts) OVER (ORDER BY ts) AS prev FROM {table} WHERE device_id = :d AND ts >= :lo AND ts < :hi"
+    ") AS steps WHERE prev IS NOT NULL AND ts - prev >= :least ORDER BY ts - prev DESC, ts LIMIT :n"
+)  # the longest steps between the times of a table's rows (readings, or minutes with readings)
 _FIRST_LAST = text("SELECT min(ts), max(ts) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi")
+_LAST_IN = text("SELECT max(ts) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi")
+_FIRST_IN = text("SELECT min(ts) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi")
+#: at most this many stretches between minutes are looked up in the raw readings; past it, all of them are scanned
+_MAX_CANDIDATES = 50
+
+
+def _between_minutes(conn: Connection, device_id: int, start: int, end: int) -> list[tuple[int, int]] | None:
+    """The gaps between readings that may be the longest, found in the 1-minute rollup and
+    timed exactly from the raw readings; None when the minutes cannot tell (no stretch of
+    three minutes or more without readings, or too many alike), and every reading must be read.
+
+    Two minutes with readings and none in between, ``a`` and ``b``, hold a gap between
+    ``b - a - 1 min`` and ``b - a + 1 min``; any other gap is under 2 minutes. So once some
+    ``b - a`` is 3 minutes or more, only the stretches within 2 minutes of the longest can win.
+    """
+    params = {"d": device_id, "lo": start // MINUTE_MS * MINUTE_MS, "hi": end}
+    steps = text(_GAP.format(table="rollup_1m"))
+    longest = conn.execute(steps, {**params, "least": 0, "n": 1}).first()
+    if longest is None or int(longest[1]) - int(longest[0]) < 3 * MINUTE_MS:
+        return None
+    least = int(longest[1]) - int(longest[0]) - 2 * MINUTE_MS + 1
+    rows = list(conn.execute(steps, {**params, "least": least, "n": _MAX_CANDIDATES + 1}))
+    if len(rows) > _MAX_CANDIDATES:
+        return None
+    gaps = []
+    for a, b in rows:
+        before = conn.execute(_LAST_IN, {"d": device_id, "lo": int(a), "hi": int(a) + MINUTE_MS}).scalar()
+        after = conn.execute(_FIRST_IN, {"d": device_id, "lo": int(b), "hi": int(b) + MINUTE_MS}).scalar()
+        # where the raw readings of a minute have expired, its start stands for them
+        gaps.append((int(a) if before is None else int(before), int(b) if after is None else int(after)))
+    return gaps
 
 
 def longest_silence(conn: Connection, device_id: int, start: int, end: int) -> tuple[int, int]:
     """The longest stretch of ``[start, end)`` without a reading of the meter, as (from, to):
     between two readings, or from ``start`` to the first, or from the last to ``end`` (a meter
-    that went silent). Read from the raw readings, which hold the times of every reading."""
+    that went silent). The 1-minute rollup finds long silences, the raw readings time them;
+    a meter that never stopped for three minutes has its readings' times read one by one."""
     first, last = conn.execute(_FIRST_LAST, {"d": device_id, "lo": start, "hi": end}).one()
     if first is None:
         return start, end
     spans = [(start, int(first)), (int(last), end)]
-    row = conn.execute(_GAP, {"d": device_id, "lo": start, "hi": end}).first()
-    if row is not None:
-        spans.append((int(row[0]), int(row[1])))
+    inside = _between_minutes(conn, device_id, int(first), int(last) + 1)
+    if inside is None:
+        params = {"d": device_id, "lo": start, "hi": end, "least": 0, "n": 1}
+        inside = [(int(a), int(b)) for a, b in conn.execute(text(_GAP.format(table="readings")), params)]
+    spans += inside
     return max(spans, key=lambda s: (s[1] - s[0], -s[0]))
