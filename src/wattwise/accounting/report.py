@@ -277,12 +277,23 @@ def _bills(conn: Connection, site_id: int, start: date, end: date) -> tuple[Bill
     )
 
 
+def _in_order(meters: list[Device]) -> list[Device]:
+    """Main and standalone meters by name, each main followed by its sub-meters."""
+    names = {m.id: m.name for m in meters}
+
+    def key(m: Device) -> tuple[str, int, str, int]:
+        parent = names.get(m.parent_id) if m.role == "sub" and m.parent_id is not None else None
+        return (parent or m.name, 0 if parent is None else 1, m.name, m.id)
+
+    return sorted(meters, key=key)
+
+
 def site_report(services: Services, site_id: int, start: date, end: date) -> SiteReport:
     """The report of ``[start, end)`` in the site's local dates; NotFound for an unknown site."""
     check_period(start, end)
     with services.engine.connect() as conn:
         site = get_site(conn, site_id)
-        meters = device_store.list_devices(conn, frozenset({site_id}))
+        meters = _in_order(device_store.list_devices(conn, frozenset({site_id})))
         counted_ids = site_meters(conn, site_id)
     zone = ZoneInfo(site.timezone)
     start_ms, end_ms = local_midnight_ms(start, zone), local_midnight_ms(end, zone)

@@ -154,8 +154,8 @@ TEMPLATE = """<!doctype html>
    <td>{% if m.voltage_min %}{{ volts(m.voltage_min.value) }} V <span class="muted">{{ when(m.voltage_min) }}</span><br>
     {{ volts(m.voltage_max.value) }} V <span class="muted">{{ when(m.voltage_max) }}</span>{% else %}—{% endif %}</td>
    <td class="n">{{ m.readings }}</td>
-   <td>{{ duration(m.longest_silence.seconds) }}<br><span class="muted">{{ m.longest_silence.from_local[:16] }}
-    to {{ m.longest_silence.to_local[:16] }}</span></td>
+   <td>{{ duration(m.longest_silence.seconds) }}<br><span class="muted">{{ local(m.longest_silence.from_local) }}
+    to {{ local(m.longest_silence.to_local) }}</span></td>
    <td>{% for kind, n in m.findings.items() %}{{ kind }}: {{ n }}{% if not loop.last %}<br>{% endif %}
     {% else %}<span class="muted">none</span>{% endfor %}</td></tr>
  {% endfor %}
@@ -243,6 +243,11 @@ def _duration(seconds: float) -> str:
     return " ".join(shown[:2]) or "0 s"
 
 
+def _minute(local: str) -> str:
+    """An ISO local time as people read it: 2026-10-03 14:05."""
+    return local[:16].replace("T", " ")
+
+
 def report_html(report: SiteReport) -> str:
     """The printable page of the report."""
     zone = ZoneInfo(report.timezone)
@@ -259,6 +264,7 @@ def report_html(report: SiteReport) -> str:
         signed=lambda x: f"{x:+.1f}",
         watts=lambda x: f"{x:,.0f}",
         volts=lambda x: f"{x:.1f}",
-        when=lambda m: m.local[:16].replace("T", " "),
+        when=lambda m: _minute(m.local),
+        local=_minute,
         duration=_duration,
     )

@@ -22,6 +22,7 @@ from wattwise.store.users import grant
 JUNE_START, JUNE_END = utc(2025, 5, 31, 22), utc(2025, 6, 30, 22)
 MAIN_GAP = (utc(2025, 6, 10, 5), utc(2025, 6, 10, 11))  # no readings in between: six hours silent
 PEAK_AT, SAG_AT, SWELL_AT = utc(2025, 6, 15, 12), utc(2025, 6, 20, 3), utc(2025, 6, 21, 4)
+NEVER = {"quantity": "power", "direction": "above", "trigger": 10_000}  # the live engine never fires it here
 FLOOR2_LAST = utc(2025, 6, 30, 0)  # the second floor's meter went silent 22 hours before the end
 
 
@@ -51,7 +52,7 @@ def alert(rule_id: int, site_id: int, device_id: int, at: int) -> NewAlert:
         kind="threshold",
         started_ts=at,
         value=5000.0,
-        message="over 4 kW",
+        message="over 10 kW",
     )
 
 
@@ -75,7 +76,7 @@ def office(bw: World) -> dict[str, Any]:
             add_finding(conn, NewFinding(m, kind, ms(start), ms(start) + 60_000, 3.0, "test", {}))
         rule = add_rule(
             conn,
-            RuleFields(site_id=site.id, device_id=m, name="incomer over 4 kW", kind="threshold", params={}),
+            RuleFields(site_id=site.id, device_id=m, name="incomer over 10 kW", kind="threshold", params=NEVER),
             by="admin",
         )
         add_alert(conn, alert(rule.id, site.id, m, ms(PEAK_AT)))
@@ -111,6 +112,7 @@ def test_the_report_of_a_month_counts_losses_peaks_gaps_findings_and_alerts_exac
         "Europe/Berlin",
     )
     assert (r["start_ms"], r["end_ms"]) == (ms(JUNE_START), ms(JUNE_END))
+    assert [m["name"] for m in r["meters"]] == ["incomer", "floor 1", "floor 2"]  # a main, then its subs
     meters = {m["name"]: m for m in r["meters"]}
     main, f1, f2 = meters["incomer"], meters["floor 1"], meters["floor 2"]
     # 720 hours of June; floor 2 read its last at 30 June 00:00 UTC (699 readings in June)
@@ -144,7 +146,7 @@ def test_the_report_of_a_month_counts_losses_peaks_gaps_findings_and_alerts_exac
     assert main["findings"] == {"balance_loss": 1, "sag": 1} and f1["findings"] == {}
     assert f1["appliances"] == [{"name": "heater", "runs": 1, "kwh": 4.0}]
     assert r["alerts"]["total"] == 1 and r["alerts"]["by_status"] == {"open": 1}
-    assert [(t["name"], t["alerts"]) for t in r["alerts"]["top_rules"]] == [("incomer over 4 kW", 1)]
+    assert [(t["name"], t["alerts"]) for t in r["alerts"]["top_rules"]] == [("incomer over 10 kW", 1)]
 
     # 30 days before June: the incomer's 23 kWh of 31 May
     assert (r["previous_start"], r["previous_total_kwh"]) == ("2025-05-02", 23.0)
@@ -181,7 +183,7 @@ def test_the_report_of_a_month_counts_losses_peaks_gaps_findings_and_alerts_exac
         "22 h",
         "balance_loss: 1",
         "heater",
-        "incomer over 4 kW",
+        "incomer over 10 kW",
     ):
         assert shown in html, shown
     assert not re.search(r"https?://", html) and "<script" not in html and "@media print" in html
