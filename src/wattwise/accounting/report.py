@@ -34,6 +34,9 @@ from wattwise.store.devices import Device
 MAX_DAYS = 366
 FIRST_YEAR, LAST_YEAR = 1971, 9998  # a period and the one before it stay inside what ms and dates hold
 TOP_APPLIANCES = 5
+#: a meter never silent for 3 minutes has its silences timed from every reading up to this many
+#: readings in the period (about a month at 5 s; 0.3 to 0.6 s a meter, docs/benchmarks.md)
+SCAN_AT_MOST = 500_000
 TOP_RULES = 5
 ROLE_NAMES = {"main": "main", "sub": "sub", "meter": "standalone"}
 
@@ -56,6 +59,10 @@ class Silence:
     to_ms: int
     from_local: str
     to_local: str
+    #: False: the meter was never silent for 3 minutes and had more than SCAN_AT_MOST readings, so
+    #: the stretch is given to the minute (from a minute with readings to the end of the next) and
+    #: the silence lasted at most ``seconds``
+    exact: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +246,9 @@ def _meter(
     v_min = series_store.extreme(conn, d, "voltage", start_ms, end_ms, highest=False)
     v_max = series_store.extreme(conn, d, "voltage", start_ms, end_ms, highest=True)
     count = series_store.reading_count(conn, d, start_ms, end_ms)
-    quiet_from, quiet_to = series_store.longest_silence(conn, d, start_ms, until_ms)
+    quiet_from, quiet_to, exact = series_store.longest_silence(conn, d, start_ms, until_ms, scan_at_most=SCAN_AT_MOST)
     silence = Silence(
-        (quiet_to - quiet_from) / 1000, quiet_from, quiet_to, _local(quiet_from, zone), _local(quiet_to, zone)
+        (quiet_to - quiet_from) / 1000, quiet_from, quiet_to, _local(quiet_from, zone), _local(quiet_to, zone), exact
     )
     used = detections.appliance_energy(conn, d, start_ms, end_ms)
     appliances = sorted(

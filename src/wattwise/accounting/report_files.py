@@ -61,6 +61,7 @@ CSV_COLUMNS = (
     "voltage_max_at",
     "readings",
     "longest_gap_s",
+    "gap_exact",
     "gap_from",
     "gap_to",
     "findings",
@@ -93,6 +94,7 @@ def _row(report: SiteReport, m: MeterReport) -> list[str]:
         *_value(m.voltage_max),
         str(m.readings),
         _num(m.longest_silence.seconds, 3),
+        "yes" if m.longest_silence.exact else "no",
         m.longest_silence.from_local,
         m.longest_silence.to_local,
         "; ".join(f"{kind}={n}" for kind, n in m.findings.items()),
@@ -154,7 +156,8 @@ TEMPLATE = """<!doctype html>
    <td>{% if m.voltage_min %}{{ volts(m.voltage_min.value) }} V <span class="muted">{{ when(m.voltage_min) }}</span><br>
     {{ volts(m.voltage_max.value) }} V <span class="muted">{{ when(m.voltage_max) }}</span>{% else %}—{% endif %}</td>
    <td class="n">{{ m.readings }}</td>
-   <td>{{ duration(m.longest_silence.seconds) }}<br><span class="muted">{{ local(m.longest_silence.from_local) }}
+   <td>{% if not m.longest_silence.exact %}at most {% endif %}{{ duration(m.longest_silence.seconds) }}<br>
+    <span class="muted">{{ local(m.longest_silence.from_local) }}
     to {{ local(m.longest_silence.to_local) }}</span></td>
    <td>{% for kind, n in m.findings.items() %}{{ kind }}: {{ n }}{% if not loop.last %}<br>{% endif %}
     {% else %}<span class="muted">none</span>{% endfor %}</td></tr>

@@ -248,17 +248,19 @@ _GAP = (
     " SELECT ts, LAG(ts) OVER (ORDER BY ts) AS prev FROM {table} WHERE device_id = :d AND ts >= :lo AND ts < :hi"
     ") AS steps WHERE prev IS NOT NULL AND ts - prev >= :least ORDER BY ts - prev DESC, ts LIMIT :n"
 )  # the longest steps between the times of a table's rows (readings, or minutes with readings)
-_FIRST_LAST = text("SELECT min(ts), max(ts) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi")
 _LAST_IN = text("SELECT max(ts) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi")
 _FIRST_IN = text("SELECT min(ts) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi")
 #: at most this many stretches between minutes are looked up in the raw readings; past it, all of them are scanned
 _MAX_CANDIDATES = 50
 
 
-def _between_minutes(conn: Connection, device_id: int, start: int, end: int) -> list[tuple[int, int]] | None:
+def _between_minutes(
+    conn: Connection, device_id: int, start: int, end: int
+) -> tuple[list[tuple[int, int]] | None, tuple[int, int] | None]:
     """The gaps between readings that may be the longest, found in the 1-minute rollup and
-    timed exactly from the raw readings; None when the minutes cannot tell (no stretch of
-    three minutes or more without readings, or too many alike), and every reading must be read.
+    timed exactly from the raw readings, and the longest step between minutes with readings.
+    The gaps are None when the minutes cannot tell (no stretch of three minutes or more without
+    readings, or too many alike): then only every reading's time can.
 
     Two minutes with readings and none in between, ``a`` and ``b``, hold a gap between
     ``b - a - 1 min`` and ``b - a + 1 min``; any other gap is under 2 minutes. So once some
@@ -266,34 +268,51 @@ def _between_minutes(conn: Connection, device_id: int, start: int, end: int) -> 
     """
     params = {"d": device_id, "lo": start // MINUTE_MS * MINUTE_MS, "hi": end}
     steps = text(_GAP.format(table="rollup_1m"))
-    longest = conn.execute(steps, {**params, "least": 0, "n": 1}).first()
-    if longest is None or int(longest[1]) - int(longest[0]) < 3 * MINUTE_MS:
-        return None
-    least = int(longest[1]) - int(longest[0]) - 2 * MINUTE_MS + 1
+    found = conn.execute(steps, {**params, "least": 0, "n": 1}).first()
+    longest = None if found is None else (int(found[0]), int(found[1]))
+    if longest is None or longest[1] - longest[0] < 3 * MINUTE_MS:
+        return None, longest
+    least = longest[1] - longest[0] - 2 * MINUTE_MS + 1
     rows = list(conn.execute(steps, {**params, "least": least, "n": _MAX_CANDIDATES + 1}))
     if len(rows) > _MAX_CANDIDATES:
-        return None
+        return None, longest
     gaps = []
     for a, b in rows:
         before = conn.execute(_LAST_IN, {"d": device_id, "lo": int(a), "hi": int(a) + MINUTE_MS}).scalar()
         after = conn.execute(_FIRST_IN, {"d": device_id, "lo": int(b), "hi": int(b) + MINUTE_MS}).scalar()
         # where the raw readings of a minute have expired, its start stands for them
         gaps.append((int(a) if before is None else int(before), int(b) if after is None else int(after)))
-    return gaps
+    return gaps, longest
 
 
-def longest_silence(conn: Connection, device_id: int, start: int, end: int) -> tuple[int, int]:
-    """The longest stretch of ``[start, end)`` without a reading of the meter, as (from, to):
-    between two readings, or from ``start`` to the first, or from the last to ``end`` (a meter
-    that went silent). The 1-minute rollup finds long silences, the raw readings time them;
-    a meter that never stopped for three minutes has its readings' times read one by one."""
-    first, last = conn.execute(_FIRST_LAST, {"d": device_id, "lo": start, "hi": end}).one()
-    if first is None:
-        return start, end
-    spans = [(start, int(first)), (int(last), end)]
-    inside = _between_minutes(conn, device_id, int(first), int(last) + 1)
-    if inside is None:
+def longest_silence(
+    conn: Connection, device_id: int, start: int, end: int, *, scan_at_most: int | None = None
+) -> tuple[int, int, bool]:
+    """The longest stretch of ``[start, end)`` without a reading of the meter, as (from, to,
+    exact): between two readings, or from ``start`` to the first, or from the last to ``end``
+    (a meter that went silent).
+
+    The 1-minute rollup finds long silences and the raw readings time them. A meter never
+    silent for three minutes has its readings' times read one by one — unless it has more than
+    ``scan_at_most`` readings in the range: then the answer is the longest stretch from a minute
+    with readings to the end of the next one (``exact`` False), which the silence lasted at most.
+    """
+    # two queries: SQLite answers a lone min() or max() from the index, both together by a scan
+    first = conn.execute(_FIRST_IN, {"d": device_id, "lo": start, "hi": end}).scalar()
+    last = conn.execute(_LAST_IN, {"d": device_id, "lo": start, "hi": end}).scalar()
+    if first is None or last is None:
+        return start, end, True
+    spans = [(start, int(first), True), (int(last), end, True)]
+    inside, longest = _between_minutes(conn, device_id, int(first), int(last) + 1)
+    if inside is not None:
+        spans += [(a, b, True) for a, b in inside]
+    elif (
+        longest is not None
+        and scan_at_most is not None
+        and reading_count(conn, device_id, int(first), int(last) + 1) > scan_at_most
+    ):
+        spans.append((longest[0], longest[1] + MINUTE_MS, False))
+    else:
         params = {"d": device_id, "lo": start, "hi": end, "least": 0, "n": 1}
-        inside = [(int(a), int(b)) for a, b in conn.execute(text(_GAP.format(table="readings")), params)]
-    spans += inside
-    return max(spans, key=lambda s: (s[1] - s[0], -s[0]))
+        spans += [(int(a), int(b), True) for a, b in conn.execute(text(_GAP.format(table="readings")), params)]
+    return max(spans, key=lambda s: (s[1] - s[0], s[2], -s[0]))
