@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from wattwise.accounting.bills import statement_of
 from wattwise.accounting.energy import load_series, site_meters
 from wattwise.accounting.site import get_site
-from wattwise.analysis.energy import add_months, local_date, local_midnight_ms
+from wattwise.analysis.energy import add_months, local_midnight_ms
 from wattwise.runtime import Services
 from wattwise.store import alerts as alert_store
 from wattwise.store import billing as billing_store
@@ -237,30 +237,55 @@ def _pct(part: float, whole: float) -> float | None:
     return None if whole == 0 else part / whole * 100
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the site-wide queries already found for a meter."""
+
+    parent_name: str | None
+    counted: bool
+    kwh: float
+    share_pct: float | None
+    findings: dict[str, int]
+
+
 def _meter(
-    conn: Connection, device: Device, zone: ZoneInfo, span: tuple[int, int], until_ms: int
-) -> tuple[Moment | None, Moment | None, Moment | None, int, Silence, list[ApplianceUse]]:
+    conn: Connection, m: Device, zone: ZoneInfo, span: tuple[int, int], until_ms: int, known: _Known
+) -> MeterReport:
+    """One meter's figures."""
     start_ms, end_ms = span
-    d = device.id
-    peak = series_store.extreme(conn, d, "power", start_ms, end_ms, highest=True)
-    v_min = series_store.extreme(conn, d, "voltage", start_ms, end_ms, highest=False)
-    v_max = series_store.extreme(conn, d, "voltage", start_ms, end_ms, highest=True)
-    count = series_store.reading_count(conn, d, start_ms, end_ms)
-    quiet_from, quiet_to, exact = series_store.longest_silence(conn, d, start_ms, until_ms, scan_at_most=SCAN_AT_MOST)
-    silence = Silence(
-        (quiet_to - quiet_from) / 1000, quiet_from, quiet_to, _local(quiet_from, zone), _local(quiet_to, zone), exact
+    peak = series_store.extreme(conn, m.id, "power", start_ms, end_ms, highest=True)
+    v_min = series_store.extreme(conn, m.id, "voltage", start_ms, end_ms, highest=False)
+    v_max = series_store.extreme(conn, m.id, "voltage", start_ms, end_ms, highest=True)
+    quiet_from, quiet_to, exact = series_store.longest_silence(
+        conn, m.id, start_ms, until_ms, scan_at_most=SCAN_AT_MOST
     )
-    used = detections.appliance_energy(conn, d, start_ms, end_ms)
+    used = detections.appliance_energy(conn, m.id, start_ms, end_ms)
     appliances = sorted(
         (ApplianceUse(label, runs, wh / 1000) for label, (runs, wh) in used.items()), key=lambda a: (-a.kwh, a.name)
     )
-    return (
-        _moment(peak, zone),
-        _moment(v_min, zone),
-        _moment(v_max, zone),
-        count,
-        silence,
-        appliances[:TOP_APPLIANCES],
+    return MeterReport(
+        id=m.id,
+        name=m.name,
+        role=ROLE_NAMES.get(m.role, m.role),
+        parent_id=m.parent_id,
+        peak_power=_moment(peak, zone),
+        voltage_min=_moment(v_min, zone),
+        voltage_max=_moment(v_max, zone),
+        readings=series_store.reading_count(conn, m.id, start_ms, end_ms),
+        longest_silence=Silence(
+            (quiet_to - quiet_from) / 1000,
+            quiet_from,
+            quiet_to,
+            _local(quiet_from, zone),
+            _local(quiet_to, zone),
+            exact,
+        ),
+        appliances=tuple(appliances[:TOP_APPLIANCES]),
+        parent_name=known.parent_name,
+        counted=known.counted,
+        kwh=known.kwh,
+        share_pct=known.share_pct,
+        findings=known.findings,
     )
 
 
@@ -318,26 +343,14 @@ def site_report(services: Services, site_id: int, start: date, end: date) -> Sit
         found = findings.count_by_kind(conn, [m.id for m in meters], start_ms, end_ms)
         rows = []
         for m in meters:
-            peak, v_min, v_max, count, silence, appliances = _meter(conn, m, zone, (start_ms, end_ms), until_ms)
-            rows.append(
-                MeterReport(
-                    id=m.id,
-                    name=m.name,
-                    role=ROLE_NAMES.get(m.role, m.role),
-                    parent_id=m.parent_id,
-                    parent_name=names.get(m.parent_id) if m.parent_id is not None else None,
-                    counted=m.id in counted_ids,
-                    kwh=kwh[m.id],
-                    share_pct=_pct(kwh[m.id], total),
-                    peak_power=peak,
-                    voltage_min=v_min,
-                    voltage_max=v_max,
-                    readings=count,
-                    longest_silence=silence,
-                    findings=dict(sorted((kind, n) for (d, kind), n in found.items() if d == m.id)),
-                    appliances=tuple(appliances),
-                )
+            known = _Known(
+                parent_name=names.get(m.parent_id) if m.parent_id is not None else None,
+                counted=m.id in counted_ids,
+                kwh=kwh[m.id],
+                share_pct=_pct(kwh[m.id], total),
+                findings=dict(sorted((kind, n) for (d, kind), n in found.items() if d == m.id)),
             )
+            rows.append(_meter(conn, m, zone, (start_ms, end_ms), until_ms, known))
         statuses, rules = alert_store.started_between(conn, site_id, start_ms, end_ms)
         has_tariff = billing_store.current_tariff(conn, site_id) is not None
         bills = _bills(conn, site_id, start, end)
@@ -375,8 +388,3 @@ def site_report(services: Services, site_id: int, start: date, end: date) -> Sit
         has_tariff=has_tariff,
         bills=bills,
     )
-
-
-def default_period(now: int, zone: ZoneInfo) -> tuple[date, date]:
-    """The last whole calendar month in the site's zone."""
-    return last_month(local_date(now, zone))
