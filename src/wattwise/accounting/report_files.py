@@ -73,19 +73,24 @@ def _num(value: float | None, decimals: int = KWH_DECIMALS) -> str:
     return "" if value is None else str(round(value, decimals))
 
 
+def _text(cell: str) -> str:
+    """A name as a spreadsheet shows it, never runs it: one starting like a formula gets a quote."""
+    return f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
 def _value(moment: Moment | None) -> tuple[str, str]:
     return ("", "") if moment is None else (_num(moment.value), moment.local)
 
 
 def _row(report: SiteReport, m: MeterReport) -> list[str]:
     return [
-        report.site_name,
+        _text(report.site_name),
         report.start.isoformat(),
         report.end.isoformat(),
         str(m.id),
-        m.name,
+        _text(m.name),
         m.role,
-        m.parent_name or "",
+        _text(m.parent_name or ""),
         "yes" if m.counted else "no",
         _num(m.kwh),
         _num(m.share_pct, 2),
@@ -98,12 +103,13 @@ def _row(report: SiteReport, m: MeterReport) -> list[str]:
         m.longest_silence.from_local,
         m.longest_silence.to_local,
         "; ".join(f"{kind}={n}" for kind, n in m.findings.items()),
-        "; ".join(f"{a.name}: {a.runs} runs, {_num(a.kwh)} kWh" for a in m.appliances),
+        _text("; ".join(f"{a.name}: {a.runs} runs, {_num(a.kwh)} kWh" for a in m.appliances)),
     ]
 
 
 def report_csv(report: SiteReport) -> str:
-    """One row per meter; ``period_end`` is exclusive, as in the JSON."""
+    """One row per meter; ``period_end`` is exclusive, as in the JSON. Names that start like a
+    spreadsheet formula (``=``, ``+``, ``-``, ``@``) are written with a leading ``'``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
