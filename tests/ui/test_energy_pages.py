@@ -318,7 +318,12 @@ async def test_the_energy_page_links_last_months_report_and_this_months_so_far(
     days = (this_month - last_month).days
     assert f"{days * 24 * 0.5:,.3f} kWh" in page.text  # every hour of last month was read
     so_far = await user.http_client.get(links["report-this-month"])
-    assert so_far.status_code == 200 and f"{this_month:%B %Y}" in so_far.text
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    assert (
+        links["report-this-month"]
+        == f"/energy/{dashboard.site_a}/report?start={this_month}&end={today + timedelta(days=1)}"
+    )
+    assert so_far.status_code == 200 and f"{this_month} to {today}" in so_far.text
     bad = await user.http_client.get(f"/energy/{dashboard.site_a}/report?start=2025-02-30")
     assert bad.status_code == 422 and "start" in bad.json()["detail"]
 

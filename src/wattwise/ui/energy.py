@@ -11,7 +11,7 @@ dashboard's session cookie, as the printable bill does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -62,12 +62,14 @@ def report_url(site_id: int, start: date, end: date) -> str:
 
 
 def report_links(site: Site, at_ms: int) -> list[tuple[str, str, str]]:
-    """(text, address, test id) of the last whole month's report and this month's so far."""
-    this_month = local_date(at_ms, ZoneInfo(site.timezone)).replace(day=1)
+    """(text, address, test id) of the last whole month's report and this month's so far (to
+    today included, so the period before it is as many days and the change compares like with like)."""
+    today = local_date(at_ms, ZoneInfo(site.timezone))
+    this_month = today.replace(day=1)
     last = add_months(this_month, -1)
     return [
         (f"Report: {last:%B %Y}", report_url(site.id, last, this_month), "report-last-month"),
-        (f"{this_month:%B} so far", report_url(site.id, this_month, add_months(this_month, 1)), "report-this-month"),
+        (f"{this_month:%B} so far", report_url(site.id, this_month, today + timedelta(days=1)), "report-this-month"),
     ]
 
 
