@@ -301,6 +301,41 @@ async def test_a_stranger_cannot_print_a_bill(user: User, dashboard: World, sign
     assert page.status_code == 404
 
 
+async def test_the_energy_page_links_last_months_report_and_this_months_so_far(
+    user: User, dashboard: World, sign_in: SignIn
+) -> None:
+    hourly_counter(dashboard, 24 * 63)  # 0.5 kWh an hour through last month and this one
+    sign_in("admin")
+    await user.open(f"/energy?site={dashboard.site_a}")
+    this_month = datetime.now(ZoneInfo("Asia/Kolkata")).date().replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    await user.should_see(f"Report: {last_month:%B %Y}")
+    await user.should_see(f"{this_month:%B} so far")
+    links = {m: user.find(marker=m).elements.pop().props["href"] for m in ("report-last-month", "report-this-month")}
+    assert links["report-last-month"] == f"/energy/{dashboard.site_a}/report?start={last_month}&end={this_month}"
+    page = await user.http_client.get(links["report-last-month"])
+    assert page.status_code == 200 and f"{last_month:%B %Y}" in page.text and "Home A" in page.text
+    days = (this_month - last_month).days
+    assert f"{days * 24 * 0.5:,.3f} kWh" in page.text  # every hour of last month was read
+    so_far = await user.http_client.get(links["report-this-month"])
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    assert (
+        links["report-this-month"]
+        == f"/energy/{dashboard.site_a}/report?start={this_month}&end={today + timedelta(days=1)}"
+    )
+    assert so_far.status_code == 200 and f"{this_month} to {today}" in so_far.text
+    bad = await user.http_client.get(f"/energy/{dashboard.site_a}/report?start=2025-02-30")
+    assert bad.status_code == 422 and "start" in bad.json()["detail"]
+
+
+async def test_a_stranger_cannot_open_a_sites_report(user: User, dashboard: World, sign_in: SignIn) -> None:
+    with dashboard.services.engine.begin() as conn:
+        create_user(conn, "neighbour", "neighbour-password")
+    sign_in("neighbour")
+    page = await user.http_client.get(f"/energy/{dashboard.site_a}/report")
+    assert page.status_code == 404 and "Home A" not in page.text
+
+
 async def test_payments_partial_then_full_settle_the_balance(user: User, dashboard: World, sign_in: SignIn) -> None:
     row = last_month_billed(dashboard)
     sign_in("admin")

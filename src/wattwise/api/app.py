@@ -27,6 +27,7 @@ from wattwise.api.routes import (
     meter_roles,
     metrics,
     payments,
+    reports,
     series,
     sessions,
 )
@@ -114,6 +115,7 @@ def create_app(
         accounts,
         meter_roles,
         energy,
+        reports,
         billing,
         payments,
         metrics,

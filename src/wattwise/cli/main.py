@@ -17,6 +17,7 @@ from wattwise.cli.evaluate_nilm import nilm
 from wattwise.cli.export import export
 from wattwise.cli.importing import import_
 from wattwise.cli.mqtt_files import mqtt_app
+from wattwise.cli.report import report
 from wattwise.cli.serve import serve
 from wattwise.cli.simulate import simulate
 from wattwise.cli.tariff import tariff_app
@@ -65,6 +66,7 @@ def main(
 app.command("serve")(serve)
 app.command("import")(import_)
 app.command("export")(export)
+app.command("report")(report)
 app.command("demo")(demo)
 app.command("simulate")(simulate)
 app.command("gateway")(gateway)

@@ -495,6 +495,35 @@ def list_alerts(
     return [Alert(**r._mapping) for r in conn.execute(query)]
 
 
+@dataclass(frozen=True, slots=True)
+class RuleCount:
+    """How often one rule fired in a period; ``rule_id`` None: its rule was deleted since."""
+
+    rule_id: int | None
+    name: str
+    kind: str
+    alerts: int
+
+
+def started_between(conn: Connection, site_id: int, since: int, until: int) -> tuple[dict[str, int], list[RuleCount]]:
+    """The site's alerts that started in ``[since, until)``: how many per status now, and per
+    rule (most first, then by rule name)."""
+    where = and_(alerts.c.site_id == site_id, alerts.c.started_ts >= since, alerts.c.started_ts < until)
+    by_status = conn.execute(select(alerts.c.status, func.count()).where(where).group_by(alerts.c.status))
+    statuses = {str(s): int(n) for s, n in by_status}
+    per_rule = conn.execute(
+        select(alerts.c.rule_id, alert_rules.c.name, alerts.c.kind, func.count())
+        .select_from(alerts.outerjoin(alert_rules, alert_rules.c.id == alerts.c.rule_id))
+        .where(where)
+        .group_by(alerts.c.rule_id, alert_rules.c.name, alerts.c.kind)
+    )
+    rules = [
+        RuleCount(None if r is None else int(r), str(name or "(deleted rule)"), str(kind), int(n))
+        for r, name, kind, n in per_rule
+    ]
+    return statuses, sorted(rules, key=lambda c: (-c.alerts, c.name, c.rule_id or 0))
+
+
 # ---------------------------------------------------------------------------- deliveries
 
 

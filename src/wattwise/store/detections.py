@@ -340,3 +340,20 @@ def label_counts(conn: Connection, device_id: int) -> dict[str, dict[str, float]
         entry["energy_wh"] += float(power) * (int(end) - int(start)) / 3_600_000.0
         entry["last_ts"] = max(entry["last_ts"], int(start))
     return out
+
+
+def appliance_energy(conn: Connection, device_id: int, since: int, until: int) -> dict[str, tuple[int, float]]:
+    """Per label: the meter's runs that overlap ``[since, until)`` (provisional ones included, as
+    ``label_counts``) and their Wh inside it (a run across a boundary counts its part)."""
+    c = appliance_runs.c
+    rows = conn.execute(
+        select(c.label, c.start_ts, c.end_ts, c.power_w).where(
+            c.device_id == device_id, c.start_ts < until, c.end_ts > since
+        )
+    )
+    out: dict[str, tuple[int, float]] = {}
+    for label, start, end, power in rows:
+        runs, wh = out.get(label, (0, 0.0))
+        inside_ms = min(int(end), until) - max(int(start), since)
+        out[label] = (runs + 1, wh + float(power) * inside_ms / 3_600_000.0)
+    return out

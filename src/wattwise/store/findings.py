@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from wattwise.store.clock import now_ms
 from wattwise.store.errors import NotFound
@@ -154,6 +154,20 @@ def list_findings(
         query = query.where(findings.c.start_ts < until)
     query = query.order_by(findings.c.start_ts.desc(), findings.c.id.desc()).limit(limit)
     return [_finding(r) for r in conn.execute(query)]
+
+
+def count_by_kind(conn: Connection, device_ids: Sequence[int], since: int, until: int) -> dict[tuple[int, str], int]:
+    """(meter, kind) → how many findings overlap ``[since, until)``, whatever their status:
+    a report counts what was raised in a period, judged or not."""
+    if not device_ids:
+        return {}
+    c = findings.c
+    query = (
+        select(c.device_id, c.kind, func.count())
+        .where(c.device_id.in_(list(device_ids)), c.end_ts >= since, c.start_ts < until)
+        .group_by(c.device_id, c.kind)
+    )
+    return {(int(d), str(k)): int(n) for d, k, n in conn.execute(query)}
 
 
 def judged(conn: Connection, device_id: int, kinds: Sequence[str]) -> list[Finding]:

@@ -8,11 +8,12 @@ the bucket width, so the answer is identical whichever tier serves it — only t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, text
 
 from wattwise.domain.readings import METRICS
-from wattwise.store.rollups import RAW, TIERS, Tier
+from wattwise.store.rollups import HOUR_MS, MINUTE_MS, RAW, TIERS, Tier
 
 SECOND_MS = 1000
 _NICE_MS: tuple[int, ...] = tuple(
@@ -162,3 +163,156 @@ def recent_readings(conn: Connection, device_id: int, limit: int) -> list[dict[s
         {"d": device_id, "n": limit},
     )
     return [dict(row._mapping) for row in reversed(list(rows))]
+
+
+# -- a period's extremes, count and silences (the site report) ---------------------------
+
+
+def _edges(start: int, end: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+    """Cut ``[start, end)`` into the whole UTC hours inside it (the hourly rollup answers them
+    exactly) and the parts before and after them (read from the raw readings)."""
+    first, last = -(-start // HOUR_MS) * HOUR_MS, end // HOUR_MS * HOUR_MS
+    if first >= last:
+        return [(start, end)], None
+    return [(lo, hi) for lo, hi in ((start, first), (last, end)) if lo < hi], (first, last)
+
+
+def extreme(
+    conn: Connection, device_id: int, metric: str, start: int, end: int, *, highest: bool
+) -> tuple[float, int] | None:
+    """The highest (or lowest) ``metric`` of the meter's readings in ``[start, end)`` and the
+    reading's time (the earliest of equals); None without a reading of it.
+
+    The whole hours are looked up in the hourly rollup and only the winning hour is read in
+    detail, from the raw readings, or the minutes where raw readings have expired (then the
+    time is that minute's start, or the hour's where minutes have expired too).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric: must be one of {', '.join(METRICS)}, got {metric!r}")
+    order, stat = ("DESC", "max") if highest else ("ASC", "min")
+    raw = text(
+        f"SELECT {metric}, ts FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi "
+        f"AND {metric} IS NOT NULL ORDER BY {metric} {order}, ts LIMIT 1"
+    )
+
+    def rolled(table: str) -> Any:
+        return text(
+            f"SELECT {metric}_{stat}, ts FROM {table} WHERE device_id = :d AND ts >= :lo AND ts < :hi "
+            f"AND {metric}_n > 0 ORDER BY {metric}_{stat} {order}, ts LIMIT 1"
+        )
+
+    def best(query: Any, lo: int, hi: int) -> tuple[float, int] | None:
+        row = conn.execute(query, {"d": device_id, "lo": lo, "hi": hi}).first()
+        return None if row is None else (float(row[0]), int(row[1]))
+
+    edges, hours = _edges(start, end)
+    found: list[tuple[float, int, bool]] = []  # value, time, whether it is an hour's start
+    for lo, hi in edges:
+        if (in_part := best(raw, lo, hi)) is not None:
+            found.append((*in_part, False))
+    if hours is not None and (in_hours := best(rolled("rollup_1h"), *hours)) is not None:
+        found.append((*in_hours, True))
+    if not found:
+        return None
+    value, ts, whole_hour = sorted(found, key=lambda f: (-f[0] if highest else f[0], f[1]))[0]
+    if not whole_hour:
+        return value, ts
+    detail = best(raw, ts, ts + HOUR_MS) or best(rolled("rollup_1m"), ts, ts + HOUR_MS)
+    return detail if detail is not None else (value, ts)
+
+
+def reading_count(conn: Connection, device_id: int, start: int, end: int) -> int:
+    """How many readings the meter stored in ``[start, end)``: the whole hours from the hourly
+    rollup's counts, the rest from the raw readings."""
+    edges, hours = _edges(start, end)
+    total = 0
+    for lo, hi in edges:
+        total += int(
+            conn.execute(
+                text("SELECT count(*) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi"),
+                {"d": device_id, "lo": lo, "hi": hi},
+            ).scalar_one()
+        )
+    if hours is not None:
+        total += int(
+            conn.execute(
+                text("SELECT coalesce(sum(n), 0) FROM rollup_1h WHERE device_id = :d AND ts >= :lo AND ts < :hi"),
+                {"d": device_id, "lo": hours[0], "hi": hours[1]},
+            ).scalar_one()
+        )
+    return total
+
+
+_GAP = (
+    "SELECT prev, ts FROM ("
+    " SELECT ts, LAG(ts) OVER (ORDER BY ts) AS prev FROM {table} WHERE device_id = :d AND ts >= :lo AND ts < :hi"
+    ") AS steps WHERE prev IS NOT NULL AND ts - prev >= :least ORDER BY ts - prev DESC, ts LIMIT :n"
+)  # the longest steps between the times of a table's rows (readings, or minutes with readings)
+_LAST_IN = text("SELECT max(ts) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi")
+_FIRST_IN = text("SELECT min(ts) FROM readings WHERE device_id = :d AND ts >= :lo AND ts < :hi")
+#: at most this many stretches between minutes are looked up in the raw readings; past it, all of them are scanned
+_MAX_CANDIDATES = 50
+
+
+def _between_minutes(
+    conn: Connection, device_id: int, start: int, end: int
+) -> tuple[list[tuple[int, int]] | None, tuple[int, int] | None]:
+    """The gaps between readings that may be the longest, found in the 1-minute rollup and
+    timed exactly from the raw readings, and the longest step between minutes with readings.
+    The gaps are None when the minutes cannot tell (no stretch of three minutes or more without
+    readings, or too many alike): then only every reading's time can.
+
+    Two minutes with readings and none in between, ``a`` and ``b``, hold a gap between
+    ``b - a - 1 min`` and ``b - a + 1 min``; any other gap is under 2 minutes. So once some
+    ``b - a`` is 3 minutes or more, only the stretches within 2 minutes of the longest can win.
+    """
+    params = {"d": device_id, "lo": start // MINUTE_MS * MINUTE_MS, "hi": end}
+    steps = text(_GAP.format(table="rollup_1m"))
+    found = conn.execute(steps, {**params, "least": 0, "n": 1}).first()
+    longest = None if found is None else (int(found[0]), int(found[1]))
+    if longest is None or longest[1] - longest[0] < 3 * MINUTE_MS:
+        return None, longest
+    least = longest[1] - longest[0] - 2 * MINUTE_MS + 1
+    rows = list(conn.execute(steps, {**params, "least": least, "n": _MAX_CANDIDATES + 1}))
+    if len(rows) > _MAX_CANDIDATES:
+        return None, longest
+    gaps = []
+    for a, b in rows:
+        before = conn.execute(_LAST_IN, {"d": device_id, "lo": int(a), "hi": int(a) + MINUTE_MS}).scalar()
+        after = conn.execute(_FIRST_IN, {"d": device_id, "lo": int(b), "hi": int(b) + MINUTE_MS}).scalar()
+        # where the raw readings of a minute have expired, its start stands for them
+        gaps.append((int(a) if before is None else int(before), int(b) if after is None else int(after)))
+    return gaps, longest
+
+
+def longest_silence(
+    conn: Connection, device_id: int, start: int, end: int, *, scan_at_most: int | None = None
+) -> tuple[int, int, bool]:
+    """The longest stretch of ``[start, end)`` without a reading of the meter, as (from, to,
+    exact): between two readings, or from ``start`` to the first, or from the last to ``end``
+    (a meter that went silent).
+
+    The 1-minute rollup finds long silences and the raw readings time them. A meter never
+    silent for three minutes has its readings' times read one by one — unless it has more than
+    ``scan_at_most`` readings in the range: then the answer is the longest stretch from a minute
+    with readings to the end of the next one (``exact`` False), which the silence lasted at most.
+    """
+    # two queries: SQLite answers a lone min() or max() from the index, both together by a scan
+    first = conn.execute(_FIRST_IN, {"d": device_id, "lo": start, "hi": end}).scalar()
+    last = conn.execute(_LAST_IN, {"d": device_id, "lo": start, "hi": end}).scalar()
+    if first is None or last is None:
+        return start, end, True
+    spans = [(start, int(first), True), (int(last), end, True)]
+    inside, longest = _between_minutes(conn, device_id, int(first), int(last) + 1)
+    if inside is not None:
+        spans += [(a, b, True) for a, b in inside]
+    elif (
+        longest is not None
+        and scan_at_most is not None
+        and reading_count(conn, device_id, int(first), int(last) + 1) > scan_at_most
+    ):
+        spans.append((longest[0], longest[1] + MINUTE_MS, False))
+    else:
+        params = {"d": device_id, "lo": start, "hi": end, "least": 0, "n": 1}
+        spans += [(int(a), int(b), True) for a, b in conn.execute(text(_GAP.format(table="readings")), params)]
+    return max(spans, key=lambda s: (s[1] - s[0], s[2], -s[0]))

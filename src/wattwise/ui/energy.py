@@ -3,26 +3,34 @@
 Numbers come from the same accounting calls as the REST API (``/sites/{id}/energy``,
 ``/billing/current``, ``/budget``): nothing about tariffs or energy is worked out here.
 ``BudgetGauge`` is a component of its own, so other pages (the overview) can show it too.
+The site's report (``accounting.report``, as ``/sites/{id}/report?format=html``) is linked from
+the month-by-month card and served here, at ``/energy/{site}/report``, so the link works with the
+dashboard's session cookie, as the printable bill does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from nicegui import ui
+from fastapi import HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+from nicegui import app, ui
 
 from wattwise.accounting import energy as accounting
+from wattwise.accounting import report as reports
 from wattwise.accounting import site as site_ops
+from wattwise.accounting.report_files import report_html
 from wattwise.analysis.billing import Budget, BudgetStatus, CycleOverview, TariffError
-from wattwise.analysis.energy import PeriodEnergy
+from wattwise.analysis.energy import PeriodEnergy, add_months, local_date
 from wattwise.runtime import Services
 from wattwise.store import billing as billing_store
 from wattwise.store.clock import now_ms
-from wattwise.store.errors import Conflict
+from wattwise.store.errors import Conflict, NotFound
 from wattwise.store.sites import Site
+from wattwise.ui import context
 from wattwise.ui.energy_charts import daily_options, gauge_options, months_options
 from wattwise.ui.site_pages import (
     SiteSection,
@@ -44,6 +52,46 @@ STATES = {"on_track": ("On track", "positive"), "at_risk": ("At risk", "warning"
 
 def register() -> None:
     ui.page(PATH, title="Energy · Wattwise")(site_page("Energy", PATH, EnergySection))
+    app.get("/energy/{site_id}/report", response_class=HTMLResponse, response_model=None, include_in_schema=False)(
+        printable_report
+    )
+
+
+def report_url(site_id: int, start: date, end: date) -> str:
+    return f"/energy/{site_id}/report?start={start}&end={end}"
+
+
+def report_links(site: Site, at_ms: int) -> list[tuple[str, str, str]]:
+    """(text, address, test id) of the last whole month's report and this month's so far (to
+    today included, so the period before it is as many days and the change compares like with like)."""
+    today = local_date(at_ms, ZoneInfo(site.timezone))
+    this_month = today.replace(day=1)
+    last = add_months(this_month, -1)
+    return [
+        (f"Report: {last:%B %Y}", report_url(site.id, last, this_month), "report-last-month"),
+        (f"{this_month:%B} so far", report_url(site.id, this_month, today + timedelta(days=1)), "report-this-month"),
+    ]
+
+
+def printable_report(
+    request: Request, site_id: int, start: str | None = None, end: str | None = None
+) -> HTMLResponse | RedirectResponse:
+    """The site's report as one printable page, for people who may see the site."""
+    access = context.signed_in(request)  # a plain (sync) route: FastAPI runs it in a thread
+    if access is None:
+        return context.to_sign_in(request)
+    if not access.can_see(site_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no site with id {site_id}")
+    services = context.services()
+    try:
+        with services.engine.connect() as conn:
+            site = site_ops.get_site(conn, site_id)
+        first, after = reports.period_of(start, end, None, local_date(now_ms(), ZoneInfo(site.timezone)))
+        return HTMLResponse(report_html(reports.site_report(services, site_id, first, after)))
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
 
 
 # -- what the page shows, loaded in a thread ---------------------------------------------------
@@ -284,6 +332,9 @@ class EnergySection(SiteSection):
                     [f"{p.start:%b %y}" for p in view.months], [round(p.kwh, 2) for p in view.months], current
                 )
             ).classes("w-full h-56").props('data-chart="months"')
+            with ui.row().classes("gap-4"):
+                for text, url, testid in report_links(view.site, at):
+                    ui.link(text, url, new_tab=True).mark(testid)
 
     def budget_form(self, budget: Budget | None) -> None:
         with ui.expansion("Set the budget", icon="savings").classes("w-full").props('dense data-testid="budget-form"'):
