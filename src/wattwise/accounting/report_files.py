@@ -161,7 +161,7 @@ TEMPLATE = """<!doctype html>
     {% else %}—{% endif %}</td>
    <td>{% if m.voltage_min %}{{ volts(m.voltage_min.value) }} V <span class="muted">{{ when(m.voltage_min) }}</span><br>
     {{ volts(m.voltage_max.value) }} V <span class="muted">{{ when(m.voltage_max) }}</span>{% else %}—{% endif %}</td>
-   <td class="n">{{ m.readings }}</td>
+   <td class="n">{{ count(m.readings) }}</td>
    <td>{% if not m.longest_silence.exact %}at most {% endif %}{{ duration(m.longest_silence.seconds) }}<br>
     <span class="muted">{{ local(m.longest_silence.from_local) }}
     to {{ local(m.longest_silence.to_local) }}</span></td>
@@ -272,6 +272,7 @@ def report_html(report: SiteReport) -> str:
         pct=lambda x: f"{x:.1f}",
         signed=lambda x: f"{x:+.1f}",
         watts=lambda x: f"{x:,.0f}",
+        count=lambda x: f"{x:,}",
         volts=lambda x: f"{x:.1f}",
         when=lambda m: _minute(m.local),
         local=_minute,
