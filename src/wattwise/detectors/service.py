@@ -36,7 +36,7 @@ from wattwise.analysis.anomaly import needs_refresh
 from wattwise.analysis.features import dump_model
 from wattwise.analysis.theft import Verdict
 from wattwise.bus import Message
-from wattwise.detectors import anomaly, balance, grid, library, theft
+from wattwise.detectors import anomaly, balance, grid, library, live_state, theft
 from wattwise.detectors.config import DetectorSettings
 from wattwise.detectors.feedback import Judged, signature, suppressed_by
 from wattwise.detectors.nilm import MeterNilm, new_event
@@ -374,6 +374,7 @@ class Detectors:
             nilm_state = library.load_state(conn, device_id)
             stored_anomaly = load_model(conn, device_id, anomaly.KIND)
             stored_theft = load_model(conn, device_id, theft.KIND)
+            stored_live = load_model(conn, device_id, live_state.KIND)
         offset = utc_offset_s(tz)
         if model is None:
             model = library.new_model(offset)
@@ -389,6 +390,11 @@ class Detectors:
             meter.anomaly = anomaly.MeterAnomaly(anomaly_model, self.settings.anomaly_merge_ms, offset)
         if stored_theft is not None:
             meter.theft = theft.MeterTheft.from_bytes(stored_theft.data)
+        live = None if stored_live is None else live_state.load(stored_live.data, device_id)
+        if live is not None:  # where the last worker stood, at the reading it resumes after
+            meter.grid, meter.grid.utc_offset_s = live.grid, offset
+            meter.open_findings = dict(live.open_findings)
+            live_state.resume(meter.anomaly, live.anomaly)
         self._meters[device_id] = meter
         self._load_judged(meter)
         return meter
@@ -397,13 +403,14 @@ class Detectors:
         """Keep each meter's live NILM state and the last reading scanned (at every model
         refresh and when detaching): what a restart resumes from. Each batch's findings are
         stored with them too, so everything found before that reading is already stored."""
-        states = {device_id: (m.nilm.state(), m.last_ts) for device_id, m in self._meters.items()}
+        states = {device_id: (m.nilm.state(), m.last_ts, _live(m)) for device_id, m in self._meters.items()}
         if not states:
             return
 
         def work(conn: Connection) -> None:
-            for device_id, (state, scanned) in states.items():
+            for device_id, (state, scanned, live) in states.items():
                 library.save_state(conn, device_id, state, scanned)
+                save_model(conn, device_id, live_state.KIND, live)
 
         try:
             self.services.writer.run(work)
@@ -466,6 +473,7 @@ class Detectors:
                 if theft_data is not None:
                     replace_data(conn, device_id, theft.KIND, theft_data)
                 library.save_state(conn, device_id, meter.nilm.state(), state_ts)
+                save_model(conn, device_id, live_state.KIND, _live(meter))
                 return found, run_ids, shown, stored
 
             found, run_ids, shown_ids, stored = self.services.writer.run(work)
@@ -862,6 +870,10 @@ class Detectors:
         until = stored.trained_until
         self.services.writer.run(lambda c: save_model(c, device_id, theft.KIND, data, trained_until=until))
         self._queue.put(("model", device_id, theft.KIND, updated))
+
+
+def _live(meter: _Meter) -> bytes:
+    return live_state.dump(meter.anomaly, meter.grid, meter.open_findings)
 
 
 def _group_data(group: _Group) -> bytes:
