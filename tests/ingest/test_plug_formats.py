@@ -218,3 +218,18 @@ def test_commands_a_plug_is_not_sent_are_named() -> None:
     with pytest.raises(Unsendable, match="no switch/<object_id>/state seen from this ESPHome plug yet"):
         esphome.command(None, "relay_off")
     assert esphome.command("plug_relay", "relay_on") == ("switch/plug_relay/command", b"ON")
+
+
+def test_plug_readings_arriving_in_one_burst_are_distinct_readings() -> None:
+    """The broker delivers what it held for a busy or absent server all at once: each of a
+    plug's messages still makes its own reading, a millisecond after the last, not a
+    duplicate of the first."""
+    sensor = json.dumps({"ENERGY": {"Power": 90, "Voltage": 230, "Total": 1.5}}).encode()
+    for tail, payload in (("sensor/power/state", b"100"), ("tele/SENSOR", sensor)):
+        held, stamps = None, []
+        for _ in range(3):
+            items, held, _ = translate(tail, payload, json.loads(json.dumps(held)), NOW)
+            stamps.append(items[0]["ts"])
+        assert stamps == [NOW, NOW + 1, NOW + 2], tail
+        items, _, _ = translate(tail, payload, held, NOW + 10_000)
+        assert items[0]["ts"] == NOW + 10_000  # a later arrival keeps its own time

@@ -247,25 +247,10 @@ class MqttIngest:
             self.client.ack(msg.mid, msg.qos)
             return
         assert self._loop is not None
-        pipeline, at_ms = self._services.pipeline, now_ms()
-        if plugs.needs_held(tail):  # read against what the plug sent before, where that is kept
-            read = partial(_read_plug, device_id, tail, payload, at_ms)
-            future = asyncio.run_coroutine_threadsafe(pipeline.ingest_held(device_id, read), self._loop)
-        else:
-            try:
-                items, _, _ = plugs.translate(tail, payload, None, at_ms)
-            except PayloadError as exc:
-                self._unreadable(device_id, exc, msg)
-                return
-            if not items:  # nothing metered
-                self.client.ack(msg.mid, msg.qos)
-                return
-            future = asyncio.run_coroutine_threadsafe(pipeline.ingest(device_id, items), self._loop)
+        # read against what the plug sent before, where that is kept (``Pipeline.ingest_held``)
+        read = partial(_read_plug, device_id, tail, payload, now_ms())
+        future = asyncio.run_coroutine_threadsafe(self._services.pipeline.ingest_held(device_id, read), self._loop)
         future.add_done_callback(lambda f: self._done(f, device_id, msg))
-
-    def _unreadable(self, device_id: int, exc: PayloadError, msg: mqtt.MQTTMessage) -> None:
-        log.warning("MQTT: meter %s: unreadable plug message, nothing stored: %s", device_id, exc)
-        self.client.ack(msg.mid, msg.qos)  # sending it again would not make it readable
 
     def _learn(self, device_id: int, tail: str) -> bool:
         """Store the plug kind this topic shows, once per process and change; True when it was

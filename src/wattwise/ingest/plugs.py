@@ -3,7 +3,7 @@
 Every plug publishes under its meter's own tree (``wattwise/<id>/…``, see docs/devices.md),
 so the broker's ACL keeps a plug to its own meter as it does for ``wattwise/<id>/readings``.
 The translators in ``formats/`` are pure; what Shelly and ESPHome need from a meter's earlier
-messages (the last full status, the latest value of each sensor) is held in the store
+messages (the last full status, the latest value of each sensor, the last reading's time) is held in the store
 (``store.plugs.held_state``), read and replaced in the transaction that stores the message's
 readings under the meter's lock (``Pipeline.ingest_held``): the broker's shared subscription
 hands one plug's messages to whichever server process is free, and each must read what the
@@ -106,28 +106,31 @@ def outgoing(prefix: str, plug: Plug, command: Command) -> tuple[str, bytes]:
     return f"{prefix}/{tail}", payload
 
 
-def needs_held(tail: str) -> bool:
-    """Whether a telemetry message on ``tail`` is read against what the plug sent before
-    (Shelly's notifications, ESPHome's sensors): then ``translate`` runs where that is kept."""
-    return tail in shelly.TOPICS or _esphome_sensor(tail)
-
-
 def translate(tail: str, payload: bytes, held: Any, now_ms: int) -> tuple[list[Item], Any, str | None]:
     """The readings a plug's message makes, what to hold for its next message (JSON, as
     ``store.plugs.hold_state`` keeps it; ``held`` is what was held, None at first), and a note
     to log (an ignored sensor, said once).
 
+    Most plug readings take their arrival time. Messages the broker held while the server was
+    busy or away arrive in a burst, and two readings in one millisecond would be one reading
+    and a duplicate: each reading is made at least a millisecond after the plug's last one.
+
     Raises PayloadError for a message that cannot be read; what is held stays as it was.
     """
+    before = held if isinstance(held, dict) else {}
     if tail in tasmota.TOPICS:
-        return tasmota.readings(tail, payload, now_ms), held, None
-    if tail in shelly.TOPICS:
-        status = held.get("shelly") if isinstance(held, dict) else None
-        items, status = shelly.readings(tail, payload, status, now_ms)
-        return items, {"shelly": status}, None
-    if handles(tail):
-        was = held.get("esphome") if isinstance(held, dict) else None
+        items, now_held, note = tasmota.readings(tail, payload, now_ms), {}, None
+    elif tail in shelly.TOPICS:
+        items, status = shelly.readings(tail, payload, before.get("shelly"), now_ms)
+        now_held, note = {"shelly": status}, None
+    elif handles(tail):
+        was = before.get("esphome")
         sensors = esphome.Held() if was is None else esphome.Held.from_json(was)
         items, sensors, note = esphome.readings(tail, payload, sensors, now_ms)
-        return items, {"esphome": sensors.to_json()}, note
-    raise PayloadError(f"{tail}: not a topic of a Tasmota, Shelly or ESPHome plug")
+        now_held = {"esphome": sensors.to_json()}
+    else:
+        raise PayloadError(f"{tail}: not a topic of a Tasmota, Shelly or ESPHome plug")
+    last = int(before.get("last_ts", -1))
+    for item in items:
+        item["ts"] = last = max(int(item["ts"]), last + 1)
+    return items, {**now_held, "last_ts": last}, note
