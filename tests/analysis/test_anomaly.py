@@ -146,6 +146,28 @@ def test_a_live_meters_few_readings_at_a_time_score_as_a_long_file_does(
     assert chunked["score"].tolist() == whole["score"].tolist()
 
 
+def test_the_live_sustained_deviation_is_pandas_sliding_median_on_awkward_clocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """300 random chunks with what meters do to clocks (gaps, repeats, going back, a new
+    segment) and to values (NaN, tiny and huge scales): the live path's medians are pandas'."""
+    rng = np.random.default_rng(0)
+    for case in range(300):
+        n = int(rng.integers(1, 300))
+        steps = rng.choice([1000, 2000, 10_000, 60_000, 0, -5000, 700_000], size=n)
+        ts = (1_700_000_000_000 + np.cumsum(steps)).astype("int64")
+        dev = rng.normal(size=n) * rng.choice([1.0, 1e6, 1e-6])
+        dev[rng.random(n) < (0.2 if case % 3 == 0 else 0.0)] = np.nan
+        k = int(rng.integers(0, n))
+        before = tuple((int(t), float(d)) for t, d in zip(ts[:k], dev[:k], strict=True))
+        segment = rng.random(n - k) < 0.02
+        live, _ = anomaly._sustained(ts[k:], dev[k:], before, segment)
+        monkeypatch.setattr(anomaly, "FEW_ROWS", 0)
+        offline, _ = anomaly._sustained(ts[k:], dev[k:], before, segment)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(live, offline, err_msg=f"case {case}")
+
+
 def test_cycles_one_minute_too_long_are_caught_by_adding_up_the_evidence() -> None:
     ours, seed = _ours_and_seed("Minor_7.50")
     # Every cycle is one minute (7.5 %) longer, less than a cycle's own scatter.

@@ -403,14 +403,13 @@ class Detectors:
         """Keep each meter's live NILM state and the last reading scanned (at every model
         refresh and when detaching): what a restart resumes from. Each batch's findings are
         stored with them too, so everything found before that reading is already stored."""
-        states = {device_id: (m.nilm.state(), m.last_ts, _live(m)) for device_id, m in self._meters.items()}
-        if not states:
+        meters = list(self._meters.items())
+        if not meters:
             return
 
-        def work(conn: Connection) -> None:
-            for device_id, (state, scanned, live) in states.items():
-                library.save_state(conn, device_id, state, scanned)
-                save_model(conn, device_id, live_state.KIND, live)
+        def work(conn: Connection) -> None:  # the worker waits for it: nothing moves meanwhile
+            for device_id, meter in meters:
+                _save_place(conn, device_id, meter, meter.last_ts)
 
         try:
             self.services.writer.run(work)
@@ -472,8 +471,7 @@ class Detectors:
                 stored = self._write_reports(conn, meter, reports)
                 if theft_data is not None:
                     replace_data(conn, device_id, theft.KIND, theft_data)
-                library.save_state(conn, device_id, meter.nilm.state(), state_ts)
-                save_model(conn, device_id, live_state.KIND, _live(meter))
+                _save_place(conn, device_id, meter, state_ts)
                 return found, run_ids, shown, stored
 
             found, run_ids, shown_ids, stored = self.services.writer.run(work)
@@ -535,9 +533,7 @@ class Detectors:
         """Store the reports as findings (a report that continues one extends it), inside
         the caller's transaction."""
         device_id = meter.device.id
-        judged = list(meter.judged)
-        ignored_theft = list(meter.ignored_theft)
-        open_ids = meter.open_findings
+        judged, ignored_theft, open_ids = meter.judged, meter.ignored_theft, meter.open_findings
         out = []
         for r in reports:
             detail = {**r.detail, "signature": signature(r.level, r.hour)}
@@ -872,8 +868,11 @@ class Detectors:
         self._queue.put(("model", device_id, theft.KIND, updated))
 
 
-def _live(meter: _Meter) -> bytes:
-    return live_state.dump(meter.anomaly, meter.grid, meter.open_findings)
+def _save_place(conn: Connection, device_id: int, meter: _Meter, scanned_ts: int | None) -> None:
+    """Where the meter's detectors stand (NILM's state, the anomaly and grid detectors' place)
+    and the last reading they scanned: what a worker that resumes goes on from."""
+    library.save_state(conn, device_id, meter.nilm.state(), scanned_ts)
+    save_model(conn, device_id, live_state.KIND, live_state.dump(meter.anomaly, meter.grid, meter.open_findings))
 
 
 def _group_data(group: _Group) -> bytes:

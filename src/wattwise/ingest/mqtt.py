@@ -26,7 +26,6 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from sqlalchemy import Connection
 
 from wattwise.bus import Message
 from wattwise.config import broker_address
@@ -58,20 +57,19 @@ def meter_topic(topic: str) -> tuple[int, str] | None:
     return None
 
 
-def _read_plug(device_id: int, tail: str, payload: bytes, at_ms: int, conn: Connection) -> list[Item]:
-    """A Shelly or ESPHome message's readings, read against the plug's held state, which it
-    replaces (in the transaction that stores them: ``Pipeline.ingest_held``)."""
-    held = plug_store.held_state(conn, device_id)
+def _read_plug(device_id: int, tail: str, payload: bytes, at_ms: int, held: Any) -> tuple[list[Item], Any]:
+    """A plug message's readings, read against what the plug held, and what to hold next
+    (``Pipeline.ingest_held`` reads and replaces it where the readings are stored). An
+    unreadable message makes nothing and changes nothing: raised, it would fail the writer's
+    transaction."""
     try:
         items, now_held, note = plugs.translate(tail, payload, held, at_ms)
-    except PayloadError as exc:  # answered here: raised, it would fail the writer's transaction
+    except PayloadError as exc:
         log.warning("MQTT: meter %s: unreadable plug message, nothing stored: %s", device_id, exc)
-        return []
-    if now_held != held:
-        plug_store.hold_state(conn, device_id, now_held)
+        return [], held
     if note is not None:
         log.info("MQTT: meter %s: %s", device_id, note)
-    return items
+    return items, now_held
 
 
 def device_from_topic(topic: str, suffix: str = "readings") -> int | None:

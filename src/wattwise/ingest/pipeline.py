@@ -19,6 +19,7 @@ from wattwise.domain.energy import EnergyRules
 from wattwise.domain.readings import Reading
 from wattwise.ingest.parse import parse_reading, plain_body
 from wattwise.store.devices import device_id_for_key
+from wattwise.store.plugs import held_state, hold_state
 from wattwise.store.readings import WriteResult, lock_meter, write_readings
 from wattwise.store.retention import Retention
 from wattwise.store.writer import Writer
@@ -150,12 +151,13 @@ class Pipeline:
         return work
 
     async def ingest_held(
-        self, device_id: int, translate: Callable[[Connection], Sequence[Any]], *, now_ms: int | None = None
+        self, device_id: int, translate: Callable[[Any], tuple[Sequence[Any], Any]], *, now_ms: int | None = None
     ) -> IngestResult | None:
         """``ingest`` of readings that are made from what the meter sent before (a smart plug's
-        held status): ``translate`` reads and replaces that in the transaction that stores the
-        readings, after taking the meter's lock, so every server process reads what the others
-        held and a message is acknowledged only once both are stored. None: it made no reading.
+        held status): ``translate(held)`` gives the items and what to hold next. The held state
+        is read and replaced in the transaction that stores the readings, after taking the
+        meter's lock, so every server process reads what the others held and a message is
+        acknowledged only once both are stored. None: it made no reading.
         """
         now = _now(now_ms)
         oldest = self.retention.horizons(now).get("raw")
@@ -163,7 +165,10 @@ class Pipeline:
 
         def work(conn: Connection) -> tuple[WriteResult | None, list[Rejection]]:
             lock_meter(conn, device_id)
-            items = translate(conn)
+            held = held_state(conn, device_id)
+            items, now_held = translate(held)
+            if now_held != held:
+                hold_state(conn, device_id, now_held)
             if not items:
                 return None, []
             good, bad = validate(items, device_id, now, oldest)
