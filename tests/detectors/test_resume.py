@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from detectors.live_world import LiveWorld, live_world
 from detectors.test_backlog_bound import READINGS, meters, post_interleaved, stored, stream
 from wattwise.detectors import Detectors, DetectorSettings
@@ -107,3 +109,24 @@ def test_a_sag_a_swell_a_kettle_and_a_low_frequency_going_on_across_a_restart_or
             for crash in (False, True):
                 found = with_a_gap(live, streams, crash, stop_at=inside, back_at=inside)
                 assert found == expected, (inside, crash)
+
+
+def test_after_more_than_a_day_without_detectors_only_the_last_day_is_read_back(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Detectors off for two days: reading all of it back would hold up every meter's live
+    readings; the last day is scanned and the log names the meter and the gap."""
+    day_ms, step_ms = 86_400_000, 600_000
+    with live_world(services) as live:
+        ((device_id, key),) = meters(live, 1, "away")
+        t0 = stream(0)[0]["ts"]
+        post_interleaved(live, [key], [[{"ts": t0, "power": 400.0, "voltage": 230.0}]], nothing)
+        live.detectors.flush()
+        live.detectors()
+        away = [{"ts": t0 + step_ms * i, "power": 400.0, "voltage": 230.0} for i in range(1, 289)]  # 2 days
+        post_interleaved(live, [key], [away], nothing)
+        live.detectors = Detectors(services, DetectorSettings()).start()
+        live.detectors.flush()
+        last = away[-1]["ts"]
+        assert live.detectors.progress.reread == sum(1 for r in away if r["ts"] >= last - day_ms)
+        assert any(f"meter {device_id}: 2.0 days of readings stored" in r.getMessage() for r in caplog.records)

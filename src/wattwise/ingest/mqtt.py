@@ -259,9 +259,7 @@ class MqttIngest:
             return False
         self._known_plugs[device_id] = merged
         assert self._loop is not None
-        stored = asyncio.run_coroutine_threadsafe(
-            self._services.writer.submit(lambda c: plug_store.remember(c, device_id, told)), self._loop
-        )
+        stored = asyncio.run_coroutine_threadsafe(self._services.pipeline.remember_plug(device_id, told), self._loop)
         try:
             stored.result()  # before the commands are sent, which read it back
         except Exception:

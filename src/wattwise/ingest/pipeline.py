@@ -19,7 +19,7 @@ from wattwise.domain.energy import EnergyRules
 from wattwise.domain.readings import Reading
 from wattwise.ingest.parse import parse_reading, plain_body
 from wattwise.store.devices import device_id_for_key
-from wattwise.store.plugs import held_state, hold_state
+from wattwise.store.plugs import Plug, held_state, hold_state, remember
 from wattwise.store.readings import WriteResult, lock_meter, write_readings
 from wattwise.store.retention import Retention
 from wattwise.store.writer import Writer
@@ -176,6 +176,11 @@ class Pipeline:
 
         written, bad = await self.writer.submit(work, meter=device_id)
         return None if written is None else self._counted(written, IngestResult(rejected=bad))
+
+    async def remember_plug(self, device_id: int, plug: Plug) -> Plug:
+        """Store the plug kind a meter's message showed (``store.plugs.remember``); returns what
+        is stored now."""
+        return await self.writer.submit(lambda conn: remember(conn, device_id, plug))
 
     async def _store(self, device_id: int, good: list[Reading], result: IngestResult) -> IngestResult:
         """Write ``good`` (answering after the commit), count it into ``result``, then publish."""
