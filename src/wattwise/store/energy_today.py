@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, bindparam, text
 
-from wattwise.store.rollups import HOUR_MS
+from wattwise.store.rollups import whole_hours
 
 _SUM = text(
     "SELECT device_id, sum(wh) FROM ("
@@ -28,11 +28,10 @@ _SUM = text(
 
 def range_parts(since_ms: int, now_ms: int) -> dict[str, int]:
     """Split [since, now] at whole UTC hours: minutes, then hours, then raw readings."""
-    first_hour = -(-since_ms // HOUR_MS) * HOUR_MS
-    this_hour = now_ms // HOUR_MS * HOUR_MS
-    if first_hour > this_hour:  # less than an hour: all of it from raw readings
+    hours = whole_hours(since_ms, now_ms)
+    if hours is None:  # no whole hour: all of it from raw readings
         return {"since": since_ms, "first_hour": since_ms, "this_hour": since_ms}
-    return {"since": since_ms, "first_hour": first_hour, "this_hour": this_hour}
+    return {"since": since_ms, "first_hour": hours[0], "this_hour": hours[1]}
 
 
 def energy_since(conn: Connection, device_ids: Iterable[int], *, since_ms: int, now_ms: int) -> dict[int, float]:

@@ -85,6 +85,14 @@ def mark(conn: Connection, device_id: int, touched_ts: Iterable[int]) -> None:
     insert_many(conn, "rollup_dirty", ("device_id", "ts"), rows, "ON CONFLICT (device_id, ts) DO NOTHING")
 
 
+def whole_hours(start: int, end: int) -> tuple[int, int] | None:
+    """The whole UTC hours inside ``[start, end)`` as ``(first, last)`` (the hourly rollup
+    answers them exactly; what is before ``first`` and from ``last`` on comes from a finer
+    tier), or None when no whole hour fits."""
+    first, last = -(-start // HOUR_MS) * HOUR_MS, end // HOUR_MS * HOUR_MS
+    return (first, last) if first < last else None
+
+
 def take_marks_lock(conn: Connection) -> None:
     """On PostgreSQL, take now the lock that ``mark`` takes on the marks, before any meter's lock.
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from wattwise.domain.readings import METRICS
-from wattwise.store.rollups import HOUR_MS, MINUTE_MS, RAW, TIERS, Tier
+from wattwise.store.rollups import HOUR_MS, MINUTE_MS, RAW, TIERS, Tier, whole_hours
 
 SECOND_MS = 1000
 _NICE_MS: tuple[int, ...] = tuple(
@@ -171,10 +171,11 @@ def recent_readings(conn: Connection, device_id: int, limit: int) -> list[dict[s
 def _edges(start: int, end: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
     """Cut ``[start, end)`` into the whole UTC hours inside it (the hourly rollup answers them
     exactly) and the parts before and after them (read from the raw readings)."""
-    first, last = -(-start // HOUR_MS) * HOUR_MS, end // HOUR_MS * HOUR_MS
-    if first >= last:
+    hours = whole_hours(start, end)
+    if hours is None:
         return [(start, end)], None
-    return [(lo, hi) for lo, hi in ((start, first), (last, end)) if lo < hi], (first, last)
+    first, last = hours
+    return [(lo, hi) for lo, hi in ((start, first), (last, end)) if lo < hi], hours
 
 
 def extreme(
